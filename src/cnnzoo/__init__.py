@@ -1,0 +1,57 @@
+"""cnnzoo: the landmark convolutional networks in PyTorch.
+
+``import cnnzoo`` registers every model (building none) and gives the registry API;
+the trainer, the analysis tools and the weight machinery are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import models  # noqa: F401  (registers every model)
+from .errors import CnnzooError
+from .factory import create_model, model_info
+from .models import GoogLeNetOutputs, googlenet_loss
+from .registry import list_models, register_model
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first attribute access (PEP 562) so that
+# `import cnnzoo` stays as cheap as `import torch` (torchvision, data and training code
+# are not loaded until used).
+_LAZY = {
+    # trainer issue
+    "Trainer": "cnnzoo.trainer",
+    "TrainConfig": "cnnzoo.trainer",
+    "train": "cnnzoo.trainer",
+    "compute_loss": "cnnzoo.trainer",
+    # analysis issue
+    "summary": "cnnzoo.analysis",
+    "receptive_field": "cnnzoo.analysis",
+    "count_flops": "cnnzoo.analysis",
+    "saliency": "cnnzoo.analysis",
+    "features": "cnnzoo.analysis",
+    # weights issue
+    "list_weights": "cnnzoo.weights",
+    "weights_info": "cnnzoo.weights",
+    "download_weights": "cnnzoo.weights",
+}
+
+__all__ = [
+    "CnnzooError", "GoogLeNetOutputs", "create_model", "googlenet_loss", "list_models",
+    "model_info", "register_model", "__version__", *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnnzoo' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

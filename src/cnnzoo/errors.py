@@ -1,0 +1,124 @@
+"""The exceptions cnnzoo raises, in one place so that users can catch them.
+
+Every class derives from :class:`CnnzooError`; where a builtin exception describes the
+same situation (an unknown key, a bad value) the class derives from that too, so code
+written for torchvision or timm that catches ``KeyError``/``ValueError`` keeps working.
+The CLI turns any :class:`CnnzooError` into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "CnnzooError",
+    "UnknownModelError",
+    "DuplicateModelError",
+    "InvalidArgumentError",
+    "InputSizeError",
+    "UnknownWeightsError",
+    "WeightsError",
+    "WeightsDownloadError",
+    "HashMismatchError",
+    "OfflineError",
+    "UnsafeCheckpointError",
+    "IncompatibleWeightsError",
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "DeviceError",
+    "TrainingDivergedError",
+    "MissingDependencyError",
+    "suggest",
+]
+
+
+class CnnzooError(Exception):
+    """Base class of every error cnnzoo raises on purpose."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want the plain sentence
+        return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+def suggest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
+    """The registered names closest to ``name`` (for 'did you mean ...?' messages)."""
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=n, cutoff=0.5)
+    # prefix matches catch 'resnet' -> resnet18, resnet34, ... which difflib ranks low
+    prefix = [c for c in choices if c.startswith(name) and c not in close]
+    return (close + prefix)[:n]
+
+
+class UnknownModelError(CnnzooError, KeyError):
+    """A model name that is not registered; the message lists the closest names."""
+
+    def __init__(self, name: str, choices: Iterable[str]) -> None:
+        self.name = name
+        self.suggestions = suggest(name, choices)
+        hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
+        super().__init__(f"unknown model '{name}'{hint} (cnnzoo list shows every model)")
+
+
+class DuplicateModelError(CnnzooError, ValueError):
+    """A second registration under a name that is taken."""
+
+
+class InvalidArgumentError(CnnzooError, ValueError):
+    """A constructor or API argument that is wrong (unknown, out of range, wrong type)."""
+
+
+class InputSizeError(CnnzooError, ValueError):
+    """An input too small (or of the wrong shape) for a network."""
+
+
+class UnknownWeightsError(CnnzooError, KeyError):
+    """A weight tag that is not in the catalogue."""
+
+
+class WeightsError(CnnzooError):
+    """Base class of the errors about weight files."""
+
+
+class WeightsDownloadError(WeightsError):
+    """A download that failed or was cut; nothing is left in the cache."""
+
+
+class HashMismatchError(WeightsError):
+    """A file whose SHA-256 is not the one the catalogue expects: refused, not loaded."""
+
+
+class OfflineError(WeightsError):
+    """Weights needed that are not cached while offline; the message says what to fetch."""
+
+
+class UnsafeCheckpointError(WeightsError):
+    """A checkpoint that would need arbitrary unpickling to load: refused."""
+
+
+class IncompatibleWeightsError(WeightsError, ValueError):
+    """A state dict that does not fit the model (missing/unexpected keys, shapes)."""
+
+
+class CheckpointError(CnnzooError):
+    """A training checkpoint that cannot be used (corrupt, truncated, another model)."""
+
+
+class ConfigError(CnnzooError, ValueError):
+    """A training config with an unknown key, a wrong type or a syntax error."""
+
+
+class DataError(CnnzooError):
+    """A dataset that is missing, empty or malformed."""
+
+
+class DeviceError(CnnzooError):
+    """A device or precision that this machine cannot provide."""
+
+
+class TrainingDivergedError(CnnzooError):
+    """A NaN or infinite loss; the last good checkpoint is kept."""
+
+
+class MissingDependencyError(CnnzooError, ImportError):
+    """An optional dependency that a feature needs is not installed."""
