@@ -30,6 +30,8 @@ __all__ = [
     "DeviceError",
     "TrainingDivergedError",
     "MissingDependencyError",
+    "OutputDirError",
+    "ExportError",
     "suggest",
 ]
 
@@ -120,5 +122,13 @@ class TrainingDivergedError(CnnzooError):
     """A NaN or infinite loss; the last good checkpoint is kept."""
 
 
+class OutputDirError(CnnzooError):
+    """A run directory that is a file, not writable, or in use by another run (its lock)."""
+
+
 class MissingDependencyError(CnnzooError, ImportError):
     """An optional dependency that a feature needs is not installed."""
+
+
+class ExportError(CnnzooError):
+    """An exported model (ONNX, TorchScript) whose outputs differ from PyTorch's; not written."""

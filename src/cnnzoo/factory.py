@@ -49,9 +49,10 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
 
     ``name`` is a registered name (``"resnet50"``), optionally with a weight tag
     (``"resnet50.tv2_in1k"``). ``pretrained`` is ``False``, ``True`` (the default or the
-    named tag), or a path to a weights file (torchvision, timm or cnnzoo layout).
-    ``num_classes``/``in_chans`` different from the weights' replace the classifier or adapt
-    the first convolution. Other keyword arguments go to the constructor; unknown ones are
+    named tag), a tag (``"tv_in1k"``), or a path to a ``.pth``/``.safetensors`` weights file
+    (torchvision, timm or cnnzoo layout). Without ``num_classes``/``in_chans`` the model is
+    built as the weights were; different values replace the classifier or adapt the first
+    convolution. Other keyword arguments go to the constructor; unknown ones are
     an :class:`~cnnzoo.errors.InvalidArgumentError`.
     """
     base, tag = split_model_name(name)
@@ -66,8 +67,11 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
         from . import weights  # imported only when weights are asked for
 
         weights_entry = weights.resolve(base, tag, pretrained)
+        # unless asked otherwise, build the model the weights were made for
         if num_classes is None:
             num_classes = weights_entry.num_classes
+        if in_chans is None:
+            in_chans = weights_entry.in_chans
     ctor_kwargs = dict(kwargs)
     if num_classes is not None:
         ctor_kwargs["num_classes"] = num_classes
@@ -77,7 +81,8 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
     try:
         model = info.constructor(**ctor_kwargs)
     except TypeError as e:
-        if "unexpected keyword argument" not in str(e):
+        # only the argument-binding errors are the user's; any other TypeError is a bug
+        if "keyword argument" not in str(e) and "multiple values for argument" not in str(e):
             raise
         raise InvalidArgumentError(f"{info.name}: {e}; see help(cnnzoo.models) for its arguments") from None
     cfg = _default_cfg(info, getattr(model, "num_classes", num_classes or 0),
@@ -97,7 +102,7 @@ def _check_kwargs(info: ModelInfo, kwargs: dict[str, Any]) -> None:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         accepted = None  # the constructor passes them on; the network class checks them
     else:
-        accepted = [p for p in params if params[p].kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if accepted is not None:
         unknown = [k for k in kwargs if k not in accepted]
         if unknown:
