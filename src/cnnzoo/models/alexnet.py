@@ -1,1 +1,175 @@
-"""(being written)"""
+"""AlexNet (Krizhevsky, Sutskever and Hinton 2012), torchvision's form and the paper's.
+
+"ImageNet Classification with Deep Convolutional Neural Networks", NIPS 2012, Sec. 3 and
+Fig. 2: five convolutional layers, three fully connected ones, ReLU everywhere.
+
+* ``alexnet``: the single-tower 64-192-384-256-256 network without LRN of "One weird trick
+  for parallelizing convolutional neural networks" (Krizhevsky 2014, arXiv:1404.5997),
+  which torchvision implements and publishes weights for; same module names, so those
+  weights load by identity.
+* ``alexnet_original``: the 2012 network as drawn in Fig. 2; 96-256-384-384-256 filters,
+  the two-GPU split kept as grouped convolutions, local response normalisation and
+  overlapping pooling, 227x227 input.
+
+Both have an adaptive 6x6 average pool before the classifier (torchvision's), so they
+also run on inputs smaller than the design size; at the design size it is the identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ..errors import InvalidArgumentError
+from ..layers import check_model_args
+from ..registry import register_model
+
+__all__ = ["ConvSpec", "AlexNet", "krizhevsky_lrn", "ONE_WEIRD_TRICK", "PAPER_2012",
+           "alexnet", "alexnet_original"]
+
+
+class ConvSpec(NamedTuple):
+    """One convolutional layer of an AlexNet-style stack, and what follows its ReLU."""
+
+    out_channels: int
+    kernel_size: int
+    stride: int
+    padding: int
+    groups: int = 1
+    lrn: bool = False  # local response normalisation after the ReLU
+    pool: bool = False  # 3x3 stride-2 max pooling after that
+
+
+#: torchvision's layout (Krizhevsky 2014, "One weird trick", Sec. 5): one tower, no LRN.
+ONE_WEIRD_TRICK: tuple[ConvSpec, ...] = (
+    ConvSpec(64, 11, 4, 2, pool=True),
+    ConvSpec(192, 5, 1, 2, pool=True),
+    ConvSpec(384, 3, 1, 1),
+    ConvSpec(256, 3, 1, 1),
+    ConvSpec(256, 3, 1, 1, pool=True),
+)
+
+#: The 2012 network (Sec. 3.5 and Fig. 2). Kernels of conv2, conv4 and conv5 connect only
+#: to the maps on the same GPU (Sec. 3.2), hence groups=2; conv3 and the FC layers read
+#: both GPUs. LRN follows conv1 and conv2, max pooling follows both LRNs and conv5.
+PAPER_2012: tuple[ConvSpec, ...] = (
+    ConvSpec(96, 11, 4, 0, lrn=True, pool=True),
+    ConvSpec(256, 5, 1, 2, groups=2, lrn=True, pool=True),
+    ConvSpec(384, 3, 1, 1),
+    ConvSpec(384, 3, 1, 1, groups=2),
+    ConvSpec(256, 3, 1, 1, groups=2, pool=True),
+)
+
+
+def krizhevsky_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
+                   k: float = 2.0) -> nn.LocalResponseNorm:
+    """Local response normalisation with the constants and the formula of Sec. 3.3.
+
+    Krizhevsky et al. 2012, Sec. 3.3: b = a / (k + alpha * sum_j a_j^2)^beta over ``size``
+    adjacent maps, with k=2, n=5, alpha=1e-4, beta=0.75. PyTorch's ``LocalResponseNorm``
+    divides alpha by ``size`` (as Caffe and cuda-convnet do), so the paper's equation needs
+    ``alpha * size`` there.
+    """
+    return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
+
+
+class AlexNet(nn.Module):
+    """Five conv layers (ReLU, optional LRN and max pooling), adaptive 6x6 pool, three FC layers.
+
+    Krizhevsky et al. 2012, Sec. 3 and Fig. 2; ``convs`` is the conv stack as data
+    (:data:`ONE_WEIRD_TRICK` or :data:`PAPER_2012`). ``dropout_first`` puts dropout before
+    fc6 and fc7 (torchvision's order); otherwise it follows fc6's and fc7's ReLU as in
+    Sec. 4.2 ("we use dropout in the first two fully-connected layers"). Both give
+    ``classifier.6`` as the last layer.
+    """
+
+    def __init__(self, convs: tuple[ConvSpec, ...] = ONE_WEIRD_TRICK, *, num_classes: int = 1000,
+                 in_chans: int = 3, dropout: float = 0.5, dropout_first: bool = True) -> None:
+        super().__init__()
+        check_model_args(num_classes, in_chans)
+        if not 0.0 <= dropout < 1.0:
+            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.num_features = 4096
+        layers: list[nn.Module] = []
+        channels = in_chans
+        for spec in convs:
+            layers += [nn.Conv2d(channels, spec.out_channels, spec.kernel_size, spec.stride,
+                                 spec.padding, groups=spec.groups),
+                       nn.ReLU(inplace=True)]
+            if spec.lrn:
+                layers.append(krizhevsky_lrn())
+            if spec.pool:
+                # overlapping pooling, z=3 s=2 (Sec. 3.4)
+                layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+            channels = spec.out_channels
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        fc6, fc7 = nn.Linear(channels * 6 * 6, 4096), nn.Linear(4096, 4096)
+        if dropout_first:
+            head = [nn.Dropout(dropout), fc6, nn.ReLU(inplace=True), nn.Dropout(dropout), fc7,
+                    nn.ReLU(inplace=True)]
+        else:
+            head = [fc6, nn.ReLU(inplace=True), nn.Dropout(dropout), fc7, nn.ReLU(inplace=True),
+                    nn.Dropout(dropout)]
+        self.classifier = nn.Sequential(*head, self._make_fc(num_classes))
+
+    def _make_fc(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv stack: N x C x 224 x 224 -> N x 256 x 6 x 6."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool to 6x6, fc6 and fc7 (4096 features), then fc8 unless ``pre_logits``."""
+        x = torch.flatten(self.avgpool(x), 1)
+        x = self.classifier[:-1](x)
+        return x if pre_logits else self.classifier[-1](x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new fc8 for ``num_classes``; 0 makes the network end at fc7's 4096 features."""
+        check_model_args(num_classes, self.in_chans)
+        self.num_classes = num_classes
+        self.classifier[-1] = self._make_fc(num_classes)
+
+
+_PAPER = dict(family="alexnet", paper="ImageNet Classification with Deep Convolutional Neural Networks",
+              authors="A. Krizhevsky, I. Sutskever, G. E. Hinton", year=2012,
+              url="https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html",
+              first_conv="features.0", classifier="classifier.6")
+
+
+@register_model(**_PAPER, input_size=(3, 224, 224), min_input_size=(3, 63, 63),
+                notes="torchvision's layout, from 'One weird trick for parallelizing convolutional "
+                      "neural networks' (Krizhevsky 2014, arXiv:1404.5997): 64-192-384-256-256, no LRN")
+def alexnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> AlexNet:
+    """AlexNet as in torchvision (one tower, 64-192-384-256-256, no LRN); 61,100,840 parameters.
+
+    Krizhevsky 2014, "One weird trick for parallelizing convolutional neural networks";
+    torchvision's module names, so its ImageNet weights load without a key map. Keyword
+    arguments (``dropout``) are :class:`AlexNet`'s.
+    """
+    return AlexNet(ONE_WEIRD_TRICK, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model(**_PAPER, input_size=(3, 227, 227), min_input_size=(3, 67, 67),
+                notes="the 2012 two-GPU network: 96-256-384-384-256, groups=2 on conv2/4/5, LRN, "
+                      "227x227 input (the paper's '224' does not give its 55x55 conv1 maps)")
+def alexnet_original(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> AlexNet:
+    """AlexNet as in the 2012 paper (Fig. 2): grouped convolutions, LRN; 60,965,224 parameters.
+
+    Krizhevsky et al. 2012, Sec. 3 and Fig. 2. Weight initialisation is PyTorch's default,
+    not the paper's N(0, 0.01) with unit biases (Sec. 5).
+    """
+    kwargs.setdefault("dropout_first", False)
+    return AlexNet(PAPER_2012, num_classes=num_classes, in_chans=in_chans, **kwargs)

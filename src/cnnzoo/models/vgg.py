@@ -1,1 +1,171 @@
-"""(being written)"""
+"""VGG (Simonyan and Zisserman 2014): stacks of 3x3 convolutions, configurations A, B, D, E.
+
+"Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015, Sec. 2 and
+Table 1. The columns of Table 1 are data below; ``_bn`` adds batch normalisation after
+every convolution (not in the paper, which predates it: torchvision's variant, whose
+weights these load). Module names are torchvision's (``features.N``, ``avgpool``,
+``classifier.0/3/6``), so its ImageNet weights load by identity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InvalidArgumentError
+from ..layers import check_model_args
+from ..registry import register_model
+
+__all__ = ["VGG", "CONFIGS", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
+           "vgg16_bn", "vgg19_bn"]
+
+#: Table 1: conv3 widths, "M" = 2x2 max pooling with stride 2. A = VGG-11, B = 13, D = 16,
+#: E = 19 (configuration C, with 1x1 convolutions, has no published weights).
+CONFIGS: dict[str, tuple[int | str, ...]] = {
+    "A": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "B": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "D": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
+    "E": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+          512, 512, 512, 512, "M"),
+}
+
+
+class VGG(nn.Module):
+    """conv3 stacks (padding 1, ReLU, optional BN) with max pooling, adaptive 7x7 pool, FC-4096 x2, FC.
+
+    Simonyan and Zisserman 2014, Sec. 2.1 and Table 1. The adaptive pool (torchvision's) is
+    the identity at 224x224 and lets the network run on inputs down to 32x32.
+    """
+
+    def __init__(self, config: tuple[int | str, ...], *, batch_norm: bool = False,
+                 num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> None:
+        super().__init__()
+        check_model_args(num_classes, in_chans)
+        if not 0.0 <= dropout < 1.0:
+            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.num_features = 4096
+        layers: list[nn.Module] = []
+        channels = in_chans
+        for v in config:
+            if v == "M":
+                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+                continue
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidArgumentError(f"a VGG configuration holds widths and 'M', got {v!r}")
+            layers.append(nn.Conv2d(channels, v, kernel_size=3, padding=1))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(v))
+            layers.append(nn.ReLU(inplace=True))
+            channels = v
+        self.features = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        # dropout on fc6 and fc7 (Sec. 3.1)
+        self.classifier = nn.Sequential(
+            nn.Linear(channels * 7 * 7, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            self._make_fc(num_classes),
+        )
+        # torchvision's initialisation (the paper initialised D and E from a trained A, Sec. 3.1)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, 0, 0.01)
+                nn.init.zeros_(m.bias)
+
+    def _make_fc(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The conv stacks: N x C x 224 x 224 -> N x 512 x 7 x 7."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool to 7x7, fc6 and fc7 (4096 features), then fc8 unless ``pre_logits``."""
+        x = torch.flatten(self.avgpool(x), 1)
+        x = self.classifier[:-1](x)
+        return x if pre_logits else self.classifier[-1](x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new last layer for ``num_classes``; 0 makes the network end at fc7's 4096 features."""
+        check_model_args(num_classes, self.in_chans)
+        self.num_classes = num_classes
+        self.classifier[-1] = self._make_fc(num_classes)
+        if isinstance(self.classifier[-1], nn.Linear):
+            nn.init.normal_(self.classifier[-1].weight, 0, 0.01)
+            nn.init.zeros_(self.classifier[-1].bias)
+
+
+_META = dict(family="vgg", paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
+             authors="K. Simonyan, A. Zisserman", year=2014, url="https://arxiv.org/abs/1409.1556",
+             input_size=(3, 224, 224), min_input_size=(3, 32, 32), first_conv="features.0",
+             classifier="classifier.6")
+_BN_NOTE = "batch normalisation after every conv (torchvision's variant; not in the paper)"
+
+
+def _vgg(config: str, batch_norm: bool, num_classes: int, in_chans: int, **kwargs: Any) -> VGG:
+    # keyword arguments (dropout) go to VGG, which rejects unknown ones
+    return VGG(CONFIGS[config], batch_norm=batch_norm, num_classes=num_classes, in_chans=in_chans,
+               **kwargs)
+
+
+@register_model(**_META)
+def vgg11(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-11, configuration A of Table 1 (8 conv + 3 FC layers); Simonyan and Zisserman 2014."""
+    return _vgg("A", False, num_classes, in_chans, **kwargs)
+
+
+@register_model(**_META)
+def vgg13(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-13, configuration B of Table 1 (10 conv + 3 FC layers); Simonyan and Zisserman 2014."""
+    return _vgg("B", False, num_classes, in_chans, **kwargs)
+
+
+@register_model(**_META)
+def vgg16(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-16, configuration D of Table 1 (13 conv + 3 FC layers); Simonyan and Zisserman 2014."""
+    return _vgg("D", False, num_classes, in_chans, **kwargs)
+
+
+@register_model(**_META)
+def vgg19(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-19, configuration E of Table 1 (16 conv + 3 FC layers); Simonyan and Zisserman 2014."""
+    return _vgg("E", False, num_classes, in_chans, **kwargs)
+
+
+@register_model(**_META, notes=_BN_NOTE)
+def vgg11_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-11 (configuration A) with batch normalisation after each conv, as torchvision's."""
+    return _vgg("A", True, num_classes, in_chans, **kwargs)
+
+
+@register_model(**_META, notes=_BN_NOTE)
+def vgg13_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-13 (configuration B) with batch normalisation after each conv, as torchvision's."""
+    return _vgg("B", True, num_classes, in_chans, **kwargs)
+
+
+@register_model(**_META, notes=_BN_NOTE)
+def vgg16_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-16 (configuration D) with batch normalisation after each conv, as torchvision's."""
+    return _vgg("D", True, num_classes, in_chans, **kwargs)
+
+
+@register_model(**_META, notes=_BN_NOTE)
+def vgg19_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+    """VGG-19 (configuration E) with batch normalisation after each conv, as torchvision's."""
+    return _vgg("E", True, num_classes, in_chans, **kwargs)

@@ -1,1 +1,107 @@
-"""(being written)"""
+"""ZFNet (Zeiler and Fergus 2013): AlexNet with smaller, denser first layers.
+
+"Visualizing and Understanding Convolutional Networks" (arXiv:1311.2901, ECCV 2014). We
+follow Fig. 3, "Architecture of our 8 layer convnet model": a 224x224 input; layer 1 96
+filters 7x7 stride 2 (110x110), then 3x3 max pooling with stride 2 and contrast
+normalisation (55x55); layer 2 256 filters 5x5 stride 2 (26x26), pooling and normalisation
+again (13x13); layers 3-5 384, 384, 256 filters 3x3 stride 1, on one tower (no grouping);
+pooling to 6x6; two fully connected layers of 4096 units and a C-way classifier.
+The smaller stride-2 first layer is the paper's fix for the aliasing and dead filters it
+saw in Krizhevsky et al.'s 11x11 stride-4 layer 1 (Sec. 5.1).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InvalidArgumentError
+from ..layers import check_model_args
+from ..registry import register_model
+from .alexnet import krizhevsky_lrn
+
+__all__ = ["ZFNet", "zfnet"]
+
+
+class ZFNet(nn.Module):
+    """conv 96@7x7/2, pool, LRN, conv 256@5x5/2, pool, LRN, conv 384, 384, 256 @3x3, pool, FC x3.
+
+    Zeiler and Fergus 2013, Fig. 3. Each pooling is 3x3 with stride 2 in ceil mode
+    (Caffe's rounding, which gives the figure's 55x55 and 13x13 maps); the order ReLU,
+    pool, normalise is the caption's "(i) ... (ii) pooled ... (iii) contrast normalized".
+    The paper gives no normalisation constants and builds on Krizhevsky et al.'s model,
+    so it uses AlexNet's (:func:`~cnnzoo.models.alexnet.krizhevsky_lrn`). Dropout 0.5 on
+    fc6 and fc7 (Sec. 3). An adaptive 6x6 average pool before fc6 (the identity at
+    224x224) lets the network run on smaller inputs, as cnnzoo's AlexNet does.
+    """
+
+    def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> None:
+        super().__init__()
+        check_model_args(num_classes, in_chans)
+        if not 0.0 <= dropout < 1.0:
+            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.num_features = 4096
+
+        def pool() -> nn.MaxPool2d:
+            return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
+
+        self.features = nn.Sequential(
+            nn.Conv2d(in_chans, 96, kernel_size=7, stride=2, padding=1),  # N x 96 x 110 x 110
+            nn.ReLU(inplace=True), pool(), krizhevsky_lrn(),  # N x 96 x 55 x 55
+            nn.Conv2d(96, 256, kernel_size=5, stride=2),  # N x 256 x 26 x 26
+            nn.ReLU(inplace=True), pool(), krizhevsky_lrn(),  # N x 256 x 13 x 13
+            nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            pool(),  # N x 256 x 6 x 6
+        )
+        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        self.classifier = nn.Sequential(
+            nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            self._make_fc(num_classes),
+        )
+
+    def _make_fc(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Layers 1-5: N x C x 224 x 224 -> N x 256 x 6 x 6."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool to 6x6, layers 6 and 7 (4096 features), then the classifier unless ``pre_logits``."""
+        x = torch.flatten(self.avgpool(x), 1)
+        x = self.classifier[:-1](x)
+        return x if pre_logits else self.classifier[-1](x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new last layer for ``num_classes``; 0 makes the network end at layer 7's 4096 features."""
+        check_model_args(num_classes, self.in_chans)
+        self.num_classes = num_classes
+        self.classifier[-1] = self._make_fc(num_classes)
+
+
+@register_model(family="zfnet", paper="Visualizing and Understanding Convolutional Networks",
+                authors="M. D. Zeiler, R. Fergus", year=2013, url="https://arxiv.org/abs/1311.2901",
+                input_size=(3, 224, 224), min_input_size=(3, 47, 47), first_conv="features.0",
+                classifier="classifier.6",
+                notes="Fig. 3 of the paper; LRN constants from AlexNet (the paper gives none)")
+def zfnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ZFNet:
+    """ZFNet, the 8-layer model of Zeiler and Fergus 2013, Fig. 3 (62,357,608 parameters).
+
+    Weight initialisation is PyTorch's default, not the paper's 1e-2 weights and zero
+    biases (Sec. 3), nor its renormalisation of large first-layer filters. Keyword
+    arguments (``dropout``) are :class:`ZFNet`'s.
+    """
+    return ZFNet(num_classes=num_classes, in_chans=in_chans, **kwargs)
