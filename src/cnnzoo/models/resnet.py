@@ -1,1 +1,556 @@
-"""(being written)"""
+"""The residual family: ResNet v1 (He et al. 2015), ResNet v2 (He et al. 2016), ResNeXt, Wide ResNet.
+
+One network class, :class:`ResNet`, is built from a block type and four block counts
+(He et al. 2015, Table 1). The variants plug into it: pre-activation blocks give v2,
+``groups``/``width_per_group`` give ResNeXt and Wide ResNet, and an ``attn_layer``
+(squeeze-and-excitation) gives the SE networks registered in :mod:`cnnzoo.models.senet`.
+Module names are torchvision's (``conv1``, ``bn1``, ``layer1``..``layer4``, ``fc``), so
+torchvision's state dicts load by identity; timm's layouts go through ``cnnzoo.keymaps``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InvalidArgumentError
+from ..layers import DropPath, check_model_args
+from ..registry import register_model
+
+__all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+           "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+           "resnet18v2", "resnet34v2", "resnet50v2", "resnet101v2", "resnet152v2",
+           "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"]
+
+#: builds the attention module of a block from its channel count (e.g. ``SqueezeExcitation``)
+AttnLayer = Callable[[int], nn.Module]
+
+
+def _drop_path(rate: float) -> nn.Module:
+    # a rate of 0 is the identity; nn.Identity keeps the module tree of the plain network
+    return DropPath(rate) if rate > 0.0 else nn.Identity()
+
+
+def _attn(attn_layer: AttnLayer | None, channels: int) -> nn.Module:
+    return attn_layer(channels) if attn_layer is not None else nn.Identity()
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+class BasicBlock(nn.Module):
+    """3x3 conv, BN, ReLU, 3x3 conv, BN, (+ attention), add the shortcut, ReLU.
+
+    The two-layer residual block of ResNet-18/34 (He et al. 2015, Sec. 3.3 and Fig. 5 left).
+    ``act_before_attn`` adds a ReLU between the last BN and the attention module: the layout
+    of timm's legacy ``SEResNetBlock`` (``legacy_seresnet18/34``), whose weights expect it;
+    the SE paper itself puts SE right after the last BN (Hu et al. 2018, Fig. 3).
+    """
+
+    expansion: int = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
+                 drop_path_rate: float = 0.0, act_before_attn: bool = False) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.act_before_attn = act_before_attn
+        self.se = _attn(attn_layer, planes)
+        self.drop_path = _drop_path(drop_path_rate)
+        self.downsample = downsample
+        self.stride = stride
+
+    def zero_init_last(self) -> None:
+        # the block starts as the identity (Goyal et al. 2017, Sec. 5.1), as torchvision does
+        nn.init.zeros_(self.bn2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.act_before_attn:  # fixed at construction: a constant to the compilers
+            out = self.relu(out)
+        out = self.drop_path(self.se(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """1x1 conv, BN, ReLU, 3x3 conv, BN, ReLU, 1x1 conv, BN, (+ attention), add, ReLU.
+
+    The three-layer block of ResNet-50/101/152 (He et al. 2015, Fig. 5 right) with
+    ``expansion`` 4. ``groups`` and ``base_width`` make the 3x3 a grouped convolution of
+    ``groups * planes * base_width / 64`` channels: ResNeXt's cardinality (Xie et al. 2017,
+    Fig. 3c) and Wide ResNet's widening (Zagoruyko & Komodakis 2016), torchvision's formula.
+    The stride sits on the 3x3 ("v1.5", torchvision); ``stride_in_1x1`` moves it to the first
+    1x1 as in the paper (Sec. 4.1) and the Caffe SE-ResNet release. ``reduce_first`` divides
+    the first 1x1's width (SENet-154 halves it; Hu et al. 2018, Appendix "Details of SENet-154").
+    """
+
+    expansion: int = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
+                 drop_path_rate: float = 0.0, groups: int = 1, base_width: int = 64,
+                 stride_in_1x1: bool = False, reduce_first: int = 1) -> None:
+        super().__init__()
+        width = int(planes * (base_width / 64.0)) * groups
+        first = width // reduce_first
+        s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
+        self.conv1 = nn.Conv2d(inplanes, first, 1, stride=s1, bias=False)
+        self.bn1 = nn.BatchNorm2d(first)
+        self.conv2 = nn.Conv2d(first, width, 3, stride=s3, padding=1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.se = _attn(attn_layer, planes * self.expansion)
+        self.drop_path = _drop_path(drop_path_rate)
+        self.downsample = downsample
+        self.stride = stride
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.bn3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        out = self.drop_path(self.se(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        return self.relu(out + identity)
+
+
+class PreActBasicBlock(nn.Module):
+    """BN, ReLU, 3x3 conv, BN, ReLU, 3x3 conv, (+ attention), add the shortcut; no ReLU after.
+
+    The full pre-activation unit of He et al. 2016, "Identity Mappings in Deep Residual
+    Networks", Fig. 4(e), with two 3x3 layers. A projection shortcut reads the pre-activated
+    input (BN-ReLU applied once, shared by both paths), as in the authors' code and timm.
+    """
+
+    expansion: int = 1
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
+                 drop_path_rate: float = 0.0) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(inplanes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.se = _attn(attn_layer, planes)
+        self.drop_path = _drop_path(drop_path_rate)
+        self.downsample = downsample
+        self.stride = stride
+
+    def zero_init_last(self) -> None:
+        # no BN ends the branch in v2: zero the last conv instead (timm's zero_init_last)
+        nn.init.zeros_(self.conv2.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        preact = self.relu(self.bn1(x))
+        shortcut = x
+        if self.downsample is not None:
+            shortcut = self.downsample(preact)
+        out = self.conv1(preact)
+        out = self.conv2(self.relu(self.bn2(out)))
+        return self.drop_path(self.se(out)) + shortcut
+
+
+class PreActBottleneck(nn.Module):
+    """BN, ReLU, 1x1 conv, BN, ReLU, 3x3 conv, BN, ReLU, 1x1 conv, (+ attention), add.
+
+    The pre-activation bottleneck of He et al. 2016, Fig. 4(e) and Sec. 4, stride on the 3x3
+    (as timm's ``resnetv2_*``); the projection shortcut reads the pre-activated input.
+    """
+
+    expansion: int = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1,
+                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
+                 drop_path_rate: float = 0.0, groups: int = 1, base_width: int = 64) -> None:
+        super().__init__()
+        width = int(planes * (base_width / 64.0)) * groups
+        self.bn1 = nn.BatchNorm2d(inplanes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
+        self.bn3 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
+        self.se = _attn(attn_layer, planes * self.expansion)
+        self.drop_path = _drop_path(drop_path_rate)
+        self.downsample = downsample
+        self.stride = stride
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        preact = self.relu(self.bn1(x))
+        shortcut = x
+        if self.downsample is not None:
+            shortcut = self.downsample(preact)
+        out = self.conv1(preact)
+        out = self.conv2(self.relu(self.bn2(out)))
+        out = self.conv3(self.relu(self.bn3(out)))
+        return self.drop_path(self.se(out)) + shortcut
+
+
+Block = type[BasicBlock] | type[Bottleneck] | type[PreActBasicBlock] | type[PreActBottleneck]
+_BLOCKS = (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck)
+_PREACT = (PreActBasicBlock, PreActBottleneck)
+# the network's options each block understands; the others must stay at their default
+_BLOCK_OPTIONS: dict[type, frozenset[str]] = {
+    BasicBlock: frozenset({"act_before_attn"}),
+    Bottleneck: frozenset({"groups", "width_per_group", "stride_in_1x1", "reduce_first"}),
+    PreActBasicBlock: frozenset(),
+    PreActBottleneck: frozenset({"groups", "width_per_group"}),
+}
+_OPTION_DEFAULTS: dict[str, Any] = {"act_before_attn": False, "groups": 1, "width_per_group": 64,
+                                    "stride_in_1x1": False, "reduce_first": 1}
+_STEM_TYPES = ("7x7", "deep")
+
+
+# --------------------------------------------------------------------------- network
+
+
+class ResNet(nn.Module):
+    """A residual network: stem, four stages of residual blocks, global average pool, ``fc``.
+
+    He et al. 2015, "Deep Residual Learning for Image Recognition", Table 1: ``layers`` is
+    the number of blocks per stage, ``block`` the block type (its ``expansion`` sets the
+    output width). Every variant of the family is an option of this one class (STYLE.md
+    habit 12); options that exist to reproduce a published layout name their source.
+
+    Args:
+        block: ``BasicBlock``/``Bottleneck`` (v1) or ``PreActBasicBlock``/``PreActBottleneck``
+            (v2: the stem loses its BN-ReLU and a final BN-ReLU precedes the pooling, He et
+            al. 2016, Sec. 4.1).
+        layers: blocks per stage, four positive integers, e.g. ``(3, 4, 6, 3)``.
+        num_classes: classifier outputs; 0 gives no classifier (pooled features out).
+        in_chans: input channels.
+        groups, width_per_group: cardinality and width of the grouped 3x3 in bottlenecks
+            (ResNeXt "32x4d" is 32 and 4; Wide ResNet-50-2 is 1 and 128), torchvision's args.
+        zero_init_residual: start every residual branch at zero (torchvision's option).
+        drop_rate: dropout before ``fc``.
+        drop_path_rate: stochastic depth of the last block; earlier blocks get rates that
+            rise linearly from 0 over the network (Huang et al. 2016, Sec. 3 "linear decay";
+            counting from 0 at the first block as timm does, where the paper's rule gives
+            ``rate / L``).
+        attn_layer: a callable ``channels -> module`` applied to each residual branch before
+            the addition, e.g. ``SqueezeExcitation`` (Hu et al. 2018, Fig. 3).
+        act_before_attn: ReLU before the attention in ``BasicBlock`` (timm legacy SE-ResNet-18/34).
+        stem_type: ``"7x7"`` (one 7x7 conv, He et al. 2015) or ``"deep"`` (three 3x3 convs of
+            ``stem_width // 2``, ``stem_width // 2``, ``stem_width`` channels: SENet-154, Hu et
+            al. 2018, Appendix; the Caffe release's ``input_3x3``).
+        stem_width: channels out of the stem (SENet-154 uses 128).
+        stem_pool_ceil: stem max pool with ``ceil_mode=True`` and no padding, the Caffe
+            pooling the SENet release was trained with (timm ``legacy_senet``: "to preserve
+            compatibility with Caffe weights"); otherwise padding 1 as torchvision.
+        stride_in_1x1: bottleneck stride on the first 1x1 (paper and Caffe SE-ResNet).
+        reduce_first: first 1x1 of each bottleneck is ``width // reduce_first`` (SENet-154: 2).
+        down_kernel_size: kernel of the strided projection shortcuts (padding ``k // 2``);
+            SENet-154 uses 3 (Hu et al. 2018, Appendix; stage 1's stride-1 projection stays 1x1).
+    """
+
+    def __init__(self, block: Block, layers: Sequence[int], *, num_classes: int = 1000,
+                 in_chans: int = 3, groups: int = 1, width_per_group: int = 64,
+                 zero_init_residual: bool = False, drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, attn_layer: AttnLayer | None = None,
+                 act_before_attn: bool = False, stem_type: str = "7x7", stem_width: int = 64,
+                 stem_pool_ceil: bool = False, stride_in_1x1: bool = False,
+                 reduce_first: int = 1, down_kernel_size: int = 1) -> None:
+        super().__init__()
+        check_model_args(num_classes, in_chans)
+        layers = _check_layers(layers)
+        block_options = {"act_before_attn": act_before_attn, "groups": groups,
+                         "width_per_group": width_per_group, "stride_in_1x1": stride_in_1x1,
+                         "reduce_first": reduce_first}
+        _check_options(block, block_options, drop_rate, drop_path_rate, stem_type,
+                       {"stem_width": stem_width, "down_kernel_size": down_kernel_size})
+        # torchvision's blocks call the width per group ``base_width``
+        block_kwargs = {"base_width" if k == "width_per_group" else k: v
+                        for k, v in block_options.items() if k in _BLOCK_OPTIONS[block]}
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.drop_rate = drop_rate
+        preact = issubclass(block, _PREACT)
+
+        # stem: N x in_chans x H x W -> N x stem_width x H/4 x W/4
+        if stem_type == "deep":
+            mid = stem_width // 2
+            self.conv1: nn.Module = nn.Sequential(
+                nn.Conv2d(in_chans, mid, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+                nn.Conv2d(mid, mid, 3, padding=1, bias=False),
+                nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+                nn.Conv2d(mid, stem_width, 3, padding=1, bias=False))
+        else:
+            self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=False)
+        # v2 units begin with BN-ReLU, so the stem ends at its conv (He et al. 2016, Fig. 4e)
+        self.bn1: nn.Module = nn.Identity() if preact else nn.BatchNorm2d(stem_width)
+        self.relu: nn.Module = nn.Identity() if preact else nn.ReLU(inplace=True)
+        self.maxpool = (nn.MaxPool2d(3, stride=2, ceil_mode=True) if stem_pool_ceil
+                        else nn.MaxPool2d(3, stride=2, padding=1))
+
+        self.inplanes = stem_width
+        total, done = sum(layers), 0
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+        stages = []
+        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers)):
+            stages.append(self._make_layer(block, planes, depth, stride=1 if i == 0 else 2,
+                                           attn_layer=attn_layer, preact=preact,
+                                           down_kernel_size=down_kernel_size,
+                                           rates=rates[done:done + depth],
+                                           block_kwargs=block_kwargs))
+            done += depth
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.num_features = 512 * block.expansion
+        # v2's last addition is followed by BN-ReLU before pooling (He et al. 2016, Sec. 4.1)
+        self.final_bn: nn.Module = nn.BatchNorm2d(self.num_features) if preact else nn.Identity()
+        self.final_relu: nn.Module = nn.ReLU(inplace=True) if preact else nn.Identity()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(drop_rate)
+        self.fc: nn.Module = (nn.Linear(self.num_features, num_classes) if num_classes > 0
+                              else nn.Identity())
+        self._init_weights(zero_init_residual)
+
+    def _make_layer(self, block: Block, planes: int, depth: int, stride: int,
+                    attn_layer: AttnLayer | None, preact: bool, down_kernel_size: int,
+                    rates: list[float], block_kwargs: dict[str, Any]) -> nn.Sequential:
+        downsample = None
+        out = planes * block.expansion
+        if stride != 1 or self.inplanes != out:
+            # a stride-1 projection only changes width: it stays 1x1 (SENet-154's stage 1)
+            k = down_kernel_size if stride != 1 else 1
+            conv = nn.Conv2d(self.inplanes, out, k, stride=stride, padding=k // 2, bias=False)
+            # v2 projects the already normalised input, so no BN follows (He et al. 2016)
+            downsample = nn.Sequential(conv) if preact else nn.Sequential(conv, nn.BatchNorm2d(out))
+        blocks = [block(self.inplanes, planes, stride, downsample, attn_layer, rates[0],
+                        **block_kwargs)]
+        self.inplanes = out
+        blocks += [block(out, planes, 1, None, attn_layer, r, **block_kwargs)
+                   for r in rates[1:]]
+        return nn.Sequential(*blocks)
+
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        # He init for convs (He et al. 2015b, "Delving Deep into Rectifiers"), as torchvision
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, _BLOCKS):
+                    m.zero_init_last()
+
+    def get_classifier(self) -> nn.Module:
+        """The final classifier (``fc``)."""
+        return self.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace ``fc`` by a new layer with ``num_classes`` outputs (0: no classifier)."""
+        check_model_args(num_classes, self.in_chans)
+        self.num_classes = num_classes
+        ref = self.layer4[-1].conv1.weight  # the new layer lives where the network does
+        self.fc = (nn.Linear(self.num_features, num_classes, device=ref.device, dtype=ref.dtype)
+                   if num_classes > 0 else nn.Identity())
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem and the four stages: N x C x H x W -> N x num_features x H/32 x W/32."""
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer1(x)
+        x = self.layer2(x)
+        x = self.layer3(x)
+        x = self.layer4(x)
+        return self.final_relu(self.final_bn(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool to N x num_features (returned if ``pre_logits``), dropout, ``fc``."""
+        x = torch.flatten(self.avgpool(x), 1)
+        if pre_logits:
+            return x
+        return self.fc(self.drop(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+def _check_layers(layers: Sequence[int]) -> tuple[int, int, int, int]:
+    if (isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or len(layers) != 4
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers)):
+        raise InvalidArgumentError(
+            f"layers must be four positive block counts, one per stage, e.g. (3, 4, 6, 3); got {layers!r}")
+    return tuple(layers)  # type: ignore[return-value]
+
+
+def _check_options(block: Block, options: dict[str, Any], drop_rate: float,
+                   drop_path_rate: float, stem_type: str, widths: dict[str, int]) -> None:
+    if block not in _BLOCK_OPTIONS:
+        raise InvalidArgumentError(
+            f"block must be one of {', '.join(b.__name__ for b in _BLOCK_OPTIONS)}, got {block!r}")
+    unsupported = [f"{k}={v!r}" for k, v in options.items()
+                   if k not in _BLOCK_OPTIONS[block] and v != _OPTION_DEFAULTS[k]]
+    if unsupported:
+        raise InvalidArgumentError(
+            f"{block.__name__} does not support {', '.join(unsupported)}; "
+            f"it accepts {', '.join(sorted(_BLOCK_OPTIONS[block])) or 'none of these options'}")
+    for name, value in {**widths, "groups": options["groups"],
+                        "width_per_group": options["width_per_group"],
+                        "reduce_first": options["reduce_first"]}.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+    if widths["down_kernel_size"] % 2 == 0:
+        # an even kernel with padding k // 2 would change the map size of the shortcut only
+        raise InvalidArgumentError(
+            f"down_kernel_size must be odd, got {widths['down_kernel_size']}")
+    for name, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
+            raise InvalidArgumentError(f"{name} must be a number in [0, 1), got {rate!r}")
+    if stem_type not in _STEM_TYPES:
+        raise InvalidArgumentError(f"stem_type must be one of {_STEM_TYPES}, got {stem_type!r}")
+
+
+def _resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any],
+            kwargs: dict[str, Any]) -> ResNet:
+    # a registered name promises an architecture: refuse arguments that would change it
+    promised = {"block": block.__name__, "layers": tuple(layers), **fixed}
+    clash = sorted(set(promised) & set(kwargs))
+    if clash:
+        raise InvalidArgumentError(
+            f"{name} fixes {', '.join(f'{k}={promised[k]!r}' for k in clash)}; build "
+            "cnnzoo.models.resnet.ResNet(...) directly for another configuration")
+    return ResNet(block, layers, **fixed, **kwargs)
+
+
+# --------------------------------------------------------------------------- constructors
+
+_V1 = dict(family="resnet", paper="Deep Residual Learning for Image Recognition",
+           authors="K. He, X. Zhang, S. Ren, J. Sun", year=2015,
+           url="https://arxiv.org/abs/1512.03385", input_size=(3, 224, 224),
+           min_input_size=(3, 32, 32), first_conv="conv1", classifier="fc")
+_V2 = dict(_V1, paper="Identity Mappings in Deep Residual Networks", year=2016,
+           url="https://arxiv.org/abs/1603.05027")
+_RESNEXT = dict(_V1, paper="Aggregated Residual Transformations for Deep Neural Networks",
+                authors="S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He", year=2017,
+                url="https://arxiv.org/abs/1611.05431")
+_WIDE = dict(_V1, paper="Wide Residual Networks", authors="S. Zagoruyko, N. Komodakis",
+             year=2016, url="https://arxiv.org/abs/1605.07146")
+_V2_NOTE = "timm resnetv2_* layout (key map 'timm_resnetv2'); stride on the 3x3"
+
+
+@register_model(**_V1)
+def resnet18(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-18: basic blocks (2, 2, 2, 2); He et al. 2015, Table 1."""
+    return _resnet("resnet18", BasicBlock, (2, 2, 2, 2), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V1)
+def resnet34(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-34: basic blocks (3, 4, 6, 3); He et al. 2015, Table 1."""
+    return _resnet("resnet34", BasicBlock, (3, 4, 6, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V1, notes="stride on the 3x3 (v1.5), as torchvision")
+def resnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-50: bottleneck blocks (3, 4, 6, 3); He et al. 2015, Table 1."""
+    return _resnet("resnet50", Bottleneck, (3, 4, 6, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V1, notes="stride on the 3x3 (v1.5), as torchvision")
+def resnet101(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-101: bottleneck blocks (3, 4, 23, 3); He et al. 2015, Table 1."""
+    return _resnet("resnet101", Bottleneck, (3, 4, 23, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V1, notes="stride on the 3x3 (v1.5), as torchvision")
+def resnet152(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNet-152: bottleneck blocks (3, 8, 36, 3); He et al. 2015, Table 1."""
+    return _resnet("resnet152", Bottleneck, (3, 8, 36, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V2, notes=_V2_NOTE)
+def resnet18v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """Pre-activation ResNet-18: ``PreActBasicBlock`` (2, 2, 2, 2); He et al. 2016, Fig. 4(e)."""
+    return _resnet("resnet18v2", PreActBasicBlock, (2, 2, 2, 2), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V2, notes=_V2_NOTE)
+def resnet34v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """Pre-activation ResNet-34: ``PreActBasicBlock`` (3, 4, 6, 3); He et al. 2016, Fig. 4(e)."""
+    return _resnet("resnet34v2", PreActBasicBlock, (3, 4, 6, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V2, notes=_V2_NOTE)
+def resnet50v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """Pre-activation ResNet-50: ``PreActBottleneck`` (3, 4, 6, 3); He et al. 2016, Fig. 4(e)."""
+    return _resnet("resnet50v2", PreActBottleneck, (3, 4, 6, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V2, notes=_V2_NOTE)
+def resnet101v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """Pre-activation ResNet-101: ``PreActBottleneck`` (3, 4, 23, 3); He et al. 2016, Table 3."""
+    return _resnet("resnet101v2", PreActBottleneck, (3, 4, 23, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_V2, notes=_V2_NOTE)
+def resnet152v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """Pre-activation ResNet-152: ``PreActBottleneck`` (3, 8, 36, 3); He et al. 2016, Table 5."""
+    return _resnet("resnet152v2", PreActBottleneck, (3, 8, 36, 3), {},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_RESNEXT)
+def resnext50_32x4d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNeXt-50 (32x4d): cardinality 32, 4 channels per group; Xie et al. 2017, Table 1."""
+    return _resnet("resnext50_32x4d", Bottleneck, (3, 4, 6, 3),
+                   {"groups": 32, "width_per_group": 4},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_RESNEXT)
+def resnext101_32x8d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """ResNeXt-101 (32x8d): cardinality 32, 8 channels per group; Xie et al. 2017, Table 5."""
+    return _resnet("resnext101_32x8d", Bottleneck, (3, 4, 23, 3),
+                   {"groups": 32, "width_per_group": 8},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_WIDE, notes="the paper's ImageNet bottleneck WRN-50-2, as torchvision")
+def wide_resnet50_2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """Wide ResNet-50-2: ResNet-50 with bottleneck 3x3s twice as wide; Zagoruyko & Komodakis 2016."""
+    return _resnet("wide_resnet50_2", Bottleneck, (3, 4, 6, 3), {"width_per_group": 128},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+
+
+@register_model(**_WIDE, notes="ResNet-101 with 2x wider bottlenecks (torchvision)")
+def wide_resnet101_2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+    """Wide ResNet-101-2: ResNet-101 with bottleneck 3x3s twice as wide; Zagoruyko & Komodakis 2016."""
+    return _resnet("wide_resnet101_2", Bottleneck, (3, 4, 23, 3), {"width_per_group": 128},
+                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
