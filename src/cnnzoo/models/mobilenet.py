@@ -1,1 +1,321 @@
-"""(being written)"""
+"""MobileNet v1 (depthwise separable convolutions) and v2 (inverted residuals).
+
+Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
+Applications", 2017 (https://arxiv.org/abs/1704.04861), Table 1; Sandler et al.,
+"MobileNetV2: Inverted Residuals and Linear Bottlenecks", CVPR 2018
+(https://arxiv.org/abs/1801.04381), Table 2. v2's module names are torchvision's (its
+weights load by identity); v1 has no torchvision model, so it uses the same ``features`` /
+``classifier`` layout with timm's block-internal names (``conv_dw``, ``bn1``, ``conv_pw``,
+``bn2``), and timm's ``mobilenetv1_100`` weights load through the ``timm_mobilenetv1``
+key map.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InvalidArgumentError
+from ..layers import check_model_args, make_divisible
+from ..registry import register_model
+
+__all__ = [
+    "ConvBNActivation", "DepthwiseSeparableConv", "MobileNetV1", "InvertedResidual", "MobileNetV2",
+    "MOBILENET_V1_STAGES", "MOBILENET_V2_STAGES",
+    "mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "mobilenet_v2",
+]
+
+#: Howard et al. 2017, Table 1, after the 32-map 3x3/2 stem: (output channels c, blocks n,
+#: stride s of the first block). Table 1 lists the 13th depthwise layer as "/s2", a known
+#: typo: with it the final map would be 4x4, not the 7x7 the table's pool expects, and the
+#: reference TensorFlow code (and timm) use stride 1 there.
+MOBILENET_V1_STAGES: tuple[tuple[int, int, int], ...] = (
+    (64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 6, 2), (1024, 2, 2),
+)
+
+#: Sandler et al. 2018, Table 2, after the 32-map 3x3/2 stem: (expansion t, channels c,
+#: blocks n, stride s of the first block); a 1x1 convolution to 1280 maps follows.
+MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+    (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+)
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu6": nn.ReLU6, "relu": nn.ReLU}
+
+
+def _resolve_act(act_layer: str | type[nn.Module]) -> type[nn.Module]:
+    if isinstance(act_layer, type) and issubclass(act_layer, nn.Module):
+        return act_layer
+    if isinstance(act_layer, str) and act_layer.lower() in _ACTIVATIONS:
+        return _ACTIVATIONS[act_layer.lower()]
+    raise InvalidArgumentError(
+        f"act_layer must be one of {sorted(_ACTIVATIONS)} or an nn.Module class, got {act_layer!r}")
+
+
+def _check_width(width_mult: float) -> None:
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not width_mult > 0:
+        raise InvalidArgumentError(f"width_mult (alpha) must be a number > 0, got {width_mult!r}")
+
+
+class ConvBNActivation(nn.Sequential):
+    """Conv, BN, activation as one Sequential (children 0/1/2), torchvision's layout."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
+                 groups: int = 1, act_layer: type[nn.Module] = nn.ReLU6) -> None:
+        super().__init__(
+            nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding=(kernel_size - 1) // 2,
+                      groups=groups, bias=False),
+            nn.BatchNorm2d(out_chs),
+            act_layer(inplace=True),
+        )
+
+
+class DepthwiseSeparableConv(nn.Module):
+    """3x3 depthwise conv, BN, act, 1x1 pointwise conv, BN, act (no shortcut).
+
+    Howard et al. 2017, Sec. 3.1 and Fig. 3: a standard convolution factored into one
+    filter per input channel (spatial) and a 1x1 convolution (cross-channel), about
+    8-9 times cheaper for 3x3 kernels (Eq. 5). The stride sits on the depthwise conv.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1,
+                 act_layer: type[nn.Module] = nn.ReLU6) -> None:
+        super().__init__()
+        self.conv_dw = nn.Conv2d(in_chs, in_chs, 3, stride, padding=1, groups=in_chs, bias=False)
+        self.bn1 = nn.BatchNorm2d(in_chs)
+        self.act1 = act_layer(inplace=True)
+        self.conv_pw = nn.Conv2d(in_chs, out_chs, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_chs)
+        self.act2 = act_layer(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act1(self.bn1(self.conv_dw(x)))
+        return self.act2(self.bn2(self.conv_pw(x)))
+
+
+def _init_weights(model: nn.Module) -> None:
+    # He-normal over each filter's true fan-out (k*k*out/groups, as timm's EfficientNet
+    # init): torch's kaiming_normal_ ignores groups, which makes every depthwise filter
+    # sqrt(channels) too small, so the signal shrinks block after block until BN
+    # statistics catch up. Unit BN and a small FC, as torchvision.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+
+
+class MobileNetV1(nn.Module):
+    """MobileNet v1: a 3x3/2 conv, 13 depthwise separable blocks, average pool, FC.
+
+    Howard et al. 2017, Table 1. ``width_mult`` is the width multiplier alpha (Sec. 3.3):
+    every layer's channels times alpha, rounded to a multiple of 8 with
+    :func:`~cnnzoo.layers.make_divisible` as timm does (exact for the paper's 0.75, 0.5,
+    0.25). The resolution multiplier rho is just a smaller input. ``act_layer`` is
+    ``"relu6"`` (the reference TensorFlow code and timm's weights), ``"relu"`` (the paper's
+    Fig. 3) or an ``nn.Module`` class taking ``inplace``. The stages are
+    :data:`MOBILENET_V1_STAGES`.
+    """
+
+    def __init__(self, *, width_mult: float = 1.0, act_layer: str | type[nn.Module] = "relu6",
+                 drop_rate: float = 0.0, num_classes: int = 1000, in_chans: int = 3) -> None:
+        super().__init__()
+        check_model_args(num_classes, in_chans)
+        _check_width(width_mult)
+        if not 0.0 <= drop_rate < 1.0:
+            raise InvalidArgumentError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        act = _resolve_act(act_layer)
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.width_mult = width_mult
+        self.drop_rate = drop_rate
+
+        channels = make_divisible(32 * width_mult)
+        layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2, act_layer=act)]
+        for c, n, s in MOBILENET_V1_STAGES:
+            out = make_divisible(c * width_mult)
+            for i in range(n):
+                layers.append(DepthwiseSeparableConv(channels, out, s if i == 0 else 1, act_layer=act))
+                channels = out
+        self.features = nn.Sequential(*layers)
+        self.num_features = channels
+        self.classifier: nn.Module = nn.Linear(channels, num_classes) if num_classes else nn.Identity()
+        _init_weights(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 1024*alpha x H/32 x W/32 (7x7 at 224)."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool ("Avg Pool / s1" in Table 1), dropout (0 by default), FC."""
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        if pre_logits:
+            return x
+        return self.classifier(F.dropout(x, p=self.drop_rate, training=self.training))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new, freshly initialised final layer; 0 removes it (features out)."""
+        check_model_args(num_classes, self.in_chans)
+        self.num_classes = num_classes
+        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+
+class InvertedResidual(nn.Module):
+    """1x1 expand (t), BN, ReLU6, 3x3 depthwise, BN, ReLU6, 1x1 project, BN (linear).
+
+    Sandler et al. 2018, Sec. 3.3 and Table 1: the shortcut joins the thin bottlenecks
+    (the inverse of a ResNet bottleneck), and the projection has no activation because a
+    ReLU in a low-dimensional space destroys information (Sec. 3.2, "linear
+    bottlenecks"). The shortcut exists only for stride 1 and equal widths; with t = 1 the
+    expansion convolution is left out (torchvision's layout, ``conv.0`` is then the
+    depthwise conv).
+    """
+
+    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
+        super().__init__()
+        if stride not in (1, 2):
+            raise InvalidArgumentError(f"InvertedResidual stride must be 1 or 2, got {stride}")
+        self.stride = stride
+        hidden = int(round(inp * expand_ratio))
+        self.use_res_connect = stride == 1 and inp == oup
+        layers: list[nn.Module] = []
+        if expand_ratio != 1:
+            layers.append(ConvBNActivation(inp, hidden, kernel_size=1))
+        layers += [
+            ConvBNActivation(hidden, hidden, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, oup, 1, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+        self.out_channels = oup
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # use_res_connect is fixed at construction: a constant branch, not a data-dependent one
+        if self.use_res_connect:
+            return x + self.conv(x)
+        return self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNet v2: a 3x3/2 conv, 17 inverted residual blocks, 1x1 conv to 1280, pool, FC.
+
+    Sandler et al. 2018, Table 2 (:data:`MOBILENET_V2_STAGES`). ``width_mult`` scales every
+    layer (rounded to multiples of ``round_nearest``) but the last conv is never made
+    narrower than 1280 (Sec. 6.1, "we do not apply the width multiplier to the last
+    convolutional layer" for multipliers below one). The classifier is dropout
+    (``dropout``, 0.2 as torchvision) then a Linear, torchvision's ``classifier.0/1``.
+    """
+
+    def __init__(self, *, width_mult: float = 1.0, round_nearest: int = 8, dropout: float = 0.2,
+                 num_classes: int = 1000, in_chans: int = 3) -> None:
+        super().__init__()
+        check_model_args(num_classes, in_chans)
+        _check_width(width_mult)
+        if isinstance(round_nearest, bool) or not isinstance(round_nearest, int) or round_nearest < 1:
+            raise InvalidArgumentError(f"round_nearest must be an integer >= 1, got {round_nearest!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.width_mult = width_mult
+
+        channels = make_divisible(32 * width_mult, round_nearest)
+        last = make_divisible(1280 * max(1.0, width_mult), round_nearest)
+        layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2)]
+        for t, c, n, s in MOBILENET_V2_STAGES:
+            out = make_divisible(c * width_mult, round_nearest)
+            for i in range(n):
+                layers.append(InvertedResidual(channels, out, s if i == 0 else 1, expand_ratio=t))
+                channels = out
+        layers.append(ConvBNActivation(channels, last, kernel_size=1))
+        self.features = nn.Sequential(*layers)
+        self.num_features = last
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout),
+            nn.Linear(last, num_classes) if num_classes else nn.Identity(),
+        )
+        _init_weights(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """N x 1280 x H/32 x W/32 (7x7 at 224)."""
+        return self.features(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Global average pool, then dropout and the Linear (Table 2, "avgpool 7x7", "conv2d 1x1")."""
+        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        return x if pre_logits else self.classifier(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier[1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new, freshly initialised final layer (``classifier.1``); 0 removes it."""
+        check_model_args(num_classes, self.in_chans)
+        self.num_classes = num_classes
+        self.classifier[1] = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+
+_V1 = dict(
+    family="mobilenet",
+    paper="MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
+    authors="A. G. Howard, M. Zhu, B. Chen, D. Kalenichenko, W. Wang, T. Weyand, M. Andreetto, H. Adam",
+    year=2017, url="https://arxiv.org/abs/1704.04861",
+    input_size=(3, 224, 224), min_input_size=(3, 32, 32), first_conv="features.0.0", classifier="classifier",
+)
+_V2 = dict(
+    family="mobilenet", paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks",
+    authors="M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen", year=2018,
+    url="https://arxiv.org/abs/1801.04381",
+    input_size=(3, 224, 224), min_input_size=(3, 32, 32),
+    first_conv="features.0.0", classifier="classifier.1",
+)
+
+
+@register_model(**_V1)
+def mobilenet_v1(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+    """MobileNet v1 (alpha = ``width_mult``, 1.0 by default); Howard et al. 2017, Table 1."""
+    return MobileNetV1(num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model(**_V1)
+def mobilenet_v1_075(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+    """0.75 MobileNet-224 (2,585,560 parameters; Table 6: 2.6M); Howard et al. 2017."""
+    return MobileNetV1(width_mult=0.75, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model(**_V1)
+def mobilenet_v1_050(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+    """0.5 MobileNet-224 (1,331,592 parameters; Table 6: 1.3M); Howard et al. 2017."""
+    return MobileNetV1(width_mult=0.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model(**_V1)
+def mobilenet_v1_025(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+    """0.25 MobileNet-224 (470,072 parameters; Table 6: 0.5M); Howard et al. 2017."""
+    return MobileNetV1(width_mult=0.25, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+
+@register_model(**_V2)
+def mobilenet_v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV2:
+    """MobileNet v2 (``width_mult`` 1.0 by default); Sandler et al. 2018, Table 2."""
+    return MobileNetV2(num_classes=num_classes, in_chans=in_chans, **kwargs)
