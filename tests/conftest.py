@@ -1,0 +1,18 @@
+import os
+
+import pytest
+import torch
+
+# Tests are CPU-only and must not touch the network or the user's cache.
+os.environ.setdefault("CNNZOO_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CNNZOO_HOME", str(tmp_path_factory.mktemp("cnnzoo_home")))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path_factory.mktemp("torch_home")))
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

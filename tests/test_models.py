@@ -1,0 +1,215 @@
+"""Tests that follow the registry: every registered model is built, run and counted."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import cnnzoo
+from cnnzoo.models import GoogLeNetOutputs, googlenet_loss
+
+# Published parameter counts (1000 classes). Sources: torchvision's weight metadata
+# (`torchvision.models.get_model_weights(name)[...].meta["num_params"]`), timm's models
+# (the "legacy" SE nets of Cadene's release, resnetv2, mobilenetv1_100), and the papers:
+# LeNet-5's paper variant has 60,840 trainable parameters (LeCun et al. 1998, Sec. II-B:
+# C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164, RBF output 840); the two-GPU
+# AlexNet of Krizhevsky et al. 2012 has 60,965,224.
+PUBLISHED = {
+    "alexnet": 61_100_840, "alexnet_original": 60_965_224,
+    "vgg11": 132_863_336, "vgg11_bn": 132_868_840, "vgg13": 133_047_848, "vgg13_bn": 133_053_736,
+    "vgg16": 138_357_544, "vgg16_bn": 138_365_992, "vgg19": 143_667_240, "vgg19_bn": 143_678_248,
+    "googlenet": 13_004_888,  # with both auxiliary heads; 6,624,904 without (below)
+    "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
+    "resnet101": 44_549_160, "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
+    "wide_resnet50_2": 68_883_240, "wide_resnet101_2": 126_886_696,
+    "resnet18v2": 11_687_720, "resnet34v2": 21_795_880, "resnet50v2": 25_549_352,
+    "resnet101v2": 44_541_480, "resnet152v2": 60_185_128,
+    "se_resnet18": 11_778_592, "se_resnet34": 21_958_868, "se_resnet50": 28_088_024,
+    "se_resnet101": 49_326_872, "se_resnet152": 66_821_848,
+    "se_resnext50_32x4d": 27_559_896, "se_resnext101_32x4d": 48_955_416, "senet154": 115_088_984,
+    "densenet121": 7_978_856, "densenet161": 28_681_000, "densenet169": 14_149_480,
+    "densenet201": 20_013_928,
+    "mobilenet_v2": 3_504_872, "mobilenet_v1": 4_231_976,
+}
+
+# Published to the paper's rounding (millions): Howard et al. 2017 Table 6 (width
+# multipliers) and Huang et al. 2017 Table 2 (DenseNet-BC L=100 k=12 on CIFAR, 0.8M).
+PUBLISHED_ROUNDED = {
+    "mobilenet_v1_075": (2.6, 0.1), "mobilenet_v1_050": (1.3, 0.1), "mobilenet_v1_025": (0.5, 0.1),
+    "densenet_bc_100_k12": (0.8, 0.1),
+}
+
+# The torchvision / timm model each of ours mirrors (same structure, same count).
+COUNTERPARTS = {
+    **{n: ("torchvision", n) for n in [
+        "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
+        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
+        "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161",
+        "densenet169", "densenet201", "mobilenet_v2"]},
+    **{f"resnet{d}v2": ("timm", f"resnetv2_{d}") for d in (18, 34, 50, 101, 152)},
+    **{f"se_resnet{d}": ("timm", f"legacy_seresnet{d}") for d in (18, 34, 50, 101, 152)},
+    "se_resnext50_32x4d": ("timm", "legacy_seresnext50_32x4d"),
+    "se_resnext101_32x4d": ("timm", "legacy_seresnext101_32x4d"),
+    "senet154": ("timm", "legacy_senet154"),
+    "mobilenet_v1": ("timm", "mobilenetv1_100"),
+}
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def meta_model(name, **kw):
+    with torch.device("meta"):
+        return cnnzoo.create_model(name, **kw)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_parameter_count_equals_published(name):
+    assert n_params(meta_model(name)) == PUBLISHED[name]
+
+
+def test_googlenet_without_aux_heads_count():
+    assert n_params(meta_model("googlenet", aux_logits=False)) == 6_624_904
+
+
+def test_lenet5_paper_variant_count():
+    assert n_params(meta_model("lenet5", variant="paper")) == 60_840
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_ROUNDED))
+def test_parameter_count_rounded(name):
+    millions, tol = PUBLISHED_ROUNDED[name]
+    assert abs(n_params(meta_model(name)) / 1e6 - millions) <= tol / 2 + 1e-9
+
+
+@pytest.mark.parametrize("name", sorted(COUNTERPARTS))
+def test_parameter_count_equals_counterpart(name):
+    lib, other = COUNTERPARTS[name]
+    if lib == "torchvision":
+        import torchvision
+        kw = {"aux_logits": True, "init_weights": False} if other == "googlenet" else {}
+        with torch.device("meta"):
+            theirs = torchvision.models.get_model(other, **kw)
+    else:
+        timm = pytest.importorskip("timm", reason="timm is a test dependency: pip install '.[test]'")
+        with torch.device("meta"):
+            theirs = timm.create_model(other)
+    assert n_params(meta_model(name)) == n_params(theirs)
+
+
+def _min_input(name, chans):
+    info = cnnzoo.model_info(name)
+    _, h, w = info["min_input_size"]
+    return torch.randn(2, chans, h, w)
+
+
+@pytest.mark.parametrize("name", cnnzoo.list_models())
+def test_forward_backward_small_input(name):
+    """Every model: grayscale input, 7 classes, smallest valid input, train then eval."""
+    model = cnnzoo.create_model(name, num_classes=7, in_chans=1)
+    assert model.num_classes == 7 and model.in_chans == 1
+    x = _min_input(name, 1)
+    model.train()
+    out = model(x)
+    target = torch.tensor([1, 3])
+    if isinstance(out, GoogLeNetOutputs):
+        loss = googlenet_loss(out, target)
+    else:
+        assert out.shape == (2, 7)
+        loss = nn.functional.cross_entropy(out, target)
+    assert torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads), "some parameter got no gradient"
+    assert any(g.abs().sum() > 0 for g in grads)
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+    assert isinstance(y, torch.Tensor) and y.shape == (2, 7) and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", cnnzoo.list_models())
+def test_common_interface(name):
+    model = cnnzoo.create_model(name, num_classes=5).eval()
+    x = _min_input(name, model.in_chans)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        assert feats.ndim == 4 and feats.shape[0] == 2
+        logits = model.forward_head(feats)
+        assert torch.allclose(logits, model(x), atol=1e-5)
+        pooled = model.forward_head(feats, pre_logits=True)
+        assert pooled.shape == (2, model.num_features)
+    assert isinstance(model.get_classifier(), nn.Module)
+    model.reset_classifier(3)
+    assert model.num_classes == 3
+    with torch.no_grad():
+        assert model(x).shape == (2, 3)
+    model.reset_classifier(0)  # timm's convention: no classifier, pooled features out
+    with torch.no_grad():
+        assert model(x).shape == (2, model.num_features)
+    cfg = model.pretrained_cfg
+    assert cfg["architecture"] == name and len(cfg["input_size"]) == 3
+
+
+@pytest.mark.parametrize("name", cnnzoo.list_models())
+def test_default_input_size_runs_on_meta(name):
+    """The documented input size gives logits (on the meta device: shapes only, no compute)."""
+    info = cnnzoo.model_info(name)
+    with torch.device("meta"):
+        model = cnnzoo.create_model(name).eval()
+        y = model(torch.empty(1, *info["input_size"]))
+    assert y.shape == (1, model.num_classes)
+
+
+def test_googlenet_outputs_and_loss():
+    model = cnnzoo.create_model("googlenet", num_classes=4)
+    x = torch.randn(2, 3, 224, 224)
+    target = torch.tensor([0, 3])
+    model.train()
+    out = model(x)
+    assert isinstance(out, GoogLeNetOutputs)
+    assert out.logits.shape == out.aux1.shape == out.aux2.shape == (2, 4)
+    ce = nn.functional.cross_entropy
+    expected = ce(out.logits, target) + 0.3 * ce(out.aux1, target) + 0.3 * ce(out.aux2, target)
+    assert torch.allclose(googlenet_loss(out, target), expected)
+    # a plain tensor (eval mode, or aux_logits=False) is its ordinary loss
+    assert torch.allclose(googlenet_loss(out.logits, target), ce(out.logits, target))
+    model.eval()
+    with torch.no_grad():
+        y = model(x)
+    assert isinstance(y, torch.Tensor) and y.shape == (2, 4)
+    no_aux = cnnzoo.create_model("googlenet", num_classes=4, aux_logits=False).train()
+    assert isinstance(no_aux(x), torch.Tensor)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet18v2", "se_resnet50", "vgg11_bn",
+                                  "googlenet", "densenet121", "mobilenet_v2", "mobilenet_v1"])
+def test_compiles_without_graph_breaks(name):
+    """Pure forwards: the whole forward is one graph (fullgraph=True raises on a break)."""
+    model = cnnzoo.create_model(name, num_classes=10).eval()
+    x = _min_input(name, model.in_chans)
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x))
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_torchscript_v1_resnets(name):
+    model = cnnzoo.create_model(name, num_classes=10).eval()
+    scripted = torch.jit.script(model)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), model(x))
+
+
+@pytest.mark.parametrize("name", [n for n in cnnzoo.list_models()
+                                  if cnnzoo.model_info(n)["family"] in ("resnet", "senet")])
+def test_drop_path_rate(name):
+    model = meta_model(name, drop_path_rate=0.2)
+    rates = [m.drop_prob for m in model.modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) == pytest.approx(0.2) and min(rates) >= 0.0
+    # linearly increasing with depth (Huang et al. 2016, Sec. 3 "linear decay")
+    assert rates == sorted(rates)
