@@ -1,26 +1,434 @@
-"""Pretrained weights: the catalogue, download/cache/verify, key maps and adaptation.
+"""Pretrained weights: find them (catalogue tag or file), convert their keys, adapt, load.
 
-(Being built under the weights issue; until then no model has a weight tag.)
+``create_model(name, pretrained=...)`` calls :func:`resolve` (which file, how many classes
+and input channels it has, its keys in cnnzoo's names) before building the model, then
+:func:`load_pretrained`. The catalogue is data (:mod:`cnnzoo.catalogue`), the files and
+their verification are :mod:`cnnzoo.hub`, the key maps of other layouts are
+:mod:`cnnzoo.keymaps`. A checkpoint's layout is the catalogue's where the file is known
+(by tag, or recognised by its SHA-256), otherwise it is detected from the keys.
+
+Adaptation follows timm: a different ``num_classes`` re-initialises the classifier and
+loads everything else; a different ``in_chans`` adapts the first convolution (summing
+over the input channels for one channel; otherwise repeating them cyclically and scaling
+by ``src/in_chans``, timm's ``adapt_input_conv``).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
+import functools
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .errors import UnknownWeightsError
+import torch
+from torch import nn
 
-__all__ = ["list_tags", "resolve", "load_pretrained"]
+from . import hub
+from .catalogue import CATALOGUE, WeightsEntry
+from .errors import (IncompatibleWeightsError, InvalidArgumentError, UnknownWeightsError,
+                     WeightsError, suggest)
+from .keymaps import KEY_MAPS
+from .registry import ModelInfo, get_model_entry, is_model, list_models
 
-CATALOGUE: dict[str, dict[str, Any]] = {}
+__all__ = ["ResolvedWeights", "list_tags", "default_tag", "get_entry", "resolve", "load_pretrained",
+           "read_state_dict", "detect_layout", "adapt_input_conv", "label_names",
+           "list_weights", "weights_info", "download_weights", "import_weights"]
+
+log = logging.getLogger("cnnzoo")
+
+StateDict = dict[str, torch.Tensor]
+#: layouts whose keys are already cnnzoo's (torchvision's names are ours where it has the model)
+IDENTITY_LAYOUTS = ("torchvision", "cnnzoo")
 
 
+@dataclass
+class ResolvedWeights:
+    """Weights ready to load: the state dict in cnnzoo names and what it was made for."""
+
+    state_dict: StateDict = dataclasses.field(repr=False)
+    path: Path
+    layout: str
+    entry: WeightsEntry | None  #: the catalogue entry, also for a local file it recognised
+    num_classes: int | None  #: classes of the file's classifier (None: it has none)
+    in_chans: int | None  #: input channels of the file's first convolution
+
+
+# ---------------------------------------------------------------- catalogue look-ups
 def list_tags(model_name: str) -> list[str]:
-    return sorted(t for t in CATALOGUE if t.split(".")[0] == model_name)
+    """The weight tags of a model, its default first (``[]`` when it has none)."""
+    tags = [e for e in CATALOGUE.values() if e.architecture == model_name]
+    return [e.tag for e in sorted(tags, key=lambda e: not e.default)]
 
 
-def resolve(model_name: str, tag: str | None, pretrained: Any) -> Any:
-    raise UnknownWeightsError(f"no pretrained weights are catalogued for '{model_name}' yet")
+def default_tag(model_name: str) -> str | None:
+    """The tag ``pretrained=True`` loads for ``model_name``, or None."""
+    tags = list_tags(model_name)
+    return tags[0] if tags else None
 
 
-def load_pretrained(model: Any, info: Any, entry: Any) -> dict[str, Any]:
-    raise UnknownWeightsError("no pretrained weights are catalogued yet")
+def get_entry(name: str) -> WeightsEntry:
+    """The catalogue entry for a tag (``resnet50.tv2_in1k``), a model name (its default
+    tag) or timm's name of the same file (``legacy_seresnet50.in1k``)."""
+    if name in CATALOGUE:
+        return CATALOGUE[name]
+    for entry in CATALOGUE.values():
+        if entry.upstream == name and entry.source == "timm":
+            return entry
+    if (tag := default_tag(name)) is not None:
+        return CATALOGUE[tag]
+    base = name.partition(".")[0]
+    if is_model(base):
+        known = list_tags(base)
+        hint = (f"{base} has: {', '.join(known)}" if known else
+                f"no weights are catalogued for {base}; pass pretrained=<path to a .pth or "
+                ".safetensors file> to load your own")
+        raise UnknownWeightsError(f"unknown weight tag '{name}'; {hint}")
+    close = suggest(name, list(CATALOGUE))
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownWeightsError(f"unknown weights '{name}'{hint} (cnnzoo weights list shows all)")
+
+
+def _entry_for(model_name: str, tag: str | None) -> WeightsEntry:
+    entry = get_entry(model_name if tag is None else f"{model_name}.{tag}")
+    if entry.architecture != model_name:  # a timm name of another architecture's file
+        raise UnknownWeightsError(f"weights '{entry.tag}' are for {entry.architecture}, not {model_name}")
+    return entry
+
+
+@functools.lru_cache(maxsize=None)
+def _label_file(name: str) -> tuple[str, ...]:
+    return tuple(hub.asset_path(name).read_text(encoding="utf-8").splitlines())
+
+
+def label_names(entry: WeightsEntry) -> list[str]:
+    """Class names of a catalogue entry's outputs, in output order."""
+    if entry.labels == "digits":
+        return [str(i) for i in range(10)]
+    return list(_label_file("imagenet_classes.txt"))
+
+
+# ---------------------------------------------------------------- reading and converting
+_DENSENET_LEGACY_KEY = re.compile(r"denselayer\d+\.(?:norm|relu|conv)\.[12]\.")
+
+
+def detect_layout(state_dict: Mapping[str, Any]) -> str:
+    """The layout of a state dict, from its keys: a :data:`cnnzoo.keymaps.KEY_MAPS` name or
+    ``"torchvision"`` (whose names are cnnzoo's)."""
+    keys = list(state_dict)
+    if any(k.startswith("layer0.") for k in keys) and any(k.startswith("last_linear.") for k in keys):
+        return "timm_legacy_senet"  # Cadene's SENets as timm's legacy_* models
+    if "stem.conv.weight" in state_dict or any(k.startswith("stages.0.blocks.") for k in keys):
+        return "timm_resnetv2"
+    if "conv_stem.weight" in state_dict and any(k.startswith("blocks.") for k in keys):
+        return "timm_mobilenetv1"
+    if any(_DENSENET_LEGACY_KEY.search(k) for k in keys):
+        return "torchvision_densenet_legacy"
+    return "torchvision"
+
+
+def _unwrap(obj: Any, path: Path) -> tuple[Mapping[str, Any], str | None]:
+    """The state dict inside a checkpoint, and the model name a cnnzoo checkpoint records."""
+    model_name = None
+    if isinstance(obj, Mapping):
+        if isinstance(obj.get("model_name"), str):
+            model_name = obj["model_name"]
+        for key in ("model", "state_dict", "model_state_dict"):  # cnnzoo / timm / common wrappers
+            if isinstance(obj.get(key), Mapping):
+                return obj[key], model_name
+        return obj, model_name
+    raise WeightsError(f"'{path}' holds a {type(obj).__name__}, not a state dict")
+
+
+def read_state_dict(path: str | os.PathLike[str],
+                    layout: str | None = None) -> tuple[StateDict, str, str | None]:
+    """Read a weights file safely and convert it to cnnzoo names.
+
+    Accepts plain state dicts, cnnzoo trainer checkpoints (``{"model": ..., "model_name":
+    ...}``), timm's ``state_dict`` wrapper and DDP's ``module.`` / ``torch.compile``'s
+    ``_orig_mod.`` prefixes. Returns ``(state_dict, layout, model_name_or_None)``.
+    """
+    path = Path(path)
+    raw, model_name = _unwrap(hub.read_weights_file(path), path)
+    state: StateDict = {}
+    for key, value in raw.items():
+        if not isinstance(value, torch.Tensor):
+            raise WeightsError(f"'{path}' is not a state dict: '{key}' holds a {type(value).__name__}")
+        for prefix in ("module.", "_orig_mod."):
+            if key.startswith(prefix):
+                key = key[len(prefix):]
+        state[key] = value
+    if not state:
+        raise WeightsError(f"'{path}' holds no tensors")
+    layout = layout or detect_layout(state)
+    if layout not in IDENTITY_LAYOUTS:
+        if layout not in KEY_MAPS:
+            raise WeightsError(f"no key map for the '{layout}' layout of '{path}' (cnnzoo.keymaps)")
+        state = KEY_MAPS[layout](state)
+    return state, layout, model_name
+
+
+def _identify(path: Path, model_name: str) -> WeightsEntry | None:
+    """The catalogue entry of a local file, by its SHA-256 (or the file-name prefix)."""
+    digest = hub.sha256_file(path)
+    for entry in CATALOGUE.values():
+        if entry.sha256 == digest or (entry.sha256 is None and entry.hash_prefix
+                                      and digest.startswith(entry.hash_prefix)
+                                      and entry.architecture == model_name):
+            return entry
+    return None
+
+
+def resolve(model_name: str, tag: str | None, pretrained: Any) -> ResolvedWeights:
+    """Find and read the weights ``create_model`` asked for.
+
+    ``pretrained`` is ``True`` (``tag`` or the default tag), a tag (``"tv2_in1k"`` or
+    ``"resnet50.tv2_in1k"``) or a path to a ``.pth``/``.pt``/``.safetensors`` file.
+    Catalogued files are downloaded (or taken from the cache) and verified first.
+    """
+    info = get_model_entry(model_name)
+    if pretrained is True:
+        return _from_entry(info, _entry_for(model_name, tag))
+    if not isinstance(pretrained, (str, os.PathLike)):
+        raise InvalidArgumentError(
+            f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
+    text = os.fspath(pretrained)
+    if os.path.isfile(text):
+        if tag is not None:
+            raise InvalidArgumentError(
+                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a file; give one")
+        return _from_file(info, Path(text))
+    if text.startswith(model_name + "."):
+        text = text[len(model_name) + 1:]
+    if f"{model_name}.{text}" in CATALOGUE and tag in (None, text):
+        return _from_entry(info, CATALOGUE[f"{model_name}.{text}"])
+    tags = ", ".join(list_tags(model_name)) or "none catalogued"
+    raise WeightsError(f"no weights file at '{os.fspath(pretrained)}', and it is not a weight tag "
+                       f"of {model_name} (tags: {tags})")
+
+
+def _from_entry(info: ModelInfo, entry: WeightsEntry) -> ResolvedWeights:
+    path = hub.fetch(entry)
+    state, layout, _ = read_state_dict(path, entry.layout)
+    return ResolvedWeights(state, path, layout, entry, entry.num_classes,
+                           _first_conv_chans(state, info))
+
+
+def _from_file(info: ModelInfo, path: Path) -> ResolvedWeights:
+    entry = _identify(path, info.name)
+    if entry is not None and entry.architecture != info.name:
+        raise IncompatibleWeightsError(
+            f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
+            f"not {info.name}: use create_model('{entry.architecture}', pretrained='{path}')")
+    state, layout, ckpt_model = read_state_dict(path, entry.layout if entry else None)
+    if ckpt_model is not None:
+        base = ckpt_model.partition(".")[0]
+        if base != info.name:
+            raise IncompatibleWeightsError(
+                f"'{path}' is a checkpoint of '{base}', not '{info.name}': use "
+                f"create_model('{base}', pretrained='{path}')")
+        layout = "cnnzoo"
+    head = [v for k, v in state.items() if k.startswith(info.classifier + ".") and v.ndim >= 1]
+    num_classes = int(head[0].shape[0]) if head else None
+    return ResolvedWeights(state, path, layout, entry, num_classes, _first_conv_chans(state, info))
+
+
+def _first_conv_chans(state: StateDict, info: ModelInfo) -> int | None:
+    weight = state.get(f"{info.first_conv}.weight")
+    return int(weight.shape[1]) if weight is not None and weight.ndim == 4 else None
+
+
+# ---------------------------------------------------------------- adaptation and loading
+def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """A first-conv weight for ``in_chans`` inputs from one trained on ``weight.shape[1]``.
+
+    One channel: the sum over the trained channels (a gray image through the summed filter
+    gives what the colour filters gave for that gray repeated in every channel). More: the
+    trained channels repeated cyclically, scaled by ``src / in_chans`` so the response to a
+    constant input keeps its size (timm's ``adapt_input_conv``).
+    """
+    src = weight.shape[1]
+    if in_chans == src:
+        return weight
+    dtype = weight.dtype
+    w = weight.float()
+    if in_chans == 1:
+        w = w.sum(dim=1, keepdim=True)
+    else:
+        w = w.repeat(1, -(-in_chans // src), 1, 1)[:, :in_chans] * (src / in_chans)
+    return w.to(dtype)
+
+
+def _adapt_stats(values: tuple[float, ...], in_chans: int) -> tuple[float, ...]:
+    # mean/std for the adapted input: the channel average for one channel, else cyclic
+    if len(values) == in_chans:
+        return tuple(values)
+    if in_chans == 1:
+        return (round(sum(values) / len(values), 6),)
+    return tuple(values[i % len(values)] for i in range(in_chans))
+
+
+def _list(keys: list[str], n: int = 6) -> str:
+    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def _suggest_architecture(state: StateDict, info: ModelInfo, num_classes: int | None) -> str | None:
+    """A registered model whose state dict has exactly these keys and shapes (meta device)."""
+    shapes = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    for name in list_models():
+        if name == info.name:
+            continue
+        try:
+            with torch.device("meta"):
+                kwargs = {} if num_classes is None else {"num_classes": num_classes}
+                other = get_model_entry(name).constructor(**kwargs)
+        except Exception:  # a constructor that needs other arguments is simply no candidate
+            continue
+        theirs = {k: tuple(v.shape) for k, v in other.state_dict().items()
+                  if not k.endswith("num_batches_tracked")}
+        if theirs == shapes:
+            return name
+    return None
+
+
+def load_pretrained(model: nn.Module, info: ModelInfo, weights: ResolvedWeights) -> dict[str, Any]:
+    """Load ``weights`` into ``model`` (built for ``info``), adapting head and first conv.
+
+    Returns the ``pretrained_cfg`` entries the weights determine (tag, preprocessing, class
+    names, source). Any mismatch other than the classifier and the first convolution's
+    input channels is an :class:`IncompatibleWeightsError` naming the keys.
+    """
+    state = dict(weights.state_dict)
+    target = model.state_dict()
+    in_chans = int(getattr(model, "in_chans", weights.in_chans or 3))
+    conv_key = f"{info.first_conv}.weight"
+    if conv_key in state and conv_key in target and state[conv_key].shape[1] != target[conv_key].shape[1]:
+        state[conv_key] = adapt_input_conv(state[conv_key], target[conv_key].shape[1])
+        log.info("%s: first convolution %s adapted from %d to %d input channels",
+                 info.name, info.first_conv, weights.in_chans, target[conv_key].shape[1])
+    model_classes = getattr(model, "num_classes", None)
+    fresh = [info.classifier]  # prefixes of modules that keep the model's own initialisation
+    if weights.num_classes is not None and model_classes != weights.num_classes:
+        head = [k for k in state if k.startswith(info.classifier + ".")]
+        # other layers sized by the class count (GoogLeNet's auxiliary classifiers)
+        head += [k for k, v in state.items() if k not in head and k in target
+                 and v.shape != target[k].shape and v.shape[0] == weights.num_classes
+                 and target[k].shape[0] == model_classes and v.shape[1:] == target[k].shape[1:]]
+        for k in head:
+            del state[k]
+        fresh += sorted({k.rsplit(".", 1)[0] for k in head} - {info.classifier})
+        log.info("%s: new %d-class classifier (%s initialised afresh); the weights' %d-class "
+                 "head was not loaded, everything else was", info.name, model_classes,
+                 ", ".join(fresh), weights.num_classes)
+    elif weights.num_classes is None and any(k.startswith(info.classifier + ".") for k in target):
+        log.info("%s: the weights have no classifier; %s keeps its initialisation",
+                 info.name, info.classifier)
+    else:
+        fresh = []
+    fresh_prefixes = tuple(p + "." for p in fresh)
+    # keys of optional modules the model was built without (aux_logits=False sets aux1=None)
+    skipped = [k for k in state if k not in target and hasattr(model, k.split(".")[0])
+               and getattr(model, k.split(".")[0]) is None]
+    unexpected = [k for k in state if k not in target and k not in skipped]
+    # BatchNorm fills in num_batches_tracked for files from before PyTorch 0.4.1
+    missing = [k for k in target if k not in state and not k.startswith(fresh_prefixes)
+               and not k.endswith("num_batches_tracked")]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}" for k in state
+                  if k in target and state[k].shape != target[k].shape]
+    if missing or unexpected or mismatched:
+        parts = [f"{len(v)} {what}: {_list(v)}" for what, v in
+                 (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if v]
+        other = _suggest_architecture(weights.state_dict, info, weights.num_classes)
+        hint = (f"; the file fits '{other}': create_model('{other}', pretrained=...)" if other
+                else f" (layout '{weights.layout}')")
+        raise IncompatibleWeightsError(
+            f"'{weights.path}' does not fit {info.name}: {'; '.join(parts)}{hint}")
+    for k in skipped:
+        del state[k]
+    model.load_state_dict(state, strict=False)
+    if skipped:
+        log.info("%s: %d keys of modules the model was built without were not loaded (%s)",
+                 info.name, len(skipped), _list(skipped, 3))
+    return _pretrained_cfg(model, info, weights, in_chans)
+
+
+def _pretrained_cfg(model: nn.Module, info: ModelInfo, weights: ResolvedWeights,
+                    in_chans: int) -> dict[str, Any]:
+    entry = weights.entry
+    cfg: dict[str, Any] = {"file": str(weights.path), "layout": weights.layout}
+    if entry is None:
+        cfg.update(tag=None, resize_size=int(info.input_size[-1] / 0.875), label_names=None)
+        return cfg
+    for attr, value in entry.model_attrs.items():
+        if in_chans == entry.input_size[0]:
+            setattr(model, attr, value)
+        else:  # GoogLeNet's transform_input re-normalises exactly three ImageNet channels
+            log.info("%s: %s=%r not applied to a %d-channel input", info.name, attr, value, in_chans)
+    same_head = getattr(model, "num_classes", None) == entry.num_classes
+    cfg.update(
+        tag=entry.tag, source=entry.source, url=entry.url, sha256=entry.sha256,
+        num_classes=getattr(model, "num_classes", entry.num_classes),
+        input_size=(in_chans, *entry.input_size[1:]), resize_size=entry.resize_size,
+        crop_pct=entry.crop_pct, mean=_adapt_stats(entry.mean, in_chans),
+        std=_adapt_stats(entry.std, in_chans), interpolation=entry.interpolation,
+        label_names=label_names(entry) if same_head else None, dataset=entry.dataset,
+        top1=entry.top1, top5=entry.top5, license=entry.license, notes=entry.notes)
+    return cfg
+
+
+# ---------------------------------------------------------------- the public helpers
+def _row(entry: WeightsEntry) -> dict[str, Any]:
+    path = hub.cached_path(entry)
+    return {"tag": entry.tag, "architecture": entry.architecture, "source": entry.source,
+            "default": entry.default, "dataset": entry.dataset, "top1": entry.top1,
+            "top5": entry.top5, "size_mb": entry.size_mb, "hash_status": entry.hash_status,
+            "cached": path.exists(), "url": entry.url, "license": entry.license}
+
+
+def list_weights(pattern: str = "*") -> list[dict[str, Any]]:
+    """Catalogue entries whose tag or model name matches the wildcard ``pattern``.
+
+    Each row: tag, architecture, source, default, dataset, top1/top5 (published, percent;
+    None where not published), size_mb, hash_status ('sha256', 'prefix' or 'tofu'),
+    cached, url, license.
+    """
+    return [_row(e) for e in CATALOGUE.values()
+            if fnmatch.fnmatchcase(e.tag, pattern) or fnmatch.fnmatchcase(e.architecture, pattern)]
+
+
+def weights_info(tag: str) -> dict[str, Any]:
+    """Everything the catalogue says about one tag (or a model's default tag), plus the
+    cache path and whether the file is there."""
+    entry = get_entry(tag)
+    record = dataclasses.asdict(entry)
+    record.update(hash_status=entry.hash_status, path=str(hub.cached_path(entry)),
+                  cached=hub.cached_path(entry).exists(), num_labels=len(label_names(entry)))
+    return record
+
+
+def download_weights(tags: str | Iterable[str], *, progress: bool = True) -> list[Path]:
+    """Download (or verify in the cache) weights: tags, model names (their default tag) or
+    wildcards over tags (``"resnet*"``; ``"*"`` is the whole catalogue). Returns the paths."""
+    names = [tags] if isinstance(tags, str) else list(tags)
+    entries: list[WeightsEntry] = []
+    for name in names:
+        if any(c in name for c in "*?["):
+            matched = [e for e in CATALOGUE.values() if fnmatch.fnmatchcase(e.tag, name)]
+            if not matched:
+                raise UnknownWeightsError(f"no weight tag matches '{name}' (cnnzoo weights list)")
+            entries += matched
+        else:
+            entries.append(get_entry(name))
+    unique = {e.tag: e for e in entries}  # each file once, in the order asked
+    return [hub.fetch(e, progress=progress) for e in unique.values()]
+
+
+def import_weights(tag: str, file: str | os.PathLike[str]) -> Path:
+    """Put a local copy of a catalogued file into the cache, after checking its hash, for
+    machines that cannot download. Returns the cache path."""
+    return hub.import_file(get_entry(tag), file)

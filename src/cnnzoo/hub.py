@@ -1,0 +1,302 @@
+"""Weight files on disk: the cache, verified downloads, offline mode and safe reading.
+
+Every file is checked against the catalogue's SHA-256 (or, where only the 8-digit prefix
+of the upstream file name or nothing is published, against the hash recorded at its first
+download: trust on first use) before it is kept and again before every use. Downloads go
+to a temporary file in the cache directory and are renamed only once complete and
+verified, so an interrupted or corrupt download never leaves a file that later loads.
+Files are read with ``torch.load(weights_only=True)`` or safetensors, never by arbitrary
+unpickling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .catalogue import WeightsEntry
+from .errors import (CheckpointError, HashMismatchError, MissingDependencyError, OfflineError,
+                     UnsafeCheckpointError, WeightsDownloadError, WeightsError)
+
+__all__ = ["cache_dir", "cached_path", "is_offline", "sha256_file", "fetch", "verify_cached",
+           "import_file", "read_weights_file", "asset_path"]
+
+log = logging.getLogger("cnnzoo")
+
+_CHUNK = 1 << 20
+_TOFU_SUFFIX = ".sha256"
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live: ``$CNNZOO_HOME/weights`` (default ``<torch hub>/cnnzoo``)."""
+    home = os.environ.get("CNNZOO_HOME") or os.path.join(torch.hub.get_dir(), "cnnzoo")
+    return Path(home).expanduser() / "weights"
+
+
+def is_offline() -> bool:
+    """True when ``CNNZOO_OFFLINE`` is set to 1/true/yes/on: use the cache, never download."""
+    return os.environ.get("CNNZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def asset_path(filename: str) -> Path:
+    """A file shipped inside the package (``cnnzoo/assets``)."""
+    return Path(__file__).resolve().parent / "assets" / filename
+
+
+def cached_path(entry: WeightsEntry) -> Path:
+    """Where ``entry``'s file is (shipped weights) or will be (downloaded weights)."""
+    return asset_path(entry.filename) if entry.url is None else cache_dir() / entry.filename
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """The hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_hash(entry: WeightsEntry, digest: str, what: str) -> None:
+    expected = entry.sha256 or entry.hash_prefix
+    if expected and not digest.startswith(expected):
+        raise HashMismatchError(
+            f"{what} for '{entry.tag}' has SHA-256 {digest}, expected "
+            f"{'' if entry.sha256 else 'a hash starting with '}{expected}; the file is corrupt "
+            f"or not the published one ({entry.url or entry.filename})")
+
+
+def _tofu_record(path: Path) -> Path:
+    return path.with_name(path.name + _TOFU_SUFFIX)
+
+
+def _write_atomic(path: Path, writer: Callable[[Any], None], mode: str = "w") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, mode) as f:
+            writer(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _warn_unpinned(entry: WeightsEntry, digest: str) -> None:
+    if entry.sha256:
+        return
+    what = ("only the 8-digit hash prefix of its file name is published"
+            if entry.hash_prefix else "no SHA-256 is published for it")
+    msg = (f"weights '{entry.tag}': {what}; trusting this first copy (SHA-256 {digest}) and "
+           "refusing any later file that differs")
+    warnings.warn(msg, stacklevel=3)
+
+
+def verify_cached(entry: WeightsEntry, path: Path) -> None:
+    """Re-hash a cached (or shipped) file before use; a changed file is refused."""
+    digest = sha256_file(path)
+    advice = ("reinstall cnnzoo" if entry.url is None else
+              f"delete {path} and download it again (cnnzoo weights download {entry.tag})")
+    try:
+        _check_hash(entry, digest, f"the cached file {path}")
+    except HashMismatchError as e:
+        raise HashMismatchError(f"{e}; {advice}") from None
+    if entry.sha256:
+        return
+    record = _tofu_record(path)
+    if not record.exists():
+        # a file put into the cache by hand: trust it now, as on first download
+        _warn_unpinned(entry, digest)
+        _write_atomic(record, lambda f: f.write(digest + "\n"))
+        return
+    trusted = record.read_text().strip()
+    if digest != trusted:
+        raise HashMismatchError(
+            f"the cached file {path} for '{entry.tag}' has SHA-256 {digest} but its first copy "
+            f"had {trusted} (recorded in {record}); it was changed or replaced: {advice}")
+
+
+def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
+    """Stream ``url`` to a temporary file next to ``dest``; verify; rename. Returns the SHA-256."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "cnnzoo"})
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            bar = _progress_bar(total, dest.name, progress)
+            try:
+                while chunk := response.read(_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
+            if total is not None and received != total:
+                # urllib does not raise when the server closes early: count the bytes
+                raise WeightsDownloadError(
+                    f"download of {url} was cut after {received} of {total} bytes; nothing "
+                    "was kept, try again")
+            out.flush()
+            os.fsync(out.fileno())
+        hexdigest = digest.hexdigest()
+        _check_hash(entry, hexdigest, f"the download {url}")
+        os.replace(tmp, dest)
+        return hexdigest
+    except urllib.error.HTTPError as e:
+        _remove(tmp)
+        raise WeightsDownloadError(f"download of {url} failed: HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        _remove(tmp)
+        why = f"the network is unreachable ({e.reason})"
+        raise OfflineError(_offline_message(entry, dest, why)) from None
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        _remove(tmp)
+        raise WeightsDownloadError(f"download of {url} failed: {e!r}; nothing was kept") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+                file=sys.stderr, mininterval=0.5)
+
+
+def _offline_message(entry: WeightsEntry, dest: Path, why: str) -> str:
+    return (f"weights '{entry.tag}' are not in the cache and {why}: download {entry.url} on a "
+            f"connected machine and put it at {dest}, or run 'cnnzoo weights import {entry.tag} FILE'")
+
+
+def fetch(entry: WeightsEntry, *, progress: bool = True) -> Path:
+    """The verified local file of ``entry``: shipped, cached, or downloaded now."""
+    path = cached_path(entry)
+    if path.exists():
+        verify_cached(entry, path)
+        return path
+    if entry.url is None:
+        raise WeightsError(f"the packaged weights file {path} of '{entry.tag}' is missing; "
+                           "reinstall cnnzoo")
+    if is_offline():
+        raise OfflineError(_offline_message(entry, path, "cnnzoo is offline (CNNZOO_OFFLINE is set)"))
+    log.info("downloading %s to %s", entry.url, path)
+    digest = _download(entry.url, path, entry, progress)
+    if not entry.sha256:
+        _warn_unpinned(entry, digest)
+        _write_atomic(_tofu_record(path), lambda f: f.write(digest + "\n"))
+    return path
+
+
+def import_file(entry: WeightsEntry, source: str | os.PathLike[str]) -> Path:
+    """Copy a local file into the cache under ``entry``'s name after checking its hash."""
+    source = Path(source)
+    if entry.url is None:
+        raise WeightsError(f"'{entry.tag}' ships inside the package; there is nothing to import")
+    if not source.is_file():
+        raise WeightsError(f"cannot import '{source}': no such file")
+    digest = sha256_file(source)
+    _check_hash(entry, digest, f"the file {source}")
+    if not entry.sha256:
+        # nothing to compare all the bytes with: at least make sure they read as weights
+        read_weights_file(source)
+    dest = cached_path(entry)
+
+    def copy(f: Any) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, f, _CHUNK)
+
+    _write_atomic(dest, copy, mode="wb")
+    if not entry.sha256:
+        _warn_unpinned(entry, digest)
+        _write_atomic(_tofu_record(dest), lambda f: f.write(digest + "\n"))
+    return dest
+
+
+# ---------------------------------------------------------------- reading, safely
+def _is_safetensors(path: Path) -> bool:
+    # safetensors: an 8-byte little-endian header length, then a JSON header starting "{"
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 2 <= int.from_bytes(head[:8], "little") <= path.stat().st_size - 8
+
+
+def read_weights_file(path: str | os.PathLike[str]) -> Any:
+    """Load a ``.pth``/``.pt`` or ``.safetensors`` file safely, whatever its suffix says.
+
+    torch files are read with ``weights_only=True`` on the CPU; a file that needs arbitrary
+    unpickling is an :class:`UnsafeCheckpointError`. The format is found from the content
+    (safetensors' JSON header), not only from the suffix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"no weights file at '{path}'")
+    if _is_safetensors(path):
+        try:
+            from safetensors.torch import load_file
+        except ImportError:
+            raise MissingDependencyError(
+                f"'{path}' is a safetensors file; reading it needs the safetensors package: "
+                "pip install safetensors (or pip install 'cnnzoo[safetensors]')") from None
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as e:  # safetensors raises its own SafetensorError
+            raise WeightsError(f"'{path}' is not a readable safetensors file: {e}") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's weights-only unpickler names what it refused, after its generic preamble
+        detail = next((ln.strip() for ln in str(e).splitlines()
+                       if "GLOBAL" in ln or "Unsupported" in ln), "")
+        if "GLOBAL" in detail:
+            raise UnsafeCheckpointError(
+                f"refusing to load '{path}': it needs arbitrary unpickling, which can run code "
+                f"({detail}). Load it only if you trust it, then save its state_dict with "
+                "torch.save or as safetensors") from None
+        raise CheckpointError(
+            f"'{path}' is not a PyTorch weights file that can be read safely: it is corrupt, or "
+            f"a plain pickle that would need arbitrary unpickling, which cnnzoo refuses ({detail})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"'{path}' is not a readable PyTorch weights file (truncated or corrupt?): "
+            f"{str(e).splitlines()[0][:200]}") from None
