@@ -1,0 +1,188 @@
+"""The parts of a training step: the loss, evaluation, the optimiser, the schedule, mixup.
+
+Used by the loop in :mod:`cnnzoo.trainer` and usable alone (``evaluate`` a model on a
+loader; ``build_optimizer`` with layer-wise learning rates for your own loop).
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import itertools
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ConfigError, DataError
+from .models.googlenet import GoogLeNetOutputs, googlenet_loss
+from .train_config import TrainConfig
+from .train_runtime import DistInfo, all_reduce_sum, autocast
+
+__all__ = ["compute_loss", "logits_of", "evaluate", "layer_units", "build_optimizer", "build_scheduler",
+           "batch_mix", "ModelEma"]
+
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+def compute_loss(output: Any, target: torch.Tensor, criterion: Callable[..., torch.Tensor] | None = None,
+                 aux_weight: float = 0.3) -> torch.Tensor:
+    """The training loss of any model's output: GoogLeNet's adds its 0.3-weighted aux losses.
+
+    ``target`` is class indices or (mixup/cutmix) class probabilities; ``criterion``
+    defaults to cross-entropy. Szegedy et al. 2014, Sec. 5 (auxiliary classifiers).
+    """
+    if isinstance(output, GoogLeNetOutputs):
+        return googlenet_loss(output, target, criterion=criterion, aux_weight=aux_weight)
+    return (criterion or F.cross_entropy)(output, target)
+
+
+def logits_of(output: Any) -> torch.Tensor:
+    return output.logits if hasattr(output, "logits") else output
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None = None, precision: str = "fp32",
+             channels_last: bool = False, limit_batches: int | None = None,
+             dist_info: DistInfo | None = None) -> dict[str, float]:
+    """Mean cross-entropy, top-1 and top-5 (%) of ``model`` over ``loader`` (main head only)."""
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, top-1, top-5, images
+    for x, y in itertools.islice(loader, limit_batches):
+        x = x.to(device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+        y = y.to(device, non_blocking=True)
+        with autocast(device, precision):
+            logits = logits_of(model(x)).float()
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]
+        sums[:3] += torch.stack([F.cross_entropy(logits, y, reduction="sum").double(), top[:, 0].sum().double(),
+                                 top.any(1).sum().double()])
+        sums[3] += len(y)
+    loss, top1, top5, n = all_reduce_sum(sums, dist_info or DistInfo()).tolist()
+    if n == 0:
+        raise DataError("the validation loader gave no images")
+    return {"val_loss": loss / n, "val_top1": 100 * top1 / n, "val_top5": 100 * top5 / n, "images": n}
+
+
+# ---------------------------------------------------------------- optimiser and schedule
+def layer_units(model: nn.Module) -> list[str]:
+    """The model's units from input to output, for layer-wise learning rates.
+
+    Each top-level child with parameters is a unit; a ``Sequential``/``ModuleList``
+    child (``layer1``, ``features``) is split into its elements (ResNet blocks, VGG
+    convolutions). The last unit is the head.
+    """
+    units: list[str] = []
+    for name, child in model.named_children():
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child) > 1:
+            units += [f"{name}.{n}" for n, c in child.named_children() if any(True for _ in c.parameters())]
+        elif any(True for _ in child.parameters()):
+            units.append(name)
+    return units
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """SGD or AdamW over the trainable parameters, grouped by depth and weight decay.
+
+    With ``layer_decay`` F the unit k steps below the head gets ``lr * F**k`` (the
+    layer-wise rates of fine-tuning recipes); ``norm_weight_decay`` applies to the
+    parameters of normalisation layers (torchvision's recipe sets it to 0).
+    """
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters(recurse=False)}
+    units = layer_units(model) if cfg.layer_decay is not None else []
+    groups: dict[tuple[int, float], dict[str, Any]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        depth = next((len(units) - 1 - i for i, u in enumerate(units) if name.startswith(u + ".")), 0)
+        wd = cfg.norm_weight_decay if cfg.norm_weight_decay is not None and id(p) in norm_ids else cfg.weight_decay
+        lr = cfg.lr * (cfg.layer_decay ** depth if cfg.layer_decay is not None else 1.0)
+        groups.setdefault((depth, wd), {"params": [], "lr": lr, "weight_decay": wd, "depth": depth})["params"].append(p)
+    if not groups:
+        raise ConfigError("the model has no trainable parameters")
+    param_groups = [groups[k] for k in sorted(groups, key=lambda k: (-k[0], k[1]))]
+    kwargs: dict[str, Any] = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
+    if cfg.optimizer == "sgd":
+        cls: Any = torch.optim.SGD
+        kwargs.update(momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+    else:
+        cls = torch.optim.AdamW
+    if device.type == "cuda":  # one fused kernel per step instead of one per parameter
+        try:
+            return cls(param_groups, fused=True, **kwargs)
+        except (RuntimeError, TypeError, ValueError):
+            return cls(param_groups, foreach=True, **kwargs)
+    return cls(param_groups, **kwargs)
+
+
+def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int,
+                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step learning rate: linear warmup from ``lr * warmup_decay``, then cosine/step/constant."""
+    warm = int(round(cfg.warmup_epochs * steps_per_epoch))
+    floor = cfg.min_lr / cfg.lr
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return cfg.warmup_decay + (1 - cfg.warmup_decay) * step / warm
+        if cfg.schedule == "cosine":  # Loshchilov & Hutter 2017 (SGDR), without restarts
+            t = min(1.0, (step - warm) / max(1, total_steps - warm))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+        if cfg.schedule == "step":
+            epoch = step // steps_per_epoch
+            n = bisect.bisect_right(cfg.milestones, epoch) if cfg.milestones else epoch // cfg.step_size
+            return max(cfg.gamma ** n, floor)
+        return 1.0
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+def batch_mix(cfg: TrainConfig, num_classes: int | None) -> Callable[..., Any] | None:
+    if not (cfg.mixup or cfg.cutmix):
+        return None
+    if not num_classes:
+        raise ConfigError("mixup/cutmix need the number of classes: give the model a num_classes attribute")
+    from torchvision.transforms import v2
+
+    ops: list[Any] = []
+    if cfg.mixup > 0:
+        ops.append(v2.MixUp(alpha=cfg.mixup, num_classes=num_classes))
+    if cfg.cutmix > 0:
+        ops.append(v2.CutMix(alpha=cfg.cutmix, num_classes=num_classes))
+    return ops[0] if len(ops) == 1 else v2.RandomChoice(ops)
+
+
+class ModelEma:
+    """An exponential moving average of a model's weights and buffers (Polyak averaging).
+
+    ``ema = decay * ema + (1 - decay) * weights`` after an optimiser step. Unlike
+    ``torch.optim.swa_utils.AveragedModel``, whose update tests a device counter in Python
+    (a host-device sync every step), the count is kept on the host.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay, self.updates = decay, 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        pairs = list(zip(itertools.chain(self.module.parameters(), self.module.buffers()),
+                         itertools.chain(model.parameters(), model.buffers())))
+        floats = [(e, m) for e, m in pairs if e.is_floating_point()]
+        if floats:
+            ema, cur = zip(*floats)
+            torch._foreach_lerp_(list(ema), [m.detach() for m in cur], 1.0 - self.decay)
+        for e, m in pairs:
+            if not e.is_floating_point():  # BN's num_batches_tracked: the latest count
+                e.copy_(m)
+        self.updates += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])
