@@ -53,6 +53,354 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- weights
+def _add_weights(sub: Any) -> None:
+    p = sub.add_parser("weights", help="list, inspect, download or import pretrained weights",
+                       description="The pretrained-weights catalogue and the local cache "
+                                   "($CNNZOO_HOME/weights; CNNZOO_HOME defaults to "
+                                   "<torch hub dir>/cnnzoo).")
+    wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=_Parser)
+    wsub.required = True
+    q = wsub.add_parser("list", help="the catalogue as a table",
+                        description="Catalogued weights whose tag or model matches a wildcard.")
+    q.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = wsub.add_parser("info", help="everything about one tag",
+                        description="Source, URL, hash, preprocessing, accuracy and cache state.")
+    q.add_argument("tag", help="a weight tag (resnet50.tv2_in1k) or a model (its default tag)")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q = wsub.add_parser("download", help="download weights into the cache (verified)",
+                        description="Download and verify weights; files already cached are "
+                                    "re-verified, not downloaded again.")
+    q.add_argument("tags", nargs="*", metavar="TAG", help="tags, models or wildcards")
+    q.add_argument("--all", action="store_true", help="every catalogued file")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q = wsub.add_parser("import", help="copy a local file into the cache under its tag",
+                        description="For machines that cannot download: check FILE's hash "
+                                    "against the catalogue and copy it into the cache.")
+    q.add_argument("tag", help="the weight tag the file is")
+    q.add_argument("file", help="the downloaded file")
+    p.set_defaults(func=_cmd_weights)
+
+
+def _cmd_weights(args: argparse.Namespace) -> int:
+    from . import weights
+
+    action = args.weights_command
+    if action == "list":
+        rows = weights.list_weights(args.pattern)
+        if not rows:
+            raise CliError(f"no weights match '{args.pattern}' (cnnzoo weights list shows all)")
+        if args.json:
+            print(json.dumps(rows, indent=1))
+            return 0
+        table = [("TAG", "SOURCE", "DEFAULT", "TOP-1", "SIZE", "HASH", "CACHED")]
+        for r in rows:
+            table.append((r["tag"], r["source"], "*" if r["default"] else "",
+                          "-" if r["top1"] is None else f"{r['top1']:.2f}",
+                          "-" if r["size_mb"] is None else f"{r['size_mb']:.0f}MB",
+                          r["hash_status"], "yes" if r["cached"] else "no"))
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+        for row in table:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    elif action == "info":
+        record = weights.weights_info(args.tag)
+        if args.json:
+            print(json.dumps(record, indent=1))
+        else:
+            for key, value in record.items():
+                print(f"{key:>16}: {value}")
+    elif action == "download":
+        if bool(args.tags) == args.all:
+            raise CliError("give the tags to download, or --all (not both)")
+        for path in weights.download_weights(["*"] if args.all else args.tags,
+                                             progress=not args.quiet):
+            print(path)
+    else:  # import
+        print(weights.import_weights(args.tag, args.file))
+    return 0
+
+
+# ---------------------------------------------------------------- train / eval
+def _add_train(sub: Any) -> None:
+    p = sub.add_parser(
+        "train", help="train a model (default: lenet5 on the built-in digits)",
+        description="Train a registered model. Options override --config (a YAML recipe from "
+                    "configs/ or a run's config.yaml); with --resume the checkpoint's settings are "
+                    "the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
+        argument_default=argparse.SUPPRESS)
+    add = p.add_argument
+    add("--model", help="registered model name (cnnzoo list); default lenet5")
+    add("--config", help="YAML recipe (configs/*.yaml or a run's config.yaml)")
+    add("--data", help="digits (default) | mnist:DIR | cifar10:DIR | cifar100:DIR | DIR (train/ + val/ "
+                       "class folders) | synthetic[:N]")
+    add("--epochs", type=int)
+    add("--batch-size", type=int, help="per process (the global batch is N x this under torchrun)")
+    add("--lr", type=float, help="peak learning rate")
+    add("--optimizer", choices=["sgd", "adamw"])
+    add("--momentum", type=float)
+    add("--weight-decay", type=float)
+    add("--norm-weight-decay", type=float, help="weight decay of normalisation layers")
+    add("--layer-decay", type=float, metavar="F", help="layer-wise lr: lr x F^k, k units below the head")
+    add("--schedule", choices=["cosine", "step", "constant"])
+    add("--warmup-epochs", type=float)
+    add("--min-lr", type=float)
+    add("--step-size", type=int, help="schedule step: decay every N epochs")
+    add("--milestones", type=int, nargs="+", help="schedule step: decay at these epochs")
+    add("--gamma", type=float, help="schedule step: decay factor")
+    add("--label-smoothing", type=float)
+    add("--mixup", type=float, metavar="ALPHA")
+    add("--cutmix", type=float, metavar="ALPHA")
+    add("--augment", choices=["auto", "none", "crop_flip", "rrc_flip"])
+    add("--auto-augment", choices=["ta_wide", "randaugment", "autoaugment"])
+    add("--random-erase", type=float, metavar="P")
+    add("--ema", action="store_true", help="evaluate and keep an EMA of the weights")
+    add("--ema-decay", type=float)
+    add("--grad-accum", type=int, metavar="K", help="accumulate K batches per optimiser step")
+    add("--clip-grad", type=float, metavar="NORM")
+    add("--input-size", type=int, help="training resolution (default: the model's, <= 32 for small images)")
+    add("--in-chans", type=int)
+    add("--device", help="auto | cpu | cuda | cuda:N")
+    add("--precision", choices=["auto", "bf16", "fp16", "fp32"])
+    add("--channels-last", action=argparse.BooleanOptionalAction)
+    add("--compile", action="store_true", help="torch.compile the model")
+    add("--sync-bn", action="store_true", help="SyncBatchNorm across processes")
+    add("--workers", type=int, help="DataLoader workers (default: sized to the CPUs)")
+    add("--threads", type=int, help="CPU threads per process (default: the cores not busy with other work)")
+    add("--model-arg", dest="model_kwargs", action="append", metavar="KEY=VALUE",
+        help="a constructor argument (repeatable), e.g. --model-arg variant=paper")
+    add("--pretrained", nargs="?", const=True, metavar="TAG|PATH", help="start from pretrained weights")
+    add("--freeze-backbone", action="store_true", help="train only the classifier")
+    add("--output", help="run directory (default runs/<model>-<time>)")
+    add("--resume", help="continue from a last.pt")
+    add("--seed", type=int)
+    add("--deterministic", action="store_true")
+    add("--max-steps", type=int, help="stop after N optimiser steps (smoke tests)")
+    add("--limit-batches", type=int, help="at most N training and N validation batches per epoch (smoke tests)")
+    add("--log-every", type=int, metavar="N", help="read the loss (one device sync) every N steps")
+    add("--quiet", dest="verbose", action="store_false", help="no progress lines")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .trainer import train
+
+    options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "config", "resume")}
+    if "model_kwargs" in options:
+        import yaml
+
+        pairs = [item.partition("=") for item in options["model_kwargs"]]
+        bad = [k for k, sep, _ in pairs if not sep or not k]
+        if bad:
+            raise CliError(f"--model-arg wants KEY=VALUE, got {bad[0]!r}")
+        options["model_kwargs"] = {k: yaml.safe_load(v) for k, _, v in pairs}
+    result = train(config=getattr(args, "config", None), resume=getattr(args, "resume", None), **options)
+    if result.interrupted:  # stopped by a signal after saving: 128 + signal number, as the shell reports
+        import signal
+
+        return 128 + int(signal.Signals[result.interrupted])
+    return 0
+
+
+def _add_eval(sub: Any) -> None:
+    p = sub.add_parser("eval", help="validation loss / top-1 / top-5 of a checkpoint",
+                       description="Evaluate a cnnzoo checkpoint (best.pt or last.pt) on the run's "
+                                   "validation data, or on --data with the same classes.")
+    p.add_argument("--model", help="the checkpoint's model (checked); default: as recorded")
+    p.add_argument("--checkpoint", required=True, help="best.pt / last.pt of a run")
+    p.add_argument("--data", help="another data spec with the same classes")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--limit-batches", type=int)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_eval)
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .trainer import evaluate_checkpoint
+
+    m = evaluate_checkpoint(args.checkpoint, args.model, data=args.data, device=args.device,
+                            precision=args.precision, batch_size=args.batch_size, workers=args.workers,
+                            limit_batches=args.limit_batches)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(f"{m['model']} on {m['data']} ({int(m['images'])} images): val loss {m['val_loss']:.4f} | "
+              f"top-1 {m['val_top1']:.2f}% | top-5 {m['val_top5']:.2f}%")
+    return 0
+
+
+# ---------------------------------------------------------------- info / predict / benchmark / export
+def _add_info(sub: Any) -> None:
+    p = sub.add_parser("info", help="per-layer table: shapes, parameters, MACs, receptive fields",
+                       description="Per-layer output shape, parameters, MACs and receptive field "
+                                   "(size, jump, start), then totals. GFLOPs are torchvision's: "
+                                   "multiply-adds / 1e9.")
+    p.add_argument("model", help="registered model name (cnnzoo list)")
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
+                   help="input size (default: the model's)")
+    p.add_argument("--depth", type=int, default=2, help="module nesting depth shown (default 2)")
+    p.add_argument("--json", action="store_true", help="print JSON (layers and totals)")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .analysis import summary
+
+    table = summary(args.model, args.input_size, depth=args.depth)
+    print(table.to_json() if args.json else table)
+    return 0
+
+
+def _pretrained_model(name: str, pretrained: Any) -> Any:
+    """A model with weights: ``pretrained`` is True (the default tag), a tag or a file."""
+    import os
+
+    import cnnzoo
+
+    if pretrained is True or pretrained is None:
+        return cnnzoo.create_model(name, pretrained=True)
+    if os.path.exists(pretrained) or pretrained.endswith((".pth", ".pt", ".safetensors", ".bin")):
+        return cnnzoo.create_model(name, pretrained=pretrained)
+    return cnnzoo.create_model(f"{name.partition('.')[0]}.{pretrained}", pretrained=True)
+
+
+def _add_predict(sub: Any) -> None:
+    p = sub.add_parser("predict", help="classify image files with pretrained weights",
+                       description="Top-k classes of each image, preprocessed as the weights "
+                                   "expect (resize, centre crop, channels, mean/std).")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files")
+    p.add_argument("--model", required=True, help="model name, e.g. lenet5 or resnet50.tv2_in1k")
+    p.add_argument("--pretrained", metavar="TAG|PATH", help="weight tag or file (default: the default tag)")
+    p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
+    p.add_argument("--saliency", metavar="OUT.png", help="write a gradient-saliency overlay PNG "
+                                                         "(several images: OUT-<image>.png)")
+    p.add_argument("--smoothgrad", type=int, default=0, metavar="N", help="average the saliency over N noisy copies")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .tools import predict, saliency_overlay
+
+    model = _pretrained_model(args.model, args.pretrained)
+    results = predict(model, args.images, topk=args.topk)
+    if args.saliency:
+        out = Path(args.saliency)
+        for r in results:
+            dest = out if len(results) == 1 else out.with_name(f"{out.stem}-{Path(r['image']).stem}{out.suffix}")
+            r["saliency"] = str(saliency_overlay(model, r["image"], dest, target=r["top"][0]["index"],
+                                                 smoothgrad_samples=args.smoothgrad))
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    for r in results:
+        print(r["image"])
+        for rank, t in enumerate(r["top"], 1):
+            print(f"  {rank}. {t['label']:<30} {t['prob']:.4f}")
+        if "saliency" in r:
+            print(f"  saliency: {r['saliency']}")
+    return 0
+
+
+def _add_benchmark(sub: Any) -> None:
+    p = sub.add_parser("benchmark", help="speed, memory, GFLOPs; the accuracy-vs-GFLOPs chart",
+                       description="Per model: parameters, GFLOPs, inference (and --train) images/s, "
+                                   "median latency and peak memory, after warm-up, with CUDA "
+                                   "synchronisation. --plot draws top-1 vs GFLOPs (Canziani et al. 2017).")
+    p.add_argument("--models", default="*", help="wildcard over model names (default: all)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--batch-size", type=int, help="default 64 on CUDA, 8 on the CPU")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile each model")
+    p.add_argument("--train", action="store_true", help="also time a training step")
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")
+    p.add_argument("--no-timing", dest="timing", action="store_false",
+                   help="only parameters, GFLOPs and published top-1 (fast, e.g. for --plot)")
+    p.add_argument("--plot", metavar="CHART.png", help="draw top-1 vs GFLOPs, marker area ~ parameters")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_benchmark)
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from .tools import accuracy_chart, benchmark
+
+    columns = [("model", "MODEL", "{}"), ("params", "PARAMS(M)", "{:.2f}"), ("gflops", "GFLOPs", "{:.3f}"),
+               ("top1", "TOP-1", "{:.2f}")]
+    if args.timing:
+        columns += [("infer_images_per_s", "IMG/S", "{:.1f}"), ("infer_latency_ms", "LATENCY(ms)", "{:.2f}"),
+                    ("peak_memory_mb", "PEAK(MB)", "{:.0f}")]
+        if args.train:
+            columns += [("train_images_per_s", "TRAIN IMG/S", "{:.1f}")]
+
+    def show(row: dict[str, Any]) -> None:
+        cells = []
+        for key, title, fmt in columns:
+            v = row.get(key)
+            v = v / 1e6 if key == "params" else v
+            text = "-" if v is None else fmt.format(v)
+            cells.append(text.ljust(24) if key == "model" else text.rjust(len(title)))
+        print("  ".join(cells), flush=True)
+
+    if not args.json:
+        print("  ".join(t.rjust(len(t)) if k != "model" else t.ljust(24) for k, t, _ in columns))
+    rows = benchmark(args.models, device=args.device, batch_size=args.batch_size, precision=args.precision,
+                     channels_last=args.channels_last, compile=args.compile, train=args.train,
+                     warmup=args.warmup, repeats=args.repeats,
+                     input_size=args.input_size, timing=args.timing, progress=None if args.json else show)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif args.timing and rows:
+        kind = rows[0].get("memory_kind")
+        print({"cuda_max_memory_allocated": "peak memory: torch.cuda.max_memory_allocated (weights included)",
+               "cpu_peak_rss_growth": "peak memory: growth of the process's resident set (VmHWM) "
+                                      "during the timed runs"}.get(kind, "peak memory: not measurable here"))
+    if args.plot:
+        plotted = accuracy_chart(args.plot, args.models)
+        print(f"chart of {len(plotted)} models with published top-1: {args.plot}", file=sys.stderr)
+    return 0
+
+
+def _add_export(sub: Any) -> None:
+    p = sub.add_parser("export", help="export to ONNX or TorchScript, checked against PyTorch",
+                       description="Export a model and compare the exported file's outputs with "
+                                   "PyTorch's on a random batch (ONNX via onnxruntime when installed; "
+                                   "tolerance 1e-4 + 1e-3 x |output|). Written atomically.")
+    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--pretrained", nargs="?", const=True, metavar="TAG|PATH",
+                   help="load weights (default tag, a tag or a file); default: random weights")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    p.add_argument("--output", required=True, metavar="FILE")
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
+    p.add_argument("--opset", type=int, help="ONNX opset (default: torch's)")
+    p.add_argument("--num-classes", type=int, help="classifier size (without --pretrained)")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import cnnzoo
+
+    from .tools import export
+
+    if args.pretrained is not None:
+        model = _pretrained_model(args.model, args.pretrained)
+    else:
+        kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
+        model = cnnzoo.create_model(args.model, **kwargs)
+    r = export(model, args.output, args.format, input_size=args.input_size, opset=args.opset)
+    check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
+             f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))
+    print(f"wrote {r['path']} ({args.format}, input {'x'.join(map(str, r['input_size']))}): {check}")
+    return 0
+
+
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cnnzoo", description=(
@@ -64,6 +412,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_list(sub)
+    _add_weights(sub)
+    _add_train(sub)
+    _add_eval(sub)
+    _add_info(sub)
+    _add_predict(sub)
+    _add_benchmark(sub)
+    _add_export(sub)
     return parser
 
 
