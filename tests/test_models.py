@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 import cnnzoo
+from cnnzoo.errors import InputSizeError
+from cnnzoo.layers import check_input_size, smallest_input_size
 from cnnzoo.models import GoogLeNetOutputs, googlenet_loss
 
 # Published parameter counts (1000 classes). Sources: torchvision's weight metadata
@@ -185,8 +187,9 @@ def test_googlenet_outputs_and_loss():
     assert isinstance(no_aux(x), torch.Tensor)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "resnet18v2", "se_resnet50", "vgg11_bn",
-                                  "googlenet", "densenet121", "mobilenet_v2", "mobilenet_v1"])
+@pytest.mark.parametrize("name", ["lenet5", "resnet18", "resnet50", "resnet18v2", "se_resnet50",
+                                  "vgg11_bn", "googlenet", "densenet121", "mobilenet_v2",
+                                  "mobilenet_v1"])
 def test_compiles_without_graph_breaks(name):
     """Pure forwards: the whole forward is one graph (fullgraph=True raises on a break)."""
     model = cnnzoo.create_model(name, num_classes=10).eval()
@@ -213,3 +216,122 @@ def test_drop_path_rate(name):
     assert rates and max(rates) == pytest.approx(0.2) and min(rates) >= 0.0
     # linearly increasing with depth (Huang et al. 2016, Sec. 3 "linear decay")
     assert rates == sorted(rates)
+
+
+def _meta_input(*shape):
+    return torch.empty(*shape, device="meta")
+
+
+def _same_shapes(out, ref):
+    if isinstance(ref, GoogLeNetOutputs):  # training mode: main and auxiliary logits
+        return isinstance(out, GoogLeNetOutputs) and [o.shape for o in out] == [r.shape for r in ref]
+    return isinstance(out, torch.Tensor) and out.shape == ref.shape
+
+
+@pytest.mark.parametrize("name", cnnzoo.list_models())
+def test_fx_symbolic_trace(name):
+    """torch.fx traces every model in both modes (create_feature_extractor needs it); the
+    traced graph keeps the input check as one call and gives the model's outputs."""
+    model = meta_model(name)
+    x = _meta_input(2, *model.min_input_size)
+    for training in (True, False):
+        model.train(training)
+        traced = torch.fx.symbolic_trace(model)
+        assert any(n.op == "call_function" and n.target is check_input_size for n in traced.graph.nodes)
+        assert _same_shapes(traced(x), model(x))
+        with pytest.raises(InputSizeError):
+            traced(_meta_input(2, model.in_chans, model.min_input_size[1] - 1, model.min_input_size[2]))
+
+
+@pytest.mark.parametrize("name,kw", [("lenet5", {}), ("lenet5", {"variant": "paper"}), ("alexnet", {})])
+def test_fx_traced_model_computes_the_same(name, kw):
+    model = cnnzoo.create_model(name, num_classes=5, **kw).eval()
+    x = torch.randn(2, *model.min_input_size)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.fx.symbolic_trace(model)(x), model(x))
+
+
+def test_feature_extractor_reaches_the_fully_connected_head():
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = meta_model("alexnet")
+    extractor = create_feature_extractor(model, {"classifier.4": "fc7", "features.12": "pool5"})
+    out = extractor(_meta_input(2, 3, 224, 224))
+    assert out["fc7"].shape == (2, 4096) and out["pool5"].shape == (2, 256, 6, 6)
+    with pytest.raises(InputSizeError, match="63x63"):  # the check survives dead-code elimination
+        extractor(_meta_input(2, 3, 62, 62))
+
+
+@pytest.mark.parametrize("name", cnnzoo.list_models())
+def test_min_input_size_is_the_registered_one_and_checked(name):
+    """Each network knows its minimum (the registered one, channels from in_chans): it runs
+    there, and one pixel less in either direction, another channel count or a missing batch
+    dimension is an InputSizeError that names the model."""
+    _, h, w = cnnzoo.model_info(name)["min_input_size"]
+    model = meta_model(name, in_chans=2).eval()
+    assert model.min_input_size == (2, h, w) == model.pretrained_cfg["min_input_size"]
+    assert model(_meta_input(1, 2, h, w)).shape == (1, model.num_classes)
+    for shape in [(1, 2, h - 1, w), (1, 2, h, w - 1), (1, 3, h, w), (2, h, w)]:
+        for run in (model, model.forward_features):
+            with pytest.raises(InputSizeError, match=f"^{name} "):
+                run(_meta_input(*shape))
+
+
+def test_input_size_error_messages():
+    alexnet, lenet5, resnet50 = (meta_model(n).eval() for n in ("alexnet", "lenet5", "resnet50"))
+    with pytest.raises(InputSizeError, match="^alexnet needs an input of at least 63x63 pixels, got 32x32"):
+        alexnet(_meta_input(1, 3, 32, 32))
+    with pytest.raises(InputSizeError, match="^lenet5 needs an input of exactly 32x32 pixels, got 36x36"):
+        lenet5(_meta_input(1, 1, 36, 36))
+    with pytest.raises(InputSizeError, match=r"^resnet50 was built for 3 input channels \(in_chans=3\), got 1"):
+        resnet50(_meta_input(1, 1, 224, 224))
+    with pytest.raises(InputSizeError, match="add the batch dimension"):
+        resnet50(_meta_input(3, 224, 224))
+    # LeNet-5's convolutions alone run on larger images (the replicated network, Sec. VII)
+    assert lenet5.forward_features(_meta_input(1, 1, 40, 40)).shape == (1, 120, 3, 3)
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_original", "zfnet", "vgg11", "googlenet"])
+def test_smallest_input_size_is_tight(name):
+    """The computed minimum runs and one pixel less does not (without the input check)."""
+    model = meta_model(name)
+    if name == "googlenet":  # the stem and the four max pools; the Inception modules keep the size
+        chain = nn.Sequential(model.conv1, model.maxpool1, model.conv2, model.conv3, model.maxpool2,
+                              model.maxpool3, model.maxpool4)
+    else:
+        chain = model.features
+    h, w = smallest_input_size(chain.modules())
+    assert (model.in_chans, h, w) == model.min_input_size
+    chain(_meta_input(1, model.in_chans, h, w))
+    with pytest.raises(RuntimeError):
+        chain(_meta_input(1, model.in_chans, h - 1, w - 1))
+
+
+def test_smallest_input_size_arithmetic():
+    """Rectangular kernels, strides, dilation, padding, ceil-mode and average pooling."""
+    chain = nn.Sequential(
+        nn.Conv2d(1, 2, (3, 5), stride=(1, 2), padding=(0, 1), dilation=(2, 1)), nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.AvgPool2d(2, padding=1, ceil_mode=True),
+        nn.Conv2d(2, 2, 3, padding="same"), nn.MaxPool2d((2, 3), stride=(2, 1)),
+    ).to("meta")
+    h, w = smallest_input_size(chain)
+    chain(_meta_input(1, 1, h, w))
+    for smaller in [(h - 1, w), (h, w - 1)]:
+        with pytest.raises(RuntimeError):
+            chain(_meta_input(1, 1, *smaller))
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg11", "vgg11_bn"])
+def test_fully_connected_head_keeps_torchvision_names(name):
+    import torchvision
+
+    with torch.device("meta"):
+        theirs = torchvision.models.get_model(name)
+    model = meta_model(name)
+    assert list(model.state_dict()) == list(theirs.state_dict())
+    model.reset_classifier(5)  # built on the meta device: the new fc8 is made there too
+    assert model.get_classifier() is model.classifier[6]
+    assert model.get_classifier().weight.device.type == "meta"
+    feats = model.forward_features(_meta_input(2, *model.min_input_size))
+    assert model.forward_head(feats).shape == (2, 5)
+    assert model.forward_head(feats, pre_logits=True).shape == (2, 4096)

@@ -1,4 +1,5 @@
-"""Blocks shared by more than one family: stochastic depth and squeeze-and-excitation.
+"""What more than one family shares: stochastic depth, squeeze-and-excitation, the fully
+connected head of AlexNet/ZFNet/VGG, and the input check every network runs first.
 
 Family-specific blocks (``BasicBlock``, ``Inception``, ``DenseLayer`` ...) live in their
 family's file, next to the network that uses them.
@@ -6,12 +7,16 @@ family's file, next to the network that uses them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
+from torch.nn.modules.utils import _pair
 
-from .errors import InvalidArgumentError
+from .errors import InputSizeError, InvalidArgumentError
 
-__all__ = ["DropPath", "SqueezeExcitation", "make_divisible", "check_model_args"]
+__all__ = ["DropPath", "SqueezeExcitation", "FullyConnectedHead", "make_divisible",
+           "check_model_args", "check_input_size", "smallest_input_size"]
 
 
 def check_model_args(num_classes: int, in_chans: int) -> None:
@@ -21,6 +26,92 @@ def check_model_args(num_classes: int, in_chans: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidArgumentError(
                 f"{arg} must be an integer >= {low}, got {value!r}")
+
+
+# torch.fx records it as one call (a leaf), so tracing never branches on a traced shape; FX
+# patches the name module by module, so each model file that imports it repeats the
+# torch.fx.wrap. Like torch._assert it survives dead-code elimination, so a feature extractor
+# built with FX still checks its input. torch.compile sees comparisons of static sizes:
+# guards, not graph breaks.
+@torch.fx.node.has_side_effect
+@torch.fx.wrap
+def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
+                     exact: bool = False) -> None:
+    """Raise :class:`~cnnzoo.errors.InputSizeError` unless ``x`` is a batch the network takes.
+
+    ``x`` must be N x C x H x W with C = ``min_size[0]`` (the network's ``in_chans``) and
+    H, W at least ``min_size[1:]`` (exactly, if ``exact``: a classifier tied to one size).
+    ``name`` names the network in the message. A few integer comparisons, so each network
+    calls it at the start of ``forward_features``.
+    """
+    if torch.jit.is_tracing():
+        # a trace (torch.jit.trace, the TorchScript ONNX exporter) keeps tensor operations
+        # only: the check would be frozen in as passed, with a TracerWarning per comparison
+        return
+    shape = x.shape
+    if (len(shape) != 4 or shape[1] != min_size[0] or shape[2] < min_size[1]
+            or shape[3] < min_size[2]
+            or (exact and (shape[2] != min_size[1] or shape[3] != min_size[2]))):
+        raise InputSizeError(_input_size_message(shape, name, min_size, exact))
+
+
+def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, int],
+                        exact: bool) -> str:
+    chans, height, width = min_size
+    dims = "x".join([str(d) for d in shape])
+    if len(shape) != 4:
+        hint = " (one image: add the batch dimension, x.unsqueeze(0))" if len(shape) == 3 else ""
+        return (f"{name} takes a batch of images, N x {chans} x H x W; "
+                f"got a tensor of shape {dims}{hint}")
+    if shape[1] != chans:
+        return (f"{name} was built for {chans} input channels (in_chans={chans}), got {shape[1]}; "
+                f"convert the images, or build the model with in_chans={shape[1]}")
+    got = f"{shape[2]}x{shape[3]}"
+    if exact:
+        return (f"{name} needs an input of exactly {height}x{width} pixels, got {got}; "
+                f"resize or pad the images to {height}x{width}")
+    return (f"{name} needs an input of at least {height}x{width} pixels, got {got}; "
+            f"resize or pad the images to at least {height}x{width}")
+
+
+def smallest_input_size(layers: Iterable[nn.Module]) -> tuple[int, int]:
+    """The smallest (H, W) for which every map stays at least 1x1 through ``layers``, in order.
+
+    Only ``nn.Conv2d``, ``nn.MaxPool2d`` and ``nn.AvgPool2d`` change the size, by PyTorch's
+    own output-size formulas (``ceil_mode`` included); other modules are taken to keep it,
+    so pass only a chain whose other modules do (activations, normalisation, branches that
+    pad to the same size).
+    """
+    sized = [m for m in layers if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d))]
+    return _smallest(sized, 0), _smallest(sized, 1)
+
+
+def _smallest(layers: list[nn.Module], dim: int) -> int:
+    size = 1
+    while not _fits(layers, dim, size):  # output sizes grow with the input: the first fit is least
+        size += 1
+    return size
+
+
+def _fits(layers: list[nn.Module], dim: int, size: int) -> bool:
+    for m in layers:
+        k, s = _pair(m.kernel_size)[dim], _pair(m.stride)[dim]
+        pad = getattr(m, "padding", 0)
+        if isinstance(pad, str):  # "same" keeps the size (stride 1 only), "valid" pads nothing
+            if pad == "same":
+                continue
+            pad = 0
+        p = _pair(pad)[dim]
+        d = _pair(getattr(m, "dilation", 1))[dim]
+        ceil = bool(getattr(m, "ceil_mode", False))
+        # torch's pooling_output_shape: rounding up, but no window may start in the right padding
+        out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil else 0)) // s + 1
+        if ceil and (out - 1) * s >= size + p:
+            out -= 1
+        if out < 1:
+            return False
+        size = out
+    return True
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -80,3 +171,48 @@ class SqueezeExcitation(nn.Module):
         s = x.mean((2, 3), keepdim=True)  # squeeze: N x C x 1 x 1
         s = self.fc2(self.relu(self.fc1(s)))  # excitation
         return x * s.sigmoid()
+
+
+class FullyConnectedHead:
+    """The head of AlexNet, ZFNet and VGG: ``avgpool``, flatten, fc6 and fc7, then fc8.
+
+    A mixin for an ``nn.Module`` with ``avgpool``, ``num_features``, ``num_classes``,
+    ``in_chans`` and a ``classifier`` Sequential whose last layer is the class layer (fc8,
+    ``classifier.6``: torchvision's state-dict names) and whose other layers give the
+    ``num_features`` pre-logits (fc6, fc7, their ReLUs and dropouts; Krizhevsky et al. 2012,
+    Sec. 3.5; Simonyan and Zisserman 2014, Sec. 2.1). ``reset_classifier(0)`` makes fc8 an
+    ``nn.Identity``, so the network ends at fc7's features.
+    """
+
+    avgpool: nn.Module
+    classifier: nn.Sequential
+    num_features: int
+    num_classes: int
+    in_chans: int
+
+    def _make_fc(self, num_classes: int, device: torch.device | None = None,
+                 dtype: torch.dtype | None = None) -> nn.Module:
+        if num_classes == 0:
+            return nn.Identity()
+        return nn.Linear(self.num_features, num_classes, device=device, dtype=dtype)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, fc6 and fc7 (``num_features`` pre-logits), then fc8 unless ``pre_logits``."""
+        x = torch.flatten(self.avgpool(x), 1)
+        # the layers themselves, not a slice of the Sequential: a slice is a new module
+        # that torch.fx cannot trace
+        *hidden, fc8 = self.classifier
+        for layer in hidden:
+            x = layer(x)
+        return x if pre_logits else fc8(x)
+
+    def get_classifier(self) -> nn.Module:
+        """The class layer (fc8, ``classifier.6``)."""
+        return self.classifier[-1]
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A new fc8 for ``num_classes``; 0 makes the network end at fc7's features."""
+        check_model_args(num_classes, self.in_chans)
+        self.num_classes = num_classes
+        ref = next(self.classifier.parameters())  # the new layer lives where the network does
+        self.classifier[-1] = self._make_fc(num_classes, ref.device, ref.dtype)

@@ -23,8 +23,10 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_model_args
+from ..layers import FullyConnectedHead, check_input_size, check_model_args, smallest_input_size
 from ..registry import register_model
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["ConvSpec", "AlexNet", "krizhevsky_lrn", "ONE_WEIRD_TRICK", "PAPER_2012",
            "alexnet", "alexnet_original"]
@@ -75,14 +77,16 @@ def krizhevsky_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
     return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
 
 
-class AlexNet(nn.Module):
+class AlexNet(FullyConnectedHead, nn.Module):
     """Five conv layers (ReLU, optional LRN and max pooling), adaptive 6x6 pool, three FC layers.
 
     Krizhevsky et al. 2012, Sec. 3 and Fig. 2; ``convs`` is the conv stack as data
     (:data:`ONE_WEIRD_TRICK` or :data:`PAPER_2012`). ``dropout_first`` puts dropout before
     fc6 and fc7 (torchvision's order); otherwise it follows fc6's and fc7's ReLU as in
     Sec. 4.2 ("we use dropout in the first two fully-connected layers"). Both give
-    ``classifier.6`` as the last layer.
+    ``classifier.6`` as the last layer. ``min_input_size`` is the smallest input whose conv
+    stack still gives a 1x1 map (63x63 for :data:`ONE_WEIRD_TRICK`, 67x67 for
+    :data:`PAPER_2012`); smaller ones raise :class:`~cnnzoo.errors.InputSizeError`.
     """
 
     def __init__(self, convs: tuple[ConvSpec, ...] = ONE_WEIRD_TRICK, *, num_classes: int = 1000,
@@ -107,6 +111,8 @@ class AlexNet(nn.Module):
                 layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
             channels = spec.out_channels
         self.features = nn.Sequential(*layers)
+        self.arch_name = "AlexNet"  # the registered constructors put their name here
+        self.min_input_size = (in_chans, *smallest_input_size(self.features))
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         fc6, fc7 = nn.Linear(channels * 6 * 6, 4096), nn.Linear(4096, 4096)
         if dropout_first:
@@ -117,30 +123,13 @@ class AlexNet(nn.Module):
                     nn.Dropout(dropout)]
         self.classifier = nn.Sequential(*head, self._make_fc(num_classes))
 
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The conv stack: N x C x 224 x 224 -> N x 256 x 6 x 6."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool to 6x6, fc6 and fc7 (4096 features), then fc8 unless ``pre_logits``."""
-        x = torch.flatten(self.avgpool(x), 1)
-        x = self.classifier[:-1](x)
-        return x if pre_logits else self.classifier[-1](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new fc8 for ``num_classes``; 0 makes the network end at fc7's 4096 features."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.classifier[-1] = self._make_fc(num_classes)
 
 
 _PAPER = dict(family="alexnet", paper="ImageNet Classification with Deep Convolutional Neural Networks",
@@ -159,7 +148,9 @@ def alexnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> Ale
     torchvision's module names, so its ImageNet weights load without a key map. Keyword
     arguments (``dropout``) are :class:`AlexNet`'s.
     """
-    return AlexNet(ONE_WEIRD_TRICK, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = AlexNet(ONE_WEIRD_TRICK, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "alexnet"
+    return model
 
 
 @register_model(**_PAPER, input_size=(3, 227, 227), min_input_size=(3, 67, 67),
@@ -172,4 +163,6 @@ def alexnet_original(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: An
     not the paper's N(0, 0.01) with unit biases (Sec. 5).
     """
     kwargs.setdefault("dropout_first", False)
-    return AlexNet(PAPER_2012, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = AlexNet(PAPER_2012, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "alexnet_original"
+    return model

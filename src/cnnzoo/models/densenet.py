@@ -22,8 +22,10 @@ import torch.utils.checkpoint as cp
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_model_args
+from ..layers import check_input_size, check_model_args, smallest_input_size
 from ..registry import register_model
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = [
     "DenseLayer", "DenseBlock", "Transition", "DenseNet",
@@ -164,6 +166,7 @@ class DenseNet(nn.Module):
         self.in_chans = in_chans
         self.growth_rate = growth_rate
         self.block_config = tuple(block_config)
+        self.arch_name = "DenseNet"  # the registered constructors put their name here
 
         if stem == "imagenet":
             self.features = nn.Sequential(OrderedDict([
@@ -188,6 +191,9 @@ class DenseNet(nn.Module):
                 out = math.floor(compression * channels)  # floor(theta*m), Sec. 3 "Compression"
                 self.features.add_module(f"transition{i + 1}", Transition(channels, out))
                 channels = out
+        # the transitions' unpadded 2x2 average pools are what limit the input (29x29 for the
+        # ImageNet networks, torchvision's min_size; 4x4 for the CIFAR one)
+        self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
         # the last block's maps still need their BN-ReLU before pooling (pre-activation)
         self.features.add_module("norm5", nn.BatchNorm2d(channels))
         self.num_features = channels
@@ -205,6 +211,7 @@ class DenseNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The final BN-ReLU'd feature map, N x num_features x H/32 x W/32 (H/4 for CIFAR)."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         return F.relu(self.features(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -243,32 +250,40 @@ def _check_config(growth_rate: int, block_config: Sequence[int], num_init_featur
         raise InvalidArgumentError(f"drop_rate must be in [0, 1), got {drop_rate}")
 
 
-_IMAGENET = dict(_PAPER, input_size=(3, 224, 224), min_input_size=(3, 32, 32),
+_IMAGENET = dict(_PAPER, input_size=(3, 224, 224), min_input_size=(3, 29, 29),
                  first_conv="features.conv0", classifier="classifier")
 
 
 @register_model(**_IMAGENET)
 def densenet121(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
     """DenseNet-121 (k=32, blocks (6, 12, 24, 16), 64 stem maps); Huang et al. 2017, Table 1."""
-    return DenseNet(32, (6, 12, 24, 16), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = DenseNet(32, (6, 12, 24, 16), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "densenet121"
+    return model
 
 
 @register_model(**_IMAGENET)
 def densenet161(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
     """DenseNet-161 (k=48, blocks (6, 12, 36, 24), 96 stem maps); Huang et al. 2017, Table 1."""
-    return DenseNet(48, (6, 12, 36, 24), 96, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = DenseNet(48, (6, 12, 36, 24), 96, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "densenet161"
+    return model
 
 
 @register_model(**_IMAGENET)
 def densenet169(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
     """DenseNet-169 (k=32, blocks (6, 12, 32, 32), 64 stem maps); Huang et al. 2017, Table 1."""
-    return DenseNet(32, (6, 12, 32, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = DenseNet(32, (6, 12, 32, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "densenet169"
+    return model
 
 
 @register_model(**_IMAGENET)
 def densenet201(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
     """DenseNet-201 (k=32, blocks (6, 12, 48, 32), 64 stem maps); Huang et al. 2017, Table 1."""
-    return DenseNet(32, (6, 12, 48, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = DenseNet(32, (6, 12, 48, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "densenet201"
+    return model
 
 
 # Output stride 4 (two transitions), so a 4x4 input still reaches the last block at 1x1.
@@ -283,5 +298,7 @@ def densenet_bc_100_k12(*, num_classes: int = 10, in_chans: int = 3, **kwargs: A
     transitions with compression 0.5, global average pooling. 769,162 parameters with
     10 classes (Table 2: 0.8M).
     """
-    return DenseNet(12, (16, 16, 16), 24, 4, stem="cifar",
-                    num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = DenseNet(12, (16, 16, 16), 24, 4, stem="cifar",
+                     num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "densenet_bc_100_k12"
+    return model

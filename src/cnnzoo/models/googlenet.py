@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_model_args
+from ..layers import check_input_size, check_model_args, smallest_input_size
 from ..registry import register_model
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["GoogLeNetOutputs", "googlenet_loss", "BasicConv2d", "Inception", "InceptionAux",
            "GoogLeNet", "INCEPTION_CONFIGS", "googlenet"]
@@ -189,6 +191,11 @@ class GoogLeNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=dropout)
         self.fc = _make_fc(self.num_features, num_classes)
+        self.arch_name = "googlenet"
+        # the smallest input the stem and the four max pools take down to 1x1 (15x15); the
+        # Inception branches and the auxiliary heads' 1x1 convs keep the map size, so the
+        # modules in order are the chain
+        self.min_input_size = (in_chans, *smallest_input_size(self.modules()))
 
         # torchvision's initialisation (init_weights=True), so that a fresh model is the same
         # distribution as torchvision's
@@ -220,6 +227,7 @@ class GoogLeNet(nn.Module):
 
     def _forward_taps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The trunk: (inception 5b output, inception 4a output, inception 4d output)."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         if self.transform_input:
             x = self._transform(x)
         x = self.maxpool1(self.conv1(x))  # N x 64 x 56 x 56

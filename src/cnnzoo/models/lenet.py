@@ -22,9 +22,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputSizeError, InvalidArgumentError
-from ..layers import check_model_args
+from ..errors import InvalidArgumentError
+from ..layers import check_input_size, check_model_args
 from ..registry import register_model
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["ScaledTanh", "Subsampling", "PartiallyConnectedConv2d", "EuclideanRBF", "LeNet5",
            "C3_CONNECTION_TABLE", "lenet5"]
@@ -161,10 +163,10 @@ class LeNet5(nn.Module):
     2x2 max pooling, a full C3 and a linear output; ``variant="paper"`` uses the scaled
     tanh (Appendix A), trainable subsampling, C3's connection table (Table I) and Euclidean
     RBF outputs that return negative squared distances (see :class:`EuclideanRBF`). The
-    input must be 32x32: C5 is a 5x5 convolution over S4's 5x5 maps, so the classifier is
-    tied to that size (pad 28x28 MNIST digits by 2, as the paper does). ``forward_features``
-    on a larger input gives C5's map at every position, the paper's replicated network of
-    Sec. VII.
+    input must be 32x32 (others raise :class:`~cnnzoo.errors.InputSizeError`): C5 is a 5x5
+    convolution over S4's 5x5 maps, so the classifier is tied to that size (pad 28x28 MNIST
+    digits by 2, as the paper does). ``forward_features`` on a larger input gives C5's map
+    at every position, the paper's replicated network of Sec. VII.
     """
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 1, variant: str = "modern") -> None:
@@ -176,6 +178,9 @@ class LeNet5(nn.Module):
         self.in_chans = in_chans
         self.variant = variant
         self.num_features = 84
+        self.arch_name = "lenet5"
+        # C5 is a 5x5 convolution over S4's 5x5 maps: 32x32 in, 1x1 out (Sec. II-B)
+        self.min_input_size = (in_chans, 32, 32)
         paper = variant == "paper"
 
         def act() -> nn.Module:
@@ -215,21 +220,18 @@ class LeNet5(nn.Module):
                 nn.init.uniform_(m.bias, -bound, bound)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """C1 to C5: N x C x 32 x 32 -> N x 120 x 1 x 1."""
+        """C1 to C5: N x C x 32 x 32 -> N x 120 x 1 x 1 (larger inputs: C5 at every position)."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """F6 and the output layer; ``pre_logits`` returns F6's 84 activations."""
-        if x.shape[-2:] != (1, 1):
-            # a shape check, static under torch.compile; without it the user gets a bare
-            # matrix-size mismatch from F6
-            raise InputSizeError(
-                f"LeNet-5 takes 32x32 inputs (C5 must give 1x1 maps, got {tuple(x.shape[-2:])}); "
-                "resize or pad the images to 32x32")
+        """F6 and the output layer on C5's 1x1 maps; ``pre_logits`` returns F6's 84 activations."""
         x = self.act6(self.f6(torch.flatten(x, 1)))
         return x if pre_logits else self.output(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # F6 reads C5's single position, so the whole network takes 32x32 only
+        check_input_size(x, self.arch_name, self.min_input_size, exact=True)
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:

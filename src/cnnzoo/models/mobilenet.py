@@ -20,8 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_model_args, make_divisible
+from ..layers import check_input_size, check_model_args, make_divisible, smallest_input_size
 from ..registry import register_model
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = [
     "ConvBNActivation", "DepthwiseSeparableConv", "MobileNetV1", "InvertedResidual", "MobileNetV2",
@@ -140,6 +142,7 @@ class MobileNetV1(nn.Module):
         self.in_chans = in_chans
         self.width_mult = width_mult
         self.drop_rate = drop_rate
+        self.arch_name = "MobileNetV1"  # the registered constructors put their name here
 
         channels = make_divisible(32 * width_mult)
         layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2, act_layer=act)]
@@ -149,12 +152,16 @@ class MobileNetV1(nn.Module):
                 layers.append(DepthwiseSeparableConv(channels, out, s if i == 0 else 1, act_layer=act))
                 channels = out
         self.features = nn.Sequential(*layers)
+        # every convolution is padded, so any input of at least 1x1 runs (torchvision's
+        # min_size for MobileNet v2 is (1, 1))
+        self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
         self.num_features = channels
         self.classifier: nn.Module = nn.Linear(channels, num_classes) if num_classes else nn.Identity()
         _init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """N x 1024*alpha x H/32 x W/32 (7x7 at 224)."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -235,6 +242,7 @@ class MobileNetV2(nn.Module):
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.width_mult = width_mult
+        self.arch_name = "MobileNetV2"  # the registered constructor puts its name here
 
         channels = make_divisible(32 * width_mult, round_nearest)
         last = make_divisible(1280 * max(1.0, width_mult), round_nearest)
@@ -246,6 +254,9 @@ class MobileNetV2(nn.Module):
                 channels = out
         layers.append(ConvBNActivation(channels, last, kernel_size=1))
         self.features = nn.Sequential(*layers)
+        # every convolution is padded, so any input of at least 1x1 runs (torchvision's
+        # min_size for MobileNet v2 is (1, 1))
+        self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
         self.num_features = last
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
@@ -255,6 +266,7 @@ class MobileNetV2(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """N x 1280 x H/32 x W/32 (7x7 at 224)."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -280,13 +292,13 @@ _V1 = dict(
     paper="MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
     authors="A. G. Howard, M. Zhu, B. Chen, D. Kalenichenko, W. Wang, T. Weyand, M. Andreetto, H. Adam",
     year=2017, url="https://arxiv.org/abs/1704.04861",
-    input_size=(3, 224, 224), min_input_size=(3, 32, 32), first_conv="features.0.0", classifier="classifier",
+    input_size=(3, 224, 224), min_input_size=(3, 1, 1), first_conv="features.0.0", classifier="classifier",
 )
 _V2 = dict(
     family="mobilenet", paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks",
     authors="M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen", year=2018,
     url="https://arxiv.org/abs/1801.04381",
-    input_size=(3, 224, 224), min_input_size=(3, 32, 32),
+    input_size=(3, 224, 224), min_input_size=(3, 1, 1),
     first_conv="features.0.0", classifier="classifier.1",
 )
 
@@ -294,28 +306,38 @@ _V2 = dict(
 @register_model(**_V1)
 def mobilenet_v1(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
     """MobileNet v1 (alpha = ``width_mult``, 1.0 by default); Howard et al. 2017, Table 1."""
-    return MobileNetV1(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = MobileNetV1(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "mobilenet_v1"
+    return model
 
 
 @register_model(**_V1)
 def mobilenet_v1_075(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
     """0.75 MobileNet-224 (2,585,560 parameters; Table 6: 2.6M); Howard et al. 2017."""
-    return MobileNetV1(width_mult=0.75, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = MobileNetV1(width_mult=0.75, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "mobilenet_v1_075"
+    return model
 
 
 @register_model(**_V1)
 def mobilenet_v1_050(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
     """0.5 MobileNet-224 (1,331,592 parameters; Table 6: 1.3M); Howard et al. 2017."""
-    return MobileNetV1(width_mult=0.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = MobileNetV1(width_mult=0.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "mobilenet_v1_050"
+    return model
 
 
 @register_model(**_V1)
 def mobilenet_v1_025(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
     """0.25 MobileNet-224 (470,072 parameters; Table 6: 0.5M); Howard et al. 2017."""
-    return MobileNetV1(width_mult=0.25, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = MobileNetV1(width_mult=0.25, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "mobilenet_v1_025"
+    return model
 
 
 @register_model(**_V2)
 def mobilenet_v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV2:
     """MobileNet v2 (``width_mult`` 1.0 by default); Sandler et al. 2018, Table 2."""
-    return MobileNetV2(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model = MobileNetV2(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    model.arch_name = "mobilenet_v2"
+    return model

@@ -17,8 +17,10 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import DropPath, check_model_args
+from ..layers import DropPath, check_input_size, check_model_args, smallest_input_size
 from ..registry import register_model
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
            "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -287,6 +289,7 @@ class ResNet(nn.Module):
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.drop_rate = drop_rate
+        self.arch_name = "ResNet"  # the registered constructors put their name here
         preact = issubclass(block, _PREACT)
 
         # stem: N x in_chans x H x W -> N x stem_width x H/4 x W/4
@@ -305,6 +308,11 @@ class ResNet(nn.Module):
         self.relu: nn.Module = nn.Identity() if preact else nn.ReLU(inplace=True)
         self.maxpool = (nn.MaxPool2d(3, stride=2, ceil_mode=True) if stem_pool_ceil
                         else nn.MaxPool2d(3, stride=2, padding=1))
+
+        # every stage pads its strided convolutions, so only the stem limits the input: 1x1 for
+        # torchvision's stem (its weights meta says min_size (1, 1)); 3x3 for the Caffe
+        # release's unpadded ceil-mode pool (Hu et al.'s SENets)
+        self.min_input_size = (in_chans, *smallest_input_size([*self.conv1.modules(), self.maxpool]))
 
         self.inplanes = stem_width
         total, done = sum(layers), 0
@@ -375,6 +383,7 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and the four stages: N x C x H x W -> N x num_features x H/32 x W/32."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer1(x)
         x = self.layer2(x)
@@ -437,7 +446,9 @@ def _resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any
         raise InvalidArgumentError(
             f"{name} fixes {', '.join(f'{k}={promised[k]!r}' for k in clash)}; build "
             "cnnzoo.models.resnet.ResNet(...) directly for another configuration")
-    return ResNet(block, layers, **fixed, **kwargs)
+    model = ResNet(block, layers, **fixed, **kwargs)
+    model.arch_name = name
+    return model
 
 
 # --------------------------------------------------------------------------- constructors
@@ -445,7 +456,7 @@ def _resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any
 _V1 = dict(family="resnet", paper="Deep Residual Learning for Image Recognition",
            authors="K. He, X. Zhang, S. Ren, J. Sun", year=2015,
            url="https://arxiv.org/abs/1512.03385", input_size=(3, 224, 224),
-           min_input_size=(3, 32, 32), first_conv="conv1", classifier="fc")
+           min_input_size=(3, 1, 1), first_conv="conv1", classifier="fc")
 _V2 = dict(_V1, paper="Identity Mappings in Deep Residual Networks", year=2016,
            url="https://arxiv.org/abs/1603.05027")
 _RESNEXT = dict(_V1, paper="Aggregated Residual Transformations for Deep Neural Networks",

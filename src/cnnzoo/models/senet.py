@@ -40,7 +40,7 @@ _SENET154 = dict(_RELEASE, groups=64, width_per_group=4, reduce_first=2, stem_ty
 
 _META = dict(family="senet", paper="Squeeze-and-Excitation Networks",
              authors="J. Hu, L. Shen, G. Sun", year=2018, url="https://arxiv.org/abs/1709.01507",
-             input_size=(3, 224, 224), min_input_size=(3, 32, 32), first_conv="conv1",
+             input_size=(3, 224, 224), min_input_size=(3, 3, 3), first_conv="conv1",
              classifier="fc")
 _NOTE = "timm legacy_{} layout (key map 'timm_legacy_senet')"
 

@@ -15,8 +15,10 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_model_args
+from ..layers import FullyConnectedHead, check_input_size, check_model_args, smallest_input_size
 from ..registry import register_model
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["VGG", "CONFIGS", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
            "vgg16_bn", "vgg19_bn"]
@@ -32,11 +34,12 @@ CONFIGS: dict[str, tuple[int | str, ...]] = {
 }
 
 
-class VGG(nn.Module):
+class VGG(FullyConnectedHead, nn.Module):
     """conv3 stacks (padding 1, ReLU, optional BN) with max pooling, adaptive 7x7 pool, FC-4096 x2, FC.
 
     Simonyan and Zisserman 2014, Sec. 2.1 and Table 1. The adaptive pool (torchvision's) is
-    the identity at 224x224 and lets the network run on inputs down to 32x32.
+    the identity at 224x224 and lets the network run on inputs down to ``min_input_size``
+    (32x32 for Table 1's five poolings).
     """
 
     def __init__(self, config: tuple[int | str, ...], *, batch_norm: bool = False,
@@ -62,6 +65,8 @@ class VGG(nn.Module):
             layers.append(nn.ReLU(inplace=True))
             channels = v
         self.features = nn.Sequential(*layers)
+        self.arch_name = "VGG"  # the registered constructors put their name here
+        self.min_input_size = (in_chans, *smallest_input_size(self.features))
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
         # dropout on fc6 and fc7 (Sec. 3.1)
         self.classifier = nn.Sequential(
@@ -81,30 +86,17 @@ class VGG(nn.Module):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
 
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The conv stacks: N x C x 224 x 224 -> N x 512 x 7 x 7."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool to 7x7, fc6 and fc7 (4096 features), then fc8 unless ``pre_logits``."""
-        x = torch.flatten(self.avgpool(x), 1)
-        x = self.classifier[:-1](x)
-        return x if pre_logits else self.classifier[-1](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
 
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
     def reset_classifier(self, num_classes: int) -> None:
-        """A new last layer for ``num_classes``; 0 makes the network end at fc7's 4096 features."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.classifier[-1] = self._make_fc(num_classes)
+        """A new fc8 for ``num_classes``, initialised as at construction; 0 removes it."""
+        super().reset_classifier(num_classes)
         if isinstance(self.classifier[-1], nn.Linear):
             nn.init.normal_(self.classifier[-1].weight, 0, 0.01)
             nn.init.zeros_(self.classifier[-1].bias)
@@ -117,55 +109,58 @@ _META = dict(family="vgg", paper="Very Deep Convolutional Networks for Large-Sca
 _BN_NOTE = "batch normalisation after every conv (torchvision's variant; not in the paper)"
 
 
-def _vgg(config: str, batch_norm: bool, num_classes: int, in_chans: int, **kwargs: Any) -> VGG:
+def _vgg(name: str, config: str, batch_norm: bool, num_classes: int, in_chans: int,
+         **kwargs: Any) -> VGG:
     # keyword arguments (dropout) go to VGG, which rejects unknown ones
-    return VGG(CONFIGS[config], batch_norm=batch_norm, num_classes=num_classes, in_chans=in_chans,
-               **kwargs)
+    model = VGG(CONFIGS[config], batch_norm=batch_norm, num_classes=num_classes, in_chans=in_chans,
+                **kwargs)
+    model.arch_name = name
+    return model
 
 
 @register_model(**_META)
 def vgg11(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-11, configuration A of Table 1 (8 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("A", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg11", "A", False, num_classes, in_chans, **kwargs)
 
 
 @register_model(**_META)
 def vgg13(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-13, configuration B of Table 1 (10 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("B", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg13", "B", False, num_classes, in_chans, **kwargs)
 
 
 @register_model(**_META)
 def vgg16(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-16, configuration D of Table 1 (13 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("D", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg16", "D", False, num_classes, in_chans, **kwargs)
 
 
 @register_model(**_META)
 def vgg19(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-19, configuration E of Table 1 (16 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("E", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg19", "E", False, num_classes, in_chans, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
 def vgg11_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-11 (configuration A) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("A", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg11_bn", "A", True, num_classes, in_chans, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
 def vgg13_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-13 (configuration B) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("B", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg13_bn", "B", True, num_classes, in_chans, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
 def vgg16_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-16 (configuration D) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("D", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg16_bn", "D", True, num_classes, in_chans, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
 def vgg19_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
     """VGG-19 (configuration E) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("E", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg19_bn", "E", True, num_classes, in_chans, **kwargs)

@@ -18,14 +18,16 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_model_args
+from ..layers import FullyConnectedHead, check_input_size, check_model_args, smallest_input_size
 from ..registry import register_model
 from .alexnet import krizhevsky_lrn
+
+torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["ZFNet", "zfnet"]
 
 
-class ZFNet(nn.Module):
+class ZFNet(FullyConnectedHead, nn.Module):
     """conv 96@7x7/2, pool, LRN, conv 256@5x5/2, pool, LRN, conv 384, 384, 256 @3x3, pool, FC x3.
 
     Zeiler and Fergus 2013, Fig. 3. Each pooling is 3x3 with stride 2 in ceil mode
@@ -34,7 +36,8 @@ class ZFNet(nn.Module):
     The paper gives no normalisation constants and builds on Krizhevsky et al.'s model,
     so it uses AlexNet's (:func:`~cnnzoo.models.alexnet.krizhevsky_lrn`). Dropout 0.5 on
     fc6 and fc7 (Sec. 3). An adaptive 6x6 average pool before fc6 (the identity at
-    224x224) lets the network run on smaller inputs, as cnnzoo's AlexNet does.
+    224x224) lets the network run on smaller inputs, as cnnzoo's AlexNet does, down to
+    ``min_input_size`` (47x47, where layer 5's pooling gives 1x1).
     """
 
     def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> None:
@@ -59,6 +62,8 @@ class ZFNet(nn.Module):
             nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
             pool(),  # N x 256 x 6 x 6
         )
+        self.arch_name = "zfnet"
+        self.min_input_size = (in_chans, *smallest_input_size(self.features))
         self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
             nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
@@ -66,30 +71,13 @@ class ZFNet(nn.Module):
             self._make_fc(num_classes),
         )
 
-    def _make_fc(self, num_classes: int) -> nn.Module:
-        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Layers 1-5: N x C x 224 x 224 -> N x 256 x 6 x 6."""
+        check_input_size(x, self.arch_name, self.min_input_size)
         return self.features(x)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool to 6x6, layers 6 and 7 (4096 features), then the classifier unless ``pre_logits``."""
-        x = torch.flatten(self.avgpool(x), 1)
-        x = self.classifier[:-1](x)
-        return x if pre_logits else self.classifier[-1](x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new last layer for ``num_classes``; 0 makes the network end at layer 7's 4096 features."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.classifier[-1] = self._make_fc(num_classes)
 
 
 @register_model(family="zfnet", paper="Visualizing and Understanding Convolutional Networks",
