@@ -154,6 +154,8 @@ def _add_train(sub: Any) -> None:
     add("--augment", choices=["auto", "none", "crop_flip", "rrc_flip"])
     add("--auto-augment", choices=["ta_wide", "randaugment", "autoaugment"])
     add("--random-erase", type=float, metavar="P")
+    add("--bad-images", choices=["error", "skip"],
+        help="image folders: stop at an undecodable image (default) or check every file first and skip bad ones")
     add("--ema", action="store_true", help="evaluate and keep an EMA of the weights")
     add("--ema-decay", type=float)
     add("--grad-accum", type=int, metavar="K", help="accumulate K batches per optimiser step")

@@ -17,7 +17,7 @@ import math
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -288,12 +288,21 @@ def _decode(path: str, mode: Any) -> torch.Tensor:
         try:
             return decode_image(read_file(path), mode=mode)
         except RuntimeError as e:
-            raise DataError(f"cannot decode image {path}: {e}") from None
+            raise DataError(f"cannot decode image {path}: {str(e).strip().splitlines()[-1].split(', ')[-1]}; "
+                            "replace or delete it, or train with --bad-images skip") from None
 
 
 def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_chans: int = 3,
-                        transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Dataset[Any]:
-    """``root/<split>/<class>/<image>`` via torchvision's ImageFolder, decoded by torchvision.io."""
+                        transform: Callable[[torch.Tensor], torch.Tensor] | None = None, *,
+                        bad_images: str = "error") -> Dataset[Any]:
+    """``root/<split>/<class>/<image>`` via torchvision's ImageFolder, decoded by torchvision.io.
+
+    ``bad_images="error"`` (default) stops at the first file that cannot be decoded, with
+    a :class:`DataError` naming it; ``"skip"`` decodes every file once here, leaves out
+    those that fail and lists them in the dataset's ``skipped`` attribute.
+    """
+    if bad_images not in ("error", "skip"):
+        raise DataError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
     from torchvision.datasets import ImageFolder
     from torchvision.io import ImageReadMode
 
@@ -302,9 +311,24 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
         raise DataError(f"image folder {folder} does not exist; expected {root}/train/<class>/ and {root}/val/<class>/")
     mode = ImageReadMode.GRAY if in_chans == 1 else ImageReadMode.RGB
     try:
-        return ImageFolder(str(folder), transform=transform, loader=functools.partial(_decode, mode=mode))
+        ds = ImageFolder(str(folder), transform=transform, loader=functools.partial(_decode, mode=mode))
     except (FileNotFoundError, RuntimeError) as e:
-        raise DataError(f"{folder}: {e}") from None
+        raise DataError(f"{folder}: {e}; put images in its class folders") from None
+    ds.skipped = []  # type: ignore[attr-defined]
+    if bad_images == "skip":
+        good = []
+        for path, target in ds.samples:
+            try:
+                _decode(path, mode)
+            except DataError:
+                ds.skipped.append(path)  # type: ignore[attr-defined]
+            else:
+                good.append((path, target))
+        if not good:
+            raise DataError(f"{folder}: none of its {len(ds.samples)} images can be decoded")
+        ds.samples = ds.imgs = good
+        ds.targets = [t for _, t in good]
+    return ds
 
 
 # ---------------------------------------------------------------- specs and sizes
@@ -366,6 +390,9 @@ def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
         n = len([d for d in train.iterdir() if d.is_dir()]) if train.is_dir() else 0
         if n == 0:
             raise DataError(f"{s.root} is not an image folder: expected class folders in {train}/ (and {s.root}/val/)")
+        if n == 1:
+            raise DataError(f"{train} has only one class folder; a classifier needs at least 2 "
+                            "(one sub-folder of images per class)")
         return n
     return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
 
@@ -478,6 +505,7 @@ class DataBundle:
     image_size: int
     classes: list[str]
     kind: str
+    skipped: list[str] = field(default_factory=list)  # undecodable images left out (bad_images="skip")
 
 
 def _make_loader(ds: Dataset[Any], *, train: bool, batch_size: int, workers: int, seed: int, rank: int,
@@ -500,10 +528,11 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
                device: torch.device, seed: int = 0, rank: int = 0, world_size: int = 1,
                deterministic: bool = False, augment: str = "auto", auto_augment: str | None = None,
                random_erase: float = 0.0, val_resize: int | None = None, val_image_size: int | None = None,
-               num_classes: int = 1000, train: bool = True) -> DataBundle:
+               num_classes: int = 1000, train: bool = True, bad_images: str = "error") -> DataBundle:
     """Datasets and loaders for a ``--data`` spec (``train=False``: the validation loader only).
 
-    ``num_classes`` is the synthetic data's; the others have their own.
+    ``num_classes`` is the synthetic data's; the others have their own. ``bad_images``
+    is the image folders' (see :func:`imagefolder_dataset`).
     """
     s = parse_data_spec(spec) if isinstance(spec, str) else spec
     val_size = val_image_size or image_size
@@ -533,8 +562,8 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
             train_ds = cifar_dataset(root, "train", k, train_tf) if train else None
             val_ds = cifar_dataset(root, "val", k, val_tf)
         else:
-            val_ds = imagefolder_dataset(root, "val", in_chans, val_tf)
-            train_ds = imagefolder_dataset(root, "train", in_chans, train_tf) if train else None
+            val_ds = imagefolder_dataset(root, "val", in_chans, val_tf, bad_images=bad_images)
+            train_ds = imagefolder_dataset(root, "train", in_chans, train_tf, bad_images=bad_images) if train else None
             if train and train_ds.classes != val_ds.classes:
                 raise DataError(f"{s.root}: train/ and val/ have different class folders "
                                 f"({len(train_ds.classes)} vs {len(val_ds.classes)})")
@@ -542,7 +571,8 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
     common = dict(batch_size=batch_size, workers=workers, seed=seed, rank=rank, world_size=world_size,
                   device=device, deterministic=deterministic)
     train_loader = _make_loader(train_ds, train=True, **common) if train else None
+    skipped = [*getattr(train_ds, "skipped", []), *getattr(val_ds, "skipped", [])]
     return DataBundle(train_loader, _make_loader(val_ds, train=False, **common), len(classes), in_chans,
-                      image_size, classes, s.kind)
+                      image_size, classes, s.kind, skipped)
 
 

@@ -40,7 +40,12 @@ class CnnzooError(Exception):
     """Base class of every error cnnzoo raises on purpose."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want the plain sentence
-        return str(self.args[0]) if self.args else self.__class__.__name__
+        text = str(self.args[0]) if self.args else self.__class__.__name__
+        if text.startswith("Caught ") and "\nOriginal Traceback" in text:
+            # re-raised by a DataLoader worker, which puts the worker's traceback in the
+            # message; the user needs the original sentence, its last line
+            text = text.rstrip().splitlines()[-1].partition(": ")[2] or text
+        return text
 
 
 def suggest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:

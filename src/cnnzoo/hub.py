@@ -300,3 +300,7 @@ def read_weights_file(path: str | os.PathLike[str]) -> Any:
         raise CheckpointError(
             f"'{path}' is not a readable PyTorch weights file (truncated or corrupt?): "
             f"{str(e).splitlines()[0][:200]}") from None
+    except Exception:  # noqa: BLE001 - a text or other file read as a legacy pickle fails any which way (KeyError ...)
+        raise CheckpointError(
+            f"'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
+            "pass a .pth/.pt/.safetensors state dict") from None

@@ -27,6 +27,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "augment": ("auto", "none", "crop_flip", "rrc_flip"),
     "auto_augment": (None, "ta_wide", "randaugment", "autoaugment"),
+    "bad_images": ("error", "skip"),
 }
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -77,6 +78,7 @@ class TrainConfig:
     augment: str = "auto"
     auto_augment: str | None = None
     random_erase: float = 0.0
+    bad_images: str = "error"  # image folders: an undecodable file stops the run, or is skipped and counted
     ema: bool = False
     ema_decay: float = 0.999
     ema_every: int = 1
@@ -252,7 +254,7 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
         if key not in names:
             close = suggest(key, names, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"{source}: unknown config key '{raw_key}'{hint}")
+            raise ConfigError(f"{source}: unknown config key {str(raw_key)!r}{hint}")  # repr: one line whatever the key
         out[key] = value
     return out
 

@@ -23,13 +23,19 @@ import torch
 from .errors import CheckpointError, OutputDirError
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "save_checkpoint", "load_checkpoint",
-           "RunLock", "prepare_output_dir", "write_metrics_csv", "plot_curves", "METRIC_COLUMNS"]
+           "RunLock", "prepare_output_dir", "remove_stale_temp_files",
+           "write_metrics_csv", "plot_curves", "METRIC_COLUMNS"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5",
                   "lr", "images_per_s", "seconds")
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
+# Test hook (tests/test_faults.py): seconds to sleep between the flushed temp file and the
+# rename of a checkpoint, so that a test can kill -9 the trainer inside the save.
+SAVE_PAUSE_ENV = "CNNZOO_TEST_SAVE_PAUSE"
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str, pause: float = 0.0) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -38,6 +44,8 @@ def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if pause:
+            time.sleep(pause)
         os.replace(tmp, path)
     except BaseException:
         # the old file (if any) is untouched; do not leave the partial one behind
@@ -76,7 +84,13 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Save a checkpoint dict atomically: a reader never sees a half-written file."""
-    _atomic_write(Path(path), lambda f: torch.save(state, f), "wb")
+    path = Path(path)
+    try:
+        _atomic_write(path, lambda f: torch.save(state, f), "wb", float(os.environ.get(SAVE_PAUSE_ENV) or 0))
+    except OSError as e:  # a full disk, a quota, a vanished directory: the old file is whole
+        kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
+        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}; {kept}. "
+                              "Free some space or choose another --output") from None
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any]:
@@ -95,6 +109,11 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
         if "weights_only" in str(e) or "Unsupported global" in str(e):
             raise CheckpointError(f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, "
                                   "which cnnzoo refuses") from None
+        with open(p, "rb") as f:  # torch.save writes a zip; the legacy reader's errors (KeyError 101) say nothing
+            is_zip = f.read(4) == b"PK\x03\x04"
+        if not is_zip:
+            raise CheckpointError(f"{p} is not a PyTorch checkpoint (not torch.save's zip format); "
+                                  "resume from a run's last.pt") from None
         raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {msg}") from None
     if not isinstance(state, dict) or "model" not in state or "model_name" not in state:
         raise CheckpointError(f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
@@ -227,6 +246,18 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputDirError(f"output directory {path} is not writable; choose another --output")
     return path
+
+
+def remove_stale_temp_files(directory: Path) -> list[Path]:
+    """Delete ``.<name>.*.tmp`` files that a killed run left in ``directory`` (call holding its lock)."""
+    removed = []
+    for tmp in Path(directory).glob(".*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            continue
+        removed.append(tmp)
+    return removed
 
 
 # ---------------------------------------------------------------- metrics and curves

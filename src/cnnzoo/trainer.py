@@ -28,7 +28,8 @@ from torch import nn
 
 from .errors import CheckpointError, DataError, InvalidArgumentError, TrainingDivergedError
 from .train_config import TrainConfig, load_config, merge_config, resolve_config, save_config
-from .train_io import RunLock, load_checkpoint, plot_curves, prepare_output_dir, save_checkpoint, write_metrics_csv
+from .train_io import (RunLock, load_checkpoint, plot_curves, prepare_output_dir, remove_stale_temp_files,
+                       save_checkpoint, write_metrics_csv)
 from .train_parts import (ModelEma, batch_mix, build_optimizer, build_scheduler, compute_loss, evaluate, layer_units,
                           logits_of)
 from .train_runtime import (DistInfo, all_reduce_sum, auto_cpu_threads, autocast, barrier, default_workers,
@@ -151,6 +152,7 @@ class Trainer:
             out = self.output_dir or cfg.output or (Path(resume).parent if resume is not None else None)
             self.output_dir = prepare_output_dir(out, self.model_name)
             lock = RunLock(self.output_dir).acquire()
+            remove_stale_temp_files(self.output_dir)  # half-written files of a killed run; the lock says none is live
         deterministic_before, threads_before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
         handlers: dict[int, Any] = {}
         images, train_seconds = 0, 0.0
@@ -518,7 +520,10 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
                             device=device, seed=cfg.seed, rank=dist_info.rank, world_size=dist_info.world_size,
                             deterministic=cfg.deterministic, augment=cfg.augment, auto_augment=cfg.auto_augment,
                             random_erase=cfg.random_erase, val_resize=cfg.val_resize,
-                            val_image_size=cfg.val_input_size, num_classes=num_classes)
+                            val_image_size=cfg.val_input_size, num_classes=num_classes,
+                            bad_images=cfg.bad_images)
+        if bundle.skipped and cfg.verbose and dist_info.is_main:
+            _print(f"skipped {_plural(len(bundle.skipped), 'unreadable image')} (first: {bundle.skipped[0]})")
         trainer = Trainer(net, bundle.train_loader, bundle.val_loader, cfg, model_name=cfg.model)
         trainer.meta = {"classes": bundle.classes, "in_chans": in_chans, "data": cfg.data}
         trainer._resume_state = state
