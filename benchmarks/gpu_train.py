@@ -62,7 +62,7 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 
 
 def _flags(device: torch.device) -> None:
-    # what cnnzoo.train sets for a non-deterministic CUDA run (train_runtime.seed_everything);
+    # what cnnzoo.train sets for a non-deterministic CUDA run (cnnzoo.training.seeding.seed_everything);
     # set again before every run so that neither contender inherits the other's settings
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

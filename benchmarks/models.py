@@ -69,7 +69,7 @@ def counterpart(name: str) -> tuple[str, nn.Module] | None:
 
 def copy_weights(theirs: nn.Module, ours: nn.Module) -> str | None:
     """Load ``theirs``' weights into ``ours`` via cnnzoo's key maps; None, or why it failed."""
-    from cnnzoo.keymaps import KEY_MAPS
+    from cnnzoo.weights.keymaps import KEY_MAPS
     from cnnzoo.weights import IDENTITY_LAYOUTS, detect_layout
 
     state = theirs.state_dict()

@@ -56,7 +56,7 @@ def hand_loop(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def compare(name: str, args: argparse.Namespace, device: torch.device, out_dir: str) -> dict[str, Any]:
-    from cnnzoo.trainer import TrainConfig, Trainer
+    from cnnzoo.training import TrainConfig, Trainer
 
     info = cnnzoo.model_info(name)
     chans = info["input_size"][0]

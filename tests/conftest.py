@@ -6,6 +6,11 @@ import torch
 # Tests are CPU-only and must not touch the network or the user's cache.
 os.environ.setdefault("CNNZOO_OFFLINE", "1")
 
+# pytest-xdist runs one worker per core: each takes one intra-op thread, so that the
+# workers do not oversubscribe the cores (a test that wants more sets it)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):

@@ -18,11 +18,11 @@ from torch.nn import functional as F
 
 import cnnzoo
 from cnnzoo.analysis import receptive_field, stage_names, summary
+from cnnzoo.analysis.receptive import ReceptiveField
 from cnnzoo.errors import InvalidArgumentError
-from cnnzoo.layers import SqueezeExcitation
 from cnnzoo.models.densenet import DenseNet
+from cnnzoo.models.layers import SqueezeExcitation
 from cnnzoo.models.vgg import CONFIGS, VGG
-from cnnzoo.receptive import ReceptiveField
 
 
 def positive_copy(model, dtype, detach_squeeze=False):

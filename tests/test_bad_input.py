@@ -22,35 +22,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import cli_error
 from PIL import Image
 
 import cnnzoo
-from cnnzoo import cli, data, weights
-from cnnzoo.errors import (CheckpointError, ConfigError, DataError, DeviceError, IncompatibleWeightsError,
-                           InputSizeError, InvalidArgumentError, OutputDirError, UnknownModelError,
-                           UnknownWeightsError, UnsafeCheckpointError, WeightsDownloadError, WeightsError)
-from cnnzoo.train_config import load_config, merge_config
+from cnnzoo import cli, data
+from cnnzoo.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    DeviceError,
+    IncompatibleWeightsError,
+    InputSizeError,
+    InvalidArgumentError,
+    OutputDirError,
+    UnknownModelError,
+    UnknownWeightsError,
+    UnsafeCheckpointError,
+    WeightsDownloadError,
+    WeightsError,
+)
+from cnnzoo.training.config import load_config, merge_config
 
 QUICK = ["--quiet", "--limit-batches", "1", "--batch-size", "8", "--threads", "1", "--workers", "0"]
 
 
 # ---------------------------------------------------------------- helpers
-def cli_error(capsys, argv: list[str]) -> str:
-    """Run the CLI in-process; assert status 2 and one clean line; return that line."""
-    capsys.readouterr()
-    try:
-        status = cli.main(argv)
-    except SystemExit as e:  # argparse's own usage errors
-        status = e.code
-    err = capsys.readouterr().err
-    assert status == 2, (argv, status, err)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    assert lines[0].startswith(f"cnnzoo {argv[0]}: error: ") or lines[0].startswith("cnnzoo "), err
-    return lines[0]
-
-
 def no_partial_files(directory: Path) -> None:
     """Nothing half-written: no temp files, and every checkpoint there loads."""
     if not directory.exists():
@@ -137,7 +134,7 @@ def test_bad_constructor_arguments(kwargs, message):
 def test_num_classes_zero_is_the_feature_extractor_not_an_error():
     # the documented interface: num_classes=0 -> nn.Identity head, forward gives features
     model = cnnzoo.create_model("resnet18", num_classes=0).eval()
-    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, model.num_features)
+    assert model(torch.zeros(1, 3, 32, 32)).shape == (1, model.head_hidden_size)
 
 
 def test_bad_num_classes_from_the_cli_leaves_no_file(capsys, tmp_path):
@@ -386,8 +383,8 @@ def test_bad_numbers_through_the_api():
             cnnzoo.train(**{key: value}, verbose=False)
 
 
-def test_device_cuda_without_cuda(capsys, tmp_path):
-    assert not torch.cuda.is_available()
+def test_device_cuda_without_cuda(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # whatever this host has
     line = cli_error(capsys, ["train", "--device", "cuda", "--output", str(tmp_path / "run"), "--quiet"])
     assert "needs CUDA" in line and "--device cpu" in line
     with pytest.raises(DeviceError):
@@ -440,7 +437,7 @@ def test_interrupted_download_keeps_nothing(capsys, monkeypatch):
     monkeypatch.delenv("CNNZOO_OFFLINE", raising=False)
     server = _Server()
     try:
-        body = (Path(weights.__file__).parent / "assets").glob("*.pth").__next__().read_bytes()
+        body = (Path(cnnzoo.__file__).parent / "assets").glob("*.pth").__next__().read_bytes()
         add_entry(monkeypatch, server, body, mode="cut", sha256=None, hash_prefix=None)
         line = cli_error(capsys, ["weights", "download", "lenet5.served", "--quiet"])
         assert "was cut after" in line and "try again" in line
@@ -463,7 +460,7 @@ def test_cli_subprocess(argv, message, files, corrupt_folder, tmp_path):
     subs = {"{image}": str(files["image"]), "{evil}": str(files["evil"]), "{corrupt}": str(corrupt_folder),
             "{run}": str(tmp_path / "run")}
     argv = [subs.get(a, a) for a in argv]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # no GPU, whatever this host has
     proc = subprocess.run([sys.executable, "-m", "cnnzoo", *argv], capture_output=True, text=True,
                           timeout=120, env=env, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr

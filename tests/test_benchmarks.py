@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,8 +40,10 @@ make_jpeg_folder = _load(REPO / "scripts" / "make_jpeg_folder.py", "make_jpeg_fo
 
 def _run(script: str, tmp_path: Path, *args: str, timeout: int = 600) -> dict[str, Any]:
     out = tmp_path / f"{script}.json"
+    # the smoke runs are of the CPU paths, also on a host with a GPU
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     proc = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), *args, "--json", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     payload = json.loads(out.read_text())
     assert payload["machine"]["torch"] == torch.__version__
@@ -124,6 +127,7 @@ def test_make_jpeg_folder_cli_reports_bad_input(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- the scripts, smoke mode
+@pytest.mark.slow  # a subprocess importing torch, torchvision and timm
 def test_models_benchmark_smoke(tmp_path: Path) -> None:
     payload = _run("models", tmp_path, "--smoke", "--models", "resnet18", "--control", "resnet18")
     control, row = payload["rows"]
@@ -139,6 +143,7 @@ def test_models_benchmark_smoke(tmp_path: Path) -> None:
         assert lo <= row[f"{mode} ratio"] <= hi
 
 
+@pytest.mark.slow  # a subprocess importing torch, torchvision and timm
 def test_trainer_benchmark_smoke(tmp_path: Path) -> None:
     payload = _run("trainer", tmp_path, "--smoke", "--models", "lenet5")
     (row,) = payload["rows"]
@@ -148,6 +153,7 @@ def test_trainer_benchmark_smoke(tmp_path: Path) -> None:
     assert len(row["trainer s"]) == len(row["hand s"]) == 2
 
 
+@pytest.mark.slow  # a subprocess importing torch, torchvision and timm
 def test_input_benchmark_smoke(tmp_path: Path) -> None:
     payload = _run("input", tmp_path, "--smoke")
     rows = {r["pipeline"]: r for r in payload["rows"]}
@@ -158,6 +164,7 @@ def test_input_benchmark_smoke(tmp_path: Path) -> None:
     assert gpu_path["device"] == "cpu"  # no GPU here: the GPU code path ran on the CPU
 
 
+@pytest.mark.slow  # a subprocess importing torch, torchvision and timm
 def test_gpu_train_benchmark_smoke(tmp_path: Path) -> None:
     payload = _run("gpu_train", tmp_path, "--smoke", "--models", "mobilenet_v2", "--settings", "fp32,bf16+cl")
     assert [(r["model"], r["setting"]) for r in payload["rows"]] == [("mobilenet_v2", "fp32"),
@@ -169,6 +176,7 @@ def test_gpu_train_benchmark_smoke(tmp_path: Path) -> None:
     assert payload["args"]["batch_size"] == 2 and payload["args"]["device"] == "cpu"
 
 
+@pytest.mark.slow  # a subprocess importing torch, torchvision and timm
 def test_import_profile_loads_nothing_heavy() -> None:
     import_time = _load(BENCH / "import_time.py", "bench_import_time")
     profile = import_time.import_profile("cnnzoo")

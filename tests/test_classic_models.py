@@ -7,18 +7,14 @@ figures), loading torchvision's state dicts by identity, and GoogLeNet's auxilia
 
 import pytest
 import torch
+from helpers import n_params, randomise
 from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import InputSizeError, InvalidArgumentError
 from cnnzoo.models import GoogLeNetOutputs, googlenet_loss
 from cnnzoo.models.alexnet import krizhevsky_lrn
-from cnnzoo.models.lenet import (C3_CONNECTION_TABLE, EuclideanRBF, PartiallyConnectedConv2d,
-                                 ScaledTanh, Subsampling)
-
-
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+from cnnzoo.models.lenet import C3_CONNECTION_TABLE, EuclideanRBF, PartiallyConnectedConv2d, ScaledTanh, Subsampling
 
 
 def map_sizes(features: nn.Sequential, x: torch.Tensor, kind: type) -> list[int]:
@@ -197,36 +193,12 @@ def test_vgg_depths_follow_table1(name, convs):
         assert sum(isinstance(x, nn.BatchNorm2d) for x in layers) == (convs if bn else 0)
 
 
-# ------------------------------------------------------- torchvision weights by identity
-def _randomise_bn(model: nn.Module) -> None:
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-
-
-@pytest.mark.parametrize("name,size", [("alexnet", 63), ("vgg11_bn", 32)])
-def test_torchvision_state_dict_loads_by_identity(name, size):
-    torchvision = pytest.importorskip("torchvision")
-    theirs = torchvision.models.get_model(name).eval()
-    _randomise_bn(theirs)
-    ours = cnnzoo.create_model(name).eval()
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    x = torch.randn(2, 3, size, size)
-    with torch.no_grad():
-        torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=0)
-
-
 @pytest.mark.parametrize("transform_input", [False, True])
-def test_googlenet_matches_torchvision(transform_input):
+def test_googlenet_matches_torchvision_in_both_modes(transform_input):
     torchvision = pytest.importorskip("torchvision")
-    theirs = torchvision.models.googlenet(aux_logits=True, init_weights=True, dropout=0.0,
-                                          dropout_aux=0.0, transform_input=transform_input)
-    _randomise_bn(theirs)
-    ours = cnnzoo.create_model("googlenet", transform_input=transform_input, dropout=0.0, dropout_aux=0.0)
+    theirs = randomise(torchvision.models.googlenet(aux_logits=True, init_weights=True, dropout=0.0,
+                                                    dropout_aux=0.0, transform_input=transform_input))
+    ours = cnnzoo.create_model("googlenet", transform_input=transform_input, drop_rate=0.0, aux_drop_rate=0.0)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -287,5 +259,5 @@ def test_unknown_and_bad_arguments(name):
     with pytest.raises(InvalidArgumentError, match="dropuot"):
         cnnzoo.create_model(name, dropuot=0.1)
     if name != "lenet5":
-        with torch.device("meta"), pytest.raises(InvalidArgumentError, match="dropout"):
-            cnnzoo.create_model(name, dropout=1.5)
+        with torch.device("meta"), pytest.raises(InvalidArgumentError, match="drop_rate"):
+            cnnzoo.create_model(name, drop_rate=1.5)

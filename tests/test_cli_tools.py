@@ -5,33 +5,29 @@ import sys
 
 import pytest
 import torch
+from helpers import run_cli
 
 import cnnzoo
-from cnnzoo import cli, tools
+from cnnzoo import apps as tools
+from cnnzoo import cli
 from cnnzoo.errors import ExportError, MissingDependencyError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def run(capsys, *argv):
-    code = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 # ---------------------------------------------------------------- info
 def test_info_table(capsys):
-    code, out, _ = run(capsys, "info", "vgg16")
+    code, out, _ = run_cli(capsys, "info", "vgg16")
     assert code == 0
     assert "features.0 (Conv2d)" in out and "64x224x224" in out
     assert "Parameters: 138,357,544" in out and "15.470 GFLOPs" in out
     assert "receptive field 212 px (jump 32, start -90)" in out
-    code, out, _ = run(capsys, "info", "vgg16", "--depth", "1")
+    code, out, _ = run_cli(capsys, "info", "vgg16", "--depth", "1")
     assert "features.0" not in out and "features (Sequential)" in out
 
 
 def test_info_json_and_input_size(capsys):
-    code, out, _ = run(capsys, "info", "resnet18", "--input-size", "3", "64", "64", "--json")
+    code, out, _ = run_cli(capsys, "info", "resnet18", "--input-size", "3", "64", "64", "--json")
     d = json.loads(out)
     assert code == 0 and d["input_size"] == [3, 64, 64]
     assert d["totals"]["params"] == 11_689_512
@@ -39,9 +35,9 @@ def test_info_json_and_input_size(capsys):
 
 
 def test_info_errors_are_one_line(capsys):
-    code, out, err = run(capsys, "info", "resnet17")
+    code, out, err = run_cli(capsys, "info", "resnet17")
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and "resnet18" in err
-    code, _, err = run(capsys, "info", "vgg16", "--input-size", "3", "8", "8")
+    code, _, err = run_cli(capsys, "info", "vgg16", "--input-size", "3", "8", "8")
     assert code == 2 and "smaller" in err
 
 
@@ -67,7 +63,7 @@ def digit_images(tmp_path):
 
 def test_predict_classifies_real_digits(capsys, digit_images):
     paths, labels = digit_images
-    code, out, _ = run(capsys, "predict", "--model", "lenet5", *paths, "--topk", "3", "--json")
+    code, out, _ = run_cli(capsys, "predict", "--model", "lenet5", *paths, "--topk", "3", "--json")
     assert code == 0
     results = json.loads(out)
     assert [r["image"] for r in results] == paths and all(len(r["top"]) == 3 for r in results)
@@ -81,32 +77,32 @@ def test_predict_text_and_saliency_png(capsys, digit_images, tmp_path):
 
     paths, labels = digit_images
     out_png = tmp_path / "sal.png"
-    code, out, _ = run(capsys, "predict", "--model", "lenet5", "--pretrained", "digits", paths[0],
+    code, out, _ = run_cli(capsys, "predict", "--model", "lenet5", "--pretrained", "digits", paths[0],
                        "--saliency", str(out_png))
     assert code == 0 and out.splitlines()[0] == paths[0]
     assert out.splitlines()[1].split()[1] == labels[0]  # "  1. <label>  <prob>"
     img = decode_image(str(out_png))
     assert img.shape[0] == 3 and img.shape[1] >= 224 and img.shape[2] > 2 * img.shape[1] - 10
-    code, _, _ = run(capsys, "predict", "--model", "lenet5", *paths[:2], "--saliency", str(out_png))
+    code, _, _ = run_cli(capsys, "predict", "--model", "lenet5", *paths[:2], "--saliency", str(out_png))
     assert code == 0
     for p in paths[:2]:
         assert (tmp_path / f"sal-{p.rsplit('/', 1)[1][:-4]}.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_predict_errors(capsys, tmp_path):
-    code, _, err = run(capsys, "predict", "--model", "lenet5", str(tmp_path / "missing.png"))
+    code, _, err = run_cli(capsys, "predict", "--model", "lenet5", str(tmp_path / "missing.png"))
     assert code == 2 and "does not exist" in err
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image")
-    code, _, err = run(capsys, "predict", "--model", "lenet5", str(bad))
+    code, _, err = run_cli(capsys, "predict", "--model", "lenet5", str(bad))
     assert code == 2 and "decode" in err
-    code, _, err = run(capsys, "predict", "--model", "lenet5", "--pretrained", "nosuchtag", str(bad))
+    code, _, err = run_cli(capsys, "predict", "--model", "lenet5", "--pretrained", "nosuchtag", str(bad))
     assert code == 2
 
 
 # ---------------------------------------------------------------- benchmark
 def test_benchmark_json_fields(capsys):
-    code, out, _ = run(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--batch-size", "2",
+    code, out, _ = run_cli(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--batch-size", "2",
                        "--warmup", "1", "--repeats", "2", "--train", "--json")
     assert code == 0
     (row,) = json.loads(out)
@@ -123,23 +119,23 @@ def count_macs_lenet5():
     return cnnzoo.count_flops("lenet5").macs
 
 
-def test_benchmark_table_and_errors(capsys):
-    code, out, _ = run(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--warmup", "0",
+def test_benchmark_table_and_errors(capsys, monkeypatch):
+    code, out, _ = run_cli(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--warmup", "0",
                        "--repeats", "1", "--batch-size", "1")
     assert code == 0 and out.splitlines()[0].split()[:3] == ["MODEL", "PARAMS(M)", "GFLOPs"]
     assert out.splitlines()[1].split()[0] == "lenet5" and "resident set" in out
-    code, _, err = run(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--precision", "fp16")
+    code, _, err = run_cli(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--precision", "fp16")
     assert code == 2 and "fp16 needs CUDA" in err
-    code, _, err = run(capsys, "benchmark", "--models", "nomatch*")
+    code, _, err = run_cli(capsys, "benchmark", "--models", "nomatch*")
     assert code == 2 and "no model matches" in err
-    if not torch.cuda.is_available():
-        code, _, err = run(capsys, "benchmark", "--models", "lenet5", "--device", "cuda")
-        assert code == 2 and "CUDA" in err
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # whatever this host has
+    code, _, err = run_cli(capsys, "benchmark", "--models", "lenet5", "--device", "cuda")
+    assert code == 2 and "needs CUDA" in err
 
 
 def test_benchmark_chart(capsys, tmp_path):
     chart = tmp_path / "chart.png"
-    code, out, err = run(capsys, "benchmark", "--models", "se_resnet*", "--no-timing", "--json",
+    code, out, err = run_cli(capsys, "benchmark", "--models", "se_resnet*", "--no-timing", "--json",
                          "--plot", str(chart))
     assert code == 0 and chart.read_bytes()[:8] == PNG_MAGIC
     rows = json.loads(out)
@@ -169,7 +165,7 @@ def test_chart_needs_matplotlib(monkeypatch, tmp_path):
 def test_export_onnx_round_trip(capsys, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     path = tmp_path / "lenet5.onnx"
-    code, out, _ = run(capsys, "export", "--model", "lenet5", "--pretrained", "--format", "onnx",
+    code, out, _ = run_cli(capsys, "export", "--model", "lenet5", "--pretrained", "--format", "onnx",
                        "--output", str(path))
     assert code == 0 and "onnxruntime" in out and str(path) in out
     model = cnnzoo.create_model("lenet5", pretrained=True).eval()
@@ -184,7 +180,7 @@ def test_export_onnx_round_trip(capsys, tmp_path):
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_export_torchscript_round_trip(capsys, tmp_path):
     path = tmp_path / "m.pt"
-    code, out, _ = run(capsys, "export", "--model", "mobilenet_v1_025", "--format", "torchscript",
+    code, out, _ = run_cli(capsys, "export", "--model", "mobilenet_v1_025", "--format", "torchscript",
                        "--output", str(path), "--input-size", "3", "64", "64", "--num-classes", "7")
     assert code == 0 and "torch.jit.load" in out
     loaded = torch.jit.load(str(path))
@@ -199,7 +195,7 @@ def test_export_refuses_a_mismatch_and_leaves_no_file(tmp_path):
 
 
 def test_export_errors(capsys, tmp_path):
-    code, _, err = run(capsys, "export", "--model", "lenet5", "--format", "onnx",
+    code, _, err = run_cli(capsys, "export", "--model", "lenet5", "--format", "onnx",
                        "--output", str(tmp_path / "no" / "dir.onnx"))
     assert code == 2 and "does not exist" in err
     with pytest.raises(SystemExit) as e:

@@ -1,4 +1,4 @@
-"""DenseNet and MobileNet v1/v2: equivalence with torchvision and timm, key maps, options."""
+"""DenseNet and MobileNet v1/v2: key maps and options (output equivalence: tests/test_weights.py)."""
 
 import re
 
@@ -9,25 +9,12 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo.errors import InvalidArgumentError
-from cnnzoo.keymaps import KEY_MAPS
-from cnnzoo.layers import make_divisible
 from cnnzoo.models.densenet import DenseLayer, DenseNet
+from cnnzoo.models.layers import make_divisible
 from cnnzoo.models.mobilenet import DepthwiseSeparableConv
+from cnnzoo.weights.keymaps import KEY_MAPS
 
 ATOL = 1e-5
-
-
-def randomize_bn(model: nn.Module) -> nn.Module:
-    """Random affine and running statistics, so that eval outputs depend on every buffer."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.num_batches_tracked.fill_(7)
-    return model.eval()
 
 
 def max_diff(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
@@ -42,25 +29,6 @@ def keys_and_shapes(model: nn.Module) -> list[tuple[str, tuple[int, ...]]]:
     return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
 
 
-# --- torchvision: DenseNet and MobileNet v2 load by identity ------------------------------
-
-@pytest.mark.parametrize("name", ["densenet121", "densenet161", "densenet169", "densenet201",
-                                  "mobilenet_v2"])
-def test_same_state_dict_layout_as_torchvision(name):
-    with torch.device("meta"):
-        theirs = torchvision.models.get_model(name)
-        ours = cnnzoo.create_model(name)
-    assert keys_and_shapes(ours) == keys_and_shapes(theirs)
-
-
-@pytest.mark.parametrize("name", ["densenet121", "mobilenet_v2"])
-def test_torchvision_weights_give_identical_outputs(name):
-    theirs = randomize_bn(torchvision.models.get_model(name))
-    ours = cnnzoo.create_model(name).eval()
-    ours.load_state_dict(theirs.state_dict(), strict=True)
-    assert max_diff(ours, theirs, torch.randn(2, 3, 64, 64)) <= ATOL
-
-
 def to_legacy_densenet_keys(state_dict):
     # the inverse of torchvision's rewrite: denselayer1.norm1.weight -> denselayer1.norm.1.weight
     pattern = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))([12])\.(.*)$")
@@ -68,8 +36,8 @@ def to_legacy_densenet_keys(state_dict):
 
 
 def test_densenet_legacy_keys_map_back():
-    theirs = randomize_bn(torchvision.models.densenet121())
-    sd = theirs.state_dict()
+    with torch.device("meta"):
+        sd = torchvision.models.densenet121().state_dict()
     legacy = to_legacy_densenet_keys(sd)
     assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
     assert "features.denseblock4.denselayer16.conv.2.weight" in legacy
@@ -84,15 +52,14 @@ def test_densenet_legacy_keys_map_back():
     # the map leaves a state dict that is already in the new form unchanged
     assert list(KEY_MAPS["torchvision_densenet_legacy"](sd)) == list(sd)
 
-    ours = cnnzoo.create_model("densenet121").eval()
-    ours.load_state_dict(mapped, strict=True)
-    assert max_diff(ours, theirs, torch.randn(1, 3, 64, 64)) <= ATOL
 
 
 def test_legacy_keys_do_not_load_without_the_map():
-    legacy = to_legacy_densenet_keys(cnnzoo.create_model("densenet121").state_dict())
+    with torch.device("meta"):
+        model = cnnzoo.create_model("densenet121")
+    legacy = to_legacy_densenet_keys(model.state_dict())
     with pytest.raises(RuntimeError, match="norm.1"):
-        cnnzoo.create_model("densenet121").load_state_dict(legacy)
+        model.load_state_dict(legacy)
 
 
 @pytest.mark.parametrize("width", [0.5, 1.4])
@@ -107,10 +74,10 @@ def test_mobilenet_v2_width_mult_matches_torchvision(width):
 
 # --- timm: MobileNet v1 through the key map ------------------------------------------------
 
-def test_timm_mobilenetv1_100_gives_identical_outputs():
+def test_timm_mobilenetv1_key_map_names():
     timm = pytest.importorskip("timm", reason="timm is a test dependency")
-    theirs = randomize_bn(timm.create_model("mobilenetv1_100"))
-    sd = theirs.state_dict()
+    with torch.device("meta"):
+        sd = timm.create_model("mobilenetv1_100").state_dict()
     mapped = KEY_MAPS["timm_mobilenetv1"](sd)
     assert mapped["features.0.0.weight"] is sd["conv_stem.weight"]
     assert mapped["features.0.1.running_var"] is sd["bn1.running_var"]
@@ -118,13 +85,6 @@ def test_timm_mobilenetv1_100_gives_identical_outputs():
     assert mapped["features.11.conv_pw.weight"] is sd["blocks.3.5.conv_pw.weight"]
     assert mapped["features.13.bn2.bias"] is sd["blocks.4.1.bn2.bias"]
     assert mapped["classifier.weight"] is sd["classifier.weight"]
-    ours = cnnzoo.create_model("mobilenet_v1").eval()
-    ours.load_state_dict(mapped, strict=True)
-    assert max_diff(ours, theirs, torch.randn(2, 3, 64, 64)) <= ATOL
-    with torch.no_grad():  # the feature maps too, not only the pooled logits
-        x = torch.randn(1, 3, 64, 64)
-        torch.testing.assert_close(ours.forward_features(x), theirs.forward_features(x),
-                                   atol=ATOL, rtol=0)
 
 
 def test_timm_key_map_passes_unknown_keys_through():
@@ -226,6 +186,7 @@ def test_densenet_memory_efficient_matches_plain_training_step(compiled):
     x = torch.randn(4, 3, 16, 16)
     target = torch.tensor([0, 1, 2, 1])
     # the checkpointed path stays one graph too (torchvision's breaks under compile)
+    torch.compiler.reset()
     run = torch.compile(efficient, backend="eager", fullgraph=True) if compiled else efficient
     for model in (plain, run):
         model.train()
@@ -253,9 +214,9 @@ def test_densenet_compression_and_config_are_data():
     ("mobilenet_v1", {"width_mult": 0}), ("mobilenet_v1", {"width_mult": -0.5}),
     ("mobilenet_v1", {"width_mult": "wide"}), ("mobilenet_v1", {"act_layer": "gelu"}),
     ("mobilenet_v1", {"drop_rate": 1.0}), ("mobilenet_v2", {"width_mult": 0.0}),
-    ("mobilenet_v2", {"round_nearest": 0}), ("mobilenet_v2", {"dropout": -0.1}),
+    ("mobilenet_v2", {"round_nearest": 0}), ("mobilenet_v2", {"drop_rate": -0.1}),
     ("densenet121", {"compression": 0.0}), ("densenet121", {"compression": 1.5}),
-    ("densenet121", {"stem": "tiny"}), ("densenet121", {"drop_rate": 1.0}),
+    ("densenet121", {"stem": "tiny"}), ("densenet121", {"drop_rate": 1.0}), ("densenet121", {"proj_drop_rate": 1.0}),
     ("densenet121", {"bn_size": 0}), ("densenet_bc_100_k12", {"num_classes": -1}),
     ("mobilenet_v1_025", {"widht_mult": 0.5}),  # a typo is an error, not silently ignored
 ])

@@ -15,13 +15,15 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import helpers
 import pytest
 import torch
 
 import cnnzoo
-from cnnzoo import cli, hub, weights
-from cnnzoo.catalogue import CATALOGUE, WeightsEntry
+from cnnzoo import weights
 from cnnzoo.errors import HashMismatchError, OfflineError, WeightsDownloadError
+from cnnzoo.weights import cache as hub
+from cnnzoo.weights.catalogue import CATALOGUE, WeightsEntry
 
 TAG = "lenet5.served"
 
@@ -221,9 +223,7 @@ def test_import_checks_the_hash_then_copies(server, lenet_bytes, monkeypatch, tm
 
 # ---------------------------------------------------------------- the CLI
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["weights", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return helpers.run_cli(capsys, "weights", *argv)
 
 
 def test_cli_list_and_info(capsys):

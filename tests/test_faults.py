@@ -22,16 +22,15 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 import cnnzoo
-import cnnzoo.trainer as trainer_module
+import cnnzoo.training.run
 from cnnzoo import cli
 from cnnzoo.errors import CheckpointError, TrainingDivergedError
-from cnnzoo.train_io import SAVE_PAUSE_ENV, load_checkpoint
+from cnnzoo.training.outputs import load_checkpoint
 
 # deterministic and small: lenet5 on the built-in digits, 4 batches of 16 per epoch
 RUN = dict(model="lenet5", batch_size=16, limit_batches=4, seed=3, deterministic=True, threads=1, workers=0,
@@ -42,6 +41,25 @@ RUN_ARGS = ["--model", "lenet5", "--batch-size", "16", "--limit-batches", "4", "
 
 def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+# `cnnzoo train` in a child process on a slow disk: the rename that ends every checkpoint
+# save waits PAUSE seconds, so the test can act while the save's temporary file exists
+_SLOW_DISK = """
+import os, sys, time
+rename = os.replace
+def slow_rename(src, dst, *args, **kwargs):
+    if str(dst).endswith(".pt"):
+        time.sleep(float(sys.argv[1]))
+    return rename(src, dst, *args, **kwargs)
+os.replace = slow_rename
+from cnnzoo.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def _train_on_slow_disk(pause: float, *argv: str) -> list[str]:
+    return [sys.executable, "-c", _SLOW_DISK, str(pause), "train", *argv]
 
 
 def _wait_for(predicate, proc: subprocess.Popen, what: str, timeout: float = 120) -> None:
@@ -61,10 +79,9 @@ def _same(a: dict, b: dict) -> None:
 
 def test_kill_9_inside_a_checkpoint_save_keeps_the_previous_one(tmp_path):
     out = tmp_path / "run"
-    # the test hook: every checkpoint save sleeps between its flushed temp file and the rename
-    env = {**_env(), SAVE_PAUSE_ENV: "30"}
-    proc = subprocess.Popen([sys.executable, "-m", "cnnzoo", "train", *RUN_ARGS, "--epochs", "3",
-                             "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    # every checkpoint save sleeps between its flushed temp file and the rename
+    proc = subprocess.Popen(_train_on_slow_disk(30, *RUN_ARGS, "--epochs", "3", "--output", str(out)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     try:
         # epoch 1's last.pt is paused in its temp file: kill -9 there, before any rename
         _wait_for(lambda: any(out.glob(".last.pt.*.tmp")), proc, "the first save")
@@ -72,9 +89,8 @@ def test_kill_9_inside_a_checkpoint_save_keeps_the_previous_one(tmp_path):
         proc.wait(30)
         assert not (out / "last.pt").exists()  # nothing half-written under the real name
         # the same with a previous checkpoint: let epoch 1 finish, kill inside epoch 2's save
-        proc = subprocess.Popen([sys.executable, "-m", "cnnzoo", "train", *RUN_ARGS, "--epochs", "3",
-                                 "--output", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**_env(), SAVE_PAUSE_ENV: "0.5"})
+        proc = subprocess.Popen(_train_on_slow_disk(0.5, *RUN_ARGS, "--epochs", "3", "--output", str(out)),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
         _wait_for(lambda: (out / "last.pt").exists() and any(out.glob(".last.pt.*.tmp")), proc,
                   "the second save")
         proc.kill()
@@ -92,19 +108,18 @@ def test_kill_9_inside_a_checkpoint_save_keeps_the_previous_one(tmp_path):
     assert not any(out.glob(".*.tmp")) and not (out / ".lock").exists()
 
 
-def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, monkeypatch):
-    full = cnnzoo.train(epochs=2, output=str(tmp_path / "full"), **RUN)
-
-    step = trainer_module.Trainer._optimizer_step
-
-    def step_then_sigterm(self):  # SIGTERM arrives after optimiser step 6 (epoch 2, batch 2)
-        step(self)
-        if self.step == 6:
+def _sigterm_after(step: int):
+    """A step hook: SIGTERM arrives right after optimiser step ``step``."""
+    def hook(trainer):
+        if trainer.step == step:
             os.kill(os.getpid(), signal.SIGTERM)
+    return hook
 
-    monkeypatch.setattr(trainer_module.Trainer, "_optimizer_step", step_then_sigterm)
-    stopped = cnnzoo.train(epochs=2, output=str(tmp_path / "cut"), **RUN)
-    monkeypatch.undo()
+
+def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path):
+    full = cnnzoo.train(epochs=2, output=str(tmp_path / "full"), **RUN)
+    # SIGTERM after optimiser step 6 (epoch 2, batch 2)
+    stopped = cnnzoo.train(epochs=2, output=str(tmp_path / "cut"), on_step=_sigterm_after(6), **RUN)
     assert stopped.interrupted == "SIGTERM"
     mid = load_checkpoint(tmp_path / "cut" / "last.pt")
     assert (mid["epoch"], mid["step"], mid["batch_in_epoch"]) == (1, 6, 2)
@@ -116,14 +131,9 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(tmp_path, mon
 
 
 def test_sigterm_exit_status_and_message_from_the_cli(tmp_path, monkeypatch, capsys):
-    step = trainer_module.Trainer._optimizer_step
-
-    def step_then_sigterm(self):
-        step(self)
-        if self.step == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    monkeypatch.setattr(trainer_module.Trainer, "_optimizer_step", step_then_sigterm)
+    # the CLI's trainer gets the hook the way a user's wrapper script would pass one
+    real_train = cnnzoo.training.run.train
+    monkeypatch.setattr(cnnzoo.training, "train", lambda **kw: real_train(on_step=_sigterm_after(2), **kw))
     status = cli.main(["train", *[a for a in RUN_ARGS if a != "--quiet"], "--epochs", "2",
                        "--output", str(tmp_path)])
     assert status == 128 + signal.SIGTERM
@@ -154,32 +164,34 @@ def test_disk_full_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeyp
         assert not any(d.glob(".*.tmp")) and not (d / ".lock").exists()
 
 
+def _nan_weights_after(step: int):
+    """A step hook that makes the weights NaN after optimiser step ``step``: the next loss is NaN."""
+    def hook(trainer):
+        if trainer.step == step:
+            with torch.no_grad():
+                trainer.model.get_classifier().weight.fill_(float("nan"))
+    return hook
+
+
 def test_nan_loss_from_the_cli_names_the_step_and_keeps_the_checkpoint(tmp_path, monkeypatch, capsys):
-    loss_of = trainer_module.compute_loss
-    calls = {"n": 0}
-
-    def nan_at_call_7(*args, **kwargs):  # epoch 2, batch 3 (4 batches per epoch)
-        calls["n"] += 1
-        loss = loss_of(*args, **kwargs)
-        return loss * float("nan") if calls["n"] == 7 else loss
-
-    monkeypatch.setattr(trainer_module, "compute_loss", nan_at_call_7)
+    # NaN weights after step 6 (epoch 2, batch 2 of 4): the loss of batch 3 is the first NaN
+    real_train = cnnzoo.training.run.train
+    monkeypatch.setattr(cnnzoo.training, "train", lambda **kw: real_train(on_step=_nan_weights_after(6), **kw))
     status = cli.main(["train", *RUN_ARGS, "--epochs", "3", "--log-every", "100", "--output", str(tmp_path)])
     err = capsys.readouterr().err
     assert status == 2 and len(err.strip().splitlines()) == 1, err
     assert "batch 3 of epoch 2 (optimiser step 7)" in err and "last good checkpoint" in err
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
-    with pytest.raises(TrainingDivergedError):
-        calls["n"] = 0
-        cnnzoo.train(epochs=3, output=str(tmp_path / "api"), **RUN)
+    with pytest.raises(TrainingDivergedError, match="batch 3 of epoch 2"):
+        cnnzoo.train(epochs=3, output=str(tmp_path / "api"), on_step=_nan_weights_after(6), **RUN)
 
 
 def test_two_runs_into_one_directory_are_never_interleaved(tmp_path):
     out = tmp_path / "shared"
     cmd = [sys.executable, "-m", "cnnzoo", "train", *RUN_ARGS, "--epochs", "1", "--output", str(out)]
     # the first run is kept inside its saves (6 s each, last.pt then best.pt) while the second starts
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**_env(), SAVE_PAUSE_ENV: "6"})
+    first = subprocess.Popen(_train_on_slow_disk(6, *cmd[4:]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env=_env())
     try:
         _wait_for(lambda: any(out.glob(".last.pt.*.tmp")), first, "the first run's save")
         second = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import cnnzoo
 from cnnzoo.errors import CnnzooError, ConfigError, InvalidArgumentError
-from cnnzoo.train_config import TrainConfig, load_config, merge_config
+from cnnzoo.training.config import TrainConfig, load_config, merge_config
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -80,7 +80,7 @@ def test_register_model_for_user_models_and_duplicates():
         with pytest.raises(DuplicateModelError):
             cnnzoo.register_model(name="resnet50")(my_tiny_net)
     finally:
-        from cnnzoo import registry
+        from cnnzoo.models import registry
         registry._REGISTRY.pop("my_tiny_net", None)
 
 

@@ -11,16 +11,16 @@ import torch
 from torch import nn
 
 import cnnzoo
-from cnnzoo import registry
 from cnnzoo.cli import main
 from cnnzoo.data import build_data
 from cnnzoo.errors import CheckpointError, DeviceError, OutputDirError, TrainingDivergedError
-from cnnzoo.layers import check_model_args
+from cnnzoo.models import registry
 from cnnzoo.models.googlenet import GoogLeNetOutputs
-from cnnzoo.train_config import TrainConfig
-from cnnzoo.train_io import RunLock, load_checkpoint, save_checkpoint
-from cnnzoo.train_parts import ModelEma
-from cnnzoo.trainer import Trainer, build_optimizer, compute_loss, layer_units
+from cnnzoo.models.layers import check_model_args
+from cnnzoo.training import Trainer, build_optimizer, compute_loss, layer_units
+from cnnzoo.training.config import TrainConfig
+from cnnzoo.training.outputs import RunLock, load_checkpoint, save_checkpoint
+from cnnzoo.training.parts import ModelEma
 
 CPU = torch.device("cpu")
 QUICK = dict(batch_size=32, limit_batches=4, verbose=False, device="cpu")
@@ -62,7 +62,7 @@ def tiny():
     def trainer_tiny(*, num_classes: int = 10, in_chans: int = 1, bn: bool = True, dropout: float = 0.25):
         return TinyNet(num_classes=num_classes, in_chans=in_chans, bn=bn, dropout=dropout)
 
-    registry.register_model(trainer_tiny, overwrite=True, input_size=(1, 8, 8), min_input_size=(1, 4, 4))
+    registry.register_model(trainer_tiny, overwrite=True, input_size=(1, 8, 8))
     yield "trainer_tiny"
     registry._REGISTRY.pop("trainer_tiny", None)
 
@@ -95,7 +95,7 @@ def test_train_writes_the_run_directory(tmp_path, tiny):
                              "images_per_s", "seconds"]
     assert res.best_top1 == max(float(r["val_top1"]) for r in rows) and 0 <= res.best_top1 <= 100
     assert res.epochs == 2 and res.output_dir == out and res.interrupted is None
-    saved = cnnzoo.trainer.load_config(out / "config.yaml")
+    saved = cnnzoo.training.load_config(out / "config.yaml")
     assert saved["model"] == tiny and saved["input_size"] == 8 and saved["in_chans"] == 1 and saved["output"] is None
     ckpt = torch.load(out / "last.pt", weights_only=True)
     assert ckpt["model_name"] == tiny and ckpt["epoch"] == 2 and ckpt["config"]["epochs"] == 2
@@ -129,7 +129,7 @@ def test_eval_command_reports_the_checkpoint(tmp_path, tiny, capsys):
     assert main(["eval", "--checkpoint", str(res.best_checkpoint), "--limit-batches", "2"]) == 0
     out = capsys.readouterr().out
     assert "top-1" in out and "top-5" in out and tiny in out
-    m = cnnzoo.trainer.evaluate_checkpoint(res.best_checkpoint, limit_batches=4)
+    m = cnnzoo.training.evaluate_checkpoint(res.best_checkpoint, limit_batches=4)
     assert m["val_top1"] == pytest.approx(res.best_top1)  # same data, same weights, same metric
 
 
@@ -352,6 +352,30 @@ def test_ema_weights_are_evaluated_and_saved_as_best(tmp_path):
     best = load_checkpoint(tmp_path / "best.pt")["model"]
     assert_same_tensors(best, trainer.ema.module.state_dict())
     assert not torch.equal(best["fc.weight"], trainer.model.fc.weight)
+
+
+def test_mixup_actually_mixes():
+    """Mixup blends two images and their one-hot labels with one weight; cutmix pastes a box."""
+    from cnnzoo.training.parts import batch_mix
+
+    x = torch.stack([torch.full((1, 8, 8), float(i)) for i in range(8)])
+    y = torch.arange(8)
+    for key in ("mixup", "cutmix"):
+        torch.manual_seed(1)
+        mixed_x, mixed_y = batch_mix(TrainConfig(**{key: 1.0}), 10)(x.clone(), y)
+        assert mixed_y.shape == (8, 10) and torch.allclose(mixed_y.sum(1), torch.ones(8))
+        two_labels = (mixed_y > 0).sum(1) == 2
+        assert bool(two_labels.all())  # every image is now two images (alpha 1: lambda in (0, 1))
+        assert not torch.equal(mixed_x, x)
+        for i in range(8):  # each mixed image holds exactly the values of its two sources
+            sources = mixed_y[i].nonzero().flatten().tolist()
+            if key == "cutmix":
+                assert set(mixed_x[i].unique().tolist()) == {float(s) for s in sources}
+            else:
+                lam = mixed_y[i, i].item()
+                other = [s for s in sources if s != i][0]
+                assert torch.allclose(mixed_x[i], lam * x[i] + (1 - lam) * x[other])
+    assert batch_mix(TrainConfig(), 10) is None
 
 
 def test_mixup_cutmix_label_smoothing(tmp_path):

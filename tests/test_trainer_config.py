@@ -7,8 +7,8 @@ import pytest
 import cnnzoo
 from cnnzoo.cli import main
 from cnnzoo.errors import ConfigError
-from cnnzoo.train_config import TrainConfig, load_config, merge_config
-from cnnzoo.train_io import load_checkpoint
+from cnnzoo.training.config import TrainConfig, load_config, merge_config
+from cnnzoo.training.outputs import load_checkpoint
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 

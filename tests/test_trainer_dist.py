@@ -12,7 +12,7 @@ import torch
 import torch.multiprocessing as mp
 
 import cnnzoo
-from cnnzoo.train_io import load_checkpoint
+from cnnzoo.training.outputs import load_checkpoint
 
 # LeNet-5 has neither BatchNorm nor dropout, so a step's gradient depends only on the images
 # of the step: with the same global batch, two processes that average their gradients (DDP)

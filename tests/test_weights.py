@@ -21,20 +21,32 @@ import pytest
 import timm
 import torch
 import torchvision
+from helpers import meta_model, randomise
 from torch import nn
 
 import cnnzoo
-from cnnzoo import hub, weights
-from cnnzoo.catalogue import CATALOGUE, WeightsEntry
-from cnnzoo.errors import (CheckpointError, IncompatibleWeightsError, InvalidArgumentError,
-                           MissingDependencyError, UnknownWeightsError, UnsafeCheckpointError,
-                           WeightsError)
-from cnnzoo.registry import get_model_entry
+from cnnzoo import weights
+from cnnzoo.errors import (
+    CheckpointError,
+    IncompatibleWeightsError,
+    InvalidArgumentError,
+    MissingDependencyError,
+    UnknownWeightsError,
+    UnsafeCheckpointError,
+    WeightsError,
+)
+from cnnzoo.weights import cache as hub
+from cnnzoo.weights import files
+from cnnzoo.weights.catalogue import CATALOGUE, WeightsEntry
+from cnnzoo.weights.keymaps import KEY_MAPS
 
 UPSTREAM = sorted({e.architecture for e in CATALOGUE.values() if e.source in ("torchvision", "timm")})
-# > 20 s each on two CPU cores (building, saving, hashing and loading 100M+ parameters twice)
-BIG = {"vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "senet154",
-       "wide_resnet101_2", "resnext101_32x8d", "resnet152", "se_resnet152", "se_resnext101_32x4d"}
+# The outputs of converted weights are compared once per network class, block type and key
+# layout (building, saving and loading 100M+ parameters twice takes > 20 s per big model);
+# every other catalogued model shares its code with one of these and has its state-dict
+# layout checked key by key below (test_state_dict_layout_matches_upstream).
+EQUIVALENCE = ["alexnet", "vgg11_bn", "googlenet", "resnet18", "resnext50_32x4d", "densenet121", "mobilenet_v2",
+               "resnet18v2", "resnet50v2", "se_resnet18", "se_resnet50", "se_resnext50_32x4d", "mobilenet_v1"]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -51,27 +63,6 @@ def entry_of(arch: str) -> WeightsEntry:
     return CATALOGUE[weights.default_tag(arch)]
 
 
-def randomise(model: nn.Module) -> nn.Module:
-    """Random conv weights of moderate scale and random BN affine and running statistics.
-
-    Convolutions get N(0, 0.49 / fan_in) so that activations stay near unit scale through
-    150 layers on random BN statistics (at He scale they grow until float32 rounding alone
-    exceeds the tolerance, whichever implementation computes them).
-    """
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.1)
-                m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-            elif isinstance(m, nn.Conv2d):
-                m.weight.normal_(0.0, 0.7 * m.weight[0].numel() ** -0.5)
-                if m.bias is not None:
-                    m.bias.normal_(0.0, 0.1)
-    return model.eval()
-
-
 def upstream_model(arch: str, **kwargs) -> nn.Module:
     """The torchvision or timm model the catalogued weights of ``arch`` were saved from."""
     entry = entry_of(arch)
@@ -80,6 +71,15 @@ def upstream_model(arch: str, **kwargs) -> nn.Module:
             kwargs = {"aux_logits": True, "init_weights": True, **kwargs}
         return randomise(torchvision.models.get_model(arch, weights=None, **kwargs))
     return randomise(timm.create_model(entry.upstream.split(".")[0], pretrained=False, **kwargs))
+
+
+def upstream_on_meta(arch: str) -> nn.Module:
+    entry = entry_of(arch)
+    with torch.device("meta"):
+        if entry.source == "torchvision":
+            kwargs = {"aux_logits": True, "init_weights": False} if arch == "googlenet" else {}
+            return torchvision.models.get_model(arch, weights=None, **kwargs)
+        return timm.create_model(entry.upstream.split(".")[0], pretrained=False)
 
 
 def save(state: dict, path, fmt: str = "pth") -> str:
@@ -93,7 +93,7 @@ def save(state: dict, path, fmt: str = "pth") -> str:
 
 
 def input_for(arch: str, batch: int = 2) -> torch.Tensor:
-    size = max(64, get_model_entry(arch).min_input_size[-1])
+    size = max(64, cnnzoo.model_info(arch)["min_input_size"][-1])
     return torch.randn(batch, 3, size, size)
 
 
@@ -110,8 +110,19 @@ def max_diff(arch: str, tmp_path, fmt: str = "pth", legacy_densenet: bool = Fals
         return (ours(x) - ref(x)).abs().max().item()
 
 
-@pytest.mark.parametrize("arch", [pytest.param(a, marks=pytest.mark.slow) if a in BIG else a
-                                  for a in UPSTREAM])
+@pytest.mark.parametrize("arch", UPSTREAM)
+def test_state_dict_layout_matches_upstream(arch):
+    """Every catalogued file's layout, converted, is the model's: same keys and shapes (meta device)."""
+    theirs = upstream_on_meta(arch).state_dict()
+    entry = entry_of(arch)
+    mapped = theirs if entry.layout == "torchvision" else KEY_MAPS[entry.layout](theirs)
+    ours = meta_model(arch).state_dict()
+    if entry.layout == "torchvision":  # identity: the same names in the same order
+        assert list(mapped) == list(ours)
+    assert {k: tuple(v.shape) for k, v in mapped.items()} == {k: tuple(v.shape) for k, v in ours.items()}
+
+
+@pytest.mark.parametrize("arch", [*EQUIVALENCE, pytest.param("senet154", marks=pytest.mark.slow)])
 def test_converted_weights_give_the_same_outputs(arch, tmp_path):
     assert max_diff(arch, tmp_path) <= 1e-5
 
@@ -138,7 +149,7 @@ def test_missing_safetensors_package_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors", None)
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
     with pytest.raises(MissingDependencyError, match="pip install safetensors"):
-        hub.read_weights_file(path)
+        files.read_weights_file(path)
 
 
 def test_googlenet_without_aux_heads_loads_the_published_layout(tmp_path):
@@ -315,7 +326,7 @@ def test_a_plain_pickle_is_refused_without_running_it(tmp_path):
     with open(path, "wb") as f:
         pickle.dump({"payload": _Payload(str(marker))}, f)
     with pytest.raises((UnsafeCheckpointError, CheckpointError)):
-        hub.read_weights_file(path)
+        files.read_weights_file(path)
     assert not marker.exists()
 
 
@@ -326,7 +337,7 @@ def test_truncated_and_garbage_files_are_clear_errors(tmp_path):
     (tmp_path / "junk.pth").write_bytes(os.urandom(2000))
     for name in ("cut.pth", "junk.pth"):
         with pytest.raises(CheckpointError):
-            hub.read_weights_file(tmp_path / name)
+            files.read_weights_file(tmp_path / name)
 
 
 def test_non_tensor_values_are_refused(tmp_path):
@@ -393,7 +404,7 @@ def test_catalogue_is_consistent():
             assert re.fullmatch(r"[0-9a-f]{64}", e.sha256) and e.sha256.startswith(e.hash_prefix or "")
         if e.hash_prefix:
             assert f"-{e.hash_prefix}." in e.url
-        assert e.layout in ("torchvision", "cnnzoo") or e.layout in cnnzoo.keymaps.KEY_MAPS, tag
+        assert e.layout in ("torchvision", "cnnzoo") or e.layout in cnnzoo.weights.keymaps.KEY_MAPS, tag
         assert len(e.mean) == len(e.std) == e.input_size[0]
         assert e.resize_size >= e.input_size[-1]
         if e.accuracy_input_size is not None:  # said in words too, for the reader of `info`

@@ -11,9 +11,9 @@ from typing import Any
 
 from . import models  # noqa: F401  (registers every model)
 from .errors import CnnzooError
-from .factory import create_model, model_info
 from .models import GoogLeNetOutputs, googlenet_loss
-from .registry import list_models, register_model
+from .models.factory import create_model, model_info
+from .models.registry import list_models, register_model
 
 __version__ = "0.1.0"
 
@@ -22,13 +22,13 @@ __version__ = "0.1.0"
 # are not loaded until used).
 _LAZY = {
     # trainer issue
-    "Trainer": "cnnzoo.trainer",
-    "TrainConfig": "cnnzoo.trainer",
-    "train": "cnnzoo.trainer",
-    "compute_loss": "cnnzoo.trainer",
-    "TrainResult": "cnnzoo.trainer",
-    "evaluate": "cnnzoo.trainer",
-    "evaluate_checkpoint": "cnnzoo.trainer",
+    "Trainer": "cnnzoo.training",
+    "TrainConfig": "cnnzoo.training",
+    "train": "cnnzoo.training",
+    "compute_loss": "cnnzoo.training",
+    "TrainResult": "cnnzoo.training",
+    "evaluate": "cnnzoo.training",
+    "evaluate_checkpoint": "cnnzoo.training",
     # analysis issue
     "summary": "cnnzoo.analysis",
     "receptive_field": "cnnzoo.analysis",
@@ -36,10 +36,10 @@ _LAZY = {
     "saliency": "cnnzoo.analysis",
     "features": "cnnzoo.analysis",
     "stage_names": "cnnzoo.analysis",
-    "predict": "cnnzoo.tools",
-    "benchmark": "cnnzoo.tools",
-    "accuracy_chart": "cnnzoo.tools",
-    "export": "cnnzoo.tools",
+    "predict": "cnnzoo.apps",
+    "benchmark": "cnnzoo.apps",
+    "accuracy_chart": "cnnzoo.apps",
+    "export": "cnnzoo.apps",
     # weights issue
     "list_weights": "cnnzoo.weights",
     "weights_info": "cnnzoo.weights",

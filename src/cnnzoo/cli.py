@@ -37,13 +37,13 @@ def _add_list(sub: Any) -> None:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    import cnnzoo
+    from .models.registry import list_models
 
-    names = cnnzoo.list_models(args.pattern, family=args.family)
+    names = list_models(args.pattern, family=args.family)
     if args.pretrained:
-        from . import weights
+        from .weights import list_tags
 
-        names = [n for n in names if weights.list_tags(n)]
+        names = [n for n in names if list_tags(n)]
     if not names:
         raise CliError(f"no model matches '{args.pattern}' (cnnzoo list shows every model)")
     if args.json:
@@ -123,85 +123,43 @@ def _cmd_weights(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- train / eval
 def _add_train(sub: Any) -> None:
+    from .training.config import add_config_options
+
     p = sub.add_parser(
         "train", help="train a model (default: lenet5 on the built-in digits)",
-        description="Train a registered model. Options override --config (a YAML recipe from "
-                    "configs/ or a run's config.yaml); with --resume the checkpoint's settings are "
-                    "the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
+        description="Train a registered model. Every key of a YAML recipe is an option; options override "
+                    "--config (a recipe from configs/ or a run's config.yaml); with --resume the checkpoint's "
+                    "settings are the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
         argument_default=argparse.SUPPRESS)
-    add = p.add_argument
-    add("--model", help="registered model name (cnnzoo list); default lenet5")
-    add("--config", help="YAML recipe (configs/*.yaml or a run's config.yaml)")
-    add("--data", help="digits (default) | mnist:DIR | cifar10:DIR | cifar100:DIR | DIR (train/ + val/ "
-                       "class folders) | synthetic[:N]")
-    add("--epochs", type=int)
-    add("--batch-size", type=int, help="per process (the global batch is N x this under torchrun)")
-    add("--lr", type=float, help="peak learning rate")
-    add("--optimizer", choices=["sgd", "adamw"])
-    add("--momentum", type=float)
-    add("--weight-decay", type=float)
-    add("--norm-weight-decay", type=float, help="weight decay of normalisation layers")
-    add("--layer-decay", type=float, metavar="F", help="layer-wise lr: lr x F^k, k units below the head")
-    add("--schedule", choices=["cosine", "step", "constant"])
-    add("--warmup-epochs", type=float)
-    add("--min-lr", type=float)
-    add("--step-size", type=int, help="schedule step: decay every N epochs")
-    add("--milestones", type=int, nargs="+", help="schedule step: decay at these epochs")
-    add("--gamma", type=float, help="schedule step: decay factor")
-    add("--label-smoothing", type=float)
-    add("--mixup", type=float, metavar="ALPHA")
-    add("--cutmix", type=float, metavar="ALPHA")
-    add("--augment", choices=["auto", "none", "crop_flip", "rrc_flip"])
-    add("--auto-augment", choices=["ta_wide", "randaugment", "autoaugment"])
-    add("--random-erase", type=float, metavar="P")
-    add("--bad-images", choices=["error", "skip"],
-        help="image folders: stop at an undecodable image (default) or check every file first and skip bad ones")
-    add("--ema", action="store_true", help="evaluate and keep an EMA of the weights")
-    add("--ema-decay", type=float)
-    add("--grad-accum", type=int, metavar="K", help="accumulate K batches per optimiser step")
-    add("--clip-grad", type=float, metavar="NORM")
-    add("--input-size", type=int, help="training resolution (default: the model's, <= 32 for small images)")
-    add("--in-chans", type=int)
-    add("--device", help="auto | cpu | cuda | cuda:N")
-    add("--precision", choices=["auto", "bf16", "fp16", "fp32"])
-    add("--channels-last", action=argparse.BooleanOptionalAction)
-    add("--compile", action="store_true", help="torch.compile the model")
-    add("--sync-bn", action="store_true", help="SyncBatchNorm across processes")
-    add("--workers", type=int, help="DataLoader workers (default: sized to the CPUs)")
-    add("--threads", type=int, help="CPU threads per process (default: the cores not busy with other work)")
-    add("--model-arg", dest="model_kwargs", action="append", metavar="KEY=VALUE",
-        help="a constructor argument (repeatable), e.g. --model-arg variant=paper")
-    add("--pretrained", nargs="?", const=True, metavar="TAG|PATH", help="start from pretrained weights")
-    add("--freeze-backbone", action="store_true", help="train only the classifier")
-    add("--output", help="run directory (default runs/<model>-<time>)")
-    add("--resume", help="continue from a last.pt")
-    add("--seed", type=int)
-    add("--deterministic", action="store_true")
-    add("--max-steps", type=int, help="stop after N optimiser steps (smoke tests)")
-    add("--limit-batches", type=int, help="at most N training and N validation batches per epoch (smoke tests)")
-    add("--log-every", type=int, metavar="N", help="read the loss (one device sync) every N steps")
-    add("--quiet", dest="verbose", action="store_false", help="no progress lines")
+    p.add_argument("--config", help="YAML recipe (configs/*.yaml or a run's config.yaml)")
+    p.add_argument("--resume", help="continue from a last.pt")
+    add_config_options(p)
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .trainer import train
+    from .training import train
 
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "config", "resume")}
     if "model_kwargs" in options:
-        import yaml
-
-        pairs = [item.partition("=") for item in options["model_kwargs"]]
-        bad = [k for k, sep, _ in pairs if not sep or not k]
-        if bad:
-            raise CliError(f"--model-arg wants KEY=VALUE, got {bad[0]!r}")
-        options["model_kwargs"] = {k: yaml.safe_load(v) for k, _, v in pairs}
+        options["model_kwargs"] = _model_args(options["model_kwargs"])
     result = train(config=getattr(args, "config", None), resume=getattr(args, "resume", None), **options)
     if result.interrupted:  # stopped by a signal after saving: 128 + signal number, as the shell reports
         import signal
 
         return 128 + int(signal.Signals[result.interrupted])
     return 0
+
+
+def _model_args(items: list[str]) -> dict[str, Any]:
+    """``--model-arg KEY=VALUE`` options as constructor arguments (values read as YAML)."""
+    import yaml
+
+    pairs = [item.partition("=") for item in items]
+    bad = [k for k, sep, _ in pairs if not sep or not k]
+    if bad:
+        raise CliError(f"--model-arg wants KEY=VALUE, got {bad[0]!r}")
+    return {k: yaml.safe_load(v) for k, _, v in pairs}
 
 
 def _add_eval(sub: Any) -> None:
@@ -221,7 +179,7 @@ def _add_eval(sub: Any) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .trainer import evaluate_checkpoint
+    from .training import evaluate_checkpoint
 
     m = evaluate_checkpoint(args.checkpoint, args.model, data=args.data, device=args.device,
                             precision=args.precision, batch_size=args.batch_size, workers=args.workers,
@@ -260,13 +218,13 @@ def _pretrained_model(name: str, pretrained: Any) -> Any:
     """A model with weights: ``pretrained`` is True (the default tag), a tag or a file."""
     import os
 
-    import cnnzoo
+    from .models.factory import create_model
 
     if pretrained is True or pretrained is None:
-        return cnnzoo.create_model(name, pretrained=True)
+        return create_model(name, pretrained=True)
     if os.path.exists(pretrained) or pretrained.endswith((".pth", ".pt", ".safetensors", ".bin")):
-        return cnnzoo.create_model(name, pretrained=pretrained)
-    return cnnzoo.create_model(f"{name.partition('.')[0]}.{pretrained}", pretrained=True)
+        return create_model(name, pretrained=pretrained)
+    return create_model(f"{name.partition('.')[0]}.{pretrained}", pretrained=True)
 
 
 def _add_predict(sub: Any) -> None:
@@ -287,7 +245,7 @@ def _add_predict(sub: Any) -> None:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .tools import predict, saliency_overlay
+    from .apps.predict import predict, saliency_overlay
 
     model = _pretrained_model(args.model, args.pretrained)
     results = predict(model, args.images, topk=args.topk)
@@ -324,6 +282,7 @@ def _add_benchmark(sub: Any) -> None:
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")
+    p.add_argument("--threads", type=int, help="CPU threads (default: the cores not busy with other work)")
     p.add_argument("--no-timing", dest="timing", action="store_false",
                    help="only parameters, GFLOPs and published top-1 (fast, e.g. for --plot)")
     p.add_argument("--plot", metavar="CHART.png", help="draw top-1 vs GFLOPs, marker area ~ parameters")
@@ -332,7 +291,7 @@ def _add_benchmark(sub: Any) -> None:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
-    from .tools import accuracy_chart, benchmark
+    from .apps import accuracy_chart, benchmark
 
     columns = [("model", "MODEL", "{}"), ("params", "PARAMS(M)", "{:.2f}"), ("gflops", "GFLOPs", "{:.3f}"),
                ("top1", "TOP-1", "{:.2f}")]
@@ -346,8 +305,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         cells = []
         for key, title, fmt in columns:
             v = row.get(key)
-            v = v / 1e6 if key == "params" else v
-            text = "-" if v is None else fmt.format(v)
+            text = "-" if v is None else fmt.format(v / 1e6 if key == "params" else v)
             cells.append(text.ljust(24) if key == "model" else text.rjust(len(title)))
         print("  ".join(cells), flush=True)
 
@@ -356,11 +314,12 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     rows = benchmark(args.models, device=args.device, batch_size=args.batch_size, precision=args.precision,
                      channels_last=args.channels_last, compile=args.compile, train=args.train,
                      warmup=args.warmup, repeats=args.repeats,
-                     input_size=args.input_size, timing=args.timing, progress=None if args.json else show)
+                     input_size=args.input_size, timing=args.timing, threads=args.threads,
+                     progress=None if args.json else show)
     if args.json:
         print(json.dumps(rows, indent=1))
     elif args.timing and rows:
-        kind = rows[0].get("memory_kind")
+        kind = str(rows[0].get("memory_kind"))
         print({"cuda_max_memory_allocated": "peak memory: torch.cuda.max_memory_allocated (weights included)",
                "cpu_peak_rss_growth": "peak memory: growth of the process's resident set (VmHWM) "
                                       "during the timed runs"}.get(kind, "peak memory: not measurable here"))
@@ -387,15 +346,14 @@ def _add_export(sub: Any) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import cnnzoo
-
-    from .tools import export
+    from .apps.export import export
+    from .models.factory import create_model
 
     if args.pretrained is not None:
         model = _pretrained_model(args.model, args.pretrained)
     else:
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
-        model = cnnzoo.create_model(args.model, **kwargs)
+        model = create_model(args.model, **kwargs)
     r = export(model, args.output, args.format, input_size=args.input_size, opset=args.opset)
     check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
              f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))

@@ -4,7 +4,7 @@ Each family module is imported explicitly (no discovery by file name), so a miss
 misnamed module is an import error, not a silently absent model.
 """
 
-from . import lenet, alexnet, zfnet, vgg, googlenet, resnet, senet, densenet, mobilenet  # noqa: F401
+from . import alexnet, densenet, googlenet, lenet, mobilenet, resnet, senet, vgg, zfnet  # noqa: F401
 from .googlenet import GoogLeNetOutputs, googlenet_loss  # noqa: F401
 
 __all__ = ["lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet", "senet", "densenet",

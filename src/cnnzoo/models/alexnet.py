@@ -22,13 +22,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError
-from ..layers import FullyConnectedHead, check_input_size, check_model_args, smallest_input_size
-from ..registry import register_model
+from .base import ZooModel
+from .layers import smallest_input_size
+from .registry import register_model
 
-torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
-
-__all__ = ["ConvSpec", "AlexNet", "krizhevsky_lrn", "ONE_WEIRD_TRICK", "PAPER_2012",
+__all__ = ["ConvSpec", "ClassicConvNet", "AlexNet", "krizhevsky_lrn", "ONE_WEIRD_TRICK", "PAPER_2012",
            "alexnet", "alexnet_original"]
 
 
@@ -77,27 +75,62 @@ def krizhevsky_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
     return nn.LocalResponseNorm(size, alpha=alpha * size, beta=beta, k=k)
 
 
-class AlexNet(FullyConnectedHead, nn.Module):
+class ClassicConvNet(ZooModel):
+    """A convolutional stack (``features``) and AlexNet's head: ``avgpool``, fc6, fc7, fc8.
+
+    The layout of AlexNet, ZFNet and VGG (Krizhevsky et al. 2012, Sec. 3.5; Zeiler and Fergus
+    2013, Fig. 3; Simonyan and Zisserman 2014, Sec. 2.1): an adaptive average pool to a fixed
+    map (torchvision's; the identity at the design size, and it lets the networks run on
+    smaller inputs), then two fully connected layers of 4096 units with ReLU and dropout
+    (``drop_rate``) and the class layer. The layers are ``classifier.0`` ... ``classifier.6``,
+    torchvision's state-dict names; fc8 is ``classifier.6``. ``pre_logits`` gives fc7's
+    4096 features (after its dropout).
+    """
+
+    def build_head(self, channels: int, pool: int, dropout_first: bool = False) -> None:
+        """``avgpool`` to ``pool`` x ``pool``, then fc6 and fc7 (4096), then fc8.
+
+        ``dropout_first`` puts each dropout before its layer (torchvision's AlexNet order);
+        otherwise it follows the ReLU, as in Krizhevsky et al. 2012, Sec. 4.2 ("we use
+        dropout in the first two fully-connected layers").
+        """
+        self.num_features = channels
+        self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
+        fc6, fc7 = nn.Linear(channels * pool * pool, 4096), nn.Linear(4096, 4096)
+        p = self.drop_rate
+        if dropout_first:
+            hidden = [nn.Dropout(p), fc6, nn.ReLU(inplace=True), nn.Dropout(p), fc7, nn.ReLU(inplace=True)]
+        else:
+            hidden = [fc6, nn.ReLU(inplace=True), nn.Dropout(p), fc7, nn.ReLU(inplace=True), nn.Dropout(p)]
+        self.classifier = nn.Sequential(*hidden)
+        self.classifier.append(self.new_classifier("classifier.6", 4096))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, fc6 and fc7 (``head_hidden_size`` = 4096 pre-logits), then fc8 unless ``pre_logits``."""
+        x = torch.flatten(self.avgpool(x), 1)
+        # the layers themselves, not a slice of the Sequential: a slice is a new module that
+        # torch.fx cannot trace (and no unpacking, which TorchScript cannot compile)
+        for i, layer in enumerate(self.classifier):
+            if i < 6 or not pre_logits:  # classifier.6 is fc8
+                x = layer(x)
+        return x
+
+
+class AlexNet(ClassicConvNet):
     """Five conv layers (ReLU, optional LRN and max pooling), adaptive 6x6 pool, three FC layers.
 
     Krizhevsky et al. 2012, Sec. 3 and Fig. 2; ``convs`` is the conv stack as data
-    (:data:`ONE_WEIRD_TRICK` or :data:`PAPER_2012`). ``dropout_first`` puts dropout before
-    fc6 and fc7 (torchvision's order); otherwise it follows fc6's and fc7's ReLU as in
-    Sec. 4.2 ("we use dropout in the first two fully-connected layers"). Both give
-    ``classifier.6`` as the last layer. ``min_input_size`` is the smallest input whose conv
-    stack still gives a 1x1 map (63x63 for :data:`ONE_WEIRD_TRICK`, 67x67 for
-    :data:`PAPER_2012`); smaller ones raise :class:`~cnnzoo.errors.InputSizeError`.
+    (:data:`ONE_WEIRD_TRICK` or :data:`PAPER_2012`). ``drop_rate`` (0.5, Sec. 4.2) is the
+    dropout of fc6 and fc7; ``dropout_first`` puts it before them (torchvision's order).
+    ``min_input_size`` is the smallest input whose conv stack still gives a 1x1 map (63x63
+    for :data:`ONE_WEIRD_TRICK`, 67x67 for :data:`PAPER_2012`); smaller ones raise
+    :class:`~cnnzoo.errors.InputSizeError`.
     """
 
     def __init__(self, convs: tuple[ConvSpec, ...] = ONE_WEIRD_TRICK, *, num_classes: int = 1000,
-                 in_chans: int = 3, dropout: float = 0.5, dropout_first: bool = True) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
-        if not 0.0 <= dropout < 1.0:
-            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.num_features = 4096
+                 in_chans: int = 3, drop_rate: float = 0.5, dropout_first: bool = True,
+                 arch_name: str = "AlexNet") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers: list[nn.Module] = []
         channels = in_chans
         for spec in convs:
@@ -110,59 +143,37 @@ class AlexNet(FullyConnectedHead, nn.Module):
                 # overlapping pooling, z=3 s=2 (Sec. 3.4)
                 layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
             channels = spec.out_channels
-        self.features = nn.Sequential(*layers)
-        self.arch_name = "AlexNet"  # the registered constructors put their name here
+        self.features = nn.Sequential(*layers)  # N x 256 x 6 x 6 at 224x224
         self.min_input_size = (in_chans, *smallest_input_size(self.features))
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        fc6, fc7 = nn.Linear(channels * 6 * 6, 4096), nn.Linear(4096, 4096)
-        if dropout_first:
-            head = [nn.Dropout(dropout), fc6, nn.ReLU(inplace=True), nn.Dropout(dropout), fc7,
-                    nn.ReLU(inplace=True)]
-        else:
-            head = [fc6, nn.ReLU(inplace=True), nn.Dropout(dropout), fc7, nn.ReLU(inplace=True),
-                    nn.Dropout(dropout)]
-        self.classifier = nn.Sequential(*head, self._make_fc(num_classes))
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The conv stack: N x C x 224 x 224 -> N x 256 x 6 x 6."""
-        check_input_size(x, self.arch_name, self.min_input_size)
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        self.build_head(channels, 6, dropout_first)
 
 
-_PAPER = dict(family="alexnet", paper="ImageNet Classification with Deep Convolutional Neural Networks",
-              authors="A. Krizhevsky, I. Sutskever, G. E. Hinton", year=2012,
-              url="https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html",
-              first_conv="features.0", classifier="classifier.6")
+_PAPER: dict[str, Any] = dict(family="alexnet", paper="ImageNet Classification with Deep Convolutional Neural Networks",
+              authors="A. Krizhevsky, I. Sutskever, G. E. Hinton", year=2012, num_classes=1000,
+              url="https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html")
 
 
-@register_model(**_PAPER, input_size=(3, 224, 224), min_input_size=(3, 63, 63),
+@register_model(**_PAPER, input_size=(3, 224, 224),
                 notes="torchvision's layout, from 'One weird trick for parallelizing convolutional "
                       "neural networks' (Krizhevsky 2014, arXiv:1404.5997): 64-192-384-256-256, no LRN")
-def alexnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> AlexNet:
+def alexnet(**kwargs: Any) -> AlexNet:
     """AlexNet as in torchvision (one tower, 64-192-384-256-256, no LRN); 61,100,840 parameters.
 
     Krizhevsky 2014, "One weird trick for parallelizing convolutional neural networks";
     torchvision's module names, so its ImageNet weights load without a key map. Keyword
-    arguments (``dropout``) are :class:`AlexNet`'s.
+    arguments (``drop_rate``) are :class:`AlexNet`'s.
     """
-    model = AlexNet(ONE_WEIRD_TRICK, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "alexnet"
-    return model
+    return AlexNet(ONE_WEIRD_TRICK, arch_name="alexnet", **kwargs)
 
 
-@register_model(**_PAPER, input_size=(3, 227, 227), min_input_size=(3, 67, 67),
+@register_model(**_PAPER, input_size=(3, 227, 227),
                 notes="the 2012 two-GPU network: 96-256-384-384-256, groups=2 on conv2/4/5, LRN, "
                       "227x227 input (the paper's '224' does not give its 55x55 conv1 maps)")
-def alexnet_original(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> AlexNet:
+def alexnet_original(**kwargs: Any) -> AlexNet:
     """AlexNet as in the 2012 paper (Fig. 2): grouped convolutions, LRN; 60,965,224 parameters.
 
     Krizhevsky et al. 2012, Sec. 3 and Fig. 2. Weight initialisation is PyTorch's default,
     not the paper's N(0, 0.01) with unit biases (Sec. 5).
     """
     kwargs.setdefault("dropout_first", False)
-    model = AlexNet(PAPER_2012, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "alexnet_original"
-    return model
+    return AlexNet(PAPER_2012, arch_name="alexnet_original", **kwargs)

@@ -22,8 +22,9 @@ import torch.utils.checkpoint as cp
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_input_size, check_model_args, smallest_input_size
-from ..registry import register_model
+from .base import ZooModel
+from .layers import check_input_size, check_rate, has_storage, smallest_input_size
+from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
@@ -32,7 +33,7 @@ __all__ = [
     "densenet121", "densenet161", "densenet169", "densenet201", "densenet_bc_100_k12",
 ]
 
-_PAPER = dict(
+_PAPER: dict[str, Any] = dict(
     family="densenet", paper="Densely Connected Convolutional Networks",
     authors="G. Huang, Z. Liu, L. van der Maaten, K. Q. Weinberger", year=2017,
     url="https://arxiv.org/abs/1608.06993",
@@ -99,6 +100,7 @@ class DenseLayer(nn.Module):
         # with the per-channel statistics of the concatenation taken piece by piece so
         # the concatenation itself is never stored
         bn = self.norm1
+        assert bn.running_mean is not None and bn.running_var is not None and bn.num_batches_tracked is not None
         mean = torch.cat([f.mean((0, 2, 3)) for f in features])
         var = torch.cat([f.var((0, 2, 3), correction=1) for f in features])
         bn.num_batches_tracked.add_(1)
@@ -144,7 +146,7 @@ class Transition(nn.Sequential):
         self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
 
 
-class DenseNet(nn.Module):
+class DenseNet(ZooModel):
     """DenseNet-BC: a stem, dense blocks joined by compressing transitions, BN-ReLU, pool, FC.
 
     Huang et al. 2017, Sec. 3 and Table 1. The architecture is data: ``growth_rate`` (k),
@@ -153,20 +155,19 @@ class DenseNet(nn.Module):
     ``stem="imagenet"`` is Table 1's 7x7/2 convolution, BN, ReLU and 3x3/2 max pool;
     ``stem="cifar"`` is the single 3x3 convolution of the CIFAR networks (Sec. 3,
     "Implementation Details"), whose first dense layer starts with its own BN-ReLU.
+    ``proj_drop_rate`` is the dropout on each dense layer's new maps (torchvision's
+    ``drop_rate``; timm's name), ``drop_rate`` the dropout before the classifier.
     """
 
     def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
                  num_init_features: int = 64, bn_size: int = 4, *, compression: float = 0.5,
-                 stem: str = "imagenet", drop_rate: float = 0.0, memory_efficient: bool = False,
-                 num_classes: int = 1000, in_chans: int = 3) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
-        _check_config(growth_rate, block_config, num_init_features, bn_size, compression, stem, drop_rate)
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+                 stem: str = "imagenet", drop_rate: float = 0.0, proj_drop_rate: float = 0.0,
+                 memory_efficient: bool = False, num_classes: int = 1000, in_chans: int = 3,
+                 arch_name: str = "DenseNet") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
+        _check_config(growth_rate, block_config, num_init_features, bn_size, compression, stem, proj_drop_rate)
         self.growth_rate = growth_rate
         self.block_config = tuple(block_config)
-        self.arch_name = "DenseNet"  # the registered constructors put their name here
 
         if stem == "imagenet":
             self.features = nn.Sequential(OrderedDict([
@@ -185,7 +186,7 @@ class DenseNet(nn.Module):
         for i, num_layers in enumerate(self.block_config):
             self.features.add_module(f"denseblock{i + 1}", DenseBlock(
                 num_layers, channels, bn_size=bn_size, growth_rate=growth_rate,
-                drop_rate=drop_rate, memory_efficient=memory_efficient))
+                drop_rate=proj_drop_rate, memory_efficient=memory_efficient))
             channels += num_layers * growth_rate
             if i != len(self.block_config) - 1:
                 out = math.floor(compression * channels)  # floor(theta*m), Sec. 3 "Compression"
@@ -197,17 +198,18 @@ class DenseNet(nn.Module):
         # the last block's maps still need their BN-ReLU before pooling (pre-activation)
         self.features.add_module("norm5", nn.BatchNorm2d(channels))
         self.num_features = channels
-        self.classifier: nn.Module = nn.Linear(channels, num_classes) if num_classes else nn.Identity()
-
         # torchvision's init: He-normal convolutions (fan_in), unit BN, zero biases
-        for m in self.modules():
+        for m in self.modules() if has_storage(self) else ():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        self.classifier = self.new_classifier("classifier", channels)
+
+    def init_classifier(self, layer: nn.Linear) -> None:
+        """PyTorch's default weights and a zero bias, as torchvision's DenseNet."""
+        nn.init.zeros_(layer.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The final BN-ReLU'd feature map, N x num_features x H/32 x W/32 (H/4 for CIFAR)."""
@@ -215,25 +217,14 @@ class DenseNet(nn.Module):
         return F.relu(self.features(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool (Sec. 3 "Implementation Details"), then the classifier."""
+        """Global average pool (Sec. 3 "Implementation Details"), dropout, then the classifier."""
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+        x = F.dropout(x, p=self.drop_rate, training=self.training)
         return x if pre_logits else self.classifier(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new, freshly initialised final layer; 0 removes it (features out)."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
 
 def _check_config(growth_rate: int, block_config: Sequence[int], num_init_features: int,
-                  bn_size: int, compression: float, stem: str, drop_rate: float) -> None:
+                  bn_size: int, compression: float, stem: str, proj_drop_rate: float) -> None:
     for arg, value in (("growth_rate", growth_rate), ("num_init_features", num_init_features),
                        ("bn_size", bn_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -246,51 +237,40 @@ def _check_config(growth_rate: int, block_config: Sequence[int], num_init_featur
         raise InvalidArgumentError(f"compression (theta) must be in (0, 1], got {compression}")
     if stem not in ("imagenet", "cifar"):
         raise InvalidArgumentError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
-    if not 0.0 <= drop_rate < 1.0:
-        raise InvalidArgumentError(f"drop_rate must be in [0, 1), got {drop_rate}")
+    check_rate("proj_drop_rate", proj_drop_rate)
 
 
-_IMAGENET = dict(_PAPER, input_size=(3, 224, 224), min_input_size=(3, 29, 29),
-                 first_conv="features.conv0", classifier="classifier")
+_IMAGENET: dict[str, Any] = dict(_PAPER, input_size=(3, 224, 224), num_classes=1000)
 
 
 @register_model(**_IMAGENET)
-def densenet121(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
+def densenet121(**kwargs: Any) -> DenseNet:
     """DenseNet-121 (k=32, blocks (6, 12, 24, 16), 64 stem maps); Huang et al. 2017, Table 1."""
-    model = DenseNet(32, (6, 12, 24, 16), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "densenet121"
-    return model
+    return DenseNet(32, (6, 12, 24, 16), 64, arch_name="densenet121", **kwargs)
 
 
 @register_model(**_IMAGENET)
-def densenet161(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
+def densenet161(**kwargs: Any) -> DenseNet:
     """DenseNet-161 (k=48, blocks (6, 12, 36, 24), 96 stem maps); Huang et al. 2017, Table 1."""
-    model = DenseNet(48, (6, 12, 36, 24), 96, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "densenet161"
-    return model
+    return DenseNet(48, (6, 12, 36, 24), 96, arch_name="densenet161", **kwargs)
 
 
 @register_model(**_IMAGENET)
-def densenet169(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
+def densenet169(**kwargs: Any) -> DenseNet:
     """DenseNet-169 (k=32, blocks (6, 12, 32, 32), 64 stem maps); Huang et al. 2017, Table 1."""
-    model = DenseNet(32, (6, 12, 32, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "densenet169"
-    return model
+    return DenseNet(32, (6, 12, 32, 32), 64, arch_name="densenet169", **kwargs)
 
 
 @register_model(**_IMAGENET)
-def densenet201(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> DenseNet:
+def densenet201(**kwargs: Any) -> DenseNet:
     """DenseNet-201 (k=32, blocks (6, 12, 48, 32), 64 stem maps); Huang et al. 2017, Table 1."""
-    model = DenseNet(32, (6, 12, 48, 32), 64, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "densenet201"
-    return model
+    return DenseNet(32, (6, 12, 48, 32), 64, arch_name="densenet201", **kwargs)
 
 
 # Output stride 4 (two transitions), so a 4x4 input still reaches the last block at 1x1.
-@register_model(**_PAPER, input_size=(3, 32, 32), min_input_size=(3, 4, 4),
-                first_conv="features.conv0", classifier="classifier",
+@register_model(**_PAPER, input_size=(3, 32, 32), num_classes=10,
                 notes="CIFAR network: 32x32 input, no initial pooling, default 10 classes")
-def densenet_bc_100_k12(*, num_classes: int = 10, in_chans: int = 3, **kwargs: Any) -> DenseNet:
+def densenet_bc_100_k12(**kwargs: Any) -> DenseNet:
     """DenseNet-BC (L=100, k=12) for CIFAR; Huang et al. 2017, Sec. 3 and Table 2.
 
     Three dense blocks of 16 bottleneck layers ((100 - 4) / 6 = 16: two convolutions per
@@ -298,7 +278,4 @@ def densenet_bc_100_k12(*, num_classes: int = 10, in_chans: int = 3, **kwargs: A
     transitions with compression 0.5, global average pooling. 769,162 parameters with
     10 classes (Table 2: 0.8M).
     """
-    model = DenseNet(12, (16, 16, 16), 24, 4, stem="cifar",
-                     num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "densenet_bc_100_k12"
-    return model
+    return DenseNet(12, (16, 16, 16), 24, 4, stem="cifar", arch_name="densenet_bc_100_k12", **kwargs)

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_input_size, check_model_args, smallest_input_size
-from ..registry import register_model
+from .base import ZooModel, output_loss
+from .layers import check_input_size, check_rate, has_storage, smallest_input_size
+from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
@@ -52,6 +53,11 @@ class GoogLeNetOutputs(NamedTuple):
     aux1: torch.Tensor | None
     aux2: torch.Tensor | None
 
+    @property
+    def aux_logits(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The auxiliary logits, for the output protocol of :func:`~cnnzoo.models.base.output_loss`."""
+        return (self.aux1, self.aux2)
+
 
 def googlenet_loss(output: GoogLeNetOutputs | torch.Tensor, target: torch.Tensor,
                    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
@@ -61,20 +67,10 @@ def googlenet_loss(output: GoogLeNetOutputs | torch.Tensor, target: torch.Tensor
     Szegedy et al. 2014, Sec. 5: "During training, their loss gets added to the total loss
     of the network with a discount weight (the losses of the auxiliary classifiers were
     weighted by 0.3)". For a plain Tensor (eval mode, or ``aux_logits=False``) it is
-    ``criterion(output, target)``. ``criterion`` defaults to cross-entropy.
+    ``criterion(output, target)``. ``criterion`` defaults to cross-entropy. The same rule
+    as every model's training loss (:func:`~cnnzoo.models.base.output_loss`).
     """
-    if criterion is None:
-        criterion = nn.functional.cross_entropy
-    if isinstance(output, GoogLeNetOutputs):
-        loss = criterion(output.logits, target)
-        for aux in (output.aux1, output.aux2):
-            if aux is not None:
-                loss = loss + aux_weight * criterion(aux, target)
-        return loss
-    if isinstance(output, torch.Tensor):
-        return criterion(output, target)
-    raise InvalidArgumentError(
-        f"googlenet_loss takes a Tensor or GoogLeNetOutputs, got {type(output).__name__}")
+    return output_loss(output, target, criterion, aux_weight)
 
 
 class BasicConv2d(nn.Module):
@@ -123,15 +119,16 @@ class InceptionAux(nn.Module):
 
     Szegedy et al. 2014, Sec. 5. The paper pools 5x5 with stride 3 (4x4 maps at 224x224);
     torchvision pools adaptively to 4x4, which is the same there and works at any size.
+    ``fc2`` is the class layer (made by the network, which owns its classifiers).
     """
 
-    def __init__(self, in_channels: int, num_classes: int, dropout: float = 0.7) -> None:
+    def __init__(self, in_channels: int, fc2: nn.Module, dropout: float = 0.7) -> None:
         super().__init__()
         self.conv = BasicConv2d(in_channels, 128, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(p=dropout)
-        self.fc2 = _make_fc(1024, num_classes)
+        self.fc2 = fc2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = nn.functional.adaptive_avg_pool2d(x, (4, 4))  # N x 512|528 x 4 x 4
@@ -140,29 +137,22 @@ class InceptionAux(nn.Module):
         return self.fc2(x)
 
 
-def _make_fc(in_features: int, num_classes: int) -> nn.Module:
-    return nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
-
-
-class GoogLeNet(nn.Module):
+class GoogLeNet(ZooModel):
     """Stem (7x7/2 conv, pool, 1x1, 3x3, pool), nine Inception modules, global pool, dropout, FC.
 
     Szegedy et al. 2014, Table 1 and Fig. 3, with the auxiliary classifiers on (4a) and (4d)
     (Sec. 5) unless ``aux_logits=False``. Pooling rounds up (``ceil_mode``) as in the Caffe
-    and TensorFlow models. ``transform_input=True`` maps inputs normalised with the ImageNet
-    mean/std to the [-1, 1] range that torchvision's ported weights expect.
+    and TensorFlow models. ``drop_rate`` is the dropout before the classifier (0.2,
+    torchvision's; the paper's 0.4), ``aux_drop_rate`` the auxiliary heads' (0.7, Sec. 5).
+    ``transform_input=True`` maps inputs normalised with the ImageNet mean/std to the
+    [-1, 1] range that torchvision's ported weights expect.
     """
 
     def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True,
-                 transform_input: bool = False, dropout: float = 0.2, dropout_aux: float = 0.7) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
-        for arg, p in (("dropout", dropout), ("dropout_aux", dropout_aux)):
-            if not 0.0 <= p < 1.0:
-                raise InvalidArgumentError(f"{arg} must be in [0, 1), got {p}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.num_features = 1024
+                 transform_input: bool = False, drop_rate: float = 0.2, aux_drop_rate: float = 0.7,
+                 arch_name: str = "googlenet") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
+        check_rate("aux_drop_rate", aux_drop_rate)
         self.aux_logits = aux_logits
         self.transform_input = transform_input
 
@@ -183,28 +173,40 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
         self.inception5a = Inception(*INCEPTION_CONFIGS["inception5a"])
         self.inception5b = Inception(*INCEPTION_CONFIGS["inception5b"])
-        self.aux1: InceptionAux | None = None
-        self.aux2: InceptionAux | None = None
-        if aux_logits:
-            self.aux1 = InceptionAux(512, num_classes, dropout=dropout_aux)
-            self.aux2 = InceptionAux(528, num_classes, dropout=dropout_aux)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.dropout = nn.Dropout(p=dropout)
-        self.fc = _make_fc(self.num_features, num_classes)
-        self.arch_name = "googlenet"
+        self.num_features = 1024
         # the smallest input the stem and the four max pools take down to 1x1 (15x15); the
-        # Inception branches and the auxiliary heads' 1x1 convs keep the map size, so the
-        # modules in order are the chain
+        # Inception branches keep the map size, so the modules in order are the chain
         self.min_input_size = (in_chans, *smallest_input_size(self.modules()))
-
         # torchvision's initialisation (init_weights=True), so that a fresh model is the same
         # distribution as torchvision's
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+        for m in self.modules() if has_storage(self) else ():
+            if isinstance(m, nn.Conv2d):
                 nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        # the classifiers: the main one first, then the auxiliary heads (reset together);
+        # registered in torchvision's order (aux1, aux2, ..., fc), as its state dicts are
+        fc = self.new_classifier("fc", self.num_features)
+        self.aux1: InceptionAux | None = None
+        self.aux2: InceptionAux | None = None
+        if aux_logits:
+            self.aux1 = InceptionAux(512, self.new_classifier("aux1.fc2", 1024), dropout=aux_drop_rate)
+            self.aux2 = InceptionAux(528, self.new_classifier("aux2.fc2", 1024), dropout=aux_drop_rate)
+            for aux in (self.aux1, self.aux2) if has_storage(self) else ():
+                for m in aux.modules():
+                    if isinstance(m, (nn.Conv2d, nn.Linear)):
+                        nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+                    elif isinstance(m, nn.BatchNorm2d):
+                        nn.init.ones_(m.weight)
+                        nn.init.zeros_(m.bias)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(p=drop_rate)
+        self.fc = fc
+
+    def init_classifier(self, layer: nn.Linear) -> None:
+        """Truncated N(0, 0.01) weights, as torchvision initialises every conv and linear layer."""
+        nn.init.trunc_normal_(layer.weight, mean=0.0, std=0.01, a=-2, b=2)
 
     @property
     def transform_input(self) -> bool:
@@ -256,35 +258,18 @@ class GoogLeNet(nn.Module):
             return GoogLeNetOutputs(logits, self.aux1(tap1), self.aux2(tap2))
         return logits
 
-    def get_classifier(self) -> nn.Module:
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """New last layers (main and auxiliary) for ``num_classes``; 0 removes them.
-
-        The auxiliary heads are reset too, so that the training outputs keep one shape
-        for :func:`googlenet_loss`.
-        """
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.fc = _make_fc(self.num_features, num_classes)
-        for aux in (self.aux1, self.aux2):
-            if aux is not None:
-                aux.fc2 = _make_fc(1024, num_classes)
-
 
 @register_model(family="googlenet", paper="Going Deeper with Convolutions",
                 authors="C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erhan, "
                         "V. Vanhoucke, A. Rabinovich",
-                year=2014, url="https://arxiv.org/abs/1409.4842", input_size=(3, 224, 224),
-                min_input_size=(3, 15, 15), first_conv="conv1.conv", classifier="fc",
+                year=2014, url="https://arxiv.org/abs/1409.4842", input_size=(3, 224, 224), num_classes=1000,
                 notes="torchvision's port: BN in every conv unit and 3x3 kernels in the '5x5' "
                       "branch (pytorch/vision#906); torchvision's weights need transform_input=True")
-def googlenet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> GoogLeNet:
+def googlenet(**kwargs: Any) -> GoogLeNet:
     """GoogLeNet (Inception v1) with both auxiliary classifiers; Szegedy et al. 2014, Table 1.
 
     13,004,888 parameters with the auxiliary heads, 6,624,904 with ``aux_logits=False``.
-    Keyword arguments (``aux_logits``, ``transform_input``, ``dropout``, ``dropout_aux``)
+    Keyword arguments (``aux_logits``, ``transform_input``, ``drop_rate``, ``aux_drop_rate``)
     are :class:`GoogLeNet`'s.
     """
-    return GoogLeNet(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return GoogLeNet(**kwargs)

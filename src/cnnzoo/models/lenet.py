@@ -23,10 +23,9 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_input_size, check_model_args
-from ..registry import register_model
-
-torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
+from .base import ZooModel
+from .layers import has_storage
+from .registry import register_model
 
 __all__ = ["ScaledTanh", "Subsampling", "PartiallyConnectedConv2d", "EuclideanRBF", "LeNet5",
            "C3_CONNECTION_TABLE", "lenet5"]
@@ -156,7 +155,7 @@ class EuclideanRBF(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias=False"
 
 
-class LeNet5(nn.Module):
+class LeNet5(ZooModel):
     """LeNet-5: C1 conv 6@5x5, S2, C3 conv 16@5x5, S4, C5 conv 120@5x5, F6 84, output.
 
     LeCun et al. 1998, Sec. II-B and Fig. 2. ``variant="modern"`` (default) uses ReLU,
@@ -166,21 +165,18 @@ class LeNet5(nn.Module):
     input must be 32x32 (others raise :class:`~cnnzoo.errors.InputSizeError`): C5 is a 5x5
     convolution over S4's 5x5 maps, so the classifier is tied to that size (pad 28x28 MNIST
     digits by 2, as the paper does). ``forward_features`` on a larger input gives C5's map
-    at every position, the paper's replicated network of Sec. VII.
+    at every position, the paper's replicated network of Sec. VII. ``drop_rate`` is a
+    dropout before the output layer (0: the paper has none).
     """
 
-    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, variant: str = "modern") -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, variant: str = "modern",
+                 drop_rate: float = 0.0, arch_name: str = "lenet5") -> None:
+        # F6 reads C5's single position, so the whole network takes 32x32 only
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate,
+                         fixed_input_size=True)
         if variant not in VARIANTS:
             raise InvalidArgumentError(f"LeNet-5 variant must be one of {VARIANTS}, got {variant!r}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.variant = variant
-        self.num_features = 84
-        self.arch_name = "lenet5"
-        # C5 is a 5x5 convolution over S4's 5x5 maps: 32x32 in, 1x1 out (Sec. II-B)
-        self.min_input_size = (in_chans, 32, 32)
         paper = variant == "paper"
 
         def act() -> nn.Module:
@@ -197,18 +193,21 @@ class LeNet5(nn.Module):
                        ("s4", nn.MaxPool2d(2))]
         layers += [("c5", nn.Conv2d(16, 120, 5)), ("act5", act())]
         self.features = nn.Sequential(OrderedDict(layers))  # N x 120 x 1 x 1 at 32x32
-        self.f6 = nn.Linear(120, self.num_features)
+        self.num_features = 120
+        # C5 is a 5x5 convolution over S4's 5x5 maps: 32x32 in, 1x1 out (Sec. II-B)
+        self.min_input_size = (in_chans, 32, 32)
+        self.f6 = nn.Linear(120, 84)
         self.act6 = act()
-        self.output = self._make_output(num_classes)
-        if paper:
+        self.drop = nn.Dropout(drop_rate)
+        if paper and has_storage(self):
             self._init_paper_weights()
+        self.output = self.new_classifier("output", 84)
 
-    def _make_output(self, num_classes: int) -> nn.Module:
-        if num_classes == 0:
-            return nn.Identity()
+    def make_classifier(self, in_features: int, num_classes: int) -> nn.Module:
+        """The paper's Euclidean RBF units, or a linear layer (modern)."""
         if self.variant == "paper":
-            return EuclideanRBF(self.num_features, num_classes)
-        return nn.Linear(self.num_features, num_classes)
+            return EuclideanRBF(in_features, num_classes)
+        return super().make_classifier(in_features, num_classes)
 
     def _init_paper_weights(self) -> None:
         # Appendix A: weights uniform in +-2.4 / F_i, F_i the fan-in of the unit, which keeps
@@ -217,45 +216,25 @@ class LeNet5(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 bound = 2.4 / m.weight[0].numel()
                 nn.init.uniform_(m.weight, -bound, bound)
-                nn.init.uniform_(m.bias, -bound, bound)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """C1 to C5: N x C x 32 x 32 -> N x 120 x 1 x 1 (larger inputs: C5 at every position)."""
-        check_input_size(x, self.arch_name, self.min_input_size)
-        return self.features(x)
+                if m.bias is not None:
+                    nn.init.uniform_(m.bias, -bound, bound)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """F6 and the output layer on C5's 1x1 maps; ``pre_logits`` returns F6's 84 activations."""
-        x = self.act6(self.f6(torch.flatten(x, 1)))
+        x = self.drop(self.act6(self.f6(torch.flatten(x, 1))))
         return x if pre_logits else self.output(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # F6 reads C5's single position, so the whole network takes 32x32 only
-        check_input_size(x, self.arch_name, self.min_input_size, exact=True)
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.output
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new output layer (of this variant's kind) for ``num_classes``; 0 removes it."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.output = self._make_output(num_classes)
 
 
 @register_model(family="lenet", paper="Gradient-Based Learning Applied to Document Recognition",
                 authors="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner", year=1998,
-                url="https://doi.org/10.1109/5.726791", input_size=(1, 32, 32),
-                min_input_size=(1, 32, 32), fixed_input_size=True, first_conv="features.c1",
-                classifier="output",
+                url="https://doi.org/10.1109/5.726791", input_size=(1, 32, 32), num_classes=10,
                 notes="default variant 'modern' (ReLU, max-pool, linear output); "
                       "variant='paper' is the 1998 network (60,840 parameters)")
-def lenet5(*, num_classes: int = 10, in_chans: int = 1, **kwargs: Any) -> LeNet5:
+def lenet5(**kwargs: Any) -> LeNet5:
     """LeNet-5, 32x32 grayscale input; LeCun et al. 1998, Sec. II-B and Fig. 2.
 
     ``variant="modern"`` (default: ReLU, max pooling, linear output) or ``"paper"`` (scaled
     tanh, trainable subsampling, C3 connection table, RBF output giving negative squared
-    distances); other keyword arguments are :class:`LeNet5`'s.
+    distances); the keyword arguments are :class:`LeNet5`'s.
     """
-    return LeNet5(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return LeNet5(**kwargs)

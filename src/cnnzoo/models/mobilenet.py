@@ -20,10 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import check_input_size, check_model_args, make_divisible, smallest_input_size
-from ..registry import register_model
-
-torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
+from .base import ZooModel
+from .layers import has_storage, make_divisible, smallest_input_size
+from .registry import register_model
 
 __all__ = [
     "ConvBNActivation", "DepthwiseSeparableConv", "MobileNetV1", "InvertedResidual", "MobileNetV2",
@@ -104,7 +103,7 @@ def _init_weights(model: nn.Module) -> None:
     # init): torch's kaiming_normal_ ignores groups, which makes every depthwise filter
     # sqrt(channels) too small, so the signal shrinks block after block until BN
     # statistics catch up. Unit BN and a small FC, as torchvision.
-    for m in model.modules():
+    for m in model.modules() if has_storage(model) else ():
         if isinstance(m, nn.Conv2d):
             fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
             nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
@@ -114,16 +113,20 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+            _init_linear(m)
 
 
-class MobileNetV1(nn.Module):
+def _init_linear(layer: nn.Linear) -> None:
+    nn.init.normal_(layer.weight, 0, 0.01)
+    nn.init.zeros_(layer.bias)
+
+
+class MobileNetV1(ZooModel):
     """MobileNet v1: a 3x3/2 conv, 13 depthwise separable blocks, average pool, FC.
 
     Howard et al. 2017, Table 1. ``width_mult`` is the width multiplier alpha (Sec. 3.3):
     every layer's channels times alpha, rounded to a multiple of 8 with
-    :func:`~cnnzoo.layers.make_divisible` as timm does (exact for the paper's 0.75, 0.5,
+    :func:`~cnnzoo.models.layers.make_divisible` as timm does (exact for the paper's 0.75, 0.5,
     0.25). The resolution multiplier rho is just a smaller input. ``act_layer`` is
     ``"relu6"`` (the reference TensorFlow code and timm's weights), ``"relu"`` (the paper's
     Fig. 3) or an ``nn.Module`` class taking ``inplace``. The stages are
@@ -131,18 +134,12 @@ class MobileNetV1(nn.Module):
     """
 
     def __init__(self, *, width_mult: float = 1.0, act_layer: str | type[nn.Module] = "relu6",
-                 drop_rate: float = 0.0, num_classes: int = 1000, in_chans: int = 3) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
+                 drop_rate: float = 0.0, num_classes: int = 1000, in_chans: int = 3,
+                 arch_name: str = "MobileNetV1") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         _check_width(width_mult)
-        if not 0.0 <= drop_rate < 1.0:
-            raise InvalidArgumentError(f"drop_rate must be in [0, 1), got {drop_rate}")
         act = _resolve_act(act_layer)
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.width_mult = width_mult
-        self.drop_rate = drop_rate
-        self.arch_name = "MobileNetV1"  # the registered constructors put their name here
 
         channels = make_divisible(32 * width_mult)
         layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2, act_layer=act)]
@@ -155,33 +152,18 @@ class MobileNetV1(nn.Module):
         # every convolution is padded, so any input of at least 1x1 runs (torchvision's
         # min_size for MobileNet v2 is (1, 1))
         self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
-        self.num_features = channels
-        self.classifier: nn.Module = nn.Linear(channels, num_classes) if num_classes else nn.Identity()
+        self.num_features = channels  # N x 1024*alpha x H/32 x W/32 (7x7 at 224)
         _init_weights(self)
+        self.classifier = self.new_classifier("classifier", channels)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """N x 1024*alpha x H/32 x W/32 (7x7 at 224)."""
-        check_input_size(x, self.arch_name, self.min_input_size)
-        return self.features(x)
+    def init_classifier(self, layer: nn.Linear) -> None:
+        _init_linear(layer)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool ("Avg Pool / s1" in Table 1), dropout (0 by default), FC."""
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        if pre_logits:
-            return x
-        return self.classifier(F.dropout(x, p=self.drop_rate, training=self.training))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new, freshly initialised final layer; 0 removes it (features out)."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        x = F.dropout(x, p=self.drop_rate, training=self.training)
+        return x if pre_logits else self.classifier(x)
 
 
 class InvertedResidual(nn.Module):
@@ -220,29 +202,23 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(ZooModel):
     """MobileNet v2: a 3x3/2 conv, 17 inverted residual blocks, 1x1 conv to 1280, pool, FC.
 
     Sandler et al. 2018, Table 2 (:data:`MOBILENET_V2_STAGES`). ``width_mult`` scales every
     layer (rounded to multiples of ``round_nearest``) but the last conv is never made
     narrower than 1280 (Sec. 6.1, "we do not apply the width multiplier to the last
     convolutional layer" for multipliers below one). The classifier is dropout
-    (``dropout``, 0.2 as torchvision) then a Linear, torchvision's ``classifier.0/1``.
+    (``drop_rate``, 0.2 as torchvision) then a Linear, torchvision's ``classifier.0/1``.
     """
 
-    def __init__(self, *, width_mult: float = 1.0, round_nearest: int = 8, dropout: float = 0.2,
-                 num_classes: int = 1000, in_chans: int = 3) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
+    def __init__(self, *, width_mult: float = 1.0, round_nearest: int = 8, drop_rate: float = 0.2,
+                 num_classes: int = 1000, in_chans: int = 3, arch_name: str = "MobileNetV2") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         _check_width(width_mult)
         if isinstance(round_nearest, bool) or not isinstance(round_nearest, int) or round_nearest < 1:
             raise InvalidArgumentError(f"round_nearest must be an integer >= 1, got {round_nearest!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.width_mult = width_mult
-        self.arch_name = "MobileNetV2"  # the registered constructor puts its name here
 
         channels = make_divisible(32 * width_mult, round_nearest)
         last = make_divisible(1280 * max(1.0, width_mult), round_nearest)
@@ -257,87 +233,60 @@ class MobileNetV2(nn.Module):
         # every convolution is padded, so any input of at least 1x1 runs (torchvision's
         # min_size for MobileNet v2 is (1, 1))
         self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
-        self.num_features = last
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=dropout),
-            nn.Linear(last, num_classes) if num_classes else nn.Identity(),
-        )
+        self.num_features = last  # N x 1280 x H/32 x W/32 (7x7 at 224)
         _init_weights(self)
+        self.classifier = nn.Sequential(nn.Dropout(p=drop_rate))
+        self.classifier.append(self.new_classifier("classifier.1", last))
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """N x 1280 x H/32 x W/32 (7x7 at 224)."""
-        check_input_size(x, self.arch_name, self.min_input_size)
-        return self.features(x)
+    def init_classifier(self, layer: nn.Linear) -> None:
+        _init_linear(layer)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool, then dropout and the Linear (Table 2, "avgpool 7x7", "conv2d 1x1")."""
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return x if pre_logits else self.classifier(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier[1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new, freshly initialised final layer (``classifier.1``); 0 removes it."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        self.classifier[1] = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        """Global average pool, dropout, then the Linear (Table 2, "avgpool 7x7", "conv2d 1x1")."""
+        x = self.classifier[0](torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        return x if pre_logits else self.classifier[1](x)
 
 
-_V1 = dict(
+_V1: dict[str, Any] = dict(
     family="mobilenet",
     paper="MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
     authors="A. G. Howard, M. Zhu, B. Chen, D. Kalenichenko, W. Wang, T. Weyand, M. Andreetto, H. Adam",
     year=2017, url="https://arxiv.org/abs/1704.04861",
-    input_size=(3, 224, 224), min_input_size=(3, 1, 1), first_conv="features.0.0", classifier="classifier",
+    input_size=(3, 224, 224), num_classes=1000,
 )
-_V2 = dict(
+_V2: dict[str, Any] = dict(
     family="mobilenet", paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks",
     authors="M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen", year=2018,
     url="https://arxiv.org/abs/1801.04381",
-    input_size=(3, 224, 224), min_input_size=(3, 1, 1),
-    first_conv="features.0.0", classifier="classifier.1",
+    input_size=(3, 224, 224), num_classes=1000,
 )
 
 
 @register_model(**_V1)
-def mobilenet_v1(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+def mobilenet_v1(**kwargs: Any) -> MobileNetV1:
     """MobileNet v1 (alpha = ``width_mult``, 1.0 by default); Howard et al. 2017, Table 1."""
-    model = MobileNetV1(num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "mobilenet_v1"
-    return model
+    return MobileNetV1(arch_name="mobilenet_v1", **kwargs)
 
 
 @register_model(**_V1)
-def mobilenet_v1_075(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+def mobilenet_v1_075(**kwargs: Any) -> MobileNetV1:
     """0.75 MobileNet-224 (2,585,560 parameters; Table 6: 2.6M); Howard et al. 2017."""
-    model = MobileNetV1(width_mult=0.75, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "mobilenet_v1_075"
-    return model
+    return MobileNetV1(width_mult=0.75, arch_name="mobilenet_v1_075", **kwargs)
 
 
 @register_model(**_V1)
-def mobilenet_v1_050(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+def mobilenet_v1_050(**kwargs: Any) -> MobileNetV1:
     """0.5 MobileNet-224 (1,331,592 parameters; Table 6: 1.3M); Howard et al. 2017."""
-    model = MobileNetV1(width_mult=0.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "mobilenet_v1_050"
-    return model
+    return MobileNetV1(width_mult=0.5, arch_name="mobilenet_v1_050", **kwargs)
 
 
 @register_model(**_V1)
-def mobilenet_v1_025(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV1:
+def mobilenet_v1_025(**kwargs: Any) -> MobileNetV1:
     """0.25 MobileNet-224 (470,072 parameters; Table 6: 0.5M); Howard et al. 2017."""
-    model = MobileNetV1(width_mult=0.25, num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "mobilenet_v1_025"
-    return model
+    return MobileNetV1(width_mult=0.25, arch_name="mobilenet_v1_025", **kwargs)
 
 
 @register_model(**_V2)
-def mobilenet_v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> MobileNetV2:
+def mobilenet_v2(**kwargs: Any) -> MobileNetV2:
     """MobileNet v2 (``width_mult`` 1.0 by default); Sandler et al. 2018, Table 2."""
-    model = MobileNetV2(num_classes=num_classes, in_chans=in_chans, **kwargs)
-    model.arch_name = "mobilenet_v2"
-    return model
+    return MobileNetV2(arch_name="mobilenet_v2", **kwargs)

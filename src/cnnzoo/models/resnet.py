@@ -5,7 +5,7 @@ One network class, :class:`ResNet`, is built from a block type and four block co
 ``groups``/``width_per_group`` give ResNeXt and Wide ResNet, and an ``attn_layer``
 (squeeze-and-excitation) gives the SE networks registered in :mod:`cnnzoo.models.senet`.
 Module names are torchvision's (``conv1``, ``bn1``, ``layer1``..``layer4``, ``fc``), so
-torchvision's state dicts load by identity; timm's layouts go through ``cnnzoo.keymaps``.
+torchvision's state dicts load by identity; timm's layouts go through ``cnnzoo.weights.keymaps``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import DropPath, check_input_size, check_model_args, smallest_input_size
-from ..registry import register_model
+from .base import ZooModel
+from .layers import DropPath, check_input_size, check_rate, has_storage, smallest_input_size
+from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
-__all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet",
+__all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "build_resnet",
            "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "resnet18v2", "resnet34v2", "resnet50v2", "resnet101v2", "resnet152v2",
            "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"]
@@ -82,7 +83,8 @@ class BasicBlock(nn.Module):
         out = self.drop_path(self.se(out))
         if self.downsample is not None:
             identity = self.downsample(x)
-        return self.relu(out + identity)
+        out += identity  # in place, as torchvision: one tensor fewer per block
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
@@ -130,7 +132,8 @@ class Bottleneck(nn.Module):
         out = self.drop_path(self.se(out))
         if self.downsample is not None:
             identity = self.downsample(x)
-        return self.relu(out + identity)
+        out += identity  # in place, as torchvision: one tensor fewer per block
+        return self.relu(out)
 
 
 class PreActBasicBlock(nn.Module):
@@ -167,8 +170,9 @@ class PreActBasicBlock(nn.Module):
         if self.downsample is not None:
             shortcut = self.downsample(preact)
         out = self.conv1(preact)
-        out = self.conv2(self.relu(self.bn2(out)))
-        return self.drop_path(self.se(out)) + shortcut
+        out = self.drop_path(self.se(self.conv2(self.relu(self.bn2(out)))))
+        out += shortcut
+        return out
 
 
 class PreActBottleneck(nn.Module):
@@ -207,8 +211,9 @@ class PreActBottleneck(nn.Module):
             shortcut = self.downsample(preact)
         out = self.conv1(preact)
         out = self.conv2(self.relu(self.bn2(out)))
-        out = self.conv3(self.relu(self.bn3(out)))
-        return self.drop_path(self.se(out)) + shortcut
+        out = self.drop_path(self.se(self.conv3(self.relu(self.bn3(out)))))
+        out += shortcut
+        return out
 
 
 Block = type[BasicBlock] | type[Bottleneck] | type[PreActBasicBlock] | type[PreActBottleneck]
@@ -229,7 +234,7 @@ _STEM_TYPES = ("7x7", "deep")
 # --------------------------------------------------------------------------- network
 
 
-class ResNet(nn.Module):
+class ResNet(ZooModel):
     """A residual network: stem, four stages of residual blocks, global average pool, ``fc``.
 
     He et al. 2015, "Deep Residual Learning for Image Recognition", Table 1: ``layers`` is
@@ -247,7 +252,7 @@ class ResNet(nn.Module):
         groups, width_per_group: cardinality and width of the grouped 3x3 in bottlenecks
             (ResNeXt "32x4d" is 32 and 4; Wide ResNet-50-2 is 1 and 128), torchvision's args.
         zero_init_residual: start every residual branch at zero (torchvision's option).
-        drop_rate: dropout before ``fc``.
+        drop_rate: dropout before ``fc`` (the head dropout).
         drop_path_rate: stochastic depth of the last block; earlier blocks get rates that
             rise linearly from 0 over the network (Huang et al. 2016, Sec. 3 "linear decay";
             counting from 0 at the first block as timm does, where the paper's rule gives
@@ -274,22 +279,19 @@ class ResNet(nn.Module):
                  drop_path_rate: float = 0.0, attn_layer: AttnLayer | None = None,
                  act_before_attn: bool = False, stem_type: str = "7x7", stem_width: int = 64,
                  stem_pool_ceil: bool = False, stride_in_1x1: bool = False,
-                 reduce_first: int = 1, down_kernel_size: int = 1) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
+                 reduce_first: int = 1, down_kernel_size: int = 1, arch_name: str = "ResNet") -> None:
+        _check_options(block, {"act_before_attn": act_before_attn, "groups": groups,
+                               "width_per_group": width_per_group, "stride_in_1x1": stride_in_1x1,
+                               "reduce_first": reduce_first}, drop_path_rate, stem_type,
+                       {"stem_width": stem_width, "down_kernel_size": down_kernel_size})
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers = _check_layers(layers)
         block_options = {"act_before_attn": act_before_attn, "groups": groups,
                          "width_per_group": width_per_group, "stride_in_1x1": stride_in_1x1,
                          "reduce_first": reduce_first}
-        _check_options(block, block_options, drop_rate, drop_path_rate, stem_type,
-                       {"stem_width": stem_width, "down_kernel_size": down_kernel_size})
         # torchvision's blocks call the width per group ``base_width``
         block_kwargs = {"base_width" if k == "width_per_group" else k: v
                         for k, v in block_options.items() if k in _BLOCK_OPTIONS[block]}
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.drop_rate = drop_rate
-        self.arch_name = "ResNet"  # the registered constructors put their name here
         preact = issubclass(block, _PREACT)
 
         # stem: N x in_chans x H x W -> N x stem_width x H/4 x W/4
@@ -332,9 +334,8 @@ class ResNet(nn.Module):
         self.final_relu: nn.Module = nn.ReLU(inplace=True) if preact else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(drop_rate)
-        self.fc: nn.Module = (nn.Linear(self.num_features, num_classes) if num_classes > 0
-                              else nn.Identity())
         self._init_weights(zero_init_residual)
+        self.fc = self.new_classifier("fc", self.num_features)
 
     def _make_layer(self, block: Block, planes: int, depth: int, stride: int,
                     attn_layer: AttnLayer | None, preact: bool, down_kernel_size: int,
@@ -355,6 +356,8 @@ class ResNet(nn.Module):
         return nn.Sequential(*blocks)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
+        if not has_storage(self):
+            return
         # He init for convs (He et al. 2015b, "Delving Deep into Rectifiers"), as torchvision
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -369,18 +372,6 @@ class ResNet(nn.Module):
                 if isinstance(m, _BLOCKS):
                     m.zero_init_last()
 
-    def get_classifier(self) -> nn.Module:
-        """The final classifier (``fc``)."""
-        return self.fc
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace ``fc`` by a new layer with ``num_classes`` outputs (0: no classifier)."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        ref = self.layer4[-1].conv1.weight  # the new layer lives where the network does
-        self.fc = (nn.Linear(self.num_features, num_classes, device=ref.device, dtype=ref.dtype)
-                   if num_classes > 0 else nn.Identity())
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Stem and the four stages: N x C x H x W -> N x num_features x H/32 x W/32."""
         check_input_size(x, self.arch_name, self.min_input_size)
@@ -392,14 +383,9 @@ class ResNet(nn.Module):
         return self.final_relu(self.final_bn(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool to N x num_features (returned if ``pre_logits``), dropout, ``fc``."""
-        x = torch.flatten(self.avgpool(x), 1)
-        if pre_logits:
-            return x
-        return self.fc(self.drop(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        """Global average pool to N x num_features, dropout, then ``fc`` unless ``pre_logits``."""
+        x = self.drop(torch.flatten(self.avgpool(x), 1))
+        return x if pre_logits else self.fc(x)
 
 
 def _check_layers(layers: Sequence[int]) -> tuple[int, int, int, int]:
@@ -410,8 +396,8 @@ def _check_layers(layers: Sequence[int]) -> tuple[int, int, int, int]:
     return tuple(layers)  # type: ignore[return-value]
 
 
-def _check_options(block: Block, options: dict[str, Any], drop_rate: float,
-                   drop_path_rate: float, stem_type: str, widths: dict[str, int]) -> None:
+def _check_options(block: Block, options: dict[str, Any], drop_path_rate: float, stem_type: str,
+                   widths: dict[str, int]) -> None:
     if block not in _BLOCK_OPTIONS:
         raise InvalidArgumentError(
             f"block must be one of {', '.join(b.__name__ for b in _BLOCK_OPTIONS)}, got {block!r}")
@@ -430,15 +416,14 @@ def _check_options(block: Block, options: dict[str, Any], drop_rate: float,
         # an even kernel with padding k // 2 would change the map size of the shortcut only
         raise InvalidArgumentError(
             f"down_kernel_size must be odd, got {widths['down_kernel_size']}")
-    for name, rate in (("drop_rate", drop_rate), ("drop_path_rate", drop_path_rate)):
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate < 1.0:
-            raise InvalidArgumentError(f"{name} must be a number in [0, 1), got {rate!r}")
+    check_rate("drop_path_rate", drop_path_rate)
     if stem_type not in _STEM_TYPES:
         raise InvalidArgumentError(f"stem_type must be one of {_STEM_TYPES}, got {stem_type!r}")
 
 
-def _resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any],
+def build_resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any],
             kwargs: dict[str, Any]) -> ResNet:
+    """Build a registered residual network: ``fixed`` are the options its name promises."""
     # a registered name promises an architecture: refuse arguments that would change it
     promised = {"block": block.__name__, "layers": tuple(layers), **fixed}
     clash = sorted(set(promised) & set(kwargs))
@@ -446,122 +431,105 @@ def _resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any
         raise InvalidArgumentError(
             f"{name} fixes {', '.join(f'{k}={promised[k]!r}' for k in clash)}; build "
             "cnnzoo.models.resnet.ResNet(...) directly for another configuration")
-    model = ResNet(block, layers, **fixed, **kwargs)
-    model.arch_name = name
-    return model
+    return ResNet(block, layers, **fixed, **kwargs, arch_name=name)
 
 
 # --------------------------------------------------------------------------- constructors
 
-_V1 = dict(family="resnet", paper="Deep Residual Learning for Image Recognition",
+_V1: dict[str, Any] = dict(family="resnet", paper="Deep Residual Learning for Image Recognition",
            authors="K. He, X. Zhang, S. Ren, J. Sun", year=2015,
-           url="https://arxiv.org/abs/1512.03385", input_size=(3, 224, 224),
-           min_input_size=(3, 1, 1), first_conv="conv1", classifier="fc")
-_V2 = dict(_V1, paper="Identity Mappings in Deep Residual Networks", year=2016,
+           url="https://arxiv.org/abs/1512.03385", input_size=(3, 224, 224), num_classes=1000)
+_V2: dict[str, Any] = dict(_V1, paper="Identity Mappings in Deep Residual Networks", year=2016,
            url="https://arxiv.org/abs/1603.05027")
-_RESNEXT = dict(_V1, paper="Aggregated Residual Transformations for Deep Neural Networks",
+_RESNEXT: dict[str, Any] = dict(_V1, paper="Aggregated Residual Transformations for Deep Neural Networks",
                 authors="S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He", year=2017,
                 url="https://arxiv.org/abs/1611.05431")
-_WIDE = dict(_V1, paper="Wide Residual Networks", authors="S. Zagoruyko, N. Komodakis",
+_WIDE: dict[str, Any] = dict(_V1, paper="Wide Residual Networks", authors="S. Zagoruyko, N. Komodakis",
              year=2016, url="https://arxiv.org/abs/1605.07146")
 _V2_NOTE = "timm resnetv2_* layout (key map 'timm_resnetv2'); stride on the 3x3"
 
 
 @register_model(**_V1)
-def resnet18(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet18(**kwargs: Any) -> ResNet:
     """ResNet-18: basic blocks (2, 2, 2, 2); He et al. 2015, Table 1."""
-    return _resnet("resnet18", BasicBlock, (2, 2, 2, 2), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet18", BasicBlock, (2, 2, 2, 2), {}, kwargs)
 
 
 @register_model(**_V1)
-def resnet34(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet34(**kwargs: Any) -> ResNet:
     """ResNet-34: basic blocks (3, 4, 6, 3); He et al. 2015, Table 1."""
-    return _resnet("resnet34", BasicBlock, (3, 4, 6, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet34", BasicBlock, (3, 4, 6, 3), {}, kwargs)
 
 
 @register_model(**_V1, notes="stride on the 3x3 (v1.5), as torchvision")
-def resnet50(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet50(**kwargs: Any) -> ResNet:
     """ResNet-50: bottleneck blocks (3, 4, 6, 3); He et al. 2015, Table 1."""
-    return _resnet("resnet50", Bottleneck, (3, 4, 6, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet50", Bottleneck, (3, 4, 6, 3), {}, kwargs)
 
 
 @register_model(**_V1, notes="stride on the 3x3 (v1.5), as torchvision")
-def resnet101(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet101(**kwargs: Any) -> ResNet:
     """ResNet-101: bottleneck blocks (3, 4, 23, 3); He et al. 2015, Table 1."""
-    return _resnet("resnet101", Bottleneck, (3, 4, 23, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet101", Bottleneck, (3, 4, 23, 3), {}, kwargs)
 
 
 @register_model(**_V1, notes="stride on the 3x3 (v1.5), as torchvision")
-def resnet152(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet152(**kwargs: Any) -> ResNet:
     """ResNet-152: bottleneck blocks (3, 8, 36, 3); He et al. 2015, Table 1."""
-    return _resnet("resnet152", Bottleneck, (3, 8, 36, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet152", Bottleneck, (3, 8, 36, 3), {}, kwargs)
 
 
 @register_model(**_V2, notes=_V2_NOTE)
-def resnet18v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet18v2(**kwargs: Any) -> ResNet:
     """Pre-activation ResNet-18: ``PreActBasicBlock`` (2, 2, 2, 2); He et al. 2016, Fig. 4(e)."""
-    return _resnet("resnet18v2", PreActBasicBlock, (2, 2, 2, 2), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet18v2", PreActBasicBlock, (2, 2, 2, 2), {}, kwargs)
 
 
 @register_model(**_V2, notes=_V2_NOTE)
-def resnet34v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet34v2(**kwargs: Any) -> ResNet:
     """Pre-activation ResNet-34: ``PreActBasicBlock`` (3, 4, 6, 3); He et al. 2016, Fig. 4(e)."""
-    return _resnet("resnet34v2", PreActBasicBlock, (3, 4, 6, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet34v2", PreActBasicBlock, (3, 4, 6, 3), {}, kwargs)
 
 
 @register_model(**_V2, notes=_V2_NOTE)
-def resnet50v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet50v2(**kwargs: Any) -> ResNet:
     """Pre-activation ResNet-50: ``PreActBottleneck`` (3, 4, 6, 3); He et al. 2016, Fig. 4(e)."""
-    return _resnet("resnet50v2", PreActBottleneck, (3, 4, 6, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet50v2", PreActBottleneck, (3, 4, 6, 3), {}, kwargs)
 
 
 @register_model(**_V2, notes=_V2_NOTE)
-def resnet101v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet101v2(**kwargs: Any) -> ResNet:
     """Pre-activation ResNet-101: ``PreActBottleneck`` (3, 4, 23, 3); He et al. 2016, Table 3."""
-    return _resnet("resnet101v2", PreActBottleneck, (3, 4, 23, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet101v2", PreActBottleneck, (3, 4, 23, 3), {}, kwargs)
 
 
 @register_model(**_V2, notes=_V2_NOTE)
-def resnet152v2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnet152v2(**kwargs: Any) -> ResNet:
     """Pre-activation ResNet-152: ``PreActBottleneck`` (3, 8, 36, 3); He et al. 2016, Table 5."""
-    return _resnet("resnet152v2", PreActBottleneck, (3, 8, 36, 3), {},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnet152v2", PreActBottleneck, (3, 8, 36, 3), {}, kwargs)
 
 
 @register_model(**_RESNEXT)
-def resnext50_32x4d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnext50_32x4d(**kwargs: Any) -> ResNet:
     """ResNeXt-50 (32x4d): cardinality 32, 4 channels per group; Xie et al. 2017, Table 1."""
-    return _resnet("resnext50_32x4d", Bottleneck, (3, 4, 6, 3),
-                   {"groups": 32, "width_per_group": 4},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnext50_32x4d", Bottleneck, (3, 4, 6, 3),
+                   {"groups": 32, "width_per_group": 4}, kwargs)
 
 
 @register_model(**_RESNEXT)
-def resnext101_32x8d(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def resnext101_32x8d(**kwargs: Any) -> ResNet:
     """ResNeXt-101 (32x8d): cardinality 32, 8 channels per group; Xie et al. 2017, Table 5."""
-    return _resnet("resnext101_32x8d", Bottleneck, (3, 4, 23, 3),
-                   {"groups": 32, "width_per_group": 8},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("resnext101_32x8d", Bottleneck, (3, 4, 23, 3),
+                   {"groups": 32, "width_per_group": 8}, kwargs)
 
 
 @register_model(**_WIDE, notes="the paper's ImageNet bottleneck WRN-50-2, as torchvision")
-def wide_resnet50_2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def wide_resnet50_2(**kwargs: Any) -> ResNet:
     """Wide ResNet-50-2: ResNet-50 with bottleneck 3x3s twice as wide; Zagoruyko & Komodakis 2016."""
-    return _resnet("wide_resnet50_2", Bottleneck, (3, 4, 6, 3), {"width_per_group": 128},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("wide_resnet50_2", Bottleneck, (3, 4, 6, 3), {"width_per_group": 128}, kwargs)
 
 
 @register_model(**_WIDE, notes="ResNet-101 with 2x wider bottlenecks (torchvision)")
-def wide_resnet101_2(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ResNet:
+def wide_resnet101_2(**kwargs: Any) -> ResNet:
     """Wide ResNet-101-2: ResNet-101 with bottleneck 3x3s twice as wide; Zagoruyko & Komodakis 2016."""
-    return _resnet("wide_resnet101_2", Bottleneck, (3, 4, 23, 3), {"width_per_group": 128},
-                   dict(kwargs, num_classes=num_classes, in_chans=in_chans))
+    return build_resnet("wide_resnet101_2", Bottleneck, (3, 4, 23, 3), {"width_per_group": 128}, kwargs)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..layers import FullyConnectedHead, check_input_size, check_model_args, smallest_input_size
-from ..registry import register_model
-
-torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
+from .alexnet import ClassicConvNet
+from .layers import has_storage, smallest_input_size
+from .registry import register_model
 
 __all__ = ["VGG", "CONFIGS", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
            "vgg16_bn", "vgg19_bn"]
@@ -34,23 +32,19 @@ CONFIGS: dict[str, tuple[int | str, ...]] = {
 }
 
 
-class VGG(FullyConnectedHead, nn.Module):
+class VGG(ClassicConvNet):
     """conv3 stacks (padding 1, ReLU, optional BN) with max pooling, adaptive 7x7 pool, FC-4096 x2, FC.
 
     Simonyan and Zisserman 2014, Sec. 2.1 and Table 1. The adaptive pool (torchvision's) is
     the identity at 224x224 and lets the network run on inputs down to ``min_input_size``
-    (32x32 for Table 1's five poolings).
+    (32x32 for Table 1's five poolings). ``drop_rate`` is the dropout of fc6 and fc7 (0.5,
+    Sec. 3.1).
     """
 
     def __init__(self, config: tuple[int | str, ...], *, batch_norm: bool = False,
-                 num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
-        if not 0.0 <= dropout < 1.0:
-            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.num_features = 4096
+                 num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5,
+                 arch_name: str = "VGG") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers: list[nn.Module] = []
         channels = in_chans
         for v in config:
@@ -64,103 +58,82 @@ class VGG(FullyConnectedHead, nn.Module):
                 layers.append(nn.BatchNorm2d(v))
             layers.append(nn.ReLU(inplace=True))
             channels = v
-        self.features = nn.Sequential(*layers)
-        self.arch_name = "VGG"  # the registered constructors put their name here
+        self.features = nn.Sequential(*layers)  # N x 512 x 7 x 7 at 224x224
         self.min_input_size = (in_chans, *smallest_input_size(self.features))
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        # dropout on fc6 and fc7 (Sec. 3.1)
-        self.classifier = nn.Sequential(
-            nn.Linear(channels * 7 * 7, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            self._make_fc(num_classes),
-        )
         # torchvision's initialisation (the paper initialised D and E from a trained A, Sec. 3.1)
-        for m in self.modules():
+        for m in self.features.modules() if has_storage(self) else ():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        self.build_head(channels, 7)
+        for m in self.classifier.modules() if has_storage(self) else ():
+            if isinstance(m, nn.Linear):
+                self.init_classifier(m)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The conv stacks: N x C x 224 x 224 -> N x 512 x 7 x 7."""
-        check_input_size(x, self.arch_name, self.min_input_size)
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new fc8 for ``num_classes``, initialised as at construction; 0 removes it."""
-        super().reset_classifier(num_classes)
-        if isinstance(self.classifier[-1], nn.Linear):
-            nn.init.normal_(self.classifier[-1].weight, 0, 0.01)
-            nn.init.zeros_(self.classifier[-1].bias)
+    def init_classifier(self, layer: nn.Linear) -> None:
+        """N(0, 0.01) weights and zero biases, torchvision's for every fully connected layer."""
+        nn.init.normal_(layer.weight, 0, 0.01)
+        nn.init.zeros_(layer.bias)
 
 
-_META = dict(family="vgg", paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
+_META: dict[str, Any] = dict(family="vgg", paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
              authors="K. Simonyan, A. Zisserman", year=2014, url="https://arxiv.org/abs/1409.1556",
-             input_size=(3, 224, 224), min_input_size=(3, 32, 32), first_conv="features.0",
-             classifier="classifier.6")
+             input_size=(3, 224, 224), num_classes=1000)
 _BN_NOTE = "batch normalisation after every conv (torchvision's variant; not in the paper)"
 
 
-def _vgg(name: str, config: str, batch_norm: bool, num_classes: int, in_chans: int,
-         **kwargs: Any) -> VGG:
-    # keyword arguments (dropout) go to VGG, which rejects unknown ones
-    model = VGG(CONFIGS[config], batch_norm=batch_norm, num_classes=num_classes, in_chans=in_chans,
-                **kwargs)
-    model.arch_name = name
-    return model
+def _vgg(name: str, config: str, batch_norm: bool, **kwargs: Any) -> VGG:
+    # keyword arguments (drop_rate) go to VGG, which rejects unknown ones
+    return VGG(CONFIGS[config], batch_norm=batch_norm, arch_name=name, **kwargs)
 
 
 @register_model(**_META)
-def vgg11(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg11(**kwargs: Any) -> VGG:
     """VGG-11, configuration A of Table 1 (8 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("vgg11", "A", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg11", "A", False, **kwargs)
 
 
 @register_model(**_META)
-def vgg13(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg13(**kwargs: Any) -> VGG:
     """VGG-13, configuration B of Table 1 (10 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("vgg13", "B", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg13", "B", False, **kwargs)
 
 
 @register_model(**_META)
-def vgg16(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg16(**kwargs: Any) -> VGG:
     """VGG-16, configuration D of Table 1 (13 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("vgg16", "D", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg16", "D", False, **kwargs)
 
 
 @register_model(**_META)
-def vgg19(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg19(**kwargs: Any) -> VGG:
     """VGG-19, configuration E of Table 1 (16 conv + 3 FC layers); Simonyan and Zisserman 2014."""
-    return _vgg("vgg19", "E", False, num_classes, in_chans, **kwargs)
+    return _vgg("vgg19", "E", False, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
-def vgg11_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg11_bn(**kwargs: Any) -> VGG:
     """VGG-11 (configuration A) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("vgg11_bn", "A", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg11_bn", "A", True, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
-def vgg13_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg13_bn(**kwargs: Any) -> VGG:
     """VGG-13 (configuration B) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("vgg13_bn", "B", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg13_bn", "B", True, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
-def vgg16_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg16_bn(**kwargs: Any) -> VGG:
     """VGG-16 (configuration D) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("vgg16_bn", "D", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg16_bn", "D", True, **kwargs)
 
 
 @register_model(**_META, notes=_BN_NOTE)
-def vgg19_bn(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> VGG:
+def vgg19_bn(**kwargs: Any) -> VGG:
     """VGG-19 (configuration E) with batch normalisation after each conv, as torchvision's."""
-    return _vgg("vgg19_bn", "E", True, num_classes, in_chans, **kwargs)
+    return _vgg("vgg19_bn", "E", True, **kwargs)

@@ -14,20 +14,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError
-from ..layers import FullyConnectedHead, check_input_size, check_model_args, smallest_input_size
-from ..registry import register_model
-from .alexnet import krizhevsky_lrn
-
-torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
+from .alexnet import ClassicConvNet, krizhevsky_lrn
+from .layers import smallest_input_size
+from .registry import register_model
 
 __all__ = ["ZFNet", "zfnet"]
 
 
-class ZFNet(FullyConnectedHead, nn.Module):
+class ZFNet(ClassicConvNet):
     """conv 96@7x7/2, pool, LRN, conv 256@5x5/2, pool, LRN, conv 384, 384, 256 @3x3, pool, FC x3.
 
     Zeiler and Fergus 2013, Fig. 3. Each pooling is 3x3 with stride 2 in ceil mode
@@ -35,19 +31,14 @@ class ZFNet(FullyConnectedHead, nn.Module):
     pool, normalise is the caption's "(i) ... (ii) pooled ... (iii) contrast normalized".
     The paper gives no normalisation constants and builds on Krizhevsky et al.'s model,
     so it uses AlexNet's (:func:`~cnnzoo.models.alexnet.krizhevsky_lrn`). Dropout 0.5 on
-    fc6 and fc7 (Sec. 3). An adaptive 6x6 average pool before fc6 (the identity at
-    224x224) lets the network run on smaller inputs, as cnnzoo's AlexNet does, down to
-    ``min_input_size`` (47x47, where layer 5's pooling gives 1x1).
+    fc6 and fc7 (Sec. 3, ``drop_rate``). An adaptive 6x6 average pool before fc6 (the
+    identity at 224x224) lets the network run on smaller inputs, as cnnzoo's AlexNet does,
+    down to ``min_input_size`` (47x47, where layer 5's pooling gives 1x1).
     """
 
-    def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> None:
-        super().__init__()
-        check_model_args(num_classes, in_chans)
-        if not 0.0 <= dropout < 1.0:
-            raise InvalidArgumentError(f"dropout must be in [0, 1), got {dropout}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.num_features = 4096
+    def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5,
+                 arch_name: str = "zfnet") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
 
         def pool() -> nn.MaxPool2d:
             return nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
@@ -62,34 +53,19 @@ class ZFNet(FullyConnectedHead, nn.Module):
             nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
             pool(),  # N x 256 x 6 x 6
         )
-        self.arch_name = "zfnet"
         self.min_input_size = (in_chans, *smallest_input_size(self.features))
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
-        self.classifier = nn.Sequential(
-            nn.Linear(256 * 6 * 6, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            self._make_fc(num_classes),
-        )
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Layers 1-5: N x C x 224 x 224 -> N x 256 x 6 x 6."""
-        check_input_size(x, self.arch_name, self.min_input_size)
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        self.build_head(256, 6)
 
 
 @register_model(family="zfnet", paper="Visualizing and Understanding Convolutional Networks",
                 authors="M. D. Zeiler, R. Fergus", year=2013, url="https://arxiv.org/abs/1311.2901",
-                input_size=(3, 224, 224), min_input_size=(3, 47, 47), first_conv="features.0",
-                classifier="classifier.6",
+                input_size=(3, 224, 224), num_classes=1000,
                 notes="Fig. 3 of the paper; LRN constants from AlexNet (the paper gives none)")
-def zfnet(*, num_classes: int = 1000, in_chans: int = 3, **kwargs: Any) -> ZFNet:
+def zfnet(**kwargs: Any) -> ZFNet:
     """ZFNet, the 8-layer model of Zeiler and Fergus 2013, Fig. 3 (62,357,608 parameters).
 
     Weight initialisation is PyTorch's default, not the paper's 1e-2 weights and zero
     biases (Sec. 3), nor its renormalisation of large first-layer filters. Keyword
-    arguments (``dropout``) are :class:`ZFNet`'s.
+    arguments (``drop_rate``) are :class:`ZFNet`'s.
     """
-    return ZFNet(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return ZFNet(**kwargs)

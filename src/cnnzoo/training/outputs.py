@@ -1,8 +1,8 @@
 """What a training run writes: its directory and lock, atomic checkpoints, metrics, curves.
 
-Every file is written to a temporary file in the same directory, flushed to disk and
-``os.replace``\\ d over the old one, so a crash or a full disk leaves the previous file
-whole. Checkpoints hold only tensors and plain containers, so they load with
+Every file is written with :mod:`cnnzoo.atomic` (a temporary file beside it, flushed,
+renamed over the old one), so a crash or a full disk leaves the previous file whole.
+Checkpoints hold only tensors and plain containers, so they load with
 ``torch.load(weights_only=True)`` (no arbitrary unpickling).
 """
 
@@ -12,81 +12,31 @@ import csv
 import errno
 import io
 import os
-import tempfile
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .errors import CheckpointError, OutputDirError
+from ..atomic import atomic_write, temp_files_of
+from ..errors import CheckpointError, OutputDirError
+from .config import TrainConfig, save_config
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "save_checkpoint", "load_checkpoint",
-           "RunLock", "prepare_output_dir", "remove_stale_temp_files",
-           "write_metrics_csv", "plot_curves", "METRIC_COLUMNS"]
+__all__ = ["save_checkpoint", "load_checkpoint", "RunLock", "RunDirectory", "prepare_output_dir",
+           "remove_stale_temp_files", "write_metrics_csv", "plot_curves", "METRIC_COLUMNS", "say", "plural",
+           "progress_bar"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5",
                   "lr", "images_per_s", "seconds")
-
-
-# Test hook (tests/test_faults.py): seconds to sleep between the flushed temp file and the
-# rename of a checkpoint, so that a test can kill -9 the trainer inside the save.
-SAVE_PAUSE_ENV = "CNNZOO_TEST_SAVE_PAUSE"
-
-
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str, pause: float = 0.0) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        if pause:
-            time.sleep(pause)
-        os.replace(tmp, path)
-    except BaseException:
-        # the old file (if any) is untouched; do not leave the partial one behind
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (POSIX; a no-op where directories can't be opened)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same dir, fsync, replace)."""
-    _atomic_write(path, lambda f: f.write(data), "wb")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    _atomic_write(path, lambda f: f.write(text.encode("utf-8")), "wb")
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Save a checkpoint dict atomically: a reader never sees a half-written file."""
     path = Path(path)
     try:
-        _atomic_write(path, lambda f: torch.save(state, f), "wb", float(os.environ.get(SAVE_PAUSE_ENV) or 0))
+        atomic_write(path, lambda f: torch.save(state, f))
     except OSError as e:  # a full disk, a quota, a vanished directory: the old file is whole
         kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
         raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}; {kept}. "
@@ -249,15 +199,59 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
 
 
 def remove_stale_temp_files(directory: Path) -> list[Path]:
-    """Delete ``.<name>.*.tmp`` files that a killed run left in ``directory`` (call holding its lock)."""
+    """Delete the temporary files (:mod:`cnnzoo.atomic`'s naming) that a killed run left in
+    ``directory``; call it holding the directory's lock. Other files, the user's own, stay."""
     removed = []
-    for tmp in Path(directory).glob(".*.tmp"):
+    for tmp in temp_files_of(directory):
         try:
             tmp.unlink()
         except OSError:
             continue
         removed.append(tmp)
     return removed
+
+
+class RunDirectory:
+    """The directory a run writes into: made on creation, locked while entered (``with``).
+
+    Entering takes its :class:`RunLock` (refusing a directory another live run holds) and
+    removes the temporary files a killed run left; inside, :meth:`save` writes checkpoints
+    and the other methods the recipe, metrics and curves, all atomically.
+    """
+
+    def __init__(self, output: str | os.PathLike[str] | None, model_name: str) -> None:
+        self.path = prepare_output_dir(output, model_name)
+        self.lock = RunLock(self.path)
+
+    def __enter__(self) -> RunDirectory:
+        self.lock.acquire()
+        try:
+            remove_stale_temp_files(self.path)  # half-written files of a killed run; the lock says none is live
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        save_checkpoint(state, self.path / name)
+
+    def write_recipe(self, config: TrainConfig) -> None:
+        """``config.yaml``: the settings of the run, so that ``--config`` repeats it."""
+        recipe = self.path / "config.yaml"
+        save_config(config.replace(output=None), recipe,
+                    header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}")
+
+    def write_metrics(self, history: Sequence[dict[str, float]]) -> None:
+        write_metrics_csv(self.path / "metrics.csv", history)
+
+    def draw_curves(self, history: Sequence[dict[str, float]], title: str) -> bool:
+        return plot_curves(self.path / "curves.png", history, title)
 
 
 # ---------------------------------------------------------------- metrics and curves
@@ -269,7 +263,7 @@ def write_metrics_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
     for row in history:
         writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, ""))
                          for k in METRIC_COLUMNS})
-    atomic_write_text(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
 
 
 def plot_curves(path: Path, history: Sequence[dict[str, float]], title: str) -> bool:
@@ -297,5 +291,24 @@ def plot_curves(path: Path, history: Sequence[dict[str, float]], title: str) -> 
     fig.suptitle(title)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
     return True
+
+
+# ---------------------------------------------------------------- the console
+def say(message: str) -> None:
+    """Print one line of a run's log and flush it (a line at a time also when piped: tee, a log
+    file, a notebook)."""
+    print(message, flush=True)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def progress_bar(total: int, done: int, desc: str, enabled: bool) -> Any:
+    """A tqdm bar of batches on an interactive terminal (a no-op bar otherwise)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=done, desc=desc, unit="batch", leave=False, dynamic_ncols=True,
+                disable=not (enabled and sys.stderr.isatty()))

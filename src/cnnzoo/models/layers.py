@@ -7,16 +7,16 @@ family's file, next to the network that uses them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from .errors import InputSizeError, InvalidArgumentError
+from ..errors import InputSizeError, InvalidArgumentError
 
-__all__ = ["DropPath", "SqueezeExcitation", "FullyConnectedHead", "make_divisible",
-           "check_model_args", "check_input_size", "smallest_input_size"]
+__all__ = ["DropPath", "SqueezeExcitation", "make_divisible", "check_model_args", "check_rate", "has_storage",
+           "check_input_size", "smallest_input_size"]
 
 
 def check_model_args(num_classes: int, in_chans: int) -> None:
@@ -26,6 +26,23 @@ def check_model_args(num_classes: int, in_chans: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InvalidArgumentError(
                 f"{arg} must be an integer >= {low}, got {value!r}")
+
+
+def has_storage(module: nn.Module) -> bool:
+    """False for a module on the meta device: its initialisation has nothing to fill (and meta
+    tensors run the init functions slowly, through Python decompositions)."""
+    return any(p.device.type != "meta" for p in module.parameters())
+
+
+def check_rate(name: str, value: float) -> None:
+    """Reject a dropout or drop-path probability outside [0, 1) (or not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+        raise InvalidArgumentError(f"{name} must be a number in [0, 1), got {value!r}")
+
+
+#: torch.jit.is_tracing (public, but not in torch.jit's __all__, which type checkers go by);
+#: TorchScript knows the function itself, so the alias compiles as the original does
+_is_tracing = torch.jit.is_tracing  # type: ignore[attr-defined]
 
 
 # torch.fx records it as one call (a leaf), so tracing never branches on a traced shape; FX
@@ -44,7 +61,7 @@ def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
     ``name`` names the network in the message. A few integer comparisons, so each network
     calls it at the start of ``forward_features``.
     """
-    if torch.jit.is_tracing():
+    if _is_tracing():
         # a trace (torch.jit.trace, the TorchScript ONNX exporter) keeps tensor operations
         # only: the check would be frozen in as passed, with a TracerWarning per comparison
         return
@@ -52,7 +69,7 @@ def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
     if (len(shape) != 4 or shape[1] != min_size[0] or shape[2] < min_size[1]
             or shape[3] < min_size[2]
             or (exact and (shape[2] != min_size[1] or shape[3] != min_size[2]))):
-        raise InputSizeError(_input_size_message(shape, name, min_size, exact))
+        raise InputSizeError(_input_size_message(list(shape), name, min_size, exact))
 
 
 def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, int],
@@ -86,14 +103,14 @@ def smallest_input_size(layers: Iterable[nn.Module]) -> tuple[int, int]:
     return _smallest(sized, 0), _smallest(sized, 1)
 
 
-def _smallest(layers: list[nn.Module], dim: int) -> int:
+def _smallest(layers: Sequence[nn.Module], dim: int) -> int:
     size = 1
     while not _fits(layers, dim, size):  # output sizes grow with the input: the first fit is least
         size += 1
     return size
 
 
-def _fits(layers: list[nn.Module], dim: int, size: int) -> bool:
+def _fits(layers: Sequence[nn.Module], dim: int, size: int) -> bool:
     for m in layers:
         k, s = _pair(m.kernel_size)[dim], _pair(m.stride)[dim]
         pad = getattr(m, "padding", 0)
@@ -137,8 +154,7 @@ class DropPath(nn.Module):
 
     def __init__(self, drop_prob: float = 0.0) -> None:
         super().__init__()
-        if not 0.0 <= drop_prob < 1.0:
-            raise InvalidArgumentError(f"drop_path_rate must be in [0, 1), got {drop_prob}")
+        check_rate("drop_path_rate", drop_prob)
         self.drop_prob = drop_prob
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -171,48 +187,3 @@ class SqueezeExcitation(nn.Module):
         s = x.mean((2, 3), keepdim=True)  # squeeze: N x C x 1 x 1
         s = self.fc2(self.relu(self.fc1(s)))  # excitation
         return x * s.sigmoid()
-
-
-class FullyConnectedHead:
-    """The head of AlexNet, ZFNet and VGG: ``avgpool``, flatten, fc6 and fc7, then fc8.
-
-    A mixin for an ``nn.Module`` with ``avgpool``, ``num_features``, ``num_classes``,
-    ``in_chans`` and a ``classifier`` Sequential whose last layer is the class layer (fc8,
-    ``classifier.6``: torchvision's state-dict names) and whose other layers give the
-    ``num_features`` pre-logits (fc6, fc7, their ReLUs and dropouts; Krizhevsky et al. 2012,
-    Sec. 3.5; Simonyan and Zisserman 2014, Sec. 2.1). ``reset_classifier(0)`` makes fc8 an
-    ``nn.Identity``, so the network ends at fc7's features.
-    """
-
-    avgpool: nn.Module
-    classifier: nn.Sequential
-    num_features: int
-    num_classes: int
-    in_chans: int
-
-    def _make_fc(self, num_classes: int, device: torch.device | None = None,
-                 dtype: torch.dtype | None = None) -> nn.Module:
-        if num_classes == 0:
-            return nn.Identity()
-        return nn.Linear(self.num_features, num_classes, device=device, dtype=dtype)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pool, fc6 and fc7 (``num_features`` pre-logits), then fc8 unless ``pre_logits``."""
-        x = torch.flatten(self.avgpool(x), 1)
-        # the layers themselves, not a slice of the Sequential: a slice is a new module
-        # that torch.fx cannot trace
-        *hidden, fc8 = self.classifier
-        for layer in hidden:
-            x = layer(x)
-        return x if pre_logits else fc8(x)
-
-    def get_classifier(self) -> nn.Module:
-        """The class layer (fc8, ``classifier.6``)."""
-        return self.classifier[-1]
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """A new fc8 for ``num_classes``; 0 makes the network end at fc7's features."""
-        check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
-        ref = next(self.classifier.parameters())  # the new layer lives where the network does
-        self.classifier[-1] = self._make_fc(num_classes, ref.device, ref.dtype)

@@ -1,11 +1,10 @@
-"""Training data: the built-in digits, MNIST and CIFAR files, image folders, synthetic batches.
+"""Data sources: the built-in digits, MNIST and CIFAR files, image folders, synthetic batches.
 
-``--data`` specs: ``digits`` (the default: scikit-learn's 1,797 real 8x8 handwritten digits,
-no download), ``mnist:DIR`` (the IDX files, gzipped or not), ``cifar10:DIR`` /
-``cifar100:DIR`` (the python batches, read with a restricted unpickler), ``DIR`` or
-``imagefolder:DIR`` (``DIR/train/<class>/*`` and ``DIR/val/<class>/*``) and ``synthetic``
-(random batches made on the device, for throughput). File formats are read here without
-torchvision's download-oriented dataset classes, so the files can sit in any folder.
+File formats are read here without torchvision's download-oriented dataset classes, so the
+files can sit in any folder: the IDX files of MNIST (gzipped or not), the CIFAR python
+batches (with a restricted unpickler that can build only arrays, lists and strings), image
+folders through torchvision's ``ImageFolder`` and ``torchvision.io``, and random batches
+made on the device for throughput measurements.
 """
 
 from __future__ import annotations
@@ -17,26 +16,18 @@ import math
 import os
 import pickle
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
-from .errors import DataError
+from ..errors import DataError
+from .stats import DIGITS_MEAN, DIGITS_STD
 
-__all__ = ["digits_dataset", "mnist_dataset", "cifar_dataset", "imagefolder_dataset", "DataSpec",
-           "parse_data_spec", "count_classes", "default_image_size", "build_transforms", "EpochSampler",
-           "SyntheticLoader", "ImageDataset", "DataBundle", "build_data", "read_idx", "read_cifar_batch", "DIGITS_MEAN",
-           "DIGITS_STD"]
-
-DIGITS_MEAN, DIGITS_STD = (0.5,), (0.5,)
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-_KINDS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder", "synthetic")
+__all__ = ["ImageDataset", "digits_dataset", "read_idx", "mnist_dataset", "read_cifar_batch", "cifar_dataset",
+           "imagefolder_dataset", "SyntheticLoader"]
 
 
 class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
@@ -58,25 +49,6 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
         x = self.images[i]
         return (self.transform(x) if self.transform is not None else x), int(self.labels[i])
-
-
-class MatchChannels(torch.nn.Module):
-    """Repeat a grey channel to ``in_chans``, or average RGB to grey (ITU-R 601 weights)."""
-
-    def __init__(self, in_chans: int) -> None:
-        super().__init__()
-        self.in_chans = in_chans
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = x.shape[-3]
-        if c == self.in_chans:
-            return x
-        if c == 1:
-            return x.expand(*x.shape[:-3], self.in_chans, *x.shape[-2:]).contiguous()
-        if c == 3 and self.in_chans == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32).view(3, 1, 1)
-            return (x.float() * w).sum(-3, keepdim=True).to(x.dtype)
-        raise DataError(f"cannot turn {c}-channel images into the model's {self.in_chans} channels")
 
 
 # ---------------------------------------------------------------- digits (built in)
@@ -117,8 +89,9 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
 
 
 # ---------------------------------------------------------------- MNIST (IDX files)
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-               0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {
+    0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -141,7 +114,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{p}: truncated IDX header")
     dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    dtype = _IDX_DTYPES[raw[2]]
     expected = header + math.prod(dims) * dtype.itemsize
     if len(raw) != expected:
         raise DataError(f"{p}: IDX header says {dims} ({expected} bytes) but the file has {len(raw)} bytes")
@@ -314,14 +287,14 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
         ds = ImageFolder(str(folder), transform=transform, loader=functools.partial(_decode, mode=mode))
     except (FileNotFoundError, RuntimeError) as e:
         raise DataError(f"{folder}: {e}; put images in its class folders") from None
-    ds.skipped = []  # type: ignore[attr-defined]
+    ds.skipped = []
     if bad_images == "skip":
         good = []
         for path, target in ds.samples:
             try:
                 _decode(path, mode)
             except DataError:
-                ds.skipped.append(path)  # type: ignore[attr-defined]
+                ds.skipped.append(path)
             else:
                 good.append((path, target))
         if not good:
@@ -329,152 +302,6 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
         ds.samples = ds.imgs = good
         ds.targets = [t for _, t in good]
     return ds
-
-
-# ---------------------------------------------------------------- specs and sizes
-@dataclass(frozen=True)
-class DataSpec:
-    """A parsed ``--data`` value: its kind and its folder (or sample count for synthetic)."""
-
-    kind: str
-    root: Path | None = None
-    samples: int = 1024
-
-
-def parse_data_spec(spec: str) -> DataSpec:
-    """``digits`` | ``mnist:DIR`` | ``cifar10:DIR`` | ``cifar100:DIR`` | ``[imagefolder:]DIR`` | ``synthetic[:N]``."""
-    if not isinstance(spec, str) or not spec:
-        raise DataError("--data must be digits, mnist:DIR, cifar10:DIR, cifar100:DIR, DIR or synthetic")
-    kind, sep, rest = spec.partition(":")
-    if kind == "digits" and not sep:
-        return DataSpec("digits")
-    if kind == "synthetic":
-        if not sep:
-            return DataSpec("synthetic")
-        if not rest.isdigit() or int(rest) < 1:
-            raise DataError(f"synthetic:N needs a positive number of images, got {rest!r}")
-        return DataSpec("synthetic", samples=int(rest))
-    if kind in ("mnist", "cifar10", "cifar100", "imagefolder") and sep:
-        root = Path(rest).expanduser()
-        if not root.is_dir():
-            raise DataError(f"--data {spec}: {root} is not a directory")
-        return DataSpec(kind, root)
-    root = Path(spec).expanduser()
-    if root.is_dir():
-        return DataSpec("imagefolder", root)
-    raise DataError(f"--data {spec!r} is neither a data kind nor a directory; use digits, mnist:DIR, "
-                    "cifar10:DIR, cifar100:DIR, an image folder DIR (with train/ and val/) or synthetic")
-
-
-def default_image_size(kind: str, input_size: int, min_size: int, fixed: bool) -> int:
-    """The training resolution when none is given.
-
-    A network tied to one size (LeNet-5's C5, AlexNet's fc6) gets its own. Small images
-    (digits 8x8, MNIST 28x28, CIFAR 32x32) are trained at 32x32 (at least the network's
-    minimum): upsampling them to 224 costs 50x the compute and adds no information.
-    Image folders and synthetic data use the network's input size.
-    """
-    if fixed:
-        return input_size
-    if kind in ("digits", "mnist", "cifar10", "cifar100"):
-        return max(min(input_size, 32), min_size)
-    return input_size
-
-
-def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
-    """The number of classes of a data spec (an image folder's class folders); synthetic: ``default``."""
-    s = parse_data_spec(spec) if isinstance(spec, str) else spec
-    if s.kind == "imagefolder":
-        assert s.root is not None
-        train = s.root / "train"
-        n = len([d for d in train.iterdir() if d.is_dir()]) if train.is_dir() else 0
-        if n == 0:
-            raise DataError(f"{s.root} is not an image folder: expected class folders in {train}/ (and {s.root}/val/)")
-        if n == 1:
-            raise DataError(f"{train} has only one class folder; a classifier needs at least 2 "
-                            "(one sub-folder of images per class)")
-        return n
-    return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
-
-
-def _stats(kind: str, in_chans: int) -> tuple[tuple[float, ...], ...]:
-    mean, std = {"cifar10": (CIFAR10_MEAN, CIFAR10_STD), "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
-                 "imagefolder": (IMAGENET_MEAN, IMAGENET_STD)}.get(kind, (DIGITS_MEAN, DIGITS_STD))
-    if len(mean) != in_chans:  # grey <-> colour conversion: one statistic for every channel
-        mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
-    return tuple(mean), tuple(std)
-
-
-def build_transforms(kind: str, train: bool, *, image_size: int, in_chans: int, augment: str = "auto",
-                     auto_augment: str | None = None, random_erase: float = 0.0, val_resize: int | None = None,
-                     mean: Sequence[float] = DIGITS_MEAN, std: Sequence[float] = DIGITS_STD) -> Callable[..., Any]:
-    """The torchvision v2 pipeline from a uint8 image to a normalised float tensor.
-
-    ``augment="auto"``: none for MNIST, random crop with 4-pixel padding + flip for CIFAR
-    (He et al. 2015, Sec. 4.2), RandomResizedCrop + flip for image folders (Szegedy et al.
-    2014, Sec. 6; the torchvision recipes). Evaluation resizes and center-crops (image
-    folders, ``val_resize`` defaulting to ``image_size / 0.875``) or just resizes.
-    """
-    from torchvision.transforms import v2
-
-    if augment == "auto":
-        augment = {"cifar10": "crop_flip", "cifar100": "crop_flip", "imagefolder": "rrc_flip"}.get(kind, "none")
-    steps: list[Any] = []
-    native = {"mnist": 28, "cifar10": 32, "cifar100": 32}.get(kind)
-    if train and augment == "rrc_flip":
-        steps += [v2.RandomResizedCrop(image_size, antialias=True), v2.RandomHorizontalFlip()]
-    elif train and augment == "crop_flip":
-        if native != image_size:
-            steps.append(v2.Resize((image_size, image_size), antialias=True))
-        steps += [v2.RandomCrop(image_size, padding=max(1, image_size // 8)), v2.RandomHorizontalFlip()]
-    elif kind == "imagefolder":
-        steps += [v2.Resize(val_resize or int(round(image_size / 0.875)), antialias=True), v2.CenterCrop(image_size)]
-    elif native != image_size:
-        steps.append(v2.Resize((image_size, image_size), antialias=True))
-    if train and auto_augment:
-        steps.append({"ta_wide": v2.TrivialAugmentWide, "randaugment": v2.RandAugment,
-                      "autoaugment": v2.AutoAugment}[auto_augment]())
-    steps += [MatchChannels(in_chans), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-    if train and random_erase > 0:
-        steps.append(v2.RandomErasing(p=random_erase))
-    return v2.Compose(steps)
-
-
-# ---------------------------------------------------------------- sampling and loading
-class EpochSampler(Sampler[int]):
-    """Indices for one process in one epoch; the order depends only on (seed, epoch).
-
-    Shuffled with a generator seeded from the seed and the epoch (so a resumed run sees
-    the same order as an uninterrupted one), padded so every process gets as many
-    samples, and split by rank (``indices[rank::world_size]``, as DistributedSampler).
-    ``start`` skips samples already seen in an epoch that was interrupted.
-    """
-
-    def __init__(self, n: int, *, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 pad: bool = True) -> None:
-        self.n, self.shuffle, self.seed, self.rank, self.world_size, self.pad = n, shuffle, seed, rank, world_size, pad
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        self.epoch, self.start = epoch, start
-
-    def _indices(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(self.n, generator=g).tolist()
-        else:
-            order = list(range(self.n))
-        if self.pad and self.n % self.world_size:
-            extra = self.world_size - self.n % self.world_size
-            order += (order * (extra // max(1, self.n) + 1))[:extra]
-        return order[self.rank::self.world_size][self.start:]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._indices())
-
-    def __len__(self) -> int:
-        per_rank = math.ceil(self.n / self.world_size) if self.pad else len(range(self.rank, self.n, self.world_size))
-        return max(0, per_rank - self.start)
 
 
 class SyntheticLoader:
@@ -492,87 +319,3 @@ class SyntheticLoader:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return itertools.repeat((self.images, self.labels), self.batches)
-
-
-@dataclass
-class DataBundle:
-    """The loaders of a run and what the model must match (classes, channels, size)."""
-
-    train_loader: Any
-    val_loader: Any
-    num_classes: int
-    in_chans: int
-    image_size: int
-    classes: list[str]
-    kind: str
-    skipped: list[str] = field(default_factory=list)  # undecodable images left out (bad_images="skip")
-
-
-def _make_loader(ds: Dataset[Any], *, train: bool, batch_size: int, workers: int, seed: int, rank: int,
-                 world_size: int, device: torch.device, deterministic: bool) -> DataLoader[Any]:
-    n = len(ds)  # type: ignore[arg-type]
-    if n == 0:
-        raise DataError("the dataset is empty")
-    sampler = EpochSampler(n, shuffle=train, seed=seed, rank=rank, world_size=world_size, pad=train)
-    return DataLoader(
-        ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
-        # a last batch of a few images gives noisy BN statistics (and one image fails BN)
-        drop_last=train and len(sampler) > batch_size,
-        pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(seed),
-        # persistent workers keep their RNG across epochs, which a resumed run cannot recreate
-        persistent_workers=workers > 0 and not deterministic,
-    )
-
-
-def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_size: int, workers: int,
-               device: torch.device, seed: int = 0, rank: int = 0, world_size: int = 1,
-               deterministic: bool = False, augment: str = "auto", auto_augment: str | None = None,
-               random_erase: float = 0.0, val_resize: int | None = None, val_image_size: int | None = None,
-               num_classes: int = 1000, train: bool = True, bad_images: str = "error") -> DataBundle:
-    """Datasets and loaders for a ``--data`` spec (``train=False``: the validation loader only).
-
-    ``num_classes`` is the synthetic data's; the others have their own. ``bad_images``
-    is the image folders' (see :func:`imagefolder_dataset`).
-    """
-    s = parse_data_spec(spec) if isinstance(spec, str) else spec
-    val_size = val_image_size or image_size
-    if s.kind == "synthetic":
-        n_batches = max(1, s.samples // (batch_size * world_size))
-        make = functools.partial(SyntheticLoader, in_chans=in_chans, num_classes=num_classes, device=device,
-                                 batch_size=batch_size)
-        return DataBundle(make(image_size=image_size, batches=n_batches, seed=seed + rank) if train else None,
-                          make(image_size=val_size, batches=max(1, n_batches // 4), seed=seed + rank + 1),
-                          num_classes, in_chans, image_size, [str(i) for i in range(num_classes)], "synthetic")
-    if s.kind == "digits":
-        train_ds: Any = digits_dataset("train", image_size, in_chans) if train else None
-        val_ds: Any = digits_dataset("val", val_size, in_chans)
-    else:
-        mean, std = _stats(s.kind, in_chans)
-        tf = functools.partial(build_transforms, s.kind, image_size=image_size, in_chans=in_chans, augment=augment,
-                               auto_augment=auto_augment, random_erase=random_erase, mean=mean, std=std)
-        train_tf = tf(True)
-        val_tf = tf(False, image_size=val_size, val_resize=val_resize)
-        assert s.root is not None
-        root = s.root
-        if s.kind == "mnist":
-            train_ds = mnist_dataset(root, "train", train_tf) if train else None
-            val_ds = mnist_dataset(root, "val", val_tf)
-        elif s.kind in ("cifar10", "cifar100"):
-            k = int(s.kind[5:])
-            train_ds = cifar_dataset(root, "train", k, train_tf) if train else None
-            val_ds = cifar_dataset(root, "val", k, val_tf)
-        else:
-            val_ds = imagefolder_dataset(root, "val", in_chans, val_tf, bad_images=bad_images)
-            train_ds = imagefolder_dataset(root, "train", in_chans, train_tf, bad_images=bad_images) if train else None
-            if train and train_ds.classes != val_ds.classes:
-                raise DataError(f"{s.root}: train/ and val/ have different class folders "
-                                f"({len(train_ds.classes)} vs {len(val_ds.classes)})")
-    classes = list(val_ds.classes)
-    common = dict(batch_size=batch_size, workers=workers, seed=seed, rank=rank, world_size=world_size,
-                  device=device, deterministic=deterministic)
-    train_loader = _make_loader(train_ds, train=True, **common) if train else None
-    skipped = [*getattr(train_ds, "skipped", []), *getattr(val_ds, "skipped", [])]
-    return DataBundle(train_loader, _make_loader(val_ds, train=False, **common), len(classes), in_chans,
-                      image_size, classes, s.kind, skipped)
-
-

@@ -1,6 +1,6 @@
 """The parts of a training step: the loss, evaluation, the optimiser, the schedule, mixup.
 
-Used by the loop in :mod:`cnnzoo.trainer` and usable alone (``evaluate`` a model on a
+Used by the loop in :mod:`cnnzoo.training.trainer` and usable alone (``evaluate`` a model on a
 loader; ``build_optimizer`` with layer-wise learning rates for your own loop).
 """
 
@@ -17,31 +17,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError, DataError
-from .models.googlenet import GoogLeNetOutputs, googlenet_loss
-from .train_config import TrainConfig
-from .train_runtime import DistInfo, all_reduce_sum, autocast
+from ..device import autocast
+from ..errors import ConfigError, DataError, InvalidArgumentError
+from ..models.base import logits_of, output_loss
+from .config import TrainConfig
+from .distributed import DistInfo, all_reduce_sum
 
-__all__ = ["compute_loss", "logits_of", "evaluate", "layer_units", "build_optimizer", "build_scheduler",
-           "batch_mix", "ModelEma"]
+__all__ = ["compute_loss", "logits_of", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
+           "build_scheduler", "batch_mix", "ModelEma", "freeze_backbone", "set_train_mode"]
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
 
 def compute_loss(output: Any, target: torch.Tensor, criterion: Callable[..., torch.Tensor] | None = None,
                  aux_weight: float = 0.3) -> torch.Tensor:
-    """The training loss of any model's output: GoogLeNet's adds its 0.3-weighted aux losses.
+    """The training loss of any model's output (the model contract's output protocol).
 
     ``target`` is class indices or (mixup/cutmix) class probabilities; ``criterion``
-    defaults to cross-entropy. Szegedy et al. 2014, Sec. 5 (auxiliary classifiers).
+    defaults to cross-entropy; auxiliary outputs (``.aux_logits``: GoogLeNet's, Szegedy et
+    al. 2014, Sec. 5) add ``aux_weight`` times their loss.
     """
-    if isinstance(output, GoogLeNetOutputs):
-        return googlenet_loss(output, target, criterion=criterion, aux_weight=aux_weight)
-    return (criterion or F.cross_entropy)(output, target)
-
-
-def logits_of(output: Any) -> torch.Tensor:
-    return output.logits if hasattr(output, "logits") else output
+    return output_loss(output, target, criterion, aux_weight)
 
 
 @torch.inference_mode()
@@ -66,6 +62,36 @@ def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None
     if n == 0:
         raise DataError("the validation loader gave no images")
     return {"val_loss": loss / n, "val_top1": 100 * top1 / n, "val_top5": 100 * top5 / n, "images": n}
+
+
+class EpochTotals:
+    """An epoch's training loss and accuracy, summed on the device so no step waits for it.
+
+    ``add`` keeps ``loss x images`` and the correct predictions as device tensors, and the
+    1-based index of the first batch whose loss is not finite; ``read`` is the one
+    host-device synchronisation. ``partial`` resumes an epoch that was interrupted.
+    """
+
+    def __init__(self, device: torch.device, partial: list[float] | None = None) -> None:
+        self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x images, correct
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.images, self.seconds = 0, 0.0
+        if partial is not None:
+            self.sums += torch.tensor(partial[:2], dtype=torch.float64, device=device)
+            self.images, self.seconds = int(partial[2]), float(partial[3])
+
+    @torch.no_grad()
+    def add(self, loss: torch.Tensor, output: Any, target: torch.Tensor, batch: int) -> None:
+        labels = target.argmax(1) if target.ndim == 2 else target  # mixup/cutmix targets are probabilities
+        self.sums += torch.stack([loss.detach().double() * len(target),
+                                  (logits_of(output).argmax(1) == labels).sum().double()])
+        bad = ~torch.isfinite(loss.detach())
+        self.first_bad = torch.where((self.first_bad < 0) & bad, self.first_bad.new_full((), batch), self.first_bad)
+        self.images += len(target)
+
+    def partial(self) -> list[float]:
+        """What a checkpoint keeps of an unfinished epoch (plain floats)."""
+        return [*self.sums.tolist(), float(self.images), self.seconds]
 
 
 # ---------------------------------------------------------------- optimiser and schedule
@@ -186,3 +212,33 @@ class ModelEma:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.module.load_state_dict(state["module"])
         self.updates = int(state["updates"])
+
+
+# ---------------------------------------------------------------- transfer learning
+def freeze_backbone(model: nn.Module) -> nn.Module:
+    """Make only the classifier trainable (``model.get_classifier()``); returns the classifier."""
+    get = getattr(model, "get_classifier", None)
+    if get is None:
+        raise InvalidArgumentError("freeze_backbone needs a model with get_classifier() (every cnnzoo model)")
+    head = get()
+    head_params = list(head.parameters())
+    if not head_params:
+        raise InvalidArgumentError("freeze_backbone: the classifier has no parameters (num_classes=0?)")
+    model.requires_grad_(False)
+    for p in head_params:
+        p.requires_grad_(True)
+    return head
+
+
+def set_train_mode(net: nn.Module, model: nn.Module, frozen_head: nn.Module | None) -> None:
+    """Training mode; with a frozen backbone its BatchNorm layers stay in eval mode.
+
+    In train mode BN would re-estimate the frozen backbone's statistics from the new data
+    although its affine weights no longer adapt.
+    """
+    net.train()
+    if frozen_head is not None:
+        head = set(frozen_head.modules())
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in head:
+                m.eval()

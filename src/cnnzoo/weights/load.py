@@ -1,11 +1,12 @@
-"""Pretrained weights: find them (catalogue tag or file), convert their keys, adapt, load.
+"""Pretrained weights into a model: find them (catalogue tag or file), convert their keys, adapt, load.
 
 ``create_model(name, pretrained=...)`` calls :func:`resolve` (which file, how many classes
 and input channels it has, its keys in cnnzoo's names) before building the model, then
-:func:`load_pretrained`. The catalogue is data (:mod:`cnnzoo.catalogue`), the files and
-their verification are :mod:`cnnzoo.hub`, the key maps of other layouts are
-:mod:`cnnzoo.keymaps`. A checkpoint's layout is the catalogue's where the file is known
-(by tag, or recognised by its SHA-256), otherwise it is detected from the keys.
+:func:`load_pretrained`. The catalogue is data (:mod:`cnnzoo.weights.catalogue`), the files
+and their verification are :mod:`cnnzoo.weights.cache` and :mod:`cnnzoo.weights.files`, the
+key maps of other layouts are :mod:`cnnzoo.weights.keymaps`. A checkpoint's layout is the
+catalogue's where the file is known (by tag, or recognised by its SHA-256), otherwise it is
+detected from the keys.
 
 Adaptation follows timm: a different ``num_classes`` re-initialises the classifier and
 loads everything else; a different ``in_chans`` adapts the first convolution (summing
@@ -16,12 +17,11 @@ by ``src/in_chans``, timm's ``adapt_input_conv``).
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import functools
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import hub
-from .catalogue import CATALOGUE, WeightsEntry
-from .errors import (IncompatibleWeightsError, InvalidArgumentError, UnknownWeightsError,
-                     WeightsError, suggest)
+from ..data.stats import DEFAULT_CROP_PCT
+from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError
+from ..models.base import classifier_names, first_conv_name
+from ..models.registry import get_model_entry, is_model, list_models
+from . import cache
+from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
+from .files import read_weights_file
 from .keymaps import KEY_MAPS
-from .registry import ModelInfo, get_model_entry, is_model, list_models
 
-__all__ = ["ResolvedWeights", "list_tags", "default_tag", "get_entry", "resolve", "load_pretrained",
-           "read_state_dict", "detect_layout", "adapt_input_conv", "label_names",
-           "list_weights", "weights_info", "download_weights", "import_weights"]
+__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "read_state_dict", "detect_layout",
+           "adapt_input_conv", "label_names"]
 
 log = logging.getLogger("cnnzoo")
 
@@ -59,51 +60,9 @@ class ResolvedWeights:
     in_chans: int | None  #: input channels of the file's first convolution
 
 
-# ---------------------------------------------------------------- catalogue look-ups
-def list_tags(model_name: str) -> list[str]:
-    """The weight tags of a model, its default first (``[]`` when it has none)."""
-    tags = [e for e in CATALOGUE.values() if e.architecture == model_name]
-    return [e.tag for e in sorted(tags, key=lambda e: not e.default)]
-
-
-def default_tag(model_name: str) -> str | None:
-    """The tag ``pretrained=True`` loads for ``model_name``, or None."""
-    tags = list_tags(model_name)
-    return tags[0] if tags else None
-
-
-def get_entry(name: str) -> WeightsEntry:
-    """The catalogue entry for a tag (``resnet50.tv2_in1k``), a model name (its default
-    tag) or timm's name of the same file (``legacy_seresnet50.in1k``)."""
-    if name in CATALOGUE:
-        return CATALOGUE[name]
-    for entry in CATALOGUE.values():
-        if entry.upstream == name and entry.source == "timm":
-            return entry
-    if (tag := default_tag(name)) is not None:
-        return CATALOGUE[tag]
-    base = name.partition(".")[0]
-    if is_model(base):
-        known = list_tags(base)
-        hint = (f"{base} has: {', '.join(known)}" if known else
-                f"no weights are catalogued for {base}; pass pretrained=<path to a .pth or "
-                ".safetensors file> to load your own")
-        raise UnknownWeightsError(f"unknown weight tag '{name}'; {hint}")
-    close = suggest(name, list(CATALOGUE))
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise UnknownWeightsError(f"unknown weights '{name}'{hint} (cnnzoo weights list shows all)")
-
-
-def _entry_for(model_name: str, tag: str | None) -> WeightsEntry:
-    entry = get_entry(model_name if tag is None else f"{model_name}.{tag}")
-    if entry.architecture != model_name:  # a timm name of another architecture's file
-        raise UnknownWeightsError(f"weights '{entry.tag}' are for {entry.architecture}, not {model_name}")
-    return entry
-
-
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _label_file(name: str) -> tuple[str, ...]:
-    return tuple(hub.asset_path(name).read_text(encoding="utf-8").splitlines())
+    return tuple(cache.asset_path(name).read_text(encoding="utf-8").splitlines())
 
 
 def label_names(entry: WeightsEntry) -> list[str]:
@@ -118,7 +77,7 @@ _DENSENET_LEGACY_KEY = re.compile(r"denselayer\d+\.(?:norm|relu|conv)\.[12]\.")
 
 
 def detect_layout(state_dict: Mapping[str, Any]) -> str:
-    """The layout of a state dict, from its keys: a :data:`cnnzoo.keymaps.KEY_MAPS` name or
+    """The layout of a state dict, from its keys: a :data:`cnnzoo.weights.keymaps.KEY_MAPS` name or
     ``"torchvision"`` (whose names are cnnzoo's)."""
     keys = list(state_dict)
     if any(k.startswith("layer0.") for k in keys) and any(k.startswith("last_linear.") for k in keys):
@@ -154,7 +113,7 @@ def read_state_dict(path: str | os.PathLike[str],
     ``_orig_mod.`` prefixes. Returns ``(state_dict, layout, model_name_or_None)``.
     """
     path = Path(path)
-    raw, model_name = _unwrap(hub.read_weights_file(path), path)
+    raw, model_name = _unwrap(read_weights_file(path), path)
     state: StateDict = {}
     for key, value in raw.items():
         if not isinstance(value, torch.Tensor):
@@ -168,14 +127,14 @@ def read_state_dict(path: str | os.PathLike[str],
     layout = layout or detect_layout(state)
     if layout not in IDENTITY_LAYOUTS:
         if layout not in KEY_MAPS:
-            raise WeightsError(f"no key map for the '{layout}' layout of '{path}' (cnnzoo.keymaps)")
+            raise WeightsError(f"no key map for the '{layout}' layout of '{path}' (cnnzoo.weights.keymaps)")
         state = KEY_MAPS[layout](state)
     return state, layout, model_name
 
 
 def _identify(path: Path, model_name: str) -> WeightsEntry | None:
     """The catalogue entry of a local file, by its SHA-256 (or the file-name prefix)."""
-    digest = hub.sha256_file(path)
+    digest = cache.sha256_file(path)
     for entry in CATALOGUE.values():
         if entry.sha256 == digest or (entry.sha256 is None and entry.hash_prefix
                                       and digest.startswith(entry.hash_prefix)
@@ -184,16 +143,22 @@ def _identify(path: Path, model_name: str) -> WeightsEntry | None:
     return None
 
 
-def resolve(model_name: str, tag: str | None, pretrained: Any) -> ResolvedWeights:
+#: what ``create_model`` passes to :func:`resolve`: a function giving the (first convolution,
+#: classifiers) module names of the model it will build, read from a copy on the meta device
+Probe = Callable[[], "tuple[str | None, tuple[str, ...]]"]
+
+
+def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | None = None) -> ResolvedWeights:
     """Find and read the weights ``create_model`` asked for.
 
     ``pretrained`` is ``True`` (``tag`` or the default tag), a tag (``"tv2_in1k"`` or
     ``"resnet50.tv2_in1k"``) or a path to a ``.pth``/``.pt``/``.safetensors`` file.
-    Catalogued files are downloaded (or taken from the cache) and verified first.
+    Catalogued files are downloaded (or taken from the cache) and verified first. For a
+    file, ``probe`` names the model's first convolution and classifiers, so that the file's
+    input channels and classes are read from it.
     """
-    info = get_model_entry(model_name)
     if pretrained is True:
-        return _from_entry(info, _entry_for(model_name, tag))
+        return _from_entry(entry_for(model_name, tag))
     if not isinstance(pretrained, (str, os.PathLike)):
         raise InvalidArgumentError(
             f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
@@ -202,45 +167,41 @@ def resolve(model_name: str, tag: str | None, pretrained: Any) -> ResolvedWeight
         if tag is not None:
             raise InvalidArgumentError(
                 f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a file; give one")
-        return _from_file(info, Path(text))
+        return _from_file(model_name, Path(text), probe)
     if text.startswith(model_name + "."):
         text = text[len(model_name) + 1:]
     if f"{model_name}.{text}" in CATALOGUE and tag in (None, text):
-        return _from_entry(info, CATALOGUE[f"{model_name}.{text}"])
+        return _from_entry(CATALOGUE[f"{model_name}.{text}"])
     tags = ", ".join(list_tags(model_name)) or "none catalogued"
     raise WeightsError(f"no weights file at '{os.fspath(pretrained)}', and it is not a weight tag "
                        f"of {model_name} (tags: {tags})")
 
 
-def _from_entry(info: ModelInfo, entry: WeightsEntry) -> ResolvedWeights:
-    path = hub.fetch(entry)
+def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
+    path = cache.fetch(entry)
     state, layout, _ = read_state_dict(path, entry.layout)
-    return ResolvedWeights(state, path, layout, entry, entry.num_classes,
-                           _first_conv_chans(state, info))
+    return ResolvedWeights(state, path, layout, entry, entry.num_classes, entry.input_size[0])
 
 
-def _from_file(info: ModelInfo, path: Path) -> ResolvedWeights:
-    entry = _identify(path, info.name)
-    if entry is not None and entry.architecture != info.name:
+def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeights:
+    entry = _identify(path, model_name)
+    if entry is not None and entry.architecture != model_name:
         raise IncompatibleWeightsError(
             f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
-            f"not {info.name}: use create_model('{entry.architecture}', pretrained='{path}')")
+            f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')")
     state, layout, ckpt_model = read_state_dict(path, entry.layout if entry else None)
     if ckpt_model is not None:
         base = ckpt_model.partition(".")[0]
-        if base != info.name:
+        if base != model_name:
             raise IncompatibleWeightsError(
-                f"'{path}' is a checkpoint of '{base}', not '{info.name}': use "
+                f"'{path}' is a checkpoint of '{base}', not '{model_name}': use "
                 f"create_model('{base}', pretrained='{path}')")
         layout = "cnnzoo"
-    head = [v for k, v in state.items() if k.startswith(info.classifier + ".") and v.ndim >= 1]
-    num_classes = int(head[0].shape[0]) if head else None
-    return ResolvedWeights(state, path, layout, entry, num_classes, _first_conv_chans(state, info))
-
-
-def _first_conv_chans(state: StateDict, info: ModelInfo) -> int | None:
-    weight = state.get(f"{info.first_conv}.weight")
-    return int(weight.shape[1]) if weight is not None and weight.ndim == 4 else None
+    first_conv, heads = probe() if probe is not None else (None, ())
+    head = [v for k, v in state.items() if heads and k.startswith(heads[0] + ".") and v.ndim >= 1]
+    weight = state.get(f"{first_conv}.weight")
+    in_chans = int(weight.shape[1]) if weight is not None and weight.ndim == 4 else None
+    return ResolvedWeights(state, path, layout, entry, int(head[0].shape[0]) if head else None, in_chans)
 
 
 # ---------------------------------------------------------------- adaptation and loading
@@ -277,59 +238,62 @@ def _list(keys: list[str], n: int = 6) -> str:
     return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
 
 
-def _suggest_architecture(state: StateDict, info: ModelInfo, num_classes: int | None) -> str | None:
-    """A registered model whose state dict has exactly these keys and shapes (meta device)."""
+def _suggest_architecture(state: StateDict, name: str, num_classes: int | None) -> str | None:
+    """A registered model whose state dict has exactly these keys and shapes (meta device).
+
+    The models of the same family are tried first (a file of resnet18 given to resnet34),
+    so that the others are built only when none of those fits.
+    """
     shapes = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    for name in list_models():
-        if name == info.name:
+    family = get_model_entry(name).family if is_model(name) else None
+    candidates = sorted(list_models(), key=lambda n: get_model_entry(n).family != family)
+    for other_name in candidates:
+        if other_name == name:
             continue
         try:
             with torch.device("meta"):
                 kwargs = {} if num_classes is None else {"num_classes": num_classes}
-                other = get_model_entry(name).constructor(**kwargs)
-        except Exception:  # a constructor that needs other arguments is simply no candidate
+                other = get_model_entry(other_name).constructor(**kwargs)
+        except Exception:  # noqa: BLE001 - a constructor that needs other arguments is simply no candidate
             continue
         theirs = {k: tuple(v.shape) for k, v in other.state_dict().items()
                   if not k.endswith("num_batches_tracked")}
         if theirs == shapes:
-            return name
+            return other_name
     return None
 
 
-def load_pretrained(model: nn.Module, info: ModelInfo, weights: ResolvedWeights) -> dict[str, Any]:
-    """Load ``weights`` into ``model`` (built for ``info``), adapting head and first conv.
+def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any]:
+    """Load ``weights`` into ``model``, adapting its classifiers and its first convolution.
 
-    Returns the ``pretrained_cfg`` entries the weights determine (tag, preprocessing, class
-    names, source). Any mismatch other than the classifier and the first convolution's
-    input channels is an :class:`IncompatibleWeightsError` naming the keys.
+    The module names come from the model itself (its first ``Conv2d``; its classifiers, the
+    main one first). Returns the ``pretrained_cfg`` entries the weights determine (tag,
+    preprocessing, class names, source). Any mismatch other than the classifiers and the
+    first convolution's input channels is an :class:`IncompatibleWeightsError` naming the keys.
     """
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    name = str(cfg.get("architecture") or getattr(model, "arch_name", type(model).__name__))
     state = dict(weights.state_dict)
     target = model.state_dict()
     in_chans = int(getattr(model, "in_chans", weights.in_chans or 3))
-    conv_key = f"{info.first_conv}.weight"
+    first_conv, heads = first_conv_name(model), classifier_names(model)
+    conv_key = f"{first_conv}.weight"
     if conv_key in state and conv_key in target and state[conv_key].shape[1] != target[conv_key].shape[1]:
         state[conv_key] = adapt_input_conv(state[conv_key], target[conv_key].shape[1])
         log.info("%s: first convolution %s adapted from %d to %d input channels",
-                 info.name, info.first_conv, weights.in_chans, target[conv_key].shape[1])
+                 name, first_conv, weights.in_chans, target[conv_key].shape[1])
     model_classes = getattr(model, "num_classes", None)
-    fresh = [info.classifier]  # prefixes of modules that keep the model's own initialisation
+    fresh: list[str] = []  # classifiers that keep the model's own initialisation
     if weights.num_classes is not None and model_classes != weights.num_classes:
-        head = [k for k in state if k.startswith(info.classifier + ".")]
-        # other layers sized by the class count (GoogLeNet's auxiliary classifiers)
-        head += [k for k, v in state.items() if k not in head and k in target
-                 and v.shape != target[k].shape and v.shape[0] == weights.num_classes
-                 and target[k].shape[0] == model_classes and v.shape[1:] == target[k].shape[1:]]
-        for k in head:
+        fresh = list(heads)
+        for k in [k for k in state if k.startswith(tuple(h + "." for h in heads))]:
             del state[k]
-        fresh += sorted({k.rsplit(".", 1)[0] for k in head} - {info.classifier})
         log.info("%s: new %d-class classifier (%s initialised afresh); the weights' %d-class "
-                 "head was not loaded, everything else was", info.name, model_classes,
+                 "head was not loaded, everything else was", name, model_classes,
                  ", ".join(fresh), weights.num_classes)
-    elif weights.num_classes is None and any(k.startswith(info.classifier + ".") for k in target):
-        log.info("%s: the weights have no classifier; %s keeps its initialisation",
-                 info.name, info.classifier)
-    else:
-        fresh = []
+    elif weights.num_classes is None and heads and any(k.startswith(heads[0] + ".") for k in target):
+        fresh = list(heads)
+        log.info("%s: the weights have no classifier; %s keeps its initialisation", name, heads[0])
     fresh_prefixes = tuple(p + "." for p in fresh)
     # keys of optional modules the model was built without (aux_logits=False sets aux1=None)
     skipped = [k for k in state if k not in target and hasattr(model, k.split(".")[0])
@@ -343,32 +307,33 @@ def load_pretrained(model: nn.Module, info: ModelInfo, weights: ResolvedWeights)
     if missing or unexpected or mismatched:
         parts = [f"{len(v)} {what}: {_list(v)}" for what, v in
                  (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if v]
-        other = _suggest_architecture(weights.state_dict, info, weights.num_classes)
+        other = _suggest_architecture(weights.state_dict, name, weights.num_classes)
         hint = (f"; the file fits '{other}': create_model('{other}', pretrained=...)" if other
                 else f" (layout '{weights.layout}')")
         raise IncompatibleWeightsError(
-            f"'{weights.path}' does not fit {info.name}: {'; '.join(parts)}{hint}")
+            f"'{weights.path}' does not fit {name}: {'; '.join(parts)}{hint}")
     for k in skipped:
         del state[k]
     model.load_state_dict(state, strict=False)
     if skipped:
         log.info("%s: %d keys of modules the model was built without were not loaded (%s)",
-                 info.name, len(skipped), _list(skipped, 3))
-    return _pretrained_cfg(model, info, weights, in_chans)
+                 name, len(skipped), _list(skipped, 3))
+    return _weights_record(model, name, weights, in_chans)
 
 
-def _pretrained_cfg(model: nn.Module, info: ModelInfo, weights: ResolvedWeights,
-                    in_chans: int) -> dict[str, Any]:
+def _weights_record(model: nn.Module, name: str, weights: ResolvedWeights, in_chans: int) -> dict[str, Any]:
+    """The ``pretrained_cfg`` entries that the loaded weights determine."""
     entry = weights.entry
     cfg: dict[str, Any] = {"file": str(weights.path), "layout": weights.layout}
     if entry is None:
-        cfg.update(tag=None, resize_size=int(info.input_size[-1] / 0.875), label_names=None)
+        size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size", (in_chans, 224, 224))
+        cfg.update(tag=None, resize_size=int(size[-1] / DEFAULT_CROP_PCT), label_names=None)
         return cfg
     for attr, value in entry.model_attrs.items():
         if in_chans == entry.input_size[0]:
             setattr(model, attr, value)
         else:  # GoogLeNet's transform_input re-normalises exactly three ImageNet channels
-            log.info("%s: %s=%r not applied to a %d-channel input", info.name, attr, value, in_chans)
+            log.info("%s: %s=%r not applied to a %d-channel input", name, attr, value, in_chans)
     same_head = getattr(model, "num_classes", None) == entry.num_classes
     cfg.update(
         tag=entry.tag, source=entry.source, url=entry.url, sha256=entry.sha256,
@@ -379,56 +344,3 @@ def _pretrained_cfg(model: nn.Module, info: ModelInfo, weights: ResolvedWeights,
         label_names=label_names(entry) if same_head else None, dataset=entry.dataset,
         top1=entry.top1, top5=entry.top5, license=entry.license, notes=entry.notes)
     return cfg
-
-
-# ---------------------------------------------------------------- the public helpers
-def _row(entry: WeightsEntry) -> dict[str, Any]:
-    path = hub.cached_path(entry)
-    return {"tag": entry.tag, "architecture": entry.architecture, "source": entry.source,
-            "default": entry.default, "dataset": entry.dataset, "top1": entry.top1,
-            "top5": entry.top5, "size_mb": entry.size_mb, "hash_status": entry.hash_status,
-            "cached": path.exists(), "url": entry.url, "license": entry.license}
-
-
-def list_weights(pattern: str = "*") -> list[dict[str, Any]]:
-    """Catalogue entries whose tag or model name matches the wildcard ``pattern``.
-
-    Each row: tag, architecture, source, default, dataset, top1/top5 (published, percent;
-    None where not published), size_mb, hash_status ('sha256', 'prefix' or 'tofu'),
-    cached, url, license.
-    """
-    return [_row(e) for e in CATALOGUE.values()
-            if fnmatch.fnmatchcase(e.tag, pattern) or fnmatch.fnmatchcase(e.architecture, pattern)]
-
-
-def weights_info(tag: str) -> dict[str, Any]:
-    """Everything the catalogue says about one tag (or a model's default tag), plus the
-    cache path and whether the file is there."""
-    entry = get_entry(tag)
-    record = dataclasses.asdict(entry)
-    record.update(hash_status=entry.hash_status, path=str(hub.cached_path(entry)),
-                  cached=hub.cached_path(entry).exists(), num_labels=len(label_names(entry)))
-    return record
-
-
-def download_weights(tags: str | Iterable[str], *, progress: bool = True) -> list[Path]:
-    """Download (or verify in the cache) weights: tags, model names (their default tag) or
-    wildcards over tags (``"resnet*"``; ``"*"`` is the whole catalogue). Returns the paths."""
-    names = [tags] if isinstance(tags, str) else list(tags)
-    entries: list[WeightsEntry] = []
-    for name in names:
-        if any(c in name for c in "*?["):
-            matched = [e for e in CATALOGUE.values() if fnmatch.fnmatchcase(e.tag, name)]
-            if not matched:
-                raise UnknownWeightsError(f"no weight tag matches '{name}' (cnnzoo weights list)")
-            entries += matched
-        else:
-            entries.append(get_entry(name))
-    unique = {e.tag: e for e in entries}  # each file once, in the order asked
-    return [hub.fetch(e, progress=progress) for e in unique.values()]
-
-
-def import_weights(tag: str, file: str | os.PathLike[str]) -> Path:
-    """Put a local copy of a catalogued file into the cache, after checking its hash, for
-    machines that cannot download. Returns the cache path."""
-    return hub.import_file(get_entry(tag), file)

@@ -1,12 +1,11 @@
-"""Weight files on disk: the cache, verified downloads, offline mode and safe reading.
+"""Weight files on disk: the cache, verified downloads, offline mode, trust on first use.
 
 Every file is checked against the catalogue's SHA-256 (or, where only the 8-digit prefix
 of the upstream file name or nothing is published, against the hash recorded at its first
 download: trust on first use) before it is kept and again before every use. Downloads go
-to a temporary file in the cache directory and are renamed only once complete and
-verified, so an interrupted or corrupt download never leaves a file that later loads.
-Files are read with ``torch.load(weights_only=True)`` or safetensors, never by arbitrary
-unpickling.
+to a temporary file in the cache directory (:mod:`cnnzoo.atomic`) and are renamed only once
+complete and verified, so an interrupted or corrupt download never leaves a file that
+later loads. Reading the files is :mod:`cnnzoo.weights.files`.
 """
 
 from __future__ import annotations
@@ -15,25 +14,23 @@ import hashlib
 import http.client
 import logging
 import os
-import pickle
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..atomic import atomic_path, atomic_write
+from ..errors import HashMismatchError, OfflineError, WeightsDownloadError, WeightsError
 from .catalogue import WeightsEntry
-from .errors import (CheckpointError, HashMismatchError, MissingDependencyError, OfflineError,
-                     UnsafeCheckpointError, WeightsDownloadError, WeightsError)
+from .files import read_weights_file
 
 __all__ = ["cache_dir", "cached_path", "is_offline", "sha256_file", "fetch", "verify_cached",
-           "import_file", "read_weights_file", "asset_path"]
+           "import_file", "asset_path"]
 
 log = logging.getLogger("cnnzoo")
 
@@ -54,7 +51,7 @@ def is_offline() -> bool:
 
 def asset_path(filename: str) -> Path:
     """A file shipped inside the package (``cnnzoo/assets``)."""
-    return Path(__file__).resolve().parent / "assets" / filename
+    return Path(__file__).resolve().parent.parent / "assets" / filename
 
 
 def cached_path(entry: WeightsEntry) -> Path:
@@ -84,27 +81,6 @@ def _tofu_record(path: Path) -> Path:
     return path.with_name(path.name + _TOFU_SUFFIX)
 
 
-def _write_atomic(path: Path, writer: Callable[[Any], None], mode: str = "w") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, mode) as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path: str | Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
-
 def _warn_unpinned(entry: WeightsEntry, digest: str) -> None:
     if entry.sha256:
         return
@@ -130,7 +106,7 @@ def verify_cached(entry: WeightsEntry, path: Path) -> None:
     if not record.exists():
         # a file put into the cache by hand: trust it now, as on first download
         _warn_unpinned(entry, digest)
-        _write_atomic(record, lambda f: f.write(digest + "\n"))
+        atomic_write(record, digest + "\n")
         return
     trusted = record.read_text().strip()
     if digest != trusted:
@@ -142,12 +118,12 @@ def verify_cached(entry: WeightsEntry, path: Path) -> None:
 def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
     """Stream ``url`` to a temporary file next to ``dest``; verify; rename. Returns the SHA-256."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     digest = hashlib.sha256()
     received = 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "cnnzoo"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
+        with atomic_path(dest) as tmp, open(tmp, "wb") as out, \
+                urllib.request.urlopen(request, timeout=60) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             bar = _progress_bar(total, dest.name, progress)
@@ -165,24 +141,15 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
                     f"download of {url} was cut after {received} of {total} bytes; nothing "
                     "was kept, try again")
             out.flush()
-            os.fsync(out.fileno())
-        hexdigest = digest.hexdigest()
-        _check_hash(entry, hexdigest, f"the download {url}")
-        os.replace(tmp, dest)
-        return hexdigest
+            _check_hash(entry, digest.hexdigest(), f"the download {url}")  # raising here keeps nothing
+        return digest.hexdigest()
     except urllib.error.HTTPError as e:
-        _remove(tmp)
         raise WeightsDownloadError(f"download of {url} failed: HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
-        _remove(tmp)
         why = f"the network is unreachable ({e.reason})"
         raise OfflineError(_offline_message(entry, dest, why)) from None
     except (OSError, ValueError, http.client.HTTPException) as e:
-        _remove(tmp)
         raise WeightsDownloadError(f"download of {url} failed: {e!r}; nothing was kept") from None
-    except BaseException:
-        _remove(tmp)
-        raise
 
 
 class _NoBar:
@@ -222,7 +189,7 @@ def fetch(entry: WeightsEntry, *, progress: bool = True) -> Path:
     digest = _download(entry.url, path, entry, progress)
     if not entry.sha256:
         _warn_unpinned(entry, digest)
-        _write_atomic(_tofu_record(path), lambda f: f.write(digest + "\n"))
+        atomic_write(_tofu_record(path), digest + "\n")
     return path
 
 
@@ -239,68 +206,14 @@ def import_file(entry: WeightsEntry, source: str | os.PathLike[str]) -> Path:
         # nothing to compare all the bytes with: at least make sure they read as weights
         read_weights_file(source)
     dest = cached_path(entry)
+    dest.parent.mkdir(parents=True, exist_ok=True)
 
     def copy(f: Any) -> None:
         with open(source, "rb") as src:
             shutil.copyfileobj(src, f, _CHUNK)
 
-    _write_atomic(dest, copy, mode="wb")
+    atomic_write(dest, copy)
     if not entry.sha256:
         _warn_unpinned(entry, digest)
-        _write_atomic(_tofu_record(dest), lambda f: f.write(digest + "\n"))
+        atomic_write(_tofu_record(dest), digest + "\n")
     return dest
-
-
-# ---------------------------------------------------------------- reading, safely
-def _is_safetensors(path: Path) -> bool:
-    # safetensors: an 8-byte little-endian header length, then a JSON header starting "{"
-    with open(path, "rb") as f:
-        head = f.read(9)
-    if len(head) < 9 or head[8:9] != b"{":
-        return False
-    return 2 <= int.from_bytes(head[:8], "little") <= path.stat().st_size - 8
-
-
-def read_weights_file(path: str | os.PathLike[str]) -> Any:
-    """Load a ``.pth``/``.pt`` or ``.safetensors`` file safely, whatever its suffix says.
-
-    torch files are read with ``weights_only=True`` on the CPU; a file that needs arbitrary
-    unpickling is an :class:`UnsafeCheckpointError`. The format is found from the content
-    (safetensors' JSON header), not only from the suffix.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"no weights file at '{path}'")
-    if _is_safetensors(path):
-        try:
-            from safetensors.torch import load_file
-        except ImportError:
-            raise MissingDependencyError(
-                f"'{path}' is a safetensors file; reading it needs the safetensors package: "
-                "pip install safetensors (or pip install 'cnnzoo[safetensors]')") from None
-        try:
-            return load_file(str(path), device="cpu")
-        except Exception as e:  # safetensors raises its own SafetensorError
-            raise WeightsError(f"'{path}' is not a readable safetensors file: {e}") from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        # torch's weights-only unpickler names what it refused, after its generic preamble
-        detail = next((ln.strip() for ln in str(e).splitlines()
-                       if "GLOBAL" in ln or "Unsupported" in ln), "")
-        if "GLOBAL" in detail:
-            raise UnsafeCheckpointError(
-                f"refusing to load '{path}': it needs arbitrary unpickling, which can run code "
-                f"({detail}). Load it only if you trust it, then save its state_dict with "
-                "torch.save or as safetensors") from None
-        raise CheckpointError(
-            f"'{path}' is not a PyTorch weights file that can be read safely: it is corrupt, or "
-            f"a plain pickle that would need arbitrary unpickling, which cnnzoo refuses ({detail})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(
-            f"'{path}' is not a readable PyTorch weights file (truncated or corrupt?): "
-            f"{str(e).splitlines()[0][:200]}") from None
-    except Exception:  # noqa: BLE001 - a text or other file read as a legacy pickle fails any which way (KeyError ...)
-        raise CheckpointError(
-            f"'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
-            "pass a .pth/.pt/.safetensors state dict") from None

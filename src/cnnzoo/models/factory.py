@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from typing import Any
 
+import torch
 from torch import nn
 
-from .errors import InvalidArgumentError
-from .registry import ModelInfo, get_model_entry
+from ..errors import InvalidArgumentError
+from .base import classifier_names, first_conv_name
+from .layers import check_model_args
+from .registry import ModelInfo, get_model_entry, set_pretrained_cfg
 
 __all__ = ["create_model", "model_info", "split_model_name"]
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def split_model_name(name: str) -> tuple[str, str | None]:
@@ -23,23 +24,6 @@ def split_model_name(name: str) -> tuple[str, str | None]:
         raise InvalidArgumentError(f"a model name must be a non-empty string, got {name!r}")
     base, _, tag = name.partition(".")
     return base, (tag or None)
-
-
-def _default_cfg(info: ModelInfo, num_classes: int, in_chans: int) -> dict[str, Any]:
-    return {
-        "architecture": info.name,
-        "tag": None,
-        "num_classes": num_classes,
-        "input_size": (in_chans, *info.input_size[1:]),
-        "min_input_size": (in_chans, *info.min_input_size[1:]),
-        "fixed_input_size": info.fixed_input_size,
-        "interpolation": "bilinear",
-        "crop_pct": 0.875,
-        "mean": IMAGENET_MEAN if in_chans == 3 else (0.5,) * in_chans,
-        "std": IMAGENET_STD if in_chans == 3 else (0.5,) * in_chans,
-        "first_conv": info.first_conv,
-        "classifier": info.classifier,
-    }
 
 
 def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *,
@@ -62,66 +46,88 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
         # a tag names weights: asking for "resnet50.tv2_in1k" means those weights
         want_weights = True
         pretrained = True
-    weights_entry = None
+    _check_kwargs(info, kwargs, num_classes, in_chans)
+    weights = None
     if want_weights:
-        from . import weights  # imported only when weights are asked for
+        from .. import weights as weights_api  # imported only when weights are asked for
 
-        weights_entry = weights.resolve(base, tag, pretrained)
+        weights = weights_api.resolve(base, tag, pretrained, probe=lambda: _probe(info, kwargs))
         # unless asked otherwise, build the model the weights were made for
         if num_classes is None:
-            num_classes = weights_entry.num_classes
+            num_classes = weights.num_classes
         if in_chans is None:
-            in_chans = weights_entry.in_chans
+            in_chans = weights.in_chans
+    model = _construct(info, kwargs, num_classes, in_chans)
+    if weights is not None:
+        record = weights_api.load_pretrained(model, weights)
+        set_pretrained_cfg(model, {**getattr(model, "pretrained_cfg", {}), **record})
+    return model
+
+
+def _construct(info: ModelInfo, kwargs: dict[str, Any], num_classes: int | None, in_chans: int | None) -> nn.Module:
     ctor_kwargs = dict(kwargs)
     if num_classes is not None:
         ctor_kwargs["num_classes"] = num_classes
     if in_chans is not None:
         ctor_kwargs["in_chans"] = in_chans
-    _check_kwargs(info, ctor_kwargs)
     try:
-        model = info.constructor(**ctor_kwargs)
+        return info.constructor(**ctor_kwargs)
     except TypeError as e:
         # only the argument-binding errors are the user's; any other TypeError is a bug
         if "keyword argument" not in str(e) and "multiple values for argument" not in str(e):
             raise
         raise InvalidArgumentError(f"{info.name}: {e}; see help(cnnzoo.models) for its arguments") from None
-    cfg = _default_cfg(info, getattr(model, "num_classes", num_classes or 0),
-                       getattr(model, "in_chans", in_chans or 3))
-    if weights_entry is not None:
-        from . import weights
-
-        cfg.update(weights.load_pretrained(model, info, weights_entry))
-    model.pretrained_cfg = cfg  # type: ignore[assignment]
-    model.default_cfg = cfg  # type: ignore[assignment]  # timm's older name
-    return model
 
 
-def _check_kwargs(info: ModelInfo, kwargs: dict[str, Any]) -> None:
+def _probe(info: ModelInfo, kwargs: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """(first convolution, classifiers) of the model these arguments build, read on the meta device."""
+    with torch.device("meta"):
+        model = _construct(info, kwargs, None, None)
+    return first_conv_name(model), classifier_names(model)
+
+
+def _check_kwargs(info: ModelInfo, kwargs: dict[str, Any], num_classes: int | None, in_chans: int | None) -> None:
     sig = inspect.signature(info.constructor)
     params = sig.parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        accepted = None  # the constructor passes them on; the network class checks them
-    else:
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        # (a constructor taking **kwargs passes them on; the network class checks them)
         accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if accepted is not None:
         unknown = [k for k in kwargs if k not in accepted]
         if unknown:
             raise InvalidArgumentError(
                 f"{info.name} got unknown argument(s) {', '.join(unknown)}; "
                 f"it accepts {', '.join(accepted)}")
-    from .layers import check_model_args
+    check_model_args(1000 if num_classes is None else num_classes, 3 if in_chans is None else in_chans)
 
-    check_model_args(kwargs.get("num_classes", 1000), kwargs.get("in_chans", 3))
+
+@functools.cache
+def _architecture(name: str) -> dict[str, Any]:
+    # what the network itself says, read once from a copy built on the meta device
+    try:
+        with torch.device("meta"):
+            model = get_model_entry(name).constructor()
+    except Exception:  # noqa: BLE001 - a user's model that cannot be built without arguments
+        return {}
+    cfg = dict(getattr(model, "pretrained_cfg", {}))
+    return {key: cfg.get(key) for key in ("min_input_size", "fixed_input_size", "first_conv", "classifier")} | {
+        "num_features": getattr(model, "num_features", None),
+        "head_hidden_size": getattr(model, "head_hidden_size", None)}
 
 
 def model_info(name: str) -> dict[str, Any]:
-    """Metadata of a model: family, paper, authors, year, input sizes and its weight tags."""
+    """Metadata of a model: family, paper, authors, year, input sizes and its weight tags.
+
+    The registry's facts (paper, design input size, default classes) and the network's own
+    (minimum input size, first convolution, classifiers, feature widths, read from a copy
+    built on the meta device), with the catalogued weight tags, the default first.
+    """
     base, _ = split_model_name(name)
     info = get_model_entry(base)
     record = info.as_dict()
-    from . import weights
+    record.update(_architecture(base))
+    from ..weights.catalogue import list_tags
 
-    tags = weights.list_tags(base)
+    tags = list_tags(base)
     record["pretrained_tags"] = tags
     record["has_pretrained"] = bool(tags)
     return record

@@ -32,11 +32,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["WeightsEntry", "CATALOGUE", "IMAGENET_MEAN", "IMAGENET_STD"]
+from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
+from ..data.stats import HALF_MEAN_STD as _HALF
+from ..errors import UnknownWeightsError, suggest
+from ..models.registry import is_model
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-_HALF = (0.5, 0.5, 0.5)
+__all__ = ["WeightsEntry", "CATALOGUE", "list_tags", "default_tag", "get_entry",
+           "entry_for"]
+
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,11 @@ class WeightsEntry:
     filename: str  #: name in the cache (or in the package's assets)
     sha256: str | None  #: full SHA-256 where published, else None
     hash_prefix: str | None  #: leading hex digits of the SHA-256 in the upstream file name
-    layout: str  #: key layout of the file: "torchvision" (identity) or a cnnzoo.keymaps name
+    layout: str  #: key layout of the file: "torchvision" (identity) or a cnnzoo.weights.keymaps name
     num_classes: int = 1000
     input_size: tuple[int, int, int] = (3, 224, 224)
     resize_size: int = 256
-    crop_pct: float = 0.875
+    crop_pct: float = DEFAULT_CROP_PCT
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     interpolation: str = "bilinear"
@@ -109,7 +112,7 @@ _TIMM_CSV = ("timm results/results-imagenet.csv (huggingface/pytorch-image-model
 
 
 def _timm(arch: str, tag: str, upstream: str, *, url: str | None = None, hf_hub_id: str | None = None,
-          sha256: str | None = None, layout: str, crop_pct: float = 0.875,
+          sha256: str | None = None, layout: str, crop_pct: float = DEFAULT_CROP_PCT,
           interpolation: str = "bilinear", mean: tuple[float, ...] = IMAGENET_MEAN,
           std: tuple[float, ...] = IMAGENET_STD, top1: float | None, top5: float | None,
           accuracy_source: str, **extra: Any) -> WeightsEntry:
@@ -270,3 +273,45 @@ _ENTRIES: list[WeightsEntry] = [
 CATALOGUE: dict[str, WeightsEntry] = {e.tag: e for e in _ENTRIES}
 if len(CATALOGUE) != len(_ENTRIES):
     raise AssertionError("duplicate weight tags in the catalogue")
+
+
+# ---------------------------------------------------------------- look-ups
+def list_tags(model_name: str) -> list[str]:
+    """The weight tags of a model, its default first (``[]`` when it has none)."""
+    tags = [e for e in CATALOGUE.values() if e.architecture == model_name]
+    return [e.tag for e in sorted(tags, key=lambda e: not e.default)]
+
+
+def default_tag(model_name: str) -> str | None:
+    """The tag ``pretrained=True`` loads for ``model_name``, or None."""
+    tags = list_tags(model_name)
+    return tags[0] if tags else None
+
+
+def get_entry(name: str) -> WeightsEntry:
+    """The catalogue entry for a tag (``resnet50.tv2_in1k``), a model name (its default
+    tag) or timm's name of the same file (``legacy_seresnet50.in1k``)."""
+    if name in CATALOGUE:
+        return CATALOGUE[name]
+    for entry in CATALOGUE.values():
+        if entry.upstream == name and entry.source == "timm":
+            return entry
+    if (tag := default_tag(name)) is not None:
+        return CATALOGUE[tag]
+    base = name.partition(".")[0]
+    if is_model(base):
+        known = list_tags(base)
+        hint = (f"{base} has: {', '.join(known)}" if known else
+                f"no weights are catalogued for {base}; pass pretrained=<path to a .pth or "
+                ".safetensors file> to load your own")
+        raise UnknownWeightsError(f"unknown weight tag '{name}'; {hint}")
+    close = suggest(name, list(CATALOGUE))
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UnknownWeightsError(f"unknown weights '{name}'{hint} (cnnzoo weights list shows all)")
+
+
+def entry_for(model_name: str, tag: str | None) -> WeightsEntry:
+    entry = get_entry(model_name if tag is None else f"{model_name}.{tag}")
+    if entry.architecture != model_name:  # a timm name of another architecture's file
+        raise UnknownWeightsError(f"weights '{entry.tag}' are for {entry.architecture}, not {model_name}")
+    return entry

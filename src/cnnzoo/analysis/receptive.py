@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["ReceptiveField", "ReceptiveFieldMode", "field_of", "mark_input"]
+from ..errors import InvalidArgumentError
+
+__all__ = ["ReceptiveField", "ReceptiveFieldMode", "field_of", "mark_input", "receptive_field"]
 
 _ATTR = "_cnnzoo_rf"
 
@@ -153,7 +156,8 @@ def _adaptive(rf: ReceptiveField, hw_in: tuple[int, int], hw_out: tuple[int, int
     # PyTorch's adaptive pooling: output i pools inputs floor(i*n/m) .. ceil((i+1)*n/m) - 1.
     # Exact when n is a multiple of m (global pooling included); otherwise the windows vary
     # and the largest one is reported, with the mean stride n/m.
-    kernel, stride = [], []
+    kernel: list[int] = []
+    stride: list[float] = []
     for n, m in zip(hw_in, hw_out):
         if n % m == 0:
             kernel.append(n // m)
@@ -267,3 +271,33 @@ class ReceptiveFieldMode(TorchFunctionMode):
                 rf_out = _pointwise(known, o)  # type: ignore[arg-type]
             setattr(o, _ATTR, rf_out)
         return out
+
+
+def receptive_field(model_or_name: nn.Module | str, input_size: Sequence[int] | int | None = None, *,
+                    layer: str | None = None) -> ReceptiveField:
+    """The receptive field of ``layer``'s output (a module name), or of the final feature map.
+
+    Computed on the real graph (branches, residual and dense connections included: the
+    largest path wins), per axis: size, jump (effective stride) and start offset, as in
+    Araujo et al., "Computing Receptive Fields of Convolutional Neural Networks", Distill 2019.
+    E.g. ``receptive_field("vgg16", layer="features.30").size == (212, 212)``.
+    """
+    # the instrumented forward runs this module's mode: imported here, not at the top
+    from .trace import resolve_input_size, resolve_model, trace, unknown_layers_message
+
+    model = resolve_model(model_or_name)
+    tr = trace(model, resolve_input_size(model, input_size))
+    if layer is None:
+        rf = tr.feature_field
+        where = "the final feature map"
+    else:
+        names = [n for n, _ in model.named_modules() if n]
+        if layer not in names:
+            raise InvalidArgumentError(unknown_layers_message([layer], names))
+        if layer not in tr.shapes:
+            raise InvalidArgumentError(f"layer '{layer}' does not run in eval mode, so it has no output")
+        rf, where = tr.fields[layer], f"'{layer}'"
+    if rf is None:
+        raise InvalidArgumentError(f"the receptive field of {where} is unknown: an operation "
+                                   "changes the resolution in a way the analysis does not model")
+    return rf

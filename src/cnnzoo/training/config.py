@@ -8,33 +8,38 @@ impossible values are :class:`~cnnzoo.errors.ConfigError`\\ s that name the key.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import re
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import ConfigError, suggest
+from ..atomic import atomic_write
+from ..errors import ConfigError, suggest
 
-__all__ = ["TrainConfig", "load_config", "save_config", "merge_config", "resolve_config"]
+__all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
+           "add_config_options"]
 
-CHOICES: dict[str, tuple[Any, ...]] = {
-    "optimizer": ("sgd", "adamw"),
-    "schedule": ("cosine", "step", "constant"),
-    "precision": ("auto", "fp32", "bf16", "fp16"),
-    "augment": ("auto", "none", "crop_flip", "rrc_flip"),
-    "auto_augment": (None, "ta_wide", "randaugment", "autoaugment"),
-    "bad_images": ("error", "skip"),
-}
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _opt(default: Any, help: str, **cli: Any) -> Any:
+    """A config field with its command-line help: ``cnnzoo train``'s options are made from these.
+
+    ``cli`` may hold ``choices`` (also checked by :meth:`TrainConfig.validate`), ``metavar``,
+    ``flag`` (the option's name, where it is not ``--<key-with-dashes>``) and ``cli=False``
+    (not an option).
+    """
+    return field(default=default, metadata={"help": help, **cli})
 
 
 @dataclass
 class TrainConfig:
-    """The settings of one training run (all keys of a YAML recipe).
+    """The settings of one training run (all keys of a YAML recipe; each is a ``cnnzoo train`` option).
 
     Defaults are a generic recipe for small data on a CPU (SGD with Nesterov momentum,
     cosine schedule, no augmentation on the built-in digits): it trains ``lenet5`` on the
@@ -43,62 +48,70 @@ class TrainConfig:
     """
 
     # -- what is trained, on what
-    model: str = "lenet5"
-    data: str = "digits"
-    model_kwargs: dict[str, Any] | None = None  # constructor arguments, e.g. {variant: paper} for lenet5
-    pretrained: str | bool | None = None
-    freeze_backbone: bool = False
-    input_size: int | None = None      # train crop; None = from the model and the data
-    val_input_size: int | None = None  # eval crop; None = input_size
-    val_resize: int | None = None      # eval resize before the center crop; None = crop / 0.875
-    in_chans: int | None = None        # None = the model's own (1 for lenet5, 3 otherwise)
+    model: str = _opt("lenet5", "registered model name (cnnzoo list)")
+    data: str = _opt("digits", "digits (default) | mnist:DIR | cifar10:DIR | cifar100:DIR | DIR (train/ + val/ "
+                               "class folders) | synthetic[:N]")
+    model_kwargs: dict[str, Any] | None = _opt(
+        None, "a constructor argument (repeatable), e.g. --model-arg variant=paper",
+        flag="--model-arg", metavar="KEY=VALUE")
+    pretrained: str | bool | None = _opt(None, "start from pretrained weights: the default tag, a tag or a file",
+                                         metavar="TAG|PATH")
+    freeze_backbone: bool = _opt(False, "train only the classifier (the backbone's BN statistics stay fixed)")
+    input_size: int | None = _opt(None, "training resolution (default: the model's, <= 32 for small images)")
+    val_input_size: int | None = _opt(None, "evaluation crop (default: the training resolution)")
+    val_resize: int | None = _opt(None, "evaluation resize before the centre crop (default: crop / 0.875)")
+    in_chans: int | None = _opt(None, "input channels (default: the model's own, 1 for lenet5, else 3)")
     # -- optimisation
-    epochs: int = 10
-    batch_size: int = 32                     # per process: with N processes the global batch is N x this
-    lr: float = 0.05
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-4
-    norm_weight_decay: float | None = None  # for BN/GN/LN weights and biases; None = weight_decay
-    layer_decay: float | None = None   # lr x layer_decay^k for the unit k steps below the head
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    warmup_decay: float = 0.01               # the warmup starts at lr x warmup_decay
-    min_lr: float = 0.0
-    step_size: int = 30                      # schedule "step": decay every step_size epochs ...
-    milestones: list[int] | None = None  # ... or at these epochs
-    gamma: float = 0.1
-    grad_accum: int = 1
-    clip_grad: float | None = None
+    epochs: int = _opt(10, "training epochs")
+    batch_size: int = _opt(32, "images per batch per process (the global batch is N x this under torchrun)")
+    lr: float = _opt(0.05, "peak learning rate")
+    optimizer: str = _opt("sgd", "optimiser", choices=("sgd", "adamw"))
+    momentum: float = _opt(0.9, "SGD momentum")
+    nesterov: bool = _opt(True, "Nesterov momentum for SGD")
+    weight_decay: float = _opt(5e-4, "weight decay")
+    norm_weight_decay: float | None = _opt(None, "weight decay of normalisation layers (default: weight_decay)")
+    layer_decay: float | None = _opt(None, "layer-wise lr: lr x F^k for the unit k steps below the head", metavar="F")
+    schedule: str = _opt("cosine", "learning-rate schedule", choices=("cosine", "step", "constant"))
+    warmup_epochs: float = _opt(0.0, "linear warm-up epochs")
+    warmup_decay: float = _opt(0.01, "the warm-up starts at lr x this")
+    min_lr: float = _opt(0.0, "lowest learning rate of the schedule")
+    step_size: int = _opt(30, "schedule step: decay every N epochs")
+    milestones: list[int] | None = _opt(None, "schedule step: decay at these epochs")
+    gamma: float = _opt(0.1, "schedule step: decay factor")
+    grad_accum: int = _opt(1, "accumulate K batches per optimiser step", metavar="K")
+    clip_grad: float | None = _opt(None, "clip the gradient norm to this", metavar="NORM")
     # -- regularisation and augmentation
-    label_smoothing: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    augment: str = "auto"
-    auto_augment: str | None = None
-    random_erase: float = 0.0
-    bad_images: str = "error"  # image folders: an undecodable file stops the run, or is skipped and counted
-    ema: bool = False
-    ema_decay: float = 0.999
-    ema_every: int = 1
-    aux_weight: float = 0.3                  # GoogLeNet's auxiliary losses (Szegedy et al. 2014, Sec. 5)
+    label_smoothing: float = _opt(0.0, "label smoothing")
+    mixup: float = _opt(0.0, "mixup alpha (0: off)", metavar="ALPHA")
+    cutmix: float = _opt(0.0, "cutmix alpha (0: off)", metavar="ALPHA")
+    augment: str = _opt("auto", "training augmentation (auto: by data kind)",
+                        choices=("auto", "none", "crop_flip", "rrc_flip"))
+    auto_augment: str | None = _opt(None, "an automatic augmentation policy",
+                                    choices=(None, "ta_wide", "randaugment", "autoaugment"))
+    random_erase: float = _opt(0.0, "random erasing probability", metavar="P")
+    bad_images: str = _opt("error", "image folders: stop at an undecodable image, or check every file first and "
+                                    "skip bad ones", choices=("error", "skip"))
+    ema: bool = _opt(False, "evaluate and keep an exponential moving average of the weights")
+    ema_decay: float = _opt(0.999, "EMA decay")
+    ema_every: int = _opt(1, "update the EMA every N optimiser steps")
+    aux_weight: float = _opt(0.3, "weight of auxiliary losses (GoogLeNet's 0.3, Szegedy et al. 2014, Sec. 5)")
     # -- hardware
-    device: str = "auto"
-    precision: str = "auto"
-    channels_last: bool | None = None  # None = on for CUDA, off for CPU
-    compile: bool = False
-    sync_bn: bool = False
-    workers: int | None = None
-    threads: int | None = None               # CPU threads per process; None = the idle cores (see auto_cpu_threads)
+    device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
+    precision: str = _opt("auto", "auto: bf16 on a GPU that has it (else fp16), fp32 on a CPU",
+                          choices=("auto", "fp32", "bf16", "fp16"))
+    channels_last: bool | None = _opt(None, "NHWC memory format (default: on for CUDA, off for CPU)")
+    compile: bool = _opt(False, "torch.compile the model")
+    sync_bn: bool = _opt(False, "SyncBatchNorm across processes")
+    workers: int | None = _opt(None, "DataLoader workers per process (default: sized to the CPUs)")
+    threads: int | None = _opt(None, "CPU threads per process (default: the cores not busy with other work)")
     # -- the run itself
-    output: str | None = None
-    seed: int = 0
-    deterministic: bool = False
-    max_steps: int | None = None
-    limit_batches: int | None = None
-    log_every: int = 50
-    verbose: bool = True
+    output: str | None = _opt(None, "run directory (default runs/<model>-<time>)")
+    seed: int = _opt(0, "random seed")
+    deterministic: bool = _opt(False, "only deterministic kernels: a resumed run ends with the same weights")
+    max_steps: int | None = _opt(None, "stop after N optimiser steps (smoke tests)")
+    limit_batches: int | None = _opt(None, "at most N training and N validation batches per epoch (smoke tests)")
+    log_every: int = _opt(50, "read the loss (one device sync) every N steps", metavar="N")
+    verbose: bool = _opt(True, "progress lines (--quiet: none)", flag="--quiet")
 
     def __post_init__(self) -> None:
         for f in fields():
@@ -134,7 +147,7 @@ class TrainConfig:
         if self.milestones is not None:
             ok = all(m >= 1 for m in self.milestones) and self.milestones == sorted(set(self.milestones))
             _require("milestones", ok, "increasing epochs >= 1")
-        for key, allowed in CHOICES.items():
+        for key, allowed in choices().items():
             value = getattr(self, key)
             if value not in allowed:
                 shown = ", ".join("null" if a is None else a for a in allowed)
@@ -163,7 +176,13 @@ class TrainConfig:
 
 
 def fields() -> list[dataclasses.Field[Any]]:
+    """The settings of a run, in order (each one is a YAML key and a ``cnnzoo train`` option)."""
     return [f for f in dataclasses.fields(TrainConfig) if not f.name.startswith("_")]
+
+
+def choices() -> dict[str, tuple[Any, ...]]:
+    """The keys whose values are one of a few, and those values."""
+    return {f.name: tuple(f.metadata["choices"]) for f in fields() if "choices" in f.metadata}
 
 
 _HINTS: dict[str, Any] = {}
@@ -301,11 +320,9 @@ def save_config(config: TrainConfig, path: str | os.PathLike[str], header: str =
     """Write ``config`` as YAML (atomically) so that ``--config PATH`` repeats the run."""
     import yaml
 
-    from .train_io import atomic_write_text
-
     body = yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=False)
     lines = "".join(f"# {line}\n" for line in header.splitlines()) if header else ""
-    atomic_write_text(Path(path), lines + body)
+    atomic_write(path, lines + body)
 
 
 def resolve_config(config: str | os.PathLike[str] | TrainConfig | dict[str, Any] | None,
@@ -325,3 +342,43 @@ def resolve_config(config: str | os.PathLike[str] | TrainConfig | dict[str, Any]
             values, source = load_config(config), str(config)
         cfg = merge_config(cfg, values, source=source)
     return merge_config(cfg, overrides, source="arguments")
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One command-line option per setting, made from the fields' types, help and choices.
+
+    ``--batch-size N`` sets ``batch_size``; a boolean is a switch (``--ema``; ``--no-nesterov``
+    where the default is on; ``--channels-last``/``--no-channels-last`` where the default
+    depends on the device); a list takes several values; ``model_kwargs`` is the repeatable
+    ``--model-arg KEY=VALUE``. Options left out keep the parser's default (``SUPPRESS``), so
+    that only what is given overrides a recipe.
+    """
+    for f in fields():
+        meta = f.metadata
+        hint = str(f.type)  # the annotation as written ("int | None", "list[int] | None" ...)
+        kwargs: dict[str, Any] = {"dest": f.name, "help": meta["help"]}
+        if "metavar" in meta:
+            kwargs["metavar"] = meta["metavar"]
+        flag = meta.get("flag") or "--" + f.name.replace("_", "-")
+        if f.name == "model_kwargs":
+            kwargs["action"] = "append"
+        elif f.name == "verbose":
+            kwargs["action"] = "store_false"
+        elif f.name == "pretrained":
+            kwargs.update(nargs="?", const=True)
+        elif hint == "bool":
+            if f.default:
+                flag, kwargs["action"] = "--no-" + f.name.replace("_", "-"), "store_false"
+                kwargs["help"] = f"turn off (default on): {meta['help']}"
+            else:
+                kwargs["action"] = "store_true"
+        elif hint == "bool | None":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            base = hint.replace(" | None", "")
+            if base.startswith("list["):
+                kwargs["nargs"], base = "+", base[5:-1]
+            kwargs["type"] = {"int": int, "float": float, "str": str}[base]
+            if "choices" in meta:
+                kwargs["choices"] = [c for c in meta["choices"] if c is not None]
+        parser.add_argument(flag, **kwargs)

@@ -4,8 +4,8 @@ Where torchvision has a model, our module names are torchvision's and no map is 
 The maps here cover layouts that differ (timm's legacy SENets, timm's ResNet v2 and
 MobileNet v1, torchvision's pre-0.3 DenseNet files). Each map is a pure function from a
 state dict to a state dict, registered under a source-layout name with ``@key_map``;
-``weights.py`` picks one by the catalogue entry's ``layout`` or by detecting the keys.
-They live apart from ``weights.py`` so that file stays the catalogue and the I/O.
+:mod:`cnnzoo.weights.load` picks one by the catalogue entry's ``layout`` or by detecting the keys.
+They live apart from the loading code so that each map reads alone.
 """
 
 from __future__ import annotations

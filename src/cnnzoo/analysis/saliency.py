@@ -1,0 +1,75 @@
+"""Which input pixels a class score depends on: gradient saliency and SmoothGrad."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InvalidArgumentError
+from .trace import first_tensor
+
+__all__ = ["saliency"]
+
+
+def _logits(out: Any) -> torch.Tensor:
+    return out if isinstance(out, torch.Tensor) else first_tensor(out)  # type: ignore[return-value]
+
+
+def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None = None,
+             smoothgrad_samples: int = 0, noise: float = 0.15) -> torch.Tensor:
+    """Gradient saliency: |d class score / d input|, maximum over the colour channels.
+
+    Simonyan, Vedaldi and Zisserman 2014, "Deep Inside Convolutional Networks", Sec. 3.1;
+    the score is the unnormalised logit of ``target`` (default: the predicted class).
+    ``image`` is a preprocessed (C, H, W) or (N, C, H, W) tensor; the result is (H, W) or
+    (N, H, W). ``smoothgrad_samples > 0`` averages the map over that many copies with
+    Gaussian noise of standard deviation ``noise * (max - min)`` of each image (SmoothGrad,
+    Smilkov et al. 2017, Sec. 3). The model's mode and its parameters' gradients are untouched.
+    """
+    if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
+        raise InvalidArgumentError("image must be a (C, H, W) or (N, C, H, W) tensor")
+    if isinstance(smoothgrad_samples, bool) or not isinstance(smoothgrad_samples, int) or smoothgrad_samples < 0:
+        raise InvalidArgumentError(f"smoothgrad_samples must be an integer >= 0, got {smoothgrad_samples!r}")
+    if not noise >= 0:
+        raise InvalidArgumentError(f"noise must be >= 0, got {noise!r}")
+    single = image.ndim == 3
+    param = next(model.parameters(), None)
+    x = image.unsqueeze(0) if single else image
+    if param is not None:
+        x = x.to(device=param.device, dtype=param.dtype)
+    x = x.detach()
+    was_training = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = _logits(model(x))
+        n, num_classes = logits.shape
+        if target is None:
+            tgt = logits.argmax(1)
+        else:
+            tgt = torch.as_tensor(target, device=x.device, dtype=torch.long).reshape(-1).expand(n)
+            if ((tgt < 0) | (tgt >= num_classes)).any():
+                raise InvalidArgumentError(f"target must be a class index in [0, {num_classes}), got {target!r}")
+
+        def grad_map(inp: torch.Tensor) -> torch.Tensor:
+            inp = inp.detach().requires_grad_(True)
+            with torch.enable_grad():
+                score = _logits(model(inp)).gather(1, tgt[:, None]).sum()
+                (g,) = torch.autograd.grad(score, inp)
+            return g.abs().amax(dim=1)
+
+        if smoothgrad_samples == 0:
+            maps = grad_map(x)
+        else:
+            spread = (x.amax(dim=(1, 2, 3)) - x.amin(dim=(1, 2, 3))).view(-1, 1, 1, 1)
+            maps = torch.zeros(x.shape[0], *x.shape[2:], device=x.device, dtype=x.dtype)
+            for _ in range(smoothgrad_samples):
+                maps += grad_map(x + noise * spread * torch.randn_like(x))
+            maps /= smoothgrad_samples
+    finally:
+        for m, mode in was_training.items():
+            m.training = mode
+    return maps[0] if single else maps

@@ -1,0 +1,129 @@
+"""Classify image files as the weights were evaluated, and show where the model looked.
+
+:func:`preprocess` reads an image with ``torchvision.io`` and prepares it with the
+weights' own ``pretrained_cfg`` (resize, centre crop, channels, mean/std); :func:`predict`
+gives the top classes; :func:`saliency_overlay` writes the image beside its gradient
+saliency map.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..analysis.saliency import saliency
+from ..atomic import atomic_write, output_file
+from ..errors import DataError, InvalidArgumentError
+
+__all__ = ["preprocess", "predict", "saliency_overlay"]
+
+
+def _cfg(model: nn.Module) -> dict[str, Any]:
+    cfg = getattr(model, "pretrained_cfg", None)
+    if not cfg or "input_size" not in cfg:
+        raise InvalidArgumentError("the model has no pretrained_cfg with its preprocessing; build it "
+                                   "with cnnzoo.create_model(name, pretrained=...)")
+    return cfg
+
+
+def preprocess(path: str | os.PathLike[str], cfg: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read an image file and prepare it as the weights expect: ``(input, display)``.
+
+    Decoded with ``torchvision.io.decode_image`` (grayscale for 1-channel models, RGB
+    otherwise), shorter side resized to ``resize_size`` (or ``crop / crop_pct``), centre
+    cropped to ``input_size`` and normalised with ``mean``/``std``: torchvision's and timm's
+    evaluation transform. ``display`` is the cropped image in [0, 1] before normalisation.
+    """
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2 import InterpolationMode
+    from torchvision.transforms.v2 import functional as F
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image {path} does not exist")
+    chans, height, width = cfg["input_size"]
+    try:
+        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        img = decode_image(data, mode=ImageReadMode.GRAY if chans == 1 else ImageReadMode.RGB)
+    except RuntimeError as e:
+        raise DataError(f"cannot decode {path} as an image (JPEG, PNG, GIF, WEBP): {e}") from None
+    if chans not in (1, 3):  # an adapted first convolution: RGB repeated cyclically, as its weights
+        img = img[[i % 3 for i in range(chans)]]
+    x = img.float().div_(255.0)
+    resize = cfg.get("resize_size") or int(math.floor(height / float(cfg.get("crop_pct") or 1.0)))
+    size = [resize] if isinstance(resize, int) else list(resize)
+    interp = InterpolationMode(cfg.get("interpolation") or "bilinear")
+    x = F.center_crop(F.resize(x, size, interpolation=interp, antialias=True), [height, width])
+    display = x.clamp(0, 1)
+    mean = torch.tensor(cfg["mean"]).view(-1, 1, 1)
+    std = torch.tensor(cfg["std"]).view(-1, 1, 1)
+    return (display - mean) / std, display
+
+
+def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk: int = 5) -> list[dict[str, Any]]:
+    """Top-k classes and probabilities for image files, with the weights' own preprocessing.
+
+    ``model`` comes from ``cnnzoo.create_model(name, pretrained=...)``: its
+    ``pretrained_cfg`` gives the preprocessing and the class names (``label_names``).
+    Returns one ``{"image", "top": [{"index", "label", "prob"}, ...]}`` per file.
+    """
+    cfg = _cfg(model)
+    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
+        raise InvalidArgumentError(f"topk must be a positive integer, got {topk!r}")
+    if not images:
+        raise InvalidArgumentError("give at least one image file")
+    labels = cfg.get("label_names")
+    param = next(model.parameters())
+    batch = torch.stack([preprocess(p, cfg)[0] for p in images]).to(param.device, param.dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            probs = torch.softmax(model(batch).float(), dim=1).cpu()
+    finally:
+        model.train(was_training)
+    k = min(topk, probs.shape[1])
+    top_p, top_i = probs.topk(k, dim=1)
+    results = []
+    for path, ps, idx in zip(images, top_p.tolist(), top_i.tolist()):
+        top = [{"index": i, "label": labels[i] if labels and i < len(labels) else str(i), "prob": p}
+               for p, i in zip(ps, idx)]
+        results.append({"image": str(path), "top": top})
+    return results
+
+
+def _hot(s: torch.Tensor) -> torch.Tensor:
+    # black -> red -> yellow -> white, the "hot" colour map of the saliency figures
+    return torch.stack([(3 * s).clamp(0, 1), (3 * s - 1).clamp(0, 1), (3 * s - 2).clamp(0, 1)])
+
+
+def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                     target: int | None = None, smoothgrad_samples: int = 0) -> Path:
+    """Write a PNG: the preprocessed image beside it with its gradient saliency overlaid.
+
+    The map is :func:`cnnzoo.saliency` (Simonyan et al. 2014, Sec. 3.1) for ``target``
+    (default: the predicted class), scaled to [0, 1] and shown in a hot colour map. Small
+    inputs (LeNet's 32x32) are enlarged so the PNG is at least 224 pixels high. Written
+    with ``torchvision.io.encode_png`` (no matplotlib), atomically.
+    """
+    from torchvision.io import encode_png
+
+
+    cfg = _cfg(model)
+    x, display = preprocess(image, cfg)
+    sal = saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples).detach().float().cpu()
+    sal = sal / sal.max() if sal.max() > 0 else sal
+    rgb = display[:3] if display.shape[0] >= 3 else display[:1].expand(3, -1, -1)
+    overlay = 0.45 * rgb + 0.55 * _hot(sal)
+    picture = torch.cat([rgb, torch.ones(3, rgb.shape[1], 2), overlay], dim=2)
+    scale = max(1, math.ceil(224 / picture.shape[1]))
+    picture = picture.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+    png = encode_png((picture * 255).round().clamp(0, 255).to(torch.uint8))
+
+    return atomic_write(output_file(output), png.numpy().tobytes())

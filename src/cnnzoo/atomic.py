@@ -1,0 +1,109 @@
+"""The one way cnnzoo writes a file: a temporary file beside it, flushed to disk, renamed over it.
+
+A reader (or a crash, a full disk, ``kill -9``) then sees the old file or the new one, never a
+part of one: checkpoints, downloaded weights, hash records, recipes, metrics, charts and
+exported models all go through :func:`atomic_path` or :func:`atomic_write`. The temporary
+file lives in the target's directory (so the rename stays on one file system and is atomic,
+POSIX ``rename(2)``) and is named ``.<name>.<random>.cnnzoo.tmp``: only names of that form are
+ever cleaned up as left-overs of a killed process (:func:`is_temp_file`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import InvalidArgumentError
+
+__all__ = ["TEMP_SUFFIX", "atomic_path", "atomic_write", "is_temp_file", "temp_files_of", "output_file"]
+
+#: what every temporary file of ours ends with (it also ends with ".tmp", as users expect)
+TEMP_SUFFIX = ".cnnzoo.tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(directory: Path) -> None:
+    # make the rename itself durable (POSIX; a no-op where directories cannot be opened)
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path], None] | None = None
+                ) -> Iterator[Path]:
+    """Yield a fresh temporary path beside ``path``; on success it replaces ``path``.
+
+    Write the new content to the yielded path (by name: ``torch.jit.save``, ``savefig`` and
+    the ONNX exporter want one). When the block ends without an exception the file is
+    flushed to disk (``fsync``), given the usual permissions (``0666 & ~umask``) and renamed
+    over ``path``; if the block raises, the temporary file is removed and ``path`` is left
+    as it was. ``before_rename`` is called with the finished temporary file just before the
+    rename (a last check of its content).
+    """
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600
+        os.close(fd)
+        yield tmp
+        with open(tmp, "rb+") as f:  # the writer may have replaced the file: fsync what is there now
+            os.fsync(f.fileno())
+        if before_rename is not None:
+            before_rename(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[BinaryIO], object]) -> Path:
+    """Write ``data`` (bytes, UTF-8 text, or a function writing to a binary file) atomically."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        if callable(data):
+            data(f)
+        else:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return Path(path)
+
+
+def is_temp_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is named as :func:`atomic_path` names its temporary files."""
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def temp_files_of(directory: str | os.PathLike[str], name: str | None = None) -> list[Path]:
+    """Our temporary files in ``directory`` (of the target ``name`` only, if given)."""
+    pattern = f".{name}.*{TEMP_SUFFIX}" if name is not None else f".*{TEMP_SUFFIX}"
+    return sorted(p for p in Path(directory).glob(pattern) if p.is_file())
+
+
+def output_file(path: str | os.PathLike[str]) -> Path:
+    """A file path a user gave for output, checked before any work is done: not a directory,
+    and in a directory that exists (:class:`~cnnzoo.errors.InvalidArgumentError` otherwise)."""
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidArgumentError(f"{path} is a directory; give a file name")
+    if not path.parent.exists():
+        raise InvalidArgumentError(f"directory {path.parent} does not exist")
+    return path

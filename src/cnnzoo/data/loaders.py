@@ -1,0 +1,161 @@
+"""``--data`` specs to datasets and loaders: what a run trains and validates on."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..device import cpu_count
+from ..errors import DataError
+from .sampling import EpochSampler
+from .sources import SyntheticLoader, cifar_dataset, digits_dataset, imagefolder_dataset, mnist_dataset
+from .stats import normalisation
+from .transforms import build_transforms
+
+__all__ = ["DataSpec", "parse_data_spec", "count_classes", "DataBundle", "build_data", "default_workers"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """A parsed ``--data`` value: its kind and its folder (or sample count for synthetic)."""
+
+    kind: str
+    root: Path | None = None
+    samples: int = 1024
+
+
+def parse_data_spec(spec: str) -> DataSpec:
+    """``digits`` | ``mnist:DIR`` | ``cifar10:DIR`` | ``cifar100:DIR`` | ``[imagefolder:]DIR`` | ``synthetic[:N]``."""
+    if not isinstance(spec, str) or not spec:
+        raise DataError("--data must be digits, mnist:DIR, cifar10:DIR, cifar100:DIR, DIR or synthetic")
+    kind, sep, rest = spec.partition(":")
+    if kind == "digits" and not sep:
+        return DataSpec("digits")
+    if kind == "synthetic":
+        if not sep:
+            return DataSpec("synthetic")
+        if not rest.isdigit() or int(rest) < 1:
+            raise DataError(f"synthetic:N needs a positive number of images, got {rest!r}")
+        return DataSpec("synthetic", samples=int(rest))
+    if kind in ("mnist", "cifar10", "cifar100", "imagefolder") and sep:
+        root = Path(rest).expanduser()
+        if not root.is_dir():
+            raise DataError(f"--data {spec}: {root} is not a directory")
+        return DataSpec(kind, root)
+    root = Path(spec).expanduser()
+    if root.is_dir():
+        return DataSpec("imagefolder", root)
+    raise DataError(f"--data {spec!r} is neither a data kind nor a directory; use digits, mnist:DIR, "
+                    "cifar10:DIR, cifar100:DIR, an image folder DIR (with train/ and val/) or synthetic")
+
+
+def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
+    """The number of classes of a data spec (an image folder's class folders); synthetic: ``default``."""
+    s = parse_data_spec(spec) if isinstance(spec, str) else spec
+    if s.kind == "imagefolder":
+        assert s.root is not None
+        train = s.root / "train"
+        n = len([d for d in train.iterdir() if d.is_dir()]) if train.is_dir() else 0
+        if n == 0:
+            raise DataError(f"{s.root} is not an image folder: expected class folders in {train}/ (and {s.root}/val/)")
+        if n == 1:
+            raise DataError(f"{train} has only one class folder; a classifier needs at least 2 "
+                            "(one sub-folder of images per class)")
+        return n
+    return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
+
+
+@dataclass
+class DataBundle:
+    """The loaders of a run and what the model must match (classes, channels, size)."""
+
+    train_loader: Any
+    val_loader: Any
+    num_classes: int
+    in_chans: int
+    image_size: int
+    classes: list[str]
+    kind: str
+    skipped: list[str] = field(default_factory=list)  # undecodable images left out (bad_images="skip")
+
+
+def _make_loader(ds: Dataset[Any], *, train: bool, batch_size: int, workers: int, seed: int, rank: int,
+                 world_size: int, device: torch.device, deterministic: bool) -> DataLoader[Any]:
+    n = len(ds)  # type: ignore[arg-type]
+    if n == 0:
+        raise DataError("the dataset is empty")
+    sampler = EpochSampler(n, shuffle=train, seed=seed, rank=rank, world_size=world_size, pad=train)
+    return DataLoader(
+        ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+        # a last batch of a few images gives noisy BN statistics (and one image fails BN)
+        drop_last=train and len(sampler) > batch_size,
+        pin_memory=device.type == "cuda", generator=sampler.generator,
+        # persistent workers keep their RNG across epochs, which a resumed run cannot recreate
+        persistent_workers=workers > 0 and not deterministic,
+    )
+
+
+def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_size: int, workers: int,
+               device: torch.device, seed: int = 0, rank: int = 0, world_size: int = 1,
+               deterministic: bool = False, augment: str = "auto", auto_augment: str | None = None,
+               random_erase: float = 0.0, val_resize: int | None = None, val_image_size: int | None = None,
+               num_classes: int = 1000, train: bool = True, bad_images: str = "error") -> DataBundle:
+    """Datasets and loaders for a ``--data`` spec (``train=False``: the validation loader only).
+
+    ``num_classes`` is the synthetic data's; the others have their own. ``bad_images``
+    is the image folders' (see :func:`imagefolder_dataset`).
+    """
+    s = parse_data_spec(spec) if isinstance(spec, str) else spec
+    val_size = val_image_size or image_size
+    if s.kind == "synthetic":
+        n_batches = max(1, s.samples // (batch_size * world_size))
+        make = functools.partial(SyntheticLoader, in_chans=in_chans, num_classes=num_classes, device=device,
+                                 batch_size=batch_size)
+        return DataBundle(make(image_size=image_size, batches=n_batches, seed=seed + rank) if train else None,
+                          make(image_size=val_size, batches=max(1, n_batches // 4), seed=seed + rank + 1),
+                          num_classes, in_chans, image_size, [str(i) for i in range(num_classes)], "synthetic")
+    if s.kind == "digits":
+        train_ds: Any = digits_dataset("train", image_size, in_chans) if train else None
+        val_ds: Any = digits_dataset("val", val_size, in_chans)
+    else:
+        mean, std = normalisation(s.kind, in_chans)
+        tf = functools.partial(build_transforms, s.kind, image_size=image_size, in_chans=in_chans, augment=augment,
+                               auto_augment=auto_augment, random_erase=random_erase, mean=mean, std=std)
+        train_tf = tf(True)
+        val_tf = tf(False, image_size=val_size, val_resize=val_resize)
+        assert s.root is not None
+        root = s.root
+        if s.kind == "mnist":
+            train_ds = mnist_dataset(root, "train", train_tf) if train else None
+            val_ds = mnist_dataset(root, "val", val_tf)
+        elif s.kind in ("cifar10", "cifar100"):
+            k = int(s.kind[5:])
+            train_ds = cifar_dataset(root, "train", k, train_tf) if train else None
+            val_ds = cifar_dataset(root, "val", k, val_tf)
+        else:
+            val_ds = imagefolder_dataset(root, "val", in_chans, val_tf, bad_images=bad_images)
+            train_ds = imagefolder_dataset(root, "train", in_chans, train_tf, bad_images=bad_images) if train else None
+            if train and train_ds.classes != val_ds.classes:
+                raise DataError(f"{s.root}: train/ and val/ have different class folders "
+                                f"({len(train_ds.classes)} vs {len(val_ds.classes)})")
+    classes = list(val_ds.classes)
+    common: dict[str, Any] = dict(batch_size=batch_size, workers=workers, seed=seed, rank=rank,
+                                  world_size=world_size, device=device, deterministic=deterministic)
+    train_loader = _make_loader(train_ds, train=True, **common) if train else None
+    skipped = [*getattr(train_ds, "skipped", []), *getattr(val_ds, "skipped", [])]
+    return DataBundle(train_loader, _make_loader(val_ds, train=False, **common), len(classes), in_chans,
+                      image_size, classes, s.kind, skipped)
+
+
+def default_workers(kind: str, device: torch.device, world_size: int = 1) -> int:
+    """DataLoader worker processes per training process for a data kind."""
+    if kind in ("digits", "synthetic"):  # already tensors in memory (or on the device)
+        return 0
+    cpus = max(1, cpu_count() // world_size)
+    # on a GPU the workers feed it; on a CPU they compete with the training itself
+    return min(8, cpus) if device.type == "cuda" else min(4, cpus // 2)

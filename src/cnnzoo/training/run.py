@@ -1,0 +1,88 @@
+"""``cnnzoo train`` and ``cnnzoo eval`` for registered models: settings, then the one loop.
+
+:func:`train` resolves a run's settings (defaults < resumed checkpoint < recipe < arguments),
+prepares the model and the data (:func:`~cnnzoo.training.setup.prepare_run`) and hands them
+to :class:`~cnnzoo.training.trainer.Trainer`; :func:`evaluate_checkpoint` prepares a run's
+checkpoint the same way and evaluates it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError
+from .config import TrainConfig, merge_config, resolve_config
+from .outputs import load_checkpoint, plural, say
+from .parts import evaluate
+from .setup import prepare_run
+from .trainer import EpochHook, StepHook, Trainer, TrainResult
+
+__all__ = ["train", "evaluate_checkpoint"]
+
+
+def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainConfig | dict[str, Any] | None = None,
+          resume: str | os.PathLike[str] | None = None, on_step: StepHook | None = None,
+          on_epoch: EpochHook | None = None, **overrides: Any) -> TrainResult:
+    """Train a registered model: ``cnnzoo.train(model="lenet5", epochs=3)`` is ``cnnzoo train``.
+
+    Settings come from the :class:`TrainConfig` defaults, then the checkpoint being
+    resumed, then ``config`` (a YAML path, dict or TrainConfig), then keyword arguments.
+    The data (``data=``, default the built-in digits) fixes the number of classes; the
+    input size defaults to the model's, capped at 32 for the small-image datasets.
+    ``on_step``/``on_epoch`` are the :class:`Trainer`'s hooks. Returns a
+    :class:`TrainResult`; ``result.output_dir`` holds ``config.yaml``, ``metrics.csv``,
+    ``last.pt``, ``best.pt`` and ``curves.png``.
+    """
+    state = load_checkpoint(resume) if resume is not None else None
+    if model is not None:
+        overrides["model"] = model
+    cfg = resolve_config(config, state["config"] if state is not None else None, overrides)
+    if state is not None and state["model_name"] != cfg.model:
+        raise CheckpointError(f"checkpoint {resume} is of model '{state['model_name']}', but this run trains "
+                              f"'{cfg.model}'; use --model {state['model_name']} or another checkpoint")
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    run = None
+    try:
+        run = prepare_run(cfg, checkpoint=state)
+        if run.data.skipped and cfg.verbose and run.runtime.dist.is_main:
+            say(f"skipped {plural(len(run.data.skipped), 'unreadable image')} (first: {run.data.skipped[0]})")
+        trainer = Trainer(run.model, run.data.train_loader, run.data.val_loader, run.config, model_name=cfg.model,
+                          runtime=run.runtime, on_step=on_step, on_epoch=on_epoch)
+        trainer.meta = {"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data}
+        if state is not None and resume is not None:
+            trainer.load_state(state)
+            trainer.output_dir = Path(cfg.output) if cfg.output else Path(resume).parent
+        return trainer.fit()
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+        if run is not None and run.runtime.dist.initialized_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = None, *, data: str | None = None,
+                        device: str = "auto", precision: str = "auto", batch_size: int | None = None,
+                        workers: int | None = None, limit_batches: int | None = None) -> dict[str, Any]:
+    """Validation loss, top-1 and top-5 (%) of a cnnzoo checkpoint (``best.pt``/``last.pt``).
+
+    The data and preprocessing are the run's (from the checkpoint's config) unless
+    ``data`` names others with the same classes.
+    """
+    state = load_checkpoint(checkpoint, expect_model=model)
+    given = {"data": data, "batch_size": batch_size, "workers": workers}
+    cfg = merge_config(None, {**state["config"], "output": None, "device": device, "precision": precision,
+                              **{k: v for k, v in given.items() if v is not None}}, source=f"{checkpoint} config")
+    run = prepare_run(cfg, checkpoint=state, train=False)
+    try:
+        run.model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{checkpoint} does not fit {state['model_name']}: {str(e).splitlines()[0]}") from None
+    metrics = evaluate(run.model.to(run.runtime.device), run.data.val_loader, device=run.runtime.device,
+                       precision=run.runtime.precision, limit_batches=limit_batches)
+    return {**metrics, "model": state["model_name"], "data": cfg.data, "checkpoint": str(checkpoint),
+            "epoch": state.get("epoch")}

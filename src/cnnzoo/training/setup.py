@@ -1,0 +1,126 @@
+"""Everything a run needs before its first step: where it runs, the model, the data.
+
+:func:`resolve_runtime` decides the processes, the device and the precision (the
+:class:`~cnnzoo.training.trainer.Trainer` of a notebook calls it too); :func:`prepare_run`
+adds the model and the data of a registered model's run, for :func:`cnnzoo.train` and
+:func:`cnnzoo.evaluate_checkpoint` alike, so that training and evaluation build the same
+things from one config.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import DataBundle, build_data, count_classes, default_image_size, default_workers, parse_data_spec
+from ..device import auto_cpu_threads, resolve_device, resolve_precision
+from ..errors import DataError
+from ..models.factory import create_model, split_model_name
+from ..models.registry import get_model_entry
+from .config import TrainConfig
+from .distributed import DistInfo, setup_distributed
+from .seeding import seed_everything
+
+__all__ = ["Runtime", "resolve_runtime", "process_settings", "Run", "prepare_run"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where a run executes: its place among the processes, its device and precision."""
+
+    dist: DistInfo
+    device: torch.device
+    precision: str  #: "fp32", "bf16" or "fp16" (resolved)
+    channels_last: bool
+
+
+def resolve_runtime(cfg: TrainConfig) -> Runtime:
+    """Join the processes torchrun started (if any), then resolve device and precision.
+
+    ``auto`` is CUDA when present, with bf16 (fp16 where the GPU has none) and
+    channels-last; fp32 on a CPU. A device or precision the machine lacks is a
+    :class:`~cnnzoo.errors.DeviceError`.
+    """
+    dist = setup_distributed(cfg.device)
+    device = resolve_device(cfg.device, dist.local_rank)
+    precision = resolve_precision(cfg.precision, device)
+    if device.type == "cuda":  # autotuned kernels per input shape, unless reproducibility comes first
+        torch.backends.cudnn.benchmark = not cfg.deterministic
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    return Runtime(dist, device, precision, channels_last)
+
+
+@contextlib.contextmanager
+def process_settings(cfg: TrainConfig, runtime: Runtime) -> Iterator[None]:
+    """The process-wide settings of a run (deterministic kernels, CPU threads), restored after.
+
+    On a CPU the run takes ``cfg.threads`` threads, or the cores that are idle; a
+    deterministic run keeps PyTorch's fixed default, since results depend on the count.
+    """
+    deterministic_before, threads_before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    try:
+        torch.use_deterministic_algorithms(cfg.deterministic or deterministic_before)
+        threads = cfg.threads
+        if threads is None and runtime.device.type == "cpu" and not cfg.deterministic:
+            threads = auto_cpu_threads(runtime.dist.world_size)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+        torch.set_num_threads(threads_before)
+
+
+@dataclass
+class Run:
+    """A registered model's run, ready for the loop: settings, runtime, model and data."""
+
+    config: TrainConfig  #: with the resolved ``input_size`` and ``in_chans`` recorded
+    runtime: Runtime
+    model: nn.Module
+    data: DataBundle
+
+
+def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, train: bool = True) -> Run:
+    """Resolve the runtime, build the model and the data of a run described by ``cfg``.
+
+    With ``checkpoint`` (a run's ``last.pt``/``best.pt`` read by
+    :func:`~cnnzoo.training.outputs.load_checkpoint`) the model is built as that run's
+    (classes, input channels) and no pretrained weights are loaded: the checkpoint's
+    weights follow. ``train=False`` builds only the validation data (``cnnzoo eval``),
+    checked to have the checkpoint's classes. The data fixes the number of classes; the
+    input size defaults to the model's, capped at 32 for the small-image datasets.
+    """
+    info = get_model_entry(split_model_name(cfg.model)[0])
+    spec = parse_data_spec(cfg.data)
+    runtime = resolve_runtime(cfg)  # refuses fp16 on a CPU before loading any data
+    ckpt = checkpoint or {}
+    in_chans = ckpt.get("in_chans") or cfg.in_chans or info.input_size[0]
+    if train:
+        seed_everything(cfg.seed, cfg.deterministic, runtime.device)
+    num_classes = ckpt.get("num_classes") or count_classes(spec, default=info.num_classes or 1000)
+    if not train and spec.kind != "synthetic" and count_classes(spec) != num_classes:
+        raise DataError(f"the checkpoint classifies {num_classes} classes but --data {cfg.data} has "
+                        f"{count_classes(spec)}")
+    pretrained = False if checkpoint is not None or cfg.pretrained in (None, False) else cfg.pretrained
+    model = create_model(cfg.model, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
+                         **(cfg.model_kwargs or {}))
+    model_cfg = getattr(model, "pretrained_cfg", None) or {}
+    min_size = getattr(model, "min_input_size", None) or (in_chans, 1, 1)
+    size = cfg.input_size or default_image_size(spec.kind, model_cfg.get("input_size", info.input_size)[1],
+                                                min_size[1], bool(getattr(model, "fixed_input_size", False)))
+    cfg = cfg.replace(input_size=size, in_chans=in_chans)  # recorded, so a repeat is exact
+    workers = cfg.workers if cfg.workers is not None else default_workers(spec.kind, runtime.device,
+                                                                          runtime.dist.world_size)
+    data = build_data(spec, image_size=size, in_chans=in_chans, batch_size=cfg.batch_size, workers=workers,
+                      device=runtime.device, seed=cfg.seed, rank=runtime.dist.rank,
+                      world_size=runtime.dist.world_size, deterministic=cfg.deterministic, augment=cfg.augment,
+                      auto_augment=cfg.auto_augment, random_erase=cfg.random_erase, val_resize=cfg.val_resize,
+                      val_image_size=cfg.val_input_size, num_classes=num_classes, train=train,
+                      bad_images=cfg.bad_images)
+    return Run(cfg, runtime, model, data)

@@ -1,0 +1,421 @@
+"""The one training loop: ``Trainer``, for a registered model (:func:`cnnzoo.train`) or your own.
+
+Device, precision, several processes, checkpoints and logs are small helpers around a
+single loop (``Trainer._train_epoch``), so a laptop CPU run and an 8-GPU ``torchrun`` run
+execute the same code. The hot loop never waits for the device: losses and accuracies are
+summed as device tensors and read every ``log_every`` steps and at the end of an epoch,
+which is also where a NaN/inf loss is caught (before anything is saved).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+from torch import nn
+
+from ..data.sampling import epoch_batches
+from ..device import autocast, synchronize
+from ..errors import CheckpointError, DataError, TrainingDivergedError
+from .config import TrainConfig
+from .distributed import all_reduce_sum, barrier
+from .outputs import RunDirectory, load_checkpoint, plural, progress_bar, say
+from .parts import (
+    EpochTotals,
+    ModelEma,
+    batch_mix,
+    build_optimizer,
+    build_scheduler,
+    compute_loss,
+    evaluate,
+    freeze_backbone,
+    set_train_mode,
+)
+from .seeding import get_rng_state, set_rng_state
+from .setup import Runtime, process_settings, resolve_runtime
+from .signals import StopSignals
+
+__all__ = ["Trainer", "TrainResult", "StepHook", "EpochHook"]
+
+#: called after every optimiser step with the trainer (``trainer.step`` is the step just taken)
+StepHook = Callable[["Trainer"], None]
+#: called after every epoch with the trainer and the epoch's row of ``metrics.csv``
+EpochHook = Callable[["Trainer", dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    """What a run produced: best top-1 (%), the per-epoch history and where the files are."""
+
+    best_top1: float | None
+    best_epoch: int
+    epochs: int
+    history: list[dict[str, float]]
+    output_dir: Path | None
+    last_checkpoint: Path | None
+    best_checkpoint: Path | None
+    seconds: float
+    images_per_s: float
+    interrupted: str | None = None  # "SIGTERM"/"SIGINT" when stopped by a signal
+
+
+def _num_classes(model: nn.Module) -> int | None:
+    n = getattr(model, "num_classes", None)
+    if isinstance(n, int):
+        return n
+    get = getattr(model, "get_classifier", None)
+    out = getattr(get() if callable(get) else None, "out_features", None)
+    return out if isinstance(out, int) else None
+
+
+def _batches_per_epoch(loader: Any, limit: int | None) -> int:
+    try:
+        n = len(loader)
+    except TypeError:  # an iterable without a length: the epoch is limit_batches long
+        if limit is None:
+            raise DataError("the training loader has no len(); set limit_batches (batches per epoch)") from None
+        n = limit
+    n = min(n, limit or sys.maxsize)
+    if n == 0:
+        raise DataError("the training loader gives no batches (fewer images than one batch?)")
+    return n
+
+
+def _diverged_message(epoch: int, first_bad: int, epoch_start_step: int, grad_accum: int, last: Path | None) -> str:
+    where = (f"batch {first_bad} of epoch {epoch + 1} (optimiser step "
+             f"{epoch_start_step + math.ceil(first_bad / grad_accum)})"
+             if first_bad >= 0 else f"epoch {epoch + 1} (on another process)")
+    kept = f"the last good checkpoint {last} is kept" if last is not None and last.exists() else \
+        "no checkpoint was saved yet"
+    return f"the loss became NaN or infinite at {where}; {kept}. Lower --lr, or add --warmup-epochs or --clip-grad"
+
+
+class Trainer:
+    """Train ``model`` on ``train_loader``, validating on ``val_loader``, as ``config`` says.
+
+    ``Trainer(model, train_loader, val_loader, TrainConfig(epochs=5)).fit()`` trains a
+    notebook's own model and loaders with everything ``cnnzoo train`` has (precision,
+    EMA, mixup, DDP under torchrun, checkpoints, resume). Loader batches are
+    ``(images, labels)``. The data-related keys of the config (``data``, ``batch_size``
+    ...) are the loaders' business and are not used here; ``model_name`` (default: the
+    class name, lower case) names the run directory and the checkpoints. ``on_step`` is
+    called after every optimiser step and ``on_epoch`` after every epoch (logging,
+    early stopping by a signal, tests); ``runtime`` is a resolved
+    :class:`~cnnzoo.training.setup.Runtime` (default: resolved from the config).
+    """
+
+    def __init__(self, model: nn.Module, train_loader: Any, val_loader: Any = None,
+                 config: TrainConfig | dict[str, Any] | None = None, *, model_name: str | None = None,
+                 log: Callable[[str], None] | None = None, runtime: Runtime | None = None,
+                 on_step: StepHook | None = None, on_epoch: EpochHook | None = None) -> None:
+        cfg = config if isinstance(config, TrainConfig) else (
+            TrainConfig.from_dict(config) if isinstance(config, dict) else TrainConfig())
+        self.model_name = model_name or type(model).__name__.lower()
+        self.config = cfg = cfg if cfg.model == self.model_name else cfg.replace(model=self.model_name)
+        self.runtime = runtime or resolve_runtime(cfg)
+        self.dist, self.device, self.precision = self.runtime.dist, self.runtime.device, self.runtime.precision
+        self.channels_last = self.runtime.channels_last
+        self._log = (log or say) if (self.dist.is_main and cfg.verbose) else (lambda _msg: None)
+        self.on_step, self.on_epoch = on_step, on_epoch
+        self.train_loader, self.val_loader = train_loader, val_loader
+        self.num_classes = _num_classes(model)
+        self.batches_per_epoch = _batches_per_epoch(train_loader, cfg.limit_batches)
+        self.model, self.net, self.ddp, self._head = self._place(model)
+        self.optimizer = build_optimizer(self.model, cfg, self.device)
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
+        self.total_steps = min(cfg.epochs * self.steps_per_epoch, cfg.max_steps or sys.maxsize)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch, self.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        self.ema = ModelEma(self.model, cfg.ema_decay) if cfg.ema else None
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.mix = batch_mix(cfg, self.num_classes)
+        self.epoch = self.step = self.batch_in_epoch = 0  # epochs done, optimiser steps, batches into the next epoch
+        self.best_top1: float | None = None
+        self.best_epoch = 0
+        self.history: list[dict[str, float]] = []
+        self.meta: dict[str, Any] = {}  # recorded in checkpoints (classes, input size ...)
+        self.output_dir: Path | None = None  # default: config.output, the resumed run's, or runs/<model>-<time>
+        self.input_shape: tuple[int, ...] = ()
+        self._partial: list[float] | None = None
+        self._signals = StopSignals()
+        self._dir: RunDirectory | None = None
+        self._stop_agreed = False
+        self._epoch_start_step = 0
+
+    def _place(self, model: nn.Module) -> tuple[nn.Module, nn.Module, Any, nn.Module | None]:
+        """(model on the device, what runs it: DDP and/or compiled, the DDP wrapper, the frozen head)."""
+        cfg = self.config
+        if cfg.sync_bn and self.dist.enabled:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = model.to(self.device)
+        if self.channels_last:  # NHWC: the layout tensor cores and oneDNN convolutions prefer
+            model.to(memory_format=torch.channels_last)
+        head = freeze_backbone(model) if cfg.freeze_backbone else None
+        net: nn.Module = model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = DistributedDataParallel(model, device_ids=ids)
+        ddp = net if self.dist.enabled else None
+        # torch.compile of a module is a module (OptimizedModule), which its annotation does not say
+        return model, cast(nn.Module, torch.compile(net)) if cfg.compile else net, ddp, head
+
+    # -------------------------------------------------------------- public API
+    def fit(self, resume: str | os.PathLike[str] | None = None, *, epochs: int | None = None) -> TrainResult:
+        """Train until ``config.epochs`` (at most ``epochs`` more in this call); returns a :class:`TrainResult`.
+
+        ``resume`` continues from a ``last.pt`` (in its directory unless ``output_dir`` or
+        ``config.output`` says otherwise): weights, optimiser, schedule, EMA, RNG states and
+        the position in the data, so the result equals an uninterrupted run.
+        """
+        cfg, t_start = self.config, time.perf_counter()
+        if resume is not None:
+            self.load_state(load_checkpoint(resume, expect_model=self.model_name))
+            self.output_dir = self.output_dir or (Path(cfg.output) if cfg.output else Path(resume).parent)
+        self._stop_agreed = False
+        self._dir = RunDirectory(self.output_dir or cfg.output, self.model_name) if self.dist.is_main else None
+        self.output_dir = self._dir.path if self._dir is not None else None
+        images, train_seconds = 0.0, 0.0
+        with self._dir or contextlib.nullcontext(), self._signals, process_settings(cfg, self.runtime):
+            if self._dir is not None:
+                self._dir.write_recipe(cfg)
+            end = cfg.epochs if epochs is None else min(cfg.epochs, self.epoch + epochs)
+            self._log_start(end)
+            while self.epoch < end and self.step < self.total_steps:
+                stats, complete = self._train_epoch()
+                images, train_seconds = images + stats["images"], train_seconds + stats["seconds"]
+                if not complete:  # stopped by a signal mid-epoch: save where we are
+                    self._save("last.pt", full=True)
+                    break
+                self._end_epoch(stats)
+                # several processes stop together, at the point they agreed on in _read
+                if self._stop_agreed or (self._signals.received is not None and not self.dist.enabled):
+                    break
+            self._finish()
+        return self._result(time.perf_counter() - t_start, images / train_seconds if train_seconds else 0.0)
+
+    def evaluate(self, loader: Any = None) -> dict[str, float]:
+        """Validation loss/top-1/top-5 of the evaluated weights (the EMA ones with ``ema``)."""
+        model = self.ema.module if self.ema is not None else self.model
+        return evaluate(model, loader if loader is not None else self.val_loader, device=self.device,
+                        precision=self.precision, channels_last=self.channels_last,
+                        limit_batches=self.config.limit_batches, dist_info=self.dist)
+
+    # -------------------------------------------------------------- around the loop
+    def _log_start(self, end: int) -> None:
+        threads = f" ({plural(torch.get_num_threads(), 'thread')})" if self.device.type == "cpu" else ""
+        procs = f", {self.dist.world_size} processes" if self.dist.enabled else ""
+        self._log(f"training {self.model_name} for epochs {self.epoch + 1}..{end} of {self.config.epochs} "
+                  f"({self.steps_per_epoch} steps each) on {self.device}{threads}, {self.precision}{procs} "
+                  f"-> {self.output_dir}")
+
+    def _finish(self) -> None:
+        if self._signals.name is not None:
+            last = self._path("last.pt")
+            self._log(f"stopped by {self._signals.name}: checkpoint {last} (epoch {self.epoch}, step "
+                      f"{self.step}); resume with: cnnzoo train --resume {last}")
+        if self._dir is not None and self.history and not self._dir.draw_curves(
+                self.history, f"{self.model_name} ({self.config.data})"):
+            self._log("curves.png not drawn: matplotlib is not installed (pip install 'cnnzoo[plot]')")
+
+    def _result(self, seconds: float, images_per_s: float) -> TrainResult:
+        result = TrainResult(
+            best_top1=self.best_top1, best_epoch=self.best_epoch, epochs=self.epoch, history=list(self.history),
+            output_dir=self.output_dir, last_checkpoint=self._path("last.pt"),
+            best_checkpoint=self._path("best.pt") if self.best_top1 is not None else None, seconds=seconds,
+            images_per_s=images_per_s, interrupted=self._signals.name)
+        best = f"{self.best_top1:.2f}% (epoch {self.best_epoch})" if self.best_top1 is not None else "n/a"
+        self._log(f"best val top-1 {best} | {self.epoch} epochs | {seconds:.1f} s | "
+                  f"{result.images_per_s:,.0f} images/s | {self.output_dir}")
+        return result
+
+    # -------------------------------------------------------------- the loop
+    def _train_epoch(self) -> tuple[dict[str, float], bool]:
+        cfg, e, skip = self.config, self.epoch, self.batch_in_epoch
+        set_train_mode(self.net, self.model, self._head)
+        batches = itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip), self.batches_per_epoch - skip)
+        totals = EpochTotals(self.device, self._partial)
+        self._epoch_start_step = self.step - (skip // cfg.grad_accum)
+        bar = progress_bar(self.batches_per_epoch, skip, f"epoch {e + 1}/{cfg.epochs}",
+                           self.dist.is_main and cfg.verbose)
+        micro, complete = skip, True
+        t0 = time.perf_counter()
+        for x, y in batches:
+            micro += 1
+            boundary = micro % cfg.grad_accum == 0 or micro == self.batches_per_epoch
+            self._forward_backward(x, y, micro, boundary, totals)
+            if not boundary:
+                continue
+            self._optimizer_step()
+            bar.update(micro - bar.n)
+            if self.step % cfg.log_every == 0:
+                if self._read(totals, bar, e):
+                    complete = micro == self.batches_per_epoch
+                    break
+            elif self._signals.received is not None and not self.dist.enabled:
+                complete = micro == self.batches_per_epoch
+                break
+            if self.step >= self.total_steps:
+                break
+        synchronize(self.device)  # the clock stops when the device has finished the epoch's work
+        totals.seconds += time.perf_counter() - t0
+        self._read(totals, bar, e)  # every epoch ends with a check: NaN is never saved (and a stop agreed)
+        bar.close()
+        n_all = all_reduce_sum(torch.tensor([float(totals.images)], dtype=torch.float64, device=self.device),
+                               self.dist).item()
+        loss_sum, correct = all_reduce_sum(totals.sums.clone(), self.dist).tolist()
+        self.batch_in_epoch = 0 if complete else micro
+        self._partial = None if complete else totals.partial()
+        n = max(n_all, 1.0)
+        return {"train_loss": loss_sum / n, "train_acc": 100 * correct / n, "images": n_all,
+                "seconds": totals.seconds, "images_per_s": n_all / totals.seconds if totals.seconds else 0.0}, complete
+
+    def _forward_backward(self, x: torch.Tensor, y: torch.Tensor, micro: int, boundary: bool,
+                          totals: EpochTotals) -> None:
+        x = x.to(self.device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        y = y.to(self.device, non_blocking=True)
+        if self.mix is not None:
+            x, y = self.mix(x, y)
+        # gradients of the accumulated micro-batches are all-reduced once, at the boundary
+        no_sync = self.ddp.no_sync() if self.ddp is not None and not boundary else contextlib.nullcontext()
+        with no_sync:
+            with autocast(self.device, self.precision):
+                out = self.net(x)
+                loss = compute_loss(out, y, self.criterion, self.config.aux_weight)
+            scaled = loss / self.config.grad_accum
+            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+        totals.add(loss, out, y, micro)
+        self.input_shape = tuple(x.shape[1:])
+
+    def _optimizer_step(self) -> None:
+        cfg = self.config
+        if self.scaler is not None:
+            if cfg.clip_grad:
+                self.scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            if cfg.clip_grad:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad)
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+        if self.ema is not None and self.step % cfg.ema_every == 0:
+            self.ema.update(self.model)
+        if self.on_step is not None:
+            self.on_step(self)
+
+    def _read(self, totals: EpochTotals, bar: Any, epoch: int) -> bool:
+        """The one host-device sync every ``log_every`` steps: check the loss, update the bar.
+
+        Returns whether to stop (a signal; with several processes agreed by all-reduce).
+        """
+        flag = float(self._signals.received is not None)
+        local = torch.cat([totals.sums, totals.first_bad.double().view(1)])
+        if self.dist.enabled:
+            state = all_reduce_sum(torch.cat([local, totals.sums.new_tensor([float(totals.images), flag])]),
+                                   self.dist)
+            loss_sum, _, _, n, flag = state.tolist()
+            first_bad = int(local[2].item())
+            if flag and self._signals.received is None:  # another process was signalled (torchrun signals all)
+                self._signals.received = signal.SIGTERM
+        else:
+            loss_sum, _, first_bad_f = local.tolist()
+            n, first_bad = totals.images, int(first_bad_f)
+        if not math.isfinite(loss_sum) or first_bad >= 0:
+            raise TrainingDivergedError(_diverged_message(epoch, first_bad, self._epoch_start_step,
+                                                          self.config.grad_accum, self._path("last.pt")))
+        if n:
+            bar.set_postfix(loss=f"{loss_sum / n:.4f}", refresh=False)
+        self._stop_agreed = flag > 0
+        return self._stop_agreed
+
+    def _end_epoch(self, stats: dict[str, float]) -> None:
+        cfg = self.config
+        val = self.evaluate() if self.val_loader is not None else {
+            "val_loss": math.nan, "val_top1": math.nan, "val_top5": math.nan}
+        self.epoch += 1
+        lr = max(g["lr"] for g in self.optimizer.param_groups)
+        row = {"epoch": self.epoch, "train_loss": stats["train_loss"], "train_acc": stats["train_acc"],
+               "val_loss": val["val_loss"], "val_top1": val["val_top1"], "val_top5": val["val_top5"],
+               "lr": lr, "images_per_s": stats["images_per_s"], "seconds": stats["seconds"]}
+        self.history.append(row)
+        improved = math.isfinite(row["val_top1"]) and (self.best_top1 is None or row["val_top1"] > self.best_top1)
+        if improved:
+            self.best_top1, self.best_epoch = row["val_top1"], self.epoch
+        if self._dir is not None:
+            self._dir.write_metrics(self.history)
+            self._save("last.pt", full=True)
+            if improved:
+                self._save("best.pt", full=False)
+        barrier(self.dist)
+        self._log(f"epoch {self.epoch}/{cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}%  "
+                  f"val loss {row['val_loss']:.4f} top-1 {row['val_top1']:.2f}% top-5 {row['val_top5']:.2f}%  "
+                  f"lr {lr:.3g}  {row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s")
+        if self.on_epoch is not None:
+            self.on_epoch(self, row)
+
+    # -------------------------------------------------------------- state
+    def state_dict(self, full: bool = True) -> dict[str, Any]:
+        """A checkpoint: weights, names and config; with ``full`` everything needed to resume."""
+        evaluated = self.ema.module if (self.ema is not None and not full) else self.model
+        state: dict[str, Any] = {
+            "model": evaluated.state_dict(), "model_name": self.model_name, "config": self.config.to_dict(),
+            "epoch": self.epoch, "step": self.step, "num_classes": self.num_classes,
+            "input_size": list(self.input_shape), "best_top1": self.best_top1,
+            "best_epoch": self.best_epoch, "history": list(self.history), **self.meta,
+        }
+        if full:
+            state.update(
+                optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                scaler=self.scaler.state_dict() if self.scaler is not None else None,
+                ema=self.ema.state_dict() if self.ema is not None else None, rng=get_rng_state(),
+                batch_in_epoch=self.batch_in_epoch, partial=self._partial)
+        return state
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore a full checkpoint of :meth:`state_dict` (``last.pt``)."""
+        if state.get("model_name") != self.model_name:
+            raise CheckpointError(f"the checkpoint is of model '{state.get('model_name')}', not '{self.model_name}'")
+        if "optimizer" not in state:
+            raise CheckpointError("this checkpoint holds weights only (best.pt); resume from last.pt")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if self.scaler is not None and state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            if self.ema is not None:
+                if state.get("ema") is not None:
+                    self.ema.load_state_dict(state["ema"])
+                else:
+                    self.ema.module.load_state_dict(state["model"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"the checkpoint does not fit this run ({str(e).splitlines()[0]}); "
+                                  "resume with the same model, classes and optimiser settings") from None
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.batch_in_epoch, self._partial = int(state.get("batch_in_epoch", 0)), state.get("partial")
+        self.best_top1, self.best_epoch = state.get("best_top1"), int(state.get("best_epoch", 0))
+        self.history = [dict(r) for r in state.get("history", [])]
+        set_rng_state(state["rng"])
+
+    def _save(self, name: str, full: bool) -> None:
+        if self._dir is not None:
+            self._dir.save(name, self.state_dict(full=full))
+
+    def _path(self, name: str) -> Path | None:
+        return self.output_dir / name if self.output_dir is not None else None

@@ -1,0 +1,111 @@
+"""What several test modules share: building models cheaply, random weights, comparisons, the CLI.
+
+Tests import it as ``from helpers import ...`` (pytest puts this folder on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import cnnzoo
+from cnnzoo import cli
+
+#: One registered model per network class and code path, the small member of each: numerics
+#: (real forward/backward, FX, compile, TorchScript) run on these; shapes and counts run on
+#: every registered model on the meta device. A bigger sibling differs only in block counts or
+#: widths, which the meta-device tests cover.
+REPRESENTATIVES = [
+    "lenet5",                # LeNet5 (variant="paper" is tested beside it)
+    "alexnet",               # ClassicConvNet: AlexNet, torchvision's layout
+    "alexnet_original",      # grouped convolutions and LRN
+    "zfnet",
+    "vgg11", "vgg11_bn",     # VGG with and without BatchNorm
+    "googlenet",             # Inception, auxiliary heads
+    "resnet18",              # BasicBlock
+    "resnet50",              # Bottleneck
+    "resnext50_32x4d",       # grouped Bottleneck
+    "resnet18v2",            # PreActBasicBlock
+    "resnet50v2",            # PreActBottleneck
+    "se_resnet18",           # SE in BasicBlock, ReLU before SE, Caffe stem pooling
+    "se_resnet50",           # SE in Bottleneck, stride on the first 1x1
+    "densenet_bc_100_k12",   # DenseNet, CIFAR stem
+    "densenet121",           # DenseNet, ImageNet stem
+    "mobilenet_v1_025",      # depthwise separable blocks
+    "mobilenet_v2",          # inverted residuals
+]
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def meta_model(name: str, **kwargs: object) -> nn.Module:
+    """A registered model built on the meta device: shapes and counts, no memory, no compute."""
+    with torch.device("meta"):
+        return cnnzoo.create_model(name, **kwargs)
+
+
+def meta_input(*shape: int) -> torch.Tensor:
+    return torch.empty(*shape, device="meta")
+
+
+def min_input(model: nn.Module, batch: int = 2) -> torch.Tensor:
+    """A random batch of the smallest input ``model`` takes (at least 16 pixels a side)."""
+    c, h, w = model.min_input_size
+    return torch.randn(batch, c, max(h, 16), max(w, 16))
+
+
+def randomise(model: nn.Module, skip: tuple[str, ...] = ()) -> nn.Module:
+    """Random weights with moderate activations, and random BN affine and running statistics.
+
+    Convolutions get N(0, 0.49/fan_in), which keeps a 150-layer pre-activation stream near
+    unit scale (He init on random BN statistics grows it to ~1e7, and then float32 rounding
+    alone exceeds a 1e-5 tolerance, whichever implementation computes it); the modules named
+    in ``skip`` keep their own initialisation. Returns the model in eval mode.
+    """
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if name in skip:
+                continue
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.1)
+                m.running_mean.normal_(0.0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+            elif isinstance(m, nn.Conv2d):
+                m.weight.normal_(0.0, 0.7 * m.weight[0].numel() ** -0.5)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.1)
+    return model.eval()
+
+
+def assert_same_outputs(ours: nn.Module, theirs: nn.Module, x: torch.Tensor, atol: float = 1e-5) -> None:
+    """Eval-mode outputs agree to ``atol``, and are large enough for that to mean something."""
+    with torch.no_grad():
+        expected = theirs.eval()(x)
+        got = ours.eval()(x)
+    assert expected.abs().max() > 0.1  # a comparison of near-zero outputs would prove nothing
+    torch.testing.assert_close(got, expected, rtol=0, atol=atol)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """``cnnzoo ARGV`` in this process: (exit status, stdout, stderr)."""
+    capsys.readouterr()
+    try:
+        status = cli.main(list(argv))
+    except SystemExit as e:  # argparse's own usage errors and --help
+        status = int(e.code or 0)
+    out = capsys.readouterr()
+    return status, out.out, out.err
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """Run the CLI in-process; assert status 2 and one clean line; return that line."""
+    status, _, err = run_cli(capsys, *argv)
+    assert status == 2, (argv, status, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith(f"cnnzoo {argv[0]}: error: ") or lines[0].startswith("cnnzoo "), err
+    return lines[0]
