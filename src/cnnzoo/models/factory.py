@@ -32,13 +32,21 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
     """Build a registered model, optionally with pretrained weights.
 
     ``name`` is a registered name (``"resnet50"``), optionally with a weight tag
-    (``"resnet50.tv2_in1k"``). ``pretrained`` is ``False``, ``True`` (the default or the
-    named tag), a tag (``"tv_in1k"``), or a path to a ``.pth``/``.safetensors`` weights file
-    (torchvision, timm or cnnzoo layout). Without ``num_classes``/``in_chans`` the model is
-    built as the weights were; different values replace the classifier or adapt the first
-    convolution. Other keyword arguments go to the constructor; unknown ones are
-    an :class:`~cnnzoo.errors.InvalidArgumentError`.
+    (``"resnet50.tv2_in1k"``), or a timm checkpoint on the Hugging Face Hub
+    (``"hf-hub:timm/resnetv2_50.a1h_in1k"``). ``pretrained`` is ``False``, ``True`` (the
+    default or the named tag), a tag (``"tv_in1k"``), ``"hf-hub:ORG/NAME"``, or a path to a
+    ``.pth``/``.safetensors`` weights file (torchvision, timm or cnnzoo layout). Without
+    ``num_classes``/``in_chans`` the model is built as the weights were; different values
+    replace the classifier or adapt the first convolution. Other keyword arguments go to the
+    constructor; unknown ones are an :class:`~cnnzoo.errors.InvalidArgumentError`.
     """
+    if isinstance(name, str) and name.startswith("hf-hub:"):
+        # timm's syntax: the checkpoint's config.json names the architecture
+        from ..weights.hfhub import hub_architecture
+
+        if pretrained not in (False, True, None):
+            raise InvalidArgumentError(f"'{name}' names its weights; pretrained={pretrained!r} names others")
+        name, pretrained = hub_architecture(name), name
     base, tag = split_model_name(name)
     info = get_model_entry(base)
     want_weights = pretrained is not False and pretrained is not None

@@ -26,10 +26,11 @@ import torch
 
 from ..atomic import atomic_path, atomic_write
 from ..errors import HashMismatchError, OfflineError, WeightsDownloadError, WeightsError
+from . import hfhub
 from .catalogue import WeightsEntry
 from .files import read_weights_file
 
-__all__ = ["cache_dir", "cached_path", "is_offline", "sha256_file", "fetch", "verify_cached",
+__all__ = ["cache_dir", "cached_path", "cached_file", "is_offline", "sha256_file", "fetch", "verify_cached",
            "import_file", "asset_path"]
 
 log = logging.getLogger("cnnzoo")
@@ -59,6 +60,16 @@ def cached_path(entry: WeightsEntry) -> Path:
     return asset_path(entry.filename) if entry.url is None else cache_dir() / entry.filename
 
 
+def cached_file(entry: WeightsEntry) -> Path | None:
+    """The local copy of ``entry`` (shipped, in cnnzoo's cache or the Hub's), or None; not verified."""
+    path = cached_path(entry)
+    if path.exists():
+        return path
+    if entry.hf_hub_id is not None and hfhub.available():
+        return hfhub.hub_file(entry.hf_hub_id, entry.hf_filename, download=False)
+    return None
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """The hex SHA-256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -77,8 +88,9 @@ def _check_hash(entry: WeightsEntry, digest: str, what: str) -> None:
             f"or not the published one ({entry.url or entry.filename})")
 
 
-def _tofu_record(path: Path) -> Path:
-    return path.with_name(path.name + _TOFU_SUFFIX)
+def _tofu_record(entry: WeightsEntry) -> Path:
+    # in cnnzoo's cache whatever cache holds the file (the Hub's is not ours to write in)
+    return cache_dir() / (entry.filename + _TOFU_SUFFIX)
 
 
 def _warn_unpinned(entry: WeightsEntry, digest: str) -> None:
@@ -102,8 +114,9 @@ def verify_cached(entry: WeightsEntry, path: Path) -> None:
         raise HashMismatchError(f"{e}; {advice}") from None
     if entry.sha256:
         return
-    record = _tofu_record(path)
+    record = _tofu_record(entry)
     if not record.exists():
+        record.parent.mkdir(parents=True, exist_ok=True)
         # a file put into the cache by hand: trust it now, as on first download
         _warn_unpinned(entry, digest)
         atomic_write(record, digest + "\n")
@@ -175,11 +188,21 @@ def _offline_message(entry: WeightsEntry, dest: Path, why: str) -> str:
 
 
 def fetch(entry: WeightsEntry, *, progress: bool = True) -> Path:
-    """The verified local file of ``entry``: shipped, cached, or downloaded now."""
+    """The verified local file of ``entry``: shipped, cached, or downloaded now.
+
+    A file of the Hugging Face Hub is taken from (or downloaded into) the Hub's own cache
+    where ``huggingface_hub`` is installed (:mod:`~cnnzoo.weights.hfhub`), so that a timm
+    user's copy serves; the SHA-256 check is the same.
+    """
     path = cached_path(entry)
     if path.exists():
         verify_cached(entry, path)
         return path
+    if entry.hf_hub_id is not None and hfhub.available():
+        hub_path = hfhub.hub_file(entry.hf_hub_id, entry.hf_filename, download=not hfhub.offline())
+        if hub_path is not None:
+            verify_cached(entry, hub_path)
+            return hub_path
     if entry.url is None:
         raise WeightsError(f"the packaged weights file {path} of '{entry.tag}' is missing; "
                            "reinstall cnnzoo")
@@ -189,7 +212,7 @@ def fetch(entry: WeightsEntry, *, progress: bool = True) -> Path:
     digest = _download(entry.url, path, entry, progress)
     if not entry.sha256:
         _warn_unpinned(entry, digest)
-        atomic_write(_tofu_record(path), digest + "\n")
+        atomic_write(_tofu_record(entry), digest + "\n")
     return path
 
 
@@ -215,5 +238,5 @@ def import_file(entry: WeightsEntry, source: str | os.PathLike[str]) -> Path:
     atomic_write(dest, copy)
     if not entry.sha256:
         _warn_unpinned(entry, digest)
-        atomic_write(_tofu_record(dest), digest + "\n")
+        atomic_write(_tofu_record(entry), digest + "\n")
     return dest

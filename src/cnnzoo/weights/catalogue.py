@@ -62,7 +62,7 @@ class WeightsEntry:
     std: tuple[float, ...] = IMAGENET_STD
     interpolation: str = "bilinear"
     dataset: str = "ImageNet-1k"
-    labels: str = "imagenet"  #: "imagenet" or "digits"
+    labels: str = "imagenet"  #: "imagenet", "digits" or "" (no class names known)
     top1: float | None = None
     top5: float | None = None
     accuracy_source: str = ""
@@ -76,6 +76,9 @@ class WeightsEntry:
     #: attributes set on the model after loading (GoogLeNet's transform_input)
     model_attrs: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
+    #: the Hugging Face Hub repository of the file ("timm/resnetv2_50.a1h_in1k"), where it is one
+    hf_hub_id: str | None = None
+    hf_filename: str = "model.safetensors"
 
     @property
     def hash_status(self) -> str:
@@ -131,7 +134,7 @@ def _timm(arch: str, tag: str, upstream: str, *, url: str | None = None, hf_hub_
         resize_size=math.floor(224 / crop_pct), mean=mean, std=std, interpolation=interpolation,
         top1=top1, top5=top5, accuracy_source=accuracy_source,
         license="apache-2.0 (timm pretrained_cfg)", default=True, upstream=upstream,
-        sha256_source=_PINNED if sha256 else "", **extra)
+        sha256_source=_PINNED if sha256 else "", hf_hub_id=hf_hub_id, **extra)
 
 
 _ENTRIES: list[WeightsEntry] = [

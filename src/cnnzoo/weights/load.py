@@ -29,11 +29,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.stats import DEFAULT_CROP_PCT
+from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError
 from ..models.base import classifier_names, first_conv_name
 from ..models.registry import get_model_entry, is_model, list_models
-from . import cache
+from . import cache, hfhub
 from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
 from .files import read_weights_file
 from .keymaps import KEY_MAPS
@@ -66,10 +66,12 @@ def _label_file(name: str) -> tuple[str, ...]:
 
 
 def label_names(entry: WeightsEntry) -> list[str]:
-    """Class names of a catalogue entry's outputs, in output order."""
+    """Class names of a catalogue entry's outputs, in output order ([] where none are known)."""
     if entry.labels == "digits":
         return [str(i) for i in range(10)]
-    return list(_label_file("imagenet_classes.txt"))
+    if entry.labels == "imagenet":
+        return list(_label_file("imagenet_classes.txt"))
+    return []
 
 
 # ---------------------------------------------------------------- reading and converting
@@ -163,6 +165,12 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
         raise InvalidArgumentError(
             f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
     text = os.fspath(pretrained)
+    repo = hfhub.parse_ref(text)
+    if repo is not None:
+        if tag is not None:
+            raise InvalidArgumentError(
+                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a Hub checkpoint; give one")
+        return _from_hub(model_name, repo, probe)
     if os.path.isfile(text):
         if tag is not None:
             raise InvalidArgumentError(
@@ -181,6 +189,28 @@ def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
     path = cache.fetch(entry)
     state, layout, _ = read_state_dict(path, entry.layout)
     return ResolvedWeights(state, path, layout, entry, entry.num_classes, entry.input_size[0])
+
+
+def _from_hub(model_name: str, repo: str, probe: Probe | None) -> ResolvedWeights:
+    """A timm checkpoint on the Hugging Face Hub (or in its cache), with its config.json's preprocessing."""
+    path, config = hfhub.hub_checkpoint(repo)
+    resolved = _from_file(model_name, path, probe)
+    found = config.get("pretrained_cfg")
+    pcfg: dict[str, Any] = found if isinstance(found, dict) else {}
+    num_classes = config.get("num_classes", resolved.num_classes)
+    input_size = tuple(pcfg.get("input_size") or (resolved.in_chans or 3, 224, 224))
+    crop_pct = float(pcfg.get("crop_pct") or DEFAULT_CROP_PCT)
+    entry = WeightsEntry(
+        tag=f"{hfhub.PREFIX}{repo}", architecture=model_name, source="hf-hub",
+        url=f"https://huggingface.co/{repo}", filename=path.name, sha256=None, hash_prefix=None,
+        layout=resolved.layout, num_classes=int(num_classes) if isinstance(num_classes, int) else 1000,
+        input_size=input_size,
+        resize_size=int(input_size[-1] / crop_pct), crop_pct=crop_pct,
+        mean=tuple(pcfg.get("mean") or IMAGENET_MEAN), std=tuple(pcfg.get("std") or IMAGENET_STD),
+        interpolation=str(pcfg.get("interpolation") or "bilinear"),
+        labels="imagenet" if num_classes == 1000 else "", dataset=str(pcfg.get("tag") or ""),
+        license=str(pcfg.get("license") or ""), hf_hub_id=repo, hf_filename=path.name)
+    return dataclasses.replace(resolved, entry=entry)
 
 
 def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeights:
@@ -341,6 +371,6 @@ def _weights_record(model: nn.Module, name: str, weights: ResolvedWeights, in_ch
         input_size=(in_chans, *entry.input_size[1:]), resize_size=entry.resize_size,
         crop_pct=entry.crop_pct, mean=_adapt_stats(entry.mean, in_chans),
         std=_adapt_stats(entry.std, in_chans), interpolation=entry.interpolation,
-        label_names=label_names(entry) if same_head else None, dataset=entry.dataset,
+        label_names=(label_names(entry) or None) if same_head else None, dataset=entry.dataset,
         top1=entry.top1, top5=entry.top5, license=entry.license, notes=entry.notes)
     return cfg

@@ -18,11 +18,10 @@ __all__ = ["list_weights", "weights_info", "download_weights", "import_weights"]
 
 
 def _row(entry: WeightsEntry) -> dict[str, Any]:
-    path = cache.cached_path(entry)
     return {"tag": entry.tag, "architecture": entry.architecture, "source": entry.source,
             "default": entry.default, "dataset": entry.dataset, "top1": entry.top1,
             "top5": entry.top5, "size_mb": entry.size_mb, "hash_status": entry.hash_status,
-            "cached": path.exists(), "url": entry.url, "license": entry.license}
+            "cached": cache.cached_file(entry) is not None, "url": entry.url, "license": entry.license}
 
 
 def list_weights(pattern: str = "*") -> list[dict[str, Any]]:
@@ -41,8 +40,9 @@ def weights_info(tag: str) -> dict[str, Any]:
     cache path and whether the file is there."""
     entry = get_entry(tag)
     record = dataclasses.asdict(entry)
-    record.update(hash_status=entry.hash_status, path=str(cache.cached_path(entry)),
-                  cached=cache.cached_path(entry).exists(), num_labels=len(label_names(entry)))
+    local = cache.cached_file(entry)
+    record.update(hash_status=entry.hash_status, path=str(local or cache.cached_path(entry)),
+                  cached=local is not None, num_labels=len(label_names(entry)))
     return record
 
 

@@ -1,0 +1,146 @@
+"""The Hugging Face Hub: timm's weights where a timm user already has them.
+
+timm publishes its weights on the Hub, and ``huggingface_hub`` keeps what it downloads in
+its own cache (``$HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``,
+laid out as ``models--ORG--NAME/{blobs,refs,snapshots}``). Where that package is installed,
+the catalogue's Hub files are taken from that cache and downloaded into it, so one file
+serves timm and cnnzoo; offline (``CNNZOO_OFFLINE`` or ``HF_HUB_OFFLINE``) only the cache is
+read. cnnzoo checks the file's SHA-256 as it checks any other (:mod:`~cnnzoo.weights.cache`).
+
+``hf-hub:ORG/NAME`` names a timm-layout checkpoint on the Hub (timm's own syntax), with its
+``config.json`` (timm's ``pretrained_cfg``: classes, input size, mean/std, crop): usable as
+``create_model(name, pretrained="hf-hub:...")`` or, for the timm architectures cnnzoo has,
+as the model name itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError
+
+__all__ = ["PREFIX", "available", "hub_cache_dir", "offline", "hub_file", "parse_ref", "hub_checkpoint",
+           "hub_architecture", "TIMM_ARCHITECTURES"]
+
+PREFIX = "hf-hub:"
+#: the files a timm repository may hold its weights in, the preferred one first
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+#: timm's architecture names (config.json "architecture") -> the cnnzoo model with that state-dict
+#: layout: the catalogue's timm files (through their key maps) and timm's ResNets/DenseNets, whose
+#: module names are torchvision's and so ours
+TIMM_ARCHITECTURES: dict[str, str] = {
+    **{f"resnetv2_{d}": f"resnet{d}v2" for d in (18, 34, 50, 101, 152)},
+    **{f"legacy_seresnet{d}": f"se_resnet{d}" for d in (18, 34, 50, 101, 152)},
+    "legacy_seresnext50_32x4d": "se_resnext50_32x4d", "legacy_seresnext101_32x4d": "se_resnext101_32x4d",
+    "legacy_senet154": "senet154", "mobilenetv1_100": "mobilenet_v1",
+    **{f"resnet{d}": f"resnet{d}" for d in (18, 34, 50, 101, 152)},
+    "resnext50_32x4d": "resnext50_32x4d", "resnext101_32x8d": "resnext101_32x8d",
+    "wide_resnet50_2": "wide_resnet50_2", "wide_resnet101_2": "wide_resnet101_2",
+    **{f"densenet{d}": f"densenet{d}" for d in (121, 161, 169, 201)},
+}
+
+
+def available() -> bool:
+    """Whether ``huggingface_hub`` is installed (it comes with timm)."""
+    try:
+        import huggingface_hub  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def hub_cache_dir() -> Path:
+    """The Hub cache as ``huggingface_hub`` finds it, read from the environment now (not at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(xdg).expanduser() / "huggingface" / "hub"
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def offline() -> bool:
+    """cnnzoo's offline switch or the Hub's own (``HF_HUB_OFFLINE``)."""
+    return _truthy("CNNZOO_OFFLINE") or _truthy("HF_HUB_OFFLINE")
+
+
+def hub_file(repo_id: str, filename: str, *, download: bool) -> Path | None:
+    """``filename`` of ``repo_id`` from the Hub cache, or downloaded into it when ``download``.
+
+    None when it is neither cached nor to be downloaded (offline, or absent on the Hub).
+    """
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    cached = huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache_dir())
+    if isinstance(cached, str) and os.path.isfile(cached):
+        return Path(cached)
+    if not download:
+        return None
+    try:
+        return Path(huggingface_hub.hf_hub_download(repo_id, filename, cache_dir=hub_cache_dir(),
+                                                     library_name="cnnzoo"))
+    except EntryNotFoundError:
+        return None
+    except LocalEntryNotFoundError as e:  # no connection: as cnnzoo's own downloads say it
+        raise OfflineError(f"weights {PREFIX}{repo_id} are not in the Hugging Face cache "
+                           f"{hub_cache_dir()} and the Hub cannot be reached ({e})") from None
+    except Exception as e:  # noqa: BLE001 - huggingface_hub's HTTP errors have no common public base
+        raise WeightsDownloadError(f"download of {filename} from {PREFIX}{repo_id} failed: "
+                                   f"{str(e).splitlines()[0]}") from None
+
+
+def parse_ref(text: str) -> str | None:
+    """``"hf-hub:timm/resnetv2_50.a1h_in1k"`` -> ``"timm/resnetv2_50.a1h_in1k"``; others -> None."""
+    if not isinstance(text, str) or not text.startswith(PREFIX):
+        return None
+    repo = text[len(PREFIX):].partition("@")[0]
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise WeightsError(f"'{text}' is not a Hugging Face Hub reference; write {PREFIX}ORG/NAME, "
+                           f"e.g. {PREFIX}timm/resnetv2_50.a1h_in1k")
+    return repo
+
+
+def hub_checkpoint(repo_id: str) -> tuple[Path, dict[str, Any]]:
+    """(weights file, the repository's config.json) of a timm checkpoint on the Hub."""
+    if not available():
+        raise MissingDependencyError(f"{PREFIX}{repo_id} needs the huggingface_hub package: "
+                                     "pip install huggingface_hub (it comes with timm)")
+    download = not offline()
+    path = next((p for name in WEIGHT_FILES if (p := hub_file(repo_id, name, download=download))), None)
+    if path is None:
+        where = "in the Hugging Face cache (offline)" if not download else "on the Hub"
+        raise OfflineError(f"no weights file ({', '.join(WEIGHT_FILES)}) of {PREFIX}{repo_id} {where}; "
+                           f"cache: {hub_cache_dir()}")
+    config_path = hub_file(repo_id, "config.json", download=download)
+    config: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            loaded = json.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise WeightsError(f"the config.json of {PREFIX}{repo_id} is not readable JSON: {e}") from None
+        config = loaded if isinstance(loaded, dict) else {}
+    return path, config
+
+
+def hub_architecture(ref: str) -> str:
+    """The cnnzoo model a ``hf-hub:ORG/NAME`` timm checkpoint is for, from its config.json."""
+    repo = parse_ref(ref)
+    if repo is None:
+        raise WeightsError(f"'{ref}' does not start with {PREFIX}")
+    config = hub_checkpoint(repo)[1]
+    arch = config.get("architecture")
+    if arch not in TIMM_ARCHITECTURES:
+        known = ", ".join(sorted(TIMM_ARCHITECTURES))
+        raise WeightsError(f"{ref} is a checkpoint of timm's {arch!r}, which has no cnnzoo counterpart with "
+                           f"its layout (these have: {known}); give the model name and "
+                           f"pretrained='{ref}' to try one")
+    return TIMM_ARCHITECTURES[arch]
