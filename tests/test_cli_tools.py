@@ -177,6 +177,36 @@ def test_export_onnx_round_trip(capsys, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["lenet5.onnx"]  # no temporary file left
 
 
+def test_export_torch_export_round_trip_is_the_default(capsys, tmp_path):
+    path = tmp_path / "lenet5.pt2"
+    code, out, _ = run_cli(capsys, "export", "--model", "lenet5", "--pretrained", "--output", str(path))
+    assert code == 0 and "(export, dynamic batch" in out and "torch.export.load" in out
+    model = cnnzoo.create_model("lenet5", pretrained=True).eval()
+    with open(path, "rb") as f:
+        program = torch.export.load(f)
+    x = torch.randn(7, 1, 32, 32)  # neither the export's batch (2) nor the check's (3)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), model(x), atol=1e-5, rtol=1e-4)
+    assert [p.name for p in tmp_path.iterdir()] == ["lenet5.pt2"]
+    assert tools.export(model, tmp_path / "x.bin")["format"] == "export"  # no known suffix: torch.export
+
+
+# one registered model per network class; every one exports both ways with a dynamic batch
+FAMILY_EXPORTS = ["lenet5", "alexnet", "zfnet", "vgg11_bn", "googlenet", "resnet18", "resnet18v2", "se_resnet18",
+                  "densenet_bc_100_k12", "mobilenet_v1_025", "mobilenet_v2"]
+
+
+@pytest.mark.parametrize("fmt", ["export", "onnx"])
+@pytest.mark.parametrize("name", [n if n in ("lenet5", "resnet18") else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in FAMILY_EXPORTS])
+def test_every_family_exports_with_a_dynamic_batch(name, fmt, tmp_path):
+    model = cnnzoo.create_model(name)
+    c, h, w = model.min_input_size
+    size = (c, h, w) if model.fixed_input_size else (c, max(h, 32), max(w, 32))
+    report = tools.export(model, tmp_path / f"m.{'pt2' if fmt == 'export' else 'onnx'}", fmt, input_size=size)
+    assert report["checked_batch"] != report["example_batch"] and report["max_abs_diff"] <= 1e-4
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_export_torchscript_round_trip(capsys, tmp_path):
     path = tmp_path / "m.pt"
@@ -203,8 +233,9 @@ def test_export_errors(capsys, tmp_path):
     assert e.value.code == 2
 
 
-def test_export_onnx_needs_onnx(monkeypatch, tmp_path):
-    monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'cnnzoo\[export\]'"):
+@pytest.mark.parametrize("package", ["onnx", "onnxscript", "onnxruntime"])
+def test_export_onnx_needs_its_packages(monkeypatch, tmp_path, package):
+    monkeypatch.setitem(sys.modules, package, None)
+    with pytest.raises(MissingDependencyError, match=rf"{package} is missing.*pip install 'cnnzoo\[export\]'"):
         tools.export(cnnzoo.create_model("lenet5"), tmp_path / "m.onnx", "onnx")
     assert list(tmp_path.iterdir()) == []

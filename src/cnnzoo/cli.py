@@ -330,14 +330,16 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _add_export(sub: Any) -> None:
-    p = sub.add_parser("export", help="export to ONNX or TorchScript, checked against PyTorch",
-                       description="Export a model and compare the exported file's outputs with "
-                                   "PyTorch's on a random batch (ONNX via onnxruntime when installed; "
-                                   "tolerance 1e-4 + 1e-3 x |output|). Written atomically.")
+    p = sub.add_parser("export", help="export (torch.export, ONNX, TorchScript), checked against PyTorch",
+                       description="Export a model with a dynamic batch dimension and compare the exported "
+                                   "file's outputs with PyTorch's on a fresh batch of another size (ONNX via "
+                                   "onnxruntime; tolerance 1e-4 + 1e-3 x |output|). Written atomically.")
     p.add_argument("--model", required=True, help="registered model name")
     p.add_argument("--pretrained", nargs="?", const=True, metavar="TAG|PATH",
                    help="load weights (default tag, a tag or a file); default: random weights")
-    p.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    p.add_argument("--format", choices=["export", "onnx", "torchscript"],
+                   help="export: a torch.export .pt2 (default); onnx: the dynamo ONNX exporter (needs "
+                        "cnnzoo[export]); torchscript: legacy. Default: from the output's suffix")
     p.add_argument("--output", required=True, metavar="FILE")
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p.add_argument("--opset", type=int, help="ONNX opset (default: torch's)")
@@ -357,7 +359,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     r = export(model, args.output, args.format, input_size=args.input_size, opset=args.opset)
     check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
              f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))
-    print(f"wrote {r['path']} ({args.format}, input {'x'.join(map(str, r['input_size']))}): {check}")
+    print(f"wrote {r['path']} ({r['format']}, dynamic batch; input {'x'.join(map(str, r['input_size']))}): {check}")
     return 0
 
 

@@ -1,11 +1,25 @@
-"""Export a model to ONNX or TorchScript, checked against PyTorch before the file is kept."""
+"""Export a model for deployment, checked against PyTorch before the file is kept.
+
+Three formats, each with a dynamic batch dimension:
+
+* ``export``: a ``torch.export`` ExportedProgram (``.pt2``), PyTorch's own format for
+  ahead-of-time compilation and deployment (the successor of TorchScript);
+* ``onnx``: ONNX through PyTorch's ``torch.export``-based (dynamo) exporter, which needs
+  ``onnxscript`` (``pip install 'cnnzoo[export]'``); checked with ``onnxruntime``;
+* ``torchscript``: ``torch.jit.trace`` (legacy: TorchScript is deprecated in PyTorch).
+
+Every export is run on a fresh random batch of another size than the example it was made
+with (proving the dynamic batch) and compared with the eager model; a mismatch writes no file.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -15,61 +29,125 @@ from ..analysis.trace import resolve_input_size
 from ..atomic import atomic_path, output_file
 from ..errors import ExportError, InvalidArgumentError, MissingDependencyError
 
-__all__ = ["export"]
+__all__ = ["FORMATS", "export", "format_for"]
+
+FORMATS = ("export", "onnx", "torchscript")
+_SUFFIXES = {".pt2": "export", ".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
+             ".torchscript": "torchscript"}
+#: the batch the model is exported with, and the one the exported file is checked on
+EXAMPLE_BATCH, CHECK_BATCH = 2, 3
+
+
+def format_for(output: str | os.PathLike[str], format: str | None = None) -> str:
+    """The export format: ``format`` if given, else the output's suffix (``.pt2``, ``.onnx``,
+    ``.pt``), else ``export``."""
+    if format is None:
+        return _SUFFIXES.get(Path(output).suffix.lower(), "export")
+    if format not in FORMATS:
+        raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    return format
 
 
 @contextlib.contextmanager
-def _quiet_deprecations() -> Iterator[None]:
-    # torch.jit.trace and the TorchScript-based ONNX exporter warn that they are deprecated;
-    # they still are the exporters that work without extra packages (see export())
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*(deprecated|will be removed|legacy TorchScript).*")
+def _quiet() -> Iterator[None]:
+    # the exporters narrate their progress and warn about their own deprecations; the report
+    # of export() says what matters (format, check, difference)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
         yield
 
 
-def export(model: nn.Module, output: str | os.PathLike[str], format: str = "onnx", *,
+def _dynamic_batch() -> dict[str, dict[int, Any]]:
+    return {"x": {0: torch.export.Dim("batch", min=1, max=65536)}}
+
+
+def export(model: nn.Module, output: str | os.PathLike[str], format: str | None = None, *,
            input_size: Sequence[int] | None = None, opset: int | None = None,
            atol: float = 1e-4, rtol: float = 1e-3) -> dict[str, Any]:
-    """Export to ONNX or TorchScript, check against PyTorch, and write the file atomically.
+    """Export ``model`` to ``output`` and check the file against PyTorch; write it atomically.
 
-    The check runs the exported file on a fresh random batch of two (ONNX through
-    onnxruntime when it is installed, TorchScript through ``torch.jit.load``) and requires
-    ``|exported - pytorch| <= atol + rtol * |pytorch|`` elementwise (fp32: 1e-4 and 1e-3);
-    otherwise :class:`~cnnzoo.errors.ExportError` and no file. ONNX uses the TorchScript-based
-    exporter with a dynamic batch axis and needs ``onnx`` (``pip install 'cnnzoo[export]'``).
-    Returns what was checked.
+    ``format`` is ``"export"`` (torch.export, ``.pt2``), ``"onnx"`` (the dynamo ONNX
+    exporter, opset ``opset`` or torch's default) or ``"torchscript"`` (legacy), by default
+    from the output's suffix. The model is exported with a batch of 2 and a dynamic batch
+    dimension, then the file is run on a fresh batch of 3 (ONNX through onnxruntime) and
+    must agree elementwise: ``|exported - pytorch| <= atol + rtol * |pytorch|``; otherwise
+    :class:`~cnnzoo.errors.ExportError` and no file. Returns what was checked.
     """
-    if format not in ("onnx", "torchscript"):
-        raise InvalidArgumentError(f"format must be 'onnx' or 'torchscript', got {format!r}")
+    fmt = format_for(output, format)
     path = output_file(output)
     size = resolve_input_size(model, input_size)
     param = next(model.parameters())
+    example = torch.randn(EXAMPLE_BATCH, *size, device=param.device, dtype=param.dtype)
+    check = torch.randn(CHECK_BATCH, *size, device=param.device, dtype=param.dtype)
+    report: dict[str, Any] = {"format": fmt, "input_size": list(size), "atol": atol, "rtol": rtol,
+                              "example_batch": EXAMPLE_BATCH, "checked_batch": CHECK_BATCH}
     was_training = model.training
     model.eval()
-    example = torch.randn(1, *size, device=param.device, dtype=param.dtype)
-    check = torch.randn(2, *size, device=param.device, dtype=param.dtype)
-    report: dict[str, Any] = {"format": format, "input_size": list(size), "atol": atol, "rtol": rtol}
     try:
         with torch.no_grad():
             reference = model(check).float().cpu()
-        if format == "torchscript":
-            def write(tmp: str) -> None:
-                with _quiet_deprecations(), torch.no_grad():
-                    # check_trace=False: the check below, on another batch size, is the one that counts
-                    torch.jit.save(torch.jit.trace(model, example, check_trace=False), tmp)
-                with _quiet_deprecations(), torch.no_grad():
-                    got = torch.jit.load(tmp, map_location=param.device)(check).float().cpu()
-                _compare(got, reference, atol, rtol, report, "torch.jit.load")
-        else:
-            def write(tmp: str) -> None:
-                _onnx_export(model, example, tmp, opset)
-                _onnx_check(tmp, check, reference, atol, rtol, report)
+        writer = {"export": _write_exported_program, "onnx": _write_onnx, "torchscript": _write_torchscript}[fmt]
         with atomic_path(path) as tmp:
-            write(str(tmp))
+            got, how = writer(model, example, check, tmp, opset)
+            _compare(got, reference, atol, rtol, report, how)
         report["path"] = str(path)
     finally:
         model.train(was_training)
     return report
+
+
+def _write_exported_program(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
+                            opset: int | None) -> tuple[torch.Tensor, str]:
+    try:
+        with _quiet():
+            program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
+    except Exception as e:  # noqa: BLE001 - torch.export raises many kinds of errors on untraceable code
+        raise ExportError(f"torch.export cannot export {type(model).__name__}: {str(e).splitlines()[0]}") from None
+    with open(tmp, "wb") as f:  # a file object: torch.export.save expects a .pt2 name otherwise
+        torch.export.save(program, f)
+    with open(tmp, "rb") as f, _quiet(), torch.no_grad():
+        got = torch.export.load(f).module()(check)
+    return got.float().cpu(), "torch.export.load"
+
+
+def _write_onnx(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
+                opset: int | None) -> tuple[torch.Tensor, str]:
+    for package in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            __import__(package)
+        except ImportError:
+            raise MissingDependencyError(f"ONNX export needs onnx, onnxscript and onnxruntime ({package} is "
+                                         "missing): pip install 'cnnzoo[export]'") from None
+    import onnx
+    import onnxruntime
+
+    kwargs: dict[str, Any] = {"dynamo": True, "dynamic_shapes": _dynamic_batch(), "input_names": ["input"],
+                              "output_names": ["output"]}
+    if opset is not None:
+        kwargs["opset_version"] = opset
+    try:
+        with _quiet(), torch.no_grad():
+            program = torch.onnx.export(model, (example,), **kwargs)
+            if program is None:  # (only the legacy exporter returns nothing)
+                raise ExportError("the dynamo ONNX exporter returned no program")
+            program.save(str(tmp))
+    except Exception as e:  # noqa: BLE001 - the exporter's errors have no common public base
+        raise ExportError(f"the ONNX exporter cannot export {type(model).__name__}: "
+                          f"{str(e).splitlines()[0]}") from None
+    onnx.checker.check_model(str(tmp))
+    session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    got = torch.from_numpy(session.run(None, {name: check.float().cpu().numpy()})[0])
+    return got, "onnxruntime"
+
+
+def _write_torchscript(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
+                       opset: int | None) -> tuple[torch.Tensor, str]:
+    with _quiet(), torch.no_grad():
+        # check_trace=False: the check below, on another batch size, is the one that counts
+        torch.jit.save(torch.jit.trace(model, example, check_trace=False), str(tmp))
+        got = torch.jit.load(str(tmp), map_location=check.device)(check)
+    return got.float().cpu(), "torch.jit.load"
 
 
 def _compare(got: torch.Tensor, ref: torch.Tensor, atol: float, rtol: float, report: dict[str, Any],
@@ -81,42 +159,3 @@ def _compare(got: torch.Tensor, ref: torch.Tensor, atol: float, rtol: float, rep
     if not bool((diff <= atol + rtol * ref.abs()).all()):
         raise ExportError(f"the exported model differs from PyTorch by up to {float(diff.max()):.3g} "
                           f"(tolerance {atol} + {rtol} x |output|); the file was not written")
-
-
-def _onnx_export(model: nn.Module, example: torch.Tensor, path: str, opset: int | None) -> None:
-    try:
-        import onnx  # noqa: F401  (torch's exporter needs it)
-    except ImportError:
-        raise MissingDependencyError("ONNX export needs onnx (and onnxruntime to check the file): "
-                                     "pip install 'cnnzoo[export]'") from None
-    import inspect
-
-    kwargs: dict[str, Any] = {"input_names": ["input"], "output_names": ["output"],
-                              "dynamic_axes": {"input": {0: "batch"}, "output": {0: "batch"}}}
-    if opset is not None:
-        kwargs["opset_version"] = opset
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        # the TorchScript-based exporter: no extra package (the torch.export-based default
-        # of torch >= 2.9 also needs onnxscript)
-        kwargs["dynamo"] = False
-    with _quiet_deprecations(), torch.no_grad():
-        torch.onnx.export(model, (example,), path, **kwargs)
-
-
-def _onnx_check(path: str, check: torch.Tensor, reference: torch.Tensor, atol: float, rtol: float,
-                report: dict[str, Any]) -> None:
-    import onnx
-
-    onnx.checker.check_model(path)
-    try:
-        import onnxruntime
-    except ImportError:
-        report.update(checked_with=None, max_abs_diff=None,
-                      note="onnxruntime not installed: outputs not compared (pip install 'cnnzoo[export]')")
-        warnings.warn("onnxruntime is not installed, so the ONNX file was not checked "
-                      "(pip install 'cnnzoo[export]')", stacklevel=3)
-        return
-    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    got = torch.from_numpy(session.run(None, {name: check.float().cpu().numpy()})[0])
-    _compare(got, reference, atol, rtol, report, "onnxruntime")
