@@ -13,6 +13,7 @@ mismatches (test_download.py), bad --data specs (test_data.py::test_bad_specs).
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 import subprocess
@@ -26,6 +27,7 @@ from helpers import cli_error
 from PIL import Image
 
 import cnnzoo
+import cnnzoo.weights.files
 from cnnzoo import cli, data
 from cnnzoo.errors import (
     CheckpointError,
@@ -43,6 +45,8 @@ from cnnzoo.errors import (
     WeightsError,
 )
 from cnnzoo.training.config import load_config, merge_config
+from cnnzoo.training.outputs import save_checkpoint
+from cnnzoo.weights.catalogue import CATALOGUE
 
 QUICK = ["--quiet", "--limit-batches", "1", "--batch-size", "8", "--threads", "1", "--workers", "0"]
 
@@ -217,6 +221,75 @@ def test_weights_needing_unsafe_unpickling(capsys, files):
     assert "this must never run" not in capsys.readouterr().out
     with pytest.raises(UnsafeCheckpointError, match="arbitrary unpickling"):
         cnnzoo.create_model("lenet5", pretrained=files["evil"])
+
+
+# ---------------------------------------------------------------- corrupt or tampered files
+def _flip_a_bit_in_a_tensor(path: Path) -> None:
+    """Flip one bit inside the stored data of a tensor whose values are all 0.5 (uncompressed in
+    torch.save's zip): the file stays a valid archive that torch.load reads without complaint."""
+    data = bytearray(path.read_bytes())
+    run = torch.full((64,), 0.5).numpy().tobytes()
+    at = data.find(run)
+    assert at > 0
+    data[at + 100] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_bit_in_a_weights_file_or_checkpoint_is_refused(capsys, tmp_path):
+    weights_file = tmp_path / "w.pth"
+    state = cnnzoo.create_model("lenet5").state_dict()
+    torch.save({**state, "extra": torch.full((64,), 0.5)}, weights_file)
+    _flip_a_bit_in_a_tensor(weights_file)
+    torch.load(weights_file, weights_only=True)  # torch itself loads the damaged file silently
+    with pytest.raises(CheckpointError, match="CRC-32"):
+        cnnzoo.weights.files.read_weights_file(weights_file)
+    with pytest.raises(CheckpointError, match="CRC-32"):
+        cnnzoo.create_model("lenet5", pretrained=weights_file)
+    run = tmp_path / "run" / "last.pt"
+    run.parent.mkdir()
+    save_checkpoint({"model": {"w": torch.full((64,), 0.5)}, "model_name": "lenet5"}, run)
+    _flip_a_bit_in_a_tensor(run)
+    line = cli_error(capsys, ["train", "--resume", str(run), *QUICK])
+    assert "CRC-32" in line and "corrupt" in line
+
+
+def test_a_file_swapped_after_its_hash_was_checked_is_not_loaded(monkeypatch):
+    """The bytes whose SHA-256 is checked are the bytes loaded: one read, no second open."""
+    import dataclasses
+    import hashlib
+
+    from cnnzoo.weights import cache
+
+    trusted, other = io.BytesIO(), io.BytesIO()
+    torch.save(cnnzoo.create_model("lenet5").state_dict(), trusted)
+    torch.save(cnnzoo.create_model("lenet5").state_dict(), other)
+    entry = dataclasses.replace(CATALOGUE["lenet5.digits"], tag="lenet5.cached", default=False,
+                                url="http://127.0.0.1:9/unused.pth", filename="lenet5-cached.pth",
+                                sha256=hashlib.sha256(trusted.getvalue()).hexdigest())
+    monkeypatch.setitem(CATALOGUE, entry.tag, entry)
+    path = cache.cached_path(entry)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(trusted.getvalue())
+    verify = cache.verify_digest
+
+    def verify_then_swap(entry_, path_, digest):  # an attacker replaces the file right after the check
+        verify(entry_, path_, digest)
+        path.write_bytes(other.getvalue())
+
+    monkeypatch.setattr(cache, "verify_digest", verify_then_swap)
+    model = cnnzoo.create_model("lenet5.cached")
+    expected = torch.load(io.BytesIO(trusted.getvalue()), weights_only=True)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in expected.items())
+
+
+def test_stale_temp_cleanup_keeps_the_users_own_files(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    mine = [out / ".notes.tmp", out / ".last.pt.backup.tmp", out / "draft.tmp"]
+    for f in mine:
+        f.write_text("mine")
+    assert cli.main(["train", "--epochs", "1", "--output", str(out), *QUICK]) == 0
+    assert all(f.read_text() == "mine" for f in mine)
 
 
 # ---------------------------------------------------------------- training checkpoints

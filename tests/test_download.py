@@ -10,6 +10,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
+import subprocess
+import sys
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,13 +47,15 @@ class _Server:
                     self.send_error(404)
                     return
                 self.send_response(200)
-                # "cut": announce more bytes than are sent, send half, close the connection
-                length = len(body) + 1000 if mode == "cut" else len(body)
-                self.send_header("Content-Length", str(length))
+                # "cut": announce more bytes than are sent, send half, close the connection;
+                # "cut-unsized": no Content-Length at all (nothing to count), send half, close
+                cut = mode in ("cut", "cut-unsized")
+                if mode != "cut-unsized":
+                    self.send_header("Content-Length", str(len(body) + 1000 if cut else len(body)))
                 self.end_headers()
-                self.wfile.write(body[: len(body) // 2] if mode == "cut" else body)
+                self.wfile.write(body[: len(body) // 2] if cut else body)
                 self.wfile.flush()
-                if mode == "cut":
+                if cut:
                     self.close_connection = True
 
             def log_message(self, *args) -> None:
@@ -204,6 +209,52 @@ def test_unpinned_file_is_trusted_on_first_use_only(server, lenet_bytes, monkeyp
     with pytest.raises(HashMismatchError, match="first copy"):
         cnnzoo.create_model(TAG)
     assert entry.hash_status == "tofu"
+
+
+def test_a_cached_file_without_its_trust_record_is_refused(server, lenet_bytes, monkeypatch):
+    """Replacing an unpinned cached file and deleting its record is noticed (it used to load with a
+    warning); so is a file put into cnnzoo's cache by hand. The way in is `weights import`."""
+    body, _ = lenet_bytes
+    entry = add_entry(monkeypatch, server, body, sha256=None, hash_prefix=None)
+    with pytest.warns(UserWarning, match="trusting this first copy"):
+        (path,) = cnnzoo.download_weights(TAG, progress=False)
+    other = io.BytesIO()
+    torch.save(cnnzoo.create_model("lenet5").state_dict(), other)
+    path.write_bytes(other.getvalue())
+    Path(str(path) + ".sha256").unlink()
+    with pytest.raises(HashMismatchError, match="no trust record.*cnnzoo weights import"):
+        cnnzoo.create_model(TAG)
+    monkeypatch.setenv("CNNZOO_OFFLINE", "1")
+    with pytest.raises(HashMismatchError, match="no trust record"):
+        cnnzoo.download_weights(TAG, progress=False)  # offline: the cache is checked, not replaced
+    assert entry.hash_status == "tofu"
+
+
+def test_an_unsized_download_cut_short_is_not_kept_or_pinned(server, lenet_bytes, monkeypatch):
+    body, _ = lenet_bytes
+    entry = add_entry(monkeypatch, server, body, sha256=None, hash_prefix=None, mode="cut-unsized")
+    with pytest.raises(WeightsDownloadError, match="not a whole weights file"):
+        cnnzoo.download_weights(TAG, progress=False)
+    assert cache_files() == []  # neither the half file nor a trust record of its hash
+    server.routes["/lenet5-served.pth"] = (body, "ok")  # the next, whole download is trusted
+    with pytest.warns(UserWarning, match="trusting this first copy"):
+        (path,) = cnnzoo.download_weights(TAG, progress=False)
+    assert path.read_bytes() == body and entry.hash_status == "tofu"
+
+
+def test_stale_temporary_files_of_a_killed_download_are_cleaned(server, lenet_bytes, monkeypatch):
+    body, _ = lenet_bytes
+    entry = add_entry(monkeypatch, server, body)
+    d = hub.cache_dir()
+    d.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = d / f".{entry.filename}.{dead.stdout.strip()}-k1ll3d.cnnzoo.tmp"  # a killed download's
+    live = d / f".{entry.filename}.{os.getppid()}-w0rk1ng.cnnzoo.tmp"  # a live process's, left alone
+    mine = d / ".notes.tmp"  # the user's own file, not of cnnzoo's naming
+    for f in (stale, live, mine):
+        f.write_bytes(b"partial")
+    cnnzoo.download_weights(TAG, progress=False)
+    assert not stale.exists() and live.exists() and mine.exists()
 
 
 def test_import_checks_the_hash_then_copies(server, lenet_bytes, monkeypatch, tmp_path):

@@ -4,8 +4,9 @@ A reader (or a crash, a full disk, ``kill -9``) then sees the old file or the ne
 part of one: checkpoints, downloaded weights, hash records, recipes, metrics, charts and
 exported models all go through :func:`atomic_path` or :func:`atomic_write`. The temporary
 file lives in the target's directory (so the rename stays on one file system and is atomic,
-POSIX ``rename(2)``) and is named ``.<name>.<random>.cnnzoo.tmp``: only names of that form are
-ever cleaned up as left-overs of a killed process (:func:`is_temp_file`).
+POSIX ``rename(2)``) and is named ``.<name>.<pid>-<random>.cnnzoo.tmp``: only names of that
+form are ever cleaned up as left-overs (:func:`is_temp_file`), and only once the process that
+wrote them is gone (:func:`remove_stale_temp_files`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import BinaryIO
 
 from .errors import InvalidArgumentError
 
-__all__ = ["TEMP_SUFFIX", "atomic_path", "atomic_write", "is_temp_file", "temp_files_of", "output_file"]
+__all__ = ["TEMP_SUFFIX", "atomic_path", "atomic_write", "is_temp_file", "temp_files_of", "remove_stale_temp_files",
+           "pid_alive", "output_file"]
 
 #: what every temporary file of ours ends with (it also ends with ".tmp", as users expect)
 TEMP_SUFFIX = ".cnnzoo.tmp"
@@ -58,7 +60,7 @@ def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path],
     rename (a last check of its content).
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
     tmp = Path(name)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600
@@ -96,6 +98,42 @@ def temp_files_of(directory: str | os.PathLike[str], name: str | None = None) ->
     """Our temporary files in ``directory`` (of the target ``name`` only, if given)."""
     pattern = f".{name}.*{TEMP_SUFFIX}" if name is not None else f".*{TEMP_SUFFIX}"
     return sorted(p for p in Path(directory).glob(pattern) if p.is_file())
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one of another user's counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _writer_pid(path: Path) -> int | None:
+    # ".<name>.<pid>-<random>.cnnzoo.tmp": the pid is what follows the last "." before "-"
+    stem = path.name[: -len(TEMP_SUFFIX)]
+    head, _, _ = stem.rpartition("-")
+    digits = head.rpartition(".")[2]
+    return int(digits) if digits.isdigit() else None
+
+
+def remove_stale_temp_files(directory: str | os.PathLike[str], name: str | None = None) -> list[Path]:
+    """Delete our temporary files in ``directory`` (of ``name`` only, if given) whose writing
+    process is gone: what a killed download or save left. Files of live writers, and files of
+    any other naming (the user's own), stay. Returns what was removed."""
+    removed = []
+    for tmp in temp_files_of(directory, name):
+        pid = _writer_pid(tmp)
+        if pid is not None and pid_alive(pid):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
 
 
 def output_file(path: str | os.PathLike[str]) -> Path:

@@ -20,8 +20,9 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_write, temp_files_of
-from ..errors import CheckpointError, OutputDirError
+from ..atomic import atomic_write, pid_alive, remove_stale_temp_files
+from ..errors import CheckpointError, OutputDirError, UnsafeCheckpointError, WeightsError
+from ..weights.files import parse, read_file
 from .config import TrainConfig, save_config
 
 __all__ = ["save_checkpoint", "load_checkpoint", "RunLock", "RunDirectory", "prepare_output_dir",
@@ -44,7 +45,8 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any]:
-    """Load a cnnzoo training checkpoint safely (``weights_only=True``, on the CPU).
+    """Load a cnnzoo training checkpoint safely (``weights_only=True``, on the CPU, its zip
+    checksums verified: :mod:`cnnzoo.weights.files`).
 
     A missing, truncated or foreign file is a :class:`CheckpointError` saying what is
     wrong; with ``expect_model`` a checkpoint of another model is refused by name.
@@ -52,19 +54,18 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} does not exist (or is not a file)")
-    try:
-        state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # zip/pickle errors name no common class; report them all alike
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e):
-            raise CheckpointError(f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, "
-                                  "which cnnzoo refuses") from None
-        with open(p, "rb") as f:  # torch.save writes a zip; the legacy reader's errors (KeyError 101) say nothing
-            is_zip = f.read(4) == b"PK\x03\x04"
-        if not is_zip:
+    data = b""
+    try:  # the one reader of weight files: CRC-checked, weights_only (cnnzoo.weights.files)
+        data = read_file(p)
+        state = parse(data, p)
+    except UnsafeCheckpointError:
+        raise CheckpointError(f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, "
+                              "which cnnzoo refuses") from None
+    except (CheckpointError, WeightsError) as e:
+        if data[:4] != b"PK\x03\x04":  # torch.save writes a zip; what else it is does not matter
             raise CheckpointError(f"{p} is not a PyTorch checkpoint (not torch.save's zip format); "
                                   "resume from a run's last.pt") from None
-        raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {msg}") from None
+        raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {e}") from None
     if not isinstance(state, dict) or "model" not in state or "model_name" not in state:
         raise CheckpointError(f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
                               "for plain weights use --pretrained PATH")
@@ -75,18 +76,6 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
 
 
 # ---------------------------------------------------------------- output directory
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
 class RunLock:
     """``DIR/.lock`` holding the pid of the run writing into ``DIR``.
 
@@ -107,7 +96,7 @@ class RunLock:
                 if owner == -1:
                     continue  # released meanwhile
                 fresh = owner is None and time.time() - self._mtime() < 10
-                if fresh or (owner is not None and _pid_alive(owner)):
+                if fresh or (owner is not None and pid_alive(owner)):
                     who = f"pid {owner}" if owner is not None else "a run that is starting"
                     raise OutputDirError(
                         f"{self.path.parent} is in use by another run ({who}); wait for it or choose "
@@ -150,7 +139,7 @@ class RunLock:
             moved = int(aside.read_text().strip())
         except (ValueError, OSError):
             moved = None
-        if moved != stale_owner and moved is not None and _pid_alive(moved):
+        if moved != stale_owner and moved is not None and pid_alive(moved):
             try:
                 os.link(aside, self.path)  # fails if yet another lock appeared: then it stands
             except OSError:
@@ -196,19 +185,6 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputDirError(f"output directory {path} is not writable; choose another --output")
     return path
-
-
-def remove_stale_temp_files(directory: Path) -> list[Path]:
-    """Delete the temporary files (:mod:`cnnzoo.atomic`'s naming) that a killed run left in
-    ``directory``; call it holding the directory's lock. Other files, the user's own, stay."""
-    removed = []
-    for tmp in temp_files_of(directory):
-        try:
-            tmp.unlink()
-        except OSError:
-            continue
-        removed.append(tmp)
-    return removed
 
 
 class RunDirectory:

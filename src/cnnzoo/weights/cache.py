@@ -14,7 +14,6 @@ import hashlib
 import http.client
 import logging
 import os
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -24,13 +23,14 @@ from typing import Any
 
 import torch
 
-from ..atomic import atomic_path, atomic_write
-from ..errors import HashMismatchError, OfflineError, WeightsDownloadError, WeightsError
+from ..atomic import atomic_path, atomic_write, remove_stale_temp_files
+from ..errors import CheckpointError, HashMismatchError, OfflineError, WeightsDownloadError, WeightsError
 from . import hfhub
 from .catalogue import WeightsEntry
-from .files import read_weights_file
+from .files import parse, read_file
 
-__all__ = ["cache_dir", "cached_path", "cached_file", "is_offline", "sha256_file", "fetch", "verify_cached",
+__all__ = ["cache_dir", "cached_path", "cached_file", "is_offline", "sha256_file", "locate", "fetch", "verify_cached",
+           "verify_digest",
            "import_file", "asset_path"]
 
 log = logging.getLogger("cnnzoo")
@@ -103,9 +103,14 @@ def _warn_unpinned(entry: WeightsEntry, digest: str) -> None:
     warnings.warn(msg, stacklevel=3)
 
 
-def verify_cached(entry: WeightsEntry, path: Path) -> None:
-    """Re-hash a cached (or shipped) file before use; a changed file is refused."""
-    digest = sha256_file(path)
+def verify_digest(entry: WeightsEntry, path: Path, digest: str) -> None:
+    """Check the SHA-256 of the bytes about to be used as ``entry``'s file at ``path``.
+
+    A published hash (or hash prefix) must match. An unpublished one must match the record
+    cnnzoo wrote when it first downloaded or imported the file (trust on first use); a file
+    in cnnzoo's cache without that record was not put there by cnnzoo, or its record was
+    deleted: refused. A file of the user's Hugging Face cache is trusted on its first use.
+    """
     advice = ("reinstall cnnzoo" if entry.url is None else
               f"delete {path} and download it again (cnnzoo weights download {entry.tag})")
     try:
@@ -116,16 +121,31 @@ def verify_cached(entry: WeightsEntry, path: Path) -> None:
         return
     record = _tofu_record(entry)
     if not record.exists():
-        record.parent.mkdir(parents=True, exist_ok=True)
-        # a file put into the cache by hand: trust it now, as on first download
-        _warn_unpinned(entry, digest)
-        atomic_write(record, digest + "\n")
+        if path.parent == cache_dir():
+            raise HashMismatchError(
+                f"the cached file {path} for '{entry.tag}' has no trust record ({record}): cnnzoo writes "
+                "one when it downloads or imports a file, so this copy was put there otherwise or its "
+                f"record was deleted; {advice}, or import a copy you trust: cnnzoo weights import {entry.tag} FILE")
+        _trust(entry, digest)  # the first use of a copy in the Hub's cache (a timm user's download)
         return
     trusted = record.read_text().strip()
     if digest != trusted:
         raise HashMismatchError(
             f"the cached file {path} for '{entry.tag}' has SHA-256 {digest} but its first copy "
             f"had {trusted} (recorded in {record}); it was changed or replaced: {advice}")
+
+
+def _trust(entry: WeightsEntry, digest: str) -> None:
+    """Record the hash of an unpinned file's first copy (and warn that it is trusted on first use)."""
+    _warn_unpinned(entry, digest)
+    record = _tofu_record(entry)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(record, digest + "\n")
+
+
+def verify_cached(entry: WeightsEntry, path: Path) -> None:
+    """Hash a cached (or shipped) file and check it (:func:`verify_digest`); a changed file is refused."""
+    verify_digest(entry, path, sha256_file(path))
 
 
 def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
@@ -135,7 +155,10 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
     received = 0
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "cnnzoo"})
-        with atomic_path(dest) as tmp, open(tmp, "wb") as out, \
+        # with no published hash, a download cut short without a Content-Length to count
+        # against would be kept and pinned: it must at least read as a whole file
+        check = None if entry.sha256 else _must_parse
+        with atomic_path(dest, before_rename=check) as tmp, open(tmp, "wb") as out, \
                 urllib.request.urlopen(request, timeout=60) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
@@ -165,6 +188,14 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
         raise WeightsDownloadError(f"download of {url} failed: {e!r}; nothing was kept") from None
 
 
+def _must_parse(tmp: Path) -> None:
+    try:
+        parse(read_file(tmp), tmp)
+    except (CheckpointError, WeightsError) as e:
+        raise WeightsDownloadError(f"the download is not a whole weights file ({e}); nothing was kept, "
+                                   "try again") from None
+
+
 class _NoBar:
     def update(self, n: int) -> None:
         pass
@@ -187,32 +218,40 @@ def _offline_message(entry: WeightsEntry, dest: Path, why: str) -> str:
             f"connected machine and put it at {dest}, or run 'cnnzoo weights import {entry.tag} FILE'")
 
 
-def fetch(entry: WeightsEntry, *, progress: bool = True) -> Path:
-    """The verified local file of ``entry``: shipped, cached, or downloaded now.
+def locate(entry: WeightsEntry, *, progress: bool = True) -> Path:
+    """Where ``entry``'s file is: shipped, in cnnzoo's cache, in the Hub's cache, or downloaded now.
 
-    A file of the Hugging Face Hub is taken from (or downloaded into) the Hub's own cache
-    where ``huggingface_hub`` is installed (:mod:`~cnnzoo.weights.hfhub`), so that a timm
-    user's copy serves; the SHA-256 check is the same.
+    A download is checked while it streams and kept only if it matches; a file already
+    there is not hashed here: the caller hashes the bytes it uses (:func:`verify_digest`),
+    as :func:`fetch` and the weights loader do. A file of the Hugging Face Hub is taken from
+    (or downloaded into) the Hub's own cache where ``huggingface_hub`` is installed
+    (:mod:`~cnnzoo.weights.hfhub`), so that a timm user's copy serves.
     """
     path = cached_path(entry)
     if path.exists():
-        verify_cached(entry, path)
         return path
     if entry.hf_hub_id is not None and hfhub.available():
         hub_path = hfhub.hub_file(entry.hf_hub_id, entry.hf_filename, download=not hfhub.offline())
         if hub_path is not None:
-            verify_cached(entry, hub_path)
             return hub_path
     if entry.url is None:
         raise WeightsError(f"the packaged weights file {path} of '{entry.tag}' is missing; "
                            "reinstall cnnzoo")
     if is_offline():
         raise OfflineError(_offline_message(entry, path, "cnnzoo is offline (CNNZOO_OFFLINE is set)"))
+    if path.parent.exists():
+        remove_stale_temp_files(path.parent, path.name)  # of a download that was killed
     log.info("downloading %s to %s", entry.url, path)
     digest = _download(entry.url, path, entry, progress)
     if not entry.sha256:
-        _warn_unpinned(entry, digest)
-        atomic_write(_tofu_record(entry), digest + "\n")
+        _trust(entry, digest)
+    return path
+
+
+def fetch(entry: WeightsEntry, *, progress: bool = True) -> Path:
+    """The verified local file of ``entry`` (:func:`locate`, then its SHA-256 checked)."""
+    path = locate(entry, progress=progress)
+    verify_cached(entry, path)
     return path
 
 
@@ -223,20 +262,15 @@ def import_file(entry: WeightsEntry, source: str | os.PathLike[str]) -> Path:
         raise WeightsError(f"'{entry.tag}' ships inside the package; there is nothing to import")
     if not source.is_file():
         raise WeightsError(f"cannot import '{source}': no such file")
-    digest = sha256_file(source)
+    data = read_file(source)  # one read: the bytes checked are the bytes copied
+    digest = hashlib.sha256(data).hexdigest()
     _check_hash(entry, digest, f"the file {source}")
     if not entry.sha256:
         # nothing to compare all the bytes with: at least make sure they read as weights
-        read_weights_file(source)
+        parse(data, source)
     dest = cached_path(entry)
     dest.parent.mkdir(parents=True, exist_ok=True)
-
-    def copy(f: Any) -> None:
-        with open(source, "rb") as src:
-            shutil.copyfileobj(src, f, _CHUNK)
-
-    atomic_write(dest, copy)
+    atomic_write(dest, data)
     if not entry.sha256:
-        _warn_unpinned(entry, digest)
-        atomic_write(_tofu_record(entry), digest + "\n")
+        _trust(entry, digest)
     return dest

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import logging
 import os
 import re
@@ -35,10 +36,11 @@ from ..models.base import classifier_names, first_conv_name
 from ..models.registry import get_model_entry, is_model, list_models
 from . import cache, hfhub
 from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
-from .files import read_weights_file
+from .files import parse, read_file, read_weights_file
 from .keymaps import KEY_MAPS
 
-__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "read_state_dict", "detect_layout",
+__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "read_state_dict",
+           "convert_state_dict", "detect_layout",
            "adapt_input_conv", "label_names"]
 
 log = logging.getLogger("cnnzoo")
@@ -114,8 +116,12 @@ def read_state_dict(path: str | os.PathLike[str],
     ...}``), timm's ``state_dict`` wrapper and DDP's ``module.`` / ``torch.compile``'s
     ``_orig_mod.`` prefixes. Returns ``(state_dict, layout, model_name_or_None)``.
     """
-    path = Path(path)
-    raw, model_name = _unwrap(read_weights_file(path), path)
+    return convert_state_dict(read_weights_file(path), Path(path), layout)
+
+
+def convert_state_dict(obj: Any, path: Path, layout: str | None = None) -> tuple[StateDict, str, str | None]:
+    """A loaded weights file (see :func:`read_state_dict`) in cnnzoo names; ``path`` names it in messages."""
+    raw, model_name = _unwrap(obj, path)
     state: StateDict = {}
     for key, value in raw.items():
         if not isinstance(value, torch.Tensor):
@@ -134,9 +140,8 @@ def read_state_dict(path: str | os.PathLike[str],
     return state, layout, model_name
 
 
-def _identify(path: Path, model_name: str) -> WeightsEntry | None:
+def _identify(digest: str, model_name: str) -> WeightsEntry | None:
     """The catalogue entry of a local file, by its SHA-256 (or the file-name prefix)."""
-    digest = cache.sha256_file(path)
     for entry in CATALOGUE.values():
         if entry.sha256 == digest or (entry.sha256 is None and entry.hash_prefix
                                       and digest.startswith(entry.hash_prefix)
@@ -186,8 +191,11 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
 
 
 def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
-    path = cache.fetch(entry)
-    state, layout, _ = read_state_dict(path, entry.layout)
+    path = cache.locate(entry)
+    # one read: the bytes whose hash is checked are the bytes that are loaded
+    data = read_file(path)
+    cache.verify_digest(entry, path, hashlib.sha256(data).hexdigest())
+    state, layout, _ = convert_state_dict(parse(data, path), path, entry.layout)
     return ResolvedWeights(state, path, layout, entry, entry.num_classes, entry.input_size[0])
 
 
@@ -214,12 +222,13 @@ def _from_hub(model_name: str, repo: str, probe: Probe | None) -> ResolvedWeight
 
 
 def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeights:
-    entry = _identify(path, model_name)
+    data = read_file(path)  # one read: what is identified by its hash is what is loaded
+    entry = _identify(hashlib.sha256(data).hexdigest(), model_name)
     if entry is not None and entry.architecture != model_name:
         raise IncompatibleWeightsError(
             f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
             f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')")
-    state, layout, ckpt_model = read_state_dict(path, entry.layout if entry else None)
+    state, layout, ckpt_model = convert_state_dict(parse(data, path), path, entry.layout if entry else None)
     if ckpt_model is not None:
         base = ckpt_model.partition(".")[0]
         if base != model_name:
