@@ -17,6 +17,7 @@ import io
 import os
 import pickle
 import subprocess
+import warnings
 import sys
 from pathlib import Path
 
@@ -432,6 +433,92 @@ def test_bad_yaml_config(capsys, tmp_path, text, message):
     assert message in line and "Traceback" not in line
     with pytest.raises(ConfigError, match=message.split("'")[0]):
         merge_config(None, load_config(path))
+
+
+# a 400-byte YAML of nested aliases: 9**6 ones once expanded (gigabytes once printed)
+ALIAS_BOMB = ("milestones: [&a [1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b],"
+              " &d [*c,*c,*c,*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d,*d], [*e,*e,*e,*e,*e,*e,*e,*e,*e]]\n")
+
+
+def test_yaml_alias_bombs_give_short_messages(capsys, tmp_path):
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(ALIAS_BOMB)
+    line = cli_error(capsys, ["train", "--config", str(bomb)])
+    assert "milestones must be a list of int" in line and len(line) < 500
+    many = tmp_path / "many.yaml"  # more aliases than any recipe needs: refused while parsing
+    many.write_text("model_kwargs: {x: [" + ",".join(f"&a{i} [1]" for i in range(80)) + "], y: ["
+                    + ",".join(f"*a{i}" for i in range(80)) + "]}\n")
+    line = cli_error(capsys, ["train", "--config", str(many)])
+    assert "more than 64 YAML aliases" in line and "many.yaml:" in line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX feature")
+def test_config_that_is_a_named_pipe_does_not_hang(capsys, tmp_path):
+    fifo = tmp_path / "recipe.yaml"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    assert "not a regular file" in cli_error(capsys, ["train", "--config", str(fifo)])
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--threads", "100000", "threads must be at most 1,024"),
+    ("--workers", "100000", "workers must be at most 256"),
+    ("--seed", "99999999999999999999", "seed must be at most"),
+    ("--input-size", "100000", "input_size must be at most 8,192"),
+    ("--in-chans", "100000", "in_chans must be at most 4,096"),
+    ("--batch-size", "100000000", "batch_size must be at most 65,536"),
+    ("--lr", "inf", "lr must be a finite number"),
+    ("--momentum", "nan", "momentum must be a finite number"),
+    ("--model-arg", "num_classes=3", "may not set num_classes"),
+    ("--model-arg", "pretrained=true", "may not set pretrained"),
+    ("--model-arg", "variant=[", "the value is not YAML"),
+    ("--model-arg", "=3", "KEY an argument name"),
+])
+def test_numbers_and_model_args_that_would_crash_later(capsys, tmp_path, option, value, message):
+    line = cli_error(capsys, ["train", "--output", str(tmp_path / "run"), *QUICK, option, value])
+    assert message in line
+    assert not (tmp_path / "run").exists()  # refused before anything was made
+
+
+def test_a_lock_that_is_a_folder(capsys, tmp_path):
+    (tmp_path / ".lock").mkdir()
+    line = cli_error(capsys, ["train", "--output", str(tmp_path), *QUICK])
+    assert "is not cnnzoo's lock file" in line and (tmp_path / ".lock").is_dir()
+
+
+@pytest.mark.parametrize("build, error, message", [
+    (lambda: cnnzoo.create_model("lenet5", num_classes=10**12), InvalidArgumentError, "num_classes must be"),
+    (lambda: cnnzoo.create_model("resnet18", in_chans=10**6), InvalidArgumentError, "in_chans must be"),
+    (lambda: cnnzoo.create_model("mobilenet_v1", width_mult=float("inf")), InvalidArgumentError, "width_mult"),
+    (lambda: cnnzoo.create_model("vgg11", drop_rate="0.5"), InvalidArgumentError, "drop_rate"),
+    (lambda: cnnzoo.create_model("lenet5")([1, 2, 3]), InputSizeError, "torch.Tensor.*got a list"),
+    (lambda: cnnzoo.create_model("../x"), UnknownModelError, "unknown model '../x'"),
+    (lambda: cnnzoo.create_model("res\nnet"), UnknownModelError, r"unknown model 'res\\nnet'"),
+    (lambda: cnnzoo.register_model(name=123)(lambda **kw: None), InvalidArgumentError, "123"),
+])
+def test_api_arguments_that_are_not_cnnzoos_errors_today(build, error, message):
+    with pytest.raises(error, match=message) as caught:
+        build()
+    assert "\n" not in str(caught.value)  # one line, whatever the input
+
+
+@pytest.mark.parametrize("content, message", [
+    (lambda sd: {1: next(iter(sd.values()))}, "key 1 is not a parameter name"),
+    (lambda sd: {**sd, "features.c1.weight": sd["features.c1.weight"].to_sparse()}, "sparse"),
+    (lambda sd: {"model": sd, "model_name": "lenet5", "extra": object}, None),
+])
+def test_weights_files_that_are_not_state_dicts(tmp_path, content, message):
+    path = tmp_path / "w.pth"
+    sd = cnnzoo.create_model("lenet5").state_dict()
+    if message is None:  # a class object needs unpickling: refused before anything else
+        torch.save(content(sd), path)
+        with pytest.raises(UnsafeCheckpointError):
+            cnnzoo.create_model("lenet5", pretrained=path)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's notice that it validates sparse tensors
+        torch.save(content(sd), path)
+        with pytest.raises(WeightsError, match=message):
+            cnnzoo.create_model("lenet5", pretrained=path)
 
 
 def test_missing_config_file(capsys, tmp_path):

@@ -155,11 +155,22 @@ def _model_args(items: list[str]) -> dict[str, Any]:
     """``--model-arg KEY=VALUE`` options as constructor arguments (values read as YAML)."""
     import yaml
 
+    from .errors import shown
+
     pairs = [item.partition("=") for item in items]
-    bad = [k for k, sep, _ in pairs if not sep or not k]
+    bad = [k for k, sep, _ in pairs if not sep or not k.isidentifier()]
     if bad:
-        raise CliError(f"--model-arg wants KEY=VALUE, got {bad[0]!r}")
-    return {k: yaml.safe_load(v) for k, _, v in pairs}
+        raise CliError(f"--model-arg wants KEY=VALUE with KEY an argument name, got {shown(bad[0])}")
+    values: dict[str, Any] = {}
+    for key, _, text in pairs:
+        if key in values:
+            raise CliError(f"--model-arg {key} is given twice")
+        try:
+            values[key] = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            raise CliError(f"--model-arg {key}={shown(text)}: the value is not YAML ({problem})") from None
+    return values
 
 
 def _add_eval(sub: Any) -> None:

@@ -9,7 +9,9 @@ The CLI turns any :class:`CnnzooError` into one line on stderr and exit status 2
 from __future__ import annotations
 
 import difflib
+import reprlib
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "CnnzooError",
@@ -33,7 +35,20 @@ __all__ = [
     "OutputDirError",
     "ExportError",
     "suggest",
+    "shown",
 ]
+
+_REPR = reprlib.Repr()  # (its keyword arguments are Python 3.12's)
+_REPR.maxlevel = 2
+_REPR.maxtuple = _REPR.maxlist = _REPR.maxarray = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 6
+_REPR.maxdeque = 6
+_REPR.maxstring, _REPR.maxlong, _REPR.maxother = 60, 40, 60
+
+
+def shown(value: Any) -> str:
+    """A value as a message may quote it: its repr, bounded (a 400-byte YAML of aliases can expand to
+    gigabytes), on one line (a name with a newline would make a second line on stderr)."""
+    return _REPR.repr(value)
 
 
 class CnnzooError(Exception):
@@ -62,9 +77,9 @@ class UnknownModelError(CnnzooError, KeyError):
 
     def __init__(self, name: str, choices: Iterable[str]) -> None:
         self.name = name
-        self.suggestions = suggest(name, choices)
+        self.suggestions = suggest(name, choices) if isinstance(name, str) else []
         hint = f"; did you mean {', '.join(self.suggestions)}?" if self.suggestions else ""
-        super().__init__(f"unknown model '{name}'{hint} (cnnzoo list shows every model)")
+        super().__init__(f"unknown model {shown(name)}{hint} (cnnzoo list shows every model)")
 
 
 class DuplicateModelError(CnnzooError, ValueError):

@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, UnknownModelError, shown
 from .base import classifier_names, first_conv_name
 from .layers import check_model_args
-from .registry import ModelInfo, get_model_entry, set_pretrained_cfg
+from .registry import ModelInfo, get_model_entry, list_models, set_pretrained_cfg
 
 __all__ = ["create_model", "model_info", "split_model_name"]
 
@@ -21,8 +21,10 @@ __all__ = ["create_model", "model_info", "split_model_name"]
 def split_model_name(name: str) -> tuple[str, str | None]:
     """``"resnet50.tv2_in1k"`` -> ``("resnet50", "tv2_in1k")``; no tag -> ``(name, None)``."""
     if not isinstance(name, str) or not name:
-        raise InvalidArgumentError(f"a model name must be a non-empty string, got {name!r}")
+        raise InvalidArgumentError(f"a model name must be a non-empty string, got {shown(name)}")
     base, _, tag = name.partition(".")
+    if not base.isidentifier():  # "../x", "res net", a newline: never a registered name
+        raise UnknownModelError(name, list_models())
     return base, (tag or None)
 
 
@@ -85,6 +87,11 @@ def _construct(info: ModelInfo, kwargs: dict[str, Any], num_classes: int | None,
         if "keyword argument" not in str(e) and "multiple values for argument" not in str(e):
             raise
         raise InvalidArgumentError(f"{info.name}: {e}; see help(cnnzoo.models) for its arguments") from None
+    except RuntimeError as e:  # arguments that pass the checks but need more memory than there is
+        if "allocate" not in str(e):
+            raise
+        raise InvalidArgumentError(f"{info.name} with these arguments does not fit in memory "
+                                   f"({str(e).splitlines()[0][:160]})") from None
 
 
 def _probe(info: ModelInfo, kwargs: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:

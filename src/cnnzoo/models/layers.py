@@ -13,19 +13,25 @@ import torch
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from ..errors import InputSizeError, InvalidArgumentError
+from ..errors import InputSizeError, InvalidArgumentError, shown
 
 __all__ = ["DropPath", "SqueezeExcitation", "make_divisible", "check_model_args", "check_rate", "has_storage",
            "check_input_size", "smallest_input_size"]
 
 
+#: the largest class count and input channel count a network is built with: beyond them the
+#: classifier or the first convolution alone would take tens of gigabytes (ImageNet-21k has
+#: 21,841 classes; hyperspectral images a few hundred bands)
+MAX_CLASSES, MAX_IN_CHANS = 1_000_000, 4096
+
+
 def check_model_args(num_classes: int, in_chans: int) -> None:
     """Reject the arguments every constructor shares when they make no network."""
-    for arg, value, low in (("num_classes", num_classes, 0), ("in_chans", in_chans, 1)):
+    for arg, value, low, high in (("num_classes", num_classes, 0, MAX_CLASSES),
+                                  ("in_chans", in_chans, 1, MAX_IN_CHANS)):
         # num_classes=0 is allowed, as in timm: the network then ends at its pooled features
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidArgumentError(
-                f"{arg} must be an integer >= {low}, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidArgumentError(f"{arg} must be an integer from {low} to {high:,}, got {shown(value)}")
 
 
 def has_storage(module: nn.Module) -> bool:
@@ -37,12 +43,13 @@ def has_storage(module: nn.Module) -> bool:
 def check_rate(name: str, value: float) -> None:
     """Reject a dropout or drop-path probability outside [0, 1) (or not a number)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise InvalidArgumentError(f"{name} must be a number in [0, 1), got {value!r}")
+        raise InvalidArgumentError(f"{name} must be a number in [0, 1), got {shown(value)}")
 
 
-#: torch.jit.is_tracing (public, but not in torch.jit's __all__, which type checkers go by);
-#: TorchScript knows the function itself, so the alias compiles as the original does
+#: torch.jit.is_tracing and is_scripting (public, but not in torch.jit's __all__, which type
+#: checkers go by); TorchScript knows the functions themselves, so the aliases compile as they do
 _is_tracing = torch.jit.is_tracing  # type: ignore[attr-defined]
+_is_scripting = torch.jit.is_scripting  # type: ignore[attr-defined]
 
 
 # torch.fx records it as one call (a leaf), so tracing never branches on a traced shape; FX
@@ -61,6 +68,10 @@ def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
     ``name`` names the network in the message. A few integer comparisons, so each network
     calls it at the start of ``forward_features``.
     """
+    # (TorchScript types x as a Tensor and does not compile this branch: is_scripting() is a constant)
+    if not _is_scripting() and not isinstance(x, torch.Tensor):
+        raise InputSizeError(f"{name} takes a batch of images as a torch.Tensor, N x {min_size[0]} x H x W; "
+                             f"got a {type(x).__name__}")
     if _is_tracing():
         # a trace (torch.jit.trace, the TorchScript ONNX exporter) keeps tensor operations
         # only: the check would be frozen in as passed, with a TracerWarning per comparison

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, shown
 from .base import ZooModel
 from .layers import has_storage, make_divisible, smallest_input_size
 from .registry import register_model
@@ -58,8 +58,9 @@ def _resolve_act(act_layer: str | type[nn.Module]) -> type[nn.Module]:
 
 
 def _check_width(width_mult: float) -> None:
-    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not width_mult > 0:
-        raise InvalidArgumentError(f"width_mult (alpha) must be a number > 0, got {width_mult!r}")
+    # above 8 every layer would be 8 times the paper's width: 64 times its parameters
+    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not 0 < width_mult <= 8:
+        raise InvalidArgumentError(f"width_mult (alpha) must be a number in (0, 8], got {shown(width_mult)}")
 
 
 class ConvBNActivation(nn.Sequential):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import re
 import types
@@ -19,12 +20,23 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..atomic import atomic_write
-from ..errors import ConfigError, suggest
+from ..errors import ConfigError, shown, suggest
 
 __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
            "add_config_options"]
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+#: upper bounds of the integer settings: larger values pass a type check, then crash the process
+#: or exhaust the machine (10^5 threads or workers, a 10^5-pixel input, a seed torch cannot hold)
+LIMITS: dict[str, int] = {
+    "epochs": 1_000_000, "batch_size": 65_536, "grad_accum": 65_536, "step_size": 1_000_000,
+    "ema_every": 1_000_000, "log_every": 1_000_000_000, "max_steps": 10**12, "limit_batches": 10**12,
+    "input_size": 8192, "val_input_size": 8192, "val_resize": 8192, "in_chans": 4096,
+    "threads": 1024, "workers": 256, "seed": 2**63 - 1,
+}
+#: constructor arguments a run sets itself (the data fixes the classes; --in-chans, --pretrained)
+RUN_OWNED_MODEL_ARGS = ("num_classes", "in_chans", "pretrained", "arch_name")
 
 
 def _opt(default: Any, help: str, **cli: Any) -> Any:
@@ -121,6 +133,17 @@ class TrainConfig:
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use (after type checks)."""
+        for f in fields():
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value}")
+            if isinstance(value, int) and not isinstance(value, bool) and f.name in LIMITS \
+                    and value > LIMITS[f.name]:
+                raise ConfigError(f"{f.name} must be at most {LIMITS[f.name]:,}, got {shown(value)}")
+        owned = sorted(set(self.model_kwargs or {}) & set(RUN_OWNED_MODEL_ARGS))
+        if owned:
+            raise ConfigError(f"model_kwargs (--model-arg) may not set {', '.join(owned)}: the run sets it "
+                              "(the data fixes num_classes; use --in-chans, --pretrained)")
         positive_int = ("epochs", "batch_size", "grad_accum", "log_every", "step_size", "ema_every")
         for key in positive_int:
             _require(key, getattr(self, key) >= 1, ">= 1")
@@ -150,10 +173,10 @@ class TrainConfig:
         for key, allowed in choices().items():
             value = getattr(self, key)
             if value not in allowed:
-                shown = ", ".join("null" if a is None else a for a in allowed)
-                raise ConfigError(f"{key} must be one of {shown}; got {value!r}")
+                names = ", ".join("null" if a is None else a for a in allowed)
+                raise ConfigError(f"{key} must be one of {names}; got {shown(value)}")
         if not _DEVICE_RE.match(self.device):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {self.device!r}")
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {shown(self.device)}")
         if not self.model:
             raise ConfigError("model must name a registered model (cnnzoo list shows them)")
         if self.freeze_backbone and self.layer_decay is not None:
@@ -217,7 +240,7 @@ def _check_type(key: str, value: Any) -> Any:
     hint = _hints()[key]
     ok, converted = _match(value, hint)
     if not ok:
-        raise ConfigError(f"{key} must be {_type_name(hint)}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(f"{key} must be {_type_name(hint)}, got {shown(value)} ({type(value).__name__})")
     return converted
 
 
@@ -273,7 +296,7 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
         if key not in names:
             close = suggest(key, names, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"{source}: unknown config key {str(raw_key)!r}{hint}")  # repr: one line whatever the key
+            raise ConfigError(f"{source}: unknown config key {shown(str(raw_key))}{hint}")  # one line whatever the key
         out[key] = value
     return out
 
@@ -287,24 +310,52 @@ def merge_config(base: TrainConfig | dict[str, Any] | None, overrides: dict[str,
     return TrainConfig(**merged)
 
 
+_MAX_RECIPE_BYTES = 1 << 20
+_MAX_ALIASES = 64
+
+
+def _recipe_loader() -> type:
+    import yaml
+
+    class RecipeLoader(yaml.SafeLoader):
+        """yaml.safe_load's loader, refusing documents of many aliases: 400 bytes of nested
+        aliases expand to gigabytes once anything walks them (a "billion laughs")."""
+
+        aliases = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                self.aliases += 1
+                if self.aliases > _MAX_ALIASES:
+                    raise yaml.YAMLError(f"more than {_MAX_ALIASES} YAML aliases (*name): a recipe "
+                                         "needs none; refused")
+            return super().compose_node(parent, index)
+
+    return RecipeLoader
+
+
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a YAML recipe into a dict of checked keys (types are checked on merge)."""
     import yaml
 
     p = Path(path)
+    if p.exists() and not p.is_file():  # a folder, or a FIFO that would block the read forever
+        raise ConfigError(f"config {p} is not a regular file; give a YAML recipe file")
     try:
+        if p.stat().st_size > _MAX_RECIPE_BYTES:
+            raise ConfigError(f"config file {p} is {p.stat().st_size:,} bytes; a recipe is a few hundred")
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {p} does not exist") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read config file {p}: {e}") from None
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_recipe_loader())  # noqa: S506 - a SafeLoader, with few aliases
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        where = f": line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{p}:{where}: YAML syntax error: {problem}") from None
+        raise ConfigError(f"{p}{where}: YAML syntax error: {shown(problem)[1:-1]}") from None
     if values is None:
         return {}
     values = _normalise_keys(values, str(p))

@@ -89,6 +89,9 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         for _ in range(5):
+            if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
+                raise OutputDirError(f"{self.path} is not cnnzoo's lock file (a folder or a link); remove it, "
+                                     "or choose another --output")
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
@@ -106,6 +109,9 @@ class RunLock:
             except PermissionError:
                 raise OutputDirError(f"output directory {self.path.parent} is not writable; "
                                      "choose another --output") from None
+            except OSError as e:  # a full disk, a read-only file system
+                raise OutputDirError(f"cannot lock {self.path.parent}: {e.strerror or e}; choose another "
+                                     "--output") from None
             with os.fdopen(fd, "w") as f:
                 f.write(f"{os.getpid()}\n")
             self.held = True

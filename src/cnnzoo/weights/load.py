@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
-from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError
+from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError, shown
 from ..models.base import classifier_names, first_conv_name
 from ..models.registry import get_model_entry, is_model, list_models
 from . import cache, hfhub
@@ -124,8 +124,13 @@ def convert_state_dict(obj: Any, path: Path, layout: str | None = None) -> tuple
     raw, model_name = _unwrap(obj, path)
     state: StateDict = {}
     for key, value in raw.items():
+        if not isinstance(key, str):
+            raise WeightsError(f"'{path}' is not a state dict: its key {shown(key)} is not a parameter name")
         if not isinstance(value, torch.Tensor):
-            raise WeightsError(f"'{path}' is not a state dict: '{key}' holds a {type(value).__name__}")
+            raise WeightsError(f"'{path}' is not a state dict: {shown(key)} holds a {type(value).__name__}")
+        if value.layout != torch.strided:  # a sparse or other layout: no parameter of ours is one
+            raise WeightsError(f"'{path}': {shown(key)} is a {value.layout} tensor; weights are dense "
+                               "(save tensor.to_dense())")
         for prefix in ("module.", "_orig_mod."):
             if key.startswith(prefix):
                 key = key[len(prefix):]
