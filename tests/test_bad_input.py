@@ -307,6 +307,84 @@ def test_resume_from_a_bad_file(capsys, files, tmp_path, which, message):
         cnnzoo.train(resume=path, verbose=False)
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.pop("config"), "lacks config"),
+    (lambda c: c.update(epoch="three"), "'epoch' is not an integer"),
+    (lambda c: c.update(rng={"torch": 1}), "'rng' is not the random-number-generator states"),
+    (lambda c: c.update(history=["not a row"]), "'history' is not a list of rows"),
+    (lambda c: c.update(partial=[1.0]), "'partial' is not null or four numbers"),
+    (lambda c: c.update(model={"w": "not a tensor"}), "'model' is not a state dict"),
+])
+def test_crafted_checkpoints_are_refused_when_read(capsys, lenet_run, tmp_path, change, message):
+    state = torch.load(lenet_run / "last.pt", weights_only=True)
+    change(state)
+    crafted = tmp_path / "last.pt"
+    torch.save(state, crafted)
+    line = cli_error(capsys, ["train", "--resume", str(crafted), *QUICK])
+    assert message in line and "not a usable cnnzoo checkpoint" in line
+
+
+def test_a_failed_torch_save_and_a_full_disk_at_start(capsys, tmp_path, monkeypatch):
+    import errno
+
+    import cnnzoo.training.config as config_module
+
+    def failing_save(obj, f, *args, **kwargs):  # what torch's own zip writer raises when a write fails
+        raise RuntimeError("[enforce fail at inline_container.cc:664] . PytorchStreamWriter failed writing "
+                           "file data/0: file write failed")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    line = cli_error(capsys, ["train", "--epochs", "1", "--output", str(tmp_path / "a"), *QUICK])
+    assert "cannot write checkpoint" in line and "file write failed" in line
+    monkeypatch.undo()
+
+    def disk_full(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(config_module, "atomic_write", disk_full)  # the first file a run writes
+    line = cli_error(capsys, ["train", "--epochs", "1", "--output", str(tmp_path / "b"), *QUICK])
+    assert "No space left on device" in line and "config.yaml" in line
+    assert not (tmp_path / "b" / ".lock").exists()
+
+
+def test_eval_options_are_checked(capsys, lenet_run):
+    for option, value in (("--limit-batches", "0"), ("--batch-size", "-1"), ("--workers", "100000")):
+        line = cli_error(capsys, ["eval", "--checkpoint", str(lenet_run / "best.pt"), option, value])
+        assert option[2:].replace("-", "_") in line
+
+
+def test_a_cache_folder_that_is_a_file(capsys, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.write_text("a file, not a folder")
+    monkeypatch.setenv("CNNZOO_HOME", str(home))
+    monkeypatch.delenv("CNNZOO_OFFLINE", raising=False)
+    line = cli_error(capsys, ["weights", "import", "resnet18.tv_in1k", str(tmp_path / "missing.pth")])
+    assert "no such file" in line  # the source is checked first
+    source = tmp_path / "r.pth"
+    source.write_bytes(b"x")
+    line = cli_error(capsys, ["weights", "import", "resnet18.tv_in1k", str(source)])
+    assert "SHA-256" in line  # a file that is not the published one is refused before the cache is touched
+
+
+def test_train_piped_into_head_keeps_training(tmp_path):
+    out = tmp_path / "run"
+    cmd = (f"{sys.executable} -m cnnzoo train --epochs 2 --batch-size 64 --threads 1 --output {out} "
+           "| head -1; exit ${PIPESTATUS[0]}")
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 2  # the run went on to its end
+
+
+def test_an_output_path_that_is_not_utf8(tmp_path):
+    out = os.path.join(os.fsencode(tmp_path), b"run-\xff")
+    proc = subprocess.run([sys.executable, "-m", "cnnzoo", "train", "--epochs", "1", *QUICK, "--output", out],
+                          capture_output=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    assert os.path.isfile(os.path.join(out, b"last.pt"))
+
+
 def test_resume_of_another_models_checkpoint(capsys, lenet_run, tmp_path):
     line = cli_error(capsys, ["train", "--resume", str(lenet_run / "last.pt"), "--model", "alexnet", *QUICK])
     assert "'lenet5'" in line and "'alexnet'" in line and "--model lenet5" in line

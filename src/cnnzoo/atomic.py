@@ -84,7 +84,8 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[Bin
         if callable(data):
             data(f)
         else:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            # surrogateescape: a path of undecodable bytes in a text (a header) is written as those bytes
+            f.write(data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data)
     return Path(path)
 
 

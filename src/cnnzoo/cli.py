@@ -397,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 2 bad input, 1 unexpected failure)."""
+    for stream in (sys.stdout, sys.stderr):
+        # a path that is not valid UTF-8 (a byte-named folder) is printed escaped, not a crash
+        reconfigure = getattr(stream, "reconfigure", None)
+        if callable(reconfigure):
+            reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     from .errors import CnnzooError

@@ -38,9 +38,13 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
     path = Path(path)
     try:
         atomic_write(path, lambda f: torch.save(state, f))
-    except OSError as e:  # a full disk, a quota, a vanished directory: the old file is whole
+    except (OSError, RuntimeError) as e:  # a full disk, a quota, a vanished directory: the old file is whole
+        # (torch.save's own writer reports a failed write as a RuntimeError, not an OSError)
+        if isinstance(e, RuntimeError) and "write" not in str(e).lower():
+            raise
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0][:160]
         kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
-        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}; {kept}. "
+        raise CheckpointError(f"cannot write checkpoint {path}: {reason}; {kept}. "
                               "Free some space or choose another --output") from None
 
 
@@ -69,10 +73,71 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
     if not isinstance(state, dict) or "model" not in state or "model_name" not in state:
         raise CheckpointError(f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
                               "for plain weights use --pretrained PATH")
+    problem = checkpoint_problem(state)
+    if problem is not None:
+        raise CheckpointError(f"{p} is not a usable cnnzoo checkpoint: {problem}; resume from a run's last.pt")
     if expect_model is not None and state["model_name"] != expect_model:
         raise CheckpointError(f"checkpoint {p} is of model '{state['model_name']}', not '{expect_model}'; "
                               f"use --model {state['model_name']} or another checkpoint")
     return state
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_rng(v: Any) -> bool:
+    # the states of cnnzoo.training.seeding.get_rng_state
+    if not isinstance(v, dict) or not isinstance(v.get("torch"), torch.Tensor):
+        return False
+    py, npy = v.get("python"), v.get("numpy")
+    return (isinstance(py, list) and len(py) == 3 and isinstance(py[1], list)
+            and isinstance(npy, list) and len(npy) == 5 and isinstance(npy[0], str)
+            and isinstance(npy[1], torch.Tensor) and isinstance(v.get("cuda", []), list))
+
+
+#: what a checkpoint's entries must be: (check, what it should be). Checked once, when it is read,
+#: so that a crafted or damaged file is one clear error, not a traceback deep inside a resume.
+_SCHEMA: dict[str, tuple[Any, str]] = {
+    "model": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor)
+                                                      for k, t in v.items()), "a state dict (names to tensors)"),
+    "model_name": (lambda v: isinstance(v, str) and v.isidentifier(), "a model name"),
+    "config": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a mapping of settings"),
+    "epoch": (_is_int, "an integer >= 0"),
+    "step": (_is_int, "an integer >= 0"),
+    "batch_in_epoch": (_is_int, "an integer >= 0"),
+    "best_epoch": (_is_int, "an integer >= 0"),
+    "best_top1": (lambda v: v is None or _is_num(v), "a number or null"),
+    "num_classes": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "in_chans": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "classes": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of class names"),
+    "history": (lambda v: isinstance(v, list) and all(
+        isinstance(r, dict) and all(isinstance(k, str) and _is_num(x) for k, x in r.items()) for r in v),
+        "a list of rows of numbers"),
+    "partial": (lambda v: v is None or (isinstance(v, list) and len(v) == 4 and all(_is_num(x) for x in v)),
+                "null or four numbers"),
+    "rng": (_is_rng, "the random-number-generator states cnnzoo saves"),
+    "optimizer": (lambda v: isinstance(v, dict), "an optimiser state"),
+    "scheduler": (lambda v: isinstance(v, dict), "a schedule state"),
+}
+#: what a full checkpoint (last.pt, which a run resumes from) must hold besides the weights
+_RESUME_KEYS = ("config", "epoch", "step", "rng", "optimizer", "scheduler")
+
+
+def checkpoint_problem(state: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's entries (None if nothing is): types, not values."""
+    for key, (ok, what) in _SCHEMA.items():
+        if key in state and not ok(state[key]):
+            return f"its {key!r} is not {what}"
+    if "optimizer" in state:  # a full checkpoint: everything a resume reads
+        missing = [k for k in _RESUME_KEYS if k not in state]
+        if missing:
+            return f"it lacks {', '.join(missing)}"
+    return None
 
 
 # ---------------------------------------------------------------- output directory
@@ -226,8 +291,12 @@ class RunDirectory:
     def write_recipe(self, config: TrainConfig) -> None:
         """``config.yaml``: the settings of the run, so that ``--config`` repeats it."""
         recipe = self.path / "config.yaml"
-        save_config(config.replace(output=None), recipe,
-                    header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}")
+        try:
+            save_config(config.replace(output=None), recipe,
+                        header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}")
+        except OSError as e:  # a full disk before the first step: nothing was trained yet
+            raise OutputDirError(f"cannot write {recipe}: {e.strerror or e}; free some space or choose "
+                                 "another --output") from None
 
     def write_metrics(self, history: Sequence[dict[str, float]]) -> None:
         write_metrics_csv(self.path / "metrics.csv", history)
@@ -280,8 +349,16 @@ def plot_curves(path: Path, history: Sequence[dict[str, float]], title: str) -> 
 # ---------------------------------------------------------------- the console
 def say(message: str) -> None:
     """Print one line of a run's log and flush it (a line at a time also when piped: tee, a log
-    file, a notebook)."""
-    print(message, flush=True)
+    file, a notebook). A reader that went away (``cnnzoo train | head -1``) does not stop the
+    run: its output goes nowhere from then on."""
+    try:
+        print(message, flush=True)
+    except BrokenPipeError:
+        # Python's advice: point stdout at /dev/null, so that no later write (nor the flush
+        # at exit) fails again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def plural(n: int, word: str) -> str:

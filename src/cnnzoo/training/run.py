@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError, shown
 from .config import TrainConfig, merge_config, resolve_config
 from .outputs import load_checkpoint, plural, say
 from .parts import evaluate
@@ -73,6 +73,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     The data and preprocessing are the run's (from the checkpoint's config) unless
     ``data`` names others with the same classes.
     """
+    if limit_batches is not None and (isinstance(limit_batches, bool) or not isinstance(limit_batches, int)
+                                      or limit_batches < 1):
+        raise ConfigError(f"limit_batches must be an integer >= 1 (or null), got {shown(limit_batches)}")
     state = load_checkpoint(checkpoint, expect_model=model)
     given = {"data": data, "batch_size": batch_size, "workers": workers}
     cfg = merge_config(None, {**state["config"], "output": None, "device": device, "precision": precision,

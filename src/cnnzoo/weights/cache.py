@@ -45,6 +45,20 @@ def cache_dir() -> Path:
     return Path(home).expanduser() / "weights"
 
 
+def _make_cache_dir() -> Path:
+    """The cache directory, created; one that cannot be (a file in its place, no permission) is a
+    :class:`WeightsError` saying how to choose another."""
+    d = cache_dir()
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        if not os.access(d, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as e:
+        raise WeightsError(f"the weights cache {d} cannot be used ({e.strerror or e}); set CNNZOO_HOME to a "
+                           "writable folder") from None
+    return d
+
+
 def is_offline() -> bool:
     """True when ``CNNZOO_OFFLINE`` is set to 1/true/yes/on: use the cache, never download."""
     return os.environ.get("CNNZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
@@ -138,9 +152,8 @@ def verify_digest(entry: WeightsEntry, path: Path, digest: str) -> None:
 def _trust(entry: WeightsEntry, digest: str) -> None:
     """Record the hash of an unpinned file's first copy (and warn that it is trusted on first use)."""
     _warn_unpinned(entry, digest)
-    record = _tofu_record(entry)
-    record.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(record, digest + "\n")
+    _make_cache_dir()
+    atomic_write(_tofu_record(entry), digest + "\n")
 
 
 def verify_cached(entry: WeightsEntry, path: Path) -> None:
@@ -150,7 +163,7 @@ def verify_cached(entry: WeightsEntry, path: Path) -> None:
 
 def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
     """Stream ``url`` to a temporary file next to ``dest``; verify; rename. Returns the SHA-256."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _make_cache_dir()
     digest = hashlib.sha256()
     received = 0
     try:
@@ -269,7 +282,7 @@ def import_file(entry: WeightsEntry, source: str | os.PathLike[str]) -> Path:
         # nothing to compare all the bytes with: at least make sure they read as weights
         parse(data, source)
     dest = cached_path(entry)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    _make_cache_dir()
     atomic_write(dest, data)
     if not entry.sha256:
         _trust(entry, digest)
