@@ -33,6 +33,7 @@ _LAZY = {
     "summary": "cnnzoo.analysis",
     "model_info": "cnnzoo.analysis",  # the registry's record with the depth (measured when read)
     "network_depth": "cnnzoo.analysis",
+    "grad_cam": "cnnzoo.analysis",
     "receptive_field": "cnnzoo.analysis",
     "count_flops": "cnnzoo.analysis",
     "saliency": "cnnzoo.analysis",
