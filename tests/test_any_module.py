@@ -152,6 +152,22 @@ def test_a_module_skipped_in_eval_is_reported():
 
 
 # ---------------------------------------------------------------- the CLI
+def test_info_with_model_args(capsys):
+    code, out, _ = run_cli(capsys, "info", "lenet5", "--model-arg", "variant=paper")
+    assert code == 0 and "Parameters: 60,840" in out and "lenet5 variant=paper: input 1x32x32" in out
+    assert "Depth: 7 weight layers" in out
+    code, out, _ = run_cli(capsys, "info", "mobilenet_v2", "--model-arg", "width_mult=0.5", "--json")
+    assert code == 0 and json.loads(out)["totals"]["params"] == meta_params("mobilenet_v2", width_mult=0.5)
+    code, _, err = run_cli(capsys, "info", "lenet5", "--model-arg", "variant")
+    assert code == 2 and "KEY=VALUE" in err
+    code, _, err = run_cli(capsys, "info", "lenet5", "--model-arg", "colour=blue")
+    assert code == 2 and "colour" in err and "Traceback" not in err
+
+
+def meta_params(name, **kwargs):
+    return sum(p.numel() for p in meta_model(name, **kwargs).parameters())
+
+
 def test_info_shows_neurons_depth_and_notes(capsys):
     code, out, _ = run_cli(capsys, "info", "alexnet_original", "--input-size", "3", "227", "227")
     assert code == 0
@@ -160,3 +176,28 @@ def test_info_shows_neurons_depth_and_notes(capsys):
     assert "Depth: 8 weight layers" in out
     code, out, _ = run_cli(capsys, "info", "alexnet_original", "--input-size", "3", "224", "224")
     assert "(224 - 11 + 2*0)/4 + 1 = 54.25: does not fit, floored to 54" in out  # the 224 of the paper
+
+
+def test_benchmark_and_export_take_model_args(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "benchmark", "--models", "lenet5", "--no-timing", "--model-arg", "variant=paper",
+                           "--json")
+    (row,) = json.loads(out)
+    assert code == 0 and row["params"] == 60_840 and row["model_args"] == {"variant": "paper"}
+    code, out, _ = run_cli(capsys, "export", "--model", "lenet5", "--model-arg", "variant=paper", "--format",
+                           "torchscript", "--output", str(tmp_path / "l5.pt"))
+    assert code == 0 and "max |difference|" in out
+    scripted = torch.jit.load(str(tmp_path / "l5.pt"))
+    assert sum(p.numel() for p in scripted.parameters()) == 60_840
+
+
+def test_info_plot_draws_the_per_layer_chart(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    code, out, err = run_cli(capsys, "info", "vgg16", "--depth", "1", "--plot", str(tmp_path / "vgg16.png"))
+    assert code == 0 and "Depth: 16" in out and "vgg16.png" in err
+    assert (tmp_path / "vgg16.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from cnnzoo.apps import layer_chart
+
+    rows = layer_chart("vgg16", tmp_path / "again.png")
+    # the slide's layers: 13 convolutions, 5 max-pools, the adaptive pool, 3 fully connected
+    assert [r.kind for r in rows].count("weight") == 16 and [r.kind for r in rows].count("pool") == 6
+    assert rows[0].params == 1_792 and rows[0].neurons == 64 * 224 * 224 and rows[-1].params == 4_097_000

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers import run_cli
 from torch import nn
 
 import cnnzoo
@@ -86,3 +87,19 @@ def test_default_layer_is_the_last_stage_larger_than_1x1():
     assert default_cam_layer(resnet, (3, 224, 224)) == "layer4"
     assert default_cam_layer(vgg, (3, 224, 224)) == "features.20"
     assert default_cam_layer(lenet, (1, 32, 32)) == "features.s4"  # C5's map is 1x1
+
+
+def test_predict_writes_a_cam_overlay(capsys, tmp_path):
+    from torchvision.io import decode_image
+
+    code, out, _ = run_cli(capsys, "data", "samples", "--output", str(tmp_path / "s"), "--n", "2")
+    assert code == 0
+    digit = out.split()[0]
+    code, out, _ = run_cli(capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "cam.png"),
+                           "--cam-layer", "features.c3")
+    assert code == 0 and f"cam: {tmp_path / 'cam.png'}" in out
+    img = decode_image(str(tmp_path / "cam.png"))
+    assert img.shape[0] == 3 and img.shape[1] >= 224
+    code, _, err = run_cli(capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "c.png"),
+                           "--cam-layer", "nope")
+    assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1

@@ -34,6 +34,8 @@ _LAZY = {
     "model_info": "cnnzoo.analysis",  # the registry's record with the depth (measured when read)
     "network_depth": "cnnzoo.analysis",
     "grad_cam": "cnnzoo.analysis",
+    "layer_chart": "cnnzoo.apps",
+    "write_samples": "cnnzoo.apps",
     "receptive_field": "cnnzoo.analysis",
     "count_flops": "cnnzoo.analysis",
     "saliency": "cnnzoo.analysis",
