@@ -339,7 +339,8 @@ class ReceptiveFieldMode(TorchFunctionMode):
 
 def receptive_field(model_or_name: nn.Module | str, input_size: Sequence[int] | int | None = None, *,
                     layer: str | None = None) -> ReceptiveField:
-    """The receptive field of ``layer``'s output (a module name), or of the final feature map.
+    """The receptive field of ``layer``'s output (a module name; its first call where it is called
+    more than once), or of the final feature map (``forward_features``'s, or any module's output map).
 
     Computed on the real graph (branches, residual and dense connections included: the
     largest path wins), per axis: size, jump (effective stride) and start offset, as in
