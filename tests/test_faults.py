@@ -44,13 +44,20 @@ def _env() -> dict[str, str]:
 
 
 # `cnnzoo train` in a child process on a slow disk: the rename that ends every checkpoint
-# save waits PAUSE seconds, so the test can act while the save's temporary file exists
+# save waits PAUSE seconds (or, for "@FILE", until FILE exists), so the test can act while
+# the save's temporary file exists
 _SLOW_DISK = """
 import os, sys, time
 rename = os.replace
 def slow_rename(src, dst, *args, **kwargs):
     if str(dst).endswith(".pt"):
-        time.sleep(float(sys.argv[1]))
+        pause = sys.argv[1]
+        if pause.startswith("@"):
+            deadline = time.monotonic() + 120
+            while not os.path.exists(pause[1:]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        else:
+            time.sleep(float(pause))
     return rename(src, dst, *args, **kwargs)
 os.replace = slow_rename
 from cnnzoo.cli import main
@@ -58,7 +65,7 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def _train_on_slow_disk(pause: float, *argv: str) -> list[str]:
+def _train_on_slow_disk(pause: float | str, *argv: str) -> list[str]:
     return [sys.executable, "-c", _SLOW_DISK, str(pause), "train", *argv]
 
 
@@ -189,12 +196,14 @@ def test_nan_loss_from_the_cli_names_the_step_and_keeps_the_checkpoint(tmp_path,
 def test_two_runs_into_one_directory_are_never_interleaved(tmp_path):
     out = tmp_path / "shared"
     cmd = [sys.executable, "-m", "cnnzoo", "train", *RUN_ARGS, "--epochs", "1", "--output", str(out)]
-    # the first run is kept inside its saves (6 s each, last.pt then best.pt) while the second starts
-    first = subprocess.Popen(_train_on_slow_disk(6, *cmd[4:]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, env=_env())
+    # the first run is held inside its first save until the second run has tried and ended
+    release = tmp_path / "release"
+    first = subprocess.Popen(_train_on_slow_disk(f"@{release}", *cmd[4:]), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=_env())
     try:
         _wait_for(lambda: any(out.glob(".last.pt.*.tmp")), first, "the first run's save")
         second = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
+        release.touch()
         assert second.returncode == 2
         assert second.stderr.strip().splitlines() == [second.stderr.strip()]
         assert "in use by another run" in second.stderr and f"pid {first.pid}" in second.stderr

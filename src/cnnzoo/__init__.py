@@ -12,7 +12,7 @@ from typing import Any
 from . import models  # noqa: F401  (registers every model)
 from .errors import CnnzooError
 from .models import GoogLeNetOutputs, googlenet_loss
-from .models.factory import create_model, model_info
+from .models.factory import create_model
 from .models.registry import list_models, register_model
 
 __version__ = "0.1.0"
@@ -31,6 +31,11 @@ _LAZY = {
     "evaluate_checkpoint": "cnnzoo.training",
     # analysis issue
     "summary": "cnnzoo.analysis",
+    "model_info": "cnnzoo.analysis",  # the registry's record with the depth (measured when read)
+    "network_depth": "cnnzoo.analysis",
+    "grad_cam": "cnnzoo.analysis",
+    "layer_chart": "cnnzoo.apps",
+    "write_samples": "cnnzoo.apps",
     "receptive_field": "cnnzoo.analysis",
     "count_flops": "cnnzoo.analysis",
     "saliency": "cnnzoo.analysis",
@@ -48,7 +53,7 @@ _LAZY = {
 
 __all__ = [
     "CnnzooError", "GoogLeNetOutputs", "create_model", "googlenet_loss", "list_models",
-    "model_info", "register_model", "__version__", *sorted(_LAZY),
+    "register_model", "__version__", *sorted(_LAZY),
 ]
 
 

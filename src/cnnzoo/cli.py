@@ -204,68 +204,98 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- info / predict / benchmark / export
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model-arg", dest="model_args", action="append", default=[], metavar="KEY=VALUE",
+                   help="a constructor argument (repeatable), as for train: --model-arg variant=paper")
+
+
 def _add_info(sub: Any) -> None:
-    p = sub.add_parser("info", help="per-layer table: shapes, parameters, MACs, receptive fields",
-                       description="Per-layer output shape, parameters, MACs and receptive field "
-                                   "(size, jump, start), then totals. GFLOPs are torchvision's: "
-                                   "multiply-adds / 1e9.")
+    p = sub.add_parser("info", help="per-layer table: shapes, parameters, MACs, receptive fields, depth",
+                       description="Per-layer output shape, neurons, parameters, MACs and receptive field "
+                                   "(size, jump, start), notes where a window does not fit, then totals and "
+                                   "the depth in weight layers. GFLOPs are torchvision's: multiply-adds / 1e9.")
     p.add_argument("model", help="registered model name (cnnzoo list)")
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
                    help="input size (default: the model's)")
     p.add_argument("--depth", type=int, default=2, help="module nesting depth shown (default 2)")
+    _add_model_args(p)
     p.add_argument("--json", action="store_true", help="print JSON (layers and totals)")
+    p.add_argument("--plot", metavar="OUT.png", help="also draw per-layer parameters, MACs, activations and "
+                                                     "receptive field (needs matplotlib)")
     p.set_defaults(func=_cmd_info)
+
+
+def _meta_model(name: str, model_args: dict[str, Any]) -> Any:
+    """A registered model with these constructor arguments, on the meta device (no memory)."""
+    import torch
+
+    from .models.factory import create_model, split_model_name
+
+    with torch.device("meta"):
+        return create_model(split_model_name(name)[0], **model_args)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from .analysis import summary
 
-    table = summary(args.model, args.input_size, depth=args.depth)
+    model_args = _model_args(args.model_args)
+    model = _meta_model(args.model, model_args)
+    table = summary(model, args.input_size, depth=args.depth)
+    table.model = args.model + "".join(f" {k}={v}" for k, v in model_args.items())
     print(table.to_json() if args.json else table)
+    if args.plot:
+        from .apps import layer_chart
+
+        layer_chart(model, args.plot, args.input_size)
+        print(f"per-layer chart: {args.plot}", file=sys.stderr)
     return 0
 
 
-def _pretrained_model(name: str, pretrained: Any) -> Any:
-    """A model with weights: ``pretrained`` is True (the default tag), a tag or a file."""
-    import os
-
-    from .models.factory import create_model
-
-    if pretrained is True or pretrained is None:
-        return create_model(name, pretrained=True)
-    if os.path.exists(pretrained) or pretrained.endswith((".pth", ".pt", ".safetensors", ".bin")):
-        return create_model(name, pretrained=pretrained)
-    return create_model(f"{name.partition('.')[0]}.{pretrained}", pretrained=True)
-
-
 def _add_predict(sub: Any) -> None:
-    p = sub.add_parser("predict", help="classify image files with pretrained weights",
-                       description="Top-k classes of each image, preprocessed as the weights "
-                                   "expect (resize, centre crop, channels, mean/std).")
+    p = sub.add_parser("predict", help="classify image files with pretrained weights or a run's checkpoint",
+                       description="Top-k classes of each image, preprocessed as the weights expect (resize, "
+                                   "centre crop, channels, mean/std), or as a run evaluated for its checkpoint "
+                                   "(its class names too). cnnzoo data samples writes digits to try.")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files")
-    p.add_argument("--model", required=True, help="model name, e.g. lenet5 or resnet50.tv2_in1k")
-    p.add_argument("--pretrained", metavar="TAG|PATH", help="weight tag or file (default: the default tag)")
+    p.add_argument("--model", help="model name, e.g. lenet5 or resnet50.tv2_in1k (a run's checkpoint names its own)")
+    p.add_argument("--pretrained", metavar="TAG|PATH",
+                   help="weight tag, weights file or a run's best.pt/last.pt (default: the default tag)")
+    _add_model_args(p)
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--saliency", metavar="OUT.png", help="write a gradient-saliency overlay PNG "
                                                          "(several images: OUT-<image>.png)")
     p.add_argument("--smoothgrad", type=int, default=0, metavar="N", help="average the saliency over N noisy copies")
+    p.add_argument("--cam", metavar="OUT.png", help="write a Grad-CAM overlay PNG (several images: OUT-<image>.png)")
+    p.add_argument("--cam-layer", metavar="NAME", help="the layer Grad-CAM explains (default: the last stage "
+                                                       "larger than 1x1; cnnzoo info lists the names)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_predict)
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
+def _per_image(out: str, image: str, several: bool) -> Any:
     from pathlib import Path
 
-    from .apps.predict import predict, saliency_overlay
+    dest = Path(out)
+    return dest.with_name(f"{dest.stem}-{Path(image).stem}{dest.suffix}") if several else dest
 
-    model = _pretrained_model(args.model, args.pretrained)
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .apps.predict import cam_overlay, load_model, predict, saliency_overlay
+
+    if args.model is None and args.pretrained is None:
+        raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
+    model = load_model(args.model, args.pretrained if args.pretrained is not None else True,
+                       _model_args(args.model_args))
     results = predict(model, args.images, topk=args.topk)
-    if args.saliency:
-        out = Path(args.saliency)
-        for r in results:
-            dest = out if len(results) == 1 else out.with_name(f"{out.stem}-{Path(r['image']).stem}{out.suffix}")
-            r["saliency"] = str(saliency_overlay(model, r["image"], dest, target=r["top"][0]["index"],
-                                                 smoothgrad_samples=args.smoothgrad))
+    several = len(results) > 1
+    for r in results:
+        target = r["top"][0]["index"]
+        if args.saliency:
+            r["saliency"] = str(saliency_overlay(model, r["image"], _per_image(args.saliency, r["image"], several),
+                                                 target=target, smoothgrad_samples=args.smoothgrad))
+        if args.cam:
+            r["cam"] = str(cam_overlay(model, r["image"], _per_image(args.cam, r["image"], several), target=target,
+                                       layer=args.cam_layer))
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
@@ -273,8 +303,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(r["image"])
         for rank, t in enumerate(r["top"], 1):
             print(f"  {rank}. {t['label']:<30} {t['prob']:.4f}")
-        if "saliency" in r:
-            print(f"  saliency: {r['saliency']}")
+        for key in ("saliency", "cam"):
+            if key in r:
+                print(f"  {key}: {r[key]}")
     return 0
 
 
@@ -284,6 +315,7 @@ def _add_benchmark(sub: Any) -> None:
                                    "median latency and peak memory, after warm-up, with CUDA "
                                    "synchronisation. --plot draws top-1 vs GFLOPs (Canziani et al. 2017).")
     p.add_argument("--models", default="*", help="wildcard over model names (default: all)")
+    _add_model_args(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, help="default 64 on CUDA, 8 on the CPU")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
@@ -326,7 +358,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
                      channels_last=args.channels_last, compile=args.compile, train=args.train,
                      warmup=args.warmup, repeats=args.repeats,
                      input_size=args.input_size, timing=args.timing, threads=args.threads,
-                     progress=None if args.json else show)
+                     progress=None if args.json else show, model_args=_model_args(args.model_args))
     if args.json:
         print(json.dumps(rows, indent=1))
     elif args.timing and rows:
@@ -355,22 +387,52 @@ def _add_export(sub: Any) -> None:
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p.add_argument("--opset", type=int, help="ONNX opset (default: torch's)")
     p.add_argument("--num-classes", type=int, help="classifier size (without --pretrained)")
+    _add_model_args(p)
     p.set_defaults(func=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from .apps.export import export
+    from .apps.predict import load_model
     from .models.factory import create_model
 
+    model_args = _model_args(args.model_args)
     if args.pretrained is not None:
-        model = _pretrained_model(args.model, args.pretrained)
+        model = load_model(args.model, args.pretrained, model_args)
     else:
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
-        model = create_model(args.model, **kwargs)
+        model = create_model(args.model, **kwargs, **model_args)
     r = export(model, args.output, args.format, input_size=args.input_size, opset=args.opset)
     check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
              f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))
     print(f"wrote {r['path']} ({r['format']}, dynamic batch; input {'x'.join(map(str, r['input_size']))}): {check}")
+    return 0
+
+
+# ---------------------------------------------------------------- data
+def _add_data(sub: Any) -> None:
+    p = sub.add_parser("data", help="sample images of the built-in digits or a data set",
+                       description="Data utilities.")
+    dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    dsub.required = True
+    q = dsub.add_parser("samples", help="write a few images to try cnnzoo predict on",
+                        description="Write N validation images, taken in turn from each class: the built-in "
+                                    "digits as digit<label>_<k>.png (light on dark, 32x32 as cnnzoo train sees "
+                                    "them), MNIST/CIFAR as <label>_<k>.png, an image folder's files copied into "
+                                    "OUTPUT/<class>/.")
+    q.add_argument("--output", required=True, metavar="DIR", help="folder to write into (created)")
+    q.add_argument("--n", type=int, default=20, help="how many images (default 20)")
+    q.add_argument("--data", default="digits", help="digits (default), mnist:DIR, cifar10:DIR, cifar100:DIR or DIR")
+    q.add_argument("--split", default="val", choices=["val", "train"], help="default val (never trained on)")
+    p.set_defaults(func=_cmd_data)
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .apps.samples import write_samples
+
+    paths = write_samples(args.output, args.data, args.n, split=args.split)
+    for path in paths:
+        print(path)
     return 0
 
 
@@ -392,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     _add_benchmark(sub)
     _add_export(sub)
+    _add_data(sub)
     return parser
 
 

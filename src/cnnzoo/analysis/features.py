@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from .trace import resolve_input_size, trace, unknown_layers_message
+from .trace import Trace, resolve_input_size, trace, unknown_layers_message
 
-__all__ = ["stage_names", "features"]
+__all__ = ["stage_names", "stages_of", "features"]
 
 
 def stage_names(model: nn.Module, input_size: Sequence[int] | int | None = None) -> list[str]:
@@ -23,7 +23,11 @@ def stage_names(model: nn.Module, input_size: Sequence[int] | int | None = None)
     are one ``Sequential`` is looked into (VGG: ``['features.3', ..., 'features.30']``).
     Only modules run inside ``forward_features`` count (not the head's global pooling).
     """
-    tr = trace(model, resolve_input_size(model, input_size))
+    return stages_of(trace(model, resolve_input_size(model, input_size)), model)
+
+
+def stages_of(tr: Trace, model: nn.Module) -> list[str]:
+    """:func:`stage_names` from a trace already made."""
     last: dict[str, int] = {}
     hw: dict[str, tuple[int, int] | None] = {}
     for i, (n, s, in_features) in enumerate(tr.completions):

@@ -20,7 +20,7 @@ with no tracing restrictions, on the meta device too.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["ReceptiveField", "ReceptiveFieldMode", "field_of", "mark_input", "receptive_field"]
+__all__ = ["ReceptiveField", "ReceptiveFieldMode", "field_of", "mark_input", "receptive_field", "window_fit"]
 
 _ATTR = "_cnnzoo_rf"
 
@@ -206,6 +206,61 @@ def _spatial_op(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch
     raise KeyError(name)
 
 
+def _window_args(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[Any, ...] | None:
+    """(kernel, stride, padding, dilation, ceil_mode) of a sliding-window op, or None."""
+    if name == "conv2d":
+        weight = _arg(args, kwargs, 1, "weight", None)
+        kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
+        pad = _arg(args, kwargs, 4, "padding", 0)
+        if isinstance(pad, str):  # 'same' fits by construction; 'valid' is no padding
+            return None if pad == "same" else (kernel, _pair(_arg(args, kwargs, 3, "stride", 1)), (0, 0),
+                                                _pair(_arg(args, kwargs, 5, "dilation", 1)), False)
+        return (kernel, _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(pad),
+                _pair(_arg(args, kwargs, 5, "dilation", 1)), False)
+    if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices"):
+        kernel = _pair(_arg(args, kwargs, 1, "kernel_size", 1))
+        return (kernel, _pair(_arg(args, kwargs, 2, "stride", None), kernel),
+                _pair(_arg(args, kwargs, 3, "padding", 0)), _pair(_arg(args, kwargs, 4, "dilation", 1)),
+                bool(_arg(args, kwargs, 5, "ceil_mode", False)))
+    if name == "avg_pool2d":
+        kernel = _pair(_arg(args, kwargs, 1, "kernel_size", 1))
+        return (kernel, _pair(_arg(args, kwargs, 2, "stride", None), kernel),
+                _pair(_arg(args, kwargs, 3, "padding", 0)), (1, 1), bool(_arg(args, kwargs, 4, "ceil_mode", False)))
+    return None
+
+
+def window_fit(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor,
+               out: torch.Tensor) -> str | None:
+    """Where ``(N - F + 2P)/S + 1`` is not a whole number for a convolution or pooling, say so.
+
+    The output size formula of the convolution arithmetic (Dumoulin and Visin 2016, Sec. 2.4):
+    when the stride does not divide ``N - F + 2P`` the last window does not fit, and PyTorch
+    floors the result (the last rows and columns are never seen), or with ``ceil_mode`` rounds
+    it up (the last window hangs over the edge). ``F`` is the dilated extent ``D(K - 1) + 1``.
+    """
+    window = _window_args(name, args, kwargs)
+    hw_in, hw_out = _spatial(x), _spatial(out)
+    if window is None or hw_in is None or hw_out is None:
+        return None
+    kernel, stride, padding, dilation, _ = window
+    parts = []
+    for a in range(2):
+        f = dilation[a] * (kernel[a] - 1) + 1
+        span = hw_in[a] - f + 2 * padding[a]
+        if stride[a] > 0 and span >= 0 and span % stride[a]:
+            value = span / stride[a] + 1
+            how = "floored" if hw_out[a] == math.floor(value) else "rounded up (ceil_mode)"
+            parts.append(f"({hw_in[a]} - {f} + 2*{padding[a]})/{stride[a]} + 1 = {round(value, 2):g}: "
+                         f"does not fit, {how} to {hw_out[a]}")
+        else:
+            parts.append("")
+    if not any(parts):
+        return None
+    if parts[0] == parts[1]:
+        return parts[0]
+    return "; ".join(f"{axis}: {p}" for axis, p in zip("HW", parts) if p)
+
+
 _SPATIAL_OPS = {"conv2d", "max_pool2d", "_max_pool2d", "max_pool2d_with_indices", "avg_pool2d",
                 "lp_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_max_pool2d",
                 "adaptive_max_pool2d_with_indices", "pad"}
@@ -245,8 +300,13 @@ class ReceptiveFieldMode(TorchFunctionMode):
     """While active, every tensor computed from a :func:`mark_input`-ed tensor carries its field.
 
     Read a tensor's field with :func:`field_of`. Unknown resolution-changing operations give
-    ``None`` downstream rather than a wrong number.
+    ``None`` downstream rather than a wrong number. ``on_note`` (optional) is called with
+    :func:`window_fit`'s sentence for every convolution or pooling whose window does not fit.
     """
+
+    def __init__(self, on_note: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        self.on_note = on_note
 
     def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
@@ -261,6 +321,10 @@ class ReceptiveFieldMode(TorchFunctionMode):
         if not known:
             return out
         name = getattr(func, "__name__", "")
+        if self.on_note is not None and name in _SPATIAL_OPS:
+            note = window_fit(name, args, kwargs, known[0][0], outs[0])
+            if note is not None:
+                self.on_note(note)
         for o in outs:
             if any(rf is None for _, rf in known):
                 rf_out = None  # an input whose field is unknown makes the output unknown
@@ -275,7 +339,8 @@ class ReceptiveFieldMode(TorchFunctionMode):
 
 def receptive_field(model_or_name: nn.Module | str, input_size: Sequence[int] | int | None = None, *,
                     layer: str | None = None) -> ReceptiveField:
-    """The receptive field of ``layer``'s output (a module name), or of the final feature map.
+    """The receptive field of ``layer``'s output (a module name; its first call where it is called
+    more than once), or of the final feature map (``forward_features``'s, or any module's output map).
 
     Computed on the real graph (branches, residual and dense connections included: the
     largest path wins), per axis: size, jump (effective stride) and start offset, as in

@@ -11,11 +11,25 @@ from torch import nn
 from ..errors import InvalidArgumentError
 from .trace import first_tensor
 
-__all__ = ["saliency"]
+__all__ = ["saliency", "target_classes"]
 
 
 def _logits(out: Any) -> torch.Tensor:
     return out if isinstance(out, torch.Tensor) else first_tensor(out)  # type: ignore[return-value]
+
+
+def target_classes(logits: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None) -> torch.Tensor:
+    """The class explained for each image: ``target`` (one or one per image) or the predicted one."""
+    n, num_classes = logits.shape
+    if target is None:
+        return logits.argmax(1)
+    try:
+        tgt = torch.as_tensor(target, device=logits.device, dtype=torch.long).reshape(-1).expand(n)
+    except (RuntimeError, TypeError, ValueError):
+        raise InvalidArgumentError(f"target must be one class index or one per image, got {target!r}") from None
+    if ((tgt < 0) | (tgt >= num_classes)).any():
+        raise InvalidArgumentError(f"target must be a class index in [0, {num_classes}), got {target!r}")
+    return tgt
 
 
 def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None = None,
@@ -46,13 +60,7 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] 
     try:
         with torch.no_grad():
             logits = _logits(model(x))
-        n, num_classes = logits.shape
-        if target is None:
-            tgt = logits.argmax(1)
-        else:
-            tgt = torch.as_tensor(target, device=x.device, dtype=torch.long).reshape(-1).expand(n)
-            if ((tgt < 0) | (tgt >= num_classes)).any():
-                raise InvalidArgumentError(f"target must be a class index in [0, {num_classes}), got {target!r}")
+        tgt = target_classes(logits, target)
 
         def grad_map(inp: torch.Tensor) -> torch.Tensor:
             inp = inp.detach().requires_grad_(True)

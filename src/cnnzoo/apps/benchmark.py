@@ -98,7 +98,8 @@ def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_
               precision: str = "fp32", channels_last: bool = False, compile: bool = False,
               train: bool = False, warmup: int = 2, repeats: int = 10,
               input_size: Sequence[int] | None = None, timing: bool = True, threads: int | None = None,
-              progress: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+              progress: Callable[[dict[str, Any]], None] | None = None,
+              model_args: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Parameters, GFLOPs, throughput, latency and peak memory of registered models.
 
     For each model: inference images/s and median batch latency (and with ``train`` the
@@ -107,7 +108,8 @@ def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_
     weights and inputs (speed does not depend on them). ``timing=False`` gives only the
     counts and the published top-1 (the data of :func:`accuracy_chart`). ``batch_size``
     defaults to 64 on CUDA, 8 on the CPU. On the CPU the timing takes ``threads`` threads
-    (default: the cores not busy with other work, as the trainer does).
+    (default: the cores not busy with other work, as the trainer does). ``model_args`` go to
+    every model's constructor (``{"variant": "paper"}``, ``{"width_mult": 0.5}``).
     """
     names = list_models(list(models) if not isinstance(models, str) else models)
     if not names:
@@ -130,21 +132,22 @@ def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_
         torch.set_num_threads(threads or auto_cpu_threads())
     try:
         return _benchmark(names, dev, batch_size, precision, channels_last, compile, train, warmup, repeats,
-                          input_size, timing, progress)
+                          input_size, timing, progress, dict(model_args or {}))
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: str, channels_last: bool,
                compile: bool, train: bool, warmup: int, repeats: int, input_size: Sequence[int] | None,
-               timing: bool, progress: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
+               timing: bool, progress: Callable[[dict[str, Any]], None] | None,
+               model_args: dict[str, Any]) -> list[dict[str, Any]]:
     top1 = published_top1()
     results = []
     for name in names:
         info = model_info(name)
         size = tuple(input_size) if input_size else tuple(info["input_size"])
         with torch.device("meta"):
-            meta = create_model(name)
+            meta = create_model(name, **model_args)
         row: dict[str, Any] = {
             "model": name, "family": info["family"],
             "params": sum(p.numel() for p in meta.parameters()),
@@ -153,11 +156,13 @@ def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: 
             "device": str(dev), "threads": torch.get_num_threads() if dev.type == "cpu" else None,
             "batch_size": batch_size, "precision": precision,
             "channels_last": channels_last, "compile": compile, "warmup": warmup, "repeats": repeats}
+        if model_args:
+            row["model_args"] = dict(model_args)
         del meta
         if timing:
             try:
                 row.update(_time_model(name, size, dev, batch_size, precision, channels_last, compile,
-                                       train, warmup, repeats))
+                                       train, warmup, repeats, model_args))
             finally:
                 _release(dev)
         results.append(row)
@@ -167,9 +172,10 @@ def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: 
 
 
 def _time_model(name: str, size: tuple[int, ...], dev: torch.device, batch_size: int, precision: str,
-                channels_last: bool, compile: bool, train: bool, warmup: int, repeats: int) -> dict[str, Any]:
+                channels_last: bool, compile: bool, train: bool, warmup: int, repeats: int,
+                model_args: dict[str, Any]) -> dict[str, Any]:
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = create_model(name).to(dev).to(memory_format=fmt)
+    model = create_model(name, **model_args).to(dev).to(memory_format=fmt)
     x = torch.randn(batch_size, *size, device=dev).contiguous(memory_format=fmt)
     if compile:
         # every network shares ZooModel.forward; Dynamo allows 8 recompiles per code object,

@@ -2,26 +2,39 @@
 
 :func:`preprocess` reads an image with ``torchvision.io`` and prepares it with the
 weights' own ``pretrained_cfg`` (resize, centre crop, channels, mean/std); :func:`predict`
-gives the top classes; :func:`saliency_overlay` writes the image beside its gradient
-saliency map.
+gives the top classes; :func:`saliency_overlay` and :func:`cam_overlay` write the image
+beside its gradient saliency or Grad-CAM map; :func:`load_model` takes weights from the
+catalogue, a file or a run's checkpoint (with that run's classes and preprocessing).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..analysis.cam import grad_cam
 from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
 from ..errors import DataError, InvalidArgumentError
 
-__all__ = ["preprocess", "predict", "saliency_overlay"]
+__all__ = ["preprocess", "predict", "saliency_overlay", "cam_overlay", "load_model"]
+
+
+@contextlib.contextmanager
+def quiet_io() -> Iterator[None]:
+    """torchvision 0.29 announces that torchcodec will take over image decoding and encoding; until it
+    does, torchvision.io is the codec every torchvision install has (as in :mod:`cnnzoo.data.sources`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
+        yield
 
 
 def _cfg(model: nn.Module) -> dict[str, Any]:
@@ -38,7 +51,9 @@ def preprocess(path: str | os.PathLike[str], cfg: dict[str, Any]) -> tuple[torch
     Decoded with ``torchvision.io.decode_image`` (grayscale for 1-channel models, RGB
     otherwise), shorter side resized to ``resize_size`` (or ``crop / crop_pct``), centre
     cropped to ``input_size`` and normalised with ``mean``/``std``: torchvision's and timm's
-    evaluation transform. ``display`` is the cropped image in [0, 1] before normalisation.
+    evaluation transform; with ``crop_mode="squash"`` (a run on digits, MNIST or CIFAR) the
+    whole image is resized to ``input_size``, as those runs evaluate. ``display`` is the
+    image in [0, 1] before normalisation.
     """
     from torchvision.io import ImageReadMode, decode_image
     from torchvision.transforms.v2 import InterpolationMode
@@ -50,16 +65,20 @@ def preprocess(path: str | os.PathLike[str], cfg: dict[str, Any]) -> tuple[torch
     chans, height, width = cfg["input_size"]
     try:
         data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-        img = decode_image(data, mode=ImageReadMode.GRAY if chans == 1 else ImageReadMode.RGB)
+        with quiet_io():
+            img = decode_image(data, mode=ImageReadMode.GRAY if chans == 1 else ImageReadMode.RGB)
     except RuntimeError as e:
         raise DataError(f"cannot decode {path} as an image (JPEG, PNG, GIF, WEBP): {e}") from None
     if chans not in (1, 3):  # an adapted first convolution: RGB repeated cyclically, as its weights
         img = img[[i % 3 for i in range(chans)]]
     x = img.float().div_(255.0)
-    resize = cfg.get("resize_size") or int(math.floor(height / float(cfg.get("crop_pct") or 1.0)))
-    size = [resize] if isinstance(resize, int) else list(resize)
     interp = InterpolationMode(cfg.get("interpolation") or "bilinear")
-    x = F.center_crop(F.resize(x, size, interpolation=interp, antialias=True), [height, width])
+    if cfg.get("crop_mode") == "squash":  # the whole image to the input size (a digits or CIFAR run)
+        x = F.resize(x, [height, width], interpolation=interp, antialias=True)
+    else:
+        resize = cfg.get("resize_size") or int(math.floor(height / float(cfg.get("crop_pct") or 1.0)))
+        size = [resize] if isinstance(resize, int) else list(resize)
+        x = F.center_crop(F.resize(x, size, interpolation=interp, antialias=True), [height, width])
     display = x.clamp(0, 1)
     mean = torch.tensor(cfg["mean"]).view(-1, 1, 1)
     std = torch.tensor(cfg["std"]).view(-1, 1, 1)
@@ -103,6 +122,23 @@ def _hot(s: torch.Tensor) -> torch.Tensor:
     return torch.stack([(3 * s).clamp(0, 1), (3 * s - 1).clamp(0, 1), (3 * s - 2).clamp(0, 1)])
 
 
+def _write_overlay(display: torch.Tensor, heat: torch.Tensor, output: str | os.PathLike[str]) -> Path:
+    """The image beside it with ``heat`` (H x W, scaled to [0, 1] here) overlaid in the hot colour
+    map; small inputs enlarged to at least 224 pixels high; PNG written atomically."""
+    from torchvision.io import encode_png
+
+    heat = heat.detach().float().cpu()
+    heat = heat / heat.max() if heat.max() > 0 else heat
+    rgb = display[:3] if display.shape[0] >= 3 else display[:1].expand(3, -1, -1)
+    overlay = 0.45 * rgb + 0.55 * _hot(heat)
+    picture = torch.cat([rgb, torch.ones(3, rgb.shape[1], 2), overlay], dim=2)
+    scale = max(1, math.ceil(224 / picture.shape[1]))
+    picture = picture.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
+    with quiet_io():
+        png = encode_png((picture * 255).round().clamp(0, 255).to(torch.uint8))
+    return atomic_write(output_file(output), png.numpy().tobytes())
+
+
 def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
                      target: int | None = None, smoothgrad_samples: int = 0) -> Path:
     """Write a PNG: the preprocessed image beside it with its gradient saliency overlaid.
@@ -112,18 +148,62 @@ def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: st
     inputs (LeNet's 32x32) are enlarged so the PNG is at least 224 pixels high. Written
     with ``torchvision.io.encode_png`` (no matplotlib), atomically.
     """
-    from torchvision.io import encode_png
+    x, display = preprocess(image, _cfg(model))
+    return _write_overlay(display, saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples), output)
 
 
-    cfg = _cfg(model)
-    x, display = preprocess(image, cfg)
-    sal = saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples).detach().float().cpu()
-    sal = sal / sal.max() if sal.max() > 0 else sal
-    rgb = display[:3] if display.shape[0] >= 3 else display[:1].expand(3, -1, -1)
-    overlay = 0.45 * rgb + 0.55 * _hot(sal)
-    picture = torch.cat([rgb, torch.ones(3, rgb.shape[1], 2), overlay], dim=2)
-    scale = max(1, math.ceil(224 / picture.shape[1]))
-    picture = picture.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-    png = encode_png((picture * 255).round().clamp(0, 255).to(torch.uint8))
+def cam_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                target: int | None = None, layer: str | None = None) -> Path:
+    """Write a PNG: the preprocessed image beside it with its Grad-CAM map overlaid.
 
-    return atomic_write(output_file(output), png.numpy().tobytes())
+    The map is :func:`cnnzoo.grad_cam` (Selvaraju et al. 2017) of ``layer`` (default the
+    last stage larger than 1x1) for ``target`` (default: the predicted class), shown like
+    :func:`saliency_overlay`'s.
+    """
+    x, display = preprocess(image, _cfg(model))
+    return _write_overlay(display, grad_cam(model, x, target=target, layer=layer), output)
+
+
+def _peek_checkpoint(path: str) -> dict[str, Any] | None:
+    """A cnnzoo training checkpoint's model name and config (None for other weight files)."""
+    if path.endswith(".safetensors"):
+        return None
+    try:  # memory-mapped: the tensors are not read
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - not a torch zip file: the weights loader will say what it is
+        return None
+    if isinstance(state, dict) and isinstance(state.get("model_name"), str):
+        return {"model_name": state["model_name"], "config": state.get("config") or {}}
+    return None
+
+
+def load_model(model: str | None, pretrained: bool | str | None = True,
+               model_args: dict[str, Any] | None = None) -> nn.Module:
+    """A model with weights to predict with: ``pretrained`` is True (the default tag), a tag, a
+    weights file, or a cnnzoo run's checkpoint (``runs/X/best.pt``).
+
+    A run's checkpoint gives the model (``model`` may be None), its constructor arguments
+    (``model_args`` add to them), its class names and the preprocessing the run evaluated
+    with (see :func:`cnnzoo.create_model` with ``pretrained=PATH``).
+    """
+    from ..models.factory import create_model
+
+    args = dict(model_args or {})
+    if pretrained is True or pretrained is None:
+        if model is None:
+            raise InvalidArgumentError("give the model (--model NAME) or a run's checkpoint (--pretrained PATH)")
+        return create_model(model, pretrained=True, **args)
+    if pretrained is False:
+        raise InvalidArgumentError("predict needs weights: pretrained must be True, a tag or a file")
+    text = os.fspath(pretrained)
+    if os.path.exists(text) or text.endswith((".pth", ".pt", ".safetensors", ".bin")):
+        run = _peek_checkpoint(text) if os.path.isfile(text) else None
+        if run is not None:
+            model = model or run["model_name"]
+            args = {**(run["config"].get("model_kwargs") or {}), **args}
+        if model is None:
+            raise InvalidArgumentError(f"{text} is not a cnnzoo run's checkpoint: give the model (--model NAME)")
+        return create_model(model, pretrained=text, **args)
+    if model is None:
+        raise InvalidArgumentError("give the model (--model NAME) with a weight tag")
+    return create_model(f"{model.partition('.')[0]}.{text}", pretrained=True, **args)

@@ -26,11 +26,14 @@ from ..weights.files import parse, read_file
 from .config import TrainConfig, save_config
 
 __all__ = ["save_checkpoint", "load_checkpoint", "RunLock", "RunDirectory", "prepare_output_dir",
-           "remove_stale_temp_files", "write_metrics_csv", "plot_curves", "METRIC_COLUMNS", "say", "plural",
-           "progress_bar"]
+           "remove_stale_temp_files", "write_metrics_csv", "plot_curves", "METRIC_COLUMNS", "HEAD_LOSS_PREFIX", "say",
+           "plural", "progress_bar"]
 
 METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5",
                   "lr", "images_per_s", "seconds")
+#: the loss of each head, for models with auxiliary classifiers (GoogLeNet: train_loss =
+#: train_loss_main + 0.3 x (train_loss_aux1 + train_loss_aux2)); written after the others
+HEAD_LOSS_PREFIX = "train_loss_"
 
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -307,13 +310,16 @@ class RunDirectory:
 
 # ---------------------------------------------------------------- metrics and curves
 def write_metrics_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
-    """``metrics.csv``: one row per epoch, the columns of :data:`METRIC_COLUMNS`."""
+    """``metrics.csv``: one row per epoch, the columns of :data:`METRIC_COLUMNS`, then the loss of
+    each head where the model has auxiliary classifiers (``train_loss_main``, ``train_loss_aux1`` ...)."""
+    heads = list(dict.fromkeys(k for row in history for k in row if k.startswith(HEAD_LOSS_PREFIX)))
+    columns = [*METRIC_COLUMNS, *heads]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(METRIC_COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in history:
         writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, ""))
-                         for k in METRIC_COLUMNS})
+                         for k in columns})
     atomic_write(path, buf.getvalue())
 
 
@@ -331,6 +337,9 @@ def plot_curves(path: Path, history: Sequence[dict[str, float]], title: str) -> 
     ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     ax_loss.plot(epochs, [r["val_loss"] for r in history], "o-", label="val")
+    for key in dict.fromkeys(k for r in history for k in r if k.startswith(HEAD_LOSS_PREFIX)):
+        ax_loss.plot(epochs, [r.get(key, float("nan")) for r in history], ":",
+                     label=key[len(HEAD_LOSS_PREFIX):].replace("main", "train, main head"))
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.plot(epochs, [r["train_acc"] for r in history], "o-", label="train (batch accuracy)")
     ax_acc.plot(epochs, [r["val_top1"] for r in history], "o-", label="val top-1")

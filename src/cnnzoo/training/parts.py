@@ -24,7 +24,7 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum
 
 __all__ = ["compute_loss", "logits_of", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
-           "build_scheduler", "batch_mix", "ModelEma", "freeze_backbone", "set_train_mode"]
+           "build_scheduler", "batch_mix", "ModelEma", "freeze_backbone", "set_train_mode", "what_is_trained"]
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
@@ -69,16 +69,24 @@ class EpochTotals:
 
     ``add`` keeps ``loss x images`` and the correct predictions as device tensors, and the
     1-based index of the first batch whose loss is not finite; ``read`` is the one
-    host-device synchronisation. ``partial`` resumes an epoch that was interrupted.
+    host-device synchronisation. ``partial`` resumes an epoch that was interrupted. For an
+    output with auxiliary logits (GoogLeNet's, Szegedy et al. 2014, Sec. 5) the loss of each
+    head is summed too (``head_sums``, with ``criterion``), so that the main loss and the
+    auxiliary ones can be logged apart (:meth:`head_losses`).
     """
 
-    def __init__(self, device: torch.device, partial: list[float] | None = None) -> None:
+    def __init__(self, device: torch.device, partial: list[float] | None = None,
+                 criterion: Callable[..., torch.Tensor] | None = None) -> None:
         self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x images, correct
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
         self.images, self.seconds = 0, 0.0
+        self.criterion = criterion or F.cross_entropy
+        self.head_sums: torch.Tensor | None = None  # loss x images of the main head, then each auxiliary one
         if partial is not None:
             self.sums += torch.tensor(partial[:2], dtype=torch.float64, device=device)
             self.images, self.seconds = int(partial[2]), float(partial[3])
+            if len(partial) > 4:
+                self.head_sums = torch.tensor(partial[4:], dtype=torch.float64, device=device)
 
     @torch.no_grad()
     def add(self, loss: torch.Tensor, output: Any, target: torch.Tensor, batch: int) -> None:
@@ -88,10 +96,27 @@ class EpochTotals:
         bad = ~torch.isfinite(loss.detach())
         self.first_bad = torch.where((self.first_bad < 0) & bad, self.first_bad.new_full((), batch), self.first_bad)
         self.images += len(target)
+        aux = [a for a in getattr(output, "aux_logits", ()) or () if a is not None]
+        if aux:
+            heads = torch.stack([self.criterion(h.detach().float(), target).double() * len(target)
+                                 for h in (logits_of(output), *aux)])
+            self.head_sums = heads if self.head_sums is None else self.head_sums + heads
+
+    def head_losses(self, dist_info: DistInfo | None = None) -> dict[str, float]:
+        """The epoch's mean loss of each head: ``train_loss_main``, ``train_loss_aux1`` ... ({} without
+        auxiliary heads); all-reduced over the processes with ``dist_info``."""
+        if self.head_sums is None:
+            return {}
+        per_head = all_reduce_sum(torch.cat([self.head_sums, self.head_sums.new_tensor([float(self.images)])]),
+                                  dist_info or DistInfo()).tolist()
+        n = max(per_head.pop(), 1.0)
+        names = ["train_loss_main"] + [f"train_loss_aux{i}" for i in range(1, len(per_head))]
+        return {k: v / n for k, v in zip(names, per_head)}
 
     def partial(self) -> list[float]:
         """What a checkpoint keeps of an unfinished epoch (plain floats)."""
-        return [*self.sums.tolist(), float(self.images), self.seconds]
+        heads = self.head_sums.tolist() if self.head_sums is not None else []
+        return [*self.sums.tolist(), float(self.images), self.seconds, *heads]
 
 
 # ---------------------------------------------------------------- optimiser and schedule
@@ -242,3 +267,26 @@ def set_train_mode(net: nn.Module, model: nn.Module, frozen_head: nn.Module | No
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in head:
                 m.eval()
+
+
+def what_is_trained(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
+    """Lines saying what a run trains: parameters frozen and trainable, and the learning rate of
+    each unit (:func:`layer_units`) where they differ (``layer_decay``)."""
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    trainable = sum(p.numel() for p in params if p.requires_grad)
+    lines = [f"parameters: {total:,} ({total - trainable:,} frozen, {trainable:,} trainable)"]
+    lr_of = {id(p): g.get("initial_lr", g["lr"]) for g in optimizer.param_groups for p in g["params"]}
+    units = layer_units(model)
+    rows: list[tuple[str, int, set[float]]] = []
+    for unit in units:
+        ps = [p for n, p in model.named_parameters() if n.startswith(unit + ".")]
+        rows.append((unit, sum(p.numel() for p in ps if p.requires_grad), {lr_of[id(p)] for p in ps if id(p) in lr_of}))
+    trained = [(u, n, lrs) for u, n, lrs in rows if n]
+    if len({lr for _, _, lrs in trained for lr in lrs}) > 1 or len(trained) < len(rows):
+        width = max(len(u) for u, _, _ in rows)
+        lines.append(f"{'unit'.ljust(width)}  {'trainable':>11}  lr")
+        for unit, n, lrs in rows:
+            lr = ", ".join(f"{v:.3g}" for v in sorted(lrs)) if n else "frozen"
+            lines.append(f"{unit.ljust(width)}  {n:>11,}  {lr}")
+    return lines

@@ -14,10 +14,11 @@ from typing import Any
 
 import torch
 
+from ..data.stats import eval_preprocessing
 from ..errors import CheckpointError, ConfigError, shown
 from .config import TrainConfig, merge_config, resolve_config
 from .outputs import load_checkpoint, plural, say
-from .parts import evaluate
+from .parts import evaluate, what_is_trained
 from .setup import prepare_run
 from .trainer import EpochHook, StepHook, Trainer, TrainResult
 
@@ -52,7 +53,12 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
             say(f"skipped {plural(len(run.data.skipped), 'unreadable image')} (first: {run.data.skipped[0]})")
         trainer = Trainer(run.model, run.data.train_loader, run.data.val_loader, run.config, model_name=cfg.model,
                           runtime=run.runtime, on_step=on_step, on_epoch=on_epoch)
-        trainer.meta = {"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data}
+        # what predict needs to use the checkpoint as the run did: class names and preprocessing
+        trainer.meta = {"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data,
+                        "preprocessing": _preprocessing(run.config)}
+        if (cfg.freeze_backbone or cfg.layer_decay is not None) and cfg.verbose and run.runtime.dist.is_main:
+            for line in what_is_trained(trainer.model, trainer.optimizer):
+                say(line)
         if state is not None and resume is not None:
             trainer.load_state(state)
             trainer.output_dir = Path(cfg.output) if cfg.output else Path(resume).parent
@@ -63,6 +69,12 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
+    size = cfg.val_input_size or cfg.input_size
+    assert size is not None and cfg.in_chans is not None  # prepare_run records both
+    return eval_preprocessing(cfg.data, size, cfg.in_chans, cfg.val_resize)
 
 
 def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = None, *, data: str | None = None,

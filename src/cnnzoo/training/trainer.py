@@ -245,7 +245,7 @@ class Trainer:
         cfg, e, skip = self.config, self.epoch, self.batch_in_epoch
         set_train_mode(self.net, self.model, self._head)
         batches = itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip), self.batches_per_epoch - skip)
-        totals = EpochTotals(self.device, self._partial)
+        totals = EpochTotals(self.device, self._partial, self.criterion)
         self._epoch_start_step = self.step - (skip // cfg.grad_accum)
         bar = progress_bar(self.batches_per_epoch, skip, f"epoch {e + 1}/{cfg.epochs}",
                            self.dist.is_main and cfg.verbose)
@@ -279,7 +279,8 @@ class Trainer:
         self._partial = None if complete else totals.partial()
         n = max(n_all, 1.0)
         return {"train_loss": loss_sum / n, "train_acc": 100 * correct / n, "images": n_all,
-                "seconds": totals.seconds, "images_per_s": n_all / totals.seconds if totals.seconds else 0.0}, complete
+                "seconds": totals.seconds, "images_per_s": n_all / totals.seconds if totals.seconds else 0.0,
+                **totals.head_losses(self.dist)}, complete
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor, micro: int, boundary: bool,
                           totals: EpochTotals) -> None:
@@ -352,7 +353,8 @@ class Trainer:
         lr = max(g["lr"] for g in self.optimizer.param_groups)
         row = {"epoch": self.epoch, "train_loss": stats["train_loss"], "train_acc": stats["train_acc"],
                "val_loss": val["val_loss"], "val_top1": val["val_top1"], "val_top5": val["val_top5"],
-               "lr": lr, "images_per_s": stats["images_per_s"], "seconds": stats["seconds"]}
+               "lr": lr, "images_per_s": stats["images_per_s"], "seconds": stats["seconds"],
+               **{k: v for k, v in stats.items() if k.startswith("train_loss_")}}  # GoogLeNet's heads apart
         self.history.append(row)
         improved = math.isfinite(row["val_top1"]) and (self.best_top1 is None or row["val_top1"] > self.best_top1)
         if improved:

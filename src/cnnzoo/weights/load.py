@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
+from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
 from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError, shown
 from ..models.base import classifier_names, first_conv_name
 from ..models.registry import get_model_entry, is_model, list_models
@@ -60,6 +60,8 @@ class ResolvedWeights:
     entry: WeightsEntry | None  #: the catalogue entry, also for a local file it recognised
     num_classes: int | None  #: classes of the file's classifier (None: it has none)
     in_chans: int | None  #: input channels of the file's first convolution
+    #: what a cnnzoo training checkpoint records of its run (classes, preprocessing, config)
+    run: dict[str, Any] | None = None
 
 
 @functools.cache
@@ -95,16 +97,20 @@ def detect_layout(state_dict: Mapping[str, Any]) -> str:
     return "torchvision"
 
 
-def _unwrap(obj: Any, path: Path) -> tuple[Mapping[str, Any], str | None]:
-    """The state dict inside a checkpoint, and the model name a cnnzoo checkpoint records."""
-    model_name = None
+#: what a cnnzoo checkpoint records of its run beside the weights (see Trainer.state_dict)
+_RUN_KEYS = ("classes", "preprocessing", "config", "num_classes", "in_chans", "input_size", "data")
+
+
+def _unwrap(obj: Any, path: Path) -> tuple[Mapping[str, Any], str | None, dict[str, Any] | None]:
+    """The state dict inside a checkpoint, the model name a cnnzoo checkpoint records and
+    what it records of its run."""
     if isinstance(obj, Mapping):
-        if isinstance(obj.get("model_name"), str):
-            model_name = obj["model_name"]
+        model_name = obj["model_name"] if isinstance(obj.get("model_name"), str) else None
+        run = {k: obj[k] for k in _RUN_KEYS if k in obj} if model_name is not None else None
         for key in ("model", "state_dict", "model_state_dict"):  # cnnzoo / timm / common wrappers
             if isinstance(obj.get(key), Mapping):
-                return obj[key], model_name
-        return obj, model_name
+                return obj[key], model_name, run
+        return obj, model_name, run
     raise WeightsError(f"'{path}' holds a {type(obj).__name__}, not a state dict")
 
 
@@ -121,7 +127,14 @@ def read_state_dict(path: str | os.PathLike[str],
 
 def convert_state_dict(obj: Any, path: Path, layout: str | None = None) -> tuple[StateDict, str, str | None]:
     """A loaded weights file (see :func:`read_state_dict`) in cnnzoo names; ``path`` names it in messages."""
-    raw, model_name = _unwrap(obj, path)
+    state, layout, model_name, _ = _convert(obj, path, layout)
+    return state, layout, model_name
+
+
+def _convert(obj: Any, path: Path,
+             layout: str | None) -> tuple[StateDict, str, str | None, dict[str, Any] | None]:
+    # convert_state_dict, plus what a cnnzoo checkpoint records of its run
+    raw, model_name, run = _unwrap(obj, path)
     state: StateDict = {}
     for key, value in raw.items():
         if not isinstance(key, str):
@@ -142,7 +155,7 @@ def convert_state_dict(obj: Any, path: Path, layout: str | None = None) -> tuple
         if layout not in KEY_MAPS:
             raise WeightsError(f"no key map for the '{layout}' layout of '{path}' (cnnzoo.weights.keymaps)")
         state = KEY_MAPS[layout](state)
-    return state, layout, model_name
+    return state, layout, model_name, run
 
 
 def _identify(digest: str, model_name: str) -> WeightsEntry | None:
@@ -233,7 +246,7 @@ def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeig
         raise IncompatibleWeightsError(
             f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
             f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')")
-    state, layout, ckpt_model = convert_state_dict(parse(data, path), path, entry.layout if entry else None)
+    state, layout, ckpt_model, run = _convert(parse(data, path), path, entry.layout if entry else None)
     if ckpt_model is not None:
         base = ckpt_model.partition(".")[0]
         if base != model_name:
@@ -245,7 +258,7 @@ def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeig
     head = [v for k, v in state.items() if heads and k.startswith(heads[0] + ".") and v.ndim >= 1]
     weight = state.get(f"{first_conv}.weight")
     in_chans = int(weight.shape[1]) if weight is not None and weight.ndim == 4 else None
-    return ResolvedWeights(state, path, layout, entry, int(head[0].shape[0]) if head else None, in_chans)
+    return ResolvedWeights(state, path, layout, entry, int(head[0].shape[0]) if head else None, in_chans, run)
 
 
 # ---------------------------------------------------------------- adaptation and loading
@@ -365,6 +378,25 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
     return _weights_record(model, name, weights, in_chans)
 
 
+def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[str, Any]:
+    """The ``pretrained_cfg`` entries of a cnnzoo training checkpoint: the run's class names and
+    its evaluation preprocessing (recorded, or for older checkpoints read from its config)."""
+    out: dict[str, Any] = {"dataset": run.get("data") or (run.get("config") or {}).get("data")}
+    classes = run.get("classes")
+    if isinstance(classes, (list, tuple)) and len(classes) == getattr(model, "num_classes", None):
+        out["label_names"] = [str(c) for c in classes]
+    prep = run.get("preprocessing")
+    if not isinstance(prep, dict):
+        config = run.get("config") or {}
+        size = config.get("val_input_size") or config.get("input_size")
+        if not isinstance(size, int) or not config.get("data"):
+            return out
+        prep = eval_preprocessing(config["data"], size, int(config.get("in_chans") or in_chans),
+                                  config.get("val_resize"))
+    out.update({k: tuple(v) if isinstance(v, list) else v for k, v in prep.items()})
+    return out
+
+
 def _weights_record(model: nn.Module, name: str, weights: ResolvedWeights, in_chans: int) -> dict[str, Any]:
     """The ``pretrained_cfg`` entries that the loaded weights determine."""
     entry = weights.entry
@@ -372,6 +404,8 @@ def _weights_record(model: nn.Module, name: str, weights: ResolvedWeights, in_ch
     if entry is None:
         size = (getattr(model, "pretrained_cfg", None) or {}).get("input_size", (in_chans, 224, 224))
         cfg.update(tag=None, resize_size=int(size[-1] / DEFAULT_CROP_PCT), label_names=None)
+        if weights.run is not None:
+            cfg.update(_run_record(model, weights.run, in_chans))
         return cfg
     for attr, value in entry.model_attrs.items():
         if in_chans == entry.input_size[0]:

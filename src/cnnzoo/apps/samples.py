@@ -1,0 +1,118 @@
+"""Sample images to try ``cnnzoo predict`` on: the built-in digits, or a few images of a data set.
+
+``cnnzoo data samples --output samples`` writes validation digits as PNG files, so that the
+README's ``predict`` and ``--saliency`` commands run as written on a fresh machine, with no
+download: the digits ship inside scikit-learn.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_path, atomic_write
+from ..errors import DataError, InvalidArgumentError
+
+__all__ = ["write_samples"]
+
+
+def _round_robin(labels: list[int], n: int) -> list[int]:
+    """Indices of ``n`` items taken in turn from each class (class 0 first), each class in order."""
+    by_class: dict[int, list[int]] = {}
+    for i, y in enumerate(labels):
+        by_class.setdefault(y, []).append(i)
+    picked: list[int] = []
+    queues = [list(reversed(by_class[y])) for y in sorted(by_class)]
+    while len(picked) < n and any(queues):
+        for q in queues:
+            if q and len(picked) < n:
+                picked.append(q.pop())
+    return picked
+
+
+def _png(image: torch.Tensor, path: Path) -> Path:
+    from torchvision.io import encode_png
+
+    from .predict import quiet_io
+
+    with quiet_io():
+        data = encode_png(image).numpy().tobytes()
+    return atomic_write(path, data)
+
+
+def _tensor_samples(ds: Any, classes: list[str], n: int, out: Path, undo: tuple[float, float] | None,
+                    prefix: str) -> list[Path]:
+    labels = [int(y) for y in ds.labels]
+    written: list[Path] = []
+    seen: dict[str, int] = {}
+    for i in _round_robin(labels, n):
+        x = ds.images[i]
+        if undo is not None:  # the digits are stored normalised: back to [0, 255]
+            mean, std = undo
+            x = ((x * std + mean).clamp(0, 1) * 255).round()
+        name = classes[labels[i]]
+        k = seen[name] = seen.get(name, -1) + 1
+        written.append(_png(x.to(torch.uint8), out / f"{prefix}{name}_{k}.png"))
+    return written
+
+
+def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
+    folder = root / split
+    if not folder.is_dir():
+        raise DataError(f"image folder {folder} does not exist; expected {root}/{split}/<class>/")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
+    files = [(c, f) for c in classes for f in sorted((folder / c).iterdir()) if f.is_file()]
+    if not files:
+        raise DataError(f"{folder} holds no images in class folders")
+    index = {c: i for i, c in enumerate(classes)}
+    written = []
+    for i in _round_robin([index[c] for c, _ in files], n):
+        cls, src = files[i]
+        dest = out / cls / src.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(dest) as tmp:  # the file as it is: the same bytes the data set holds
+            shutil.copyfile(src, tmp)
+        written.append(dest)
+    return written
+
+
+def write_samples(output: str | os.PathLike[str], data: str = "digits", n: int = 20, *,
+                  split: str = "val", image_size: int = 32) -> list[Path]:
+    """Write ``n`` images of a data set into ``output``, taken in turn from each class.
+
+    ``data`` is a ``--data`` spec: ``digits`` (default: scikit-learn's 8x8 digits, resized
+    to ``image_size`` as ``cnnzoo train`` does and written as ``digit<label>_<k>.png``, light
+    on dark as the shipped ``lenet5`` weights expect), ``mnist:DIR`` and ``cifar10:DIR`` /
+    ``cifar100:DIR`` (``<label>_<k>.png`` at their own size) or an image folder (files copied
+    as they are into ``output/<class>/``). Images come from the ``split`` (``val``: never
+    trained on). Returns the paths written.
+    """
+    from ..data import cifar_dataset, digits_dataset, mnist_dataset, parse_data_spec
+    from ..data.stats import DIGITS_MEAN, DIGITS_STD
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InvalidArgumentError(f"n must be a positive integer, got {n!r}")
+    if split not in ("train", "val"):
+        raise InvalidArgumentError(f"split must be 'train' or 'val', got {split!r}")
+    spec = parse_data_spec(data)
+    out = Path(output)
+    if out.exists() and not out.is_dir():
+        raise InvalidArgumentError(f"output {out} is a file, not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    if spec.kind == "digits":
+        ds = digits_dataset(split, image_size, 1)
+        return _tensor_samples(ds, ds.classes, n, out, (DIGITS_MEAN[0], DIGITS_STD[0]), "digit")
+    if spec.kind == "synthetic":
+        raise InvalidArgumentError("synthetic data are random numbers, not images; choose digits or a data set")
+    assert spec.root is not None
+    if spec.kind == "mnist":
+        ds = mnist_dataset(spec.root, split)
+    elif spec.kind in ("cifar10", "cifar100"):
+        ds = cifar_dataset(spec.root, split, int(spec.kind[5:]))
+    else:
+        return _folder_samples(spec.root, split, n, out)
+    return _tensor_samples(ds, ds.classes, n, out, None, "")
