@@ -92,25 +92,26 @@ class StepClock:
         if len(self.marks) > self.warmup + 1 and self.marks[-2][0] == epoch:
             self.timed += 1
 
-    def intervals(self) -> tuple[list[float], float, float]:
-        """Seconds of the timed steps; host times of the first and last timed marks."""
+    def intervals(self) -> tuple[list[float], list[tuple[float, float]]]:
+        """Seconds of the timed steps, and the host-time windows they span (one per epoch)."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        out, first, last = [], 0.0, 0.0
+        out: list[float] = []
+        windows: dict[int, tuple[float, float]] = {}
         for i in range(self.warmup + 1, len(self.marks)):
-            (e0, a, _), (e1, b, host) = self.marks[i - 1], self.marks[i]
+            (e0, a, start), (e1, b, end) = self.marks[i - 1], self.marks[i]
             if e0 != e1:  # an epoch boundary: validation and the loader's restart, not a step
                 continue
             out.append(a.elapsed_time(b) / 1e3 if self.device.type == "cuda" else b - a)
-            first, last = first or self.marks[i - 1][2], host
-        return out, first, last
+            windows[e1] = (windows.get(e1, (start, end))[0], end)
+        return out, list(windows.values())
 
     def result(self) -> dict[str, Any]:
-        secs, first, last = self.intervals()
+        secs, windows = self.intervals()
         if not secs:
             return {"error": "no timed steps"}
         return {"img/s": self.batch_size / statistics.median(secs), "steps": len(secs),
-                "mean img/s": self.batch_size * len(secs) / sum(secs), "window": (first, last)}
+                "mean img/s": self.batch_size * len(secs) / sum(secs), "windows": windows}
 
 
 class Utilisation:
@@ -149,8 +150,9 @@ class Utilisation:
         if self._thread.is_alive():
             self._thread.join()
 
-    def mean(self, window: tuple[float, float]) -> float | None:
-        inside = [u for t, u in self.samples if window[0] <= t <= window[1]]
+    def mean(self, windows: list[tuple[float, float]]) -> float | None:
+        """The mean busy % of the samples inside the windows (the timed steps, not the epochs' ends)."""
+        inside = [u for t, u in self.samples if any(a <= t <= b for a, b in windows)]
         return statistics.mean(inside) if inside else None
 
 
@@ -214,9 +216,9 @@ def run_ours(name: str, setting: str, args: argparse.Namespace, device: torch.de
             except Enough:
                 pass
     row = clock.result()
-    window = row.pop("window", None)
+    windows = row.pop("windows", None)
     command = "cnnzoo " + shlex.join(a if a != out else "OUT" for a in argv)
-    return {**row, "peak GB": _peak_gb(device), "GPU busy %": busy.mean(window) if window else None,
+    return {**row, "peak GB": _peak_gb(device), "GPU busy %": busy.mean(windows) if windows else None,
             "command": command}
 
 
@@ -262,7 +264,7 @@ def run_reference(name: str, setting: str, args: argparse.Namespace, device: tor
         opt.step()
         clock.mark(0)
     row = clock.result()
-    row.pop("window", None)
+    row.pop("windows", None)
     lib, ref_name = REFERENCE[name]
     del net, model, opt
     return {**row, "peak GB": _peak_gb(device), "command": f"{lib} {ref_name}: the step above"}
@@ -301,7 +303,8 @@ def resume_check(data: str, device: str, smoke: bool) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     with tempfile.TemporaryDirectory(prefix="cnnzoo-resume-") as tmp:
         # the 2-epoch run and the 1-epoch run side by side (each deterministic alone), then the resumption
-        first = [[*base, "--epochs", "2", "--output", f"{tmp}/full"], [*base, "--epochs", "1", "--output", f"{tmp}/cut"]]
+        first = [[*base, "--epochs", "2", "--output", f"{tmp}/full"],
+                 [*base, "--epochs", "1", "--output", f"{tmp}/cut"]]
         procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
                  for argv in first]
         results = [(argv, *p.communicate(), p.returncode) for argv, p in zip(first, procs)]

@@ -202,9 +202,12 @@ def test_step_clock_times_steps_inside_epochs_after_the_warm_up(monkeypatch):
     with pytest.raises(gpu_train.Enough):  # the third timed step ends the run
         clock(types.SimpleNamespace(epoch=1))
     monkeypatch.undo()
-    secs, first, last = clock.intervals()
-    assert secs == [0.5, 0.5, 0.5] and (first, last) == (10.0, 11.5)
-    assert clock.result() == {"img/s": 16.0, "mean img/s": 16.0, "steps": 3, "window": (10.0, 11.5)}
+    secs, windows = clock.intervals()
+    assert secs == [0.5, 0.5, 0.5] and windows == [(10.0, 11.5)]
+    assert clock.result() == {"img/s": 16.0, "mean img/s": 16.0, "steps": 3, "windows": [(10.0, 11.5)]}
+    busy = gpu_train.Utilisation(torch.device("cpu"))
+    busy.samples = [(9.0, 0.0), (10.2, 90.0), (11.4, 70.0), (12.0, 0.0)]  # the epoch's end is left out
+    assert busy.mean(windows) == 80.0 and busy.mean([]) is None
 
 
 def _check_dir(tmp_path, *, tests, best, timm, jpeg_mean, synth_mean, identical):
