@@ -10,7 +10,7 @@ JPEGs: about 110 KB at about 400x350, more detail per pixel), so decoding costs 
 are realistic and per image slightly optimistic. Deterministic for a given ``--seed``.
 
 Run: python scripts/make_jpeg_folder.py ROOT [--classes 10] [--train-per-class 50]
-     [--val-per-class 10] [--min-size 300] [--max-size 500] [--quality 90] [--seed 0] [--threads 1]
+     [--val-per-class 10] [--min-size 300] [--max-size 500] [--quality 90] [--seed 0] [--threads 1] [--jobs 1]
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -77,20 +76,15 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def make_folder(root: str | os.PathLike[str], *, classes: int = 10, train_per_class: int = 50,
                 val_per_class: int = 10, min_size: int = 300, max_size: int = 500, quality: int = 90,
-                seed: int = 0, threads: int = 1) -> dict[str, float]:
+                seed: int = 0, threads: int = 1, jobs: int = 1) -> dict[str, float]:
     """Write the folder; returns counts and the mean file size in KB.
 
     Runs with ``threads`` torch threads (restored afterwards): the images are small, and on a
     busy machine two OpenMP threads spin-waiting for a shared core make it 10x slower.
+    ``jobs`` processes write classes in parallel (each image's seed fixes it: the same files).
     """
-    import warnings
-
-    with warnings.catch_warnings():
-        # torchvision 0.29 announces that torchcodec will take over image coding; until it
-        # does, torchvision.io is the encoder every torchvision install has (as in cnnzoo.data)
-        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
-        from torchvision.io import encode_jpeg
-
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
     if not 1 <= min_size <= max_size:
         raise ValueError(f"need 1 <= min_size <= max_size, got {min_size} and {max_size}")
     if not 1 <= quality <= 100:
@@ -103,29 +97,47 @@ def make_folder(root: str | os.PathLike[str], *, classes: int = 10, train_per_cl
     for split in ("train", "val"):
         if (root / split).exists() and any((root / split).iterdir()):
             raise FileExistsError(f"{root / split} exists and is not empty; choose another ROOT or delete it")
+    tasks = [(root, split, split_id, c, per_class, min_size, max_size, quality, seed, threads)
+             for split, per_class, split_id in (("train", train_per_class, 0), ("val", val_per_class, 1))
+             for c in range(classes)]
+    if jobs == 1:
+        done = [_write_class(*t) for t in tasks]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(_write_class, *zip(*tasks)))
+    total_bytes, count = sum(b for b, _ in done), sum(n for _, n in done)
+    return {"images": count, "classes": classes, "mean_kb": total_bytes / max(count, 1) / 1024}
+
+
+def _write_class(root: Path, split: str, split_id: int, c: int, per_class: int, min_size: int, max_size: int,
+                 quality: int, seed: int, threads: int) -> tuple[int, int]:
+    """One class folder of one split: (bytes written, images)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # torchvision 0.29 announces that torchcodec will take over image coding; until it
+        # does, torchvision.io is the encoder every torchvision install has (as in cnnzoo.data)
+        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
+        from torchvision.io import encode_jpeg
+
     threads_before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _write(root, encode_jpeg, classes, train_per_class, val_per_class, min_size, max_size, quality, seed)
+        folder = root / split / f"n{c:08d}"  # WordNet-id-like names, as in ImageNet
+        folder.mkdir(parents=True, exist_ok=True)
+        total = 0
+        for i in range(per_class):
+            g = torch.Generator().manual_seed(((seed * 2 + split_id) * 100_003 + c) * 1_000_003 + i)
+            h, w = torch.randint(min_size, max_size + 1, (2,), generator=g).tolist()
+            data = encode_jpeg(make_image(g, h, w), quality=quality).numpy().tobytes()
+            _write_atomic(folder / f"{split}_{c:04d}_{i:05d}.jpg", data)
+            total += len(data)
+        return total, per_class
     finally:
         torch.set_num_threads(threads_before)
-
-
-def _write(root: Path, encode_jpeg: Any, classes: int, train_per_class: int, val_per_class: int, min_size: int,
-           max_size: int, quality: int, seed: int) -> dict[str, float]:
-    total_bytes, count = 0, 0
-    for split, per_class, split_id in (("train", train_per_class, 0), ("val", val_per_class, 1)):
-        for c in range(classes):
-            folder = root / split / f"n{c:08d}"  # WordNet-id-like names, as in ImageNet
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(per_class):
-                g = torch.Generator().manual_seed(((seed * 2 + split_id) * 100_003 + c) * 1_000_003 + i)
-                h, w = torch.randint(min_size, max_size + 1, (2,), generator=g).tolist()
-                data = encode_jpeg(make_image(g, h, w), quality=quality).numpy().tobytes()
-                _write_atomic(folder / f"{split}_{c:04d}_{i:05d}.jpg", data)
-                total_bytes += len(data)
-                count += 1
-    return {"images": count, "classes": classes, "mean_kb": total_bytes / max(count, 1) / 1024}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality (1-100)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)")
+    ap.add_argument("--jobs", type=int, default=1, help="processes writing classes in parallel (same files)")
     args = ap.parse_args(argv)
     try:
         stats = make_folder(args.root, classes=args.classes, train_per_class=args.train_per_class,
                             val_per_class=args.val_per_class, min_size=args.min_size, max_size=args.max_size,
-                            quality=args.quality, seed=args.seed, threads=args.threads)
+                            quality=args.quality, seed=args.seed, threads=args.threads, jobs=args.jobs)
     except (ValueError, FileExistsError) as e:
         print(f"make_jpeg_folder: error: {e}", file=sys.stderr)
         return 2

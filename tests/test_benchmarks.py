@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -157,23 +158,13 @@ def test_trainer_benchmark_smoke(tmp_path: Path) -> None:
 def test_input_benchmark_smoke(tmp_path: Path) -> None:
     payload = _run("input", tmp_path, "--smoke")
     rows = {r["pipeline"]: r for r in payload["rows"]}
-    assert {"reference", "cnnzoo dataset", "cnnzoo loader", "decode only", "decode+crop+flip"} <= set(rows)
-    assert rows["reference"]["vs reference"] == 1.0
+    assert {"float loader (before)", "uint8 loader (now)", "uint8 loader + normalise here", "reference",
+            "decode only", "decode+crop+flip", "float loader (before), 1 worker(s)",
+            "uint8 loader (now), 1 worker(s)"} <= set(rows)
+    assert rows["float loader (before)"]["vs float loader"] == 1.0
     assert all(_positive(r["images/s"]) for r in rows.values())
-    (gpu_path,) = [r for k, r in rows.items() if k.startswith("nvJPEG")]
+    (gpu_path,) = [r for k, r in rows.items() if k.startswith("--decode gpu")]
     assert gpu_path["device"] == "cpu"  # no GPU here: the GPU code path ran on the CPU
-
-
-@pytest.mark.slow  # a subprocess importing torch, torchvision and timm
-def test_gpu_train_benchmark_smoke(tmp_path: Path) -> None:
-    payload = _run("gpu_train", tmp_path, "--smoke", "--models", "mobilenet_v2", "--settings", "fp32,bf16+cl")
-    assert [(r["model"], r["setting"]) for r in payload["rows"]] == [("mobilenet_v2", "fp32"),
-                                                                     ("mobilenet_v2", "bf16+cl")]
-    for r in payload["rows"]:
-        assert r["reference"] == "timm mobilenetv2_100"
-        assert _positive(r["ours img/s"]) and _positive(r["ref img/s"]) and _positive(r["ours/ref"])
-        assert r["ours peak GB"] is None and r["ref peak GB"] is None  # no CUDA memory to report on a CPU
-    assert payload["args"]["batch_size"] == 2 and payload["args"]["device"] == "cpu"
 
 
 @pytest.mark.slow  # a subprocess importing torch, torchvision and timm
@@ -196,10 +187,95 @@ def test_import_time_smoke(tmp_path: Path) -> None:
     assert payload["import_profile"]["heavy_loaded"] == []
 
 
-@pytest.mark.slow
-def test_gpu_train_benchmark_full_smoke(tmp_path: Path) -> None:
-    payload = _run("gpu_train", tmp_path, "--smoke")
-    got = [(r["model"], r["setting"]) for r in payload["rows"]]
-    assert got == [("resnet50", "fp32"), ("resnet50", "bf16"), ("resnet50", "bf16+cl"), ("googlenet", "bf16+cl"),
-                   ("vgg16", "bf16+cl"), ("densenet121", "bf16+cl"), ("mobilenet_v2", "bf16+cl")]
-    assert all(_positive(r["ours img/s"]) and _positive(r["ref img/s"]) for r in payload["rows"])
+# ---------------------------------------------------------------- gpu_check.sh and its parts
+gpu_train = _load(BENCH / "gpu_train.py", "bench_gpu_train")
+
+
+def test_step_clock_times_steps_inside_epochs_after_the_warm_up(monkeypatch):
+    clock = gpu_train.StepClock(torch.device("cpu"), warmup=2, steps=3, batch_size=8)
+    marks = [0.0, 1.0, 2.0, 10.0, 10.5, 11.0, 11.5]  # epoch 0: 3 steps, epoch 1: 4 steps
+    times = iter(t for t in marks for _ in range(2))  # a CPU mark reads the clock twice (step, host)
+    monkeypatch.setattr(gpu_train.time, "perf_counter", lambda: next(times))
+    for epoch in (0, 0, 0, 1, 1, 1):
+        clock.mark(epoch)
+    assert clock.timed == 2  # the warm-up steps and the interval across the epoch's end are not timed steps
+    with pytest.raises(gpu_train.Enough):  # the third timed step ends the run
+        clock(types.SimpleNamespace(epoch=1))
+    monkeypatch.undo()
+    secs, windows = clock.intervals()
+    assert secs == [0.5, 0.5, 0.5] and windows == [(10.0, 11.5)]
+    assert clock.result() == {"img/s": 16.0, "mean img/s": 16.0, "steps": 3, "windows": [(10.0, 11.5)]}
+    busy = gpu_train.Utilisation(torch.device("cpu"))
+    busy.samples = [(9.0, 0.0), (10.2, 90.0), (11.4, 70.0), (12.0, 0.0)]  # the epoch's end is left out
+    assert busy.mean(windows) == 80.0 and busy.mean([]) is None
+
+
+def _check_dir(tmp_path, *, tests, best, timm, jpeg_mean, synth_mean, identical):
+    tmp_path.mkdir()
+    (tmp_path / "tests.log").write_text(f"....\n{tests}\n")
+
+    def row(part, setting, who, ips, mean, **kw):
+        return {"part": part, "model": "resnet50", "setting": setting, "who": who, "img/s": ips, "mean img/s": mean,
+                "peak GB": 20.0, **kw}
+
+    synthetic = [row("synthetic", "bf16+cl", "cnnzoo", best, synth_mean), row("synthetic", "bf16+cl", "timm resnet50",
+                                                                                timm, timm),
+                 row("synthetic", "fp32", "cnnzoo", 1000.0, 1000.0, error="OutOfMemoryError: CUDA out of memory")]
+    jpeg = [row("jpeg", "bf16+cl", "cnnzoo", jpeg_mean, jpeg_mean, decode="cpu", **{"GPU busy %": 71.0})]
+    for name, rows in (("synthetic", synthetic), ("jpeg", jpeg)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"rows": rows}))
+    (tmp_path / "resume.json").write_text(json.dumps({"resume": {"identical": identical, "tensors": 320}}))
+    return {r["check"]: r for r in gpu_train.report(tmp_path)}
+
+
+def test_gpu_check_report_gives_each_target_its_verdict(tmp_path, capsys):
+    met = _check_dir(tmp_path / "a", tests="7 passed in 41.2s", best=3900.0, timm=3700.0, jpeg_mean=3300.0,
+                     synth_mean=3800.0, identical=True)
+    assert met["cuda-marked tests"]["verdict"] == "ok"
+    assert met["ResNet-50 synthetic, best bf16 setting"] == {
+        "check": "ResNet-50 synthetic, best bf16 setting", "result": "3,900 img/s (bf16+cl)",
+        "target": ">= 3,500 img/s", "verdict": "ok"}
+    assert met["resnet50 bf16+cl: cnnzoo / timm resnet50"]["result"] == f"{3900 / 3700:.3f}"
+    jpeg = met["resnet50 JPEG --decode cpu / synthetic (bf16+cl, means)"]
+    assert (jpeg["result"], jpeg["verdict"]) == ("87 %", "ok")
+    assert met["resume with --deterministic: identical weights"]["verdict"] == "ok"
+    assert met["resnet50 synthetic, fp32, cnnzoo"]["verdict"] == "MISS"  # a row that failed says why
+    assert "OutOfMemoryError" in met["resnet50 synthetic, fp32, cnnzoo"]["result"]
+    assert "GPU busy 71 %" in met["resnet50 jpeg, bf16+cl, --decode cpu, cnnzoo"]["result"]
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("| resume with")  # the table comes last
+    missed = _check_dir(tmp_path / "b", tests="6 passed, 1 failed in 40.0s", best=3000.0, timm=3100.0,
+                        jpeg_mean=2000.0, synth_mean=3000.0, identical=False)
+    assert {k: v["verdict"] for k, v in missed.items() if v["target"]} == {
+        "cuda-marked tests": "MISS", "ResNet-50 synthetic, best bf16 setting": "MISS",
+        "resnet50 bf16+cl: cnnzoo / timm resnet50": "MISS",
+        "resnet50 JPEG --decode cpu / synthetic (bf16+cl, means)": "MISS",
+        "resume with --deterministic: identical weights": "MISS"}
+
+
+def test_gpu_check_refuses_unknown_arguments():
+    proc = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--fast"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown argument '--fast'" in proc.stderr
+
+
+@pytest.mark.slow  # a dozen subprocesses importing torch (2-4 minutes on two cores)
+def test_gpu_check_smoke(tmp_path):
+    out = tmp_path / "out"
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--smoke", "--out", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    last = proc.stdout.rstrip().splitlines()
+    assert "| check | result | target | verdict |" in last and last[-1].startswith("| gpu_check.sh stages")
+    report = {line.split(" | ")[0].lstrip("| "): line for line in last if line.startswith("| ")}
+    assert "skipped" in report["cuda-marked tests"]  # no GPU: the cuda tests skip, saying so
+    assert "| identical |" in report["resume with --deterministic: identical weights"]
+    assert "needs CUDA" in report["resnet50 jpeg, fp32, --decode gpu, cnnzoo"]
+    rows = {(r["part"], r["model"], r["who"], r.get("decode")): r for name in ("synthetic", "jpeg", "others")
+            for r in json.loads((out / f"{name}.json").read_text())["rows"]}
+    for key in [("synthetic", "resnet50", "cnnzoo", None), ("synthetic", "resnet50", "timm resnet50", None),
+                ("jpeg", "resnet50", "cnnzoo", "cpu"), ("loader", "-", "cnnzoo", "cpu"),
+                ("synthetic", "googlenet", "cnnzoo", None), ("synthetic", "vgg16", "cnnzoo", None),
+                ("synthetic", "densenet121", "cnnzoo", None), ("synthetic", "mobilenet_v2", "cnnzoo", None)]:
+        assert _positive(rows[key]["img/s"]), key
+    assert rows[("synthetic", "resnet50", "cnnzoo", None)]["command"].startswith("cnnzoo train --model resnet50 --data synth")
+    assert (out / "report.md").read_text().strip().splitlines()[-1] == last[-1]

@@ -76,8 +76,11 @@ def test_mnist_idx_files_gz_and_plain(tmp_path):
     assert torch.equal(train.images[:, 0], torch.from_numpy(files["train"][0]))
     assert train.labels.tolist() == files["train"][1].tolist()
     bundle = data.build_data(f"mnist:{tmp_path}", image_size=32, in_chans=3, batch_size=4, workers=0, device=CPU)
-    x, y = next(iter(bundle.val_loader))
-    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
+    x, y = next(iter(bundle.val_loader))  # uint8 crops, normalised on the device
+    assert x.shape == (4, 3, 32, 32) and x.dtype == torch.uint8 and y.dtype == torch.int64
+    xf = bundle.val_loader.device_transform(x, CPU)
+    assert xf.dtype == torch.float32
+    torch.testing.assert_close(xf, (x.float() / 255 - 0.5) / 0.5)  # MNIST's statistics (digits'): [0, 1] to [-1, 1]
     assert bundle.num_classes == 10
 
 

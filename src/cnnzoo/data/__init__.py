@@ -9,10 +9,23 @@
 * :mod:`~cnnzoo.data.transforms` -- torchvision v2 pipelines and default sizes;
 * :mod:`~cnnzoo.data.stats` -- normalisation statistics and the evaluation crop;
 * :mod:`~cnnzoo.data.sampling` -- per-epoch, per-process sample order (resumable);
-* :mod:`~cnnzoo.data.loaders` -- specs to loaders (:func:`build_data`).
+* :mod:`~cnnzoo.data.loaders` -- specs to loaders (:func:`build_data`);
+* :mod:`~cnnzoo.data.feed` -- batches to model inputs on the device (normalised there, one ahead).
 """
 
-from .loaders import DataBundle, DataSpec, build_data, count_classes, default_workers, parse_data_spec
+from .feed import (
+                      DecodeImages,
+                      DeviceTransform,
+                      EncodedBatch,
+                      ImageLoader,
+                      Normalize,
+                      ToDevice,
+                      collate_encoded,
+                      device_transform,
+                      feed,
+                      reads_ahead,
+)
+from .loaders import DECODES, DataBundle, DataSpec, build_data, count_classes, default_workers, parse_data_spec
 from .sampling import EpochSampler, epoch_batches, epoch_seed
 from .sources import (
                       ImageDataset,
@@ -39,7 +52,9 @@ from .stats import (
 from .transforms import MatchChannels, build_transforms, default_image_size
 
 __all__ = [
-    "DataBundle", "DataSpec", "build_data", "count_classes", "default_workers", "parse_data_spec",
+    "DECODES", "DataBundle", "DataSpec", "build_data", "count_classes", "default_workers", "parse_data_spec",
+    "DeviceTransform", "ToDevice", "Normalize", "EncodedBatch", "collate_encoded", "DecodeImages", "ImageLoader",
+    "device_transform", "reads_ahead", "feed",
     "EpochSampler", "epoch_batches", "epoch_seed",
     "ImageDataset", "SyntheticLoader", "cifar_dataset", "digits_dataset", "imagefolder_dataset", "mnist_dataset",
     "read_cifar_batch", "read_idx",

@@ -8,16 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from ..device import cpu_count
 from ..errors import DataError
+from .feed import DecodeImages, DeviceTransform, ImageLoader, Normalize, collate_encoded
 from .sampling import EpochSampler
 from .sources import SyntheticLoader, cifar_dataset, digits_dataset, imagefolder_dataset, mnist_dataset
 from .stats import normalisation
 from .transforms import build_transforms
 
-__all__ = ["DataSpec", "parse_data_spec", "count_classes", "DataBundle", "build_data", "default_workers"]
+__all__ = ["DataSpec", "parse_data_spec", "count_classes", "DataBundle", "build_data", "default_workers", "DECODES"]
+
+#: where image-folder files are decoded: in the loader's worker processes, or on the training GPU
+DECODES = ("cpu", "gpu")
 
 
 @dataclass(frozen=True)
@@ -85,18 +89,22 @@ class DataBundle:
 
 
 def _make_loader(ds: Dataset[Any], *, train: bool, batch_size: int, workers: int, seed: int, rank: int,
-                 world_size: int, device: torch.device, deterministic: bool) -> DataLoader[Any]:
+                 world_size: int, device: torch.device, deterministic: bool, transform: DeviceTransform | None,
+                 encoded: bool = False) -> ImageLoader:
     n = len(ds)  # type: ignore[arg-type]
     if n == 0:
         raise DataError("the dataset is empty")
     sampler = EpochSampler(n, shuffle=train, seed=seed, rank=rank, world_size=world_size, pad=train)
-    return DataLoader(
+    return ImageLoader(
         ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
         # a last batch of a few images gives noisy BN statistics (and one image fails BN)
         drop_last=train and len(sampler) > batch_size,
-        pin_memory=device.type == "cuda", generator=sampler.generator,
+        # pinned pages are copied to the GPU asynchronously; undecoded files are read by the decoder from
+        # any memory, and pinning thousands of small tensors per second costs more than it saves
+        pin_memory=device.type == "cuda" and not encoded, generator=sampler.generator,
         # persistent workers keep their RNG across epochs, which a resumed run cannot recreate
         persistent_workers=workers > 0 and not deterministic,
+        collate_fn=collate_encoded if encoded else None, device_transform=transform,
     )
 
 
@@ -104,13 +112,25 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
                device: torch.device, seed: int = 0, rank: int = 0, world_size: int = 1,
                deterministic: bool = False, augment: str = "auto", auto_augment: str | None = None,
                random_erase: float = 0.0, val_resize: int | None = None, val_image_size: int | None = None,
-               num_classes: int = 1000, train: bool = True, bad_images: str = "error") -> DataBundle:
+               num_classes: int = 1000, train: bool = True, bad_images: str = "error",
+               decode: str = "cpu") -> DataBundle:
     """Datasets and loaders for a ``--data`` spec (``train=False``: the validation loader only).
 
+    Files (MNIST, CIFAR, image folders) are transformed to uint8 crops by the loader and
+    normalised on ``device`` by the loaders' ``device_transform``
+    (:class:`~cnnzoo.data.feed.Normalize`); the built-in digits are float model inputs in
+    memory and synthetic batches are made on ``device``. ``decode="gpu"`` gives image
+    folders' files undecoded and decodes them on ``device`` in batches (nvJPEG on CUDA),
+    with the same transforms applied there (:class:`~cnnzoo.data.feed.DecodeImages`).
     ``num_classes`` is the synthetic data's; the others have their own. ``bad_images``
     is the image folders' (see :func:`imagefolder_dataset`).
     """
     s = parse_data_spec(spec) if isinstance(spec, str) else spec
+    if decode not in DECODES:
+        raise DataError(f"decode must be cpu or gpu, got {decode!r}")
+    if decode == "gpu" and s.kind != "imagefolder":
+        raise DataError(f"--decode gpu decodes the JPEG files of image folders; --data {s.kind} is decoded "
+                        "already: use --decode cpu")
     val_size = val_image_size or image_size
     if s.kind == "synthetic":
         n_batches = max(1, s.samples // (batch_size * world_size))
@@ -119,15 +139,18 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
         return DataBundle(make(image_size=image_size, batches=n_batches, seed=seed + rank) if train else None,
                           make(image_size=val_size, batches=max(1, n_batches // 4), seed=seed + rank + 1),
                           num_classes, in_chans, image_size, [str(i) for i in range(num_classes)], "synthetic")
+    transforms: tuple[Any, Any] = (None, None)  # the loaders' device transforms (train, val)
     if s.kind == "digits":
         train_ds: Any = digits_dataset("train", image_size, in_chans) if train else None
         val_ds: Any = digits_dataset("val", val_size, in_chans)
     else:
         mean, std = normalisation(s.kind, in_chans)
         tf = functools.partial(build_transforms, s.kind, image_size=image_size, in_chans=in_chans, augment=augment,
-                               auto_augment=auto_augment, random_erase=random_erase, mean=mean, std=std)
+                               auto_augment=auto_augment, random_erase=random_erase, mean=mean, std=std,
+                               normalize=False)
         train_tf = tf(True)
         val_tf = tf(False, image_size=val_size, val_resize=val_resize)
+        transforms = (Normalize(mean, std), Normalize(mean, std))
         assert s.root is not None
         root = s.root
         if s.kind == "mnist":
@@ -138,18 +161,23 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
             train_ds = cifar_dataset(root, "train", k, train_tf) if train else None
             val_ds = cifar_dataset(root, "val", k, val_tf)
         else:
-            val_ds = imagefolder_dataset(root, "val", in_chans, val_tf, bad_images=bad_images)
-            train_ds = imagefolder_dataset(root, "train", in_chans, train_tf, bad_images=bad_images) if train else None
+            folder = functools.partial(imagefolder_dataset, root, in_chans=in_chans, bad_images=bad_images,
+                                       encoded=decode == "gpu")
+            if decode == "gpu":  # the workers read files; decoding and transforms run on the device
+                transforms = (DecodeImages(train_tf, mean, std, in_chans), DecodeImages(val_tf, mean, std, in_chans))
+            val_ds = folder("val", transform=val_tf)
+            train_ds = folder("train", transform=train_tf) if train else None
             if train and train_ds.classes != val_ds.classes:
                 raise DataError(f"{s.root}: train/ and val/ have different class folders "
                                 f"({len(train_ds.classes)} vs {len(val_ds.classes)})")
     classes = list(val_ds.classes)
     common: dict[str, Any] = dict(batch_size=batch_size, workers=workers, seed=seed, rank=rank,
-                                  world_size=world_size, device=device, deterministic=deterministic)
-    train_loader = _make_loader(train_ds, train=True, **common) if train else None
+                                  world_size=world_size, device=device, deterministic=deterministic,
+                                  encoded=decode == "gpu")
+    train_loader = _make_loader(train_ds, train=True, transform=transforms[0], **common) if train else None
     skipped = [*getattr(train_ds, "skipped", []), *getattr(val_ds, "skipped", [])]
-    return DataBundle(train_loader, _make_loader(val_ds, train=False, **common), len(classes), in_chans,
-                      image_size, classes, s.kind, skipped)
+    return DataBundle(train_loader, _make_loader(val_ds, train=False, transform=transforms[1], **common),
+                      len(classes), in_chans, image_size, classes, s.kind, skipped)
 
 
 def default_workers(kind: str, device: torch.device, world_size: int = 1) -> int:
@@ -157,5 +185,7 @@ def default_workers(kind: str, device: torch.device, world_size: int = 1) -> int
     if kind in ("digits", "synthetic"):  # already tensors in memory (or on the device)
         return 0
     cpus = max(1, cpu_count() // world_size)
-    # on a GPU the workers feed it; on a CPU they compete with the training itself
-    return min(8, cpus) if device.type == "cuda" else min(4, cpus // 2)
+    # on a GPU the workers feed it: every core but the one that drives the GPU (a core decodes
+    # and crops ~700 ImageNet-sized JPEGs a second, benchmarks/RESULTS.md, so ResNet-50's
+    # ~4,000 images/s on one H200 keep 6 or more busy); on a CPU they compete with the training
+    return max(1, min(32, cpus - 1)) if device.type == "cuda" else min(4, cpus // 2)

@@ -9,12 +9,14 @@ made on the device for throughput measurements.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import itertools
 import math
 import os
 import pickle
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -249,30 +251,56 @@ def cifar_dataset(root: str | os.PathLike[str], split: str = "train", num_classe
 
 
 # ---------------------------------------------------------------- image folders
-def _decode(path: str, mode: Any) -> torch.Tensor:
-    import warnings
-
-    from torchvision.io import decode_image, read_file
-
+@contextlib.contextmanager
+def _quiet_torchvision_io() -> Iterator[None]:
+    # torchvision 0.29 announces that torchcodec will take over image decoding; until it
+    # does, torchvision.io is the decoder every torchvision install has
     with warnings.catch_warnings():
-        # torchvision 0.29 announces that torchcodec will take over image decoding; until
-        # it does, torchvision.io is the decoder every torchvision install has
         warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
+        yield
+
+
+def _decode_bytes(data: torch.Tensor, mode: Any, name: str) -> torch.Tensor:
+    """An encoded image file's pixels (uint8 C x H x W) by torchvision.io's CPU decoders."""
+    from torchvision.io import decode_image
+
+    with _quiet_torchvision_io():
         try:
-            return decode_image(read_file(path), mode=mode)
+            return decode_image(data, mode=mode)
         except RuntimeError as e:
-            raise DataError(f"cannot decode image {path}: {str(e).strip().splitlines()[-1].split(', ')[-1]}; "
+            raise DataError(f"cannot decode {name}: {str(e).strip().splitlines()[-1].split(', ')[-1]}; "
                             "replace or delete it, or train with --bad-images skip") from None
+
+
+def _read(path: str) -> torch.Tensor:
+    from torchvision.io import read_file
+
+    with _quiet_torchvision_io():
+        try:
+            return read_file(path)
+        except RuntimeError as e:
+            raise DataError(f"cannot read image {path}: {str(e).strip().splitlines()[-1]}") from None
+
+
+def _decode(path: str, mode: Any) -> torch.Tensor:
+    return _decode_bytes(_read(path), mode, f"image {path}")
+
+
+def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """An undecoded file and a seed for its augmentation on the device, drawn from this worker's stream."""
+    return data, int(torch.randint(0, 2**62, ()))
 
 
 def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_chans: int = 3,
                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None, *,
-                        bad_images: str = "error") -> Dataset[Any]:
+                        bad_images: str = "error", encoded: bool = False) -> Dataset[Any]:
     """``root/<split>/<class>/<image>`` via torchvision's ImageFolder, decoded by torchvision.io.
 
     ``bad_images="error"`` (default) stops at the first file that cannot be decoded, with
     a :class:`DataError` naming it; ``"skip"`` decodes every file once here, leaves out
-    those that fail and lists them in the dataset's ``skipped`` attribute.
+    those that fail and lists them in the dataset's ``skipped`` attribute. ``encoded=True``
+    gives each file undecoded, with a random seed, ``((bytes, seed), class)``, for decoding
+    on the GPU (:class:`~cnnzoo.data.feed.DecodeImages`, which applies ``transform`` there).
     """
     if bad_images not in ("error", "skip"):
         raise DataError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
@@ -283,8 +311,9 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist; expected {root}/train/<class>/ and {root}/val/<class>/")
     mode = ImageReadMode.GRAY if in_chans == 1 else ImageReadMode.RGB
+    loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, mode=mode)
     try:
-        ds = ImageFolder(str(folder), transform=transform, loader=functools.partial(_decode, mode=mode))
+        ds = ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
     except (FileNotFoundError, RuntimeError) as e:
         raise DataError(f"{folder}: {e}; put images in its class folders") from None
     ds.skipped = []

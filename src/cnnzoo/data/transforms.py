@@ -27,8 +27,9 @@ class MatchChannels(torch.nn.Module):
         if c == 1:
             return x.expand(*x.shape[:-3], self.in_chans, *x.shape[-2:]).contiguous()
         if c == 3 and self.in_chans == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32).view(3, 1, 1)
-            return (x.float() * w).sum(-3, keepdim=True).to(x.dtype)
+            w = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32, device=x.device).view(3, 1, 1)
+            grey = (x.float() * w).sum(-3, keepdim=True)
+            return grey.to(x.dtype) if x.is_floating_point() else grey.round_().to(x.dtype)
         raise DataError(f"cannot turn {c}-channel images into the model's {self.in_chans} channels")
 
 
@@ -49,13 +50,17 @@ def default_image_size(kind: str, input_size: int, min_size: int, fixed: bool) -
 
 def build_transforms(kind: str, train: bool, *, image_size: int, in_chans: int, augment: str = "auto",
                      auto_augment: str | None = None, random_erase: float = 0.0, val_resize: int | None = None,
-                     mean: Sequence[float] = DIGITS_MEAN, std: Sequence[float] = DIGITS_STD) -> Callable[..., Any]:
-    """The torchvision v2 pipeline from a uint8 image to a normalised float tensor.
+                     mean: Sequence[float] = DIGITS_MEAN, std: Sequence[float] = DIGITS_STD,
+                     normalize: bool = True) -> Callable[..., Any]:
+    """The torchvision v2 pipeline from a uint8 image to a normalised float tensor (or a uint8 crop).
 
     ``augment="auto"``: none for MNIST, random crop with 4-pixel padding + flip for CIFAR
     (He et al. 2015, Sec. 4.2), RandomResizedCrop + flip for image folders (Szegedy et al.
     2014, Sec. 6; the torchvision recipes). Evaluation resizes and center-crops (image
     folders, ``val_resize`` defaulting to ``image_size / 0.875``) or just resizes.
+    ``normalize=False`` ends at the uint8 crop, which :class:`~cnnzoo.data.feed.Normalize`
+    converts on the device (what :func:`~cnnzoo.data.build_data` does); random erasing then
+    fills with the mean colour, which is what its 0 is after normalisation.
     """
     from torchvision.transforms import v2
 
@@ -77,7 +82,9 @@ def build_transforms(kind: str, train: bool, *, image_size: int, in_chans: int, 
     if train and auto_augment:
         steps.append({"ta_wide": v2.TrivialAugmentWide, "randaugment": v2.RandAugment,
                       "autoaugment": v2.AutoAugment}[auto_augment]())
-    steps += [MatchChannels(in_chans), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
-    if train and random_erase > 0:
-        steps.append(v2.RandomErasing(p=random_erase))
+    steps.append(MatchChannels(in_chans))
+    if normalize:
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    if train and random_erase > 0:  # Zhong et al. 2017, torchvision's defaults (scale 0.02-0.33, ratio 0.3-3.3)
+        steps.append(v2.RandomErasing(p=random_erase, value=0 if normalize else [round(255 * m) for m in mean]))
     return v2.Compose(steps)

@@ -101,6 +101,8 @@ class TrainConfig:
     auto_augment: str | None = _opt(None, "an automatic augmentation policy",
                                     choices=(None, "ta_wide", "randaugment", "autoaugment"))
     random_erase: float = _opt(0.0, "random erasing probability", metavar="P")
+    decode: str = _opt("cpu", "image folders: decode JPEGs in the loader's workers (cpu) or in batches on the "
+                              "training GPU (gpu: nvJPEG; the workers only read files)", choices=("cpu", "gpu"))
     bad_images: str = _opt("error", "image folders: stop at an undecodable image, or check every file first and "
                                     "skip bad ones", choices=("error", "skip"))
     ema: bool = _opt(False, "evaluate and keep an exponential moving average of the weights")

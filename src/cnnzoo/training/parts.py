@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.feed import device_transform, feed, reads_ahead
 from ..device import autocast
 from ..errors import ConfigError, DataError, InvalidArgumentError
 from ..models.base import logits_of, output_loss
@@ -44,14 +45,16 @@ def compute_loss(output: Any, target: torch.Tensor, criterion: Callable[..., tor
 def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None = None, precision: str = "fp32",
              channels_last: bool = False, limit_batches: int | None = None,
              dist_info: DistInfo | None = None) -> dict[str, float]:
-    """Mean cross-entropy, top-1 and top-5 (%) of ``model`` over ``loader`` (main head only)."""
+    """Mean cross-entropy, top-1 and top-5 (%) of ``model`` over ``loader`` (main head only).
+
+    Batches become inputs on the device as in training (the loader's ``device_transform``).
+    """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, top-1, top-5, images
-    for x, y in itertools.islice(loader, limit_batches):
-        x = x.to(device, non_blocking=True)
-        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-        y = y.to(device, non_blocking=True)
+    batches = feed(itertools.islice(loader, limit_batches), device, device_transform(loader),
+                   channels_last=channels_last, ahead=reads_ahead(loader, device))
+    for x, y in batches:
         with autocast(device, precision):
             logits = logits_of(model(x)).float()
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]

@@ -97,7 +97,10 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
         run.model.load_state_dict(state["model"])
     except RuntimeError as e:
         raise CheckpointError(f"{checkpoint} does not fit {state['model_name']}: {str(e).splitlines()[0]}") from None
-    metrics = evaluate(run.model.to(run.runtime.device), run.data.val_loader, device=run.runtime.device,
-                       precision=run.runtime.precision, limit_batches=limit_batches)
+    net = run.model.to(run.runtime.device)
+    if run.runtime.channels_last:
+        net.to(memory_format=torch.channels_last)
+    metrics = evaluate(net, run.data.val_loader, device=run.runtime.device, precision=run.runtime.precision,
+                       channels_last=run.runtime.channels_last, limit_batches=limit_batches)
     return {**metrics, "model": state["model_name"], "data": cfg.data, "checkpoint": str(checkpoint),
             "epoch": state.get("epoch")}

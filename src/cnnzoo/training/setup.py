@@ -19,7 +19,7 @@ from torch import nn
 
 from ..data import DataBundle, build_data, count_classes, default_image_size, default_workers, parse_data_spec
 from ..device import auto_cpu_threads, resolve_device, resolve_precision
-from ..errors import DataError
+from ..errors import DataError, DeviceError
 from ..models.factory import create_model, split_model_name
 from ..models.registry import get_model_entry
 from .config import TrainConfig
@@ -99,6 +99,9 @@ def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, t
     info = get_model_entry(split_model_name(cfg.model)[0])
     spec = parse_data_spec(cfg.data)
     runtime = resolve_runtime(cfg)  # refuses fp16 on a CPU before loading any data
+    if cfg.decode == "gpu" and runtime.device.type != "cuda":
+        raise DeviceError(f"--decode gpu decodes images on the training GPU, but this run is on {runtime.device}; "
+                          "use --decode cpu (the loader's workers decode) or --device cuda")
     ckpt = checkpoint or {}
     in_chans = ckpt.get("in_chans") or cfg.in_chans or info.input_size[0]
     if train:
@@ -122,5 +125,5 @@ def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, t
                       world_size=runtime.dist.world_size, deterministic=cfg.deterministic, augment=cfg.augment,
                       auto_augment=cfg.auto_augment, random_erase=cfg.random_erase, val_resize=cfg.val_resize,
                       val_image_size=cfg.val_input_size, num_classes=num_classes, train=train,
-                      bad_images=cfg.bad_images)
+                      bad_images=cfg.bad_images, decode=cfg.decode)
     return Run(cfg, runtime, model, data)

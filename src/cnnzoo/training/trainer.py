@@ -24,6 +24,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from ..data.feed import device_transform, feed, reads_ahead
 from ..data.sampling import epoch_batches
 from ..device import autocast, synchronize
 from ..errors import CheckpointError, DataError, TrainingDivergedError
@@ -106,7 +107,9 @@ class Trainer:
     ``Trainer(model, train_loader, val_loader, TrainConfig(epochs=5)).fit()`` trains a
     notebook's own model and loaders with everything ``cnnzoo train`` has (precision,
     EMA, mixup, DDP under torchrun, checkpoints, resume). Loader batches are
-    ``(images, labels)``. The data-related keys of the config (``data``, ``batch_size``
+    ``(images, labels)``: float model inputs, or what the loader's ``device_transform``
+    turns into them on the device (the uint8 batches of :func:`~cnnzoo.data.build_data`,
+    normalised there; see :mod:`cnnzoo.data.feed`). The data-related keys of the config (``data``, ``batch_size``
     ...) are the loaders' business and are not used here; ``model_name`` (default: the
     class name, lower case) names the run directory and the checkpoints. ``on_step`` is
     called after every optimiser step and ``on_epoch`` after every epoch (logging,
@@ -135,7 +138,8 @@ class Trainer:
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
         self.total_steps = min(cfg.epochs * self.steps_per_epoch, cfg.max_steps or sys.maxsize)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch, self.total_steps)
-        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        # fp16 gradients underflow without loss scaling (Micikevicius et al. 2018, Sec. 3.2); bf16 has fp32's range
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else None
         self.ema = ModelEma(self.model, cfg.ema_decay) if cfg.ema else None
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.mix = batch_mix(cfg, self.num_classes)
@@ -244,7 +248,10 @@ class Trainer:
     def _train_epoch(self) -> tuple[dict[str, float], bool]:
         cfg, e, skip = self.config, self.epoch, self.batch_in_epoch
         set_train_mode(self.net, self.model, self._head)
-        batches = itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip), self.batches_per_epoch - skip)
+        batches = feed(itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip),
+                                        self.batches_per_epoch - skip), self.device,
+                       device_transform(self.train_loader), channels_last=self.channels_last,
+                       ahead=reads_ahead(self.train_loader, self.device))
         totals = EpochTotals(self.device, self._partial, self.criterion)
         self._epoch_start_step = self.step - (skip // cfg.grad_accum)
         bar = progress_bar(self.batches_per_epoch, skip, f"epoch {e + 1}/{cfg.epochs}",
@@ -284,9 +291,6 @@ class Trainer:
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor, micro: int, boundary: bool,
                           totals: EpochTotals) -> None:
-        x = x.to(self.device, non_blocking=True)
-        x = x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-        y = y.to(self.device, non_blocking=True)
         if self.mix is not None:
             x, y = self.mix(x, y)
         # gradients of the accumulated micro-batches are all-reduced once, at the boundary
