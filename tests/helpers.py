@@ -5,6 +5,7 @@ Tests import it as ``from helpers import ...`` (pytest puts this folder on ``sys
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -33,7 +34,19 @@ REPRESENTATIVES = [
     "densenet121",           # DenseNet, ImageNet stem
     "mobilenet_v1_025",      # depthwise separable blocks
     "mobilenet_v2",          # inverted residuals
+    "resnet20",              # CIFAR stem, three stages, zero-padding shortcuts (option A)
 ]
+
+#: Registered networks whose meta-device forward alone takes seconds (ResNet-1202: 600 blocks,
+#: each BatchNorm a Python decomposition on "meta"). The registry-driven tests that run a
+#: forward put them in the slow tier; a sibling with fewer blocks (resnet110) covers the same
+#: code in the fast one, and their parameter counts stay in the fast tier.
+SLOW_ON_META = frozenset({"resnet1202"})
+
+
+def registry_params(names: list[str]) -> list:
+    """``names`` as pytest parameters, those in :data:`SLOW_ON_META` marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_ON_META else n for n in names]
 
 
 def n_params(module: nn.Module) -> int:

@@ -6,7 +6,7 @@ classifier's device, dtype and initialisation) run on one model per network clas
 
 import pytest
 import torch
-from helpers import REPRESENTATIVES, meta_input, meta_model, min_input
+from helpers import REPRESENTATIVES, meta_input, meta_model, min_input, registry_params
 from torch import nn
 
 import cnnzoo
@@ -14,7 +14,7 @@ from cnnzoo.errors import InvalidArgumentError
 from cnnzoo.models import registry
 from cnnzoo.models.base import ZooModel, classifier_names, first_conv_name
 
-ALL = cnnzoo.list_models()
+ALL = registry_params(cnnzoo.list_models())
 
 
 @pytest.mark.parametrize("name", ALL)

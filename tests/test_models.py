@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import REPRESENTATIVES, meta_input, meta_model, min_input, n_params
+from helpers import REPRESENTATIVES, meta_input, meta_model, min_input, n_params, registry_params
 from torch import nn
 
 import cnnzoo
@@ -37,11 +37,18 @@ PUBLISHED = {
     "mobilenet_v2": 3_504_872, "mobilenet_v1": 4_231_976,
 }
 
-# Published to the paper's rounding (millions): Howard et al. 2017 Table 6 (width
-# multipliers) and Huang et al. 2017 Table 2 (DenseNet-BC L=100 k=12 on CIFAR, 0.8M).
+# Published to the paper's rounding (millions, value and the unit of its last digit): Howard
+# et al. 2017 Table 6 (width multipliers); Huang et al. 2017 Table 2 (DenseNet-BC L=100 k=12 on
+# CIFAR, 0.8M); He et al. 2015 Table 6 (the CIFAR ResNets, 10 classes; Sec. 4.2: the plain
+# networks have "exactly the same depth, width, and number of parameters" as the residual ones,
+# whose option-A shortcuts have none); Simonyan & Zisserman 2014 Table 2 (A-LRN 133M, C 134M).
 PUBLISHED_ROUNDED = {
     "mobilenet_v1_075": (2.6, 0.1), "mobilenet_v1_050": (1.3, 0.1), "mobilenet_v1_025": (0.5, 0.1),
     "densenet_bc_100_k12": (0.8, 0.1),
+    "resnet20": (0.27, 0.01), "resnet32": (0.46, 0.01), "resnet44": (0.66, 0.01), "resnet56": (0.85, 0.01),
+    "resnet110": (1.7, 0.1), "resnet1202": (19.4, 0.1),
+    "plain20": (0.27, 0.01), "plain32": (0.46, 0.01), "plain44": (0.66, 0.01), "plain56": (0.85, 0.01),
+    "vgg11_lrn": (133, 1), "vgg16_c": (134, 1),
 }
 
 # The torchvision / timm model each of ours mirrors (same structure, same count).
@@ -71,6 +78,73 @@ def test_googlenet_without_aux_heads_count():
 
 def test_lenet5_paper_variant_count():
     assert n_params(meta_model("lenet5", variant="paper")) == 60_840
+
+
+def test_zfnet_wide_count_from_the_papers_layer_sizes():
+    """No count is published for Zeiler & Fergus's model (b); this one is summed from Fig. 3's
+    layers with Table 3's 512, 1024, 512 maps in layers 3-5 (weights + biases)."""
+    convs = [(3, 96, 7), (96, 256, 5), (256, 512, 3), (512, 1024, 3), (1024, 512, 3)]
+    fcs = [(512 * 6 * 6, 4096), (4096, 4096), (4096, 1000)]
+    expected = sum(i * o * k * k + o for i, o, k in convs) + sum(i * o + o for i, o in fcs)
+    assert n_params(meta_model("zfnet_wide")) == expected == 107_627_624
+
+
+# Szegedy et al. 2014, Table 1: per module, "params" (weights, in units of 1024) and "ops"
+# (multiply-adds at 224x224, millions) of the network as published: 5x5 branches, no BN.
+# The columns are not consistent with the filter counts everywhere: the conv 7x7/2 row gives
+# 2.7K/34M (its 64 7x7x3 filters are 9.2K weights and 118M multiply-adds at 112x112; a known
+# puzzle, BVLC/caffe#3067), the params of (4c) and (5a) are 7 % and 5 % off while their
+# neighbours agree, and (5a)'s ops (54M) are those of a 48-map 5x5 reduce, not Table 1's 32.
+# Those entries are None below; the others agree to the table's rounding (ops within 1M,
+# params within 2 %).
+GOOGLENET_TABLE1 = {  # module: (params K, ops M)
+    "conv1": (None, None), "conv2+conv3": (112, 360),
+    "inception3a": (159, 128), "inception3b": (380, 304), "inception4a": (364, 73), "inception4b": (437, 88),
+    "inception4c": (None, 100), "inception4d": (580, 119), "inception4e": (840, 170),
+    "inception5a": (None, None), "inception5b": (1388, 71), "fc": (1000, 1),
+}
+
+
+def test_googlenet_paper_variant_matches_table1():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = meta_model("googlenet", variant="paper", aux_logits=False).eval()
+    inputs: dict[str, torch.Size] = {}
+
+    def record(name: str):  # a forward hook that returns None keeps the module's output
+        def hook(module, args, output):
+            inputs.setdefault(name, args[0].shape)
+        return hook
+
+    for name in ("conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a", "inception4b",
+                 "inception4c", "inception4d", "inception4e", "inception5a", "inception5b", "fc"):
+        model.get_submodule(name).register_forward_hook(record(name))
+    model(meta_input(1, 3, 224, 224))
+
+    def measure(names: list[str]) -> tuple[float, float]:
+        weights = sum(p.numel() for n in names for k, p in model.get_submodule(n).named_parameters()
+                      if not k.endswith("bias"))
+        with FlopCounterMode(display=False) as counter:
+            for n in names:
+                model.get_submodule(n)(meta_input(*inputs[n]))
+        return weights / 1024, counter.get_total_flops() / 2 / 1e6  # FlopCounterMode counts 2 per multiply-add
+
+    checked = 0
+    for row, (params, ops) in GOOGLENET_TABLE1.items():
+        got_params, got_ops = measure(row.split("+"))
+        if params is not None:
+            assert abs(got_params / params - 1) < 0.02, (row, got_params, params)
+            checked += 1
+        if ops is not None:
+            assert abs(got_ops - ops) < 1, (row, got_ops, ops)
+            checked += 1
+    assert checked == 19
+    assert measure(["inception3a"]) == (163_328 / 1024, 128_049_152 / 1e6)  # the issue's example: 159K, 128M
+    # the real 5x5 branch, the LRNs, no BN anywhere, dropout 0.4 (0.7 in the auxiliary heads)
+    assert model.inception3a.branch3[1].conv.kernel_size == (5, 5)
+    assert isinstance(model.lrn1, nn.LocalResponseNorm) and isinstance(model.lrn2, nn.LocalResponseNorm)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert model.dropout.p == 0.4 and meta_model("googlenet", variant="paper").aux1.dropout.p == 0.7
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED_ROUNDED))
@@ -228,7 +302,7 @@ def test_feature_extractor_reaches_the_fully_connected_head():
         extractor(meta_input(2, 3, 62, 62))
 
 
-@pytest.mark.parametrize("name", cnnzoo.list_models())
+@pytest.mark.parametrize("name", registry_params(cnnzoo.list_models()))
 def test_min_input_size_is_the_registered_one_and_checked(name):
     """Each network knows its minimum (the registered one, channels from in_chans): it runs
     there, and one pixel less in either direction, another channel count or a missing batch

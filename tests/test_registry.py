@@ -17,6 +17,8 @@ se_resnext50_32x4d se_resnext101_32x4d senet154
 densenet121 densenet161 densenet169 densenet201 densenet_bc_100_k12
 mobilenet_v1 mobilenet_v1_075 mobilenet_v1_050 mobilenet_v1_025 mobilenet_v2
 resnext50_32x4d resnext101_32x8d wide_resnet50_2 wide_resnet101_2
+resnet20 resnet32 resnet44 resnet56 resnet110 resnet1202 plain20 plain32 plain44 plain56
+vgg11_lrn vgg16_c zfnet_wide
 """.split()
 
 
@@ -26,7 +28,9 @@ def test_every_promised_model_is_registered():
 
 
 def test_list_models_wildcards_and_order():
-    assert cnnzoo.list_models("resnet*")[:5] == ["resnet18", "resnet18v2", "resnet34", "resnet34v2", "resnet50"]
+    assert cnnzoo.list_models("resnet*")[:6] == ["resnet18", "resnet18v2", "resnet20", "resnet32", "resnet34",
+                                                 "resnet34v2"]
+    assert cnnzoo.list_models("resnet*", family="resnet_cifar")[-2:] == ["resnet110", "resnet1202"]
     assert cnnzoo.list_models("vgg*_bn") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
     assert cnnzoo.list_models(["lenet*", "zfnet"]) == ["lenet5", "zfnet"]
     assert cnnzoo.list_models("nothing*") == []

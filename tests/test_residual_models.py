@@ -153,8 +153,8 @@ def test_torchscript_v2_and_se():
 
 
 @pytest.mark.parametrize("build, match", [
-    (lambda: ResNet(BasicBlock, (2, 2, 2)), "four positive block counts"),
-    (lambda: ResNet(BasicBlock, (2, 2, 0, 2)), "four positive block counts"),
+    (lambda: ResNet(BasicBlock, (2, 2, 2)), "same stages"),  # three stages need three channels
+    (lambda: ResNet(BasicBlock, (2, 2, 0, 2)), "three or four positive integers"),
     (lambda: ResNet(nn.Conv2d, (2, 2, 2, 2)), "block must be one of"),
     (lambda: ResNet(BasicBlock, (2, 2, 2, 2), groups=32), "BasicBlock does not support groups=32"),
     (lambda: ResNet(PreActBottleneck, (2, 2, 2, 2), stride_in_1x1=True), "stride_in_1x1"),

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .base import ZooModel
-from .layers import smallest_input_size
+from .layers import smallest_input_size, stack_feature_info
 from .registry import register_model
 
 __all__ = ["ConvSpec", "ClassicConvNet", "AlexNet", "krizhevsky_lrn", "ONE_WEIRD_TRICK", "PAPER_2012",
@@ -105,6 +105,12 @@ class ClassicConvNet(ZooModel):
         self.classifier = nn.Sequential(*hidden)
         self.classifier.append(self.new_classifier("classifier.6", 4096))
 
+    def drop_head_layers(self) -> None:
+        """fc6 and fc7 go with fc8 (prune_intermediate_layers); the positions stay, as identities."""
+        for i, layer in enumerate(self.classifier):
+            if isinstance(layer, nn.Linear):
+                self.classifier[i] = nn.Identity()
+
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, fc6 and fc7 (``head_hidden_size`` = 4096 pre-logits), then fc8 unless ``pre_logits``."""
         x = torch.flatten(self.avgpool(x), 1)
@@ -145,6 +151,10 @@ class AlexNet(ClassicConvNet):
             channels = spec.out_channels
         self.features = nn.Sequential(*layers)  # N x 256 x 6 x 6 at 224x224
         self.min_input_size = (in_chans, *smallest_input_size(self.features))
+        # stage outputs: the last layer before each pooling, then pool5 (conv1 at stride 4,
+        # conv2 at 8, conv5 at 16, pool5 at 32); each layer of a spec has its conv's width
+        widths = [spec.out_channels for spec in convs for _ in range(2 + spec.lrn + spec.pool)]
+        self.set_feature_info(stack_feature_info(self.features, widths))
         self.build_head(channels, 6, dropout_first)
 
 

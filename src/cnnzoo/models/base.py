@@ -19,9 +19,23 @@ A network with more than one classifier (GoogLeNet's auxiliary heads) declares t
 ``reset_classifier`` replaces them together. A training-mode output that is not a plain
 tensor follows one protocol (:func:`logits_of`, :func:`output_loss`): ``.logits`` are the
 main logits and ``.aux_logits`` the auxiliary ones, whose losses are added with a weight.
-"""
 
-from __future__ import annotations
+Every network is also a backbone (timm's feature API, :mod:`cnnzoo.models.backbone`):
+
+* ``feature_info``: one ``dict(num_chs, reduction, module)`` per stage output, in forward
+  order, declared by the family with :meth:`ZooModel.set_feature_info`; the last entry is
+  the map ``forward_features`` returns (DenseNet: before its final ReLU);
+* ``forward_intermediates(x, indices=None, norm=False, stop_early=False, output_fmt="NCHW",
+  intermediates_only=False)``: the final feature map and the chosen stage outputs;
+* ``prune_intermediate_layers(indices, prune_norm=False, prune_head=True)``: remove the
+  stages after the last chosen one and the head; ``forward`` then returns the last kept map;
+* ``forward_stages(x, take, stop_index, norm)``: the one typed function behind both (what
+  ``features_only`` extractors call; TorchScript compiles it).
+
+No ``from __future__ import annotations`` in this module: TorchScript and torch.fx read the
+annotations of ``forward`` at run time (a string annotation there makes every FX-traced
+feature extractor unscriptable).
+"""
 
 import abc
 import contextlib
@@ -32,6 +46,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
+from .backbone import Indices, check_feature_info, feature_take_indices
 from .layers import check_input_size, check_model_args, check_rate, has_storage
 
 __all__ = ["ZooModel", "first_conv_name", "classifier_names", "logits_of", "output_loss"]
@@ -45,15 +60,21 @@ class ZooModel(nn.Module):
     A family's ``__init__`` calls ``super().__init__(num_classes=..., in_chans=...,
     arch_name=..., drop_rate=...)``, builds its layers, sets ``num_features`` and
     ``min_input_size``, and creates each classifier with :meth:`new_classifier`, which also
-    records it. It defines ``forward_head`` (its pooling and hidden layers) and, unless the
-    layers are one ``features`` stack, ``forward_features``. It may override
-    :meth:`make_classifier` (another kind of output layer) or :meth:`init_classifier` (its
-    initialisation of a new classifier).
+    records it, and declares its stage outputs with :meth:`set_feature_info`. It defines
+    ``forward_head`` (its pooling and hidden layers) and, unless the layers are one
+    ``features`` stack, :meth:`forward_stages` and :meth:`prune_stages_after`. It may override
+    :meth:`make_classifier` (another kind of output layer), :meth:`init_classifier` (its
+    initialisation of a new classifier) or :meth:`drop_head_layers` (hidden head layers).
     """
+
+    # the position of each stage's end in a ``features`` stack and, per layer of the stack, the
+    # stage it ends (-1: none); empty for other shapes (declared here for TorchScript's sake)
+    feature_ends: list[int]
+    stage_of_layer: list[int]
 
     if TYPE_CHECKING:  # set by the families' constructors; declared for type checkers only, since
         # TorchScript reads class annotations as attribute types (and cannot parse these)
-        features: nn.Module
+        features: nn.Sequential
         num_features: int
         head_hidden_size: int
         min_input_size: tuple[int, int, int]
@@ -72,12 +93,46 @@ class ZooModel(nn.Module):
         self.fixed_input_size = fixed_input_size
         # classifier module name -> its input width; the first one is the main classifier
         self.classifier_widths: dict[str, int] = {}
+        #: the stage outputs (set_feature_info)
+        self.feature_info: list[dict[str, Any]] = []
+        self.feature_ends = []
+        self.stage_of_layer = []
+        #: True once prune_intermediate_layers removed the head: forward ends at the feature map
+        self.head_pruned = False
 
     # ------------------------------------------------------------------ forward
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature stack: N x in_chans x H x W -> N x num_features x h x w."""
+        no_stages: list[int] = []
+        return self.forward_stages(x, no_stages, -1, False)[0]
+
+    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
+                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The feature stack, keeping the outputs of the stages in ``take`` (absolute indices).
+
+        Runs up to stage ``stop_index`` (-1: to the end, so that the first result is the
+        ``forward_features`` map). ``norm`` applies the network's final normalisation to the
+        last stage where that stage's module stops before it (DenseNet's ReLU after norm5).
+        This default runs a ``features`` stack; families of another shape override it.
+        """
         check_input_size(x, self.arch_name, self.min_input_size)
-        return self.features(x)
+        return self.run_feature_stack(x, take, stop_index)
+
+    def run_feature_stack(self, x: torch.Tensor, take: list[int],
+                          stop_index: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run ``features`` layer by layer, up to the end of stage ``stop_index`` (-1: all)."""
+        maps: list[torch.Tensor] = []
+        if stop_index < 0 and len(take) == 0:
+            # forward_features: the stack as one call, so that hooks on it (cnnzoo's analysis
+            # tools, a user's) see it run
+            return self.features(x), maps
+        last = self.feature_ends[stop_index] if stop_index >= 0 else len(self.stage_of_layer) - 1
+        for i, layer in enumerate(self.features):  # unrolled by the compilers: i is a constant
+            if i <= last:
+                x = layer(x)
+                if self.stage_of_layer[i] in take:
+                    maps.append(x)
+        return x, maps
 
     @abc.abstractmethod
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -87,7 +142,75 @@ class ZooModel(nn.Module):
     def forward(self, x: torch.Tensor) -> Any:
         if self.fixed_input_size:  # fixed at construction: a constant to the compilers
             check_input_size(x, self.arch_name, self.min_input_size, exact=True)
-        return self.forward_head(self.forward_features(x))
+        x = self.forward_features(x)
+        if self.head_pruned:  # prune_intermediate_layers removed the head
+            return x
+        return self.forward_head(x)
+
+    # ------------------------------------------------------------------ stages (backbone use)
+    def set_feature_info(self, info: Sequence[dict[str, Any]]) -> None:
+        """Declare the stage outputs: ``dict(num_chs, reduction, module)`` each, in forward order."""
+        self.feature_info = check_feature_info(info)
+        self._map_feature_stack()
+
+    def _map_feature_stack(self) -> None:
+        # where the stages end inside a ``features`` stack (what run_feature_stack needs)
+        stack = getattr(self, "features", None)
+        names = [n for n, _ in stack.named_children()] if isinstance(stack, nn.Sequential) else []
+        ends = [names.index(f["module"][len("features."):]) for f in self.feature_info
+                if f["module"].startswith("features.") and f["module"][len("features."):] in names]
+        if len(ends) == len(self.feature_info):
+            self.feature_ends = ends
+            self.stage_of_layer = [ends.index(i) if i in ends else -1 for i in range(len(names))]
+
+    def forward_intermediates(self, x: torch.Tensor, indices: Indices = None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False) -> Any:
+        """The feature map and the outputs of the stages ``indices`` (timm's method).
+
+        ``indices``: None for every stage of ``feature_info``, n for the last n, or a list
+        (negative from the end). ``norm`` applies the final normalisation to the last stage
+        where its module stops before it (DenseNet). ``stop_early`` stops after the last
+        stage asked for (the first result is then that stage's map). Returns ``(final,
+        [maps])``, or ``[maps]`` with ``intermediates_only``. Only ``output_fmt="NCHW"``.
+        """
+        if output_fmt != "NCHW":
+            raise InvalidArgumentError(f"{self.arch_name} gives NCHW feature maps; output_fmt must be "
+                                       f"'NCHW', got {output_fmt!r}")
+        take, max_index = feature_take_indices(len(self.feature_info), indices)
+        final, maps = self.forward_stages(x, take, max_index if stop_early else -1, norm)
+        return maps if intermediates_only else (final, maps)
+
+    def prune_intermediate_layers(self, indices: Indices = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Remove what the stages ``indices`` do not need; returns their absolute indices (timm's method).
+
+        The stages after the last one asked for go (and then the head, sized for the last
+        stage); ``prune_head`` removes the head (classifiers, the head's hidden layers, the
+        auxiliary classifiers) in any case. ``forward`` then returns the last kept feature
+        map. ``prune_norm`` is accepted for timm's signature: a cnnzoo stage output already
+        includes the normalisation it needs.
+        """
+        take, max_index = feature_take_indices(len(self.feature_info), indices)
+        if max_index < len(self.feature_info) - 1:
+            self.feature_info = self.feature_info[:max_index + 1]
+            self.prune_stages_after(max_index)
+            self.num_features = self.feature_info[-1]["num_chs"]
+            prune_head = True  # the head reads the last stage's width
+        if prune_head and not self.head_pruned:
+            self.reset_classifier(0)
+            self.drop_head_layers()
+            self.head_hidden_size = self.num_features
+            self.head_pruned = True
+        return take
+
+    def prune_stages_after(self, index: int) -> None:
+        """Remove the layers after stage ``index`` (this default: cut the ``features`` stack)."""
+        self.features = self.features[:self.feature_ends[index] + 1]
+        self._map_feature_stack()
+
+    def drop_head_layers(self) -> None:
+        """Remove the head's layers other than the classifiers (prune_intermediate_layers)."""
 
     # ------------------------------------------------------------------ classifiers
     def new_classifier(self, name: str, in_features: int) -> nn.Module:
@@ -131,6 +254,9 @@ class ZooModel(nn.Module):
         training outputs keep one shape). ``global_pool`` is accepted for timm's signature;
         cnnzoo's networks pool by averaging (``"avg"``).
         """
+        if self.head_pruned:
+            raise InvalidArgumentError(f"{self.arch_name}'s head was removed (prune_intermediate_layers): "
+                                       "build the model again for a classifier")
         if global_pool not in (None, "avg"):
             raise InvalidArgumentError(f"{self.arch_name} pools by averaging; global_pool must be 'avg' "
                                        f"or None, got {global_pool!r}")

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel
-from .layers import check_input_size, check_rate, has_storage, smallest_input_size
+from .layers import check_input_size, check_rate, has_storage, smallest_input_size, stack_feature_info
 from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
@@ -32,6 +32,9 @@ __all__ = [
     "DenseLayer", "DenseBlock", "Transition", "DenseNet",
     "densenet121", "densenet161", "densenet169", "densenet201", "densenet_bc_100_k12",
 ]
+
+#: torch.jit.is_scripting (public, but not in torch.jit's __all__); the alias compiles as the original
+_is_scripting = torch.jit.is_scripting  # type: ignore[attr-defined]
 
 _PAPER: dict[str, Any] = dict(
     family="densenet", paper="Densely Connected Convolutional Networks",
@@ -64,17 +67,23 @@ class DenseLayer(nn.Module):
         self.drop_rate = float(drop_rate)
         self.memory_efficient = memory_efficient
 
-    def bottleneck(self, *features: torch.Tensor) -> torch.Tensor:
+    def bottleneck(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Concatenate the block's earlier maps, then BN, ReLU, 1x1 conv."""
         return self.conv1(self.relu1(self.norm1(torch.cat(features, 1))))
 
+    @torch.jit.unused
+    def _checkpointed_bottleneck(self, features: list[torch.Tensor]) -> torch.Tensor:
+        if self.norm1.training:
+            self._update_norm1_running_stats(features)
+        return cp.checkpoint(self._stateless_bottleneck, *features, use_reentrant=False)
+
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         if self.memory_efficient and torch.is_grad_enabled():
-            if self.norm1.training:
-                self._update_norm1_running_stats(features)
-            out = cp.checkpoint(self._stateless_bottleneck, *features, use_reentrant=False)
+            if _is_scripting():  # as torchvision: TorchScript has no checkpointing
+                raise RuntimeError("memory_efficient DenseNet layers do not run in TorchScript")
+            out = self._checkpointed_bottleneck(features)
         else:
-            out = self.bottleneck(*features)
+            out = self.bottleneck(features)
         out = self.conv2(self.relu2(self.norm2(out)))
         # dropout on the new maps only, as torchvision (the paper, Sec. 4.2, puts one
         # after every convolution when training without data augmentation)
@@ -183,21 +192,29 @@ class DenseNet(ZooModel):
             ]))
 
         channels = num_init_features
+        widths = [channels] * len(self.features)  # each layer's output channels
         for i, num_layers in enumerate(self.block_config):
             self.features.add_module(f"denseblock{i + 1}", DenseBlock(
                 num_layers, channels, bn_size=bn_size, growth_rate=growth_rate,
                 drop_rate=proj_drop_rate, memory_efficient=memory_efficient))
             channels += num_layers * growth_rate
+            widths.append(channels)
             if i != len(self.block_config) - 1:
                 out = math.floor(compression * channels)  # floor(theta*m), Sec. 3 "Compression"
                 self.features.add_module(f"transition{i + 1}", Transition(channels, out))
                 channels = out
+                widths.append(channels)
         # the transitions' unpadded 2x2 average pools are what limit the input (29x29 for the
         # ImageNet networks, torchvision's min_size; 4x4 for the CIFAR one)
         self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
         # the last block's maps still need their BN-ReLU before pooling (pre-activation)
         self.features.add_module("norm5", nn.BatchNorm2d(channels))
         self.num_features = channels
+        # stage outputs: the stem (ImageNet: relu0 at stride 2), each dense block before its
+        # transition, and norm5; the ReLU after norm5 has no module (torchvision's layout):
+        # forward_intermediates(norm=True) applies it to the last map
+        self.set_feature_info(stack_feature_info(self.features, [*widths, channels]))
+        self.ends_with_norm5 = True
         # torchvision's init: He-normal convolutions (fan_in), unit BN, zero biases
         for m in self.modules() if has_storage(self) else ():
             if isinstance(m, nn.Conv2d):
@@ -211,10 +228,25 @@ class DenseNet(ZooModel):
         """PyTorch's default weights and a zero bias, as torchvision's DenseNet."""
         nn.init.zeros_(layer.bias)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The final BN-ReLU'd feature map, N x num_features x H/32 x W/32 (H/4 for CIFAR)."""
+    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
+                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The stack, then the ReLU after norm5: N x num_features x H/32 x W/32 (H/4 for CIFAR).
+
+        With ``norm`` the last stage (norm5) is returned after that ReLU too.
+        """
         check_input_size(x, self.arch_name, self.min_input_size)
-        return F.relu(self.features(x))
+        x, maps = self.run_feature_stack(x, take, stop_index)
+        last = len(self.feature_ends) - 1
+        if self.ends_with_norm5 and (stop_index < 0 or stop_index == last):
+            x = F.relu(x)  # not in place: the last map may be this tensor
+            if norm and last in take:
+                maps[-1] = x
+        return x, maps
+
+    def prune_stages_after(self, index: int) -> None:
+        """Cut the stack after stage ``index`` (before norm5): no final ReLU follows then."""
+        super().prune_stages_after(index)
+        self.ends_with_norm5 = False
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool (Sec. 3 "Implementation Details"), dropout, then the classifier."""

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, UnknownModelError, shown
-from .base import classifier_names, first_conv_name
+from .backbone import FeatureDictNet, FeatureListNet, Indices
+from .base import ZooModel, classifier_names, first_conv_name
 from .layers import check_model_args
 from .registry import ModelInfo, get_model_entry, list_models, set_pretrained_cfg
 
@@ -30,6 +31,7 @@ def split_model_name(name: str) -> tuple[str, str | None]:
 
 def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *,
                  num_classes: int | None = None, in_chans: int | None = None,
+                 features_only: bool = False, out_indices: Indices = None, feature_cls: str = "list",
                  **kwargs: Any) -> nn.Module:
     """Build a registered model, optionally with pretrained weights.
 
@@ -41,6 +43,13 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
     ``num_classes``/``in_chans`` the model is built as the weights were; different values
     replace the classifier or adapt the first convolution. Other keyword arguments go to the
     constructor; unknown ones are an :class:`~cnnzoo.errors.InvalidArgumentError`.
+
+    ``features_only=True`` returns the network as a backbone (timm's argument): a
+    :class:`~cnnzoo.models.backbone.FeatureListNet` whose forward gives the stage outputs
+    ``out_indices`` (indices into the model's ``feature_info``; None: all, n: the last n) as
+    a list, or with ``feature_cls="dict"`` a :class:`~cnnzoo.models.backbone.FeatureDictNet`
+    (``{"0": map, ...}``). The weights load into the whole network first; then the head
+    goes (and the stages after the last one asked for).
     """
     if isinstance(name, str) and name.startswith("hf-hub:"):
         # timm's syntax: the checkpoint's config.json names the architecture
@@ -51,6 +60,7 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
         name, pretrained = hub_architecture(name), name
     base, tag = split_model_name(name)
     info = get_model_entry(base)
+    _check_features_args(features_only, out_indices, feature_cls)
     want_weights = pretrained is not False and pretrained is not None
     if tag is not None and pretrained is False:
         # a tag names weights: asking for "resnet50.tv2_in1k" means those weights
@@ -71,7 +81,22 @@ def create_model(name: str, pretrained: bool | str | os.PathLike[str] = False, *
     if weights is not None:
         record = weights_api.load_pretrained(model, weights)
         set_pretrained_cfg(model, {**getattr(model, "pretrained_cfg", {}), **record})
+    if features_only:
+        if not isinstance(model, ZooModel):
+            raise InvalidArgumentError(f"{base} is not a cnnzoo network (ZooModel): it has no stage outputs "
+                                       "for features_only")
+        return (FeatureDictNet if feature_cls == "dict" else FeatureListNet)(model, out_indices)
     return model
+
+
+def _check_features_args(features_only: bool, out_indices: Indices, feature_cls: str) -> None:
+    if not isinstance(features_only, bool):
+        raise InvalidArgumentError(f"features_only must be True or False, got {features_only!r}")
+    if not features_only and out_indices is not None:
+        raise InvalidArgumentError("out_indices chooses the stages of a feature extractor: "
+                                   "pass features_only=True with it")
+    if feature_cls not in ("list", "dict"):
+        raise InvalidArgumentError(f"feature_cls must be 'list' or 'dict', got {feature_cls!r}")
 
 
 def _construct(info: ModelInfo, kwargs: dict[str, Any], num_classes: int | None, in_chans: int | None) -> nn.Module:

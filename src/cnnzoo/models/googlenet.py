@@ -1,15 +1,24 @@
 """GoogLeNet, Inception v1 (Szegedy et al. 2014), with its two auxiliary classifiers.
 
-"Going Deeper with Convolutions" (arXiv:1409.4842, CVPR 2015), Sec. 4-5 and Table 1. The
-module names, the batch normalisation and the 3x3 kernel in the "5x5" branch are
-torchvision's, whose ImageNet weights (ported from TensorFlow) load by identity; the
-paper's network has no BN, a real 5x5 convolution there, and LRN in the stem (Fig. 3).
+"Going Deeper with Convolutions" (arXiv:1409.4842, CVPR 2015), Sec. 4-5 and Table 1. Two
+variants share one network class:
+
+* ``"torchvision"`` (default): torchvision's module names, batch normalisation and 3x3
+  kernel in the "5x5" branch, so its ImageNet weights (ported from TensorFlow) load by
+  identity;
+* ``"paper"``: the network of the paper, with no batch normalisation (convolutions with
+  biases), a real 5x5 convolution in that branch, local response normalisation in the stem
+  (Fig. 3), a 3x3/2 max pool before inception (5a), dropout 0.4 before the classifier
+  (Table 1) and 0.7 in the auxiliary heads (Sec. 5); Table 1's per-module parameters and
+  operations are its own.
+
 In training mode the network returns :class:`GoogLeNetOutputs` (main and both auxiliary
 logits), which :func:`googlenet_loss` combines as in Sec. 5; in eval mode it returns the
 main logits only.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: TorchScript reads the field types of
+:class:`GoogLeNetOutputs` and the annotations of ``forward`` at run time.
+"""
 
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -25,7 +34,9 @@ from .registry import register_model
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["GoogLeNetOutputs", "googlenet_loss", "BasicConv2d", "Inception", "InceptionAux",
-           "GoogLeNet", "INCEPTION_CONFIGS", "googlenet"]
+           "GoogLeNet", "INCEPTION_CONFIGS", "VARIANTS", "googlenet"]
+
+VARIANTS = ("torchvision", "paper")
 
 #: Table 1 (in_channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per module.
 INCEPTION_CONFIGS: dict[str, tuple[int, int, int, int, int, int, int]] = {
@@ -74,16 +85,16 @@ def googlenet_loss(output: GoogLeNetOutputs | torch.Tensor, target: torch.Tensor
 
 
 class BasicConv2d(nn.Module):
-    """Convolution without bias, batch normalisation (eps 1e-3), ReLU; torchvision's unit.
+    """Convolution, batch normalisation (eps 1e-3), ReLU; or convolution (with bias) and ReLU.
 
-    The paper's convolutions have biases and no BN (BN came in 2015); torchvision's port of
-    the TensorFlow weights has BN, and we keep it so that those weights load.
+    ``batch_norm=True`` is torchvision's unit, whose port of the TensorFlow weights has BN.
+    The paper's convolutions have biases and no BN (BN came in 2015): ``batch_norm=False``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, **kwargs: Any) -> None:
+    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool = True, **kwargs: Any) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, bias=False, **kwargs)
-        self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
+        self.conv = nn.Conv2d(in_channels, out_channels, bias=not batch_norm, **kwargs)
+        self.bn: nn.Module = nn.BatchNorm2d(out_channels, eps=0.001) if batch_norm else nn.Identity()
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -91,46 +102,54 @@ class BasicConv2d(nn.Module):
 
 
 class Inception(nn.Module):
-    """Four parallel branches, concatenated: 1x1 | 1x1, 3x3 | 1x1, "5x5" | 3x3 max pool, 1x1.
+    """Four parallel branches, concatenated: 1x1 | 1x1, 3x3 | 1x1, 5x5 | 3x3 max pool, 1x1.
 
     Szegedy et al. 2014, Sec. 4 and Fig. 2(b): the 1x1 convolutions reduce the channels
-    before the expensive 3x3 and 5x5 ones and project the pooled branch.
+    before the expensive 3x3 and 5x5 ones and project the pooled branch. ``kernel_5x5`` is
+    the kernel of the "5x5" branch: 5 in the paper, 3 in torchvision's port of the
+    TensorFlow model, whose weights need it (https://github.com/pytorch/vision/issues/906).
     """
 
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int,
-                 ch5x5: int, pool_proj: int) -> None:
+                 ch5x5: int, pool_proj: int, batch_norm: bool = True, kernel_5x5: int = 3) -> None:
         super().__init__()
-        self.branch1 = BasicConv2d(in_channels, ch1x1, kernel_size=1)
-        self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, kernel_size=1),
-                                     BasicConv2d(ch3x3red, ch3x3, kernel_size=3, padding=1))
-        # 3x3, not the paper's 5x5: torchvision's port of the TensorFlow model has this
-        # deviation and its weights need it (https://github.com/pytorch/vision/issues/906)
-        self.branch3 = nn.Sequential(BasicConv2d(in_channels, ch5x5red, kernel_size=1),
-                                     BasicConv2d(ch5x5red, ch5x5, kernel_size=3, padding=1))
+        bn = batch_norm
+        self.branch1 = BasicConv2d(in_channels, ch1x1, bn, kernel_size=1)
+        self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, bn, kernel_size=1),
+                                     BasicConv2d(ch3x3red, ch3x3, bn, kernel_size=3, padding=1))
+        self.branch3 = nn.Sequential(BasicConv2d(in_channels, ch5x5red, bn, kernel_size=1),
+                                     BasicConv2d(ch5x5red, ch5x5, bn, kernel_size=kernel_5x5,
+                                                 padding=kernel_5x5 // 2))
         self.branch4 = nn.Sequential(nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),
-                                     BasicConv2d(in_channels, pool_proj, kernel_size=1))
+                                     BasicConv2d(in_channels, pool_proj, bn, kernel_size=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
 class InceptionAux(nn.Module):
-    """Auxiliary classifier: 4x4 average pool, 1x1 conv 128, FC 1024, ReLU, dropout 0.7, FC.
+    """Auxiliary classifier: average pool to 4x4, 1x1 conv 128, FC 1024, ReLU, dropout 0.7, FC.
 
-    Szegedy et al. 2014, Sec. 5. The paper pools 5x5 with stride 3 (4x4 maps at 224x224);
-    torchvision pools adaptively to 4x4, which is the same there and works at any size.
-    ``fc2`` is the class layer (made by the network, which owns its classifiers).
+    Szegedy et al. 2014, Sec. 5. torchvision pools adaptively to 4x4; the paper pools 5x5
+    with stride 3 ("resulting in an 4x4x512 output for the (4a), and 4x4x528 for the (4d)
+    stage"), which ``pool`` adds (the paper variant; the adaptive pool after it is then the
+    identity at 224x224 and keeps the head working on larger inputs). ``fc2`` is the class
+    layer (made by the network, which owns its classifiers).
     """
 
-    def __init__(self, in_channels: int, fc2: nn.Module, dropout: float = 0.7) -> None:
+    def __init__(self, in_channels: int, fc2: nn.Module, dropout: float = 0.7, batch_norm: bool = True,
+                 pool: nn.Module | None = None) -> None:
         super().__init__()
-        self.conv = BasicConv2d(in_channels, 128, kernel_size=1)
+        self.pool = pool
+        self.conv = BasicConv2d(in_channels, 128, batch_norm, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(p=dropout)
         self.fc2 = fc2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pool is not None:
+            x = self.pool(x)
         x = nn.functional.adaptive_avg_pool2d(x, (4, 4))  # N x 512|528 x 4 x 4
         x = torch.flatten(self.conv(x), 1)  # N x 2048
         x = self.dropout(self.relu(self.fc1(x)))  # N x 1024
@@ -142,71 +161,103 @@ class GoogLeNet(ZooModel):
 
     Szegedy et al. 2014, Table 1 and Fig. 3, with the auxiliary classifiers on (4a) and (4d)
     (Sec. 5) unless ``aux_logits=False``. Pooling rounds up (``ceil_mode``) as in the Caffe
-    and TensorFlow models. ``drop_rate`` is the dropout before the classifier (0.2,
-    torchvision's; the paper's 0.4), ``aux_drop_rate`` the auxiliary heads' (0.7, Sec. 5).
-    ``transform_input=True`` maps inputs normalised with the ImageNet mean/std to the
-    [-1, 1] range that torchvision's ported weights expect.
+    and TensorFlow models. ``variant`` is ``"torchvision"`` or ``"paper"`` (see the module
+    docstring). ``drop_rate`` is the dropout before the classifier (default 0.2,
+    torchvision's; 0.4 for the paper variant, Table 1), ``aux_drop_rate`` the auxiliary
+    heads' (0.7, Sec. 5). ``transform_input=True`` maps inputs normalised with the ImageNet
+    mean/std to the [-1, 1] range that torchvision's ported weights expect.
     """
 
     def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True,
-                 transform_input: bool = False, drop_rate: float = 0.2, aux_drop_rate: float = 0.7,
-                 arch_name: str = "googlenet") -> None:
+                 transform_input: bool = False, variant: str = "torchvision", drop_rate: float | None = None,
+                 aux_drop_rate: float = 0.7, arch_name: str = "googlenet") -> None:
+        if variant not in VARIANTS:
+            raise InvalidArgumentError(f"GoogLeNet variant must be one of {VARIANTS}, got {variant!r}")
+        paper = variant == "paper"
+        drop_rate = (0.4 if paper else 0.2) if drop_rate is None else drop_rate
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         check_rate("aux_drop_rate", aux_drop_rate)
+        self.variant = variant
         self.aux_logits = aux_logits
         self.transform_input = transform_input
+        bn, k5 = not paper, 5 if paper else 3
 
-        self.conv1 = BasicConv2d(in_chans, 64, kernel_size=7, stride=2, padding=3)
+        self.conv1 = BasicConv2d(in_chans, 64, bn, kernel_size=7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.conv2 = BasicConv2d(64, 64, kernel_size=1)
-        self.conv3 = BasicConv2d(64, 192, kernel_size=3, padding=1)
+        # the paper's stem normalises after the first pooling and after conv 3x3 (Fig. 3)
+        self.lrn1: nn.Module | None = _caffe_lrn() if paper else None
+        self.conv2 = BasicConv2d(64, 64, bn, kernel_size=1)
+        self.conv3 = BasicConv2d(64, 192, bn, kernel_size=3, padding=1)
+        self.lrn2: nn.Module | None = _caffe_lrn() if paper else None
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception3a = Inception(*INCEPTION_CONFIGS["inception3a"])
-        self.inception3b = Inception(*INCEPTION_CONFIGS["inception3b"])
+
+        def inception(name: str) -> Inception:
+            return Inception(*INCEPTION_CONFIGS[name], batch_norm=bn, kernel_5x5=k5)
+
+        self.inception3a, self.inception3b = inception("inception3a"), inception("inception3b")
         self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
-        self.inception4a = Inception(*INCEPTION_CONFIGS["inception4a"])
-        self.inception4b = Inception(*INCEPTION_CONFIGS["inception4b"])
-        self.inception4c = Inception(*INCEPTION_CONFIGS["inception4c"])
-        self.inception4d = Inception(*INCEPTION_CONFIGS["inception4d"])
-        self.inception4e = Inception(*INCEPTION_CONFIGS["inception4e"])
+        self.inception4a, self.inception4b = inception("inception4a"), inception("inception4b")
+        self.inception4c, self.inception4d = inception("inception4c"), inception("inception4d")
+        self.inception4e = inception("inception4e")
         # the paper has 3x3/2 here (Table 1); torchvision's 2x2/2 gives the same 7x7 at 224
-        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
-        self.inception5a = Inception(*INCEPTION_CONFIGS["inception5a"])
-        self.inception5b = Inception(*INCEPTION_CONFIGS["inception5b"])
+        self.maxpool4 = nn.MaxPool2d(3 if paper else 2, stride=2, ceil_mode=True)
+        self.inception5a, self.inception5b = inception("inception5a"), inception("inception5b")
         self.num_features = 1024
-        # the smallest input the stem and the four max pools take down to 1x1 (15x15); the
-        # Inception branches keep the map size, so the modules in order are the chain
-        self.min_input_size = (in_chans, *smallest_input_size(self.modules()))
-        # torchvision's initialisation (init_weights=True), so that a fresh model is the same
-        # distribution as torchvision's
-        for m in self.modules() if has_storage(self) else ():
-            if isinstance(m, nn.Conv2d):
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        # stage outputs: the last layer at each stride, 2 (conv1) to 32 (inception 5b)
+        self.set_feature_info([dict(num_chs=64, reduction=2, module="conv1"),
+                               dict(num_chs=192, reduction=4, module="lrn2" if paper else "conv3"),
+                               dict(num_chs=480, reduction=8, module="inception3b"),
+                               dict(num_chs=832, reduction=16, module="inception4e"),
+                               dict(num_chs=1024, reduction=32, module="inception5b")])
+        self._init_modules(self)
         # the classifiers: the main one first, then the auxiliary heads (reset together);
         # registered in torchvision's order (aux1, aux2, ..., fc), as its state dicts are
         fc = self.new_classifier("fc", self.num_features)
         self.aux1: InceptionAux | None = None
         self.aux2: InceptionAux | None = None
         if aux_logits:
-            self.aux1 = InceptionAux(512, self.new_classifier("aux1.fc2", 1024), dropout=aux_drop_rate)
-            self.aux2 = InceptionAux(528, self.new_classifier("aux2.fc2", 1024), dropout=aux_drop_rate)
-            for aux in (self.aux1, self.aux2) if has_storage(self) else ():
-                for m in aux.modules():
-                    if isinstance(m, (nn.Conv2d, nn.Linear)):
-                        nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
-                    elif isinstance(m, nn.BatchNorm2d):
-                        nn.init.ones_(m.weight)
-                        nn.init.zeros_(m.bias)
+            self.aux1, self.aux2 = (InceptionAux(
+                chs, self.new_classifier(f"{name}.fc2", 1024), dropout=aux_drop_rate, batch_norm=bn,
+                pool=nn.AvgPool2d(5, stride=3) if paper else None) for name, chs in (("aux1", 512), ("aux2", 528)))
+            for aux in (self.aux1, self.aux2):
+                self._init_modules(aux)
+        self.min_input_size = self._smallest_input()
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=drop_rate)
         self.fc = fc
 
+    def _smallest_input(self) -> tuple[int, int, int]:
+        # the stem and the four max pools take the input down to 1x1 at 15x15 (torchvision); the
+        # Inception modules keep the size. The paper's auxiliary heads pool 5x5 (stride 3) on
+        # the 16x-reduced map of (4a), which needs 5x5 there: 79x79 in.
+        chain = [m for part in (self.conv1, self.maxpool1, self.conv2, self.conv3, self.maxpool2, self.maxpool3)
+                 for m in part.modules()]
+        sizes = [smallest_input_size([*chain, self.maxpool4])]
+        if self.aux1 is not None and self.aux1.pool is not None:
+            sizes.append(smallest_input_size([*chain, self.aux1.pool]))
+        return (self.in_chans, max(s[0] for s in sizes), max(s[1] for s in sizes))
+
+    def _init_modules(self, root: nn.Module) -> None:
+        if not has_storage(self):
+            return
+        for m in root.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.Conv2d, nn.Linear)) and self.variant == "paper":
+                # the paper states no initialisation; the BVLC Caffe reproduction of GoogLeNet
+                # (bvlc_googlenet) uses "xavier" fillers, uniform in +-sqrt(3 / fan_in), and biases 0.2
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+                if m.bias is not None:
+                    nn.init.constant_(m.bias, 0.2)
+            elif isinstance(m, (nn.Conv2d, nn.Linear)):
+                # torchvision's initialisation (init_weights=True): a fresh model is drawn from
+                # the same distribution as torchvision's
+                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+
     def init_classifier(self, layer: nn.Linear) -> None:
-        """Truncated N(0, 0.01) weights, as torchvision initialises every conv and linear layer."""
-        nn.init.trunc_normal_(layer.weight, mean=0.0, std=0.01, a=-2, b=2)
+        """Initialised as the network's other layers (see ``_init_modules``)."""
+        self._init_modules(layer)
 
     @property
     def transform_input(self) -> bool:
@@ -227,23 +278,67 @@ class GoogLeNet(ZooModel):
                           x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
                           x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5], 1)
 
-    def _forward_taps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The trunk: (inception 5b output, inception 4a output, inception 4d output)."""
+    def _trunk(self, x: torch.Tensor, take: list[int], stop_index: int
+               ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Stem and Inception modules: (last map, the stage outputs in ``take``, inception 4a's
+        and 4d's outputs for the auxiliary heads); stops after stage ``stop_index`` (-1: none)."""
         check_input_size(x, self.arch_name, self.min_input_size)
         if self.transform_input:
             x = self._transform(x)
-        x = self.maxpool1(self.conv1(x))  # N x 64 x 56 x 56
-        x = self.maxpool2(self.conv3(self.conv2(x)))  # N x 192 x 28 x 28
-        x = self.maxpool3(self.inception3b(self.inception3a(x)))  # N x 480 x 14 x 14
-        tap1 = self.inception4a(x)  # N x 512 x 14 x 14
+        maps: list[torch.Tensor] = []
+        x = self.conv1(x)  # N x 64 x 112 x 112
+        if 0 in take:
+            maps.append(x)
+        if stop_index == 0:
+            return x, maps, x, x
+        x = self.maxpool1(x)
+        if self.lrn1 is not None:
+            x = self.lrn1(x)
+        x = self.conv3(self.conv2(x))  # N x 192 x 56 x 56
+        if self.lrn2 is not None:
+            x = self.lrn2(x)
+        if 1 in take:
+            maps.append(x)
+        if stop_index == 1:
+            return x, maps, x, x
+        x = self.inception3b(self.inception3a(self.maxpool2(x)))  # N x 480 x 28 x 28
+        if 2 in take:
+            maps.append(x)
+        if stop_index == 2:
+            return x, maps, x, x
+        tap1 = self.inception4a(self.maxpool3(x))  # N x 512 x 14 x 14
         tap2 = self.inception4d(self.inception4c(self.inception4b(tap1)))  # N x 528 x 14 x 14
-        x = self.maxpool4(self.inception4e(tap2))  # N x 832 x 7 x 7
-        x = self.inception5b(self.inception5a(x))  # N x 1024 x 7 x 7
-        return x, tap1, tap2
+        x = self.inception4e(tap2)  # N x 832 x 14 x 14
+        if 3 in take:
+            maps.append(x)
+        if stop_index == 3:
+            return x, maps, tap1, tap2
+        x = self.inception5b(self.inception5a(self.maxpool4(x)))  # N x 1024 x 7 x 7
+        if 4 in take:
+            maps.append(x)
+        return x, maps, tap1, tap2
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Stem and Inception modules: N x C x 224 x 224 -> N x 1024 x 7 x 7."""
-        return self._forward_taps(x)[0]
+    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
+                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stem and Inception modules (N x C x 224 x 224 -> N x 1024 x 7 x 7), keeping the
+        stage outputs in ``take``; ``norm`` has nothing to add."""
+        x, maps, _, _ = self._trunk(x, take, stop_index)
+        return x, maps
+
+    def prune_stages_after(self, index: int) -> None:
+        """Replace the layers after stage ``index`` by the identity."""
+        after = ["maxpool1", "lrn1", "conv2", "conv3", "lrn2", "maxpool2", "inception3a", "inception3b",
+                 "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
+                 "maxpool4", "inception5a", "inception5b"]
+        last = {0: "conv1", 1: "lrn2", 2: "inception3b", 3: "inception4e"}[index]
+        for name in after[after.index(last) + 1 if last in after else 0:]:
+            if getattr(self, name) is not None:
+                setattr(self, name, nn.Identity())
+
+    def drop_head_layers(self) -> None:
+        """The auxiliary heads go with the classifier (prune_intermediate_layers)."""
+        self.aux1 = self.aux2 = None
+        self.classifier_widths = {"fc": self.classifier_widths["fc"]}
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool, dropout, then the classifier unless ``pre_logits``."""
@@ -252,24 +347,36 @@ class GoogLeNet(ZooModel):
 
     def forward(self, x: torch.Tensor) -> GoogLeNetOutputs | torch.Tensor:
         """Main logits in eval mode; :class:`GoogLeNetOutputs` in training mode with aux heads."""
-        features, tap1, tap2 = self._forward_taps(x)
+        no_stages: list[int] = []
+        features, _, tap1, tap2 = self._trunk(x, no_stages, -1)
+        if self.head_pruned:
+            return features
         logits = self.forward_head(features)
         if self.training and self.aux1 is not None and self.aux2 is not None:
             return GoogLeNetOutputs(logits, self.aux1(tap1), self.aux2(tap2))
         return logits
 
 
+def _caffe_lrn() -> nn.LocalResponseNorm:
+    # The paper gives no constants; the BVLC Caffe reproduction (bvlc_googlenet) uses
+    # local_size 5, alpha 1e-4, beta 0.75 (and Caffe's k = 1), Caffe's convention of alpha
+    # divided by the size, which is PyTorch's too
+    return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+
+
 @register_model(family="googlenet", paper="Going Deeper with Convolutions",
                 authors="C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erhan, "
                         "V. Vanhoucke, A. Rabinovich",
                 year=2014, url="https://arxiv.org/abs/1409.4842", input_size=(3, 224, 224), num_classes=1000,
-                notes="torchvision's port: BN in every conv unit and 3x3 kernels in the '5x5' "
-                      "branch (pytorch/vision#906); torchvision's weights need transform_input=True")
+                notes="default variant 'torchvision': BN in every conv unit and 3x3 kernels in the '5x5' "
+                      "branch (pytorch/vision#906), whose weights need transform_input=True; "
+                      "variant='paper' is the network of the paper (5x5, LRN, no BN, dropout 0.4)")
 def googlenet(**kwargs: Any) -> GoogLeNet:
     """GoogLeNet (Inception v1) with both auxiliary classifiers; Szegedy et al. 2014, Table 1.
 
-    13,004,888 parameters with the auxiliary heads, 6,624,904 with ``aux_logits=False``.
-    Keyword arguments (``aux_logits``, ``transform_input``, ``drop_rate``, ``aux_drop_rate``)
-    are :class:`GoogLeNet`'s.
+    ``variant="torchvision"`` (default; 13,004,888 parameters with the auxiliary heads,
+    6,624,904 with ``aux_logits=False``) or ``"paper"`` (6,998,552 without the heads).
+    Keyword arguments (``variant``, ``aux_logits``, ``transform_input``, ``drop_rate``,
+    ``aux_drop_rate``) are :class:`GoogLeNet`'s.
     """
     return GoogLeNet(**kwargs)

@@ -8,6 +8,7 @@ family's file, next to the network that uses them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -16,7 +17,7 @@ from torch.nn.modules.utils import _pair
 from ..errors import InputSizeError, InvalidArgumentError, shown
 
 __all__ = ["DropPath", "SqueezeExcitation", "make_divisible", "check_model_args", "check_rate", "has_storage",
-           "check_input_size", "smallest_input_size"]
+           "check_input_size", "smallest_input_size", "stack_feature_info"]
 
 
 #: the largest class count and input channel count a network is built with: beyond them the
@@ -140,6 +141,38 @@ def _fits(layers: Sequence[nn.Module], dim: int, size: int) -> bool:
             return False
         size = out
     return True
+
+
+def stack_feature_info(stack: nn.Sequential, channels: Sequence[int],
+                       prefix: str = "features") -> list[dict[str, Any]]:
+    """The stage outputs of a layer stack: the last layer at each stride (``feature_info``).
+
+    ``channels[i]`` is the output width of the stack's ``i``-th layer. A layer's stride is the
+    product of the strides of the convolutions and poolings inside it (a strided block is
+    one stride step, whatever its shortcut does); the stage at stride ``r`` ends with the
+    last layer before the next step, so each entry is ``dict(num_chs, reduction=r,
+    module=f"{prefix}.{name}")``, the last one the stack's output.
+    """
+    children = list(stack.named_children())
+    if len(children) != len(channels):
+        raise ValueError(f"{len(children)} layers but {len(channels)} channel counts")
+    reduction = 1
+    stages: dict[int, dict[str, Any]] = {}
+    for (name, layer), chs in zip(children, channels):
+        reduction *= _layer_stride(layer)
+        stages[reduction] = dict(num_chs=int(chs), reduction=reduction, module=f"{prefix}.{name}")
+    return list(stages.values())  # reductions only grow, so insertion order is forward order
+
+
+def _layer_stride(layer: nn.Module) -> int:
+    stride = 1
+    for m in layer.modules():
+        # the built-in strided layers, and leaf layers of our own that declare a stride
+        # (LeNet-5's trainable subsampling)
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) or (
+                not list(m.children()) and hasattr(m, "stride")):
+            stride *= _pair(m.stride)[0]
+    return stride
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel
-from .layers import has_storage
+from .layers import has_storage, stack_feature_info
 from .registry import register_model
 
 __all__ = ["ScaledTanh", "Subsampling", "PartiallyConnectedConv2d", "EuclideanRBF", "LeNet5",
@@ -73,6 +73,7 @@ class Subsampling(nn.Module):
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.channels = channels
+        self.stride = (2, 2)  # read by the stride bookkeeping of feature_info
         self.weight = nn.Parameter(torch.empty(channels))
         self.bias = nn.Parameter(torch.empty(channels))
         # The paper does not give this start; 1/4 makes the layer begin as 2x2 averaging.
@@ -196,7 +197,15 @@ class LeNet5(ZooModel):
         self.num_features = 120
         # C5 is a 5x5 convolution over S4's 5x5 maps: 32x32 in, 1x1 out (Sec. II-B)
         self.min_input_size = (in_chans, 32, 32)
-        self.f6 = nn.Linear(120, 84)
+        # stage outputs: C1 (6 maps, stride 1), C3 (16, stride 2), C5 (120, stride 4), each
+        # after its squashing; the unpadded convolutions shrink the maps further (28, 10, 1)
+        widths = {"c1": 6, "c3": 16, "c5": 120}
+        chs, per_layer = in_chans, []
+        for name, _ in layers:
+            chs = widths.get(name, chs)
+            per_layer.append(chs)
+        self.set_feature_info(stack_feature_info(self.features, per_layer))
+        self.f6: nn.Module = nn.Linear(120, 84)
         self.act6 = act()
         self.drop = nn.Dropout(drop_rate)
         if paper and has_storage(self):
@@ -218,6 +227,10 @@ class LeNet5(ZooModel):
                 nn.init.uniform_(m.weight, -bound, bound)
                 if m.bias is not None:
                     nn.init.uniform_(m.bias, -bound, bound)
+
+    def drop_head_layers(self) -> None:
+        """F6 goes with the output layer (prune_intermediate_layers)."""
+        self.f6, self.act6 = nn.Identity(), nn.Identity()
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """F6 and the output layer on C5's 1x1 maps; ``pre_logits`` returns F6's 84 activations."""

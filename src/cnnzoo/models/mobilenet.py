@@ -21,7 +21,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError, shown
 from .base import ZooModel
-from .layers import has_storage, make_divisible, smallest_input_size
+from .layers import has_storage, make_divisible, smallest_input_size, stack_feature_info
 from .registry import register_model
 
 __all__ = [
@@ -144,12 +144,16 @@ class MobileNetV1(ZooModel):
 
         channels = make_divisible(32 * width_mult)
         layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2, act_layer=act)]
+        widths = [channels]
         for c, n, s in MOBILENET_V1_STAGES:
             out = make_divisible(c * width_mult)
             for i in range(n):
                 layers.append(DepthwiseSeparableConv(channels, out, s if i == 0 else 1, act_layer=act))
                 channels = out
+                widths.append(out)
         self.features = nn.Sequential(*layers)
+        # stage outputs: the last block at strides 2 to 32 (timm's mobilenetv1 taps)
+        self.set_feature_info(stack_feature_info(self.features, widths))
         # every convolution is padded, so any input of at least 1x1 runs (torchvision's
         # min_size for MobileNet v2 is (1, 1))
         self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
@@ -224,13 +228,19 @@ class MobileNetV2(ZooModel):
         channels = make_divisible(32 * width_mult, round_nearest)
         last = make_divisible(1280 * max(1.0, width_mult), round_nearest)
         layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2)]
+        widths = [channels]
         for t, c, n, s in MOBILENET_V2_STAGES:
             out = make_divisible(c * width_mult, round_nearest)
             for i in range(n):
                 layers.append(InvertedResidual(channels, out, s if i == 0 else 1, expand_ratio=t))
                 channels = out
+                widths.append(out)
         layers.append(ConvBNActivation(channels, last, kernel_size=1))
         self.features = nn.Sequential(*layers)
+        # stage outputs: the last block at strides 2, 4, 8 and 16 (16, 24, 32 and 96 maps), then
+        # the 1x1 convolution to 1280 (timm's taps end at the 320-map block 17 instead, since
+        # its models keep that convolution in the head; ours is in forward_features)
+        self.set_feature_info(stack_feature_info(self.features, [*widths, last]))
         # every convolution is padded, so any input of at least 1x1 runs (torchvision's
         # min_size for MobileNet v2 is (1, 1))
         self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))

@@ -1,11 +1,15 @@
 """The residual family: ResNet v1 (He et al. 2015), ResNet v2 (He et al. 2016), ResNeXt, Wide ResNet.
 
-One network class, :class:`ResNet`, is built from a block type and four block counts
-(He et al. 2015, Table 1). The variants plug into it: pre-activation blocks give v2,
-``groups``/``width_per_group`` give ResNeXt and Wide ResNet, and an ``attn_layer``
-(squeeze-and-excitation) gives the SE networks registered in :mod:`cnnzoo.models.senet`.
-Module names are torchvision's (``conv1``, ``bn1``, ``layer1``..``layer4``, ``fc``), so
-torchvision's state dicts load by identity; timm's layouts go through ``cnnzoo.weights.keymaps``.
+One network class, :class:`ResNet`, is built from a block type and the block counts of its
+stages (He et al. 2015, Table 1). The variants plug into it: pre-activation blocks give v2,
+``groups``/``width_per_group`` give ResNeXt and Wide ResNet, an ``attn_layer``
+(squeeze-and-excitation) gives the SE networks of :mod:`cnnzoo.models.senet`, and the CIFAR
+stem, three stages and the paper's shortcut options give the CIFAR networks of Sec. 4.2
+(:mod:`cnnzoo.models.resnet_cifar`). ``replace_stride_with_dilation`` (torchvision's
+argument) or ``output_stride`` (timm's) turn the strides of the last stages into dilation,
+for dense prediction. Module names are torchvision's (``conv1``, ``bn1``,
+``layer1``..``layer4``, ``fc``), so torchvision's state dicts load by identity; timm's
+layouts go through ``cnnzoo.weights.keymaps``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
@@ -23,8 +28,8 @@ from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
-__all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ResNet", "build_resnet",
-           "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+__all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ZeroPadShortcut", "ResNet",
+           "build_resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
            "resnet18v2", "resnet34v2", "resnet50v2", "resnet101v2", "resnet152v2",
            "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"]
 
@@ -41,7 +46,18 @@ def _attn(attn_layer: AttnLayer | None, channels: int) -> nn.Module:
     return attn_layer(channels) if attn_layer is not None else nn.Identity()
 
 
+def _conv3x3(inplanes: int, planes: int, stride: int = 1, dilation: int = 1, groups: int = 1) -> nn.Conv2d:
+    # padding = dilation keeps the map size of a stride-1 3x3 whatever its dilation
+    return nn.Conv2d(inplanes, planes, 3, stride=stride, padding=dilation, dilation=dilation,
+                     groups=groups, bias=False)
+
+
 # --------------------------------------------------------------------------- blocks
+# Every block takes ``dilation`` and ``first_dilation``: in a stage whose stride became
+# dilation, the 3x3 that would have carried the stride keeps the previous stage's dilation
+# (``first_dilation``) and the others take the new one (torchvision's _make_layer; for the
+# basic block, which torchvision refuses to dilate, timm's rule). ``residual=False`` leaves
+# the shortcut out: the paper's "plain" networks (He et al. 2015, Sec. 4.1-4.2).
 
 
 class BasicBlock(nn.Module):
@@ -57,18 +73,20 @@ class BasicBlock(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
                  downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
-                 drop_path_rate: float = 0.0, act_before_attn: bool = False) -> None:
+                 drop_path_rate: float = 0.0, act_before_attn: bool = False, dilation: int = 1,
+                 first_dilation: int | None = None, residual: bool = True) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.conv1 = _conv3x3(inplanes, planes, stride, first_dilation or dilation)
         self.bn1 = nn.BatchNorm2d(planes)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.conv2 = _conv3x3(planes, planes, dilation=dilation)
         self.bn2 = nn.BatchNorm2d(planes)
         self.act_before_attn = act_before_attn
         self.se = _attn(attn_layer, planes)
         self.drop_path = _drop_path(drop_path_rate)
         self.downsample = downsample
         self.stride = stride
+        self.residual = residual
 
     def zero_init_last(self) -> None:
         # the block starts as the identity (Goyal et al. 2017, Sec. 5.1), as torchvision does
@@ -81,9 +99,10 @@ class BasicBlock(nn.Module):
         if self.act_before_attn:  # fixed at construction: a constant to the compilers
             out = self.relu(out)
         out = self.drop_path(self.se(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        out += identity  # in place, as torchvision: one tensor fewer per block
+        if self.residual:
+            if self.downsample is not None:
+                identity = self.downsample(x)
+            out += identity  # in place, as torchvision: one tensor fewer per block
         return self.relu(out)
 
 
@@ -104,14 +123,15 @@ class Bottleneck(nn.Module):
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
                  downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
                  drop_path_rate: float = 0.0, groups: int = 1, base_width: int = 64,
-                 stride_in_1x1: bool = False, reduce_first: int = 1) -> None:
+                 stride_in_1x1: bool = False, reduce_first: int = 1, dilation: int = 1,
+                 first_dilation: int | None = None, residual: bool = True) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         first = width // reduce_first
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = nn.Conv2d(inplanes, first, 1, stride=s1, bias=False)
         self.bn1 = nn.BatchNorm2d(first)
-        self.conv2 = nn.Conv2d(first, width, 3, stride=s3, padding=1, groups=groups, bias=False)
+        self.conv2 = _conv3x3(first, width, s3, first_dilation or dilation, groups)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(planes * self.expansion)
@@ -120,6 +140,7 @@ class Bottleneck(nn.Module):
         self.drop_path = _drop_path(drop_path_rate)
         self.downsample = downsample
         self.stride = stride
+        self.residual = residual
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight)
@@ -130,9 +151,10 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         out = self.drop_path(self.se(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        out += identity  # in place, as torchvision: one tensor fewer per block
+        if self.residual:
+            if self.downsample is not None:
+                identity = self.downsample(x)
+            out += identity  # in place, as torchvision: one tensor fewer per block
         return self.relu(out)
 
 
@@ -148,17 +170,19 @@ class PreActBasicBlock(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
                  downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
-                 drop_path_rate: float = 0.0) -> None:
+                 drop_path_rate: float = 0.0, dilation: int = 1, first_dilation: int | None = None,
+                 residual: bool = True) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.relu = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.conv1 = _conv3x3(inplanes, planes, stride, first_dilation or dilation)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.conv2 = _conv3x3(planes, planes, dilation=dilation)
         self.se = _attn(attn_layer, planes)
         self.drop_path = _drop_path(drop_path_rate)
         self.downsample = downsample
         self.stride = stride
+        self.residual = residual
 
     def zero_init_last(self) -> None:
         # no BN ends the branch in v2: zero the last conv instead (timm's zero_init_last)
@@ -171,7 +195,8 @@ class PreActBasicBlock(nn.Module):
             shortcut = self.downsample(preact)
         out = self.conv1(preact)
         out = self.drop_path(self.se(self.conv2(self.relu(self.bn2(out)))))
-        out += shortcut
+        if self.residual:
+            out += shortcut
         return out
 
 
@@ -186,20 +211,22 @@ class PreActBottleneck(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1,
                  downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
-                 drop_path_rate: float = 0.0, groups: int = 1, base_width: int = 64) -> None:
+                 drop_path_rate: float = 0.0, groups: int = 1, base_width: int = 64,
+                 dilation: int = 1, first_dilation: int | None = None, residual: bool = True) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
+        self.conv2 = _conv3x3(width, width, stride, first_dilation or dilation, groups)
         self.bn3 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
         self.se = _attn(attn_layer, planes * self.expansion)
         self.drop_path = _drop_path(drop_path_rate)
         self.downsample = downsample
         self.stride = stride
+        self.residual = residual
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.conv3.weight)
@@ -212,8 +239,34 @@ class PreActBottleneck(nn.Module):
         out = self.conv1(preact)
         out = self.conv2(self.relu(self.bn2(out)))
         out = self.drop_path(self.se(self.conv3(self.relu(self.bn3(out)))))
-        out += shortcut
+        if self.residual:
+            out += shortcut
         return out
+
+
+class ZeroPadShortcut(nn.Module):
+    """The parameter-free shortcut of option (A): subsample by the stride, pad with zero maps.
+
+    He et al. 2015, Sec. 3.3: "(A) zero-padding shortcuts are used for increasing
+    dimensions, and all shortcuts are parameter-free", the shortcut of the CIFAR networks
+    (Sec. 4.2). The identity keeps every ``stride``-th pixel (``pool``: a 1x1 average pooling
+    with that stride) and gains ``out_chs - in_chs`` zero channels after its own, as in the
+    authors' Torch code (fb.resnet.torch, ``shortcutType 'A'``: SpatialAveragePooling(1, 1,
+    stride, stride) concatenated with zeros).
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1) -> None:
+        super().__init__()
+        if out_chs < in_chs:
+            raise InvalidArgumentError(f"a zero-padding shortcut cannot narrow {in_chs} channels to {out_chs}")
+        self.pool: nn.Module = nn.AvgPool2d(1, stride) if stride > 1 else nn.Identity()
+        self.extra = out_chs - in_chs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(self.pool(x), [0, 0, 0, 0, 0, self.extra])
+
+    def extra_repr(self) -> str:
+        return f"zero_channels={self.extra}"
 
 
 Block = type[BasicBlock] | type[Bottleneck] | type[PreActBasicBlock] | type[PreActBottleneck]
@@ -228,14 +281,17 @@ _BLOCK_OPTIONS: dict[type, frozenset[str]] = {
 }
 _OPTION_DEFAULTS: dict[str, Any] = {"act_before_attn": False, "groups": 1, "width_per_group": 64,
                                     "stride_in_1x1": False, "reduce_first": 1}
-_STEM_TYPES = ("7x7", "deep")
+_STEM_TYPES = ("7x7", "deep", "cifar")
+#: He et al. 2015, Sec. 3.3: (A) zero-padding shortcuts where the shape changes, (B)
+#: projections there, (C) projections everywhere; "none" leaves them out (plain networks)
+_SHORTCUTS = ("A", "B", "C", "none")
 
 
 # --------------------------------------------------------------------------- network
 
 
 class ResNet(ZooModel):
-    """A residual network: stem, four stages of residual blocks, global average pool, ``fc``.
+    """A residual network: stem, stages of residual blocks, global average pool, ``fc``.
 
     He et al. 2015, "Deep Residual Learning for Image Recognition", Table 1: ``layers`` is
     the number of blocks per stage, ``block`` the block type (its ``expansion`` sets the
@@ -246,7 +302,9 @@ class ResNet(ZooModel):
         block: ``BasicBlock``/``Bottleneck`` (v1) or ``PreActBasicBlock``/``PreActBottleneck``
             (v2: the stem loses its BN-ReLU and a final BN-ReLU precedes the pooling, He et
             al. 2016, Sec. 4.1).
-        layers: blocks per stage, four positive integers, e.g. ``(3, 4, 6, 3)``.
+        layers: blocks per stage, three or four positive integers, e.g. ``(3, 4, 6, 3)``.
+        channels: the stages' widths (planes; times ``expansion`` out), ``(64, 128, 256, 512)``
+            for ImageNet (Table 1), ``(16, 32, 64)`` for CIFAR (Sec. 4.2); timm's name.
         num_classes: classifier outputs; 0 gives no classifier (pooled features out).
         in_chans: input channels.
         groups, width_per_group: cardinality and width of the grouped 3x3 in bottlenecks
@@ -260,10 +318,11 @@ class ResNet(ZooModel):
         attn_layer: a callable ``channels -> module`` applied to each residual branch before
             the addition, e.g. ``SqueezeExcitation`` (Hu et al. 2018, Fig. 3).
         act_before_attn: ReLU before the attention in ``BasicBlock`` (timm legacy SE-ResNet-18/34).
-        stem_type: ``"7x7"`` (one 7x7 conv, He et al. 2015) or ``"deep"`` (three 3x3 convs of
+        stem_type: ``"7x7"`` (one 7x7 conv, He et al. 2015), ``"deep"`` (three 3x3 convs of
             ``stem_width // 2``, ``stem_width // 2``, ``stem_width`` channels: SENet-154, Hu et
-            al. 2018, Appendix; the Caffe release's ``input_3x3``).
-        stem_width: channels out of the stem (SENet-154 uses 128).
+            al. 2018, Appendix; the Caffe release's ``input_3x3``) or ``"cifar"`` (one 3x3
+            stride-1 conv and no max pooling, Sec. 4.2).
+        stem_width: channels out of the stem (SENet-154 uses 128, the CIFAR networks 16).
         stem_pool_ceil: stem max pool with ``ceil_mode=True`` and no padding, the Caffe
             pooling the SENet release was trained with (timm ``legacy_senet``: "to preserve
             compatibility with Caffe weights"); otherwise padding 1 as torchvision.
@@ -271,30 +330,79 @@ class ResNet(ZooModel):
         reduce_first: first 1x1 of each bottleneck is ``width // reduce_first`` (SENet-154: 2).
         down_kernel_size: kernel of the strided projection shortcuts (padding ``k // 2``);
             SENet-154 uses 3 (Hu et al. 2018, Appendix; stage 1's stride-1 projection stays 1x1).
+        shortcut: where the shape changes, ``"B"`` projects (1x1 conv and BN; torchvision,
+            timm), ``"A"`` zero-pads (:class:`ZeroPadShortcut`, the CIFAR networks), ``"C"``
+            projects in every block; ``"none"`` builds the plain network (Sec. 3.3 and 4.1).
+        replace_stride_with_dilation: one flag per stage after the first (torchvision's
+            argument): a flagged stage keeps the resolution and dilates its 3x3s instead
+            (``[False, True, True]``: output stride 8, for segmentation as in DeepLab).
+        output_stride: timm's spelling of the same: 32, 16, 8 (or 4) for the ImageNet
+            networks; the last stages are dilated until the network's stride is this.
     """
 
-    def __init__(self, block: Block, layers: Sequence[int], *, num_classes: int = 1000,
-                 in_chans: int = 3, groups: int = 1, width_per_group: int = 64,
+    def __init__(self, block: Block, layers: Sequence[int], *, channels: Sequence[int] = (64, 128, 256, 512),
+                 num_classes: int = 1000, in_chans: int = 3, groups: int = 1, width_per_group: int = 64,
                  zero_init_residual: bool = False, drop_rate: float = 0.0,
                  drop_path_rate: float = 0.0, attn_layer: AttnLayer | None = None,
                  act_before_attn: bool = False, stem_type: str = "7x7", stem_width: int = 64,
                  stem_pool_ceil: bool = False, stride_in_1x1: bool = False,
-                 reduce_first: int = 1, down_kernel_size: int = 1, arch_name: str = "ResNet") -> None:
-        _check_options(block, {"act_before_attn": act_before_attn, "groups": groups,
-                               "width_per_group": width_per_group, "stride_in_1x1": stride_in_1x1,
-                               "reduce_first": reduce_first}, drop_path_rate, stem_type,
-                       {"stem_width": stem_width, "down_kernel_size": down_kernel_size})
-        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        layers = _check_layers(layers)
+                 reduce_first: int = 1, down_kernel_size: int = 1, shortcut: str = "B",
+                 replace_stride_with_dilation: Sequence[bool] | None = None, output_stride: int | None = None,
+                 arch_name: str = "ResNet") -> None:
         block_options = {"act_before_attn": act_before_attn, "groups": groups,
                          "width_per_group": width_per_group, "stride_in_1x1": stride_in_1x1,
                          "reduce_first": reduce_first}
+        _check_options(block, block_options, drop_path_rate, stem_type,
+                       {"stem_width": stem_width, "down_kernel_size": down_kernel_size}, shortcut)
+        if shortcut == "none" and (zero_init_residual or drop_path_rate > 0):
+            raise InvalidArgumentError("a plain network (shortcut='none') has no residual branch for "
+                                       "zero_init_residual or drop_path_rate")
+        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
+        layers, widths = _check_layers(layers, channels)
+        # the stem's stride (2 for ImageNet: the stem map is H/2), then with its max pool (H/4)
+        stem_stride, reduction = (1, 1) if stem_type == "cifar" else (2, 4)
+        plan = _stage_plan(len(layers), replace_stride_with_dilation, output_stride, reduction)
         # torchvision's blocks call the width per group ``base_width``
         block_kwargs = {"base_width" if k == "width_per_group" else k: v
                         for k, v in block_options.items() if k in _BLOCK_OPTIONS[block]}
         preact = issubclass(block, _PREACT)
+        self.shortcut = shortcut
+        self._make_stem(stem_type, in_chans, stem_width, preact, stem_pool_ceil)
+        # every stage pads its strided convolutions, so only the stem limits the input: 1x1 for
+        # torchvision's stem (its weights meta says min_size (1, 1)); 3x3 for the Caffe
+        # release's unpadded ceil-mode pool (Hu et al.'s SENets)
+        self.min_input_size = (in_chans, *smallest_input_size([*self.conv1.modules(), self.maxpool]))
 
-        # stem: N x in_chans x H x W -> N x stem_width x H/4 x W/4
+        info = [dict(num_chs=stem_width, reduction=stem_stride, module="conv1" if preact else "relu")]
+        self.inplanes = stem_width
+        total, done = sum(layers), 0
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
+        stages = []
+        for i, (planes, depth, (stride, dilation, previous)) in enumerate(zip(widths, layers, plan)):
+            stages.append(self._make_layer(block, planes, depth, stride, (dilation, previous), attn_layer, preact,
+                                           down_kernel_size, rates[done:done + depth], block_kwargs))
+            done += depth
+            reduction *= stride
+            info.append(dict(num_chs=self.inplanes, reduction=reduction, module=f"layer{i + 1}"))
+        self.layer1, self.layer2, self.layer3 = stages[:3]
+        # the three-stage CIFAR networks have no layer4
+        self.layer4: nn.Sequential | None = stages[3] if len(stages) == 4 else None
+        self.last_stage = len(layers)
+        self.num_features = widths[-1] * block.expansion
+        # v2's last addition is followed by BN-ReLU before pooling (He et al. 2016, Sec. 4.1);
+        # it belongs to the last stage's output
+        self.final_bn: nn.Module = nn.BatchNorm2d(self.num_features) if preact else nn.Identity()
+        self.final_relu: nn.Module = nn.ReLU(inplace=True) if preact else nn.Identity()
+        if preact:
+            info[-1]["module"] = "final_relu"
+        self.set_feature_info(info)  # the stem and every stage (timm's taps)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.drop = nn.Dropout(drop_rate)
+        self._init_weights(zero_init_residual)
+        self.fc = self.new_classifier("fc", self.num_features)
+
+    def _make_stem(self, stem_type: str, in_chans: int, stem_width: int, preact: bool, pool_ceil: bool) -> None:
+        # N x in_chans x H x W -> N x stem_width x H/4 x W/4 (H x W for the CIFAR stem)
         if stem_type == "deep":
             mid = stem_width // 2
             self.conv1: nn.Module = nn.Sequential(
@@ -303,57 +411,44 @@ class ResNet(ZooModel):
                 nn.Conv2d(mid, mid, 3, padding=1, bias=False),
                 nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
                 nn.Conv2d(mid, stem_width, 3, padding=1, bias=False))
+        elif stem_type == "cifar":
+            # "The first layer is 3x3 convolutions" on the 32x32 image, no pooling (Sec. 4.2)
+            self.conv1 = nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False)
         else:
             self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=False)
         # v2 units begin with BN-ReLU, so the stem ends at its conv (He et al. 2016, Fig. 4e)
         self.bn1: nn.Module = nn.Identity() if preact else nn.BatchNorm2d(stem_width)
         self.relu: nn.Module = nn.Identity() if preact else nn.ReLU(inplace=True)
-        self.maxpool = (nn.MaxPool2d(3, stride=2, ceil_mode=True) if stem_pool_ceil
-                        else nn.MaxPool2d(3, stride=2, padding=1))
+        self.maxpool: nn.Module = nn.Identity()
+        if stem_type != "cifar":
+            self.maxpool = (nn.MaxPool2d(3, stride=2, ceil_mode=True) if pool_ceil
+                            else nn.MaxPool2d(3, stride=2, padding=1))
 
-        # every stage pads its strided convolutions, so only the stem limits the input: 1x1 for
-        # torchvision's stem (its weights meta says min_size (1, 1)); 3x3 for the Caffe
-        # release's unpadded ceil-mode pool (Hu et al.'s SENets)
-        self.min_input_size = (in_chans, *smallest_input_size([*self.conv1.modules(), self.maxpool]))
-
-        self.inplanes = stem_width
-        total, done = sum(layers), 0
-        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
-        stages = []
-        for i, (planes, depth) in enumerate(zip((64, 128, 256, 512), layers)):
-            stages.append(self._make_layer(block, planes, depth, stride=1 if i == 0 else 2,
-                                           attn_layer=attn_layer, preact=preact,
-                                           down_kernel_size=down_kernel_size,
-                                           rates=rates[done:done + depth],
-                                           block_kwargs=block_kwargs))
-            done += depth
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.num_features = 512 * block.expansion
-        # v2's last addition is followed by BN-ReLU before pooling (He et al. 2016, Sec. 4.1)
-        self.final_bn: nn.Module = nn.BatchNorm2d(self.num_features) if preact else nn.Identity()
-        self.final_relu: nn.Module = nn.ReLU(inplace=True) if preact else nn.Identity()
-        self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.drop = nn.Dropout(drop_rate)
-        self._init_weights(zero_init_residual)
-        self.fc = self.new_classifier("fc", self.num_features)
-
-    def _make_layer(self, block: Block, planes: int, depth: int, stride: int,
+    def _make_layer(self, block: Block, planes: int, depth: int, stride: int, dilations: tuple[int, int],
                     attn_layer: AttnLayer | None, preact: bool, down_kernel_size: int,
                     rates: list[float], block_kwargs: dict[str, Any]) -> nn.Sequential:
-        downsample = None
+        dilation, previous = dilations
         out = planes * block.expansion
-        if stride != 1 or self.inplanes != out:
-            # a stride-1 projection only changes width: it stays 1x1 (SENet-154's stage 1)
-            k = down_kernel_size if stride != 1 else 1
-            conv = nn.Conv2d(self.inplanes, out, k, stride=stride, padding=k // 2, bias=False)
-            # v2 projects the already normalised input, so no BN follows (He et al. 2016)
-            downsample = nn.Sequential(conv) if preact else nn.Sequential(conv, nn.BatchNorm2d(out))
-        blocks = [block(self.inplanes, planes, stride, downsample, attn_layer, rates[0],
-                        **block_kwargs)]
+        common = dict(block_kwargs, dilation=dilation, residual=self.shortcut != "none")
+        blocks = [block(self.inplanes, planes, stride, self._shortcut(out, stride, preact, down_kernel_size),
+                        attn_layer, rates[0], first_dilation=previous, **common)]
         self.inplanes = out
-        blocks += [block(out, planes, 1, None, attn_layer, r, **block_kwargs)
-                   for r in rates[1:]]
+        blocks += [block(out, planes, 1, self._shortcut(out, 1, preact, down_kernel_size),
+                         attn_layer, r, first_dilation=dilation, **common) for r in rates[1:]]
         return nn.Sequential(*blocks)
+
+    def _shortcut(self, out: int, stride: int, preact: bool, down_kernel_size: int) -> nn.Module | None:
+        """The shortcut of a block whose input has ``self.inplanes`` channels (None: the identity)."""
+        changes = stride != 1 or self.inplanes != out
+        if self.shortcut == "none" or (self.shortcut != "C" and not changes):
+            return None
+        if self.shortcut == "A":
+            return ZeroPadShortcut(self.inplanes, out, stride)
+        # a stride-1 projection only changes width: it stays 1x1 (SENet-154's stage 1)
+        k = down_kernel_size if stride != 1 else 1
+        conv = nn.Conv2d(self.inplanes, out, k, stride=stride, padding=k // 2, bias=False)
+        # v2 projects the already normalised input, so no BN follows (He et al. 2016)
+        return nn.Sequential(conv) if preact else nn.Sequential(conv, nn.BatchNorm2d(out))
 
     def _init_weights(self, zero_init_residual: bool) -> None:
         if not has_storage(self):
@@ -372,15 +467,52 @@ class ResNet(ZooModel):
                 if isinstance(m, _BLOCKS):
                     m.zero_init_last()
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Stem and the four stages: N x C x H x W -> N x num_features x H/32 x W/32."""
+    def _stage_end(self, x: torch.Tensor, stage: int) -> torch.Tensor:
+        # v2's final BN-ReLU closes the last stage (the identity in v1)
+        return self.final_relu(self.final_bn(x)) if stage == self.last_stage else x
+
+    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
+                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stem (stage 0) and the residual stages: N x C x H x W -> N x num_features x H/32 x W/32.
+
+        The stages are written out one by one (TorchScript calls no module by index); a
+        stage after ``stop_index`` is not run. ``norm`` has nothing to add: v2's final
+        BN-ReLU is part of its last stage.
+        """
         check_input_size(x, self.arch_name, self.min_input_size)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer1(x)
-        x = self.layer2(x)
-        x = self.layer3(x)
-        x = self.layer4(x)
-        return self.final_relu(self.final_bn(x))
+        maps: list[torch.Tensor] = []
+        x = self.relu(self.bn1(self.conv1(x)))
+        if 0 in take:
+            maps.append(x)
+        if stop_index == 0:
+            return x, maps
+        x = self._stage_end(self.layer1(self.maxpool(x)), 1)
+        if 1 in take:
+            maps.append(x)
+        if stop_index == 1:
+            return x, maps
+        x = self._stage_end(self.layer2(x), 2)
+        if 2 in take:
+            maps.append(x)
+        if stop_index == 2:
+            return x, maps
+        x = self._stage_end(self.layer3(x), 3)
+        if 3 in take:
+            maps.append(x)
+        if self.layer4 is not None:
+            if stop_index != 3:
+                x = self._stage_end(self.layer4(x), 4)
+                if 4 in take:
+                    maps.append(x)
+        return x, maps
+
+    def prune_stages_after(self, index: int) -> None:
+        """Empty the stages after ``index`` (0: the stem) and drop v2's final BN-ReLU."""
+        if index == 0:
+            self.maxpool = nn.Identity()
+        for i in range(index + 1, self.last_stage + 1):
+            setattr(self, f"layer{i}", nn.Sequential())
+        self.final_bn, self.final_relu = nn.Identity(), nn.Identity()
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool to N x num_features, dropout, then ``fc`` unless ``pre_logits``."""
@@ -388,16 +520,46 @@ class ResNet(ZooModel):
         return x if pre_logits else self.fc(x)
 
 
-def _check_layers(layers: Sequence[int]) -> tuple[int, int, int, int]:
-    if (isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or len(layers) != 4
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers)):
-        raise InvalidArgumentError(
-            f"layers must be four positive block counts, one per stage, e.g. (3, 4, 6, 3); got {layers!r}")
-    return tuple(layers)  # type: ignore[return-value]
+def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:
+    for arg, value in (("layers", layers), ("channels", channels)):
+        if (isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) not in (3, 4)
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value)):
+            raise InvalidArgumentError(
+                f"{arg} must be three or four positive integers, one per stage, e.g. (3, 4, 6, 3); got {value!r}")
+    if len(layers) != len(channels):
+        raise InvalidArgumentError(f"layers {tuple(layers)} and channels {tuple(channels)} must name the same stages")
+    return list(layers), list(channels)
+
+
+def _stage_plan(num_stages: int, replace: Sequence[bool] | None, output_stride: int | None,
+                stem_reduction: int) -> list[tuple[int, int, int]]:
+    """(stride, dilation, dilation of the first block's strided 3x3) of each stage."""
+    natural = stem_reduction * 2 ** (num_stages - 1)
+    if replace is not None and output_stride is not None:
+        raise InvalidArgumentError("give replace_stride_with_dilation (torchvision) or output_stride (timm), not both")
+    if output_stride is not None:
+        strides = [natural // 2 ** k for k in range(num_stages)]
+        if output_stride not in strides or isinstance(output_stride, bool):
+            raise InvalidArgumentError(
+                f"output_stride must be one of {strides} for this network, got {output_stride!r}")
+        dilated = strides.index(output_stride)
+        replace = [False] * (num_stages - 1 - dilated) + [True] * dilated
+    replace = [False] * (num_stages - 1) if replace is None else replace
+    if (isinstance(replace, (str, bytes)) or len(replace) != num_stages - 1
+            or not all(isinstance(r, bool) for r in replace)):
+        raise InvalidArgumentError(f"replace_stride_with_dilation must be {num_stages - 1} booleans, one per "
+                                   f"stage after the first, e.g. [False, True, True]; got {replace!r}")
+    plan, dilation = [(1, 1, 1)], 1
+    for dilate in replace:
+        previous = dilation
+        if dilate:
+            dilation *= 2
+        plan.append((1 if dilate else 2, dilation, previous))
+    return plan
 
 
 def _check_options(block: Block, options: dict[str, Any], drop_path_rate: float, stem_type: str,
-                   widths: dict[str, int]) -> None:
+                   widths: dict[str, int], shortcut: str) -> None:
     if block not in _BLOCK_OPTIONS:
         raise InvalidArgumentError(
             f"block must be one of {', '.join(b.__name__ for b in _BLOCK_OPTIONS)}, got {block!r}")
@@ -419,6 +581,9 @@ def _check_options(block: Block, options: dict[str, Any], drop_path_rate: float,
     check_rate("drop_path_rate", drop_path_rate)
     if stem_type not in _STEM_TYPES:
         raise InvalidArgumentError(f"stem_type must be one of {_STEM_TYPES}, got {stem_type!r}")
+    if shortcut not in _SHORTCUTS:
+        raise InvalidArgumentError(f"shortcut must be one of {_SHORTCUTS} (He et al. 2015, Sec. 3.3), "
+                                   f"got {shortcut!r}")
 
 
 def build_resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any],
@@ -432,7 +597,6 @@ def build_resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str
             f"{name} fixes {', '.join(f'{k}={promised[k]!r}' for k in clash)}; build "
             "cnnzoo.models.resnet.ResNet(...) directly for another configuration")
     return ResNet(block, layers, **fixed, **kwargs, arch_name=name)
-
 
 # --------------------------------------------------------------------------- constructors
 

@@ -1,10 +1,11 @@
-"""VGG (Simonyan and Zisserman 2014): stacks of 3x3 convolutions, configurations A, B, D, E.
+"""VGG (Simonyan and Zisserman 2014): stacks of 3x3 convolutions, configurations A to E.
 
 "Very Deep Convolutional Networks for Large-Scale Image Recognition", ICLR 2015, Sec. 2 and
-Table 1. The columns of Table 1 are data below; ``_bn`` adds batch normalisation after
-every convolution (not in the paper, which predates it: torchvision's variant, whose
-weights these load). Module names are torchvision's (``features.N``, ``avgpool``,
-``classifier.0/3/6``), so its ImageNet weights load by identity.
+Table 1. The six columns of Table 1 are data below: A (``vgg11``), A-LRN (``vgg11_lrn``),
+B (``vgg13``), C (``vgg16_c``), D (``vgg16``) and E (``vgg19``); ``_bn`` adds batch
+normalisation after every convolution (not in the paper, which predates it: torchvision's
+variant, whose weights these load). Module names are torchvision's (``features.N``,
+``avgpool``, ``classifier.0/3/6``), so its ImageNet weights load by identity.
 """
 
 from __future__ import annotations
@@ -14,18 +15,22 @@ from typing import Any
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from .alexnet import ClassicConvNet
-from .layers import has_storage, smallest_input_size
+from .alexnet import ClassicConvNet, krizhevsky_lrn
+from .layers import has_storage, smallest_input_size, stack_feature_info
 from .registry import register_model
 
-__all__ = ["VGG", "CONFIGS", "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn",
-           "vgg16_bn", "vgg19_bn"]
+__all__ = ["VGG", "CONFIGS", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19", "vgg11_bn",
+           "vgg13_bn", "vgg16_bn", "vgg19_bn"]
 
-#: Table 1: conv3 widths, "M" = 2x2 max pooling with stride 2. A = VGG-11, B = 13, D = 16,
-#: E = 19 (configuration C, with 1x1 convolutions, has no published weights).
-CONFIGS: dict[str, tuple[int | str, ...]] = {
+#: Table 1, column by column: an int is a 3x3 convolution ("conv3-64"), ``(width, 1)`` a 1x1
+#: one ("conv1-256", column C only), "M" 2x2 max pooling with stride 2 and "LRN" local
+#: response normalisation (column A-LRN). A = VGG-11, B = 13, C and D = 16, E = 19.
+CONFIGS: dict[str, tuple[int | str | tuple[int, int], ...]] = {
     "A": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "A-LRN": (64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     "B": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
+    "C": (64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M",
+          512, 512, (512, 1), "M"),
     "D": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
     "E": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
           512, 512, 512, 512, "M"),
@@ -41,25 +46,35 @@ class VGG(ClassicConvNet):
     Sec. 3.1).
     """
 
-    def __init__(self, config: tuple[int | str, ...], *, batch_norm: bool = False,
+    def __init__(self, config: tuple[int | str | tuple[int, int], ...], *, batch_norm: bool = False,
                  num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5,
                  arch_name: str = "VGG") -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers: list[nn.Module] = []
+        widths: list[int] = []  # each layer's output channels (one entry per layer appended)
         channels = in_chans
         for v in config:
             if v == "M":
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-                continue
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidArgumentError(f"a VGG configuration holds widths and 'M', got {v!r}")
-            layers.append(nn.Conv2d(channels, v, kernel_size=3, padding=1))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(v))
-            layers.append(nn.ReLU(inplace=True))
-            channels = v
+            elif v == "LRN":
+                # A-LRN: "where applicable, the parameters for the LRN layer are those of
+                # (Krizhevsky et al., 2012)" (Sec. 2.3)
+                layers.append(krizhevsky_lrn())
+            else:
+                width, kernel = _conv_spec(v)
+                # "padding is 1 pixel for 3x3 conv. layers" (Sec. 2.1); a 1x1 needs none
+                layers.append(nn.Conv2d(channels, width, kernel_size=kernel, padding=kernel // 2))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(width))
+                    widths.append(width)
+                layers.append(nn.ReLU(inplace=True))
+                widths.append(width)
+                channels = width
+            widths.append(channels)
         self.features = nn.Sequential(*layers)  # N x 512 x 7 x 7 at 224x224
         self.min_input_size = (in_chans, *smallest_input_size(self.features))
+        # stage outputs: the last layer before each pooling (strides 1 to 16), then pool5 (32)
+        self.set_feature_info(stack_feature_info(self.features, widths))
         # torchvision's initialisation (the paper initialised D and E from a trained A, Sec. 3.1)
         for m in self.features.modules() if has_storage(self) else ():
             if isinstance(m, nn.Conv2d):
@@ -86,6 +101,15 @@ _META: dict[str, Any] = dict(family="vgg", paper="Very Deep Convolutional Networ
 _BN_NOTE = "batch normalisation after every conv (torchvision's variant; not in the paper)"
 
 
+def _conv_spec(v: object) -> tuple[int, int]:
+    # a configuration entry of a convolution: 64 (3x3) or (256, 1) (1x1), as (width, kernel)
+    width, kernel = v if isinstance(v, tuple) and len(v) == 2 else (v, 3)
+    if (not isinstance(width, int) or not isinstance(kernel, int) or isinstance(width, bool)
+            or isinstance(kernel, bool) or width < 1 or kernel < 1 or kernel % 2 == 0):
+        raise InvalidArgumentError(f"a VGG configuration holds widths, (width, odd kernel), 'M' and 'LRN'; got {v!r}")
+    return width, kernel
+
+
 def _vgg(name: str, config: str, batch_norm: bool, **kwargs: Any) -> VGG:
     # keyword arguments (drop_rate) go to VGG, which rejects unknown ones
     return VGG(CONFIGS[config], batch_norm=batch_norm, arch_name=name, **kwargs)
@@ -97,10 +121,33 @@ def vgg11(**kwargs: Any) -> VGG:
     return _vgg("vgg11", "A", False, **kwargs)
 
 
+@register_model(**_META, notes="Table 1 column A-LRN: A with LRN after the first layer")
+def vgg11_lrn(**kwargs: Any) -> VGG:
+    """VGG-11 with local response normalisation, configuration A-LRN of Table 1.
+
+    A with an LRN layer after conv3-64 (Sec. 2.3, constants of Krizhevsky et al. 2012); the
+    paper found that it "does not improve on the performance of model A" (Sec. 4.1,
+    Table 3). 133M parameters (Table 2), as A: LRN has none.
+    """
+    return _vgg("vgg11_lrn", "A-LRN", False, **kwargs)
+
+
 @register_model(**_META)
 def vgg13(**kwargs: Any) -> VGG:
     """VGG-13, configuration B of Table 1 (10 conv + 3 FC layers); Simonyan and Zisserman 2014."""
     return _vgg("vgg13", "B", False, **kwargs)
+
+
+@register_model(**_META, notes="Table 1 column C: B with a 1x1 convolution ending blocks 3-5")
+def vgg16_c(**kwargs: Any) -> VGG:
+    """VGG-16 of configuration C (Table 1): 16 weight layers, three of them 1x1 convolutions.
+
+    B with a conv1-256 and two conv1-512 ending blocks 3, 4 and 5 ("the incorporation of
+    1x1 conv. layers is a way to increase the non-linearity of the decision function without
+    affecting the receptive fields", Sec. 2.2); D has 3x3 layers there instead and is more
+    accurate (Sec. 4.1, Table 3). 134M parameters (Table 2).
+    """
+    return _vgg("vgg16_c", "C", False, **kwargs)
 
 
 @register_model(**_META)
