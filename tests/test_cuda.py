@@ -149,3 +149,15 @@ def test_benchmark_on_the_gpu_reports_cuda_memory():
     assert row["memory_kind"] == "cuda_max_memory_allocated"
     assert row["peak_memory_mb"] > 0 and row["train_peak_memory_mb"] > 0
     assert row["infer_images_per_s"] > 0 and row["train_images_per_s"] > 0
+
+
+@pytest.mark.parametrize("model", ["alexnet_original", "googlenet", "vgg11_lrn"])
+def test_deterministic_training_of_pools_and_lrn_on_the_gpu(model):
+    # adaptive pools (6x6, 7x7, GoogLeNet's auxiliary 4x4) and LRN have no deterministic CUDA
+    # backward in PyTorch; the trainer swaps in cnnzoo.models.deterministic's stand-ins
+    run = dict(model=model, data="synthetic", input_size=96 if model == "googlenet" else 64, batch_size=4,
+               limit_batches=2, epochs=1, seed=0, deterministic=True, workers=0, device="cuda", verbose=False,
+               output=None)
+    first, second = (cnnzoo.train(**run) for _ in range(2))
+    a, b = (load_checkpoint(r.last_checkpoint)["model"] for r in (first, second))
+    assert [k for k in a if not torch.equal(a[k], b[k])] == []

@@ -141,6 +141,7 @@ class InceptionAux(nn.Module):
                  pool: nn.Module | None = None) -> None:
         super().__init__()
         self.pool = pool
+        self.avgpool = nn.AdaptiveAvgPool2d((4, 4))  # N x 512|528 x 4 x 4
         self.conv = BasicConv2d(in_channels, 128, batch_norm, kernel_size=1)
         self.fc1 = nn.Linear(2048, 1024)
         self.relu = nn.ReLU(inplace=True)
@@ -150,8 +151,7 @@ class InceptionAux(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pool is not None:
             x = self.pool(x)
-        x = nn.functional.adaptive_avg_pool2d(x, (4, 4))  # N x 512|528 x 4 x 4
-        x = torch.flatten(self.conv(x), 1)  # N x 2048
+        x = torch.flatten(self.conv(self.avgpool(x)), 1)  # N x 2048
         x = self.dropout(self.relu(self.fc1(x)))  # N x 1024
         return self.fc2(x)
 

@@ -28,6 +28,7 @@ from ..data.feed import device_transform, feed, reads_ahead
 from ..data.sampling import epoch_batches
 from ..device import autocast, synchronize
 from ..errors import CheckpointError, DataError, TrainingDivergedError
+from ..models.deterministic import use_deterministic_layers
 from .config import TrainConfig
 from .distributed import all_reduce_sum, barrier
 from .outputs import RunDirectory, load_checkpoint, plural, progress_bar, say
@@ -161,6 +162,9 @@ class Trainer:
         cfg = self.config
         if cfg.sync_bn and self.dist.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        if cfg.deterministic and self.device.type == "cuda":
+            # adaptive pools and LRN have no deterministic CUDA backward: same functions, other kernels
+            use_deterministic_layers(model)
         model = model.to(self.device)
         if self.channels_last:  # NHWC: the layout tensor cores and oneDNN convolutions prefer
             model.to(memory_format=torch.channels_last)
