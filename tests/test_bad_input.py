@@ -707,3 +707,12 @@ def test_cli_subprocess(argv, message, files, corrupt_folder, tmp_path):
     assert lines[0].startswith(f"cnnzoo {argv[0]}: error: ") and message in lines[0]
     assert "this must never run" not in proc.stdout
     no_partial_files(tmp_path / "run")
+
+
+# ---------------------------------------------------------------- runs (issue 14): cited, not repeated
+# test_run_safety.py: a new run into a finished run's directory (refused; --overwrite, --resume),
+# a divergence that shows first in validation (--lr 1e30: nothing saved), weights that become inf
+# after the last loss (not saved, best.pt unchanged; also at a stop signal), a BatchNorm batch of one
+# (API and `--model resnet18 --batch-size 1`), batches of three items (training and validation
+# loaders), NaN predictions (`cnnzoo predict` with a NaN checkpoint). test_tensorboard.py:
+# `--log tensorboard` without the tensorboard package.

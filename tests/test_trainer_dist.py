@@ -75,3 +75,33 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     epochs_done = ckpt["epoch"] + 1
     res = cnnzoo.train(resume=out / "last.pt", epochs=epochs_done, verbose=False)
     assert res.epochs == epochs_done and res.output_dir == out
+
+
+def _refused_worker(rank: int, world: int, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    try:
+        cnnzoo.train(batch_size=16, output=out, **{**RUN, "epochs": 1})
+    except cnnzoo.errors.OutputDirError as e:
+        with open(os.path.join(out, f"refused.{rank}"), "w") as f:
+            f.write(str(e))
+
+
+@pytest.mark.slow  # two processes importing torch
+def test_a_refused_run_directory_stops_every_process(tmp_path):
+    # only the main process looks at the directory; the other must stop with it, not wait forever
+    out = tmp_path / "run"
+    cnnzoo.train(batch_size=32, output=str(out), **{**RUN, "epochs": 1})
+    ctx = mp.start_processes(_refused_worker, args=(2, _free_port(), str(out)), nprocs=2, join=False,
+                             start_method="spawn")
+    deadline = time.monotonic() + 120
+    try:
+        while not ctx.join(timeout=5):
+            assert time.monotonic() < deadline, "a process waits for the refused main process"
+    finally:
+        for p in ctx.processes:
+            if p.is_alive():
+                p.kill()
+    assert "holds the results of a previous run" in (out / "refused.0").read_text()
+    assert "the main process (rank 0) could not open the run directory" in (out / "refused.1").read_text()

@@ -139,7 +139,8 @@ class DeviceError(CnnzooError):
 
 
 class TrainingDivergedError(CnnzooError):
-    """A NaN or infinite loss; the last good checkpoint is kept."""
+    """A NaN or infinite loss, validation loss or weights; nothing non-finite is saved (a previous
+    checkpoint, if any, is kept)."""
 
 
 class OutputDirError(CnnzooError):

@@ -23,7 +23,7 @@ from torch import nn
 from ..analysis.cam import grad_cam
 from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
-from ..errors import DataError, InvalidArgumentError
+from ..errors import DataError, InvalidArgumentError, WeightsError
 
 __all__ = ["preprocess", "predict", "saliency_overlay", "cam_overlay", "load_model"]
 
@@ -107,6 +107,7 @@ def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk:
             probs = torch.softmax(model(batch).float(), dim=1).cpu()
     finally:
         model.train(was_training)
+    _require_finite(probs, model, images)
     k = min(topk, probs.shape[1])
     top_p, top_i = probs.topk(k, dim=1)
     results = []
@@ -115,6 +116,19 @@ def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk:
                for p, i in zip(ps, idx)]
         results.append({"image": str(path), "top": top})
     return results
+
+
+def _require_finite(probs: torch.Tensor, model: nn.Module, images: Sequence[str | os.PathLike[str]]) -> None:
+    """Refuse to report NaN probabilities as a prediction: name the first image and say why."""
+    bad = (~torch.isfinite(probs).all(dim=1)).nonzero().flatten().tolist()
+    if not bad:
+        return
+    weights = [t for t in model.state_dict().values() if t.is_floating_point()]
+    broken = sum(1 for t in weights if not bool(torch.isfinite(t).all()))
+    cause = (f"{broken} of its {len(weights)} weight tensors hold NaN or inf (a diverged run's checkpoint?)"
+             if broken else "its weights are finite but its outputs overflow")
+    raise WeightsError(f"the model gives NaN or infinite outputs for {images[bad[0]]}: {cause}; "
+                       "use other weights (a run's best.pt from before it diverged, or retrain with a lower --lr)")
 
 
 def _hot(s: torch.Tensor) -> torch.Tensor:

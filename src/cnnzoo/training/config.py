@@ -120,11 +120,16 @@ class TrainConfig:
     threads: int | None = _opt(None, "CPU threads per process (default: the cores not busy with other work)")
     # -- the run itself
     output: str | None = _opt(None, "run directory (default runs/<model>-<time>)")
+    overwrite: bool = _opt(False, "replace the results of a previous run in --output (last.pt, best.pt, "
+                                  "metrics.csv); without it a new run there is refused")
     seed: int = _opt(0, "random seed")
     deterministic: bool = _opt(False, "only deterministic kernels: a resumed run ends with the same weights")
     max_steps: int | None = _opt(None, "stop after N optimiser steps (smoke tests)")
     limit_batches: int | None = _opt(None, "at most N training and N validation batches per epoch (smoke tests)")
-    log_every: int = _opt(50, "read the loss (one device sync) every N steps", metavar="N")
+    log_every: int = _opt(50, "read the loss (one device sync) and log the step/ values every N steps",
+                          metavar="N")
+    log: str = _opt("none", "also write TensorBoard event files into the run directory (extra "
+                            "cnnzoo[tensorboard])", choices=("none", "tensorboard"))
     verbose: bool = _opt(True, "progress lines (--quiet: none)", flag="--quiet")
 
     def __post_init__(self) -> None:
@@ -385,7 +390,8 @@ def resolve_config(config: str | os.PathLike[str] | TrainConfig | dict[str, Any]
     cfg: TrainConfig | None = None
     if checkpoint_config is not None:
         # the run directory is the checkpoint's own unless given again
-        cfg = merge_config(None, {**checkpoint_config, "output": None}, source="checkpoint config")
+        cfg = merge_config(None, {**checkpoint_config, "output": None, "overwrite": False},
+                           source="checkpoint config")
     if config is not None:
         if isinstance(config, TrainConfig):
             values, source = config.to_dict(), "config"

@@ -295,7 +295,7 @@ class RunDirectory:
         """``config.yaml``: the settings of the run, so that ``--config`` repeats it."""
         recipe = self.path / "config.yaml"
         try:
-            save_config(config.replace(output=None), recipe,
+            save_config(config.replace(output=None, overwrite=False), recipe,
                         header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}")
         except OSError as e:  # a full disk before the first step: nothing was trained yet
             raise OutputDirError(f"cannot write {recipe}: {e.strerror or e}; free some space or choose "

@@ -23,6 +23,7 @@ from ..errors import ConfigError, DataError, InvalidArgumentError
 from ..models.base import logits_of, output_loss
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum
+from .guards import pairs
 
 __all__ = ["compute_loss", "logits_of", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
            "build_scheduler", "batch_mix", "ModelEma", "freeze_backbone", "set_train_mode", "what_is_trained"]
@@ -52,7 +53,7 @@ def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, top-1, top-5, images
-    batches = feed(itertools.islice(loader, limit_batches), device, device_transform(loader),
+    batches = feed(pairs(itertools.islice(loader, limit_batches), "validation"), device, device_transform(loader),
                    channels_last=channels_last, ahead=reads_ahead(loader, device))
     for x, y in batches:
         with autocast(device, precision):

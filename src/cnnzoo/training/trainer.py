@@ -27,10 +27,19 @@ from torch import nn
 from ..data.feed import device_transform, feed, reads_ahead
 from ..data.sampling import epoch_batches
 from ..device import autocast, synchronize
-from ..errors import CheckpointError, DataError, TrainingDivergedError
+from ..errors import CheckpointError, TrainingDivergedError
 from ..models.deterministic import use_deterministic_layers
 from .config import TrainConfig
 from .distributed import all_reduce_sum, barrier
+from .guards import (
+    batch_of_one,
+    batches_per_epoch,
+    diverged_message,
+    nan_validation_message,
+    nonfinite_tensors,
+    open_run_directory,
+    pairs,
+)
 from .outputs import RunDirectory, load_checkpoint, plural, progress_bar, say
 from .parts import (
     EpochTotals,
@@ -46,6 +55,7 @@ from .parts import (
 from .seeding import get_rng_state, set_rng_state
 from .setup import Runtime, process_settings, resolve_runtime
 from .signals import StopSignals
+from .tblog import TensorBoardLog, require_tensorboard
 
 __all__ = ["Trainer", "TrainResult", "StepHook", "EpochHook"]
 
@@ -80,28 +90,6 @@ def _num_classes(model: nn.Module) -> int | None:
     return out if isinstance(out, int) else None
 
 
-def _batches_per_epoch(loader: Any, limit: int | None) -> int:
-    try:
-        n = len(loader)
-    except TypeError:  # an iterable without a length: the epoch is limit_batches long
-        if limit is None:
-            raise DataError("the training loader has no len(); set limit_batches (batches per epoch)") from None
-        n = limit
-    n = min(n, limit or sys.maxsize)
-    if n == 0:
-        raise DataError("the training loader gives no batches (fewer images than one batch?)")
-    return n
-
-
-def _diverged_message(epoch: int, first_bad: int, epoch_start_step: int, grad_accum: int, last: Path | None) -> str:
-    where = (f"batch {first_bad} of epoch {epoch + 1} (optimiser step "
-             f"{epoch_start_step + math.ceil(first_bad / grad_accum)})"
-             if first_bad >= 0 else f"epoch {epoch + 1} (on another process)")
-    kept = f"the last good checkpoint {last} is kept" if last is not None and last.exists() else \
-        "no checkpoint was saved yet"
-    return f"the loss became NaN or infinite at {where}; {kept}. Lower --lr, or add --warmup-epochs or --clip-grad"
-
-
 class Trainer:
     """Train ``model`` on ``train_loader``, validating on ``val_loader``, as ``config`` says.
 
@@ -133,7 +121,9 @@ class Trainer:
         self.on_step, self.on_epoch = on_step, on_epoch
         self.train_loader, self.val_loader = train_loader, val_loader
         self.num_classes = _num_classes(model)
-        self.batches_per_epoch = _batches_per_epoch(train_loader, cfg.limit_batches)
+        self.batches_per_epoch = batches_per_epoch(train_loader, cfg.limit_batches)
+        if cfg.log == "tensorboard":  # in every process: one without it would leave the others waiting
+            require_tensorboard()
         self.model, self.net, self.ddp, self._head = self._place(model)
         self.optimizer = build_optimizer(self.model, cfg, self.device)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
@@ -156,6 +146,8 @@ class Trainer:
         self._dir: RunDirectory | None = None
         self._stop_agreed = False
         self._epoch_start_step = 0
+        self._loaded = False  # a checkpoint was loaded: its run directory is this run's own
+        self._tb: TensorBoardLog | None = None
 
     def _place(self, model: nn.Module) -> tuple[nn.Module, nn.Module, Any, nn.Module | None]:
         """(model on the device, what runs it: DDP and/or compiled, the DDP wrapper, the frozen head)."""
@@ -192,18 +184,29 @@ class Trainer:
             self.load_state(load_checkpoint(resume, expect_model=self.model_name))
             self.output_dir = self.output_dir or (Path(cfg.output) if cfg.output else Path(resume).parent)
         self._stop_agreed = False
-        self._dir = RunDirectory(self.output_dir or cfg.output, self.model_name) if self.dist.is_main else None
+        # a new run, not the continuation of this trainer's or a checkpoint's: it may not replace another's results
+        fresh = resume is None and not self._loaded and not self.history and self.step == 0
+        self._dir = open_run_directory(self.output_dir or cfg.output, self.model_name, fresh=fresh,
+                                       overwrite=cfg.overwrite, dist_info=self.dist, device=self.device)
         self.output_dir = self._dir.path if self._dir is not None else None
         images, train_seconds = 0.0, 0.0
-        with self._dir or contextlib.nullcontext(), self._signals, process_settings(cfg, self.runtime):
+        with contextlib.ExitStack() as stack:
+            if self._dir is not None:
+                stack.push(self._dir)  # entered (locked) by _open_directory: released last
+            stack.enter_context(self._signals)
+            stack.enter_context(process_settings(cfg, self.runtime))
             if self._dir is not None:
                 self._dir.write_recipe(cfg)
+                if cfg.log == "tensorboard":
+                    self._tb = TensorBoardLog(self._dir.path, self.step)
+                    stack.callback(self._tb.close)
             end = cfg.epochs if epochs is None else min(cfg.epochs, self.epoch + epochs)
             self._log_start(end)
             while self.epoch < end and self.step < self.total_steps:
                 stats, complete = self._train_epoch()
                 images, train_seconds = images + stats["images"], train_seconds + stats["seconds"]
                 if not complete:  # stopped by a signal mid-epoch: save where we are
+                    self._check_weights(None)
                     self._save("last.pt", full=True)
                     break
                 self._end_epoch(stats)
@@ -252,11 +255,13 @@ class Trainer:
     def _train_epoch(self) -> tuple[dict[str, float], bool]:
         cfg, e, skip = self.config, self.epoch, self.batch_in_epoch
         set_train_mode(self.net, self.model, self._head)
-        batches = feed(itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip),
-                                        self.batches_per_epoch - skip), self.device,
+        batches = feed(pairs(itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip),
+                                              self.batches_per_epoch - skip), "training"), self.device,
                        device_transform(self.train_loader), channels_last=self.channels_last,
                        ahead=reads_ahead(self.train_loader, self.device))
         totals = EpochTotals(self.device, self._partial, self.criterion)
+        if self._tb is not None:
+            self._tb.begin_epoch(self._partial, self.step)
         self._epoch_start_step = self.step - (skip // cfg.grad_accum)
         bar = progress_bar(self.batches_per_epoch, skip, f"epoch {e + 1}/{cfg.epochs}",
                            self.dist.is_main and cfg.verbose)
@@ -300,7 +305,7 @@ class Trainer:
         # gradients of the accumulated micro-batches are all-reduced once, at the boundary
         no_sync = self.ddp.no_sync() if self.ddp is not None and not boundary else contextlib.nullcontext()
         with no_sync:
-            with autocast(self.device, self.precision):
+            with autocast(self.device, self.precision), batch_of_one(micro, self.epoch + 1):
                 out = self.net(x)
                 loss = compute_loss(out, y, self.criterion, self.config.aux_weight)
             scaled = loss / self.config.grad_accum
@@ -338,18 +343,20 @@ class Trainer:
         if self.dist.enabled:
             state = all_reduce_sum(torch.cat([local, totals.sums.new_tensor([float(totals.images), flag])]),
                                    self.dist)
-            loss_sum, _, _, n, flag = state.tolist()
+            loss_sum, correct, _, n, flag = state.tolist()
             first_bad = int(local[2].item())
             if flag and self._signals.received is None:  # another process was signalled (torchrun signals all)
                 self._signals.received = signal.SIGTERM
         else:
-            loss_sum, _, first_bad_f = local.tolist()
+            loss_sum, correct, first_bad_f = local.tolist()
             n, first_bad = totals.images, int(first_bad_f)
         if not math.isfinite(loss_sum) or first_bad >= 0:
-            raise TrainingDivergedError(_diverged_message(epoch, first_bad, self._epoch_start_step,
-                                                          self.config.grad_accum, self._path("last.pt")))
+            raise TrainingDivergedError(diverged_message(epoch, first_bad, self._epoch_start_step,
+                                                         self.config.grad_accum, self._path("last.pt")))
         if n:
             bar.set_postfix(loss=f"{loss_sum / n:.4f}", refresh=False)
+        if self._tb is not None and self.step % self.config.log_every == 0:
+            self._tb.steps(self.step, loss_sum, correct, n, max(g["lr"] for g in self.optimizer.param_groups))
         self._stop_agreed = flag > 0
         return self._stop_agreed
 
@@ -357,6 +364,8 @@ class Trainer:
         cfg = self.config
         val = self.evaluate() if self.val_loader is not None else {
             "val_loss": math.nan, "val_top1": math.nan, "val_top5": math.nan}
+        # a divergence that shows first in validation (the last steps' weights): never saved, never the best
+        self._check_weights(val["val_loss"] if self.val_loader is not None else None)
         self.epoch += 1
         lr = max(g["lr"] for g in self.optimizer.param_groups)
         row = {"epoch": self.epoch, "train_loss": stats["train_loss"], "train_acc": stats["train_acc"],
@@ -368,10 +377,12 @@ class Trainer:
         if improved:
             self.best_top1, self.best_epoch = row["val_top1"], self.epoch
         if self._dir is not None:
-            self._dir.write_metrics(self.history)
             self._save("last.pt", full=True)
             if improved:
                 self._save("best.pt", full=False)
+            self._dir.write_metrics(self.history)  # after last.pt: the metrics never run ahead of it
+        if self._tb is not None:
+            self._tb.epoch(row, self.step)
         barrier(self.dist)
         self._log(f"epoch {self.epoch}/{cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}%  "
                   f"val loss {row['val_loss']:.4f} top-1 {row['val_top1']:.2f}% top-5 {row['val_top5']:.2f}%  "
@@ -422,6 +433,14 @@ class Trainer:
         self.best_top1, self.best_epoch = state.get("best_top1"), int(state.get("best_epoch", 0))
         self.history = [dict(r) for r in state.get("history", [])]
         set_rng_state(state["rng"])
+        self._loaded = True
+
+    def _check_weights(self, val_loss: float | None) -> None:
+        """Raise :class:`TrainingDivergedError` before a save of NaN/inf weights (the model's or the
+        EMA's) or after a NaN/inf validation loss. In every process: their weights are the same."""
+        bad = nonfinite_tensors(self.model, self.ema.module if self.ema is not None else None)
+        if bad or (val_loss is not None and not math.isfinite(val_loss)):
+            raise TrainingDivergedError(nan_validation_message(self.epoch + 1, val_loss, bad, self._path("last.pt")))
 
     def _save(self, name: str, full: bool) -> None:
         if self._dir is not None:
