@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from _common import REPO, machine, median, print_markdown, print_table, set_threads, write_json
 
 warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)  # the contender
