@@ -17,8 +17,8 @@ import io
 import os
 import pickle
 import subprocess
-import warnings
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -716,3 +716,19 @@ def test_cli_subprocess(argv, message, files, corrupt_folder, tmp_path):
 # (API and `--model resnet18 --batch-size 1`), batches of three items (training and validation
 # loaders), NaN predictions (`cnnzoo predict` with a NaN checkpoint). test_tensorboard.py:
 # `--log tensorboard` without the tensorboard package.
+
+# ---------------------------------------------------------------- damaged images (issue 14, item 7)
+# Each damaged file (short IDAT, 60000x60000 header, 16000x16000 bomb, truncated JPEG, zero bytes,
+# text named .jpg), through decode_image, read_image, image folders, predict and both decoder paths:
+# tests/test_bad_images.py, with MNIST labels that are not digits and a CIFAR bytearray bomb.
+def test_train_on_a_folder_with_a_short_idat_png_stops_with_one_line_and_no_lock(capsys, tmp_path):
+    from test_bad_images import bad
+
+    root = image_folder(tmp_path / "imgs")
+    (root / "train" / "cat" / "short.png").write_bytes(bad.short_idat())  # a SIGSEGV in torchvision.io's libpng
+    run = tmp_path / "run"
+    line = cli_error(capsys, ["train", "--data", str(root), "--model", "lenet5", "--epochs", "1", "--batch-size", "16",
+                              "--output", str(run), "--quiet", "--threads", "1", "--workers", "0"])
+    assert "short.png" in line and ("Not enough image data" in line or "image file is truncated" in line)
+    assert not (run / ".lock").exists()
+    no_partial_files(run)

@@ -277,5 +277,16 @@ def test_gpu_check_smoke(tmp_path):
                 ("synthetic", "googlenet", "cnnzoo", None), ("synthetic", "vgg16", "cnnzoo", None),
                 ("synthetic", "densenet121", "cnnzoo", None), ("synthetic", "mobilenet_v2", "cnnzoo", None)]:
         assert _positive(rows[key]["img/s"]), key
-    assert rows[("synthetic", "resnet50", "cnnzoo", None)]["command"].startswith("cnnzoo train --model resnet50 --data synth")
+    command = rows[("synthetic", "resnet50", "cnnzoo", None)]["command"]
+    assert command.startswith("cnnzoo train --model resnet50 --data synth")
     assert (out / "report.md").read_text().strip().splitlines()[-1] == last[-1]
+
+
+@pytest.mark.slow  # 35 subprocesses, each importing torch: two minutes on two cores
+def test_decoders_benchmark_smoke(tmp_path):
+    payload = _run("decoders", tmp_path, "--images", "2", "--repeats", "1")
+    assert {r["decoder"] for r in payload["rows"]} >= {"Pillow", "cnnzoo (Pillow fallback)"}
+    assert all(_positive(r["images/s"]) for r in payload["rows"])
+    ours = [r for r in payload["damaged"] if r["decoder"].startswith("cnnzoo")]
+    assert ours and not [r for r in ours if "CRASH" in r["outcome"]]
+    assert all(r["outcome"].startswith(("DataError: ", "decoded")) for r in ours)

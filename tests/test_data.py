@@ -163,7 +163,7 @@ def _write_image_folder(root, sizes=((40, 30), (24, 36))):
 
     g = torch.Generator().manual_seed(0)
     for split in ("train", "val"):
-        for ci, cls in enumerate(("cat", "dog")):
+        for cls in ("cat", "dog"):
             d = root / split / cls
             d.mkdir(parents=True)
             for i, (h, w) in enumerate(sizes):

@@ -11,9 +11,9 @@ import dataclasses
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path

@@ -48,27 +48,23 @@ def _cfg(model: nn.Module) -> dict[str, Any]:
 def preprocess(path: str | os.PathLike[str], cfg: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Read an image file and prepare it as the weights expect: ``(input, display)``.
 
-    Decoded with ``torchvision.io.decode_image`` (grayscale for 1-channel models, RGB
+    Decoded by :func:`cnnzoo.data.read_image` (grayscale for 1-channel models, RGB
     otherwise), shorter side resized to ``resize_size`` (or ``crop / crop_pct``), centre
     cropped to ``input_size`` and normalised with ``mean``/``std``: torchvision's and timm's
     evaluation transform; with ``crop_mode="squash"`` (a run on digits, MNIST or CIFAR) the
     whole image is resized to ``input_size``, as those runs evaluate. ``display`` is the
     image in [0, 1] before normalisation.
     """
-    from torchvision.io import ImageReadMode, decode_image
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as F
+
+    from ..data.decode import read_image
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image {path} does not exist")
     chans, height, width = cfg["input_size"]
-    try:
-        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-        with quiet_io():
-            img = decode_image(data, mode=ImageReadMode.GRAY if chans == 1 else ImageReadMode.RGB)
-    except RuntimeError as e:
-        raise DataError(f"cannot decode {path} as an image (JPEG, PNG, GIF, WEBP): {e}") from None
+    img = read_image(path, 1 if chans == 1 else 3)  # a DataError (one line) for a damaged file
     if chans not in (1, 3):  # an adapted first convolution: RGB repeated cyclically, as its weights
         img = img[[i % 3 for i in range(chans)]]
     x = img.float().div_(255.0)

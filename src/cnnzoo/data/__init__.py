@@ -5,7 +5,8 @@
 ``DIR`` or ``imagefolder:DIR`` (``DIR/train/<class>/*`` and ``DIR/val/<class>/*``) and
 ``synthetic[:N]``.
 
-* :mod:`~cnnzoo.data.sources` -- the datasets (file formats, decoding);
+* :mod:`~cnnzoo.data.sources` -- the datasets (file formats);
+* :mod:`~cnnzoo.data.decode` -- image files to pixels (header and size checked first);
 * :mod:`~cnnzoo.data.transforms` -- torchvision v2 pipelines and default sizes;
 * :mod:`~cnnzoo.data.stats` -- normalisation statistics and the evaluation crop;
 * :mod:`~cnnzoo.data.sampling` -- per-epoch, per-process sample order (resumable);
@@ -13,6 +14,7 @@
 * :mod:`~cnnzoo.data.feed` -- batches to model inputs on the device (normalised there, one ahead).
 """
 
+from .decode import MAX_IMAGE_PIXELS, decode_image, decoder, max_image_pixels, read_image
 from .feed import (
                       DecodeImages,
                       DeviceTransform,
@@ -61,4 +63,5 @@ __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "DEFAULT_CROP_PCT", "DIGITS_MEAN", "DIGITS_STD",
     "IMAGENET_MEAN", "IMAGENET_STD", "normalisation",
     "MatchChannels", "build_transforms", "default_image_size",
+    "MAX_IMAGE_PIXELS", "decode_image", "decoder", "max_image_pixels", "read_image",
 ]

@@ -13,6 +13,7 @@ CUDA side stream, so the copy overlaps the previous step's compute.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol
 
@@ -113,7 +114,8 @@ class DecodeImages:
     ``normalize=False``: RandomResizedCrop + flip for training, resize + centre crop for
     evaluation), applied to each decoded image on the device with the torch random stream
     seeded by the image's seed; then the batch is stacked and :class:`Normalize`\\ d. Files
-    that are not JPEGs (PNG ...), and a batch nvJPEG refuses, are decoded by the CPU decoder.
+    that are not JPEGs (PNG ...), and a batch nvJPEG refuses, are decoded on the CPU by
+    :func:`~cnnzoo.data.decode_image`.
     """
 
     def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], mean: Sequence[float],
@@ -138,22 +140,24 @@ class DecodeImages:
         """The files' images (C x H x W uint8 on ``device``, C = 1 or 3 as ``in_chans`` asks)."""
         from torchvision.io import ImageReadMode, decode_jpeg
 
-        from .sources import _decode_bytes, _quiet_torchvision_io
+        from .decode import decode_image
 
-        mode = ImageReadMode.GRAY if self.in_chans == 1 else ImageReadMode.RGB
+        channels = 1 if self.in_chans == 1 else 3
+        mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
         out: list[torch.Tensor | None] = [None] * len(data)
         jpegs = [i for i, d in enumerate(data) if _is_jpeg(d)]
         if jpegs:
-            with _quiet_torchvision_io():
+            with warnings.catch_warnings():  # torchvision's nvJPEG call announces TorchCodec's takeover
+                warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
                 try:
                     images = decode_jpeg([data[i] for i in jpegs], mode=mode, device=device)
                 except RuntimeError:  # a file nvJPEG cannot read (CMYK, corrupt): each by the CPU decoder
-                    images = [_decode_bytes(data[i], mode, f"image {i} of the batch").to(device) for i in jpegs]
+                    images = [decode_image(data[i], channels, f"image {i} of the batch").to(device) for i in jpegs]
             for i, img in zip(jpegs, images):
                 out[i] = img
         for i, d in enumerate(data):
             if out[i] is None:
-                out[i] = _decode_bytes(d, mode, f"image {i} of the batch").to(device, non_blocking=True)
+                out[i] = decode_image(d, channels, f"image {i} of the batch").to(device, non_blocking=True)
         return [img for img in out if img is not None]
 
 

@@ -3,20 +3,18 @@
 File formats are read here without torchvision's download-oriented dataset classes, so the
 files can sit in any folder: the IDX files of MNIST (gzipped or not), the CIFAR python
 batches (with a restricted unpickler that can build only arrays, lists and strings), image
-folders through torchvision's ``ImageFolder`` and ``torchvision.io``, and random batches
+folders through torchvision's ``ImageFolder`` and :mod:`~cnnzoo.data.decode`, and random batches
 made on the device for throughput measurements.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gzip
 import itertools
 import math
 import os
 import pickle
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from .decode import read_image
 from .stats import DIGITS_MEAN, DIGITS_STD
 
 __all__ = ["ImageDataset", "digits_dataset", "read_idx", "mnist_dataset", "read_cifar_batch", "cifar_dataset",
@@ -151,8 +150,11 @@ def mnist_dataset(root: str | os.PathLike[str], split: str = "train",
                         f"got {images.shape} {images.dtype} and {labels.shape}")
     if len(images) != len(labels) or len(images) == 0:
         raise DataError(f"{img_file} has {len(images)} images but {lbl_file} has {len(labels)} labels")
-    if labels.max() > 9:
-        raise DataError(f"{lbl_file}: label {labels.max()} is not a digit")
+    if images.size == 0:
+        raise DataError(f"{img_file}: its images are {images.shape[1]}x{images.shape[2]} pixels (size 0)")
+    bad = ~np.isin(labels, np.arange(10))  # negative, NaN, 9.5 and 10 alike
+    if bad.any():
+        raise DataError(f"{lbl_file}: label {labels[bad][0].item()} (entry {int(np.argmax(bad))}) is not a digit 0-9")
     x = torch.from_numpy(images.copy()).unsqueeze(1)
     return ImageDataset(x, torch.from_numpy(labels.astype(np.int64)), [str(i) for i in range(10)], transform)
 
@@ -183,6 +185,16 @@ class _CifarUnpickler(pickle.Unpickler):
     ``_codecs.encode`` for Python 3 protocol-2 bytes); every other global is refused.
     """
 
+    def __init__(self, file: Any, limit: int, **kwargs: Any) -> None:
+        super().__init__(file, **kwargs)
+        self.limit = limit  # no object of the file may be bigger than the file (plus slack)
+
+    def _bytearray(self, *args: Any) -> bytearray:
+        # bytearray(2**44) is one small opcode that asks for 16 TiB
+        if args and isinstance(args[0], int) and not 0 <= args[0] <= self.limit:
+            raise pickle.UnpicklingError(f"refusing a bytearray of {args[0]:,} bytes from a file this small")
+        return bytearray(*args)
+
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in (("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct")):
             return _numpy_attr("multiarray", "_reconstruct")
@@ -192,8 +204,8 @@ class _CifarUnpickler(pickle.Unpickler):
             return getattr(np, name)
         if (module, name) == ("_codecs", "encode"):
             return _latin1_encode
-        if (module, name) == ("builtins", "bytearray"):
-            return bytearray
+        if name == "bytearray" and module in ("builtins", "__builtin__"):  # protocol 2 names Python 2's module
+            return self._bytearray
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 
@@ -202,10 +214,10 @@ def read_cifar_batch(path: str | os.PathLike[str]) -> dict[str, Any]:
     p = Path(path)
     try:
         with open(p, "rb") as f:
-            obj = _CifarUnpickler(f, encoding="bytes").load()
+            obj = _CifarUnpickler(f, os.fstat(f.fileno()).st_size + 65536, encoding="bytes").load()
     except OSError as e:
         raise DataError(f"cannot read CIFAR batch {p}: {e}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
         raise DataError(f"{p} is not a valid CIFAR batch ({e}); it was not loaded") from None
     if not isinstance(obj, dict):
         raise DataError(f"{p} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
@@ -251,39 +263,20 @@ def cifar_dataset(root: str | os.PathLike[str], split: str = "train", num_classe
 
 
 # ---------------------------------------------------------------- image folders
-@contextlib.contextmanager
-def _quiet_torchvision_io() -> Iterator[None]:
-    # torchvision 0.29 announces that torchcodec will take over image decoding; until it
-    # does, torchvision.io is the decoder every torchvision install has
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
-        yield
-
-
-def _decode_bytes(data: torch.Tensor, mode: Any, name: str) -> torch.Tensor:
-    """An encoded image file's pixels (uint8 C x H x W) by torchvision.io's CPU decoders."""
-    from torchvision.io import decode_image
-
-    with _quiet_torchvision_io():
-        try:
-            return decode_image(data, mode=mode)
-        except RuntimeError as e:
-            raise DataError(f"cannot decode {name}: {str(e).strip().splitlines()[-1].split(', ')[-1]}; "
-                            "replace or delete it, or train with --bad-images skip") from None
-
-
 def _read(path: str) -> torch.Tensor:
-    from torchvision.io import read_file
+    """A file's bytes as a 1-D uint8 tensor (decoded later, on the device)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
 
-    with _quiet_torchvision_io():
-        try:
-            return read_file(path)
-        except RuntimeError as e:
-            raise DataError(f"cannot read image {path}: {str(e).strip().splitlines()[-1]}") from None
 
-
-def _decode(path: str, mode: Any) -> torch.Tensor:
-    return _decode_bytes(_read(path), mode, f"image {path}")
+def _decode(path: str, channels: int) -> torch.Tensor:
+    try:
+        return read_image(path, channels)
+    except DataError as e:
+        raise DataError(f"{e}; replace or delete it, or train with --bad-images skip") from None
 
 
 def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -294,7 +287,7 @@ def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
 def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_chans: int = 3,
                         transform: Callable[[torch.Tensor], torch.Tensor] | None = None, *,
                         bad_images: str = "error", encoded: bool = False) -> Dataset[Any]:
-    """``root/<split>/<class>/<image>`` via torchvision's ImageFolder, decoded by torchvision.io.
+    """``root/<split>/<class>/<image>`` via torchvision's ImageFolder, decoded by :func:`~cnnzoo.data.read_image`.
 
     ``bad_images="error"`` (default) stops at the first file that cannot be decoded, with
     a :class:`DataError` naming it; ``"skip"`` decodes every file once here, leaves out
@@ -305,13 +298,12 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
     if bad_images not in ("error", "skip"):
         raise DataError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
     from torchvision.datasets import ImageFolder
-    from torchvision.io import ImageReadMode
 
     folder = Path(root) / split
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist; expected {root}/train/<class>/ and {root}/val/<class>/")
-    mode = ImageReadMode.GRAY if in_chans == 1 else ImageReadMode.RGB
-    loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, mode=mode)
+    channels = 1 if in_chans == 1 else 3
+    loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, channels=channels)
     try:
         ds = ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
     except (FileNotFoundError, RuntimeError) as e:
@@ -321,7 +313,7 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
         good = []
         for path, target in ds.samples:
             try:
-                _decode(path, mode)
+                read_image(path, channels)
             except DataError:
                 ds.skipped.append(path)
             else:

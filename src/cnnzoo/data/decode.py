@@ -1,0 +1,142 @@
+"""Image files to uint8 tensors: one decoder path, checked before it runs, errors reported not fatal.
+
+torchvision 0.29 deprecates its image decoders in favour of TorchCodec (issue 15), and they
+crash the process (SIGSEGV in libpng) on a PNG whose IDAT chunk is short (issue 14). The
+path here, chosen by benchmarks/decoders.py (benchmarks/RESULTS.md, section 6):
+
+1. Pillow opens the header only (no pixels) to learn the format and size; an image over
+   :func:`max_image_pixels` is refused before any memory is taken (TorchCodec has no limit: a
+   243 KiB PNG becomes 768 MB, a 74-byte one asks for 10.8 GB);
+2. JPEG, PNG and still WebP are decoded by TorchCodec where it is installed (the faster
+   decoder, and it reports a short IDAT instead of crashing); anything else, an animated
+   image (its first frame) and every install without TorchCodec go through Pillow.
+
+Every failure is a :class:`~cnnzoo.errors.DataError` with the decoder's whole message on one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+
+__all__ = ["MAX_IMAGE_PIXELS", "max_image_pixels", "decoder", "decode_image", "read_image"]
+
+#: Pillow's default decompression-bomb limit (about 0.25 GB of 24-bit pixels), ours by default too.
+MAX_IMAGE_PIXELS = 89_478_485
+_TORCHCODEC_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+_PILLOW_LIMIT = threading.Lock()  # Pillow's own bomb check is a module global: ours replaces it while we open
+# TorchCodec prefixes its messages with the C++ function and source line: "decode_rows, /__w/.../X.cpp:316, "
+_SOURCE_PREFIX = re.compile(r"^(?:\w+, )?\S+\.(?:cpp|h|c):\d+, ")
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image may have: ``CNNZOO_MAX_IMAGE_PIXELS`` if set, else :data:`MAX_IMAGE_PIXELS`."""
+    text = os.environ.get("CNNZOO_MAX_IMAGE_PIXELS", "").strip().replace("_", "").replace(",", "")
+    if not text:
+        return MAX_IMAGE_PIXELS
+    if not text.isdigit() or int(text) < 1:
+        raise DataError(f"CNNZOO_MAX_IMAGE_PIXELS must be a positive whole number, got "
+                        f"{os.environ['CNNZOO_MAX_IMAGE_PIXELS']!r}")
+    return int(text)
+
+
+@functools.lru_cache(maxsize=1)
+def _torchcodec() -> Any:
+    try:
+        from torchcodec import decoders
+    except Exception:  # noqa: BLE001 - not installed, or its FFmpeg libraries are missing: Pillow decodes
+        return None
+    return decoders
+
+
+def decoder() -> str:
+    """Which decoder decodes JPEG, PNG and WebP here: ``"torchcodec"`` if installed, else ``"pillow"``."""
+    return "torchcodec" if _torchcodec() is not None else "pillow"
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(error).strip().splitlines() if line.strip())
+    return _SOURCE_PREFIX.sub("", text) or type(error).__name__
+
+
+def _open_header(data: bytes, name: str) -> Any:
+    """Pillow's image object with only its header read, checked against the pixel limit."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise DataError(f"cannot decode {name}: the file is empty (0 bytes)")
+    limit = max_image_pixels()
+    with _PILLOW_LIMIT, warnings.catch_warnings():
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # we check, with our limit and message
+        try:
+            im = Image.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise DataError(f"cannot decode {name}: not an image file that Pillow can identify "
+                            f"(its first bytes: {data[:8]!r})") from None
+        except Exception as e:  # noqa: BLE001 - a damaged header raises anything from SyntaxError to struct.error
+            raise DataError(f"cannot decode {name}: {_one_line(e)}") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    width, height = im.size
+    if width * height > limit:
+        raise DataError(f"refusing to decode {name}: its header claims {width}x{height} = {width * height:,} "
+                        f"pixels, over the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)")
+    if width == 0 or height == 0:
+        raise DataError(f"cannot decode {name}: its header claims {width}x{height} pixels")
+    return im
+
+
+def _pillow(im: Any, channels: int) -> torch.Tensor:
+    from PIL import Image
+
+    with _PILLOW_LIMIT:
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # some plugins check again while loading
+        try:
+            im.seek(0)  # an animated image: its first frame
+            pixels = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    x = torch.from_numpy(pixels.copy())
+    return x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1)
+
+
+def decode_image(data: bytes | bytearray | memoryview | torch.Tensor, channels: int = 3,
+                 name: str = "image") -> torch.Tensor:
+    """An encoded image file's pixels as a uint8 tensor ``channels x H x W`` (1 = grey, 3 = RGB).
+
+    The header is checked first (format, and size against :func:`max_image_pixels`); JPEG,
+    PNG and WebP are decoded by TorchCodec where it is installed, everything else (GIF, BMP,
+    TIFF ...) by Pillow; an animated image gives its first frame. ``name`` is how messages
+    call the file. Raises :class:`~cnnzoo.errors.DataError` (one line) for a file that cannot be decoded.
+    """
+    if channels not in (1, 3):
+        raise DataError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    raw = data.numpy().tobytes() if isinstance(data, torch.Tensor) else bytes(data)
+    im = _open_header(raw, name)
+    codec = _torchcodec()
+    try:
+        if codec is not None and im.format in _TORCHCODEC_FORMATS and not getattr(im, "is_animated", False):
+            return codec.decode_image(raw, mode="GRAY" if channels == 1 else "RGB")
+        return _pillow(im, channels)
+    except Exception as e:  # noqa: BLE001 - damaged pixels: RuntimeError, OSError, ValueError, SyntaxError ...
+        raise DataError(f"cannot decode {name}: {_one_line(e)}") from None
+
+
+def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
+    """An image file's pixels (see :func:`decode_image`); messages name the file."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
+    return decode_image(raw, channels, f"image {path}")
