@@ -125,6 +125,17 @@ def test_no_deprecation_warning_when_decoding(path, tmp_path):
         data.decode_image(bad.encoded(bad.photo(32, 32), "PNG"))
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_encode_png_round_trips_without_torchvision_io(path, channels):
+    image = torch.randint(0, 256, (channels, 7, 9), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torchvision.io's encoder would warn that it is deprecated
+        png = data.encode_png(image)
+        assert png.startswith(b"\x89PNG") and torch.equal(data.decode_image(png, channels), image)
+    with pytest.raises(DataError, match="uint8 tensor of 1 or 3"):
+        data.encode_png(image.float())
+
+
 # ---------------------------------------------------------------- image folders and predict
 def _folder(root: Path, damaged: dict[str, Path]) -> Path:
     for split in ("train", "val"):

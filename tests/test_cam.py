@@ -90,7 +90,7 @@ def test_default_layer_is_the_last_stage_larger_than_1x1():
 
 
 def test_predict_writes_a_cam_overlay(capsys, tmp_path):
-    from torchvision.io import decode_image
+    from cnnzoo.data import read_image
 
     code, out, _ = run_cli(capsys, "data", "samples", "--output", str(tmp_path / "s"), "--n", "2")
     assert code == 0
@@ -98,7 +98,7 @@ def test_predict_writes_a_cam_overlay(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "cam.png"),
                            "--cam-layer", "features.c3")
     assert code == 0 and f"cam: {tmp_path / 'cam.png'}" in out
-    img = decode_image(str(tmp_path / "cam.png"))
+    img = read_image(tmp_path / "cam.png")
     assert img.shape[0] == 3 and img.shape[1] >= 224
     code, _, err = run_cli(capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "c.png"),
                            "--cam-layer", "nope")

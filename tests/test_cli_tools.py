@@ -45,9 +45,7 @@ def test_info_errors_are_one_line(capsys):
 @pytest.fixture
 def digit_images(tmp_path):
     """20 real validation digits (never seen in training), upscaled to 64x64 PNG files."""
-    from torchvision.io import write_png
-
-    from cnnzoo.data import digits_dataset
+    from cnnzoo.data import digits_dataset, encode_png
 
     ds = digits_dataset("val", image_size=64, in_chans=1)
     paths, labels = [], []
@@ -55,7 +53,7 @@ def digit_images(tmp_path):
         x, y = ds[i]
         img = ((x * 0.5 + 0.5).clamp(0, 1) * 255).round().to(torch.uint8)  # undo mean/std 0.5
         path = tmp_path / f"digit{i:02d}.png"
-        write_png(img, str(path))
+        path.write_bytes(encode_png(img))
         paths.append(str(path))
         labels.append(str(int(y)))
     return paths, labels
@@ -73,7 +71,7 @@ def test_predict_classifies_real_digits(capsys, digit_images):
 
 
 def test_predict_text_and_saliency_png(capsys, digit_images, tmp_path):
-    from torchvision.io import decode_image
+    from cnnzoo.data import read_image
 
     paths, labels = digit_images
     out_png = tmp_path / "sal.png"
@@ -81,7 +79,7 @@ def test_predict_text_and_saliency_png(capsys, digit_images, tmp_path):
                        "--saliency", str(out_png))
     assert code == 0 and out.splitlines()[0] == paths[0]
     assert out.splitlines()[1].split()[1] == labels[0]  # "  1. <label>  <prob>"
-    img = decode_image(str(out_png))
+    img = read_image(out_png)
     assert img.shape[0] == 3 and img.shape[1] >= 224 and img.shape[2] > 2 * img.shape[1] - 10
     code, _, _ = run_cli(capsys, "predict", "--model", "lenet5", *paths[:2], "--saliency", str(out_png))
     assert code == 0

@@ -3,6 +3,7 @@ read one batch ahead, optionally decoded on the device (here on the CPU; tests/t
 
 import pytest
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 import cnnzoo
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWa
 
 def _image_folder(root, per_class=3, classes=("cat", "dog"), png_every=3, seed=0):
     """A tiny ImageFolder of random JPEGs (and a PNG every ``png_every``), 30-60 px per side."""
-    from torchvision.io import encode_jpeg, write_png
+    from cnnzoo.data import encode_png
 
     g = torch.Generator().manual_seed(seed)
     for split in ("train", "val"):
@@ -29,9 +30,9 @@ def _image_folder(root, per_class=3, classes=("cat", "dog"), png_every=3, seed=0
                 h, w = torch.randint(30, 61, (2,), generator=g).tolist()
                 img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
                 if i % png_every == png_every - 1:
-                    write_png(img, str(d / f"{i}.png"))
+                    (d / f"{i}.png").write_bytes(encode_png(img))
                 else:
-                    (d / f"{i}.jpg").write_bytes(encode_jpeg(img, quality=90).numpy().tobytes())
+                    Image.fromarray(img.permute(1, 2, 0).numpy()).save(d / f"{i}.jpg", quality=90)
     return root
 
 

@@ -9,11 +9,9 @@ catalogue, a file or a run's checkpoint (with that run's classes and preprocessi
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +21,10 @@ from torch import nn
 from ..analysis.cam import grad_cam
 from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
+from ..data.decode import encode_png, read_image
 from ..errors import DataError, InvalidArgumentError, WeightsError
 
 __all__ = ["preprocess", "predict", "saliency_overlay", "cam_overlay", "load_model"]
-
-
-@contextlib.contextmanager
-def quiet_io() -> Iterator[None]:
-    """torchvision 0.29 announces that torchcodec will take over image decoding and encoding; until it
-    does, torchvision.io is the codec every torchvision install has (as in :mod:`cnnzoo.data.sources`)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
-        yield
 
 
 def _cfg(model: nn.Module) -> dict[str, Any]:
@@ -57,8 +47,6 @@ def preprocess(path: str | os.PathLike[str], cfg: dict[str, Any]) -> tuple[torch
     """
     from torchvision.transforms.v2 import InterpolationMode
     from torchvision.transforms.v2 import functional as F
-
-    from ..data.decode import read_image
 
     path = Path(path)
     if not path.is_file():
@@ -135,8 +123,6 @@ def _hot(s: torch.Tensor) -> torch.Tensor:
 def _write_overlay(display: torch.Tensor, heat: torch.Tensor, output: str | os.PathLike[str]) -> Path:
     """The image beside it with ``heat`` (H x W, scaled to [0, 1] here) overlaid in the hot colour
     map; small inputs enlarged to at least 224 pixels high; PNG written atomically."""
-    from torchvision.io import encode_png
-
     heat = heat.detach().float().cpu()
     heat = heat / heat.max() if heat.max() > 0 else heat
     rgb = display[:3] if display.shape[0] >= 3 else display[:1].expand(3, -1, -1)
@@ -144,9 +130,8 @@ def _write_overlay(display: torch.Tensor, heat: torch.Tensor, output: str | os.P
     picture = torch.cat([rgb, torch.ones(3, rgb.shape[1], 2), overlay], dim=2)
     scale = max(1, math.ceil(224 / picture.shape[1]))
     picture = picture.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-    with quiet_io():
-        png = encode_png((picture * 255).round().clamp(0, 255).to(torch.uint8))
-    return atomic_write(output_file(output), png.numpy().tobytes())
+    png = encode_png((picture * 255).round().clamp(0, 255).to(torch.uint8))
+    return atomic_write(output_file(output), png)
 
 
 def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
@@ -156,7 +141,7 @@ def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: st
     The map is :func:`cnnzoo.saliency` (Simonyan et al. 2014, Sec. 3.1) for ``target``
     (default: the predicted class), scaled to [0, 1] and shown in a hot colour map. Small
     inputs (LeNet's 32x32) are enlarged so the PNG is at least 224 pixels high. Written
-    with ``torchvision.io.encode_png`` (no matplotlib), atomically.
+    with Pillow (no matplotlib), atomically.
     """
     x, display = preprocess(image, _cfg(model))
     return _write_overlay(display, saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples), output)

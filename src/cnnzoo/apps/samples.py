@@ -35,13 +35,9 @@ def _round_robin(labels: list[int], n: int) -> list[int]:
 
 
 def _png(image: torch.Tensor, path: Path) -> Path:
-    from torchvision.io import encode_png
+    from ..data.decode import encode_png
 
-    from .predict import quiet_io
-
-    with quiet_io():
-        data = encode_png(image).numpy().tobytes()
-    return atomic_write(path, data)
+    return atomic_write(path, encode_png(image))
 
 
 def _tensor_samples(ds: Any, classes: list[str], n: int, out: Path, undo: tuple[float, float] | None,

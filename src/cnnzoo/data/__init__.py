@@ -14,7 +14,7 @@
 * :mod:`~cnnzoo.data.feed` -- batches to model inputs on the device (normalised there, one ahead).
 """
 
-from .decode import MAX_IMAGE_PIXELS, decode_image, decoder, max_image_pixels, read_image
+from .decode import MAX_IMAGE_PIXELS, decode_image, decoder, encode_png, max_image_pixels, read_image
 from .feed import (
                       DecodeImages,
                       DeviceTransform,
@@ -63,5 +63,5 @@ __all__ = [
     "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD", "DEFAULT_CROP_PCT", "DIGITS_MEAN", "DIGITS_STD",
     "IMAGENET_MEAN", "IMAGENET_STD", "normalisation",
     "MatchChannels", "build_transforms", "default_image_size",
-    "MAX_IMAGE_PIXELS", "decode_image", "decoder", "max_image_pixels", "read_image",
+    "MAX_IMAGE_PIXELS", "decode_image", "decoder", "encode_png", "max_image_pixels", "read_image",
 ]

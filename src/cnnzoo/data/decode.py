@@ -12,6 +12,8 @@ path here, chosen by benchmarks/decoders.py (benchmarks/RESULTS.md, section 6):
    image (its first frame) and every install without TorchCodec go through Pillow.
 
 Every failure is a :class:`~cnnzoo.errors.DataError` with the decoder's whole message on one line.
+The pictures cnnzoo writes (saliency and CAM overlays, data samples) are encoded by Pillow too
+(:func:`encode_png`): no torchvision.io codec runs in cnnzoo but the nvJPEG one of ``--decode gpu``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import torch
 
 from ..errors import DataError
 
-__all__ = ["MAX_IMAGE_PIXELS", "max_image_pixels", "decoder", "decode_image", "read_image"]
+__all__ = ["MAX_IMAGE_PIXELS", "max_image_pixels", "decoder", "decode_image", "read_image", "encode_png"]
 
 #: Pillow's default decompression-bomb limit (about 0.25 GB of 24-bit pixels), ours by default too.
 MAX_IMAGE_PIXELS = 89_478_485
@@ -140,3 +142,15 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
     except OSError as e:
         raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
     return decode_image(raw, channels, f"image {path}")
+
+
+def encode_png(image: torch.Tensor) -> bytes:
+    """A uint8 ``C x H x W`` tensor (1 = grey, 3 = RGB) as the bytes of a PNG file, by Pillow."""
+    from PIL import Image
+
+    if image.dtype != torch.uint8 or image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise DataError(f"encode_png takes a uint8 tensor of 1 or 3 x H x W, got {image.dtype} {tuple(image.shape)}")
+    pixels = image.detach().cpu().permute(1, 2, 0).numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[:, :, 0] if image.shape[0] == 1 else pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
