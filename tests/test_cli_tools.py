@@ -68,6 +68,11 @@ def test_predict_classifies_real_digits(capsys, digit_images):
     correct = sum(r["top"][0]["label"] == label for r, label in zip(results, labels))
     assert correct >= 18, f"{correct}/20 digits right"
     assert all(abs(sum(t["prob"] for t in r["top"]) - 1) < 0.05 or r["top"][0]["prob"] > 0.5 for r in results)
+    # the weight tag as `cnnzoo weights list` prints it (lenet5.digits) or without the model's name
+    for tag in ("digits", "lenet5.digits"):
+        code, again, _ = run_cli(capsys, "predict", "--model", "lenet5", "--pretrained", tag, *paths, "--topk", "3",
+                                 "--json")
+        assert code == 0 and json.loads(again) == results, tag
 
 
 def test_predict_text_and_saliency_png(capsys, digit_images, tmp_path):

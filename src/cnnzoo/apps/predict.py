@@ -201,4 +201,6 @@ def load_model(model: str | None, pretrained: bool | str | None = True,
         return create_model(model, pretrained=text, **args)
     if model is None:
         raise InvalidArgumentError("give the model (--model NAME) with a weight tag")
-    return create_model(f"{model.partition('.')[0]}.{text}", pretrained=True, **args)
+    base = model.partition(".")[0]
+    tag = text[len(base) + 1:] if text.startswith(base + ".") else text  # the whole tag, as `weights list` prints it
+    return create_model(f"{base}.{tag}", pretrained=True, **args)
