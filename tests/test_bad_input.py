@@ -458,9 +458,10 @@ def test_corrupt_jpeg_is_a_clear_error_by_default(capsys, corrupt_folder, tmp_pa
 
 def test_corrupt_jpegs_are_skipped_and_counted_by_option(capsys, corrupt_folder, tmp_path):
     args = ["train", "--data", str(corrupt_folder), "--model", "lenet5", "--epochs", "1", "--batch-size", "4",
-            "--output", str(tmp_path / "run"), "--threads", "1", "--workers", "0", "--bad-images", "skip"]
+            "--output", str(tmp_path / "run"), "--threads", "1", "--workers", "0", "--bad-images", "skip", "--quiet"]
     assert cli.main(args) == 0
-    assert "skipped 2 unreadable images" in capsys.readouterr().out
+    err = capsys.readouterr().err  # said on stderr, even with --quiet: data was left out
+    assert "warning: skipped 2 unreadable images" in err and "left out" in err
     ds = data.imagefolder_dataset(corrupt_folder, "train", bad_images="skip")
     assert len(ds) == 15 and [Path(p).name for p in ds.skipped] == ["0.jpg"]
     with pytest.raises(DataError, match="bad_images"):

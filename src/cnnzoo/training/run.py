@@ -9,6 +9,7 @@ checkpoint the same way and evaluates it.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,9 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
     run = None
     try:
         run = prepare_run(cfg, checkpoint=state)
-        if run.data.skipped and cfg.verbose and run.runtime.dist.is_main:
-            say(f"skipped {plural(len(run.data.skipped), 'unreadable image')} (first: {run.data.skipped[0]})")
+        if run.data.skipped and run.runtime.dist.is_main:  # left-out data is said even with --quiet, on stderr
+            print(f"cnnzoo: warning: skipped {plural(len(run.data.skipped), 'unreadable image')} "
+                  f"(first: {shown(run.data.skipped[0])}); they are left out of this run", file=sys.stderr, flush=True)
         trainer = Trainer(run.model, run.data.train_loader, run.data.val_loader, run.config, model_name=cfg.model,
                           runtime=run.runtime, on_step=on_step, on_epoch=on_epoch)
         # what predict needs to use the checkpoint as the run did: class names and preprocessing
