@@ -44,8 +44,8 @@ from typing import Any
 
 import torch
 
-# torchvision 0.29 announces that torchcodec will take over image decoding; until it does,
-# torchvision.io is the decoder every torchvision install has (and the one cnnzoo.data uses)
+# the hand-written reference decodes with torchvision.io, as a bare loop written today would (deprecated
+# since torchvision 0.29); cnnzoo.data decodes through cnnzoo.data.decode (checked header, TorchCodec or Pillow)
 warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
 
 from _common import (REPO, describe, interleaved, machine, median, median_ci, paired_ratio, print_markdown,

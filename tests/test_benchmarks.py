@@ -99,7 +99,7 @@ def test_print_table_with_no_rows(capsys: pytest.CaptureFixture[str]) -> None:
 
 # ---------------------------------------------------------------- make_jpeg_folder
 def test_make_jpeg_folder_layout_sizes_and_determinism(tmp_path: Path) -> None:
-    from torchvision.io import decode_jpeg, read_file
+    from cnnzoo.data import read_image
 
     stats = make_jpeg_folder.make_folder(tmp_path / "a", classes=2, train_per_class=2, val_per_class=1, seed=3)
     assert stats["images"] == 6
@@ -108,7 +108,7 @@ def test_make_jpeg_folder_layout_sizes_and_determinism(tmp_path: Path) -> None:
         ("train", "n00000000"), ("train", "n00000000"), ("train", "n00000001"), ("train", "n00000001"),
         ("val", "n00000000"), ("val", "n00000001")]
     for f in files:
-        img = decode_jpeg(read_file(str(f)))
+        img = read_image(f)
         assert img.shape[0] == 3 and 300 <= img.shape[1] <= 500 and 300 <= img.shape[2] <= 500
         assert f.stat().st_size > 15_000  # textured content, not a flat image that compresses to nothing
         assert img.float().std() > 10
