@@ -50,9 +50,10 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
     run = None
     try:
         run = prepare_run(cfg, checkpoint=state)
-        if run.data.skipped and run.runtime.dist.is_main:  # left-out data is said even with --quiet, on stderr
+        # data left out is said even with --quiet, on stderr (repr keeps a path on one line)
+        if run.data.skipped and run.runtime.dist.is_main:
             print(f"cnnzoo: warning: skipped {plural(len(run.data.skipped), 'unreadable image')} "
-                  f"(first: {shown(run.data.skipped[0])}); they are left out of this run", file=sys.stderr, flush=True)
+                  f"(first: {str(run.data.skipped[0])!r}); they are left out of this run", file=sys.stderr, flush=True)
         trainer = Trainer(run.model, run.data.train_loader, run.data.val_loader, run.config, model_name=cfg.model,
                           runtime=run.runtime, on_step=on_step, on_epoch=on_epoch)
         # what predict needs to use the checkpoint as the run did: class names and preprocessing
