@@ -663,6 +663,26 @@ def test_output_in_use_by_a_live_run(capsys, tmp_path):
     assert "in use by another run" in line and "--output" in line
 
 
+def test_export_onto_a_full_disk_writes_nothing(capsys, tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=100_000))
+    line = cli_error(capsys, ["export", "--model", "lenet5", "--output", str(tmp_path / "m.pt2")])
+    assert "No space left on device" in line and "MiB free" in line and "nothing was written" in line
+    monkeypatch.undo()
+
+    def full(program, f, *args, **kwargs):  # a write that fails part-way, as on a disk that fills up
+        f.write(b"PK")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch.export, "save", full)
+    line = cli_error(capsys, ["export", "--model", "lenet5", "--output", str(tmp_path / "m.pt2")])
+    assert "No space left on device" in line and "nothing was written" in line
+    assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
+
+
 def test_export_into_a_missing_directory(capsys, tmp_path):
     line = cli_error(capsys, ["export", "--model", "lenet5", "--format", "torchscript",
                               "--output", str(tmp_path / "no" / "such" / "m.pt")])

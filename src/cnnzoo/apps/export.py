@@ -15,8 +15,10 @@ with (proving the dynamic batch) and compared with the eager model; a mismatch w
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -87,13 +89,28 @@ def export(model: nn.Module, output: str | os.PathLike[str], format: str | None 
         with torch.no_grad():
             reference = model(check).float().cpu()
         writer = {"export": _write_exported_program, "onnx": _write_onnx, "torchscript": _write_torchscript}[fmt]
-        with atomic_path(path) as tmp:
-            got, how = writer(model, example, check, tmp, opset)
-            _compare(got, reference, atol, rtol, report, how)
+        _check_space(model, path)
+        try:
+            with atomic_path(path) as tmp:
+                got, how = writer(model, example, check, tmp, opset)
+                _compare(got, reference, atol, rtol, report, how)
+        except OSError as e:  # the temporary file is already gone (atomic_path)
+            raise ExportError(f"cannot write {path}: {e.strerror or e}; nothing was written") from None
         report["path"] = str(path)
     finally:
         model.train(was_training)
     return report
+
+
+def _check_space(model: nn.Module, path: Path) -> None:
+    """Refuse before exporting when the file cannot fit: the exporters' C++ writers abort the whole
+    process (SIGABRT) on a full disk instead of raising, leaving their temporary file behind."""
+    tensors = [*model.parameters(), *model.buffers()]
+    needed = sum(t.numel() * t.element_size() for t in tensors) * 11 // 10 + (1 << 20)  # the weights + 10 % + 1 MiB
+    free = shutil.disk_usage(path.parent).free
+    if free < needed:
+        raise ExportError(f"cannot write {path}: {os.strerror(errno.ENOSPC)} ({free / 2**20:,.1f} MiB free, the "
+                          f"exported model needs about {needed / 2**20:,.1f} MiB); nothing was written")
 
 
 def _write_exported_program(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
