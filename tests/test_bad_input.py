@@ -366,6 +366,29 @@ def test_a_cache_folder_that_is_a_file(capsys, tmp_path, monkeypatch):
     assert "SHA-256" in line  # a file that is not the published one is refused before the cache is touched
 
 
+def test_files_and_folders_a_non_root_user_may_not_read_or_write(capsys, files, tmp_path, monkeypatch):
+    # as root (here and in CI) permissions stop nothing, so the refusals the kernel would give are injected
+    import errno
+    import pathlib
+
+    real_read = pathlib.Path.read_bytes
+
+    def denied(self):
+        if self.name == files["lenet5"].name:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", denied)
+    line = cli_error(capsys, ["predict", str(files["image"]), "--model", "lenet5",
+                              "--pretrained", str(files["lenet5"])])
+    assert "cannot read" in line and "Permission denied" in line
+    monkeypatch.undo()
+    monkeypatch.setenv("CNNZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # a read-only CNNZOO_HOME
+    with pytest.raises(WeightsError, match="cannot be used .*not writable.*CNNZOO_HOME"):
+        cnnzoo.weights.cache._make_cache_dir()
+
+
 def test_train_piped_into_head_keeps_training(tmp_path):
     out = tmp_path / "run"
     cmd = (f"{sys.executable} -m cnnzoo train --epochs 2 --batch-size 64 --threads 1 --output {out} "
