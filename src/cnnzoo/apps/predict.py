@@ -107,9 +107,11 @@ def _require_finite(probs: torch.Tensor, model: nn.Module, images: Sequence[str 
     bad = (~torch.isfinite(probs).all(dim=1)).nonzero().flatten().tolist()
     if not bad:
         return
-    weights = [t for t in model.state_dict().values() if t.is_floating_point()]
-    broken = sum(1 for t in weights if not bool(torch.isfinite(t).all()))
-    cause = (f"{broken} of its {len(weights)} weight tensors hold NaN or inf (a diverged run's checkpoint?)"
+    from ..training.guards import nonfinite_tensors  # only on this rare path: training is a heavy import
+
+    weights = sum(1 for t in model.state_dict().values() if t.is_floating_point())
+    broken = len(nonfinite_tensors(model))
+    cause = (f"{broken} of its {weights} weight tensors hold NaN or inf (a diverged run's checkpoint?)"
              if broken else "its weights are finite but its outputs overflow")
     raise WeightsError(f"the model gives NaN or infinite outputs for {images[bad[0]]}: {cause}; "
                        "use other weights (a run's best.pt from before it diverged, or retrain with a lower --lr)")
