@@ -6,7 +6,7 @@
 #
 # Runs cnnzoo from this checkout without installing anything (PYTHONPATH=src; the machine needs
 # torch, torchvision, timm, pytest, scikit-learn, PyYAML and tqdm) and makes its own data:
-#   tests      the `cuda`-marked tests (tests/test_cuda.py and any other)
+#   tests      the `cuda`-marked tests (tests/training/test_cuda.py and any other)
 #   synthetic  ResNet-50, 224 px, batch 256, random batches on the GPU, through `cnnzoo train`:
 #              bf16+channels_last, fp32, bf16; timm's training step at bf16+channels_last
 #   jpeg       ResNet-50 on a generated folder of 5,000 JPEGs (400 px), --decode cpu (loader
@@ -21,7 +21,7 @@
 # pipeline >= 80 % of the synthetic rate.
 #
 # --smoke: the same stages on the CPU with tiny sizes (batch 2, 64 px, a few steps, fp32, no compile),
-# to test the script (tests/test_benchmarks.py runs it). Exit status: 0 when every stage ran
+# to test the script (tests/cli/test_benchmarks.py runs it). Exit status: 0 when every stage ran
 # and the tests passed, 1 otherwise (a missed target is a result, not a failure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -93,7 +93,7 @@ JOBS+=($!)
 MAKE_JPEGS=$!
 
 if [ "$SMOKE" = 1 ]; then
-  TEST_ARGS=(tests/test_cuda.py)
+  TEST_ARGS=(tests/training/test_cuda.py)
   SIZES=(--smoke)
   SYNTH=(--settings fp32 --reference fp32)  # bf16 convolutions are slow on most CPUs
   JPEG=(--settings fp32 --epochs 3 --workers 1)

@@ -1,12 +1,14 @@
 """What several test modules share: building models cheaply, random weights, comparisons, the CLI.
 
-Tests import it as ``from helpers import ...`` (pytest puts this folder on ``sys.path``).
+Tests in every folder import it as ``from helpers import ...``: pytest puts this folder, the one of the
+root conftest.py, on ``sys.path``.
 """
 
 from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import cnnzoo
@@ -122,3 +124,22 @@ def cli_error(capsys, argv: list[str]) -> str:
     assert "Traceback" not in err
     assert lines[0].startswith(f"cnnzoo {argv[0]}: error: ") or lines[0].startswith("cnnzoo "), err
     return lines[0]
+
+
+def random_image_folder(root, per_class=3, classes=("cat", "dog"), png_every=3, seed=0):
+    """A tiny ImageFolder of random JPEGs (and a PNG every ``png_every``), 30-60 px per side."""
+    from cnnzoo.data import encode_png
+
+    g = torch.Generator().manual_seed(seed)
+    for split in ("train", "val"):
+        for cls in classes:
+            d = root / split / cls
+            d.mkdir(parents=True)
+            for i in range(per_class):
+                h, w = torch.randint(30, 61, (2,), generator=g).tolist()
+                img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
+                if i % png_every == png_every - 1:
+                    (d / f"{i}.png").write_bytes(encode_png(img))
+                else:
+                    Image.fromarray(img.permute(1, 2, 0).numpy()).save(d / f"{i}.jpg", quality=90)
+    return root

@@ -1,6 +1,6 @@
 """The real thing on a GPU (every test here is marked ``cuda`` and skipped, saying why, without one).
 
-tests/test_device.py reaches the same CUDA branches on the CPU with torch.cuda monkeypatched;
+tests/training/test_device.py reaches the same CUDA branches on the CPU with torch.cuda monkeypatched;
 these run them: bf16 + channels-last + fused SGD with no host-device sync in the hot loop, fp16
 with gradient scaling, pinned uint8 batches normalised on the GPU one batch ahead, nvJPEG
 decoding, and a deterministic resume. ``benchmarks/gpu_check.sh`` runs them first.

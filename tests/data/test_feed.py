@@ -1,9 +1,8 @@
 """The input pipeline that can feed a GPU: uint8 crops from the workers, normalised on the device,
-read one batch ahead, optionally decoded on the device (here on the CPU; tests/test_cuda.py on a GPU)."""
+read one batch ahead, optionally decoded on the device (here on the CPU; tests/training/test_cuda.py on a GPU)."""
 
 import pytest
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 import cnnzoo
@@ -11,29 +10,11 @@ from cnnzoo import data
 from cnnzoo.data import IMAGENET_MEAN, IMAGENET_STD, DecodeImages, EncodedBatch, Normalize, ToDevice
 from cnnzoo.errors import DataError, DeviceError
 from cnnzoo.training.outputs import load_checkpoint
+from helpers import random_image_folder
 
 CPU = torch.device("cpu")
 # the images of these tests are written with torchvision.io, which announces its move to torchcodec
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
-
-
-def _image_folder(root, per_class=3, classes=("cat", "dog"), png_every=3, seed=0):
-    """A tiny ImageFolder of random JPEGs (and a PNG every ``png_every``), 30-60 px per side."""
-    from cnnzoo.data import encode_png
-
-    g = torch.Generator().manual_seed(seed)
-    for split in ("train", "val"):
-        for cls in classes:
-            d = root / split / cls
-            d.mkdir(parents=True)
-            for i in range(per_class):
-                h, w = torch.randint(30, 61, (2,), generator=g).tolist()
-                img = torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=g)
-                if i % png_every == png_every - 1:
-                    (d / f"{i}.png").write_bytes(encode_png(img))
-                else:
-                    Image.fromarray(img.permute(1, 2, 0).numpy()).save(d / f"{i}.jpg", quality=90)
-    return root
 
 
 # ---------------------------------------------------------------- uint8 in the workers, normalised on the device
@@ -55,7 +36,7 @@ def test_uint8_crops_normalised_on_the_device_equal_the_float_pipeline(kind, tra
 
 
 def test_build_data_gives_uint8_batches_and_their_device_transform(tmp_path):
-    root = _image_folder(tmp_path)
+    root = random_image_folder(tmp_path)
     bundle = data.build_data(str(root), image_size=16, in_chans=3, batch_size=2, workers=0, device=CPU)
     for loader in (bundle.train_loader, bundle.val_loader):
         x, y = next(iter(loader))
@@ -128,7 +109,7 @@ def test_feed_reads_one_batch_ahead_only_when_asked():
 
 # ---------------------------------------------------------------- decoding on the device (its code path, on the CPU)
 def test_decode_on_the_device_equals_the_worker_pipeline(tmp_path):
-    root = _image_folder(tmp_path)
+    root = random_image_folder(tmp_path)
     common = dict(image_size=16, in_chans=3, batch_size=3, workers=0, device=CPU, seed=0)
     encoded = data.build_data(str(root), decode="gpu", **common)
     decoded = data.build_data(str(root), **common)
@@ -152,7 +133,7 @@ def test_decode_on_the_device_equals_the_worker_pipeline(tmp_path):
 def test_decode_gpu_is_refused_where_it_cannot_run(tmp_path, capsys):
     from helpers import cli_error
 
-    root = _image_folder(tmp_path / "imgs", per_class=2)
+    root = random_image_folder(tmp_path / "imgs", per_class=2)
     with pytest.raises(DataError, match="decoded already"):
         data.build_data("digits", image_size=8, in_chans=1, batch_size=4, workers=0, device=CPU, decode="gpu")
     with pytest.raises(DeviceError, match="--decode gpu decodes images on the training GPU"):
@@ -166,7 +147,7 @@ def test_decode_gpu_is_refused_where_it_cannot_run(tmp_path, capsys):
 def test_decode_gpu_falls_back_to_the_cpu_decoder_for_a_bad_batch(tmp_path, monkeypatch):
     import torchvision.io
 
-    root = _image_folder(tmp_path, per_class=2, png_every=99)
+    root = random_image_folder(tmp_path, per_class=2, png_every=99)
     bundle = data.build_data(str(root), decode="gpu", image_size=16, in_chans=1, batch_size=4, workers=0,
                              device=CPU, train=False)
     x, _ = next(iter(bundle.val_loader))
@@ -185,7 +166,7 @@ def test_decode_gpu_falls_back_to_the_cpu_decoder_for_a_bad_batch(tmp_path, monk
 
 # ---------------------------------------------------------------- through the trainer
 def test_training_on_uint8_batches_with_mixup_and_erasing_and_grey_conversion(tmp_path):
-    root = _image_folder(tmp_path / "imgs", per_class=4)
+    root = random_image_folder(tmp_path / "imgs", per_class=4)
     run = dict(model="lenet5", data=str(root), input_size=32, batch_size=4, epochs=1, mixup=0.4, random_erase=0.5,
                workers=0, device="cpu", verbose=False, threads=1)
     res = cnnzoo.train(output=str(tmp_path / "run"), **run)  # lenet5 is grey: the RGB crops are converted
@@ -196,7 +177,7 @@ def test_training_on_uint8_batches_with_mixup_and_erasing_and_grey_conversion(tm
 
 def test_resume_on_augmented_uint8_crops_is_bit_exact(tmp_path):
     # random crops drawn in this process (no workers): the checkpoint's RNG state must match its place in the data
-    root = _image_folder(tmp_path / "imgs", per_class=4)
+    root = random_image_folder(tmp_path / "imgs", per_class=4)
     run = dict(model="lenet5", data=str(root), input_size=32, batch_size=2, seed=2, deterministic=True, threads=1,
                workers=0, device="cpu", verbose=False, schedule="step", step_size=1, gamma=0.5, random_erase=0.5)
     full = cnnzoo.train(epochs=2, output=str(tmp_path / "full"), **run)

@@ -83,7 +83,7 @@ def test_shortcut_options_of_section_3_3():
 
 
 def test_resnet56_recipe_is_the_papers():
-    path = Path(__file__).parent.parent / "configs" / "resnet56_cifar10.yaml"
+    path = Path(__file__).parents[2] / "configs" / "resnet56_cifar10.yaml"
     cfg = TrainConfig.from_dict(load_config(path))
     assert (cfg.model, cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.batch_size) == (
         "resnet56", 0.1, 0.9, False, 1e-4, 128)

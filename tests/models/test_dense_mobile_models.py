@@ -1,4 +1,4 @@
-"""DenseNet and MobileNet v1/v2: key maps and options (output equivalence: tests/test_weights.py)."""
+"""DenseNet and MobileNet v1/v2: key maps and options (output equivalence: tests/weights/test_weights.py)."""
 
 import re
 

@@ -1,5 +1,5 @@
 """The deterministic stand-ins for adaptive pooling and LRN (cnnzoo.models.deterministic) compute
-what PyTorch's layers compute, forward and backward; tests/test_cuda.py trains with them on a GPU."""
+what PyTorch's layers compute, forward and backward; tests/training/test_cuda.py trains with them on a GPU."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ runs in this process (``cnnzoo.cli.main``, in a temporary working directory, off
 CPU) and each example in one namespace for the page; the output must match the page, where
 ``...`` stands for any text (doctest's ELLIPSIS: timings, elided rows). So every number on the
 page is checked. After a deliberate change of output, rewrite the page's outputs with
-``PYTHONPATH=src python tests/test_lectures_doc.py`` and read the diff.
+``PYTHONPATH=src python tests/docs/test_lectures_doc.py`` and read the diff.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import shlex
 import sys
 from pathlib import Path
 
-PAGE = Path(__file__).resolve().parent.parent / "docs" / "lectures.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "lectures.md"
 FENCE = re.compile(r"^```(console|pycon)\n(.*?)^```$", re.S | re.M)
 CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS
@@ -127,7 +127,7 @@ def test_the_lectures_page_is_true(tmp_path):
     with _setup(tmp_path):
         _, problems = render(text)
     assert not problems, "docs/lectures.md differs from what the commands print now " \
-                         "(rewrite it with: PYTHONPATH=src python tests/test_lectures_doc.py):\n\n" + \
+                         "(rewrite it with: PYTHONPATH=src python tests/docs/test_lectures_doc.py):\n\n" + \
                          "\n\n".join(problems)
 
 

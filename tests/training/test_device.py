@@ -1,5 +1,5 @@
 """The CUDA branches, reached on the CPU: torch.cuda is monkeypatched (availability, bf16, device count
-and name), so what a GPU run decides is checked on any host; tests/test_cuda.py runs the real thing.
+and name), so what a GPU run decides is checked on any host; tests/training/test_cuda.py runs the real thing.
 
 Device resolution, the precision policy (bf16, else fp16 with gradient scaling), autocast, the fused
 optimiser, pinned memory, channels-last and cuDNN autotuning defaults, NCCL, the CUDA RNG states, and
@@ -29,6 +29,7 @@ from cnnzoo.training.distributed import DistInfo
 from cnnzoo.training.outputs import load_checkpoint
 from cnnzoo.training.seeding import get_rng_state, seed_everything, set_rng_state
 from cnnzoo.training.setup import Runtime, resolve_runtime
+from helpers import random_image_folder
 
 CPU = torch.device("cpu")
 CUDA0, CUDA1 = torch.device("cuda", 0), torch.device("cuda", 1)
@@ -205,12 +206,10 @@ def test_fp16_with_gradient_scaling_skips_an_overflowing_step(tmp_path):
 # ---------------------------------------------------------------- data loading
 @pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
 def test_pinned_memory_and_workers_on_a_gpu(monkeypatch, tmp_path):
-    from test_feed import _image_folder
-
     for device, pinned in ((CUDA0, True), (CPU, False)):
         loader = build_data("digits", image_size=8, in_chans=1, batch_size=4, workers=0, device=device).train_loader
         assert loader.pin_memory is pinned  # a loader object only: nothing is copied to the fake GPU
-    root = _image_folder(tmp_path, per_class=1, png_every=99)
+    root = random_image_folder(tmp_path, per_class=1, png_every=99)
     encoded = build_data(str(root), image_size=8, in_chans=3, batch_size=1, workers=0, device=CUDA0, decode="gpu")
     assert encoded.train_loader.pin_memory is False  # files of any size for nvJPEG: not worth pinning
     monkeypatch.setattr("cnnzoo.data.loaders.cpu_count", lambda: 16)

@@ -1,12 +1,12 @@
-"""What a user sees for each case of the hostile-input catalogue (issue 14), as real processes.
+"""What a user sees for each case of the hostile-input catalogue, as real processes.
 
-Not a test (pytest does not collect it: the assertions live in test_bad_input.py and its
-neighbours); a report. Each case runs ``cnnzoo ...`` (or ``python -c``) in a fresh process on
-files it makes in a temporary folder, and prints one Markdown row: the case, the exit status
-and the last line on stderr (or, for a case where the fix is that nothing goes wrong, what
-was checked afterwards). Run it from the checkout:
+Not a test (pytest does not collect it: the assertions live in the ``test_*_hostile.py`` files
+beside each concern's tests, and their neighbours); a report. Each case runs ``cnnzoo ...`` (or
+``python -c``) in a fresh process on files it makes in a temporary folder, and prints one
+Markdown row: the case, the exit status and the last line on stderr (or, for a case where the
+fix is that nothing goes wrong, what was checked afterwards). Run it from the checkout:
 
-    python tests/hostile_cases.py > cases.md      # about 3 minutes on 2 cores
+    python tests/cli/hostile_cases.py > cases.md      # about 3 minutes on 2 cores
 """
 
 from __future__ import annotations

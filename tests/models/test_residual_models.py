@@ -1,7 +1,7 @@
 """The residual family (ResNet v1/v2, ResNeXt, Wide ResNet, SENet): what the generic tests don't cover.
 
 The key maps of timm's layouts by name; that the converted state dicts give the same outputs is
-tests/test_weights.py's (once per block type and layout).
+tests/weights/test_weights.py's (once per block type and layout).
 """
 
 import pytest

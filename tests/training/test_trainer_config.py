@@ -10,7 +10,7 @@ from cnnzoo.errors import ConfigError
 from cnnzoo.training.config import TrainConfig, load_config, merge_config
 from cnnzoo.training.outputs import load_checkpoint
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
 
 def test_the_required_recipes_exist():
@@ -28,12 +28,12 @@ def test_every_config_file_is_valid(path):
 
 
 def test_lenet5_recipe_is_the_default_run():
-    recipe = TrainConfig.from_dict(load_config(Path(__file__).parent.parent / "configs" / "lenet5_digits.yaml"))
+    recipe = TrainConfig.from_dict(load_config(Path(__file__).parents[2] / "configs" / "lenet5_digits.yaml"))
     assert recipe == TrainConfig(model="lenet5")
 
 
 def test_resnet50_recipe_matches_torchvision():
-    cfg = TrainConfig.from_dict(load_config(Path(__file__).parent.parent / "configs" / "resnet50_imagenet.yaml"))
+    cfg = TrainConfig.from_dict(load_config(Path(__file__).parents[2] / "configs" / "resnet50_imagenet.yaml"))
     assert (cfg.lr, cfg.batch_size, cfg.epochs, cfg.weight_decay, cfg.label_smoothing) == (0.5, 128, 600, 2e-5, 0.1)
     assert (cfg.mixup, cfg.cutmix, cfg.auto_augment, cfg.random_erase) == (0.2, 1.0, "ta_wide", 0.1)
     assert (cfg.input_size, cfg.val_resize, cfg.val_input_size, cfg.warmup_epochs) == (176, 232, 224, 5.0)

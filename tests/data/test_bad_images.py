@@ -32,7 +32,7 @@ from cnnzoo import data
 from cnnzoo.data import decode
 from cnnzoo.errors import DataError
 
-_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_bad_images.py"
+_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_bad_images.py"
 _spec = importlib.util.spec_from_file_location("make_bad_images", _SCRIPT)
 assert _spec is not None and _spec.loader is not None
 bad = importlib.util.module_from_spec(_spec)
