@@ -6,6 +6,8 @@ root conftest.py, on ``sys.path``.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
@@ -13,6 +15,9 @@ from torch import nn
 
 import cnnzoo
 from cnnzoo import cli
+
+#: The options of a ``cnnzoo train`` that is over in a moment: one batch of 8, one thread, no workers.
+QUICK = ["--quiet", "--limit-batches", "1", "--batch-size", "8", "--threads", "1", "--workers", "0"]
 
 #: One registered model per network class and code path, the small member of each: numerics
 #: (real forward/backward, FX, compile, TorchScript) run on these; shapes and counts run on
@@ -143,3 +148,30 @@ def random_image_folder(root, per_class=3, classes=("cat", "dog"), png_every=3, 
                 else:
                     Image.fromarray(img.permute(1, 2, 0).numpy()).save(d / f"{i}.jpg", quality=90)
     return root
+
+
+def image_folder(root: Path, classes: tuple[str, ...] = ("cat", "dog"), n: int = 4) -> Path:
+    """An ImageFolder (train/ and val/) of ``n`` plain 20x20 JPEGs per class."""
+    for split in ("train", "val"):
+        for c, name in enumerate(classes):
+            (root / split / name).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.new("RGB", (20, 20), (60 * c, 10 * i, 0)).save(root / split / name / f"{i}.jpg")
+    return root
+
+
+def no_partial_files(directory: Path) -> None:
+    """Nothing half-written: no temp files, and every checkpoint there loads."""
+    if not directory.exists():
+        return
+    leftovers = [p.name for p in directory.rglob("*") if p.name.endswith((".tmp", ".part"))]
+    assert leftovers == [], leftovers
+    for ckpt in directory.rglob("*.pt"):
+        torch.load(ckpt, weights_only=True)
+
+
+class Evil:
+    """Unpickling this would call print (code execution in a real attack)."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
