@@ -20,7 +20,6 @@ over a larger map is left out of the maximum.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +27,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["DepthMode", "bump", "depth_of", "is_weight_layer", "mark_depth", "network_depth", "model_info",
-           "ModelRecord"]
+__all__ = ["DepthMode", "bump", "depth_of", "is_weight_layer", "mark_depth", "network_depth"]
 
 _ATTR = "_cnnzoo_depth"
 
@@ -118,80 +116,3 @@ def network_depth(model_or_name: nn.Module | str, input_size: Sequence[int] | in
 
     model = resolve_model(model_or_name)
     return trace(model, resolve_input_size(model, input_size)).depth
-
-
-class ModelRecord(dict):  # type: ignore[type-arg]
-    """:func:`model_info`'s record: a plain dict whose ``"depth"`` is measured on first use.
-
-    Measuring the depth runs the network once on the meta device (a fraction of a second for
-    ResNet-152), so the record fills it in only when it is read, listed or printed:
-    ``info["family"]`` costs nothing more than before.
-    """
-
-    def __init__(self, record: dict[str, Any], name: str) -> None:
-        super().__init__(record)
-        self._name = name
-
-    def _fill(self) -> None:
-        if not dict.__contains__(self, "depth"):
-            self["depth"] = _depth_of_model(self._name)
-
-    def __missing__(self, key: str) -> Any:
-        if key != "depth":
-            raise KeyError(key)
-        self._fill()
-        return dict.__getitem__(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key == "depth" else dict.get(self, key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key == "depth" or dict.__contains__(self, key)
-
-    def __iter__(self) -> Any:
-        self._fill()
-        return dict.__iter__(self)
-
-    def __len__(self) -> int:
-        self._fill()
-        return dict.__len__(self)
-
-    def keys(self) -> Any:
-        self._fill()
-        return dict.keys(self)
-
-    def values(self) -> Any:
-        self._fill()
-        return dict.values(self)
-
-    def items(self) -> Any:
-        self._fill()
-        return dict.items(self)
-
-    def copy(self) -> dict[str, Any]:
-        self._fill()
-        return dict(dict.items(self))
-
-    def __eq__(self, other: object) -> bool:
-        self._fill()
-        return dict.__eq__(self, other)
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        self._fill()
-        return dict.__repr__(self)
-
-
-@functools.cache
-def _depth_of_model(name: str) -> int:
-    return network_depth(name)
-
-
-def model_info(name: str) -> dict[str, Any]:
-    """Metadata of a registered model (:func:`cnnzoo.models.factory.model_info`) with its
-    ``depth``: weight layers on the longest input-to-output path, as the papers count them
-    (``model_info("googlenet")["depth"] == 22``), measured when first read."""
-    from ..models.factory import model_info as registry_info
-
-    return ModelRecord(registry_info(name), name)

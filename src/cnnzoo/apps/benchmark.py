@@ -21,9 +21,9 @@ import torch
 from ..analysis.flops import count_flops
 from ..device import auto_cpu_threads, autocast, resolve_device, resolve_precision, synchronize
 from ..errors import InvalidArgumentError
-from ..models.base import output_loss
-from ..models.factory import create_model, model_info
-from ..models.registry import list_models
+from ..models.base import googlenet_loss
+from ..models.factory import create_model
+from ..models.registry import get_model_entry, list_models
 from .chart import published_top1
 
 __all__ = ["benchmark"]
@@ -144,12 +144,12 @@ def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: 
     top1 = published_top1()
     results = []
     for name in names:
-        info = model_info(name)
-        size = tuple(input_size) if input_size else tuple(info["input_size"])
+        info = get_model_entry(name)
+        size = tuple(input_size) if input_size else info.input_size
         with torch.device("meta"):
             meta = create_model(name, **model_args)
         row: dict[str, Any] = {
-            "model": name, "family": info["family"],
+            "model": name, "family": info.family,
             "params": sum(p.numel() for p in meta.parameters()),
             "gflops": count_flops(meta, size).gflops, "input_size": list(size),
             "top1": top1.get(name, (None, None))[0],
@@ -197,7 +197,7 @@ def _time_model(name: str, size: tuple[int, ...], dev: torch.device, batch_size:
         def step() -> None:
             opt.zero_grad(set_to_none=True)
             with autocast(dev, precision):
-                loss = output_loss(fn(x), target)
+                loss = googlenet_loss(fn(x), target)
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()

@@ -15,8 +15,8 @@ from ..analysis.flops import count_flops
 from ..analysis.summary import LayerInfo, ModelSummary, summary
 from ..atomic import atomic_path, output_file
 from ..errors import InvalidArgumentError, MissingDependencyError
-from ..models.factory import create_model, model_info
-from ..models.registry import list_models
+from ..models.factory import create_model
+from ..models.registry import get_model_entry, list_models
 from ..weights.catalogue import CATALOGUE
 
 __all__ = ["published_top1", "accuracy_chart", "layer_chart"]
@@ -69,7 +69,7 @@ def accuracy_chart(output: str | os.PathLike[str], models: str | Sequence[str] =
         size = _accuracy_size(entry)
         with torch.device("meta"):
             meta = create_model(name)
-        rows.append({"model": name, "family": model_info(name)["family"], "top1": top1,
+        rows.append({"model": name, "family": get_model_entry(name).family, "top1": top1,
                      "gflops": count_flops(meta, size).gflops, "input_size": list(size),
                      "params": sum(p.numel() for p in meta.parameters()), "tag": entry.tag})
     if not rows:

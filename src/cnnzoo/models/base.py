@@ -17,7 +17,7 @@ Every family's network derives from :class:`ZooModel` and so has timm's interfac
 
 A network with more than one classifier (GoogLeNet's auxiliary heads) declares them all;
 ``reset_classifier`` replaces them together. A training-mode output that is not a plain
-tensor follows one protocol (:func:`logits_of`, :func:`output_loss`): ``.logits`` are the
+tensor follows one protocol (:func:`logits_of`, :func:`googlenet_loss`): ``.logits`` are the
 main logits and ``.aux_logits`` the auxiliary ones, whose losses are added with a weight.
 
 Every network is also a backbone (timm's feature API, :mod:`cnnzoo.models.backbone`):
@@ -49,7 +49,7 @@ from ..errors import InvalidArgumentError
 from .backbone import Indices, check_feature_info, feature_take_indices
 from .layers import check_input_size, check_model_args, check_rate, has_storage
 
-__all__ = ["ZooModel", "first_conv_name", "classifier_names", "logits_of", "output_loss"]
+__all__ = ["ZooModel", "first_conv_name", "classifier_names", "logits_of", "googlenet_loss"]
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx in this module too (see layers.check_input_size)
 
@@ -289,15 +289,18 @@ def logits_of(output: Any) -> torch.Tensor:
     return output.logits if hasattr(output, "logits") else output
 
 
-def output_loss(output: Any, target: torch.Tensor,
-                criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                aux_weight: float = 0.3) -> torch.Tensor:
-    """The training loss of a model output: the criterion of the main logits, plus
-    ``aux_weight`` times the criterion of each auxiliary output (``.aux_logits``).
+def googlenet_loss(output: Any, target: torch.Tensor,
+                   criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                   aux_weight: float = 0.3) -> torch.Tensor:
+    """The training loss of any model output: main loss plus ``aux_weight`` times each auxiliary loss.
 
-    For a plain tensor it is ``criterion(output, target)``; ``criterion`` defaults to
-    cross-entropy. GoogLeNet's auxiliary classifiers are weighted 0.3 (Szegedy et al.
-    2014, Sec. 5).
+    Szegedy et al. 2014, Sec. 5: "During training, their loss gets added to the total loss
+    of the network with a discount weight (the losses of the auxiliary classifiers were
+    weighted by 0.3)". The auxiliary logits are the output's ``.aux_logits``
+    (:class:`~cnnzoo.models.googlenet.GoogLeNetOutputs`); for a plain Tensor (every other
+    model, GoogLeNet in eval mode or with ``aux_logits=False``) it is
+    ``criterion(output, target)``. ``target`` is class indices or (mixup, cutmix) class
+    probabilities; ``criterion`` defaults to cross-entropy.
     """
     criterion = criterion or nn.functional.cross_entropy
     if isinstance(output, torch.Tensor):

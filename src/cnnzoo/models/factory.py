@@ -1,8 +1,7 @@
-"""``create_model`` and ``model_info``: a constructor from the registry, weights from the catalogue."""
+"""``create_model``: a constructor from the registry, weights from the catalogue."""
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 from typing import Any
@@ -16,7 +15,7 @@ from .base import ZooModel, classifier_names, first_conv_name
 from .layers import check_model_args
 from .registry import ModelInfo, get_model_entry, list_models, set_pretrained_cfg
 
-__all__ = ["create_model", "model_info", "split_model_name"]
+__all__ = ["create_model", "split_model_name"]
 
 
 def split_model_name(name: str) -> tuple[str, str | None]:
@@ -138,36 +137,3 @@ def _check_kwargs(info: ModelInfo, kwargs: dict[str, Any], num_classes: int | No
                 f"{info.name} got unknown argument(s) {', '.join(unknown)}; "
                 f"it accepts {', '.join(accepted)}")
     check_model_args(1000 if num_classes is None else num_classes, 3 if in_chans is None else in_chans)
-
-
-@functools.cache
-def _architecture(name: str) -> dict[str, Any]:
-    # what the network itself says, read once from a copy built on the meta device
-    try:
-        with torch.device("meta"):
-            model = get_model_entry(name).constructor()
-    except Exception:  # noqa: BLE001 - a user's model that cannot be built without arguments
-        return {}
-    cfg = dict(getattr(model, "pretrained_cfg", {}))
-    return {key: cfg.get(key) for key in ("min_input_size", "fixed_input_size", "first_conv", "classifier")} | {
-        "num_features": getattr(model, "num_features", None),
-        "head_hidden_size": getattr(model, "head_hidden_size", None)}
-
-
-def model_info(name: str) -> dict[str, Any]:
-    """Metadata of a model: family, paper, authors, year, input sizes and its weight tags.
-
-    The registry's facts (paper, design input size, default classes) and the network's own
-    (minimum input size, first convolution, classifiers, feature widths, read from a copy
-    built on the meta device), with the catalogued weight tags, the default first.
-    """
-    base, _ = split_model_name(name)
-    info = get_model_entry(base)
-    record = info.as_dict()
-    record.update(_architecture(base))
-    from ..weights.catalogue import list_tags
-
-    tags = list_tags(base)
-    record["pretrained_tags"] = tags
-    record["has_pretrained"] = bool(tags)
-    return record

@@ -20,14 +20,13 @@ No ``from __future__ import annotations`` here: TorchScript reads the field type
 :class:`GoogLeNetOutputs` and the annotations of ``forward`` at run time.
 """
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from .base import ZooModel, output_loss
+from .base import ZooModel, googlenet_loss
 from .layers import check_input_size, check_rate, has_storage, smallest_input_size
 from .registry import register_model
 
@@ -66,22 +65,8 @@ class GoogLeNetOutputs(NamedTuple):
 
     @property
     def aux_logits(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The auxiliary logits, for the output protocol of :func:`~cnnzoo.models.base.output_loss`."""
+        """The auxiliary logits, for the output protocol of :func:`~cnnzoo.models.base.googlenet_loss`."""
         return (self.aux1, self.aux2)
-
-
-def googlenet_loss(output: GoogLeNetOutputs | torch.Tensor, target: torch.Tensor,
-                   criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                   aux_weight: float = 0.3) -> torch.Tensor:
-    """The training loss of GoogLeNet: main loss plus ``aux_weight`` times each auxiliary loss.
-
-    Szegedy et al. 2014, Sec. 5: "During training, their loss gets added to the total loss
-    of the network with a discount weight (the losses of the auxiliary classifiers were
-    weighted by 0.3)". For a plain Tensor (eval mode, or ``aux_logits=False``) it is
-    ``criterion(output, target)``. ``criterion`` defaults to cross-entropy. The same rule
-    as every model's training loss (:func:`~cnnzoo.models.base.output_loss`).
-    """
-    return output_loss(output, target, criterion, aux_weight)
 
 
 class BasicConv2d(nn.Module):

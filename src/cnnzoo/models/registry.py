@@ -7,7 +7,7 @@ classes: the defaults of ``num_classes`` and ``in_chans``). Everything else abou
 The decorated function builds the model with those defaults and gives it its
 ``pretrained_cfg``, so calling it directly (``cnnzoo.models.resnet.resnet50()``) and
 ``cnnzoo.create_model("resnet50")`` return the same thing. The registry knows nothing of
-weights: ``cnnzoo.model_info`` (in ``factory``) joins the two.
+weights: ``cnnzoo.model_info`` (in ``analysis.info``) joins the two.
 """
 
 from __future__ import annotations

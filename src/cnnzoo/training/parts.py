@@ -10,6 +10,7 @@ import bisect
 import copy
 import itertools
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,12 +21,12 @@ from torch import nn
 from ..data.feed import device_transform, feed, reads_ahead
 from ..device import autocast
 from ..errors import ConfigError, DataError, InvalidArgumentError
-from ..models.base import logits_of, output_loss
+from ..models.base import googlenet_loss, logits_of
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum
 from .guards import pairs
 
-__all__ = ["compute_loss", "logits_of", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
+__all__ = ["compute_loss", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
            "build_scheduler", "batch_mix", "ModelEma", "freeze_backbone", "set_train_mode", "what_is_trained"]
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
@@ -33,13 +34,15 @@ _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.module
 
 def compute_loss(output: Any, target: torch.Tensor, criterion: Callable[..., torch.Tensor] | None = None,
                  aux_weight: float = 0.3) -> torch.Tensor:
-    """The training loss of any model's output (the model contract's output protocol).
+    """Deprecated: use :func:`cnnzoo.googlenet_loss`, the same loss under its documented name.
 
-    ``target`` is class indices or (mixup/cutmix) class probabilities; ``criterion``
-    defaults to cross-entropy; auxiliary outputs (``.aux_logits``: GoogLeNet's, Szegedy et
-    al. 2014, Sec. 5) add ``aux_weight`` times their loss.
+    Kept for one release so that code written against ``cnnzoo.compute_loss`` keeps running;
+    it warns (``DeprecationWarning``) and returns ``googlenet_loss(output, target, criterion,
+    aux_weight)``.
     """
-    return output_loss(output, target, criterion, aux_weight)
+    warnings.warn("cnnzoo.compute_loss is deprecated and will be removed in the next release; use "
+                  "cnnzoo.googlenet_loss (the same loss)", DeprecationWarning, stacklevel=2)
+    return googlenet_loss(output, target, criterion, aux_weight)
 
 
 @torch.inference_mode()

@@ -28,6 +28,7 @@ from ..data.feed import device_transform, feed, reads_ahead
 from ..data.sampling import epoch_batches
 from ..device import autocast, synchronize
 from ..errors import CheckpointError, TrainingDivergedError
+from ..models.base import googlenet_loss
 from ..models.deterministic import use_deterministic_layers
 from .config import TrainConfig
 from .distributed import all_reduce_sum, barrier
@@ -47,7 +48,6 @@ from .parts import (
     batch_mix,
     build_optimizer,
     build_scheduler,
-    compute_loss,
     evaluate,
     freeze_backbone,
     set_train_mode,
@@ -307,7 +307,7 @@ class Trainer:
         with no_sync:
             with autocast(self.device, self.precision), batch_of_one(micro, self.epoch + 1):
                 out = self.net(x)
-                loss = compute_loss(out, y, self.criterion, self.config.aux_weight)
+                loss = googlenet_loss(out, y, self.criterion, self.config.aux_weight)
             scaled = loss / self.config.grad_accum
             (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         totals.add(loss, out, y, micro)
