@@ -1,4 +1,4 @@
-"""Which image decoder (issue 15): images/s per core for decode + RandomResizedCrop(224), and damaged files.
+"""Which image decoder: images/s per core for decode + RandomResizedCrop(224), and damaged files.
 
 Throughput, one process, one thread (images/s per core), contenders interleaved in each round,
 median of ``--repeats`` rounds, on ``--images`` generated 500 x 375 photographs-like images

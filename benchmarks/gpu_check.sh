@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole GPU check of cnnzoo (issue 13) in one command, inside 8 minutes on one GPU; the last
+# The whole GPU check of cnnzoo in one command, inside 8 minutes on one GPU; the last
 # thing it prints is the table of results against the targets (also in OUT/report.md).
 #
 #   bash benchmarks/gpu_check.sh [--smoke] [--out DIR]

@@ -1,4 +1,4 @@
-"""Issues 14 (item 7, item 10, tracebacks) and 15: damaged images are reported, never fatal.
+"""Damaged images are reported, never fatal.
 
 Each damaged file of scripts/make_bad_images.py goes through :func:`cnnzoo.data.decode_image`,
 :func:`cnnzoo.data.read_image`, an image folder (stopping, and with ``bad_images="skip"``) and

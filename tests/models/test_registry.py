@@ -5,7 +5,7 @@ from torch import nn
 import cnnzoo
 from cnnzoo.errors import DuplicateModelError, InvalidArgumentError, UnknownModelError
 
-# Every name the zoo promises (issue 2); a missing registration fails here.
+# Every name the zoo promises (README, docs/models.md); a missing registration fails here.
 EXPECTED = """
 lenet5 alexnet alexnet_original zfnet
 vgg11 vgg13 vgg16 vgg19 vgg11_bn vgg13_bn vgg16_bn vgg19_bn

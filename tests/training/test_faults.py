@@ -1,4 +1,4 @@
-"""Issue 7: faults during training -- kill -9 inside a save, SIGTERM, a full disk, NaN, two runs.
+"""Faults during training -- kill -9 inside a save, SIGTERM, a full disk, NaN, two runs.
 
 Already covered elsewhere and not repeated here:
 - a torn ``torch.save`` leaves the old checkpoint whole and no temp file:

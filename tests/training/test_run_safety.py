@@ -1,4 +1,4 @@
-"""Issue 14: a run never replaces another's results, never saves NaN weights, and answers a bad
+"""A run never replaces another's results, never saves NaN weights, and answers a bad
 batch, a BatchNorm batch of one and NaN predictions with one line instead of a traceback."""
 
 import signal

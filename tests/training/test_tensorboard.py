@@ -1,4 +1,4 @@
-"""Issue 15: ``--log tensorboard`` writes the run's curves as TensorBoard events, read back here
+"""``--log tensorboard`` writes the run's curves as TensorBoard events, read back here
 with tensorboard's own reader and compared with metrics.csv."""
 
 import csv

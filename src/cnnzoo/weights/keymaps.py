@@ -33,7 +33,7 @@ def key_map(layout: str) -> Callable[[Callable[[StateDict], StateDict]], Callabl
     return decorate
 
 
-# --- DenseNet and MobileNet v1 layouts (issue 2) -------------------------------------------
+# --- DenseNet and MobileNet v1 layouts ------------------------------------------------------
 
 _DENSENET_LEGACY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\."
@@ -78,7 +78,7 @@ def timm_mobilenetv1(state_dict: StateDict) -> StateDict:
     return out
 
 
-# --- residual family layouts: timm's legacy SENets and ResNet v2 (issue 2) -----------------
+# --- residual family layouts: timm's legacy SENets and ResNet v2 ---------------------------
 
 # layer0 of the Caffe SENets -> our stem: the 7x7 one is conv1/bn1 as in torchvision; the
 # deep one (SENet-154's three 3x3 convs) is the Sequential conv1 (convs at 0, 3, 6) + bn1
