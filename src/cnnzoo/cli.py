@@ -13,6 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .device import PRECISIONS
+
 __all__ = ["main", "build_parser"]
 
 
@@ -181,7 +183,7 @@ def _add_eval(sub: Any) -> None:
     p.add_argument("--checkpoint", required=True, help="best.pt / last.pt of a run")
     p.add_argument("--data", help="another data spec with the same classes")
     p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
+    p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--workers", type=int)
     p.add_argument("--limit-batches", type=int)
@@ -318,7 +320,7 @@ def _add_benchmark(sub: Any) -> None:
     _add_model_args(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, help="default 64 on CUDA, 8 on the CPU")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--precision", choices=[p for p in PRECISIONS if p != "auto"], default="fp32")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile each model")
     p.add_argument("--train", action="store_true", help="also time a training step")

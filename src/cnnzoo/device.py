@@ -15,11 +15,13 @@ import torch
 
 from .errors import DeviceError
 
-__all__ = ["PRECISIONS", "resolve_device", "resolve_precision", "autocast", "synchronize", "cpu_count",
+__all__ = ["PRECISIONS", "DEVICE_SPEC", "resolve_device", "resolve_precision", "autocast", "synchronize", "cpu_count",
            "auto_cpu_threads"]
 
+#: the precisions a run or a measurement may name (auto: resolved per device by resolve_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+#: the device a run or a measurement may name: auto, cpu, cuda or cuda:N
+DEVICE_SPEC = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
@@ -28,7 +30,7 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
     ``cuda`` without an index is ``cuda:local_rank``: under torchrun each process takes its
     own GPU. A device this machine does not have is a :class:`~cnnzoo.errors.DeviceError`.
     """
-    if not isinstance(spec, str) or not _DEVICE_RE.match(spec):
+    if not isinstance(spec, str) or not DEVICE_SPEC.match(spec):
         raise DeviceError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N")
     if spec == "auto":
         spec = "cuda" if torch.cuda.is_available() else "cpu"

@@ -15,7 +15,7 @@ from ..errors import DataError
 from .feed import DecodeImages, DeviceTransform, ImageLoader, Normalize, collate_encoded
 from .sampling import EpochSampler
 from .sources import SyntheticLoader, cifar_dataset, digits_dataset, imagefolder_dataset, mnist_dataset
-from .stats import normalisation
+from .stats import data_kind, normalisation
 from .transforms import build_transforms
 
 __all__ = ["DataSpec", "parse_data_spec", "count_classes", "DataBundle", "build_data", "default_workers", "DECODES"]
@@ -37,8 +37,9 @@ def parse_data_spec(spec: str) -> DataSpec:
     """``digits`` | ``mnist:DIR`` | ``cifar10:DIR`` | ``cifar100:DIR`` | ``[imagefolder:]DIR`` | ``synthetic[:N]``."""
     if not isinstance(spec, str) or not spec:
         raise DataError("--data must be digits, mnist:DIR, cifar10:DIR, cifar100:DIR, DIR or synthetic")
-    kind, sep, rest = spec.partition(":")
-    if kind == "digits" and not sep:
+    kind = data_kind(spec)  # the one reading of the text, as for a recorded run's spec
+    named, sep, rest = spec.partition(":")
+    if kind == "digits":
         return DataSpec("digits")
     if kind == "synthetic":
         if not sep:
@@ -46,7 +47,7 @@ def parse_data_spec(spec: str) -> DataSpec:
         if not rest.isdigit() or int(rest) < 1:
             raise DataError(f"synthetic:N needs a positive number of images, got {rest!r}")
         return DataSpec("synthetic", samples=int(rest))
-    if kind in ("mnist", "cifar10", "cifar100", "imagefolder") and sep:
+    if sep and named == kind:  # KIND:DIR
         root = Path(rest).expanduser()
         if not root.is_dir():
             raise DataError(f"--data {spec}: {root} is not a directory")

@@ -10,8 +10,8 @@ defaults and the data pipelines alike.
 from __future__ import annotations
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD",
-           "DIGITS_MEAN", "DIGITS_STD", "HALF_MEAN_STD", "DEFAULT_CROP_PCT", "normalisation", "data_kind",
-           "eval_preprocessing"]
+           "DIGITS_MEAN", "DIGITS_STD", "HALF_MEAN_STD", "DEFAULT_CROP_PCT", "FOLDER_KINDS", "normalisation",
+           "data_kind", "eval_preprocessing"]
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -22,6 +22,8 @@ DIGITS_MEAN, DIGITS_STD = (0.5,), (0.5,)
 HALF_MEAN_STD = (0.5, 0.5, 0.5)
 #: the evaluation centre crop as a fraction of the resized image (224 / 256)
 DEFAULT_CROP_PCT = 0.875
+#: the ``--data`` kinds that name a folder (``KIND:DIR``)
+FOLDER_KINDS = ("mnist", "cifar10", "cifar100", "imagefolder")
 
 
 def normalisation(kind: str, in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -42,9 +44,9 @@ def data_kind(spec: str) -> str:
     """The kind of a ``--data`` spec (``digits``, ``mnist``, ``cifar10``, ``cifar100``, ``imagefolder``,
     ``synthetic``), read from the text alone (the folder need not exist: a recorded run's spec)."""
     kind, sep, _ = str(spec).partition(":")
-    if kind in ("digits", "synthetic") or (sep and kind in ("mnist", "cifar10", "cifar100", "imagefolder")):
+    if (kind == "digits" and not sep) or kind == "synthetic" or (sep and kind in FOLDER_KINDS):
         return kind
-    return "imagefolder"
+    return "imagefolder"  # a bare folder, as `--data DIR` means
 
 
 def eval_preprocessing(data: str, image_size: int, in_chans: int,

@@ -9,9 +9,9 @@ GoogLeNet) would stop a ``--deterministic`` run on a GPU at its first backward.
 
 The stand-ins compute the same functions from matrix products and sums of shifted slices,
 whose CUDA kernels are deterministic (cuBLAS, once ``CUBLAS_WORKSPACE_CONFIG`` is set, which
-:func:`~cnnzoo.training.seeding.seed_everything` does). They subclass the modules they
-replace and hold no parameters or buffers, so ``isinstance`` checks and the state dict stay
-as they were; the printed network names them.
+:func:`~cnnzoo.training.setup.process_settings` does for a deterministic run). They subclass
+the modules they replace and hold no parameters or buffers, so ``isinstance`` checks and the
+state dict stay as they were; the printed network names them.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import math
 import os
-import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,12 +19,11 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..atomic import atomic_write
+from ..device import DEVICE_SPEC, PRECISIONS
 from ..errors import ConfigError, shown, suggest
 
 __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
            "add_config_options"]
-
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 #: upper bounds of the integer settings: larger values pass a type check, then crash the process
 #: or exhaust the machine (10^5 threads or workers, a 10^5-pixel input, a seed torch cannot hold)
@@ -112,7 +110,7 @@ class TrainConfig:
     # -- hardware
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
     precision: str = _opt("auto", "auto: bf16 on a GPU that has it (else fp16), fp32 on a CPU",
-                          choices=("auto", "fp32", "bf16", "fp16"))
+                          choices=PRECISIONS)
     channels_last: bool | None = _opt(None, "NHWC memory format (default: on for CUDA, off for CPU)")
     compile: bool = _opt(False, "torch.compile the model")
     sync_bn: bool = _opt(False, "SyncBatchNorm across processes")
@@ -182,7 +180,7 @@ class TrainConfig:
             if value not in allowed:
                 names = ", ".join("null" if a is None else a for a in allowed)
                 raise ConfigError(f"{key} must be one of {names}; got {shown(value)}")
-        if not _DEVICE_RE.match(self.device):
+        if not DEVICE_SPEC.match(self.device):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {shown(self.device)}")
         if not self.model:
             raise ConfigError("model must name a registered model (cnnzoo list shows them)")

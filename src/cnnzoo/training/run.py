@@ -20,7 +20,7 @@ from ..errors import CheckpointError, ConfigError, shown
 from .config import TrainConfig, merge_config, resolve_config
 from .outputs import load_checkpoint, plural, say
 from .parts import evaluate, what_is_trained
-from .setup import prepare_run
+from .setup import prepare_run, process_settings
 from .trainer import EpochHook, StepHook, Trainer, TrainResult
 
 __all__ = ["train", "evaluate_checkpoint"]
@@ -46,7 +46,6 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
     if state is not None and state["model_name"] != cfg.model:
         raise CheckpointError(f"checkpoint {resume} is of model '{state['model_name']}', but this run trains "
                               f"'{cfg.model}'; use --model {state['model_name']} or another checkpoint")
-    deterministic_before = torch.are_deterministic_algorithms_enabled()
     run = None
     try:
         run = prepare_run(cfg, checkpoint=state)
@@ -54,20 +53,18 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
         if run.data.skipped and run.runtime.dist.is_main:
             print(f"cnnzoo: warning: skipped {plural(len(run.data.skipped), 'unreadable image')} "
                   f"(first: {str(run.data.skipped[0])!r}); they are left out of this run", file=sys.stderr, flush=True)
+        # a resumed run continues in its own directory; meta is what predict needs to use the
+        # checkpoint as the run did (class names and preprocessing)
         trainer = Trainer(run.model, run.data.train_loader, run.data.val_loader, run.config, model_name=cfg.model,
-                          runtime=run.runtime, on_step=on_step, on_epoch=on_epoch)
-        # what predict needs to use the checkpoint as the run did: class names and preprocessing
-        trainer.meta = {"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data,
-                        "preprocessing": _preprocessing(run.config)}
+                          runtime=run.runtime, on_step=on_step, on_epoch=on_epoch, resume=state,
+                          output_dir=cfg.output or (Path(resume).parent if resume is not None else None),
+                          meta={"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data,
+                                "preprocessing": _preprocessing(run.config)})
         if (cfg.freeze_backbone or cfg.layer_decay is not None) and cfg.verbose and run.runtime.dist.is_main:
             for line in what_is_trained(trainer.model, trainer.optimizer):
                 say(line)
-        if state is not None and resume is not None:
-            trainer.load_state(state)
-            trainer.output_dir = Path(cfg.output) if cfg.output else Path(resume).parent
         return trainer.fit()
     finally:
-        torch.use_deterministic_algorithms(deterministic_before)
         if run is not None and run.runtime.dist.initialized_here:
             import torch.distributed as dist
 
@@ -103,7 +100,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     net = run.model.to(run.runtime.device)
     if run.runtime.channels_last:
         net.to(memory_format=torch.channels_last)
-    metrics = evaluate(net, run.data.val_loader, device=run.runtime.device, precision=run.runtime.precision,
-                       channels_last=run.runtime.channels_last, limit_batches=limit_batches)
+    with process_settings(run.config, run.runtime):  # the kernels and threads of the run's own validation
+        metrics = evaluate(net, run.data.val_loader, device=run.runtime.device, precision=run.runtime.precision,
+                           channels_last=run.runtime.channels_last, limit_batches=limit_batches)
     return {**metrics, "model": state["model_name"], "data": cfg.data, "checkpoint": str(checkpoint),
             "epoch": state.get("epoch")}

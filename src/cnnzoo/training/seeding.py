@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import random
+import warnings
 from typing import Any
 
 import numpy as np
@@ -12,21 +12,30 @@ import torch
 __all__ = ["seed_everything", "get_rng_state", "set_rng_state"]
 
 
-def seed_everything(seed: int, deterministic: bool, device: torch.device) -> None:
-    """Seed python, numpy and torch; with ``deterministic``, only deterministic kernels."""
+def seed_everything(seed: int, deterministic: bool | None = None, device: torch.device | None = None) -> None:
+    """Seed python, numpy and torch (every device).
+
+    Which kernels run, deterministic ones or the fastest, is a setting of the run, chosen for
+    its duration by :func:`cnnzoo.training.setup.process_settings`. ``deterministic`` and
+    ``device`` are deprecated (kept for one release): given, they still set those flags for
+    the rest of the process, as this function used to.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    if deterministic:
-        # cuBLAS needs this set before its first use to be deterministic (CUDA docs, "Reproducibility")
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-    if device.type == "cuda":
-        torch.backends.cudnn.deterministic = deterministic
-        # autotuning picks the fastest kernel per shape, which may differ run to run
-        torch.backends.cudnn.benchmark = not deterministic
-        torch.backends.cuda.matmul.allow_tf32 = not deterministic
-        torch.backends.cudnn.allow_tf32 = not deterministic
+    if deterministic is not None or device is not None:
+        warnings.warn(
+            "seed_everything(seed, deterministic, device) is deprecated and will take only the seed in "
+            "the next release; the kernels of a run are set by cnnzoo.training.setup.process_settings",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        # imported here: setup imports this module, and the old flags go with these arguments
+        from .setup import _choose_kernels
+
+        # as before: switched on by a deterministic seeding, never switched off by another
+        _choose_kernels(bool(deterministic) or torch.are_deterministic_algorithms_enabled(),
+                        device or torch.device("cpu"), fast=not deterministic)
 
 
 def get_rng_state() -> dict[str, Any]:

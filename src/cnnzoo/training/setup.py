@@ -1,7 +1,9 @@
 """Everything a run needs before its first step: where it runs, the model, the data.
 
 :func:`resolve_runtime` decides the processes, the device and the precision (the
-:class:`~cnnzoo.training.trainer.Trainer` of a notebook calls it too); :func:`prepare_run`
+:class:`~cnnzoo.training.trainer.Trainer` of a notebook calls it too); :func:`process_settings`
+is the one place that sets the process-wide choices of a run (deterministic or autotuned
+kernels, TF32, threads) and restores them after; :func:`prepare_run`
 adds the model and the data of a registered model's run, for :func:`cnnzoo.train` and
 :func:`cnnzoo.evaluate_checkpoint` alike, so that training and evaluation build the same
 things from one config.
@@ -10,6 +12,7 @@ things from one config.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,22 +52,42 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
     dist = setup_distributed(cfg.device)
     device = resolve_device(cfg.device, dist.local_rank)
     precision = resolve_precision(cfg.precision, device)
-    if device.type == "cuda":  # autotuned kernels per input shape, unless reproducibility comes first
-        torch.backends.cudnn.benchmark = not cfg.deterministic
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     return Runtime(dist, device, precision, channels_last)
 
 
+def _choose_kernels(deterministic: bool, device: torch.device, *, fast: bool | None = None) -> None:
+    """Set, for the whole process, deterministic kernels or not and (on a GPU) whether cuDNN
+    autotunes and matrix products use TF32 (``fast``, default: not ``deterministic``).
+    A run sets them through :func:`process_settings`, which restores them after."""
+    if deterministic:
+        # cuBLAS reads this when it first allocates its workspace; without it cuBLAS is not
+        # deterministic and PyTorch refuses its matrix products (CUDA docs, "Reproducibility")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(deterministic)
+    if device.type == "cuda":
+        fast = not deterministic if fast is None else fast
+        torch.backends.cudnn.benchmark = torch.backends.cudnn.allow_tf32 = fast
+        torch.backends.cuda.matmul.allow_tf32 = fast
+
+
 @contextlib.contextmanager
 def process_settings(cfg: TrainConfig, runtime: Runtime) -> Iterator[None]:
-    """The process-wide settings of a run (deterministic kernels, CPU threads), restored after.
+    """The process-wide settings of a run, restored after: which kernels run and on how many threads.
 
-    On a CPU the run takes ``cfg.threads`` threads, or the cores that are idle; a
+    The one place where a run chooses between reproducible and fastest kernels. With
+    ``cfg.deterministic``: PyTorch's deterministic algorithms (cuDNN's included, so
+    ``cudnn.deterministic`` need not be set: PyTorch docs, "Reproducibility"), no cuDNN
+    autotuning and no TF32. Otherwise, on a GPU: cuDNN autotunes a kernel per input shape and
+    matrix products may use TF32 (both may pick other kernels, with other rounding, run to
+    run). On a CPU the run takes ``cfg.threads`` threads, or the cores that are idle; a
     deterministic run keeps PyTorch's fixed default, since results depend on the count.
     """
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     deterministic_before, threads_before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    cuda_before = (cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32)
     try:
-        torch.use_deterministic_algorithms(cfg.deterministic or deterministic_before)
+        _choose_kernels(cfg.deterministic or deterministic_before, runtime.device, fast=not cfg.deterministic)
         threads = cfg.threads
         if threads is None and runtime.device.type == "cpu" and not cfg.deterministic:
             threads = auto_cpu_threads(runtime.dist.world_size)
@@ -74,6 +97,7 @@ def process_settings(cfg: TrainConfig, runtime: Runtime) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
         torch.set_num_threads(threads_before)
+        cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = cuda_before
 
 
 @dataclass
@@ -105,7 +129,7 @@ def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, t
     ckpt = checkpoint or {}
     in_chans = ckpt.get("in_chans") or cfg.in_chans or info.input_size[0]
     if train:
-        seed_everything(cfg.seed, cfg.deterministic, runtime.device)
+        seed_everything(cfg.seed)
     num_classes = ckpt.get("num_classes") or count_classes(spec, default=info.num_classes or 1000)
     if not train and spec.kind != "synthetic" and count_classes(spec) != num_classes:
         raise DataError(f"the checkpoint classifies {num_classes} classes but --data {cfg.data} has "

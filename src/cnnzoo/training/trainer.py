@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,12 +105,22 @@ class Trainer:
     called after every optimiser step and ``on_epoch`` after every epoch (logging,
     early stopping by a signal, tests); ``runtime`` is a resolved
     :class:`~cnnzoo.training.setup.Runtime` (default: resolved from the config).
+
+    ``resume`` continues from a run's ``last.pt`` (its path, or the state
+    :func:`~cnnzoo.training.outputs.load_checkpoint` read from it): weights, optimiser,
+    schedule, EMA, RNG states and the position in the data are restored here, so that
+    :meth:`fit` ends with the weights of an uninterrupted run. The run directory is
+    ``output_dir``, else ``config.output``, else (resuming from a path) the checkpoint's
+    directory, else a new ``runs/<model>-<time>``. ``meta`` is recorded in every checkpoint (``cnnzoo.train`` puts
+    the class names and the evaluation preprocessing there, for ``cnnzoo predict``).
     """
 
     def __init__(self, model: nn.Module, train_loader: Any, val_loader: Any = None,
                  config: TrainConfig | dict[str, Any] | None = None, *, model_name: str | None = None,
                  log: Callable[[str], None] | None = None, runtime: Runtime | None = None,
-                 on_step: StepHook | None = None, on_epoch: EpochHook | None = None) -> None:
+                 on_step: StepHook | None = None, on_epoch: EpochHook | None = None,
+                 resume: str | os.PathLike[str] | dict[str, Any] | None = None,
+                 output_dir: str | os.PathLike[str] | None = None, meta: dict[str, Any] | None = None) -> None:
         cfg = config if isinstance(config, TrainConfig) else (
             TrainConfig.from_dict(config) if isinstance(config, dict) else TrainConfig())
         self.model_name = model_name or type(model).__name__.lower()
@@ -138,8 +149,8 @@ class Trainer:
         self.best_top1: float | None = None
         self.best_epoch = 0
         self.history: list[dict[str, float]] = []
-        self.meta: dict[str, Any] = {}  # recorded in checkpoints (classes, input size ...)
-        self.output_dir: Path | None = None  # default: config.output, the resumed run's, or runs/<model>-<time>
+        self.meta: dict[str, Any] = dict(meta or {})  # recorded in checkpoints (classes, preprocessing ...)
+        self.output_dir: Path | None = Path(output_dir) if output_dir is not None else None
         self.input_shape: tuple[int, ...] = ()
         self._partial: list[float] | None = None
         self._signals = StopSignals()
@@ -148,6 +159,19 @@ class Trainer:
         self._epoch_start_step = 0
         self._loaded = False  # a checkpoint was loaded: its run directory is this run's own
         self._tb: TensorBoardLog | None = None
+        if resume is not None:
+            self._resume_from(resume)
+
+    def _resume_from(self, checkpoint: str | os.PathLike[str] | dict[str, Any]) -> None:
+        if isinstance(checkpoint, dict):  # read already (cnnzoo.train reads the run's settings from it first)
+            self.load_state(checkpoint)
+        else:
+            self.load_state(load_checkpoint(checkpoint, expect_model=self.model_name))
+        if self.output_dir is None:
+            if self.config.output:
+                self.output_dir = Path(self.config.output)
+            elif not isinstance(checkpoint, dict):
+                self.output_dir = Path(checkpoint).parent
 
     def _place(self, model: nn.Module) -> tuple[nn.Module, nn.Module, Any, nn.Module | None]:
         """(model on the device, what runs it: DDP and/or compiled, the DDP wrapper, the frozen head)."""
@@ -175,17 +199,17 @@ class Trainer:
     def fit(self, resume: str | os.PathLike[str] | None = None, *, epochs: int | None = None) -> TrainResult:
         """Train until ``config.epochs`` (at most ``epochs`` more in this call); returns a :class:`TrainResult`.
 
-        ``resume`` continues from a ``last.pt`` (in its directory unless ``output_dir`` or
-        ``config.output`` says otherwise): weights, optimiser, schedule, EMA, RNG states and
-        the position in the data, so the result equals an uninterrupted run.
+        ``resume`` is deprecated (kept for one release): give it to the constructor,
+        ``Trainer(..., resume=path)``, which restores the same state.
         """
         cfg, t_start = self.config, time.perf_counter()
         if resume is not None:
-            self.load_state(load_checkpoint(resume, expect_model=self.model_name))
-            self.output_dir = self.output_dir or (Path(cfg.output) if cfg.output else Path(resume).parent)
+            warnings.warn("Trainer.fit(resume=...) is deprecated and will be removed in the next release; "
+                          "use Trainer(..., resume=...)", DeprecationWarning, stacklevel=2)
+            self._resume_from(resume)
         self._stop_agreed = False
         # a new run, not the continuation of this trainer's or a checkpoint's: it may not replace another's results
-        fresh = resume is None and not self._loaded and not self.history and self.step == 0
+        fresh = not self._loaded and not self.history and self.step == 0
         self._dir = open_run_directory(self.output_dir or cfg.output, self.model_name, fresh=fresh,
                                        overwrite=cfg.overwrite, dist_info=self.dist, device=self.device)
         self.output_dir = self._dir.path if self._dir is not None else None
