@@ -11,8 +11,8 @@ from typing import Any
 
 from . import models  # noqa: F401  (registers every model)
 from .errors import CnnzooError
+from .factory import create_model
 from .models import GoogLeNetOutputs, googlenet_loss
-from .models.factory import create_model
 from .models.registry import list_models, register_model
 
 __version__ = "0.1.0"

@@ -32,10 +32,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
-from ..data.stats import HALF_MEAN_STD as _HALF
 from ..errors import UnknownWeightsError, suggest
 from ..models.registry import is_model
+from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
+from ..preprocessing import HALF_MEAN_STD as _HALF
 
 __all__ = ["WeightsEntry", "CATALOGUE", "list_tags", "default_tag", "get_entry",
            "entry_for"]

@@ -1,10 +1,12 @@
 """Pretrained weights into a model: find them (catalogue tag or file), convert their keys, adapt, load.
 
-``create_model(name, pretrained=...)`` calls :func:`resolve` (which file, how many classes
-and input channels it has, its keys in cnnzoo's names) before building the model, then
-:func:`load_pretrained`. The catalogue is data (:mod:`cnnzoo.weights.catalogue`), the files
-and their verification are :mod:`cnnzoo.weights.cache` and :mod:`cnnzoo.weights.files`, the
-key maps of other layouts are :mod:`cnnzoo.weights.keymaps`. A checkpoint's layout is the
+``create_model(name, pretrained=...)`` (:mod:`cnnzoo.factory`) calls :func:`resolve` (which
+file, how many classes and input channels it has, its keys in cnnzoo's names) before building
+the model, then :func:`load_pretrained`, whose record of the weights it lays over the model's
+own ``pretrained_cfg`` (:func:`cnnzoo.models.registry.pretrained_cfg`). The catalogue is data
+(:mod:`cnnzoo.weights.catalogue`), the files and their verification are
+:mod:`cnnzoo.weights.cache` and :mod:`cnnzoo.weights.files`, the key maps of other layouts are
+:mod:`cnnzoo.weights.keymaps`. A checkpoint's layout is the
 catalogue's where the file is known (by tag, or recognised by its SHA-256), otherwise it is
 detected from the keys.
 
@@ -30,10 +32,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
 from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError, shown
 from ..models.base import classifier_names, first_conv_name
 from ..models.registry import get_model_entry, is_model, list_models
+from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
 from . import cache, hfhub
 from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
 from .files import parse, read_file, read_weights_file
@@ -324,9 +326,11 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
     """Load ``weights`` into ``model``, adapting its classifiers and its first convolution.
 
     The module names come from the model itself (its first ``Conv2d``; its classifiers, the
-    main one first). Returns the ``pretrained_cfg`` entries the weights determine (tag,
-    preprocessing, class names, source). Any mismatch other than the classifiers and the
-    first convolution's input channels is an :class:`IncompatibleWeightsError` naming the keys.
+    main one first). Returns what the weights determine of the model's ``pretrained_cfg``
+    (tag, preprocessing, class names, source), for
+    :func:`~cnnzoo.models.registry.pretrained_cfg` to lay over the network's own entries. Any
+    mismatch other than the classifiers and the first convolution's input channels is an
+    :class:`IncompatibleWeightsError` naming the keys.
     """
     cfg = getattr(model, "pretrained_cfg", None) or {}
     name = str(cfg.get("architecture") or getattr(model, "arch_name", type(model).__name__))
