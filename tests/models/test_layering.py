@@ -10,7 +10,7 @@ import pytest
 import cnnzoo
 
 MODELS = Path(cnnzoo.__file__).parent / "models"
-# the former home of create_model/model_info/split_model_name: an alias of their new homes that nothing in models imports
+# the former home of create_model, model_info and split_model_name: an alias that nothing in models imports
 ALIAS = "factory.py"
 
 
@@ -83,6 +83,23 @@ def test_models_import_only_their_own_layer(path):
         if module.startswith("cnnzoo") and not module.startswith(allowed)
     ]
     assert not bad, f"cnnzoo/models/{path.name} imports outside its layer: {bad}"
+
+
+def _loaded_after(code: str, *packages: str) -> list[str]:
+    """The modules of ``packages`` (and below) that a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys\nprint(sorted(m for m in sys.modules if m.startswith({packages!r})))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return ast.literal_eval(out)
+
+
+def test_the_module_probe_sees_what_is_loaded():
+    assert "cnnzoo.data.stats" in _loaded_after("import cnnzoo.data", "cnnzoo.data")
+    assert "cnnzoo.weights.load" in _loaded_after("import cnnzoo; cnnzoo.create_model", "cnnzoo.weights")
+
+
+def test_import_cnnzoo_loads_neither_data_nor_weights():
+    # the registry needs neither: they are loaded by the first create_model, list_weights, train...
+    assert _loaded_after("import cnnzoo", "cnnzoo.data", "cnnzoo.weights", "cnnzoo.factory") == []
 
 
 def test_import_and_create_model_load_no_data_module():
