@@ -4,9 +4,9 @@ The layers below point one way: :mod:`cnnzoo.models` builds networks and knows n
 weights; :mod:`cnnzoo.weights` finds, verifies and loads weight files into networks it
 reads through the model contract. This module joins them in timm's order (``create_model``
 -> ``build_model_with_cfg``): the weights a call names are resolved before anything is
-built (which file, its classes and input channels, its keys in cnnzoo's names), the network
-is built for them, the weights are loaded, and the ``pretrained_cfg`` is set once, from the
-network, its registration and what the weights say.
+built (which file, its classes and input channels, the constructor arguments it was trained
+with, its keys in cnnzoo's names), the network is built for them, the weights are loaded, and
+the ``pretrained_cfg`` is set once, from the network, its registration and what the weights say.
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def create_model(
             num_classes = weights.num_classes
         if in_chans is None:
             in_chans = weights.in_chans
+        # and with the arguments it was trained with, unless the call gives them
+        kwargs = {**weights.model_kwargs(in_chans), **kwargs}
     model = build_model(info, kwargs, num_classes, in_chans)
     if weights is not None:
         set_pretrained_cfg(model, pretrained_cfg(model, info, load_pretrained(model, weights)))

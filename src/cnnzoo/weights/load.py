@@ -65,6 +65,22 @@ class ResolvedWeights:
     #: what a cnnzoo training checkpoint records of its run (classes, preprocessing, config)
     run: dict[str, Any] | None = None
 
+    def model_kwargs(self, in_chans: int | None) -> dict[str, Any]:
+        """Constructor arguments the weights were trained with, for a network of ``in_chans`` input channels.
+
+        GoogLeNet's ``transform_input=True`` for torchvision's file, which expects inputs
+        re-normalised inside the network; none where the first convolution is adapted to
+        other channels, whose inputs they do not describe. ``create_model`` passes them to the
+        constructor (unless the call gives them), as torchvision's builders do.
+        """
+        entry = self.entry
+        if entry is None or not entry.model_attrs:
+            return {}
+        if in_chans is not None and in_chans != entry.input_size[0]:
+            log.info("%s: %s not applied to a %d-channel input", entry.tag, entry.model_attrs, in_chans)
+            return {}
+        return dict(entry.model_attrs)
+
 
 @functools.cache
 def _label_file(name: str) -> tuple[str, ...]:
@@ -411,11 +427,10 @@ def _weights_record(model: nn.Module, name: str, weights: ResolvedWeights, in_ch
         if weights.run is not None:
             cfg.update(_run_record(model, weights.run, in_chans))
         return cfg
-    for attr, value in entry.model_attrs.items():
-        if in_chans == entry.input_size[0]:
-            setattr(model, attr, value)
-        else:  # GoogLeNet's transform_input re-normalises exactly three ImageNet channels
-            log.info("%s: %s=%r not applied to a %d-channel input", name, attr, value, in_chans)
+    for attr, value in weights.model_kwargs(in_chans).items():
+        if getattr(model, attr, value) != value:  # a network built without what the weights were trained with
+            log.warning("%s: built with %s=%r; the weights %s were trained with %s=%r", name, attr,
+                        getattr(model, attr), entry.tag, attr, value)
     same_head = getattr(model, "num_classes", None) == entry.num_classes
     cfg.update(
         tag=entry.tag, source=entry.source, url=entry.url, sha256=entry.sha256,
