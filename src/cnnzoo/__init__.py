@@ -7,20 +7,24 @@ the trainer, the analysis tools and the weight machinery are imported on first u
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import models  # noqa: F401  (registers every model)
 from .errors import CnnzooError
 from .models import GoogLeNetOutputs, googlenet_loss
-from .models.factory import create_model
 from .models.registry import list_models, register_model
+
+if TYPE_CHECKING:  # imported on first use (below), as the weights machinery it brings
+    from .factory import create_model as create_model
 
 __version__ = "0.1.0"
 
 # name -> module that defines it; imported on first attribute access (PEP 562) so that
-# `import cnnzoo` stays as cheap as `import torch` (torchvision, data and training code
-# are not loaded until used).
+# `import cnnzoo` stays as cheap as `import torch` (torchvision, the weights, data and
+# training code are not loaded until used).
 _LAZY = {
+    # the registry needs no weights: create_model brings them in when it is first used
+    "create_model": "cnnzoo.factory",
     # trainer issue
     "Trainer": "cnnzoo.training",
     "TrainConfig": "cnnzoo.training",
@@ -52,7 +56,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "CnnzooError", "GoogLeNetOutputs", "create_model", "googlenet_loss", "list_models",
+    "CnnzooError", "GoogLeNetOutputs", "googlenet_loss", "list_models",
     "register_model", "__version__", *sorted(_LAZY),
 ]
 

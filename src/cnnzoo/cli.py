@@ -231,7 +231,8 @@ def _meta_model(name: str, model_args: dict[str, Any]) -> Any:
     """A registered model with these constructor arguments, on the meta device (no memory)."""
     import torch
 
-    from .models.factory import create_model, split_model_name
+    from .factory import create_model
+    from .models.build import split_model_name
 
     with torch.device("meta"):
         return create_model(split_model_name(name)[0], **model_args)
@@ -396,7 +397,7 @@ def _add_export(sub: Any) -> None:
 def _cmd_export(args: argparse.Namespace) -> int:
     from .apps.export import export
     from .apps.predict import load_model
-    from .models.factory import create_model
+    from .factory import create_model
 
     model_args = _model_args(args.model_args)
     if args.pretrained is not None:

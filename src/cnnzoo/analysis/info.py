@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..models.factory import split_model_name
+from ..models.build import split_model_name
 from ..models.registry import get_model_entry
 from ..weights.catalogue import list_tags
 from .depth import network_depth

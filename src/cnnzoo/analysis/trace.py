@@ -33,7 +33,8 @@ def resolve_model(model_or_name: nn.Module | str) -> nn.Module:
         return model_or_name
     if not isinstance(model_or_name, str):
         raise InvalidArgumentError(f"expected a model or a model name, got {type(model_or_name).__name__}")
-    from ..models.factory import create_model, split_model_name
+    from ..factory import create_model
+    from ..models.build import split_model_name
 
     base, _ = split_model_name(model_or_name)  # a weight tag changes no layer: the architecture suffices
     with torch.device("meta"):

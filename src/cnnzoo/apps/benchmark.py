@@ -21,8 +21,8 @@ import torch
 from ..analysis.flops import count_flops
 from ..device import auto_cpu_threads, autocast, resolve_device, resolve_precision, synchronize
 from ..errors import InvalidArgumentError
+from ..factory import create_model
 from ..models.base import googlenet_loss
-from ..models.factory import create_model
 from ..models.registry import get_model_entry, list_models
 from .chart import published_top1
 

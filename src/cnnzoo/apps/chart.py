@@ -15,7 +15,7 @@ from ..analysis.flops import count_flops
 from ..analysis.summary import LayerInfo, ModelSummary, summary
 from ..atomic import atomic_path, output_file
 from ..errors import InvalidArgumentError, MissingDependencyError
-from ..models.factory import create_model
+from ..factory import create_model
 from ..models.registry import get_model_entry, list_models
 from ..weights.catalogue import CATALOGUE
 

@@ -183,7 +183,7 @@ def load_model(model: str | None, pretrained: bool | str | None = True,
     (``model_args`` add to them), its class names and the preprocessing the run evaluated
     with (see :func:`cnnzoo.create_model` with ``pretrained=PATH``).
     """
-    from ..models.factory import create_model
+    from ..factory import create_model
 
     args = dict(model_args or {})
     if pretrained is True or pretrained is None:

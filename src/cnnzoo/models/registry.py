@@ -7,7 +7,8 @@ classes: the defaults of ``num_classes`` and ``in_chans``). Everything else abou
 The decorated function builds the model with those defaults and gives it its
 ``pretrained_cfg``, so calling it directly (``cnnzoo.models.resnet.resnet50()``) and
 ``cnnzoo.create_model("resnet50")`` return the same thing. The registry knows nothing of
-weights: ``cnnzoo.model_info`` (in ``analysis.info``) joins the two.
+weights: :mod:`cnnzoo.factory` joins the two, and gives :func:`pretrained_cfg`, the one place
+a ``pretrained_cfg`` is assembled, what the loaded weights say.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from typing import Any, TypeVar, overload
 
 from torch import nn
 
-from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from ..errors import DuplicateModelError, InvalidArgumentError, UnknownModelError
+from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from .base import classifier_names, first_conv_name
 
 __all__ = ["ModelInfo", "register_model", "list_models", "get_model_entry", "is_model", "pretrained_cfg",

@@ -23,7 +23,8 @@ from torch import nn
 from ..data import DataBundle, build_data, count_classes, default_image_size, default_workers, parse_data_spec
 from ..device import auto_cpu_threads, resolve_device, resolve_precision
 from ..errors import DataError, DeviceError
-from ..models.factory import create_model, split_model_name
+from ..factory import create_model
+from ..models.build import split_model_name
 from ..models.registry import get_model_entry
 from .config import TrainConfig
 from .distributed import DistInfo, setup_distributed

@@ -32,10 +32,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
-from ..data.stats import HALF_MEAN_STD as _HALF
 from ..errors import UnknownWeightsError, suggest
 from ..models.registry import is_model
+from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
+from ..preprocessing import HALF_MEAN_STD as _HALF
 
 __all__ = ["WeightsEntry", "CATALOGUE", "list_tags", "default_tag", "get_entry",
            "entry_for"]
@@ -73,7 +73,7 @@ class WeightsEntry:
     size_mb: float | None = None
     upstream: str = ""  #: the name upstream gives these weights
     sha256_source: str = ""  #: where the full SHA-256 comes from
-    #: attributes set on the model after loading (GoogLeNet's transform_input)
+    #: constructor arguments the weights were trained with (GoogLeNet's transform_input)
     model_attrs: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     #: the Hugging Face Hub repository of the file ("timm/resnetv2_50.a1h_in1k"), where it is one
@@ -156,7 +156,7 @@ _ENTRIES: list[WeightsEntry] = [
     _tv("googlenet", 1, "googlenet-1378be20.pth", 69.778, 89.53, 49.731, default=True,
         sha256="1378be20a8e875cf1568b8a71654e704449655e34711a959a38b04fb34905cef",
         model_attrs={"transform_input": True},
-        notes="expects transform_input=True (set on load), as torchvision; the file's "
+        notes="expects transform_input=True (create_model sets it), as torchvision; the file's "
               "auxiliary heads are not trained (torchvision warns the same)"),
     _tv("resnet18", 1, "resnet18-f37072fd.pth", 69.758, 89.078, 44.661, default=True,
         sha256="f37072fd47e89c5e827621c5baffa7500819f7896bbacec160b1a16c560e07ec"),

@@ -1,10 +1,12 @@
 """Pretrained weights into a model: find them (catalogue tag or file), convert their keys, adapt, load.
 
-``create_model(name, pretrained=...)`` calls :func:`resolve` (which file, how many classes
-and input channels it has, its keys in cnnzoo's names) before building the model, then
-:func:`load_pretrained`. The catalogue is data (:mod:`cnnzoo.weights.catalogue`), the files
-and their verification are :mod:`cnnzoo.weights.cache` and :mod:`cnnzoo.weights.files`, the
-key maps of other layouts are :mod:`cnnzoo.weights.keymaps`. A checkpoint's layout is the
+``create_model(name, pretrained=...)`` (:mod:`cnnzoo.factory`) calls :func:`resolve` (which
+file, how many classes and input channels it has, its keys in cnnzoo's names) before building
+the model, then :func:`load_pretrained`, whose record of the weights it lays over the model's
+own ``pretrained_cfg`` (:func:`cnnzoo.models.registry.pretrained_cfg`). The catalogue is data
+(:mod:`cnnzoo.weights.catalogue`), the files and their verification are
+:mod:`cnnzoo.weights.cache` and :mod:`cnnzoo.weights.files`, the key maps of other layouts are
+:mod:`cnnzoo.weights.keymaps`. A checkpoint's layout is the
 catalogue's where the file is known (by tag, or recognised by its SHA-256), otherwise it is
 detected from the keys.
 
@@ -30,10 +32,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..data.stats import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
 from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError, shown
 from ..models.base import classifier_names, first_conv_name
 from ..models.registry import get_model_entry, is_model, list_models
+from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
 from . import cache, hfhub
 from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
 from .files import parse, read_file, read_weights_file
@@ -62,6 +64,22 @@ class ResolvedWeights:
     in_chans: int | None  #: input channels of the file's first convolution
     #: what a cnnzoo training checkpoint records of its run (classes, preprocessing, config)
     run: dict[str, Any] | None = None
+
+    def model_kwargs(self, in_chans: int | None) -> dict[str, Any]:
+        """Constructor arguments the weights were trained with, for a network of ``in_chans`` input channels.
+
+        GoogLeNet's ``transform_input=True`` for torchvision's file, which expects inputs
+        re-normalised inside the network; none where the first convolution is adapted to
+        other channels, whose inputs they do not describe. ``create_model`` passes them to the
+        constructor (unless the call gives them), as torchvision's builders do.
+        """
+        entry = self.entry
+        if entry is None or not entry.model_attrs:
+            return {}
+        if in_chans is not None and in_chans != entry.input_size[0]:
+            log.info("%s: %s not applied to a %d-channel input", entry.tag, entry.model_attrs, in_chans)
+            return {}
+        return dict(entry.model_attrs)
 
 
 @functools.cache
@@ -324,9 +342,11 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
     """Load ``weights`` into ``model``, adapting its classifiers and its first convolution.
 
     The module names come from the model itself (its first ``Conv2d``; its classifiers, the
-    main one first). Returns the ``pretrained_cfg`` entries the weights determine (tag,
-    preprocessing, class names, source). Any mismatch other than the classifiers and the
-    first convolution's input channels is an :class:`IncompatibleWeightsError` naming the keys.
+    main one first). Returns what the weights determine of the model's ``pretrained_cfg``
+    (tag, preprocessing, class names, source), for
+    :func:`~cnnzoo.models.registry.pretrained_cfg` to lay over the network's own entries. Any
+    mismatch other than the classifiers and the first convolution's input channels is an
+    :class:`IncompatibleWeightsError` naming the keys.
     """
     cfg = getattr(model, "pretrained_cfg", None) or {}
     name = str(cfg.get("architecture") or getattr(model, "arch_name", type(model).__name__))
@@ -407,11 +427,10 @@ def _weights_record(model: nn.Module, name: str, weights: ResolvedWeights, in_ch
         if weights.run is not None:
             cfg.update(_run_record(model, weights.run, in_chans))
         return cfg
-    for attr, value in entry.model_attrs.items():
-        if in_chans == entry.input_size[0]:
-            setattr(model, attr, value)
-        else:  # GoogLeNet's transform_input re-normalises exactly three ImageNet channels
-            log.info("%s: %s=%r not applied to a %d-channel input", name, attr, value, in_chans)
+    for attr, value in weights.model_kwargs(in_chans).items():
+        if getattr(model, attr, value) != value:  # a network built without what the weights were trained with
+            log.warning("%s: built with %s=%r; the weights %s were trained with %s=%r", name, attr,
+                        getattr(model, attr), entry.tag, attr, value)
     same_head = getattr(model, "num_classes", None) == entry.num_classes
     cfg.update(
         tag=entry.tag, source=entry.source, url=entry.url, sha256=entry.sha256,

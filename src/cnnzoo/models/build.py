@@ -1,0 +1,119 @@
+"""Building a registered network from a name and arguments: the model half of ``create_model``.
+
+:func:`cnnzoo.create_model` (:mod:`cnnzoo.factory`) first resolves the weights a call asks
+for, then builds the network with the functions here (the registry's constructor, its
+arguments checked), loads the weights, and for ``features_only`` wraps the network as a
+backbone here. timm's ``build_model_with_cfg`` without the loading: nothing in this module
+knows of weights.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InvalidArgumentError, UnknownModelError, shown
+from .backbone import FeatureDictNet, FeatureListNet, Indices
+from .base import ZooModel, classifier_names, first_conv_name
+from .layers import check_model_args
+from .registry import ModelInfo, list_models
+
+__all__ = [
+    "split_model_name",
+    "check_constructor_args",
+    "check_features_args",
+    "build_model",
+    "probe_model",
+    "feature_extractor",
+]
+
+
+def split_model_name(name: str) -> tuple[str, str | None]:
+    """``"resnet50.tv2_in1k"`` -> ``("resnet50", "tv2_in1k")``; no tag -> ``(name, None)``."""
+    if not isinstance(name, str) or not name:
+        raise InvalidArgumentError(f"a model name must be a non-empty string, got {shown(name)}")
+    base, _, tag = name.partition(".")
+    if not base.isidentifier():  # "../x", "res net", a newline: never a registered name
+        raise UnknownModelError(name, list_models())
+    return base, (tag or None)
+
+
+def check_constructor_args(
+    info: ModelInfo, kwargs: dict[str, Any], num_classes: int | None, in_chans: int | None
+) -> None:
+    """Refuse, before anything is built or downloaded, arguments the constructor of ``info`` does not take
+    and class or channel counts that make no network."""
+    params = inspect.signature(info.constructor).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        # (a constructor taking **kwargs passes them on; the network class checks them)
+        accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        unknown = [k for k in kwargs if k not in accepted]
+        if unknown:
+            raise InvalidArgumentError(
+                f"{info.name} got unknown argument(s) {', '.join(unknown)}; it accepts {', '.join(accepted)}"
+            )
+    check_model_args(1000 if num_classes is None else num_classes, 3 if in_chans is None else in_chans)
+
+
+def check_features_args(features_only: bool, out_indices: Indices, feature_cls: str) -> None:
+    """Refuse ``features_only`` arguments that choose no feature extractor."""
+    if not isinstance(features_only, bool):
+        raise InvalidArgumentError(f"features_only must be True or False, got {features_only!r}")
+    if not features_only and out_indices is not None:
+        raise InvalidArgumentError(
+            "out_indices chooses the stages of a feature extractor: pass features_only=True with it"
+        )
+    if feature_cls not in ("list", "dict"):
+        raise InvalidArgumentError(f"feature_cls must be 'list' or 'dict', got {feature_cls!r}")
+
+
+def build_model(
+    info: ModelInfo, kwargs: dict[str, Any], num_classes: int | None = None, in_chans: int | None = None
+) -> nn.Module:
+    """The network of ``info`` built with ``kwargs`` (and ``num_classes``/``in_chans`` where given).
+
+    A constructor's argument-binding errors and allocations beyond the memory there is are
+    the user's: :class:`~cnnzoo.errors.InvalidArgumentError`.
+    """
+    ctor_kwargs = dict(kwargs)
+    if num_classes is not None:
+        ctor_kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        ctor_kwargs["in_chans"] = in_chans
+    try:
+        return info.constructor(**ctor_kwargs)
+    except TypeError as e:
+        # only the argument-binding errors are the user's; any other TypeError is a bug
+        if "keyword argument" not in str(e) and "multiple values for argument" not in str(e):
+            raise
+        raise InvalidArgumentError(f"{info.name}: {e}; see help(cnnzoo.models) for its arguments") from None
+    except RuntimeError as e:  # arguments that pass the checks but need more memory than there is
+        if "allocate" not in str(e):
+            raise
+        raise InvalidArgumentError(
+            f"{info.name} with these arguments does not fit in memory ({str(e).splitlines()[0][:160]})"
+        ) from None
+
+
+def probe_model(info: ModelInfo, kwargs: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+    """(first convolution, classifiers) of the network these arguments build, read on the meta device.
+
+    What a weights file is read against before the network is built: its input channels
+    are those of the first convolution's weight, its classes those of the main classifier's.
+    """
+    with torch.device("meta"):
+        model = build_model(info, kwargs)
+    return first_conv_name(model), classifier_names(model)
+
+
+def feature_extractor(model: nn.Module, out_indices: Indices = None, feature_cls: str = "list") -> FeatureListNet:
+    """``model`` as a backbone returning its stage outputs ``out_indices`` (timm's ``features_only``)."""
+    if not isinstance(model, ZooModel):
+        name = getattr(model, "pretrained_cfg", {}).get("architecture") or type(model).__name__
+        raise InvalidArgumentError(
+            f"{name} is not a cnnzoo network (ZooModel): it has no stage outputs for features_only"
+        )
+    return (FeatureDictNet if feature_cls == "dict" else FeatureListNet)(model, out_indices)
