@@ -1,7 +1,8 @@
 """Image files to uint8 tensors: one decoder path, checked before it runs, errors reported not fatal.
 
 torchvision 0.29 deprecates its image decoders in favour of TorchCodec, and they crash the
-process (SIGSEGV in libpng) on a PNG whose IDAT chunk is short. The path here, chosen by benchmarks/decoders.py (benchmarks/RESULTS.md, section 6):
+process (SIGSEGV in libpng) on a PNG whose IDAT chunk is short. The path here, chosen by
+benchmarks/decoders.py (benchmarks/RESULTS.md, section 6):
 
 1. Pillow opens the header only (no pixels) to learn the format and size; an image over
    :func:`max_image_pixels` is refused before any memory is taken (TorchCodec has no limit: a
