@@ -1,14 +1,16 @@
-"""The examples in docs/*.md run: every Python block, and every ``cnnzoo`` command that can run offline.
+"""The examples in README.md and docs/*.md run: every Python block, and every ``cnnzoo`` command that can
+run offline.
 
 Each fenced block of a page is one test, named ``page:N`` (N counts the page's fenced blocks from 1):
 
 * ``python`` blocks run in one namespace per page, in page order (a block runs the page's earlier
-  blocks first where this process has not run them yet), in a temporary working directory.
+  blocks first where this process has not run them yet; a fast one leaves the slow ones out, so a
+  slow block must not define what a later fast one uses), in a temporary working directory.
 * ``bash`` and ``console`` blocks hold ``cnnzoo ...`` command lines; a block's commands run in
-  order, in one fresh process and a fresh temporary directory, each as ``python -m cnnzoo`` runs
-  it (``runpy.run_module("cnnzoo")``, so one interpreter start serves the block), on the CPU and
-  offline. Each must exit 0; in a ``console`` block (``$ cnnzoo ...`` followed by its output) the
-  output must match the page, where ``...`` stands for any text (doctest's ELLIPSIS).
+  order, in a fresh temporary directory, each through ``cnnzoo.cli.main`` (what ``python -m cnnzoo``
+  calls) in this process, on the CPU and offline. Each must exit 0; in a ``console`` block
+  (``$ cnnzoo ...`` followed by its output) the output must match the page, where ``...`` stands
+  for any text (doctest's ELLIPSIS).
 * A block preceded by ``<!-- test: slow -->`` runs in the slow tier; one preceded by
   ``<!-- test: not run: REASON -->`` (a download, a data set, a GPU, several processes) does not
   run, but every ``cnnzoo`` command on every page, run or not, must parse with the CLI's own
@@ -24,15 +26,14 @@ replaces that one entry's ``sha256`` with the generated file's (the verification
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import doctest
 import hashlib
+import io
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,10 +41,12 @@ import torch
 from helpers import put_in_hub_cache
 
 import cnnzoo
+from cnnzoo import cli
 from cnnzoo.cli import build_parser
 from cnnzoo.weights.catalogue import CATALOGUE
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
 SKIPPED_PAGES = {"lectures.md"}  # tests/docs/test_lectures_doc.py runs it
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
 MARK = re.compile(r"<!--\s*test:\s*(slow|not run:\s*(?P<reason>.+?))\s*-->\s*$")
@@ -52,8 +55,8 @@ CHECKER = doctest.OutputChecker()
 
 #: catalogued weights the examples load, built locally in the layout of the published file
 GENERATED_WEIGHTS = {"resnet18.tv_in1k": "resnet18"}
-#: timm checkpoints on the Hugging Face Hub the examples load: repository -> timm architecture
-HUB_CHECKPOINTS = {"timm/resnetv2_18.ra4_e3600_r224_in1k": "resnetv2_18"}
+#: timm checkpoints on the Hugging Face Hub the examples load: repository -> (timm's architecture, cnnzoo's name)
+HUB_CHECKPOINTS = {"timm/resnetv2_18.ra4_e3600_r224_in1k": ("resnetv2_18", "resnet18v2")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,7 +92,7 @@ def page_blocks(page: Path) -> list[Block]:
     return found
 
 
-PAGES = sorted(p for p in DOCS.glob("*.md") if p.name not in SKIPPED_PAGES)
+PAGES = [ROOT / "README.md", *sorted(p for p in DOCS.glob("*.md") if p.name not in SKIPPED_PAGES)]
 BLOCKS = [b for p in PAGES for b in page_blocks(p)]
 
 
@@ -151,51 +154,41 @@ def cnnzoo_argv(line: str) -> list[str] | None:
     return None
 
 
-# one process per block; runpy.run_module is what `python -m cnnzoo` runs
-DRIVER = r"""
-import json, os, runpy, sys
-for argv, env in json.loads(sys.argv[1]):
-    saved = dict(os.environ)
-    os.environ.update(env)
-    sys.argv = ["cnnzoo", *argv]
-    print("\x00begin", flush=True)
-    try:
-        runpy.run_module("cnnzoo", run_name="__main__", alter_sys=True)
-        status = 0
-    except SystemExit as e:
-        status = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    os.environ.clear()
-    os.environ.update(saved)
-    sys.stdout.flush()
-    print(f"\x00end {status}", flush=True)
-    if status:
-        break
-"""
+def run_commands(cmds: list[Command], cwd: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What each command printed; each runs as ``cnnzoo.cli.main`` in this process, in ``cwd``, on the CPU.
 
-
-def run_commands(cmds: list[Command], cwd: Path) -> list[tuple[int, str]]:
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "CNNZOO_OFFLINE": "1"}
-    plan = json.dumps([[c.argv, c.env] for c in cmds])
-    proc = subprocess.run(
-        [sys.executable, "-c", DRIVER, plan], capture_output=True, text=True, cwd=cwd, env=env, timeout=900
-    )
-    results = []
-    for chunk in proc.stdout.split("\x00begin\n")[1:]:
-        body, _, status = chunk.rpartition("\x00end ")
-        results.append((int(status.split()[0]), body))
-    if len(results) < len(cmds) and (not results or results[-1][0] == 0):
-        raise AssertionError(f"the commands did not all run:\n{proc.stdout}\n{proc.stderr}")
-    for (status, _), cmd in zip(results, cmds):
-        assert status == 0, f"`cnnzoo {shlex.join(cmd.argv)}` exited with {status}:\n{proc.stderr[-3000:]}"
-    return results
+    In this process rather than in ``python -m cnnzoo``: a fresh interpreter spends seconds importing
+    torch, torchvision and scikit-learn per block, which this process has already paid for.
+    """
+    outputs = []
+    threads = torch.get_num_threads()
+    with monkeypatch.context() as m:
+        m.chdir(cwd)
+        m.setattr(torch.cuda, "is_available", lambda: False)  # the pages show CPU runs
+        for cmd in cmds:
+            out, err = io.StringIO(), io.StringIO()
+            with monkeypatch.context() as env:
+                for key, value in cmd.env.items():
+                    env.setenv(key, value)
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    try:
+                        status = cli.main(cmd.argv)
+                    except SystemExit as e:  # argparse's own exit
+                        status = e.code if isinstance(e.code, int) else 1
+                    finally:
+                        torch.set_num_threads(threads)  # --threads N sets it for the process
+            assert status == 0, f"`cnnzoo {shlex.join(cmd.argv)}` exited with {status}:\n{err.getvalue()[-3000:]}"
+            outputs.append(out.getvalue())
+    return outputs
 
 
 @pytest.mark.parametrize("block", params(CLI_KINDS))
-def test_cli_example(block, tmp_path):
+def test_cli_example(block, weights_home, tmp_path, monkeypatch):
+    use_weights_home(weights_home, block.body, monkeypatch)
     cmds = commands(block)
     assert cmds, f"{block.id} holds no cnnzoo command"
-    for cmd, (_, got) in zip(cmds, run_commands(cmds, tmp_path)):
-        if cmd.want is not None and cmd.want:
+    for cmd, got in zip(cmds, run_commands(cmds, tmp_path, monkeypatch)):
+        if cmd.want:
             assert CHECKER.check_output(cmd.want, got, doctest.ELLIPSIS), (
                 f"`cnnzoo {shlex.join(cmd.argv)}` in {block.id} printed:\n{got}\nthe page shows:\n{cmd.want}"
             )
@@ -227,7 +220,15 @@ def test_every_documented_command_parses(capsys):
 def test_pages_and_markers():
     """Each page is found, has examples that run, and says why a block does not run."""
     names = {p.name for p in PAGES}
-    assert {"models.md", "weights.md", "training.md", "inspecting.md", "safety.md", "contributing.md"} <= names
+    assert {
+        "README.md",
+        "models.md",
+        "weights.md",
+        "training.md",
+        "inspecting.md",
+        "safety.md",
+        "contributing.md",
+    } <= names
     for page in PAGES:
         blocks = [b for b in BLOCKS if b.page == page.name]
         assert any(b.not_run is None and b.kind in ("python", *CLI_KINDS) for b in blocks), page.name
@@ -237,47 +238,55 @@ def test_pages_and_markers():
     assert text.count("<!-- test:") == sum(b.slow or b.not_run is not None for b in BLOCKS)  # none misplaced
 
 
-def test_the_output_check_can_fail(tmp_path):
+def test_the_output_check_can_fail(tmp_path, monkeypatch):
     block = Block("x.md", 1, "console", "$ cnnzoo list 'vgg1?'\nvgg11\nvgg99\n", slow=False, not_run=None)
     cmd = commands(block)[0]
     assert cmd.argv == ["list", "vgg1?"] and cmd.want == "vgg11\nvgg99\n"
-    with pytest.raises(AssertionError, match="not all run|exited"):
-        run_commands([Command(["list", "no-such-model*"], {}, None)], tmp_path)
+    with pytest.raises(AssertionError, match="exited with 2"):
+        run_commands([Command(["list", "no-such-model*"], {}, None)], tmp_path, monkeypatch)
 
 
 # ---------------------------------------------------------------- Python blocks
 @pytest.fixture(scope="module")
 def weights_home(tmp_path_factory) -> tuple[Path, Path, dict[str, str]]:
-    """(CNNZOO_HOME, HF_HUB_CACHE, tag -> SHA-256) holding locally generated weights files."""
+    """(CNNZOO_HOME, HF_HUB_CACHE, tag -> SHA-256 of the files generated so far)."""
     home = tmp_path_factory.mktemp("docs_home")
     (home / "weights").mkdir()
-    digests = {}
-    for tag, arch in GENERATED_WEIGHTS.items():
-        path = home / "weights" / CATALOGUE[tag].filename
-        torch.save(cnnzoo.create_model(arch).state_dict(), path)
-        digests[tag] = hashlib.sha256(path.read_bytes()).hexdigest()
-    hub = tmp_path_factory.mktemp("docs_hub")
-    if HUB_CHECKPOINTS:
-        import timm
-        from safetensors.torch import save as safetensors_bytes
+    return home, tmp_path_factory.mktemp("docs_hub"), {}
 
-        for repo, arch in HUB_CHECKPOINTS.items():
-            state = {k: v.contiguous() for k, v in timm.create_model(arch).state_dict().items()}
-            config = {
-                "architecture": arch,
-                "num_classes": 1000,
-                "pretrained_cfg": {
-                    "input_size": [3, 224, 224],
-                    "crop_pct": 0.9,
-                    "interpolation": "bicubic",
-                    "mean": [0.5] * 3,
-                    "std": [0.5] * 3,
-                },
-            }
-            put_in_hub_cache(
-                hub, repo, {"model.safetensors": safetensors_bytes(state), "config.json": json.dumps(config).encode()}
-            )
-    return home, hub, digests
+
+def use_weights_home(
+    weights_home: tuple[Path, Path, dict[str, str]], text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point cnnzoo at locally generated weights files, each made the first time an example's ``text``
+    names its model (so a page that loads no weights pays nothing), and the catalogue at their hashes."""
+    home, hub, digests = weights_home
+    monkeypatch.setenv("CNNZOO_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    for tag, arch in GENERATED_WEIGHTS.items():
+        if tag not in digests and re.search(rf"\b{arch}\b", text) and "pretrained" in text:
+            path = home / "weights" / CATALOGUE[tag].filename
+            torch.save(cnnzoo.create_model(arch).state_dict(), path)
+            digests[tag] = hashlib.sha256(path.read_bytes()).hexdigest()
+    for repo, (arch, name) in HUB_CHECKPOINTS.items():
+        if repo not in digests and re.search(rf"\b{name}\b", text) and "pretrained" in text:
+            put_in_hub_cache(hub, repo, timm_checkpoint(arch))
+            digests[repo] = ""  # a Hub file: trusted on first use, no catalogue hash to pin
+    for tag, digest in digests.items():
+        if tag in CATALOGUE:
+            # a generated file stands in for the published one: pin its hash instead (see the module docstring)
+            monkeypatch.setitem(CATALOGUE, tag, dataclasses.replace(CATALOGUE[tag], sha256=digest))
+
+
+def timm_checkpoint(arch: str) -> dict[str, bytes]:
+    """The files of a timm checkpoint on the Hub: ``model.safetensors`` and ``config.json``."""
+    import timm
+    from safetensors.torch import save as safetensors_bytes
+
+    state = {k: v.contiguous() for k, v in timm.create_model(arch).state_dict().items()}
+    preprocessing = {"input_size": [3, 224, 224], "crop_pct": 0.9, "interpolation": "bicubic", "mean": [0.5] * 3}
+    config = {"architecture": arch, "num_classes": 1000, "pretrained_cfg": {**preprocessing, "std": [0.5] * 3}}
+    return {"model.safetensors": safetensors_bytes(state), "config.json": json.dumps(config).encode()}
 
 
 _NAMESPACES: dict[str, tuple[dict, list[int]]] = {}  # page -> (its namespace, the blocks run in it)
@@ -286,17 +295,8 @@ _NAMESPACES: dict[str, tuple[dict, list[int]]] = {}  # page -> (its namespace, t
 @pytest.mark.parametrize("block", params(("python",)))
 @pytest.mark.filterwarnings("ignore:weights .* trusting this first copy")  # the Hub file: trust on first use
 def test_python_example(block, weights_home, tmp_path_factory, monkeypatch):
-    home, hub, digests = weights_home
-    monkeypatch.setenv("CNNZOO_HOME", str(home))
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    for tag, digest in digests.items():
-        # a generated file stands in for the published one: pin its hash instead (see the module docstring)
-        monkeypatch.setitem(CATALOGUE, tag, dataclasses.replace(CATALOGUE[tag], sha256=digest))
     namespace, done = _NAMESPACES.setdefault(block.page, ({"__name__": "__docs__"}, []))
-    workdir = tmp_path_factory.getbasetemp() / f"docs-{block.page}"
-    workdir.mkdir(exist_ok=True)
-    monkeypatch.chdir(workdir)
-    for earlier in [
+    todo = [
         b
         for b in BLOCKS
         if b.page == block.page
@@ -304,6 +304,12 @@ def test_python_example(block, weights_home, tmp_path_factory, monkeypatch):
         and b.not_run is None
         and b.number <= block.number
         and b.number not in done
-    ]:
+        and (block.slow or not b.slow)  # the fast tier leaves the slow blocks out
+    ]
+    use_weights_home(weights_home, "\n".join(b.body for b in todo), monkeypatch)
+    workdir = tmp_path_factory.getbasetemp() / f"docs-{block.page}"
+    workdir.mkdir(exist_ok=True)
+    monkeypatch.chdir(workdir)
+    for earlier in todo:
         done.append(earlier.number)
         exec(compile(earlier.body, f"<{earlier.id}>", "exec"), namespace)
