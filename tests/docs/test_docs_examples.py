@@ -5,7 +5,9 @@ Each fenced block of a page is one test, named ``page:N`` (N counts the page's f
 
 * ``python`` blocks run in one namespace per page, in page order (a block runs the page's earlier
   blocks first where this process has not run them yet; a fast one leaves the slow ones out, so a
-  slow block must not define what a later fast one uses), in a temporary working directory.
+  slow block must not define what a later fast one uses), in a temporary working directory. The
+  environment variables they set and the models they register are undone after each test, so a
+  block that registers a model uses it itself.
 * ``bash`` and ``console`` blocks hold ``cnnzoo ...`` command lines; a block's commands run in
   order, in a fresh temporary directory, each through ``cnnzoo.cli.main`` (what ``python -m cnnzoo``
   calls) in this process, on the CPU and offline. Each must exit 0; in a ``console`` block
@@ -44,6 +46,7 @@ from helpers import put_in_hub_cache
 import cnnzoo
 from cnnzoo import cli
 from cnnzoo.cli import build_parser
+from cnnzoo.models import registry
 from cnnzoo.weights.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,11 +314,16 @@ def test_python_example(block, weights_home, tmp_path_factory, monkeypatch):
     workdir = tmp_path_factory.getbasetemp() / f"docs-{block.page}"
     workdir.mkdir(exist_ok=True)
     monkeypatch.chdir(workdir)
-    environ = dict(os.environ)
+    environ, models = dict(os.environ), dict(registry._REGISTRY)
     try:
         for earlier in todo:
             done.append(earlier.number)
             exec(compile(earlier.body, f"<{earlier.id}>", "exec"), namespace)
-    finally:  # an example may set a variable (CNNZOO_OFFLINE=1): the next test starts without it
+    finally:
+        # an example may set a variable (CNNZOO_OFFLINE=1) or register a model of its own: the
+        # tests that run next in this process see neither (test_registry checks every registered
+        # model's metadata)
         os.environ.clear()
         os.environ.update(environ)
+        registry._REGISTRY.clear()
+        registry._REGISTRY.update(models)
