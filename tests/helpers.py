@@ -6,6 +6,7 @@ root conftest.py, on ``sys.path``.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,22 @@ class Evil:
 
     def __reduce__(self):
         return (print, ("this must never run",))
+
+
+#: the commit that :func:`put_in_hub_cache` files a repository's snapshot under
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def put_in_hub_cache(root: Path, repo: str, files: dict[str, bytes]) -> Path:
+    """Store ``files`` of ``repo`` as huggingface_hub does (refs/main -> snapshot -> blobs); returns the snapshot."""
+    folder = root / ("models--" + repo.replace("/", "--"))
+    (folder / "refs").mkdir(parents=True)
+    (folder / "refs" / "main").write_text(HUB_COMMIT)
+    snapshot = folder / "snapshots" / HUB_COMMIT
+    snapshot.mkdir(parents=True)
+    (folder / "blobs").mkdir()
+    for name, data in files.items():
+        digest = hashlib.sha256(data).hexdigest()
+        (folder / "blobs" / digest).write_bytes(data)
+        (snapshot / name).symlink_to(Path("..", "..", "blobs", digest))
+    return snapshot

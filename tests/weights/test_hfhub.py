@@ -14,30 +14,13 @@ from pathlib import Path
 import pytest
 import timm
 import torch
-from helpers import assert_same_outputs, randomise
+from helpers import assert_same_outputs, put_in_hub_cache, randomise
 from safetensors.torch import save as safetensors_bytes
 
 import cnnzoo
 from cnnzoo.errors import HashMismatchError, OfflineError, WeightsError
 from cnnzoo.weights import cache, hfhub
 from cnnzoo.weights.catalogue import CATALOGUE
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def put_in_hub_cache(root: Path, repo: str, files: dict[str, bytes]) -> Path:
-    """Store ``files`` of ``repo`` as huggingface_hub does; returns the snapshot folder."""
-    folder = root / ("models--" + repo.replace("/", "--"))
-    (folder / "refs").mkdir(parents=True)
-    (folder / "refs" / "main").write_text(COMMIT)
-    snapshot = folder / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (folder / "blobs").mkdir()
-    for name, data in files.items():
-        digest = hashlib.sha256(data).hexdigest()
-        (folder / "blobs" / digest).write_bytes(data)
-        (snapshot / name).symlink_to(Path("..", "..", "blobs", digest))
-    return snapshot
 
 
 def timm_weights(arch: str = "resnetv2_18") -> tuple[torch.nn.Module, bytes]:
