@@ -8,6 +8,13 @@ batch norm a positive per-channel scale, max pooling replaced by average pooling
 windows (the gradient then reaches the whole window, not only the argmax) and a positive input,
 so every ReLU passes its input. The support of that gradient is then exactly the set of input
 pixels the unit depends on, which a predicted field (clipped to the image) must equal.
+
+A field is the window of Araujo et al. (Distill 2019), padding included. At the right and
+bottom edges a window can also cover image pixels that no unit of the map reaches (those that
+only a floored window would have seen: AlexNet's conv1 at 227 px reads up to pixel 226, its
+pool1 drops that last column of conv1 and reaches only 224). So the rows after an adaptive pool
+are compared within the extent the whole map reaches, measured as the support of all its units
+together.
 """
 
 import math
@@ -36,6 +43,8 @@ def measurable(model: nn.Module) -> nn.Module:
                 setattr(mod, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding, child.ceil_mode))
             elif isinstance(child, nn.AdaptiveMaxPool2d):
                 setattr(mod, name, nn.AdaptiveAvgPool2d(child.output_size))
+            elif isinstance(child, nn.Hardtanh):  # ReLU6 saturates (zero gradient) above 6: ReLU is as pointwise
+                setattr(mod, name, nn.ReLU())
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for mod in model.modules():
@@ -65,15 +74,25 @@ def support(out: torch.Tensor, x: torch.Tensor, units: list[tuple[int, ...]]) ->
     return spans
 
 
+def reach(out: torch.Tensor, x: torch.Tensor) -> tuple[tuple, tuple]:
+    """((first row, last row), (first col, last col)) of the input pixels that any unit of ``out`` sees."""
+    (g,) = torch.autograd.grad(out[0].sum(), x, retain_graph=True)
+    hit = g[0].abs().sum(0) != 0
+    rows, cols = hit.any(1).nonzero().flatten(), hit.any(0).nonzero().flatten()
+    return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))
+
+
 def clip(span: tuple, n: int) -> tuple[int, int]:
     return max(int(span[0]), 0), min(int(span[1]), n - 1)
 
 
-def predicted(rf: ReceptiveField, unit: tuple[int, int], hw: tuple[int, int]) -> tuple[tuple, tuple]:
+def predicted(rf: ReceptiveField, unit: tuple[int, int], hw: tuple[int, int],
+              extent: tuple[tuple, tuple] | None = None) -> tuple[tuple, tuple]:
+    """The unit's window, clipped to the image (or to ``extent``, what the whole map reaches)."""
+    bounds = extent or ((0, hw[0] - 1), (0, hw[1] - 1))
     if rf.global_context:
-        return (0, hw[0] - 1), (0, hw[1] - 1)
-    rows, cols = rf.span(*unit)
-    return clip(rows, hw[0]), clip(cols, hw[1])
+        return bounds
+    return tuple((max(int(lo), b[0]), min(int(hi), b[1])) for (lo, hi), b in zip(rf.span(*unit), bounds))
 
 
 def check_rows_after_adaptive_pool(model: nn.Module, size: tuple[int, int, int]) -> list[str]:
@@ -99,11 +118,12 @@ def check_rows_after_adaptive_pool(model: nn.Module, size: tuple[int, int, int])
     for name, rf, shape in cases:
         assert rf is not None, f"{name}: no receptive field"
         out = outs[name]
+        extent = reach(out, x)
         if len(shape) == 3:
             units = [(i, j) for i in range(shape[1]) for j in range(shape[2])]
             measured = support(out, x, units)
             for u, m in zip(units, measured):
-                assert predicted(rf, u, size[1:]) == m, f"{name} unit {u} at {size}: predicted {rf}, measured {m}"
+                assert predicted(rf, u, size[1:], extent) == m, f"{name} unit {u} at {size}: {rf}, measured {m}"
         else:
             n = math.prod(shape)
             for k in (0, n - 1):
@@ -113,7 +133,7 @@ def check_rows_after_adaptive_pool(model: nn.Module, size: tuple[int, int, int])
                 else:
                     unit = (0, 0)
                 (m,) = support(out, x, [(k,)])
-                assert predicted(rf, unit, size[1:]) == m, f"{name} element {k} at {size}: predicted {rf}, got {m}"
+                assert predicted(rf, unit, size[1:], extent) == m, f"{name} element {k} at {size}: {rf}, got {m}"
         checked.append(name)
     return checked
 
@@ -174,7 +194,7 @@ def test_uneven_adaptive_pool_gives_the_exact_windows():
     clipped = [clip(w, 17) for w in windows]
     assert clipped == [(0, 4), (2, 7), (5, 11), (9, 14), (12, 16)]  # in the image
     text = str(summary(net, (1, 17, 17)))
-    assert "windows per unit: rows and cols -1..4, 2..7, 5..11, 9..14, 12..17" in text and "≤7" in text
+    assert "windows per unit: rows and columns -1..4, 2..7, 5..11, 9..14, 12..17" in text and "≤7" in text
 
 
 # ---------------------------------------------------------------- hand-built modules
@@ -226,6 +246,8 @@ MIXING = {
     "pixel_shuffle": (nn.PixelShuffle(2), "exact"),
     "pixel_unshuffle": (nn.PixelUnshuffle(2), "exact"),
     "adaptive_17_to_5": (nn.AdaptiveAvgPool2d(5), "exact"),
+    # a mask from a comparison and a constant made from the map's shape: pointwise, no field of their own
+    "mask_plus_zeros_like": (Fn(lambda x: x * (x > 0) + torch.zeros_like(x)), "exact"),
 }
 OUT_CHANNELS = {"pixel_shuffle": 1, "pixel_unshuffle": 16}
 
@@ -265,6 +287,22 @@ def test_mixing_ops_are_not_taken_for_pointwise():
 def test_unknown_operations_stay_unknown(op):
     with pytest.raises(InvalidArgumentError, match="unknown"):
         receptive_field(Sandwich(op), (1, 16, 16))
+
+
+def shifted_in_place(x):
+    out = torch.zeros_like(x)
+    out[...] = torch.flip(x, dims=(3,))  # a field written into a constant: where it lands is not followed
+    return x + out  # (taken for a constant, out would leave x's field: wrong, not unknown)
+
+
+def test_a_map_written_into_a_tensor_in_place_is_unknown():
+    with pytest.raises(InvalidArgumentError, match="what __setitem__ does to the image axes"):
+        receptive_field(Sandwich(Fn(shifted_in_place)), (1, 16, 16))
+
+
+def test_the_message_names_the_operation():
+    with pytest.raises(InvalidArgumentError, match="what sort does to the image axes"):
+        receptive_field(Sandwich(Fn(lambda x: torch.sort(x, dim=-1).values)), (1, 16, 16))
 
 
 def test_a_flatten_row_keeps_each_elements_field():

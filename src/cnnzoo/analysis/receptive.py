@@ -109,6 +109,16 @@ class ReceptiveField:
                    tuple(None if w is None else tuple((a, b) for a, b in w) for w in wins),  # type: ignore[arg-type]
                    tuple(d["flat"]) if d.get("flat") else None)
 
+    def windows_text(self, most: int = 6) -> str:
+        """The first ``most`` exact windows of each axis that has them, as input pixel ranges."""
+        names = ("rows and columns", "") if self.windows[0] == self.windows[1] else ("rows", "columns")
+        parts = []
+        for name, win in zip(names, self.windows):
+            if win is not None and name:
+                shown = ", ".join(f"{_num(a)}..{_num(b)}" for a, b in win[:most])
+                parts.append(f"{name} {shown}" + (f", ... ({len(win)} units)" if len(win) > most else ""))
+        return "; ".join(parts)
+
     def __str__(self) -> str:
         def fmt(pair: tuple[float, float]) -> str:
             a, b = (_num(v) for v in pair)
@@ -117,9 +127,7 @@ class ReceptiveField:
         if self.exact:
             text = f"{fmt(self.size)} px (jump {fmt(self.jump)}, start {fmt(self.start)})"
         else:
-            axes = [f"{name} " + ", ".join(f"{_num(a)}..{_num(b)}" for a, b in w)
-                    for name, w in zip(("rows", "columns"), self.windows) if w is not None]
-            text = (f"up to {fmt(self.size)} px, exact windows per unit: {'; '.join(axes)} "
+            text = (f"up to {fmt(self.size)} px, exact windows per unit: {self.windows_text()} "
                     f"(mean jump {fmt(self.jump)}, start {fmt(self.start)})")
         if self.flat is not None:
             text = f"per element of a flattened {self.flat[0]}x{self.flat[1]} map: " + text
@@ -474,7 +482,9 @@ _ELEMENTWISE = {
     "addcdiv", "masked_fill", "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_",
     "elu", "elu_", "selu", "celu", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "sigmoid", "sigmoid_",
     "tanh", "tanh_", "softplus", "softsign", "threshold", "threshold_", "prelu", "rrelu", "logsigmoid",
-    "tanhshrink", "hardshrink", "softshrink", "dropout", "dropout1d", "dropout2d", "alpha_dropout",
+    "tanhshrink", "hardshrink", "softshrink", "erf", "sin", "cos", "log1p", "expm1", "nan_to_num", "gt", "lt",
+    "ge", "le", "eq", "ne", "__gt__", "__lt__", "__ge__", "__le__", "__eq__", "__ne__", "logical_and",
+    "logical_or", "logical_not", "isnan", "isfinite", "isinf", "dropout", "dropout1d", "dropout2d", "alpha_dropout",
     "feature_alpha_dropout", "local_response_norm", "cat", "concat", "concatenate", "stack", "chunk", "split",
     "tensor_split", "unbind", "clone", "detach", "contiguous", "to", "float", "double", "half", "bfloat16",
     "type", "type_as", "requires_grad_", "expand", "expand_as", "broadcast_to", "view", "reshape",
@@ -484,6 +494,10 @@ _ELEMENTWISE = {
     "__rpow__", "__abs__", "__getitem__", "transpose", "swapaxes", "permute", "movedim",
     "batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
 }
+
+#: tensors made from another's shape, dtype and device alone: constants, with no field
+_FROM_SHAPE = {"zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randint_like",
+               "new_zeros", "new_ones", "new_empty", "new_full"}
 
 #: reductions: over the channels they stay elementwise; to one value per map they see it whole
 _REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod",
@@ -691,20 +705,28 @@ class ReceptiveFieldMode(TorchFunctionMode):
     def __init__(self, on_note: Callable[[str], None] | None = None) -> None:
         super().__init__()
         self.on_note = on_note
+        #: the operations (by name, in order) that made a known field unknown
+        self.lost: list[str] = []
 
     def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (),
                            kwargs: dict[str, Any] | None = None) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         outs = [t for t in _tensors(out) if not isinstance(t, torch.nn.Parameter)]
+        if func is torch.Tensor.__setitem__ and any(hasattr(t, _ATTR) for t in _tensors(args[1:])):
+            # a map written into another tensor in place (a shift made with zeros and a slice):
+            # where it lands is not modelled, so the target's field becomes unknown
+            setattr(args[0], _ATTR, None)
+            if "__setitem__" not in self.lost:
+                self.lost.append("__setitem__")
         if not outs:
             return out
         # tensors carrying the attribute derive from the input (None: their field was lost);
         # the others are weights and constants, which have no receptive field
         known = [(t, field_of(t)) for t in _tensors((args, kwargs)) if hasattr(t, _ATTR)]
-        if not known:
-            return out
         name = getattr(func, "__name__", "")
+        if not known or name in _FROM_SHAPE:
+            return out
         if self.on_note is not None and name in _SPATIAL_OPS:
             note = window_fit(name, args, kwargs, known[0][0], outs[0])
             if note is not None:
@@ -714,8 +736,10 @@ class ReceptiveFieldMode(TorchFunctionMode):
             setattr(o, _MAP, o.ndim >= 3 and (any_map or name in _SPATIAL_OPS))
             # an unknown input makes the output unknown
             complete = [(t, rf) for t, rf in known if rf is not None]
-            setattr(o, _ATTR, self._field(name, args, kwargs, complete, o, any_map)
-                    if len(complete) == len(known) else None)
+            rf_out = self._field(name, args, kwargs, complete, o, any_map) if len(complete) == len(known) else None
+            if rf_out is None and len(complete) == len(known) and name not in self.lost:
+                self.lost.append(name)
+            setattr(o, _ATTR, rf_out)
         return out
 
     @staticmethod
@@ -757,6 +781,7 @@ def receptive_field(model_or_name: nn.Module | str, input_size: Sequence[int] | 
             raise InvalidArgumentError(f"layer '{layer}' does not run in eval mode, so it has no output")
         rf, where = tr.fields[layer], f"'{layer}'"
     if rf is None:
-        raise InvalidArgumentError(f"the receptive field of {where} is unknown: an operation "
-                                   "changes the resolution in a way the analysis does not model")
+        ops = ", ".join(tr.rf_lost_at) or "an operation"
+        raise InvalidArgumentError(f"the receptive field of {where} is unknown: the analysis does not model what "
+                                   f"{ops} does to the image axes (the table's rows show RF ? from there on)")
     return rf

@@ -243,7 +243,7 @@ def _rows(tr: Trace, model: nn.Module, depth: int) -> list[LayerInfo]:
                          f"(--depth {depth + 1} shows where)")
         rf = call.rf if call is not None else None
         if rf is not None and not rf.exact and rf.windows != previous:
-            notes.append(_windows_note(rf))
+            notes.append(f"windows per unit: {rf.windows_text()}")
         if rf is not None:
             previous = rf.windows
         if call is None and n not in tr.calls and not any(o.startswith(n + ".") for o in tr.calls):
@@ -256,21 +256,6 @@ def _rows(tr: Trace, model: nn.Module, depth: int) -> list[LayerInfo]:
             math.prod(shape) if shape is not None else None,
             call.weight_layers if call is not None else None, notes, _kind(mod)))
     return layers
-
-
-def _windows_note(rf: ReceptiveField, most: int = 6) -> str:
-    """The exact per-unit windows of a field whose units differ, as input pixel ranges."""
-    parts = []
-    names = ("rows and cols", "") if rf.windows[0] == rf.windows[1] else ("rows", "cols")
-    for axis, win in zip(names, rf.windows):
-        if win is not None and axis:
-            shown = [f"{_plain(a)}..{_plain(b)}" for a, b in win[:most]]
-            parts.append(f"{axis} " + ", ".join(shown) + (f", ... ({len(win)} units)" if len(win) > most else ""))
-    return "windows per unit: " + "; ".join(parts)
-
-
-def _plain(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 def _skipped_in_eval(tr: Trace, model: nn.Module) -> tuple[list[str], set[int]]:

@@ -126,6 +126,7 @@ class Trace:
     feature_name: str | None = None
     feature_shape: tuple[int, ...] | None = None
     feature_field: ReceptiveField | None = None
+    rf_lost_at: list[str] = field(default_factory=list)  #: operations whose output field is unknown
     depth: int = 0  #: weight layers on the longest path from the input to the output
 
 
@@ -223,7 +224,8 @@ def _run_once(model: nn.Module, size: tuple[int, ...], device: torch.device, dty
     model.eval()
     try:
         x = mark_depth(mark_input(torch.zeros((1, *size), device=device, dtype=dtype)))
-        with torch.no_grad(), counter, ReceptiveFieldMode(on_note=rec.note), DepthMode():
+        rf_mode = ReceptiveFieldMode(on_note=rec.note)
+        with torch.no_grad(), counter, rf_mode, DepthMode():
             if meta_state:
                 state = {f"model.{k}": torch.empty_like(v, device="meta")
                          for k, v in [*model.named_parameters(), *model.named_buffers()]}
@@ -238,6 +240,7 @@ def _run_once(model: nn.Module, size: tuple[int, ...], device: torch.device, dty
             h.remove()
         for m, mode in modes.items():
             m.training = mode
+    tr.rf_lost_at = rf_mode.lost
     _finish(tr, model, probe, counter, out)
     return tr
 
