@@ -133,8 +133,9 @@ class ModelSummary:
             if rf is None:
                 rf_cols = ("?" if r.output_shape is not None else "-", "", "")
             else:
-                rf_cols = (_pair_str(rf.size) + ("*" if rf.global_context else ""),
-                           _pair_str(rf.jump), _pair_str(rf.start))
+                rf_cols = (("≤" if not rf.exact else "") + _pair_str(rf.size) + ("*" if rf.global_context else "")
+                           + ("†" if rf.flat is not None else ""),
+                           ("~" if not rf.exact else "") + _pair_str(rf.jump), _pair_str(rf.start))
             params = "shared" if r.call > 1 and r.params == 0 and r.kind == "weight" else f"{r.params:,}"
             rows.append(["  " * (r.depth - 1) + r.label, _fmt_shape(r.output_shape),
                          f"{r.neurons:,}" if r.neurons is not None else "-", params,
@@ -170,12 +171,20 @@ class ModelSummary:
         fm = t["final_feature_map"]
         if fm is not None:
             rf = fm["receptive_field"]
-            rf_text = str(ReceptiveField(tuple(rf["size"]), tuple(rf["jump"]), tuple(rf["start"]),
-                                         rf["global_context"])) if rf else "unknown"
+            rf_text = str(ReceptiveField.from_dict(rf)) if rf else "unknown"
             out.append(f"Final feature map ({fm['name']}): {_fmt_shape(fm['shape'])}, receptive field {rf_text}")
-        if any(r.receptive_field and r.receptive_field.global_context for r in self.layers):
-            out.append("* a global pooling path (squeeze-and-excitation) also feeds these units, so "
-                       "each depends on the whole input; RF is the convolutional path's field")
+        fields = [r.receptive_field for r in self.layers if r.receptive_field is not None]
+        if any(rf.global_context for rf in fields):
+            out.append("* a global path (squeeze-and-excitation's pooling, the statistics of GroupNorm, "
+                       "InstanceNorm or LayerNorm) also feeds these units, so each depends on the whole "
+                       "input; RF is the convolutional path's field")
+        if any(not rf.exact for rf in fields):
+            out.append("≤ the units' fields differ (adaptive pooling that is not a fixed window, upsampling, "
+                       "cumsum or roll along an image axis): RF is the largest, a true bound, Jump the mean; "
+                       "--json gives every unit's exact window (receptive_field.windows)")
+        if any(rf.flat is not None for rf in fields):
+            out.append("† a flattened map: each element keeps the field of its own unit (RF, Jump and Start "
+                       "of the map); a layer that mixes the elements sees the union")
         return out
 
 
@@ -223,6 +232,7 @@ def _rows(tr: Trace, model: nn.Module, depth: int) -> list[LayerInfo]:
         return sum(macs(c) for c in modules if c.startswith(prefix) and "." not in c[len(prefix):])
 
     layers = []
+    previous: tuple[Any, Any] = (None, None)
     for n, call in shown:
         mod = modules[n]
         leaf = not any(o.startswith(n + ".") for o in names) if n else True
@@ -231,6 +241,11 @@ def _rows(tr: Trace, model: nn.Module, depth: int) -> list[LayerInfo]:
         if call is not None and n and leaf and (k := _descendant_notes(tr, position, call)):
             notes.append(f"{k} window{'s' if k > 1 else ''} inside do{'' if k > 1 else 'es'} not fit "
                          f"(--depth {depth + 1} shows where)")
+        rf = call.rf if call is not None else None
+        if rf is not None and not rf.exact and rf.windows != previous:
+            notes.append(f"windows per unit: {rf.windows_text()}")
+        if rf is not None:
+            previous = rf.windows
         if call is None and n not in tr.calls and not any(o.startswith(n + ".") for o in tr.calls):
             notes.append("not run in eval mode (training only)")
         shape = call.shape if call is not None else None
@@ -260,11 +275,11 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | int | No
 
     ``model_or_name`` is any module (a registered network, a block, a single layer such as
     ``nn.Conv2d(1, 1, 3, stride=3)``) or a registered name (built on the meta device, without
-    weights: nothing is computed or allocated). ``input_size`` is (C, H, W) (default: the
-    model's ``pretrained_cfg`` input size). ``depth`` is the module nesting shown (1: the
-    model's children). A row notes where ``(N - F + 2P)/S + 1`` is not a whole number (the
-    window does not fit). Receptive fields follow Araujo et al., "Computing Receptive Fields
-    of Convolutional Neural Networks", Distill 2019; GFLOPs follow torchvision (see
+    weights: nothing is computed or allocated). ``input_size`` is (C, H, W), or (N, C, H, W)
+    as torchinfo takes it (default: the model's ``pretrained_cfg`` input size). ``depth`` is
+    the module nesting shown (1: the model's children). A row notes where ``(N - F + 2P)/S + 1``
+    is not a whole number (the window does not fit). Receptive fields follow Araujo et al.,
+    "Computing Receptive Fields of Convolutional Neural Networks", Distill 2019; GFLOPs follow torchvision (see
     :mod:`~cnnzoo.analysis.flops`); the depth counts weight layers as the papers do
     (:mod:`~cnnzoo.analysis.depth`).
     """

@@ -43,8 +43,8 @@ def resolve_model(model_or_name: nn.Module | str) -> nn.Module:
 
 def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None) -> tuple[int, ...]:
     """The input of one image: (C, H, W) for a network of 2-D convolutions (the default: its
-    ``pretrained_cfg`` input size, else 224x224); any shape for other modules (``(10,)`` for
-    ``nn.Linear(10, 5)``)."""
+    ``pretrained_cfg`` input size, else 224x224; (N, C, H, W) is accepted and N dropped, as
+    torchinfo takes it); any shape for other modules (``(10,)`` for ``nn.Linear(10, 5)``)."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
     conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
     chans = getattr(model, "in_chans", None) or (conv.in_channels if conv is not None else 3)
@@ -57,6 +57,8 @@ def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None)
     else:
         raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
     images = bool(cfg) or conv is not None
+    if images and len(size) == 4 and isinstance(size[0], int) and not isinstance(size[0], bool) and size[0] > 0:
+        size = size[1:]  # (N, C, H, W), torchinfo's habit: the table is per image, whatever the batch
     if (images and len(size) != 3) or not size or not all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
         raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
@@ -125,6 +127,7 @@ class Trace:
     feature_name: str | None = None
     feature_shape: tuple[int, ...] | None = None
     feature_field: ReceptiveField | None = None
+    rf_lost_at: list[str] = field(default_factory=list)  #: operations whose output field is unknown
     depth: int = 0  #: weight layers on the longest path from the input to the output
 
 
@@ -222,7 +225,8 @@ def _run_once(model: nn.Module, size: tuple[int, ...], device: torch.device, dty
     model.eval()
     try:
         x = mark_depth(mark_input(torch.zeros((1, *size), device=device, dtype=dtype)))
-        with torch.no_grad(), counter, ReceptiveFieldMode(on_note=rec.note), DepthMode():
+        rf_mode = ReceptiveFieldMode(on_note=rec.note)
+        with torch.no_grad(), counter, rf_mode, DepthMode():
             if meta_state:
                 state = {f"model.{k}": torch.empty_like(v, device="meta")
                          for k, v in [*model.named_parameters(), *model.named_buffers()]}
@@ -237,6 +241,7 @@ def _run_once(model: nn.Module, size: tuple[int, ...], device: torch.device, dty
             h.remove()
         for m, mode in modes.items():
             m.training = mode
+    tr.rf_lost_at = rf_mode.lost
     _finish(tr, model, probe, counter, out)
     return tr
 

@@ -9,8 +9,12 @@ variants share one network class:
 * ``"paper"``: the network of the paper, with no batch normalisation (convolutions with
   biases), a real 5x5 convolution in that branch, local response normalisation in the stem
   (Fig. 3), a 3x3/2 max pool before inception (5a), dropout 0.4 before the classifier
-  (Table 1) and 0.7 in the auxiliary heads (Sec. 5); Table 1's per-module parameters and
-  operations are its own.
+  (Table 1) and 0.7 in the auxiliary heads (Sec. 5). Its inception modules have Table 1's
+  filter counts; their multiply-adds agree with Table 1's "ops" column to its rounding for
+  eight of the nine modules, all but (5a) (51M, Table 1 54M). The "params" column (K = 1,024
+  weights) is not that of the table's own filter counts: it agrees within 1K for (3a), (3b)
+  and (4b) only; (4a) has 366.75K (Table 1 364K), (4e) 847K (840K), (4c) 497.5K (463K),
+  (4d) 590.5K (580K), (5a) 1,018K (1,072K), (5b) 1,409K (1,388K).
 
 In training mode the network returns :class:`GoogLeNetOutputs` (main and both auxiliary
 logits), which :func:`googlenet_loss` combines as in Sec. 5; in eval mode it returns the
