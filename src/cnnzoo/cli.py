@@ -251,6 +251,30 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare(sub: Any) -> None:
+    p = sub.add_parser("compare", help="several models side by side: parameters, GFLOPs, depth, RF, top-1",
+                       description="One row per model: parameters (those run in inference, and with auxiliary "
+                                   "heads), GFLOPs (multiply-adds / 1e9), depth in weight layers, receptive field "
+                                   "of the last feature map, activation memory per image and the published top-1 "
+                                   "of a weight tag (resnet50.tv_in1k; default: the model's default tag). Built on "
+                                   "the meta device: nothing is timed, no weights are read.")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="names, name.tag or wildcards ('resnet*')")
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
+                   help="input size for all (default: each tag's evaluation size, else the model's)")
+    _add_model_args(p)
+    p.add_argument("--format", default="table", choices=["table", "csv", "markdown", "json"],
+                   help="table (default), csv, markdown or json")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .apps.compare import compare, format_comparison
+
+    rows = compare(args.models, input_size=args.input_size, model_args=_model_args(args.model_args))
+    print(json.dumps(rows, indent=1) if args.format == "json" else format_comparison(rows, args.format))
+    return 0
+
+
 def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="classify image files with pretrained weights or a run's checkpoint",
                        description="Top-k classes of each image, preprocessed as the weights expect (resize, "
@@ -451,6 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_eval(sub)
     _add_info(sub)
+    _add_compare(sub)
     _add_predict(sub)
     _add_benchmark(sub)
     _add_export(sub)
