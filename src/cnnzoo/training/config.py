@@ -68,7 +68,12 @@ class TrainConfig:
         flag="--model-arg", metavar="KEY=VALUE")
     pretrained: str | bool | None = _opt(None, "start from pretrained weights: the default tag, a tag or a file",
                                          metavar="TAG|PATH")
-    freeze_backbone: bool = _opt(False, "train only the classifier (the backbone's BN statistics stay fixed)")
+    freeze_backbone: bool = _opt(False, "train only the classifiers (VGG's/AlexNet's fc6 and fc7 are frozen too; "
+                                        "--freeze features trains them); the frozen BN statistics stay fixed")
+    freeze: str | None = _opt(None, "freeze part of the network: backbone (= --freeze-backbone), features (the "
+                                    "convolutional base), a layer name (it and every layer before it) or N (train "
+                                    "only the last N stages and the head, torchvision's trainable_backbone_layers)",
+                              metavar="WHAT")
     input_size: int | None = _opt(None, "training resolution (default: the model's, <= 32 for small images)")
     val_input_size: int | None = _opt(None, "evaluation crop (default: the training resolution)")
     val_resize: int | None = _opt(None, "evaluation resize before the centre crop (default: crop / 0.875)")
@@ -186,8 +191,13 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {shown(self.device)}")
         if not self.model:
             raise ConfigError("model must name a registered model (cnnzoo list shows them)")
-        if self.freeze_backbone and self.layer_decay is not None:
-            raise ConfigError("freeze_backbone and layer_decay exclude each other: a frozen "
+        if self.freeze is not None and not self.freeze:
+            raise ConfigError("freeze must be backbone, features, a layer name or a number of stages (or null)")
+        if self.freeze_backbone and self.freeze not in (None, "backbone"):
+            raise ConfigError(f"freeze_backbone and freeze={shown(self.freeze)} say different things: "
+                              "freeze_backbone is freeze=backbone; give one")
+        if (self.freeze_backbone or self.freeze in ("backbone", "features")) and self.layer_decay is not None:
+            raise ConfigError("freezing the backbone and layer_decay exclude each other: a frozen "
                               "backbone has no learning rate to decay; choose one")
 
     # ------------------------------------------------------------------ conversion

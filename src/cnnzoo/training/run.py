@@ -15,11 +15,12 @@ from typing import Any
 
 import torch
 
+from ..data.loaders import describe_data
 from ..data.stats import eval_preprocessing
 from ..errors import CheckpointError, ConfigError, shown
 from .config import TrainConfig, merge_config, resolve_config
 from .outputs import load_checkpoint, plural, say
-from .parts import evaluate, what_is_trained
+from .parts import evaluate, freeze_part, what_is_trained
 from .setup import prepare_run
 from .trainer import EpochHook, StepHook, Trainer, TrainResult
 
@@ -56,10 +57,12 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
                   f"(first: {str(run.data.skipped[0])!r}); they are left out of this run", file=sys.stderr, flush=True)
         trainer = Trainer(run.model, run.data.train_loader, run.data.val_loader, run.config, model_name=cfg.model,
                           runtime=run.runtime, on_step=on_step, on_epoch=on_epoch)
+        if run.runtime.dist.is_main:  # after the Trainer, which refuses a --freeze that names no layer
+            _say_what_starts(cfg, run, resumed=state is not None)
         # what predict needs to use the checkpoint as the run did: class names and preprocessing
         trainer.meta = {"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data,
                         "preprocessing": _preprocessing(run.config)}
-        if (cfg.freeze_backbone or cfg.layer_decay is not None) and cfg.verbose and run.runtime.dist.is_main:
+        if (freeze_part(cfg) or cfg.layer_decay is not None) and cfg.verbose and run.runtime.dist.is_main:
             for line in what_is_trained(trainer.model, trainer.optimizer):
                 say(line)
         if state is not None and resume is not None:
@@ -72,6 +75,22 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _say_what_starts(cfg: TrainConfig, run: Any, *, resumed: bool) -> None:
+    """Before the first step: frozen random weights (a warning, even with --quiet), the data, the weights loaded."""
+    part = freeze_part(cfg)
+    if part is not None and cfg.pretrained in (None, False) and not resumed:
+        flag = "--freeze-backbone" if cfg.freeze_backbone else f"--freeze {part}"
+        print(f"cnnzoo: warning: {flag} without --pretrained freezes randomly initialised weights: the frozen "
+              "layers will never learn; add --pretrained (the default tag, a tag or a weights file)",
+              file=sys.stderr, flush=True)
+    if not cfg.verbose:
+        return
+    say(describe_data(run.data))
+    report = (getattr(run.model, "pretrained_cfg", None) or {}).get("load_report")
+    if cfg.pretrained not in (None, False) and not resumed and report:
+        say(f"pretrained: {report}")
 
 
 def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
