@@ -214,7 +214,8 @@ def _add_info(sub: Any) -> None:
                        description="Per-layer output shape, neurons, parameters, MACs and receptive field "
                                    "(size, jump, start), notes where a window does not fit, then totals and "
                                    "the depth in weight layers. GFLOPs are torchvision's: multiply-adds / 1e9.")
-    p.add_argument("model", help="registered model name (cnnzoo list)")
+    p.add_argument("model", nargs="+", help="registered model name (cnnzoo list); several: the table of "
+                                            "'cnnzoo compare'")
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
                    help="input size (default: the model's)")
     p.add_argument("--depth", type=int, default=2, help="module nesting depth shown (default 2)")
@@ -239,9 +240,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .analysis import summary
 
     model_args = _model_args(args.model_args)
-    model = _meta_model(args.model, model_args)
+    if len(args.model) > 1:  # several models: one row each, as a lecture compares them
+        if args.plot:
+            raise CliError("--plot draws one model's layers; give one model (or use cnnzoo compare)")
+        from .apps.compare import compare, format_comparison
+
+        rows = compare(args.model, input_size=args.input_size, model_args=model_args)
+        print(json.dumps(rows, indent=1) if args.json else format_comparison(rows))
+        return 0
+    (name,) = args.model
+    model = _meta_model(name, model_args)
     table = summary(model, args.input_size, depth=args.depth)
-    table.model = args.model + "".join(f" {k}={v}" for k, v in model_args.items())
+    table.model = name + "".join(f" {k}={v}" for k, v in model_args.items())
     print(table.to_json() if args.json else table)
     if args.plot:
         from .apps import layer_chart

@@ -21,8 +21,9 @@ from cnnzoo.weights.catalogue import CATALOGUE
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
+@pytest.mark.slow
 def test_googlenet_counts_auxiliary_heads_apart():
-    (row,) = compare(["googlenet"])
+    (row,) = compare(["googlenet"], input_size=(3, 96, 96))  # smaller than 224 only to be quick
     with torch.device("meta"):
         import cnnzoo
 
@@ -32,10 +33,11 @@ def test_googlenet_counts_auxiliary_heads_apart():
     assert row["params_train"] == total
     assert row["params"] == total - aux  # the auxiliary classifiers run only in training
     assert row["depth"] == 22  # "22 layers deep when counting only layers with parameters" (Szegedy et al. 2014)
-    assert row["gflops"] == pytest.approx(count_flops(net, (3, 224, 224)).gflops)
+    assert row["gflops"] == pytest.approx(count_flops(net, (3, 96, 96)).gflops)
     assert row["top1"] == CATALOGUE["googlenet.tv_in1k"].top1 and row["tag"] == "googlenet.tv_in1k"
 
 
+@pytest.mark.slow
 def test_named_tag_chooses_the_accuracy():
     old, new = compare(["resnet50.tv_in1k", "resnet50.tv2_in1k"])
     assert (old["tag"], new["tag"]) == ("resnet50.tv_in1k", "resnet50.tv2_in1k")
@@ -88,6 +90,7 @@ def test_cli_errors_are_one_line(capsys):
     assert status == 0 and out.startswith("| model |")
 
 
+@pytest.mark.slow
 def test_real_process_prints_csv():
     env = {**os.environ, "PYTHONPATH": SRC}
     p = subprocess.run(
@@ -101,3 +104,15 @@ def test_real_process_prints_csv():
     rows = list(csv.DictReader(io.StringIO(p.stdout)))
     assert [r["model"] for r in rows] == ["vgg16", "googlenet"]
     assert int(rows[1]["params_train"]) > int(rows[1]["params"])
+
+
+def test_info_with_several_names_prints_the_comparison(capsys):
+    status, out, _ = run_cli(capsys, "info", "alexnet", "googlenet", "--input-size", "3", "64", "64")
+    head, alexnet, googlenet = out.splitlines()
+    rows = compare(["alexnet", "googlenet"], input_size=(3, 64, 64))
+    assert status == 0 and head.startswith("model ") and "params (M, with aux heads)" in head
+    millions = [f"{rows[0][k] / 1e6:#.4g}" for k in ("params", "params_train")]
+    assert alexnet.split()[:3] == ["alexnet", *millions]
+    assert googlenet.split()[2] == f"{rows[1]['params_train'] / 1e6:#.4g}" != googlenet.split()[1]
+    line = cli_error(capsys, ["info", "lenet5", "alexnet", "--plot", "x.png"])
+    assert "give one model" in line

@@ -24,9 +24,9 @@ __all__ = ["compare", "COMPARE_COLUMNS", "format_comparison", "FORMATS"]
 #: (key, heading, format) of each column, in order; ``None`` values print as "-"
 COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("model", "model", "{}"),
-    ("params_m", "params (M, inference)", "{:.4g}"),
-    ("params_train_m", "params (M, with aux heads)", "{:.4g}"),
-    ("gflops", "GFLOPs", "{:.4g}"),
+    ("params_m", "params (M, inference)", "{:#.4g}"),
+    ("params_train_m", "params (M, with aux heads)", "{:#.4g}"),
+    ("gflops", "GFLOPs", "{:#.4g}"),
     ("depth", "depth", "{}"),
     ("rf", "RF of last map (px)", "{}"),
     ("activation_mb", "activations (MB/image)", "{:.3g}"),
