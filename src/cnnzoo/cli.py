@@ -128,10 +128,11 @@ def _add_train(sub: Any) -> None:
     p = sub.add_parser(
         "train", help="train a model (default: lenet5 on the built-in digits)",
         description="Train a registered model. Every key of a YAML recipe is an option; options override "
-                    "--config (a recipe from configs/ or a run's config.yaml); with --resume the checkpoint's "
-                    "settings are the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
+                    "--config (a shipped recipe by name, a YAML file or a run's config.yaml); with --resume the "
+                    "checkpoint's settings are the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
         argument_default=argparse.SUPPRESS)
-    p.add_argument("--config", help="YAML recipe (configs/*.yaml or a run's config.yaml)")
+    p.add_argument("--config", help="YAML recipe: a shipped recipe's name (resnet56_cifar10; cnnzoo/recipes/), "
+                                    "a file, or a run's config.yaml")
     p.add_argument("--resume", help="continue from a last.pt")
     add_config_options(p)
     p.set_defaults(func=_cmd_train)

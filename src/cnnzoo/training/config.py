@@ -23,7 +23,7 @@ from ..atomic import atomic_write
 from ..errors import ConfigError, shown, suggest
 
 __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
-           "add_config_options"]
+           "add_config_options", "list_recipes", "recipe_path", "RECIPES_DIR"]
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -55,8 +55,9 @@ class TrainConfig:
 
     Defaults are a generic recipe for small data on a CPU (SGD with Nesterov momentum,
     cosine schedule, no augmentation on the built-in digits): it trains ``lenet5`` on the
-    digits to >= 97 % in seconds. ``configs/*.yaml`` hold the published recipes. Sizes of
-    ``None`` are resolved from the model and the data (see :func:`cnnzoo.train`).
+    digits to >= 97 % in seconds. ``cnnzoo/recipes/*.yaml`` hold the published recipes, found
+    by name (``--config resnet56_cifar10``). Sizes of ``None`` are resolved from the model and
+    the data (see :func:`cnnzoo.train`).
     """
 
     # -- what is trained, on what
@@ -351,11 +352,39 @@ def _recipe_loader() -> type:
     return RecipeLoader
 
 
+#: the recipes shipped inside the package, found by name (``--config resnet56_cifar10``)
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    """The names of the shipped recipes (``cnnzoo/recipes/NAME.yaml``)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def recipe_path(config: str | os.PathLike[str]) -> Path:
+    """The file of a ``--config`` value: a path as given, else the shipped recipe of that name.
+
+    A file of that name in the working directory wins over a shipped recipe, so that a
+    local copy can be edited and run under the same name.
+    """
+    p = Path(config)
+    if p.exists() or len(p.parts) != 1:
+        return p
+    name = p.stem if p.suffix in (".yaml", ".yml") else p.name
+    if (RECIPES_DIR / f"{name}.yaml").is_file():
+        return RECIPES_DIR / f"{name}.yaml"
+    close = suggest(name, list_recipes(), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ConfigError(f"config {shown(str(config))} is neither a file nor a shipped recipe{hint}; the recipes "
+                      f"are {', '.join(list_recipes())}")
+
+
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML recipe into a dict of checked keys (types are checked on merge)."""
+    """Read a YAML recipe (a file, or a shipped recipe's name) into a dict of checked keys (types
+    are checked on merge)."""
     import yaml
 
-    p = Path(path)
+    p = recipe_path(path)
     if p.exists() and not p.is_file():  # a folder, or a FIFO that would block the read forever
         raise ConfigError(f"config {p} is not a regular file; give a YAML recipe file")
     try:
