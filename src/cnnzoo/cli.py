@@ -412,9 +412,10 @@ def _add_export(sub: Any) -> None:
                        description="Export a model with a dynamic batch dimension and compare the exported "
                                    "file's outputs with PyTorch's on a fresh batch of another size (ONNX via "
                                    "onnxruntime; tolerance 1e-4 + 1e-3 x |output|). Written atomically.")
-    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--model", help="registered model name (default: a run's checkpoint's, from --pretrained)")
     p.add_argument("--pretrained", nargs="?", const=True, metavar="TAG|PATH",
-                   help="load weights (default tag, a tag or a file); default: random weights")
+                   help="load weights (default tag, a tag, a file or a run's runs/X/best.pt, which gives the "
+                        "model, its arguments, class names and preprocessing); default: random weights")
     p.add_argument("--format", choices=["export", "onnx", "torchscript"],
                    help="export: a torch.export .pt2 (default); onnx: the dynamo ONNX exporter (needs "
                         "cnnzoo[export]); torchscript: legacy. Default: from the output's suffix")
@@ -432,7 +433,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .models.factory import create_model
 
     model_args = _model_args(args.model_args)
+    if args.model is None and args.pretrained in (None, True):
+        raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
     if args.pretrained is not None:
+        if args.num_classes is not None:
+            raise CliError("--num-classes is for random weights; the weights given by --pretrained fix the classes")
         model = load_model(args.model, args.pretrained, model_args)
     else:
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
@@ -441,6 +446,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
              f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))
     print(f"wrote {r['path']} ({r['format']}, dynamic batch; input {'x'.join(map(str, r['input_size']))}): {check}")
+    meta = r["metadata"]
+    carried = [meta["cnnzoo.model"], f"weights {meta['cnnzoo.weights']}" if "cnnzoo.weights" in meta
+               else "random weights"]
+    if "cnnzoo.classes" in meta:
+        carried.append(f"{len(json.loads(meta['cnnzoo.classes']))} class names")
+    if "cnnzoo.preprocessing" in meta:
+        carried.append("preprocessing")
+    print(f"metadata: {', '.join(carried)}")
     return 0
 
 
