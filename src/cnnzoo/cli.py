@@ -180,7 +180,7 @@ def _add_eval(sub: Any) -> None:
                                    "validation data, or on --data with the same classes.")
     p.add_argument("--model", help="the checkpoint's model (checked); default: as recorded")
     p.add_argument("--checkpoint", required=True, help="best.pt / last.pt of a run")
-    p.add_argument("--data", help="another data spec with the same classes")
+    p.add_argument("--data", help="other data with the same classes: a data spec, or a folder of class folders")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     p.add_argument("--batch-size", type=int)
@@ -291,7 +291,7 @@ def _add_predict(sub: Any) -> None:
                        description="Top-k classes of each image, preprocessed as the weights expect (resize, "
                                    "centre crop, channels, mean/std), or as a run evaluated for its checkpoint "
                                    "(its class names too). cnnzoo data samples writes digits to try.")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files, or folders of them")
     p.add_argument("--model", help="model name, e.g. lenet5 or resnet50.tv2_in1k (a run's checkpoint names its own)")
     p.add_argument("--pretrained", metavar="TAG|PATH",
                    help="weight tag, weights file or a run's best.pt/last.pt (default: the default tag)")

@@ -64,15 +64,22 @@ def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
     s = parse_data_spec(spec) if isinstance(spec, str) else spec
     if s.kind == "imagefolder":
         assert s.root is not None
-        train = s.root / "train"
-        n = len([d for d in train.iterdir() if d.is_dir()]) if train.is_dir() else 0
+        folder = s.root / "train" if (s.root / "train").is_dir() else s.root / _eval_split(s.root)
+        n = len([d for d in folder.iterdir() if d.is_dir()])
         if n == 0:
-            raise DataError(f"{s.root} is not an image folder: expected class folders in {train}/ (and {s.root}/val/)")
+            raise DataError(f"{s.root} is not an image folder: expected class folders in {s.root}/train/ and "
+                            f"{s.root}/val/ (or, to evaluate on, in {s.root}/ itself)")
         if n == 1:
-            raise DataError(f"{train} has only one class folder; a classifier needs at least 2 "
+            raise DataError(f"{folder} has only one class folder; a classifier needs at least 2 "
                             "(one sub-folder of images per class)")
         return n
     return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
+
+
+def _eval_split(root: Path) -> str:
+    """The folder of an image folder's validation images: ``val/``, or, in a folder that has neither
+    ``train/`` nor ``val/``, the folder itself (class folders to evaluate on: ``cnnzoo eval --data DIR``)."""
+    return "val" if (root / "val").is_dir() or (root / "train").is_dir() else "."
 
 
 @dataclass
@@ -166,7 +173,7 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
                                        encoded=decode == "gpu")
             if decode == "gpu":  # the workers read files; decoding and transforms run on the device
                 transforms = (DecodeImages(train_tf, mean, std, in_chans), DecodeImages(val_tf, mean, std, in_chans))
-            val_ds = folder("val", transform=val_tf)
+            val_ds = folder("val" if train else _eval_split(root), transform=val_tf)
             train_ds = folder("train", transform=train_tf) if train else None
             if train and train_ds.classes != val_ds.classes:
                 raise DataError(f"{s.root}: train/ and val/ have different class folders "

@@ -17,7 +17,7 @@ import torch
 
 from ..data.loaders import describe_data
 from ..data.stats import eval_preprocessing
-from ..errors import CheckpointError, ConfigError, shown
+from ..errors import CheckpointError, ConfigError, DataError, shown
 from .config import TrainConfig, merge_config, resolve_config
 from .outputs import load_checkpoint, plural, say
 from .parts import evaluate, freeze_part, what_is_trained
@@ -105,7 +105,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     """Validation loss, top-1 and top-5 (%) of a cnnzoo checkpoint (``best.pt``/``last.pt``).
 
     The data and preprocessing are the run's (from the checkpoint's config) unless
-    ``data`` names others with the same classes.
+    ``data`` names others with the same classes: an image folder with ``val/``, or a folder of
+    class folders (no ``train/`` needed).
     """
     if limit_batches is not None and (isinstance(limit_batches, bool) or not isinstance(limit_batches, int)
                                       or limit_batches < 1):
@@ -115,6 +116,13 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     cfg = merge_config(None, {**state["config"], "output": None, "device": device, "precision": precision,
                               **{k: v for k, v in given.items() if v is not None}}, source=f"{checkpoint} config")
     run = prepare_run(cfg, checkpoint=state, train=False)
+    recorded = state.get("classes")
+    if data is not None and recorded and run.data.kind == "imagefolder" and run.data.classes != list(recorded):
+        # the same number of classes under other names (or in another order) would score the wrong outputs
+        raise DataError(f"--data {data} has the classes {', '.join(run.data.classes[:5])}"
+                        f"{', ...' if len(run.data.classes) > 5 else ''}, the checkpoint was trained on "
+                        f"{', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''}; give a folder with the "
+                        "run's class folders")
     try:
         run.model.load_state_dict(state["model"])
     except RuntimeError as e:
