@@ -47,6 +47,7 @@ _LAZY = {
     "stage_names": "cnnzoo.analysis",
     "predict": "cnnzoo.apps",
     "benchmark": "cnnzoo.apps",
+    "compare": "cnnzoo.apps",
     "accuracy_chart": "cnnzoo.apps",
     "export": "cnnzoo.apps",
     # weights issue

@@ -130,10 +130,11 @@ def _add_train(sub: Any) -> None:
     p = sub.add_parser(
         "train", help="train a model (default: lenet5 on the built-in digits)",
         description="Train a registered model. Every key of a YAML recipe is an option; options override "
-                    "--config (a recipe from configs/ or a run's config.yaml); with --resume the checkpoint's "
-                    "settings are the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
+                    "--config (a shipped recipe by name, a YAML file or a run's config.yaml); with --resume the "
+                    "checkpoint's settings are the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
         argument_default=argparse.SUPPRESS)
-    p.add_argument("--config", help="YAML recipe (configs/*.yaml or a run's config.yaml)")
+    p.add_argument("--config", help="YAML recipe: a shipped recipe's name (resnet56_cifar10; cnnzoo/recipes/), "
+                                    "a file, or a run's config.yaml")
     p.add_argument("--resume", help="continue from a last.pt")
     add_config_options(p)
     p.set_defaults(func=_cmd_train)
@@ -181,7 +182,7 @@ def _add_eval(sub: Any) -> None:
                                    "validation data, or on --data with the same classes.")
     p.add_argument("--model", help="the checkpoint's model (checked); default: as recorded")
     p.add_argument("--checkpoint", required=True, help="best.pt / last.pt of a run")
-    p.add_argument("--data", help="another data spec with the same classes")
+    p.add_argument("--data", help="other data with the same classes: a data spec, or a folder of class folders")
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", default="auto", choices=PRECISIONS)
     p.add_argument("--batch-size", type=int)
@@ -216,7 +217,8 @@ def _add_info(sub: Any) -> None:
                        description="Per-layer output shape, neurons, parameters, MACs and receptive field "
                                    "(size, jump, start), notes where a window does not fit, then totals and "
                                    "the depth in weight layers. GFLOPs are torchvision's: multiply-adds / 1e9.")
-    p.add_argument("model", help="registered model name (cnnzoo list)")
+    p.add_argument("model", nargs="+", help="registered model name (cnnzoo list); several: the table of "
+                                            "'cnnzoo compare'")
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
                    help="input size (default: the model's)")
     p.add_argument("--depth", type=int, default=2, help="module nesting depth shown (default 2)")
@@ -242,9 +244,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .analysis import summary
 
     model_args = _model_args(args.model_args)
-    model = _meta_model(args.model, model_args)
+    if len(args.model) > 1:  # several models: one row each, as a lecture compares them
+        if args.plot:
+            raise CliError("--plot draws one model's layers; give one model (or use cnnzoo compare)")
+        from .apps.compare import compare, format_comparison
+
+        rows = compare(args.model, input_size=args.input_size, model_args=model_args)
+        print(json.dumps(rows, indent=1) if args.json else format_comparison(rows))
+        return 0
+    (name,) = args.model
+    model = _meta_model(name, model_args)
     table = summary(model, args.input_size, depth=args.depth)
-    table.model = args.model + "".join(f" {k}={v}" for k, v in model_args.items())
+    table.model = name + "".join(f" {k}={v}" for k, v in model_args.items())
     print(table.to_json() if args.json else table)
     if args.plot:
         from .apps import layer_chart
@@ -254,12 +265,36 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_compare(sub: Any) -> None:
+    p = sub.add_parser("compare", help="several models side by side: parameters, GFLOPs, depth, RF, top-1",
+                       description="One row per model: parameters (those run in inference, and with auxiliary "
+                                   "heads), GFLOPs (multiply-adds / 1e9), depth in weight layers, receptive field "
+                                   "of the last feature map, activation memory per image and the published top-1 "
+                                   "of a weight tag (resnet50.tv_in1k; default: the model's default tag). Built on "
+                                   "the meta device: nothing is timed, no weights are read.")
+    p.add_argument("models", nargs="+", metavar="MODEL", help="names, name.tag or wildcards ('resnet*')")
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
+                   help="input size for all (default: each tag's evaluation size, else the model's)")
+    _add_model_args(p)
+    p.add_argument("--format", default="table", choices=["table", "csv", "markdown", "json"],
+                   help="table (default), csv, markdown or json")
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .apps.compare import compare, format_comparison
+
+    rows = compare(args.models, input_size=args.input_size, model_args=_model_args(args.model_args))
+    print(json.dumps(rows, indent=1) if args.format == "json" else format_comparison(rows, args.format))
+    return 0
+
+
 def _add_predict(sub: Any) -> None:
     p = sub.add_parser("predict", help="classify image files with pretrained weights or a run's checkpoint",
                        description="Top-k classes of each image, preprocessed as the weights expect (resize, "
                                    "centre crop, channels, mean/std), or as a run evaluated for its checkpoint "
                                    "(its class names too). cnnzoo data samples writes digits to try.")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files, or folders of them")
     p.add_argument("--model", help="model name, e.g. lenet5 or resnet50.tv2_in1k (a run's checkpoint names its own)")
     p.add_argument("--pretrained", metavar="TAG|PATH",
                    help="weight tag, weights file or a run's best.pt/last.pt (default: the default tag)")
@@ -380,9 +415,10 @@ def _add_export(sub: Any) -> None:
                        description="Export a model with a dynamic batch dimension and compare the exported "
                                    "file's outputs with PyTorch's on a fresh batch of another size (ONNX via "
                                    "onnxruntime; tolerance 1e-4 + 1e-3 x |output|). Written atomically.")
-    p.add_argument("--model", required=True, help="registered model name")
+    p.add_argument("--model", help="registered model name (default: a run's checkpoint's, from --pretrained)")
     p.add_argument("--pretrained", nargs="?", const=True, metavar="TAG|PATH",
-                   help="load weights (default tag, a tag or a file); default: random weights")
+                   help="load weights (default tag, a tag, a file or a run's runs/X/best.pt, which gives the "
+                        "model, its arguments, class names and preprocessing); default: random weights")
     p.add_argument("--format", choices=["export", "onnx", "torchscript"],
                    help="export: a torch.export .pt2 (default); onnx: the dynamo ONNX exporter (needs "
                         "cnnzoo[export]); torchscript: legacy. Default: from the output's suffix")
@@ -400,7 +436,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .factory import create_model
 
     model_args = _model_args(args.model_args)
+    if args.model is None and args.pretrained in (None, True):
+        raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
     if args.pretrained is not None:
+        if args.num_classes is not None:
+            raise CliError("--num-classes is for random weights; the weights given by --pretrained fix the classes")
         model = load_model(args.model, args.pretrained, model_args)
     else:
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
@@ -409,6 +449,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
              f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))
     print(f"wrote {r['path']} ({r['format']}, dynamic batch; input {'x'.join(map(str, r['input_size']))}): {check}")
+    meta = r["metadata"]
+    carried = [meta["cnnzoo.model"], f"weights {meta['cnnzoo.weights']}" if "cnnzoo.weights" in meta
+               else "random weights"]
+    if "cnnzoo.classes" in meta:
+        carried.append(f"{len(json.loads(meta['cnnzoo.classes']))} class names")
+    if "cnnzoo.preprocessing" in meta:
+        carried.append("preprocessing")
+    print(f"metadata: {', '.join(carried)}")
     return 0
 
 
@@ -454,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_eval(sub)
     _add_info(sub)
+    _add_compare(sub)
     _add_predict(sub)
     _add_benchmark(sub)
     _add_export(sub)

@@ -10,6 +10,9 @@ Three formats, each with a dynamic batch dimension:
 
 Every export is run on a fresh random batch of another size than the example it was made
 with (proving the dynamic batch) and compared with the eager model; a mismatch writes no file.
+Each file carries what a deployment needs besides the graph (:func:`export_metadata`): the
+class names and the preprocessing, as ONNX ``metadata_props`` or as the ``.pt2``'s and
+TorchScript archive's extra files, read back with the format's own loader before the file is kept.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import json
 import os
 import shutil
 import warnings
@@ -31,13 +35,38 @@ from ..analysis.trace import resolve_input_size
 from ..atomic import atomic_path, output_file
 from ..errors import ExportError, InvalidArgumentError, MissingDependencyError
 
-__all__ = ["FORMATS", "export", "format_for"]
+__all__ = ["FORMATS", "export", "format_for", "export_metadata", "PREPROCESSING_KEYS"]
 
 FORMATS = ("export", "onnx", "torchscript")
 _SUFFIXES = {".pt2": "export", ".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
              ".torchscript": "torchscript"}
 #: the batch the model is exported with, and the one the exported file is checked on
 EXAMPLE_BATCH, CHECK_BATCH = 2, 3
+#: the ``pretrained_cfg`` entries that say how an image becomes the model's input (see apps.predict.preprocess)
+PREPROCESSING_KEYS = ("input_size", "resize_size", "crop_pct", "crop_mode", "interpolation", "mean", "std")
+
+
+def export_metadata(model: nn.Module) -> dict[str, str]:
+    """What an exported file carries besides the graph, as text (ONNX metadata is strings).
+
+    ``cnnzoo.model`` (the architecture), ``cnnzoo.weights`` (the tag or file, where there is
+    one), ``cnnzoo.classes`` (a JSON list of the class names, where they are known) and
+    ``cnnzoo.preprocessing`` (a JSON object: ``input_size``, ``resize_size`` or ``crop_pct``,
+    ``crop_mode``, ``interpolation``, ``mean``, ``std``), all from ``model.pretrained_cfg``.
+    """
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    meta = {"cnnzoo.model": str(cfg.get("architecture") or getattr(model, "arch_name", type(model).__name__))}
+    weights = cfg.get("tag") or cfg.get("file")
+    if weights:
+        meta["cnnzoo.weights"] = str(weights)
+    if cfg.get("label_names"):
+        meta["cnnzoo.classes"] = json.dumps([str(c) for c in cfg["label_names"]])
+    prep = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items() if k in PREPROCESSING_KEYS
+            and v is not None}
+    if prep:
+        meta["cnnzoo.preprocessing"] = json.dumps(prep)
+    return meta
+
 
 
 def format_for(output: str | os.PathLike[str], format: str | None = None) -> str:
@@ -81,8 +110,9 @@ def export(model: nn.Module, output: str | os.PathLike[str], format: str | None 
     param = next(model.parameters())
     example = torch.randn(EXAMPLE_BATCH, *size, device=param.device, dtype=param.dtype)
     check = torch.randn(CHECK_BATCH, *size, device=param.device, dtype=param.dtype)
+    meta = export_metadata(model)
     report: dict[str, Any] = {"format": fmt, "input_size": list(size), "atol": atol, "rtol": rtol,
-                              "example_batch": EXAMPLE_BATCH, "checked_batch": CHECK_BATCH}
+                              "example_batch": EXAMPLE_BATCH, "checked_batch": CHECK_BATCH, "metadata": meta}
     was_training = model.training
     model.eval()
     try:
@@ -92,8 +122,10 @@ def export(model: nn.Module, output: str | os.PathLike[str], format: str | None 
         _check_space(model, path)
         try:
             with atomic_path(path) as tmp:
-                got, how = writer(model, example, check, tmp, opset)
+                got, how, carried = writer(model, example, check, tmp, opset, meta)
                 _compare(got, reference, atol, rtol, report, how)
+                if carried != meta:  # read back by the format's own loader: what a deployment will see
+                    raise ExportError(f"the {fmt} file does not carry its metadata as written; nothing was written")
         except OSError as e:  # the temporary file is already gone (atomic_path)
             raise ExportError(f"cannot write {path}: {e.strerror or e}; nothing was written") from None
         report["path"] = str(path)
@@ -114,21 +146,22 @@ def _check_space(model: nn.Module, path: Path) -> None:
 
 
 def _write_exported_program(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
-                            opset: int | None) -> tuple[torch.Tensor, str]:
+                            opset: int | None, meta: dict[str, str]) -> tuple[torch.Tensor, str, dict[str, str]]:
     try:
         with _quiet():
             program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
     except Exception as e:  # noqa: BLE001 - torch.export raises many kinds of errors on untraceable code
         raise ExportError(f"torch.export cannot export {type(model).__name__}: {str(e).splitlines()[0]}") from None
     with open(tmp, "wb") as f:  # a file object: torch.export.save expects a .pt2 name otherwise
-        torch.export.save(program, f)
+        torch.export.save(program, f, extra_files=meta)
+    carried = dict.fromkeys(meta, "")
     with open(tmp, "rb") as f, _quiet(), torch.no_grad():
-        got = torch.export.load(f).module()(check)
-    return got.float().cpu(), "torch.export.load"
+        got = torch.export.load(f, extra_files=carried).module()(check)
+    return got.float().cpu(), "torch.export.load", carried
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
-                opset: int | None) -> tuple[torch.Tensor, str]:
+                opset: int | None, meta: dict[str, str]) -> tuple[torch.Tensor, str, dict[str, str]]:
     for package in ("onnx", "onnxscript", "onnxruntime"):
         try:
             __import__(package)
@@ -147,6 +180,7 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tm
             program = torch.onnx.export(model, (example,), **kwargs)
             if program is None:  # (only the legacy exporter returns nothing)
                 raise ExportError("the dynamo ONNX exporter returned no program")
+            program.model.metadata_props.update(meta)  # the model's metadata_props (ONNX IR, Model)
             program.save(str(tmp))
     except Exception as e:  # noqa: BLE001 - the exporter's errors have no common public base
         raise ExportError(f"the ONNX exporter cannot export {type(model).__name__}: "
@@ -155,16 +189,19 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tm
     session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     got = torch.from_numpy(session.run(None, {name: check.float().cpu().numpy()})[0])
-    return got, "onnxruntime"
+    carried = {k: v for k, v in session.get_modelmeta().custom_metadata_map.items() if k in meta}
+    return got, "onnxruntime", carried
 
 
 def _write_torchscript(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
-                       opset: int | None) -> tuple[torch.Tensor, str]:
+                       opset: int | None, meta: dict[str, str]) -> tuple[torch.Tensor, str, dict[str, str]]:
+    carried = dict.fromkeys(meta, "")
     with _quiet(), torch.no_grad():
         # check_trace=False: the check below, on another batch size, is the one that counts
-        torch.jit.save(torch.jit.trace(model, example, check_trace=False), str(tmp))
-        got = torch.jit.load(str(tmp), map_location=check.device)(check)
-    return got.float().cpu(), "torch.jit.load"
+        torch.jit.save(torch.jit.trace(model, example, check_trace=False), str(tmp), _extra_files=meta)
+        got = torch.jit.load(str(tmp), map_location=check.device, _extra_files=carried)(check)
+    return got.float().cpu(), "torch.jit.load", {k: v.decode() if isinstance(v, bytes) else v
+                                                  for k, v in carried.items()}
 
 
 def _compare(got: torch.Tensor, ref: torch.Tensor, atol: float, rtol: float, report: dict[str, Any],

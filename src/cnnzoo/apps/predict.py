@@ -24,7 +24,7 @@ from ..atomic import atomic_write, output_file
 from ..data.decode import encode_png, read_image
 from ..errors import DataError, InvalidArgumentError, WeightsError
 
-__all__ = ["preprocess", "predict", "saliency_overlay", "cam_overlay", "load_model"]
+__all__ = ["preprocess", "predict", "image_files", "saliency_overlay", "cam_overlay", "load_model"]
 
 
 def _cfg(model: nn.Module) -> dict[str, Any]:
@@ -69,18 +69,45 @@ def preprocess(path: str | os.PathLike[str], cfg: dict[str, Any]) -> tuple[torch
     return (display - mean) / std, display
 
 
+def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLike[str]]:
+    """The images to predict: files as given, and for a folder its image files, sorted by name.
+
+    A folder's images are its files with the suffixes torchvision's ``ImageFolder`` reads
+    (the ones ``cnnzoo train`` reads); its sub-folders are not entered (a folder of class
+    folders is evaluated by ``cnnzoo eval --data DIR``).
+    """
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    out: list[str | os.PathLike[str]] = []
+    for given in paths:
+        folder = Path(given)
+        if not folder.is_dir():
+            out.append(given)
+            continue
+        found = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMG_EXTENSIONS)
+        if not found:
+            subs = sorted(d.name for d in folder.iterdir() if d.is_dir())
+            hint = (f"; it holds folders ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): give one of "
+                    f"them, or evaluate a folder of class folders with cnnzoo eval --data {folder}") if subs else ""
+            raise DataError(f"{folder} is a directory with no image files ({' '.join(IMG_EXTENSIONS)}){hint}")
+        out += found
+    return out
+
+
 def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk: int = 5) -> list[dict[str, Any]]:
     """Top-k classes and probabilities for image files, with the weights' own preprocessing.
 
     ``model`` comes from ``cnnzoo.create_model(name, pretrained=...)``: its
     ``pretrained_cfg`` gives the preprocessing and the class names (``label_names``).
-    Returns one ``{"image", "top": [{"index", "label", "prob"}, ...]}`` per file.
+    A folder stands for its image files (:func:`image_files`). Returns one
+    ``{"image", "top": [{"index", "label", "prob"}, ...]}`` per file.
     """
     cfg = _cfg(model)
     if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
         raise InvalidArgumentError(f"topk must be a positive integer, got {topk!r}")
     if not images:
         raise InvalidArgumentError("give at least one image file")
+    images = image_files(images)
     labels = cfg.get("label_names")
     param = next(model.parameters())
     batch = torch.stack([preprocess(p, cfg)[0] for p in images]).to(param.device, param.dtype)

@@ -18,7 +18,8 @@ from .sources import SyntheticLoader, cifar_dataset, digits_dataset, imagefolder
 from .stats import data_kind, normalisation
 from .transforms import build_transforms
 
-__all__ = ["DataSpec", "parse_data_spec", "count_classes", "DataBundle", "build_data", "default_workers", "DECODES"]
+__all__ = ["DataSpec", "parse_data_spec", "count_classes", "DataBundle", "build_data", "default_workers", "DECODES",
+           "describe_data"]
 
 #: where image-folder files are decoded: in the loader's worker processes, or on the training GPU
 DECODES = ("cpu", "gpu")
@@ -64,15 +65,22 @@ def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
     s = parse_data_spec(spec) if isinstance(spec, str) else spec
     if s.kind == "imagefolder":
         assert s.root is not None
-        train = s.root / "train"
-        n = len([d for d in train.iterdir() if d.is_dir()]) if train.is_dir() else 0
+        folder = s.root / "train" if (s.root / "train").is_dir() else s.root / _eval_split(s.root)
+        n = len([d for d in folder.iterdir() if d.is_dir()])
         if n == 0:
-            raise DataError(f"{s.root} is not an image folder: expected class folders in {train}/ (and {s.root}/val/)")
+            raise DataError(f"{s.root} is not an image folder: expected class folders in {s.root}/train/ and "
+                            f"{s.root}/val/ (or, to evaluate on, in {s.root}/ itself)")
         if n == 1:
-            raise DataError(f"{train} has only one class folder; a classifier needs at least 2 "
+            raise DataError(f"{folder} has only one class folder; a classifier needs at least 2 "
                             "(one sub-folder of images per class)")
         return n
     return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
+
+
+def _eval_split(root: Path) -> str:
+    """The folder of an image folder's validation images: ``val/``, or, in a folder that has neither
+    ``train/`` nor ``val/``, the folder itself (class folders to evaluate on: ``cnnzoo eval --data DIR``)."""
+    return "val" if (root / "val").is_dir() or (root / "train").is_dir() else "."
 
 
 @dataclass
@@ -166,7 +174,7 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
                                        encoded=decode == "gpu")
             if decode == "gpu":  # the workers read files; decoding and transforms run on the device
                 transforms = (DecodeImages(train_tf, mean, std, in_chans), DecodeImages(val_tf, mean, std, in_chans))
-            val_ds = folder("val", transform=val_tf)
+            val_ds = folder("val" if train else _eval_split(root), transform=val_tf)
             train_ds = folder("train", transform=train_tf) if train else None
             if train and train_ds.classes != val_ds.classes:
                 raise DataError(f"{s.root}: train/ and val/ have different class folders "
@@ -179,6 +187,46 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
     skipped = [*getattr(train_ds, "skipped", []), *getattr(val_ds, "skipped", [])]
     return DataBundle(train_loader, _make_loader(val_ds, train=False, transform=transforms[1], **common),
                       len(classes), in_chans, image_size, classes, s.kind, skipped)
+
+
+def _images(loader: Any) -> int | None:
+    dataset = getattr(loader, "dataset", None)
+    try:
+        return len(dataset)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}es" if noun.endswith("ch") else f"{n:,} {noun}s"
+
+
+def describe_data(bundle: DataBundle) -> str:
+    """One line on what a run trains on: images, classes, batches and what ``drop_last`` leaves out."""
+    train, val = bundle.train_loader, bundle.val_loader
+    classes = f"{bundle.num_classes:,} classes"
+    if isinstance(train, SyntheticLoader):
+        return (f"data: synthetic, {len(train)} batches of {train.batch_size} random images in {classes} per epoch "
+                "(the same batch repeated)")
+    n, n_val = _images(train), _images(val)
+    bs = int(getattr(train, "batch_size", 0) or 0)
+    sampler = getattr(train, "sampler", None)
+    world = int(getattr(sampler, "world_size", 1) or 1)
+    per_process = len(sampler) if isinstance(sampler, EpochSampler) else n
+    head = f"data: {n:,} training images in {classes}" if n is not None else f"data: {classes}"
+    head += f", {n_val:,} validation images" if n_val is not None else ""
+    if not bs or per_process is None:
+        return head
+    left, full = per_process % bs, per_process // bs
+    where = " per process" if world > 1 else ""
+    if left == 0:
+        tail = f"{_count(full, 'batch')} of {bs}{where}, every image used each epoch"
+    elif getattr(train, "drop_last", False):
+        tail = (f"{_count(full, 'batch')} of {bs}{where}; drop_last leaves out {_count(left, 'image')}{where} "
+                "each epoch (others each time: the order is reshuffled)")
+    else:
+        tail = f"{_count(full + 1, 'batch')} of up to {bs}{where}, the last of {_count(left, 'image')}"
+    return f"{head}; {tail}"
 
 
 def default_workers(kind: str, device: torch.device, world_size: int = 1) -> int:

@@ -12,7 +12,7 @@ stacks without shortcuts, whose training error grows with depth (the degradation
 
 Each is :class:`~cnnzoo.models.resnet.ResNet` with ``stem_type="cifar"``, ``channels=(16,
 32, 64)`` and ``shortcut="A"`` (``"none"`` for the plain ones); the recipe of Sec. 4.2 is
-``configs/resnet56_cifar10.yaml``.
+the shipped ``resnet56_cifar10`` (``cnnzoo train --config resnet56_cifar10``).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from ..device import DEVICE_SPEC, PRECISIONS
 from ..errors import ConfigError, shown, suggest
 
 __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
-           "add_config_options"]
+           "add_config_options", "list_recipes", "recipe_path", "RECIPES_DIR"]
 
 #: upper bounds of the integer settings: larger values pass a type check, then crash the process
 #: or exhaust the machine (10^5 threads or workers, a 10^5-pixel input, a seed torch cannot hold)
@@ -53,8 +53,9 @@ class TrainConfig:
 
     Defaults are a generic recipe for small data on a CPU (SGD with Nesterov momentum,
     cosine schedule, no augmentation on the built-in digits): it trains ``lenet5`` on the
-    digits to >= 97 % in seconds. ``configs/*.yaml`` hold the published recipes. Sizes of
-    ``None`` are resolved from the model and the data (see :func:`cnnzoo.train`).
+    digits to >= 97 % in seconds. ``cnnzoo/recipes/*.yaml`` hold the published recipes, found
+    by name (``--config resnet56_cifar10``). Sizes of ``None`` are resolved from the model and
+    the data (see :func:`cnnzoo.train`).
     """
 
     # -- what is trained, on what
@@ -66,7 +67,12 @@ class TrainConfig:
         flag="--model-arg", metavar="KEY=VALUE")
     pretrained: str | bool | None = _opt(None, "start from pretrained weights: the default tag, a tag or a file",
                                          metavar="TAG|PATH")
-    freeze_backbone: bool = _opt(False, "train only the classifier (the backbone's BN statistics stay fixed)")
+    freeze_backbone: bool = _opt(False, "train only the classifiers (VGG's/AlexNet's fc6 and fc7 are frozen too; "
+                                        "--freeze features trains them); the frozen BN statistics stay fixed")
+    freeze: str | None = _opt(None, "freeze part of the network: backbone (= --freeze-backbone), features (the "
+                                    "convolutional base), a layer name (it and every layer before it) or N (train "
+                                    "only the last N stages and the head, torchvision's trainable_backbone_layers)",
+                              metavar="WHAT")
     input_size: int | None = _opt(None, "training resolution (default: the model's, <= 32 for small images)")
     val_input_size: int | None = _opt(None, "evaluation crop (default: the training resolution)")
     val_resize: int | None = _opt(None, "evaluation resize before the centre crop (default: crop / 0.875)")
@@ -184,8 +190,13 @@ class TrainConfig:
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {shown(self.device)}")
         if not self.model:
             raise ConfigError("model must name a registered model (cnnzoo list shows them)")
-        if self.freeze_backbone and self.layer_decay is not None:
-            raise ConfigError("freeze_backbone and layer_decay exclude each other: a frozen "
+        if self.freeze is not None and not self.freeze:
+            raise ConfigError("freeze must be backbone, features, a layer name or a number of stages (or null)")
+        if self.freeze_backbone and self.freeze not in (None, "backbone"):
+            raise ConfigError(f"freeze_backbone and freeze={shown(self.freeze)} say different things: "
+                              "freeze_backbone is freeze=backbone; give one")
+        if (self.freeze_backbone or self.freeze in ("backbone", "features")) and self.layer_decay is not None:
+            raise ConfigError("freezing the backbone and layer_decay exclude each other: a frozen "
                               "backbone has no learning rate to decay; choose one")
 
     # ------------------------------------------------------------------ conversion
@@ -339,11 +350,39 @@ def _recipe_loader() -> type:
     return RecipeLoader
 
 
+#: the recipes shipped inside the package, found by name (``--config resnet56_cifar10``)
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+def list_recipes() -> list[str]:
+    """The names of the shipped recipes (``cnnzoo/recipes/NAME.yaml``)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def recipe_path(config: str | os.PathLike[str]) -> Path:
+    """The file of a ``--config`` value: a path as given, else the shipped recipe of that name.
+
+    A file of that name in the working directory wins over a shipped recipe, so that a
+    local copy can be edited and run under the same name.
+    """
+    p = Path(config)
+    if p.exists() or len(p.parts) != 1:
+        return p
+    name = p.stem if p.suffix in (".yaml", ".yml") else p.name
+    if (RECIPES_DIR / f"{name}.yaml").is_file():
+        return RECIPES_DIR / f"{name}.yaml"
+    close = suggest(name, list_recipes(), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ConfigError(f"config {shown(str(config))} is neither a file nor a shipped recipe{hint}; the recipes "
+                      f"are {', '.join(list_recipes())}")
+
+
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML recipe into a dict of checked keys (types are checked on merge)."""
+    """Read a YAML recipe (a file, or a shipped recipe's name) into a dict of checked keys (types
+    are checked on merge)."""
     import yaml
 
-    p = Path(path)
+    p = recipe_path(path)
     if p.exists() and not p.is_file():  # a folder, or a FIFO that would block the read forever
         raise ConfigError(f"config {p} is not a regular file; give a YAML recipe file")
     try:

@@ -21,13 +21,14 @@ from torch import nn
 from ..data.feed import device_transform, feed, reads_ahead
 from ..device import autocast
 from ..errors import ConfigError, DataError, InvalidArgumentError
-from ..models.base import googlenet_loss, logits_of
+from ..models.base import classifier_names, googlenet_loss, logits_of
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum
 from .guards import pairs
 
-__all__ = ["compute_loss", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
-           "build_scheduler", "batch_mix", "ModelEma", "freeze_backbone", "set_train_mode", "what_is_trained"]
+__all__ = ["compute_loss", "logits_of", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
+           "build_scheduler", "batch_mix", "ModelEma", "FREEZE_PARTS", "freeze_layers", "freeze_part", "set_train_mode",
+           "frozen_and_trained", "what_is_trained"]
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
@@ -247,33 +248,98 @@ class ModelEma:
 
 
 # ---------------------------------------------------------------- transfer learning
-def freeze_backbone(model: nn.Module) -> nn.Module:
-    """Make only the classifier trainable (``model.get_classifier()``); returns the classifier."""
-    get = getattr(model, "get_classifier", None)
-    if get is None:
-        raise InvalidArgumentError("freeze_backbone needs a model with get_classifier() (every cnnzoo model)")
-    head = get()
-    head_params = list(head.parameters())
-    if not head_params:
-        raise InvalidArgumentError("freeze_backbone: the classifier has no parameters (num_classes=0?)")
-    model.requires_grad_(False)
-    for p in head_params:
-        p.requires_grad_(True)
-    return head
+#: what ``freeze`` accepts besides a layer name or a number of stages
+FREEZE_PARTS = ("backbone", "features")
 
 
-def set_train_mode(net: nn.Module, model: nn.Module, frozen_head: nn.Module | None) -> None:
-    """Training mode; with a frozen backbone its BatchNorm layers stay in eval mode.
+def _frozen_prefix(model: nn.Module, what: str) -> list[str]:
+    """The module names ``what`` freezes, in registration order (the classifiers are left out later)."""
+    names = [n for n, _ in model.named_modules() if n]
+    if what == "backbone":
+        return names
+    info = getattr(model, "feature_info", None)
+    stages = [str(f["module"]) for f in info] if info else []
+    if what == "features" or what.isdigit():
+        if not stages:
+            raise InvalidArgumentError(f"freeze={what!r} needs a network with stages (feature_info, every cnnzoo "
+                                       f"model has them); {type(model).__name__} has none: freeze a layer by name")
+        keep = 0 if what == "features" else int(what)
+        if keep > len(stages):
+            raise InvalidArgumentError(f"freeze={what}: {type(model).__name__} has {len(stages)} stages "
+                                       f"({', '.join(stages)}); train the last 0 to {len(stages)}")
+        if keep == len(stages):
+            return []
+        what = stages[len(stages) - 1 - keep]
+    if what not in names:
+        from ..analysis.trace import unknown_layers_message
 
-    In train mode BN would re-estimate the frozen backbone's statistics from the new data
-    although its affine weights no longer adapt.
+        raise InvalidArgumentError(f"freeze: {unknown_layers_message([what], names)}")
+    end = max(i for i, n in enumerate(names) if n == what or n.startswith(what + "."))
+    return names[: end + 1]
+
+
+def freeze_layers(model: nn.Module, what: str = "backbone") -> list[nn.Module]:
+    """Freeze part of a network for transfer learning; returns the frozen modules.
+
+    ``what`` is ``"backbone"`` (everything but the classifiers: VGG's and AlexNet's fc6
+    and fc7 too), ``"features"`` (the convolutional base, what ``forward_features`` runs:
+    VGG's ``features``, Keras's ``conv_base.trainable = False``), a module name (that
+    module and every one registered before it, ``"layer3"``, ``"features.16"``) or a
+    number N as text (only the last N stages of ``feature_info`` and the head are
+    trained: torchvision's ``trainable_backbone_layers``). The classifiers
+    (``classifier_names``: GoogLeNet's auxiliary ones too) always stay trainable.
+    """
+    if not isinstance(what, str) or not what:
+        raise InvalidArgumentError(f"freeze must be backbone, features, a layer name or a number, got {what!r}")
+    heads = classifier_names(model)
+    if not heads or not any(True for h in heads for _ in model.get_submodule(h).parameters()):
+        raise InvalidArgumentError("freeze: the model has no classifier with parameters (num_classes=0?)")
+    modules = dict(model.named_modules())
+    frozen = [modules[n] for n in _frozen_prefix(model, what)
+              if not any(n == h or n.startswith(h + ".") for h in heads)]
+    for m in frozen:
+        for p in m.parameters(recurse=False):
+            p.requires_grad_(False)
+    return frozen
+
+
+def freeze_part(cfg: TrainConfig) -> str | None:
+    """What a run freezes: ``cfg.freeze``, or ``"backbone"`` for ``freeze_backbone``."""
+    return "backbone" if cfg.freeze_backbone else cfg.freeze
+
+
+def set_train_mode(net: nn.Module, model: nn.Module, frozen: list[nn.Module] | None) -> None:
+    """Training mode; the BatchNorm layers of a frozen part stay in eval mode.
+
+    In train mode BN would re-estimate the frozen layers' statistics from the new data
+    although their affine weights no longer adapt.
     """
     net.train()
-    if frozen_head is not None:
-        head = set(frozen_head.modules())
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m not in head:
-                m.eval()
+    for m in frozen or ():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def frozen_and_trained(model: nn.Module) -> tuple[list[str], list[str]]:
+    """The outermost modules whose parameters are all frozen, and those whose parameters are all trained."""
+    frozen: list[str] = []
+    trained: list[str] = []
+
+    def walk(prefix: str, module: nn.Module) -> None:
+        for name, child in module.named_children():
+            full = f"{prefix}{name}"
+            flags = [p.requires_grad for p in child.parameters()]
+            if not flags:
+                continue
+            if not any(flags):
+                frozen.append(full)
+            elif all(flags):
+                trained.append(full)
+            else:
+                walk(full + ".", child)
+
+    walk("", model)
+    return frozen, trained
 
 
 def what_is_trained(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[str]:
@@ -283,6 +349,9 @@ def what_is_trained(model: nn.Module, optimizer: torch.optim.Optimizer) -> list[
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     lines = [f"parameters: {total:,} ({total - trainable:,} frozen, {trainable:,} trainable)"]
+    if trainable < total:
+        frozen_names, trained_names = frozen_and_trained(model)
+        lines.append(f"frozen: {', '.join(frozen_names)}; trained: {', '.join(trained_names)}")
     lr_of = {id(p): g.get("initial_lr", g["lr"]) for g in optimizer.param_groups for p in g["params"]}
     units = layer_units(model)
     rows: list[tuple[str, int, set[float]]] = []

@@ -15,11 +15,12 @@ from typing import Any
 
 import torch
 
+from ..data.loaders import describe_data
 from ..data.stats import eval_preprocessing
-from ..errors import CheckpointError, ConfigError, shown
+from ..errors import CheckpointError, ConfigError, DataError, shown
 from .config import TrainConfig, merge_config, resolve_config
 from .outputs import load_checkpoint, plural, say
-from .parts import evaluate, what_is_trained
+from .parts import evaluate, freeze_part, what_is_trained
 from .setup import prepare_run, process_settings
 from .trainer import EpochHook, StepHook, Trainer, TrainResult
 
@@ -60,7 +61,9 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
                           output_dir=cfg.output or (Path(resume).parent if resume is not None else None),
                           meta={"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data,
                                 "preprocessing": _preprocessing(run.config)})
-        if (cfg.freeze_backbone or cfg.layer_decay is not None) and cfg.verbose and run.runtime.dist.is_main:
+        if run.runtime.dist.is_main:  # after the Trainer, which refuses a --freeze that names no layer
+            _say_what_starts(cfg, run, resumed=state is not None)
+        if (freeze_part(cfg) or cfg.layer_decay is not None) and cfg.verbose and run.runtime.dist.is_main:
             for line in what_is_trained(trainer.model, trainer.optimizer):
                 say(line)
         return trainer.fit()
@@ -69,6 +72,22 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _say_what_starts(cfg: TrainConfig, run: Any, *, resumed: bool) -> None:
+    """Before the first step: frozen random weights (a warning, even with --quiet), the data, the weights loaded."""
+    part = freeze_part(cfg)
+    if part is not None and cfg.pretrained in (None, False) and not resumed:
+        flag = "--freeze-backbone" if cfg.freeze_backbone else f"--freeze {part}"
+        print(f"cnnzoo: warning: {flag} without --pretrained freezes randomly initialised weights: the frozen "
+              "layers will never learn; add --pretrained (the default tag, a tag or a weights file)",
+              file=sys.stderr, flush=True)
+    if not cfg.verbose:
+        return
+    say(describe_data(run.data))
+    report = (getattr(run.model, "pretrained_cfg", None) or {}).get("load_report")
+    if cfg.pretrained not in (None, False) and not resumed and report:
+        say(f"pretrained: {report}")
 
 
 def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
@@ -83,7 +102,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     """Validation loss, top-1 and top-5 (%) of a cnnzoo checkpoint (``best.pt``/``last.pt``).
 
     The data and preprocessing are the run's (from the checkpoint's config) unless
-    ``data`` names others with the same classes.
+    ``data`` names others with the same classes: an image folder with ``val/``, or a folder of
+    class folders (no ``train/`` needed).
     """
     if limit_batches is not None and (isinstance(limit_batches, bool) or not isinstance(limit_batches, int)
                                       or limit_batches < 1):
@@ -93,6 +113,13 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     cfg = merge_config(None, {**state["config"], "output": None, "device": device, "precision": precision,
                               **{k: v for k, v in given.items() if v is not None}}, source=f"{checkpoint} config")
     run = prepare_run(cfg, checkpoint=state, train=False)
+    recorded = state.get("classes")
+    if data is not None and recorded and run.data.kind == "imagefolder" and run.data.classes != list(recorded):
+        # the same number of classes under other names (or in another order) would score the wrong outputs
+        raise DataError(f"--data {data} has the classes {', '.join(run.data.classes[:5])}"
+                        f"{', ...' if len(run.data.classes) > 5 else ''}, the checkpoint was trained on "
+                        f"{', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''}; give a folder with the "
+                        "run's class folders")
     try:
         run.model.load_state_dict(state["model"])
     except RuntimeError as e:

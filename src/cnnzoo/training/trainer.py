@@ -50,7 +50,8 @@ from .parts import (
     build_optimizer,
     build_scheduler,
     evaluate,
-    freeze_backbone,
+    freeze_layers,
+    freeze_part,
     set_train_mode,
 )
 from .seeding import get_rng_state, set_rng_state
@@ -135,7 +136,7 @@ class Trainer:
         self.batches_per_epoch = batches_per_epoch(train_loader, cfg.limit_batches)
         if cfg.log == "tensorboard":  # in every process: one without it would leave the others waiting
             require_tensorboard()
-        self.model, self.net, self.ddp, self._head = self._place(model)
+        self.model, self.net, self.ddp, self._frozen = self._place(model)
         self.optimizer = build_optimizer(self.model, cfg, self.device)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
         self.total_steps = min(cfg.epochs * self.steps_per_epoch, cfg.max_steps or sys.maxsize)
@@ -173,8 +174,8 @@ class Trainer:
             elif not isinstance(checkpoint, dict):
                 self.output_dir = Path(checkpoint).parent
 
-    def _place(self, model: nn.Module) -> tuple[nn.Module, nn.Module, Any, nn.Module | None]:
-        """(model on the device, what runs it: DDP and/or compiled, the DDP wrapper, the frozen head)."""
+    def _place(self, model: nn.Module) -> tuple[nn.Module, nn.Module, Any, list[nn.Module] | None]:
+        """(model on the device, what runs it: DDP and/or compiled, the DDP wrapper, the frozen modules)."""
         cfg = self.config
         if cfg.sync_bn and self.dist.enabled:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -184,7 +185,8 @@ class Trainer:
         model = model.to(self.device)
         if self.channels_last:  # NHWC: the layout tensor cores and oneDNN convolutions prefer
             model.to(memory_format=torch.channels_last)
-        head = freeze_backbone(model) if cfg.freeze_backbone else None
+        part = freeze_part(cfg)
+        frozen = freeze_layers(model, part) if part is not None else None
         net: nn.Module = model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -193,7 +195,7 @@ class Trainer:
             net = DistributedDataParallel(model, device_ids=ids)
         ddp = net if self.dist.enabled else None
         # torch.compile of a module is a module (OptimizedModule), which its annotation does not say
-        return model, cast(nn.Module, torch.compile(net)) if cfg.compile else net, ddp, head
+        return model, cast(nn.Module, torch.compile(net)) if cfg.compile else net, ddp, frozen
 
     # -------------------------------------------------------------- public API
     def fit(self, resume: str | os.PathLike[str] | None = None, *, epochs: int | None = None) -> TrainResult:
@@ -278,7 +280,7 @@ class Trainer:
     # -------------------------------------------------------------- the loop
     def _train_epoch(self) -> tuple[dict[str, float], bool]:
         cfg, e, skip = self.config, self.epoch, self.batch_in_epoch
-        set_train_mode(self.net, self.model, self._head)
+        set_train_mode(self.net, self.model, self._frozen)
         batches = feed(pairs(itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip),
                                               self.batches_per_epoch - skip), "training"), self.device,
                        device_transform(self.train_loader), channels_last=self.channels_last,

@@ -395,7 +395,22 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
     if skipped:
         log.info("%s: %d keys of modules the model was built without were not loaded (%s)",
                  name, len(skipped), _list(skipped, 3))
-    return _weights_record(model, name, weights, in_chans)
+    record = _weights_record(model, name, weights, in_chans)
+    record["load_report"] = _load_report(weights, len(state), len(target), fresh, model_classes)
+    return record
+
+
+def _load_report(weights: ResolvedWeights, loaded: int, total: int, fresh: list[str], classes: Any) -> str:
+    """One line a run prints: how much of the file went in, and what became of its classifier."""
+    source = weights.entry.tag if weights.entry is not None else str(weights.path)
+    text = f"loaded {loaded:,} of the model's {total:,} tensors from {source}"
+    if not fresh:
+        return f"{text}; the file's classifier is kept ({classes} classes)"
+    if weights.num_classes is None:
+        verb = "keeps" if len(fresh) == 1 else "keep"
+        return f"{text}; the file has no classifier: {', '.join(fresh)} {verb} the model's initialisation"
+    return (f"{text}; classifier replaced: {', '.join(fresh)} initialised afresh for {classes} classes "
+            f"(the file's {weights.num_classes}-class head was not loaded)")
 
 
 def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[str, Any]:
