@@ -1,7 +1,8 @@
 """End to end on a CPU: ``cnnzoo train`` against timm's ``train.py`` and torchvision's reference ``train.py``.
 
 All contenders train the same model for the same epochs on the same generated image folder
-(``--classes`` class folders of random-noise JPEGs under ``train/`` and ``val/``), with the same
+(``scripts/make_jpeg_folder.py``: ``--classes`` class folders of natural-ish JPEGs of
+``--min-size``..``--max-size`` px under ``train/`` and ``val/``), with the same
 batch size, loader workers and threads (``OMP_NUM_THREADS``, and each script's own thread
 option where it has one), each as a fresh process: what a user waits for, from the command to
 its exit (imports, data, the epochs, validation, checkpoints). The contenders run interleaved,
@@ -19,8 +20,8 @@ more rows are more option sets, e.g. ``--cnnzoo "auto" --cnnzoo "--precision fp3
 "--compile"``.
 
 Run: python benchmarks/race.py [--model resnet18] [--timm-model resnet18] [--image-size 64]
-     [--train-images 64] [--val-images 32] [--classes 4] [--batch-size 16] [--workers 1]
-     [--threads 1] [--epochs 1] [--rounds 3] [--timm-train F] [--torchvision-train F]
+     [--train-per-class 16] [--val-per-class 8] [--classes 4] [--min-size 80] [--max-size 120]
+     [--batch-size 16] [--workers 1] [--threads 1] [--epochs 1] [--rounds 3] [--timm-train F] [--torchvision-train F]
      [--cnnzoo OPTIONS ...] [--json F] [--markdown]
 """
 
@@ -37,22 +38,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from _common import REPO, describe, machine, print_markdown, print_table, write_json
-from PIL import Image
+
+sys.path.insert(0, str(REPO / "scripts"))
+from make_jpeg_folder import make_folder  # noqa: E402
 
 COLUMNS = ["contender", "command", "wall s median", "wall s min-max", "train img/s", "ratio vs first", "rounds"]
-
-
-def make_folder(root: Path, classes: int, train: int, val: int, size: int) -> None:
-    """``root/{train,val}/c{k}/*.jpg``: ``train`` and ``val`` images in all, random noise (seed 0)."""
-    rng = np.random.default_rng(0)
-    for split, n in (("train", train), ("val", val)):
-        for i in range(n):
-            folder = root / split / f"c{i % classes}"
-            folder.mkdir(parents=True, exist_ok=True)
-            pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(folder / f"{i:05d}.jpg", quality=90)
 
 
 def commands(args: argparse.Namespace, data: Path, out: Path) -> dict[str, list[str]]:
@@ -97,9 +88,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--model", default="resnet18")
     ap.add_argument("--timm-model", help="timm's name of the model (default: --model)")
     ap.add_argument("--image-size", type=int, default=64)
-    ap.add_argument("--train-images", type=int, default=64)
-    ap.add_argument("--val-images", type=int, default=32)
+    ap.add_argument("--train-per-class", type=int, default=16)
+    ap.add_argument("--val-per-class", type=int, default=8)
     ap.add_argument("--classes", type=int, default=4)
+    ap.add_argument("--min-size", type=int, default=80, help="smallest image side in the folder, px")
+    ap.add_argument("--max-size", type=int, default=120, help="largest image side in the folder, px")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=1)
@@ -118,7 +111,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             ap.error(f"{flag} {path}: no such file")
     with tempfile.TemporaryDirectory(prefix="cnnzoo-race-") as tmp:
         data = Path(tmp, "data")
-        make_folder(data, args.classes, args.train_images, args.val_images, args.image_size)
+        make_folder(data, classes=args.classes, train_per_class=args.train_per_class,
+                    val_per_class=args.val_per_class, min_size=args.min_size, max_size=args.max_size)
         runs = commands(args, data, Path(tmp, "OUT"))
         names = list(runs)
         times: dict[str, list[float]] = {n: [] for n in names}
@@ -134,13 +128,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     rows = [{"contender": n, "command": shlex.join(runs[n][1:]).replace(tmp, "TMP"),
              "wall s median": statistics.median(times[n]),
              "wall s min-max": f"{min(times[n]):.2f}-{max(times[n]):.2f}",
-             "train img/s": args.train_images * args.epochs / statistics.median(times[n]),
+             "train img/s": args.classes * args.train_per_class * args.epochs / statistics.median(times[n]),
              "ratio vs first": statistics.median(a / b for a, b in zip(times[n], times[first])),
              "rounds": args.rounds} for n in names]
     info = machine()
     print(f"\n# race: {args.model}, {args.image_size} px, batch {args.batch_size}, {args.workers} worker(s), "
-          f"{args.threads} thread(s), {args.epochs} epoch(s) of {args.train_images} + {args.val_images} images; "
-          f"{describe(info)}")
+          f"{args.threads} thread(s), {args.epochs} epoch(s) of {args.classes} x ({args.train_per_class} + "
+          f"{args.val_per_class}) images; {describe(info)}")
     (print_markdown if args.markdown else print_table)(rows, COLUMNS)
     write_json(args.json, {"machine": info, "args": vars(args), "times": times, "rows": rows})
     return rows
