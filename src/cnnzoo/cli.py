@@ -379,8 +379,11 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     if args.timing:
         columns += [("infer_images_per_s", "IMG/S", "{:.1f}"), ("infer_latency_ms", "LATENCY(ms)", "{:.2f}"),
                     ("peak_memory_mb", "PEAK(MB)", "{:.0f}")]
+        columns += [("infer_gflops_per_s", "GFLOP/S", "{:.1f}"), ("infer_peak_fraction", "%PEAK", "{:.0%}")]
         if args.train:
-            columns += [("train_images_per_s", "TRAIN IMG/S", "{:.1f}")]
+            columns += [("train_images_per_s", "TRAIN IMG/S", "{:.1f}"), ("train_gflops_per_s", "TRAIN GFLOP/S",
+                                                                          "{:.1f}"),
+                        ("train_peak_fraction", "TRAIN %PEAK", "{:.0%}")]
 
     def show(row: dict[str, Any]) -> None:
         cells = []
@@ -400,6 +403,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
     elif args.timing and rows:
+        print(f"GFLOP/s: hardware FLOPs (2 x MACs; a training step 3x the forward's); peak "
+              f"{rows[0]['peak_gflops_per_s']:.1f} GFLOP/s measured now ({rows[0]['peak_kind']})")
         kind = str(rows[0].get("memory_kind"))
         print({"cuda_max_memory_allocated": "peak memory: torch.cuda.max_memory_allocated (weights included)",
                "cpu_peak_rss_growth": "peak memory: growth of the process's resident set (VmHWM) "

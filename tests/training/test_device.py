@@ -68,7 +68,8 @@ def test_device_resolution(fake_cuda):
         dev.resolve_device("cuda:2")
 
 
-def test_precision_policy(fake_cuda):
+def test_precision_policy(fake_cuda, monkeypatch):
+    monkeypatch.setattr(dev, "cpu_bf16_feature", lambda: None)  # a CPU without native bf16
     fake_cuda(bf16=True)
     assert [dev.resolve_precision(p, CUDA0) for p in ("auto", "bf16", "fp16", "fp32")] == ["bf16", "bf16", "fp16",
                                                                                             "fp32"]
@@ -101,7 +102,8 @@ def test_synchronize_waits_for_cuda_only(monkeypatch):
     assert calls == [CUDA1]
 
 
-def test_runtime_defaults_on_a_gpu(fake_cuda):
+def test_runtime_defaults_on_a_gpu(fake_cuda, monkeypatch):
+    monkeypatch.setattr(dev, "cpu_bf16_feature", lambda: None)  # a CPU without native bf16
     fake_cuda()
     torch.backends.cudnn.benchmark = False
     rt = resolve_runtime(TrainConfig(verbose=False))

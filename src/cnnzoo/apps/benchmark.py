@@ -4,6 +4,12 @@ Each model is timed after warm-up, with the device synchronised before every clo
 and the median over the timed runs is reported; peak memory is CUDA's
 ``max_memory_allocated`` or, on a Linux CPU, the growth of the resident set. Device and
 precision are resolved as the trainer resolves them (:mod:`cnnzoo.device`).
+
+Achieved GFLOP/s (hardware FLOPs: a multiply-add is two, as ``torch.utils.flop_counter``
+counts them) are set against the machine's measured peak: the rate of a large square
+matmul in the same precision, on the same device and threads, in the same run. A matmul is
+the most efficient kernel a network is made of, so the fraction is the distance to what
+this machine can do, on a CPU or a GPU alike.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from ..models.base import googlenet_loss
 from ..models.registry import get_model_entry, list_models
 from .chart import published_top1
 
-__all__ = ["benchmark"]
+__all__ = ["benchmark", "matmul_peak"]
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class _PeakMemory:
@@ -94,6 +102,29 @@ def _timed(fn: Callable[[], Any], dev: torch.device, warmup: int, repeats: int) 
     return statistics.median(times)
 
 
+def matmul_peak(dev: torch.device, precision: str, size: int | None = None) -> dict[str, Any]:
+    """The best GFLOP/s of an ``n x n`` matmul in ``precision`` (fp32, bf16, fp16) on ``dev``.
+
+    ``n`` defaults to 8192 on CUDA and 1024 on a CPU (large enough for the BLAS to reach
+    its rate, small enough to cost well under a second where the precision is native).
+    The best of a few runs, not the median: a peak is what the hardware can reach.
+    fp32 on CUDA follows ``torch.backends.cuda.matmul.allow_tf32``, as the model's do.
+    """
+    n = size or (8192 if dev.type == "cuda" else 1024)
+    g = torch.Generator(device="cpu").manual_seed(0)
+    a, b = (torch.randn(n, n, generator=g).to(device=dev, dtype=_DTYPES[precision]) for _ in range(2))
+    a @ b  # warm-up: the BLAS's first call sets up its buffers and kernels
+    synchronize(dev)
+    best, spent, runs = float("inf"), 0.0, 0
+    while runs < 3 or (spent < 0.5 and runs < 20):  # at least 3 runs, more while they are quick
+        t0 = time.perf_counter()
+        a @ b
+        synchronize(dev)
+        seconds = time.perf_counter() - t0
+        best, spent, runs = min(best, seconds), spent + seconds, runs + 1
+    return {"peak_gflops_per_s": 2 * n**3 / best / 1e9, "peak_kind": f"{n}x{n} matmul, {precision}"}
+
+
 def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_size: int | None = None,
               precision: str = "fp32", channels_last: bool = False, compile: bool = False,
               train: bool = False, warmup: int = 2, repeats: int = 10,
@@ -110,6 +141,10 @@ def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_
     defaults to 64 on CUDA, 8 on the CPU. On the CPU the timing takes ``threads`` threads
     (default: the cores not busy with other work, as the trainer does). ``model_args`` go to
     every model's constructor (``{"variant": "paper"}``, ``{"width_mult": 0.5}``).
+
+    Each timed row also gives the achieved GFLOP/s (``infer_gflops_per_s``, with ``train``
+    ``train_gflops_per_s``) and their fraction of ``peak_gflops_per_s``, a matmul in the
+    same precision measured once in this call (:func:`matmul_peak`).
     """
     names = list_models(list(models) if not isinstance(models, str) else models)
     if not names:
@@ -142,6 +177,7 @@ def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: 
                timing: bool, progress: Callable[[dict[str, Any]], None] | None,
                model_args: dict[str, Any]) -> list[dict[str, Any]]:
     top1 = published_top1()
+    peak = matmul_peak(dev, precision) if timing else None
     results = []
     for name in names:
         info = get_model_entry(name)
@@ -160,11 +196,23 @@ def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: 
             row["model_args"] = dict(model_args)
         del meta
         if timing:
+            assert peak is not None
             try:
                 row.update(_time_model(name, size, dev, batch_size, precision, channels_last, compile,
                                        train, warmup, repeats, model_args))
             finally:
                 _release(dev)
+            row.update(peak)
+            # hardware FLOPs (2 x MACs) per second, against the matmul's rate in the same precision
+            row["infer_gflops_per_s"] = 2 * row["gflops"] * row["infer_images_per_s"]
+            row["infer_peak_fraction"] = row["infer_gflops_per_s"] / peak["peak_gflops_per_s"]
+            if train:
+                # a step is 3 forwards' FLOPs: the backward computes a gradient for the input and one for the
+                # weights, each a product of the forward's size (Kaplan et al. 2020, Sec. 2.1).
+                # FlopCounterMode's count of the backward is not used: it charges a grouped convolution's
+                # weight gradient `groups` times (65x the forward for a 64-channel depthwise 3x3)
+                row["train_gflops_per_s"] = 3 * 2 * row["gflops"] * row["train_images_per_s"]
+                row["train_peak_fraction"] = row["train_gflops_per_s"] / peak["peak_gflops_per_s"]
         results.append(row)
         if progress is not None:
             progress(row)

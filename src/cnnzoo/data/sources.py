@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.util
 import itertools
 import math
 import os
@@ -55,10 +56,18 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
 # ---------------------------------------------------------------- digits (built in)
 @functools.lru_cache(maxsize=1)
 def _load_digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
+    # scikit-learn's own CSV, read without importing scikit-learn: its import (sklearn.base and
+    # what that pulls in) was most of a digits run's time before its first step
+    spec = importlib.util.find_spec("sklearn")
+    roots = spec.submodule_search_locations if spec is not None else None
+    csv = Path(roots[0], "datasets", "data", "digits.csv.gz") if roots else None
+    if csv is None or not csv.is_file():  # another layout of scikit-learn: its loader
+        from sklearn.datasets import load_digits
 
-    d = load_digits()
-    return d.images, d.target
+        d = load_digits()
+        return d.images, d.target
+    data = np.loadtxt(csv, delimiter=",")  # 64 pixels then the label, per row (load_digits' format)
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
 
 
 def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1) -> ImageDataset:
@@ -75,15 +84,14 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
         raise DataError(f"digits split must be 'train' or 'val', got {split!r}")
     if not isinstance(image_size, int) or image_size < 1 or not isinstance(in_chans, int) or in_chans < 1:
         raise DataError(f"image_size and in_chans must be positive integers, got {image_size!r}, {in_chans!r}")
-    from torchvision.transforms.v2 import InterpolationMode
-    from torchvision.transforms.v2 import functional as F
-
     images, target = _load_digits()
     perm = np.random.default_rng(0).permutation(len(images))
     idx = perm[:360] if split == "val" else perm[360:]
     x = torch.from_numpy(images[idx]).float().div_(16.0).unsqueeze(1)  # N x 1 x 8 x 8 in [0, 1]
     if image_size != 8:
-        x = F.resize(x, [image_size, image_size], interpolation=InterpolationMode.BILINEAR, antialias=True)
+        # torchvision's tensor resize is this call; torchvision itself is not needed (nor its import time)
+        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
+                                            antialias=True)
     x = (x - DIGITS_MEAN[0]) / DIGITS_STD[0]
     x = x.repeat(1, in_chans, 1, 1) if in_chans != 1 else x.contiguous()
     return ImageDataset(x, torch.from_numpy(target[idx]).long(), [str(i) for i in range(10)])

@@ -115,9 +115,10 @@ class TrainConfig:
     aux_weight: float = _opt(0.3, "weight of auxiliary losses (GoogLeNet's 0.3, Szegedy et al. 2014, Sec. 5)")
     # -- hardware
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
-    precision: str = _opt("auto", "auto: bf16 on a GPU that has it (else fp16), fp32 on a CPU",
+    precision: str = _opt("auto", "auto: bf16 on a GPU that has it (else fp16); on a CPU bf16 where it computes "
+                                  "bf16 natively (AVX512-BF16, AMX), else fp32",
                           choices=PRECISIONS)
-    channels_last: bool | None = _opt(None, "NHWC memory format (default: on for CUDA, off for CPU)")
+    channels_last: bool | None = _opt(None, "NHWC memory format (default: on for CUDA and for bf16 on a CPU)")
     compile: bool = _opt(False, "torch.compile the model")
     sync_bn: bool = _opt(False, "SyncBatchNorm across processes")
     workers: int | None = _opt(None, "DataLoader workers per process (default: sized to the CPUs)")

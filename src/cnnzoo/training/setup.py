@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..data import DataBundle, build_data, count_classes, default_image_size, default_workers, parse_data_spec
-from ..device import auto_cpu_threads, resolve_device, resolve_precision
+from ..device import auto_cpu_threads, default_channels_last, resolve_device, resolve_precision
 from ..errors import DataError, DeviceError
 from ..factory import create_model
 from ..models.build import split_model_name
@@ -47,13 +47,14 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
     """Join the processes torchrun started (if any), then resolve device and precision.
 
     ``auto`` is CUDA when present, with bf16 (fp16 where the GPU has none) and
-    channels-last; fp32 on a CPU. A device or precision the machine lacks is a
-    :class:`~cnnzoo.errors.DeviceError`.
+    channels-last; on a CPU bf16 and channels-last where the processor computes bf16
+    natively, else fp32 (:func:`~cnnzoo.device.resolve_precision`). A device or precision
+    the machine lacks is a :class:`~cnnzoo.errors.DeviceError`.
     """
     dist = setup_distributed(cfg.device)
     device = resolve_device(cfg.device, dist.local_rank)
     precision = resolve_precision(cfg.precision, device)
-    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    channels_last = cfg.channels_last if cfg.channels_last is not None else default_channels_last(device, precision)
     return Runtime(dist, device, precision, channels_last)
 
 

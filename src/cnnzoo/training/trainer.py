@@ -27,7 +27,7 @@ from torch import nn
 
 from ..data.feed import device_transform, feed, reads_ahead
 from ..data.sampling import epoch_batches
-from ..device import autocast, synchronize
+from ..device import autocast, describe_precision, synchronize
 from ..errors import CheckpointError, TrainingDivergedError
 from ..models.base import googlenet_loss
 from ..models.deterministic import use_deterministic_layers
@@ -253,8 +253,9 @@ class Trainer:
     def _log_start(self, end: int) -> None:
         threads = f" ({plural(torch.get_num_threads(), 'thread')})" if self.device.type == "cpu" else ""
         procs = f", {self.dist.world_size} processes" if self.dist.enabled else ""
+        precision = describe_precision(self.device, self.config.precision, self.precision, self.channels_last)
         self._log(f"training {self.model_name} for epochs {self.epoch + 1}..{end} of {self.config.epochs} "
-                  f"({self.steps_per_epoch} steps each) on {self.device}{threads}, {self.precision}{procs} "
+                  f"({self.steps_per_epoch} steps each) on {self.device}{threads}, {precision}{procs} "
                   f"-> {self.output_dir}")
 
     def _finish(self) -> None:
