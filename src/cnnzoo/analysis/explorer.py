@@ -40,7 +40,7 @@ __all__ = ["explore", "ModelExplorer"]
 # calls that only check or unpack: the tensor flows through them, they get no node
 _BOOKKEEPING = {"check_input_size", "getitem", "getattr", "size", "dim", "_assert", "contiguous", "type_as"}
 _OP_LABELS = {"add": "+", "iadd": "+", "cat": "concat", "mul": "\u00d7", "imul": "\u00d7", "stack": "stack"}
-_NODE_W, _NODE_H, _OP_W, _OP_H, _GAP_X, _GAP_Y = 158, 34, 64, 20, 26, 30
+_NODE_W, _NODE_H, _OP_W, _OP_H, _GAP_X, _GAP_Y = 142, 34, 64, 20, 20, 30
 
 
 # ---------------------------------------------------------------- the dataflow
@@ -151,7 +151,7 @@ def _dataflow(model: nn.Module, table: ModelSummary, depth: int) -> list[_Node]:
         preds = list(dict.fromkeys(i for a in n.all_input_nodes for i in index.get(a.name, [])))
         shape = shapes.shapes.get(n.name)
         if n.op == "placeholder":
-            node = _Node("input", "input", _fmt_shape(shape), "input", None, "", shape)
+            node = _Node("input", "input", _times(shape), "input", None, "", shape)
         elif n.op == "call_module":
             calls[n.target] = calls.get(n.target, 0) + 1
             row = rows.get((n.target, calls[n.target]))
@@ -168,7 +168,7 @@ def _dataflow(model: nn.Module, table: ModelSummary, depth: int) -> list[_Node]:
             )
         elif n.op == "output":
             shape = nodes[preds[0]].shape if preds else None
-            node = _Node("output", "output", _fmt_shape(shape), "output", None, "", shape)
+            node = _Node("output", "output", _times(shape), "output", None, "", shape)
         elif n.op in ("call_function", "call_method") and shape is not None and _op_name(n) not in _BOOKKEEPING:
             stack = n.meta.get("nn_module_stack") or {}
             owner = next(reversed(stack.keys()), "") if stack else ""
@@ -324,9 +324,9 @@ def _svg(nodes: list[_Node], level: int) -> str:
             edges.append(f'<path class="{cls}" data-from="{p}" data-to="{i}" d="{_edge_path(x1, y1, x2, y2, lane)}"/>')
     consumed = {p for n in nodes for p in n.preds}
     for p, n in enumerate(nodes):
-        if p in consumed and n.shape is not None:  # a tensor's shape once, where it leaves its node
-            labels.append(
-                f'<text class="shape" x="{x[p] + 5:.0f}" y="{y[p] + _height(n) + 12:.0f}">{_times(n.shape)}</text>'
+        if p in consumed and n.shape is not None:  # a tensor's shape once, where it leaves its node (left
+            labels.append(  # of the line: long edges leave on the right)
+                f'<text class="shape" x="{x[p] - 5:.0f}" y="{y[p] + _height(n) + 12:.0f}">{_times(n.shape)}</text>'
             )
     frames = []
     for box in sorted({b for n in nodes for b in _boxes_of(n, level)}, key=lambda b: b.count(".")):
@@ -420,6 +420,8 @@ def _table_html(table: ModelSummary) -> str:
     for r, up in zip(table.layers, _parents(table)):
         # a row's name without its parent's, which the indentation and the row above show
         name = r.label[len(table.layers[up].name) + 1 :] if up >= 0 else r.label
+        if name[:1].isdigit():  # a block's index alone says little: "layer1.0", not "0"
+            name = r.name.rsplit(".", 2)[-2] + "." + name
         i = len(out)
         rf = r.receptive_field
         cells = (
@@ -431,7 +433,8 @@ def _table_html(table: ModelSummary) -> str:
         title = html.escape("; ".join([r.label, *r.notes]))
         cls = f"d{min(r.depth, 6)}" + (" leaf" if r.leaf else " container") + (" noted" if r.notes else "")
         out.append(
-            f'<tr data-row="{i}" class="{cls}" title="{title}"><td class="name">{html.escape(name)}</td>'
+            f'<tr data-row="{i}" data-name="{html.escape(r.name)}" class="{cls}" title="{title}">'
+            f'<td class="name">{html.escape(name)}</td>'
             f"<td>{_times(r.output_shape)}</td><td>{params}</td><td>{_human(r.macs) if r.macs else '-'}</td>"
             + "".join(f"<td>{c}</td>" for c in cells)
             + "</tr>"
