@@ -17,7 +17,11 @@ drawings and the sample image are inline.
 from __future__ import annotations
 
 import base64
+import gzip
 import html
+import importlib.util
+import io
+import itertools
 import json
 import os
 import re
@@ -326,11 +330,15 @@ def _svg(nodes: list[_Node], level: int) -> str:
     for p, n in enumerate(nodes):
         if p in consumed and n.shape is not None:  # a tensor's shape once, where it leaves its node (left
             labels.append(  # of the line: long edges leave on the right)
-                f'<text class="shape" x="{x[p] - 5:.0f}" y="{y[p] + _height(n) + 12:.0f}">{_times(n.shape)}</text>'
+                f'<text class="shape" data-of="{p}" x="{x[p] - 5:.0f}" y="{y[p] + _height(n) + 12:.0f}">'
+                f"{_times(n.shape)}</text>"
             )
     frames = []
-    for box in sorted({b for n in nodes for b in _boxes_of(n, level)}, key=lambda b: b.count(".")):
-        inside = [i for i, n in enumerate(nodes) if box in _boxes_of(n, level)]
+    members: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for b in _boxes_of(n, level):
+            members.setdefault(b, []).append(i)
+    for box, inside in sorted(members.items(), key=lambda item: item[0].count(".")):
         k = level - box.count(".") - 1
         x0 = min(x[i] - _width(nodes[i]) / 2 for i in inside) - 8 * k
         x1 = max(x[i] + _width(nodes[i]) / 2 for i in inside) + 8 * k
@@ -379,27 +387,27 @@ def _sample_image(size: Sequence[int]) -> str | None:
     """A picture at the input size, as a data URI: a handwritten digit for one channel (LeNet's
     28x28 digit centred in 32x32, LeCun et al. 1998 Sec. II.A), else a photograph; both ship
     with scikit-learn, so the page needs no download."""
-    if len(size) != 3:
+    spec = importlib.util.find_spec("sklearn")
+    if len(size) != 3 or spec is None or not spec.submodule_search_locations:
         return None
-    from sklearn.datasets import load_digits, load_sample_image
-    from torchvision.io import encode_jpeg
-    from torchvision.transforms.v2.functional import center_crop, resize
+    from PIL import Image, ImageOps
 
+    # read from scikit-learn's folder, not through sklearn.datasets, whose import takes seconds
+    folder = Path(next(iter(spec.submodule_search_locations))) / "datasets"
     _, h, w = size
     if size[0] == 1:
-        digit = torch.from_numpy(load_digits().images[5]).float()[None] * (255 / 16)
-        inner = resize(digit, [max(1, round(h * 20 / 32)), max(1, round(w * 20 / 32))], antialias=True)
-        canvas = torch.zeros((1, h, w))
-        top, left = (h - inner.shape[1]) // 2, (w - inner.shape[2]) // 2
-        canvas[:, top : top + inner.shape[1], left : left + inner.shape[2]] = inner
-        picture = canvas.clamp(0, 255).to(torch.uint8).expand(3, h, w)
+        with gzip.open(folder / "data" / "digits.csv.gz", "rt") as f:
+            line = next(itertools.islice(f, 5, None))  # a 5: 8x8 values 0..16, then the label
+        digit = Image.frombytes("L", (8, 8), bytes(round(int(v) * 255 / 16) for v in line.split(",")[:64]))
+        picture = Image.new("RGB", (w, h))
+        inner = digit.resize((max(1, round(w * 20 / 32)), max(1, round(h * 20 / 32))), Image.Resampling.BILINEAR)
+        picture.paste(inner.convert("RGB"), ((w - inner.width) // 2, (h - inner.height) // 2))
     else:
-        photo = torch.from_numpy(load_sample_image("flower.jpg").copy()).permute(2, 0, 1)
-        scale = max(h / photo.shape[1], w / photo.shape[2])
-        photo = resize(photo, [round(photo.shape[1] * scale), round(photo.shape[2] * scale)], antialias=True)
-        picture = center_crop(photo, [h, w])
-    data = encode_jpeg(picture.contiguous(), quality=88).numpy().tobytes()
-    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+        with Image.open(folder / "images" / "flower.jpg") as photo:
+            picture = ImageOps.fit(photo.convert("RGB"), (w, h), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=88)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def _parents(table: ModelSummary) -> list[int]:
@@ -420,7 +428,7 @@ def _table_html(table: ModelSummary) -> str:
     for r, up in zip(table.layers, _parents(table)):
         # a row's name without its parent's, which the indentation and the row above show
         name = r.label[len(table.layers[up].name) + 1 :] if up >= 0 else r.label
-        if name[:1].isdigit():  # a block's index alone says little: "layer1.0", not "0"
+        if up >= 0 and name[:1].isdigit():  # a block's index alone says little: "layer1.0", not "0"
             name = r.name.rsplit(".", 2)[-2] + "." + name
         i = len(out)
         rf = r.receptive_field
