@@ -226,6 +226,8 @@ def _add_info(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (layers and totals)")
     p.add_argument("--plot", metavar="OUT.png", help="also draw per-layer parameters, MACs, activations and "
                                                      "receptive field (needs matplotlib)")
+    p.add_argument("--html", metavar="OUT.html", help="also write the model explorer: the graph (folding to "
+                                                      "--depth levels) beside this table, one offline HTML file")
     p.set_defaults(func=_cmd_info)
 
 
@@ -262,6 +264,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
         layer_chart(model, args.plot, args.input_size)
         print(f"per-layer chart: {args.plot}", file=sys.stderr)
+    if args.html:
+        from .analysis.explorer import explore
+
+        explore(model, args.input_size, depth=args.depth, table=table).save(args.html)
+        print(f"model explorer: {args.html}", file=sys.stderr)
     return 0
 
 
