@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 _LAZY = {
     # the registry needs no weights: create_model brings them in when it is first used
     "create_model": "cnnzoo.factory",
-    # trainer issue
+    # training: one loop from a notebook to torchrun
     "Trainer": "cnnzoo.training",
     "TrainConfig": "cnnzoo.training",
     "train": "cnnzoo.training",
@@ -33,7 +33,7 @@ _LAZY = {
     "TrainResult": "cnnzoo.training",
     "evaluate": "cnnzoo.training",
     "evaluate_checkpoint": "cnnzoo.training",
-    # analysis issue
+    # inspecting networks: the lecture-hall tools, and the apps built on them
     "summary": "cnnzoo.analysis",
     "model_info": "cnnzoo.analysis",  # the registry's record with the depth (measured when read)
     "network_depth": "cnnzoo.analysis",
@@ -50,7 +50,7 @@ _LAZY = {
     "compare": "cnnzoo.apps",
     "accuracy_chart": "cnnzoo.apps",
     "export": "cnnzoo.apps",
-    # weights issue
+    # the weights catalogue and its verified cache
     "list_weights": "cnnzoo.weights",
     "weights_info": "cnnzoo.weights",
     "download_weights": "cnnzoo.weights",
