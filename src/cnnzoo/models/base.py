@@ -39,22 +39,61 @@ feature extractor unscriptable).
 
 import abc
 import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, ModelContractError
 from .backbone import Indices, check_feature_info, feature_take_indices
 from .layers import check_input_size, check_model_args, check_rate, has_storage
 
-__all__ = ["ZooModel", "first_conv_name", "classifier_names", "logits_of", "googlenet_loss"]
+__all__ = [
+    "ZooModel",
+    "class_contract_problems",
+    "CONTRACT_METHODS",
+    "CONSTRUCTOR_KEYWORDS",
+    "first_conv_name",
+    "classifier_names",
+    "logits_of",
+    "googlenet_loss",
+]
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx in this module too (see layers.check_input_size)
 
+#: the methods others call by these parameters (backbone.py, the analysis tools, timm-style code): a
+#: family that overrides one keeps the parameters of ZooModel's
+CONTRACT_METHODS = (
+    "forward_features",
+    "forward_stages",
+    "forward_head",
+    "forward_intermediates",
+    "prune_intermediate_layers",
+    "prune_stages_after",
+    "drop_head_layers",
+    "new_classifier",
+    "make_classifier",
+    "init_classifier",
+    "get_classifier",
+    "reset_classifier",
+    "set_feature_info",
+)
+#: what create_model, the weights and training configs pass to every constructor (timm's names)
+CONSTRUCTOR_KEYWORDS = ("num_classes", "in_chans", "drop_rate")
 
-class ZooModel(nn.Module):
+
+class _ChecksBuiltModel(type):
+    """ZooModel's metaclass: once the outermost constructor has returned, check what only an instance shows."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        model = super().__call__(*args, **kwargs)
+        model._check_built()
+        return model
+
+
+class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
     """Base class of every cnnzoo network: the common interface (see the module docstring).
 
     A family's ``__init__`` calls ``super().__init__(num_classes=..., in_chans=...,
@@ -79,6 +118,35 @@ class ZooModel(nn.Module):
         head_hidden_size: int
         min_input_size: tuple[int, int, int]
         pretrained_cfg: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check, when a family is defined, what its class must provide (see :func:`class_contract_problems`)."""
+        super().__init_subclass__(**kwargs)
+        problems = class_contract_problems(cls)
+        if problems:
+            raise ModelContractError(
+                f"{cls.__module__}.{cls.__qualname__} does not meet the cnnzoo model "
+                f"contract (cnnzoo.models.base): {'; '.join(problems)}"
+            )
+
+    def _check_built(self) -> None:
+        # what a constructor must have set: the forward and the tools read these, and without the
+        # check a forgotten one shows up only at the first forward, as an AttributeError
+        problems = []
+        if not self.feature_info:
+            problems.append("no stage outputs: declare them with set_feature_info")
+        if not self.classifier_widths:
+            problems.append("no classifier: create each one with new_classifier")
+        if not isinstance(getattr(self, "num_features", None), int):
+            problems.append("num_features (the channels of forward_features) is not set")
+        size = getattr(self, "min_input_size", None)
+        if not (isinstance(size, tuple) and len(size) == 3 and all(isinstance(n, int) for n in size)):
+            problems.append("min_input_size (in_chans, H, W) is not set")
+        if problems:
+            raise ModelContractError(
+                f"{type(self).__qualname__} was built without what every cnnzoo network "
+                f"has (cnnzoo.models.base): {'; '.join(problems)}"
+            )
 
     def __init__(self, *, num_classes: int, in_chans: int, arch_name: str | None = None,
                  drop_rate: float = 0.0, fixed_input_size: bool = False) -> None:
@@ -266,6 +334,47 @@ class ZooModel(nn.Module):
             parent, _, attr = name.rpartition(".")
             # setattr also replaces a Sequential's element ("classifier.6": attribute "6")
             setattr(self.get_submodule(parent) if parent else self, attr, self._build_classifier(width))
+
+
+def class_contract_problems(cls: type) -> list[str]:
+    """What the network class ``cls`` lacks, in words (empty: nothing); checked when a subclass is defined.
+
+    Every abstract method is defined; each method of :data:`CONTRACT_METHODS` that the class
+    overrides takes ZooModel's parameters, in order and with their defaults (it may add
+    parameters with defaults after them); the constructor accepts :data:`CONSTRUCTOR_KEYWORDS`
+    by keyword.
+    """
+    problems = [
+        f"{name} is not defined"
+        for name in sorted(dir(cls))
+        if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
+    ]
+    for name in CONTRACT_METHODS:
+        own = vars(cls).get(name)
+        if not callable(own):
+            continue
+        base, mine = inspect.signature(getattr(ZooModel, name)), inspect.signature(own)
+        if not _accepts(mine, base):
+            problems.append(f"{name}{mine} must take the parameters of ZooModel.{name}{base}")
+    init = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    if not any(p.kind is p.VAR_KEYWORD for p in init.values()):
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
+        missing = [k for k in CONSTRUCTOR_KEYWORDS if k not in init or init[k].kind in positional]
+        if missing:
+            problems.append(f"__init__ must accept {', '.join(missing)} by keyword (create_model passes them)")
+    return problems
+
+
+def _accepts(mine: inspect.Signature, base: inspect.Signature) -> bool:
+    # base's parameters first, same names, kinds and defaults-or-not; any others optional
+    theirs, own = list(base.parameters.values()), list(mine.parameters.values())
+    same = len(own) >= len(theirs) and all(
+        a.name == b.name and a.kind == b.kind and (a.default is a.empty) == (b.default is b.empty)
+        for a, b in zip(own, theirs)
+    )
+    return same and all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in own[len(theirs) :]
+    )
 
 
 def first_conv_name(model: nn.Module) -> str | None:
