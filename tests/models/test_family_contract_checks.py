@@ -57,12 +57,34 @@ def test_a_valid_family_defines_builds_and_runs():
     assert model(torch.randn(2, 1, 5, 5)).shape == (2, 3)
 
 
-def test_a_family_without_forward_head_fails_at_definition():
-    with pytest.raises(ModelContractError, match=r"_Headless does not meet .*forward_head is not defined"):
+class _DefaultHead(ZooModel):
+    """A family with nothing between pooling and classifier: ZooModel's forward_head serves it."""
 
-        class _Headless(ZooModel):
-            def __init__(self, *, num_classes: int = 3, in_chans: int = 1, drop_rate: float = 0.0) -> None:
-                super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
+    def __init__(self, *, num_classes: int = 3, in_chans: int = 1, drop_rate: float = 0.0, head: str = "fc") -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
+        self.features = nn.Sequential(nn.Conv2d(in_chans, 4, 3, padding=1))
+        self.set_feature_info(stack_feature_info(self.features, [4]))
+        self.num_features, self.min_input_size = 4, (in_chans, 1, 1)
+        setattr(self, head, self.new_classifier(head, 4))
+
+
+@pytest.mark.parametrize("head", ["fc", "classifier"])
+def test_a_family_without_forward_head_gets_the_default_head(head):
+    model = _DefaultHead(head=head, drop_rate=0.5).eval()
+    x = torch.randn(2, 1, 5, 5)
+    feats = model.forward_features(x)
+    pooled = feats.mean((2, 3))
+    torch.testing.assert_close(model.forward_head(feats, pre_logits=True), pooled)
+    torch.testing.assert_close(model(x), getattr(model, head)(pooled))
+    torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    model.train()
+    dropped = model.forward_head(torch.ones(64, 4, 2, 2), pre_logits=True)
+    assert set(dropped.unique().tolist()) == {0.0, 2.0}  # the head dropout, drop_rate 0.5
+
+
+def test_the_default_head_needs_a_classifier_it_can_name():
+    with pytest.raises(ModelContractError, match=r"_DefaultHead was built.*forward_head.*fc or classifier, not out"):
+        _DefaultHead(head="out")
 
 
 def test_a_head_without_pre_logits_fails_at_definition():

@@ -37,13 +37,13 @@ annotations of ``forward`` at run time (a string annotation there makes every FX
 feature extractor unscriptable).
 """
 
-import abc
 import contextlib
 import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError, ModelContractError
@@ -80,6 +80,8 @@ CONTRACT_METHODS = (
     "reset_classifier",
     "set_feature_info",
 )
+#: the names of the main classifier that the default forward_head calls
+_HEADS = ("fc", "classifier")
 #: what create_model, the weights and training configs pass to every constructor (timm's names)
 CONSTRUCTOR_KEYWORDS = ("num_classes", "in_chans", "drop_rate")
 
@@ -99,11 +101,12 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
     A family's ``__init__`` calls ``super().__init__(num_classes=..., in_chans=...,
     arch_name=..., drop_rate=...)``, builds its layers, sets ``num_features`` and
     ``min_input_size``, and creates each classifier with :meth:`new_classifier`, which also
-    records it, and declares its stage outputs with :meth:`set_feature_info`. It defines
-    ``forward_head`` (its pooling and hidden layers) and, unless the layers are one
-    ``features`` stack, :meth:`forward_stages` and :meth:`prune_stages_after`. It may override
-    :meth:`make_classifier` (another kind of output layer), :meth:`init_classifier` (its
-    initialisation of a new classifier) or :meth:`drop_head_layers` (hidden head layers).
+    records it, and declares its stage outputs with :meth:`set_feature_info`. Unless the layers
+    are one ``features`` stack it defines :meth:`forward_stages` and :meth:`prune_stages_after`.
+    It may override :meth:`forward_head` (a head with hidden layers), :meth:`make_classifier`
+    (another kind of output layer), :meth:`init_classifier` (its initialisation of a new
+    classifier) or :meth:`drop_head_layers` (hidden head layers). What a family must provide
+    is checked when its class is defined (:func:`class_contract_problems`) and when it is built.
     """
 
     # the position of each stage's end in a ``features`` stack and, per layer of the stack, the
@@ -114,6 +117,11 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
     if TYPE_CHECKING:  # set by the families' constructors; declared for type checkers only, since
         # TorchScript reads class annotations as attribute types (and cannot parse these)
         features: nn.Sequential
+        avgpool: nn.Module  # the default forward_head's modules, where a family registers them
+        dropout: nn.Module
+        drop: nn.Module
+        fc: nn.Module
+        classifier: Any  # a Linear, or a Sequential that holds it
         num_features: int
         head_hidden_size: int
         min_input_size: tuple[int, int, int]
@@ -142,6 +150,9 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
         size = getattr(self, "min_input_size", None)
         if not (isinstance(size, tuple) and len(size) == 3 and all(isinstance(n, int) for n in size)):
             problems.append("min_input_size (in_chans, H, W) is not set")
+        elif type(self).forward_head is ZooModel.forward_head and next(iter(self.classifier_widths)) not in _HEADS:
+            problems.append(f"the default forward_head calls the main classifier {' or '.join(_HEADS)}, not "
+                            f"{next(iter(self.classifier_widths))}: name it so, or define forward_head")
         if problems:
             raise ModelContractError(
                 f"{type(self).__qualname__} was built without what every cnnzoo network "
@@ -202,10 +213,27 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
                     maps.append(x)
         return x, maps
 
-    @abc.abstractmethod
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pooling, hidden layers, dropout, then the classifier unless ``pre_logits`` (each
-        family defines it)."""
+        """Global average pool, flatten, dropout (``drop_rate``), then the classifier unless ``pre_logits``.
+
+        The head of every family with nothing between the pooling and the classifier; a family
+        with hidden head layers (AlexNet's fc6 and fc7, LeNet-5's F6) defines its own. The
+        modules keep the names of the layouts whose weights and FX node names users rely on:
+        the main classifier is ``fc`` (torchvision's ResNet and GoogLeNet) or ``classifier``
+        (DenseNet, MobileNet); the pooling and the dropout are the modules ``avgpool`` and
+        ``dropout`` (or ``drop``) where the family registers them, functions otherwise.
+        """
+        # hasattr on a module is settled when TorchScript compiles: each family compiles its own branches only
+        x = torch.flatten(self.avgpool(x) if hasattr(self, "avgpool") else F.adaptive_avg_pool2d(x, 1), 1)
+        if hasattr(self, "dropout"):
+            x = self.dropout(x)
+        elif hasattr(self, "drop"):
+            x = self.drop(x)
+        else:
+            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        if pre_logits:
+            return x
+        return self.fc(x) if hasattr(self, "fc") else self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.fixed_input_size:  # fixed at construction: a constant to the compilers
@@ -339,16 +367,12 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
 def class_contract_problems(cls: type) -> list[str]:
     """What the network class ``cls`` lacks, in words (empty: nothing); checked when a subclass is defined.
 
-    Every abstract method is defined; each method of :data:`CONTRACT_METHODS` that the class
+    Each method of :data:`CONTRACT_METHODS` that the class
     overrides takes ZooModel's parameters, in order and with their defaults (it may add
     parameters with defaults after them); the constructor accepts :data:`CONSTRUCTOR_KEYWORDS`
     by keyword.
     """
-    problems = [
-        f"{name} is not defined"
-        for name in sorted(dir(cls))
-        if getattr(getattr(cls, name, None), "__isabstractmethod__", False)
-    ]
+    problems = []
     for name in CONTRACT_METHODS:
         own = vars(cls).get(name)
         if not callable(own):

@@ -248,12 +248,6 @@ class DenseNet(ZooModel):
         super().prune_stages_after(index)
         self.ends_with_norm5 = False
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool (Sec. 3 "Implementation Details"), dropout, then the classifier."""
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.classifier(x)
-
 
 def _check_config(growth_rate: int, block_config: Sequence[int], num_init_features: int,
                   bn_size: int, compression: float, stem: str, proj_drop_rate: float) -> None:

@@ -325,11 +325,6 @@ class GoogLeNet(ZooModel):
         self.aux1 = self.aux2 = None
         self.classifier_widths = {"fc": self.classifier_widths["fc"]}
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool, dropout, then the classifier unless ``pre_logits``."""
-        x = self.dropout(torch.flatten(self.avgpool(x), 1))
-        return x if pre_logits else self.fc(x)
-
     def forward(self, x: torch.Tensor) -> GoogLeNetOutputs | torch.Tensor:
         """Main logits in eval mode; :class:`GoogLeNetOutputs` in training mode with aux heads."""
         no_stages: list[int] = []

@@ -164,12 +164,6 @@ class MobileNetV1(ZooModel):
     def init_classifier(self, layer: nn.Linear) -> None:
         _init_linear(layer)
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool ("Avg Pool / s1" in Table 1), dropout (0 by default), FC."""
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.classifier(x)
-
 
 class InvertedResidual(nn.Module):
     """1x1 expand (t), BN, ReLU6, 3x3 depthwise, BN, ReLU6, 1x1 project, BN (linear).

@@ -514,11 +514,6 @@ class ResNet(ZooModel):
             setattr(self, f"layer{i}", nn.Sequential())
         self.final_bn, self.final_relu = nn.Identity(), nn.Identity()
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool to N x num_features, dropout, then ``fc`` unless ``pre_logits``."""
-        x = self.drop(torch.flatten(self.avgpool(x), 1))
-        return x if pre_logits else self.fc(x)
-
 
 def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:
     for arg, value in (("layers", layers), ("channels", channels)):
