@@ -34,6 +34,7 @@ __all__ = [
     "MissingDependencyError",
     "OutputDirError",
     "ExportError",
+    "ModelContractError",
     "suggest",
     "shown",
 ]
@@ -153,3 +154,8 @@ class MissingDependencyError(CnnzooError, ImportError):
 
 class ExportError(CnnzooError):
     """An exported model (ONNX, TorchScript) whose outputs differ from PyTorch's; not written."""
+
+
+class ModelContractError(CnnzooError, TypeError):
+    """A network class (a subclass of ``ZooModel``) that does not provide what every cnnzoo network must;
+    raised when the class is defined or, for what only an instance shows, when it is built."""

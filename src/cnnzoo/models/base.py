@@ -37,34 +37,76 @@ annotations of ``forward`` at run time (a string annotation there makes every FX
 feature extractor unscriptable).
 """
 
-import abc
 import contextlib
+import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, ModelContractError
 from .backbone import Indices, check_feature_info, feature_take_indices
 from .layers import check_input_size, check_model_args, check_rate, has_storage
 
-__all__ = ["ZooModel", "first_conv_name", "classifier_names", "logits_of", "googlenet_loss"]
+__all__ = [
+    "ZooModel",
+    "class_contract_problems",
+    "CONTRACT_METHODS",
+    "CONSTRUCTOR_KEYWORDS",
+    "first_conv_name",
+    "classifier_names",
+    "logits_of",
+    "googlenet_loss",
+]
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx in this module too (see layers.check_input_size)
 
+#: the methods others call by these parameters (backbone.py, the analysis tools, timm-style code): a
+#: family that overrides one keeps the parameters of ZooModel's
+CONTRACT_METHODS = (
+    "forward_features",
+    "forward_stages",
+    "forward_head",
+    "forward_intermediates",
+    "prune_intermediate_layers",
+    "prune_stages_after",
+    "drop_head_layers",
+    "new_classifier",
+    "make_classifier",
+    "init_classifier",
+    "get_classifier",
+    "reset_classifier",
+    "set_feature_info",
+)
+#: the names of the main classifier that the default forward_head calls
+_HEADS = ("fc", "classifier")
+#: what create_model, the weights and training configs pass to every constructor (timm's names)
+CONSTRUCTOR_KEYWORDS = ("num_classes", "in_chans", "drop_rate")
 
-class ZooModel(nn.Module):
+
+class _ChecksBuiltModel(type):
+    """ZooModel's metaclass: once the outermost constructor has returned, check what only an instance shows."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        model = super().__call__(*args, **kwargs)
+        model._check_built()
+        return model
+
+
+class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
     """Base class of every cnnzoo network: the common interface (see the module docstring).
 
     A family's ``__init__`` calls ``super().__init__(num_classes=..., in_chans=...,
     arch_name=..., drop_rate=...)``, builds its layers, sets ``num_features`` and
     ``min_input_size``, and creates each classifier with :meth:`new_classifier`, which also
-    records it, and declares its stage outputs with :meth:`set_feature_info`. It defines
-    ``forward_head`` (its pooling and hidden layers) and, unless the layers are one
-    ``features`` stack, :meth:`forward_stages` and :meth:`prune_stages_after`. It may override
-    :meth:`make_classifier` (another kind of output layer), :meth:`init_classifier` (its
-    initialisation of a new classifier) or :meth:`drop_head_layers` (hidden head layers).
+    records it, and declares its stage outputs with :meth:`set_feature_info`. Unless the layers
+    are one ``features`` stack it defines :meth:`forward_stages` and :meth:`prune_stages_after`.
+    It may override :meth:`forward_head` (a head with hidden layers), :meth:`make_classifier`
+    (another kind of output layer), :meth:`init_classifier` (its initialisation of a new
+    classifier) or :meth:`drop_head_layers` (hidden head layers). What a family must provide
+    is checked when its class is defined (:func:`class_contract_problems`) and when it is built.
     """
 
     # the position of each stage's end in a ``features`` stack and, per layer of the stack, the
@@ -75,10 +117,47 @@ class ZooModel(nn.Module):
     if TYPE_CHECKING:  # set by the families' constructors; declared for type checkers only, since
         # TorchScript reads class annotations as attribute types (and cannot parse these)
         features: nn.Sequential
+        avgpool: nn.Module  # the default forward_head's modules, where a family registers them
+        dropout: nn.Module
+        drop: nn.Module
+        fc: nn.Module
+        classifier: Any  # a Linear, or a Sequential that holds it
         num_features: int
         head_hidden_size: int
         min_input_size: tuple[int, int, int]
         pretrained_cfg: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Check, when a family is defined, what its class must provide (see :func:`class_contract_problems`)."""
+        super().__init_subclass__(**kwargs)
+        problems = class_contract_problems(cls)
+        if problems:
+            raise ModelContractError(
+                f"{cls.__module__}.{cls.__qualname__} does not meet the cnnzoo model "
+                f"contract (cnnzoo.models.base): {'; '.join(problems)}"
+            )
+
+    def _check_built(self) -> None:
+        # what a constructor must have set: the forward and the tools read these, and without the
+        # check a forgotten one shows up only at the first forward, as an AttributeError
+        problems = []
+        if not self.feature_info:
+            problems.append("no stage outputs: declare them with set_feature_info")
+        if not self.classifier_widths:
+            problems.append("no classifier: create each one with new_classifier")
+        if not isinstance(getattr(self, "num_features", None), int):
+            problems.append("num_features (the channels of forward_features) is not set")
+        size = getattr(self, "min_input_size", None)
+        if not (isinstance(size, tuple) and len(size) == 3 and all(isinstance(n, int) for n in size)):
+            problems.append("min_input_size (in_chans, H, W) is not set")
+        elif type(self).forward_head is ZooModel.forward_head and next(iter(self.classifier_widths)) not in _HEADS:
+            problems.append(f"the default forward_head calls the main classifier {' or '.join(_HEADS)}, not "
+                            f"{next(iter(self.classifier_widths))}: name it so, or define forward_head")
+        if problems:
+            raise ModelContractError(
+                f"{type(self).__qualname__} was built without what every cnnzoo network "
+                f"has (cnnzoo.models.base): {'; '.join(problems)}"
+            )
 
     def __init__(self, *, num_classes: int, in_chans: int, arch_name: str | None = None,
                  drop_rate: float = 0.0, fixed_input_size: bool = False) -> None:
@@ -134,10 +213,27 @@ class ZooModel(nn.Module):
                     maps.append(x)
         return x, maps
 
-    @abc.abstractmethod
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pooling, hidden layers, dropout, then the classifier unless ``pre_logits`` (each
-        family defines it)."""
+        """Global average pool, flatten, dropout (``drop_rate``), then the classifier unless ``pre_logits``.
+
+        The head of every family with nothing between the pooling and the classifier; a family
+        with hidden head layers (AlexNet's fc6 and fc7, LeNet-5's F6) defines its own. The
+        modules keep the names of the layouts whose weights and FX node names users rely on:
+        the main classifier is ``fc`` (torchvision's ResNet and GoogLeNet) or ``classifier``
+        (DenseNet, MobileNet); the pooling and the dropout are the modules ``avgpool`` and
+        ``dropout`` (or ``drop``) where the family registers them, functions otherwise.
+        """
+        # hasattr on a module is settled when TorchScript compiles: each family compiles its own branches only
+        x = torch.flatten(self.avgpool(x) if hasattr(self, "avgpool") else F.adaptive_avg_pool2d(x, 1), 1)
+        if hasattr(self, "dropout"):
+            x = self.dropout(x)
+        elif hasattr(self, "drop"):
+            x = self.drop(x)
+        else:
+            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        if pre_logits:
+            return x
+        return self.fc(x) if hasattr(self, "fc") else self.classifier(x)
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.fixed_input_size:  # fixed at construction: a constant to the compilers
@@ -266,6 +362,43 @@ class ZooModel(nn.Module):
             parent, _, attr = name.rpartition(".")
             # setattr also replaces a Sequential's element ("classifier.6": attribute "6")
             setattr(self.get_submodule(parent) if parent else self, attr, self._build_classifier(width))
+
+
+def class_contract_problems(cls: type) -> list[str]:
+    """What the network class ``cls`` lacks, in words (empty: nothing); checked when a subclass is defined.
+
+    Each method of :data:`CONTRACT_METHODS` that the class
+    overrides takes ZooModel's parameters, in order and with their defaults (it may add
+    parameters with defaults after them); the constructor accepts :data:`CONSTRUCTOR_KEYWORDS`
+    by keyword.
+    """
+    problems = []
+    for name in CONTRACT_METHODS:
+        own = vars(cls).get(name)
+        if not callable(own):
+            continue
+        base, mine = inspect.signature(getattr(ZooModel, name)), inspect.signature(own)
+        if not _accepts(mine, base):
+            problems.append(f"{name}{mine} must take the parameters of ZooModel.{name}{base}")
+    init = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    if not any(p.kind is p.VAR_KEYWORD for p in init.values()):
+        positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL)
+        missing = [k for k in CONSTRUCTOR_KEYWORDS if k not in init or init[k].kind in positional]
+        if missing:
+            problems.append(f"__init__ must accept {', '.join(missing)} by keyword (create_model passes them)")
+    return problems
+
+
+def _accepts(mine: inspect.Signature, base: inspect.Signature) -> bool:
+    # base's parameters first, same names, kinds and defaults-or-not; any others optional
+    theirs, own = list(base.parameters.values()), list(mine.parameters.values())
+    same = len(own) >= len(theirs) and all(
+        a.name == b.name and a.kind == b.kind and (a.default is a.empty) == (b.default is b.empty)
+        for a, b in zip(own, theirs)
+    )
+    return same and all(
+        p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in own[len(theirs) :]
+    )
 
 
 def first_conv_name(model: nn.Module) -> str | None:

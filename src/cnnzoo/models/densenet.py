@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel
-from .layers import check_input_size, check_rate, has_storage, smallest_input_size, stack_feature_info
+from .layers import check_input_size, check_rate, he_normal, init_weights, smallest_input_size, stack_feature_info
 from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
@@ -215,13 +215,8 @@ class DenseNet(ZooModel):
         # forward_intermediates(norm=True) applies it to the last map
         self.set_feature_info(stack_feature_info(self.features, [*widths, channels]))
         self.ends_with_norm5 = True
-        # torchvision's init: He-normal convolutions (fan_in), unit BN, zero biases
-        for m in self.modules() if has_storage(self) else ():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        # torchvision's init: He-normal convolutions (fan_in), unit BN
+        init_weights(self, he_normal("fan_in"))
         self.classifier = self.new_classifier("classifier", channels)
 
     def init_classifier(self, layer: nn.Linear) -> None:
@@ -247,12 +242,6 @@ class DenseNet(ZooModel):
         """Cut the stack after stage ``index`` (before norm5): no final ReLU follows then."""
         super().prune_stages_after(index)
         self.ends_with_norm5 = False
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool (Sec. 3 "Implementation Details"), dropout, then the classifier."""
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.classifier(x)
 
 
 def _check_config(growth_rate: int, block_config: Sequence[int], num_init_features: int,

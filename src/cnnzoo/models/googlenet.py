@@ -31,7 +31,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel, googlenet_loss
-from .layers import check_input_size, check_rate, has_storage, smallest_input_size
+from .layers import check_input_size, check_rate, init_weights, smallest_input_size
 from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
@@ -227,22 +227,14 @@ class GoogLeNet(ZooModel):
         return (self.in_chans, max(s[0] for s in sizes), max(s[1] for s in sizes))
 
     def _init_modules(self, root: nn.Module) -> None:
-        if not has_storage(self):
-            return
-        for m in root.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, (nn.Conv2d, nn.Linear)) and self.variant == "paper":
-                # the paper states no initialisation; the BVLC Caffe reproduction of GoogLeNet
-                # (bvlc_googlenet) uses "xavier" fillers, uniform in +-sqrt(3 / fan_in), and biases 0.2
-                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
-                if m.bias is not None:
-                    nn.init.constant_(m.bias, 0.2)
-            elif isinstance(m, (nn.Conv2d, nn.Linear)):
-                # torchvision's initialisation (init_weights=True): a fresh model is drawn from
-                # the same distribution as torchvision's
-                nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
+        if self.variant == "paper":
+            # the paper states no initialisation; the BVLC Caffe reproduction of GoogLeNet
+            # (bvlc_googlenet) uses "xavier" fillers, uniform in +-sqrt(3 / fan_in), and biases 0.2
+            init_weights(root, _caffe_xavier, _caffe_xavier, bias=0.2)
+        else:
+            # torchvision's initialisation (init_weights=True): a fresh model is drawn from the
+            # same distribution as torchvision's (biases keep PyTorch's default)
+            init_weights(root, _truncated_normal, _truncated_normal, bias=None)
 
     def init_classifier(self, layer: nn.Linear) -> None:
         """Initialised as the network's other layers (see ``_init_modules``)."""
@@ -329,11 +321,6 @@ class GoogLeNet(ZooModel):
         self.aux1 = self.aux2 = None
         self.classifier_widths = {"fc": self.classifier_widths["fc"]}
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool, dropout, then the classifier unless ``pre_logits``."""
-        x = self.dropout(torch.flatten(self.avgpool(x), 1))
-        return x if pre_logits else self.fc(x)
-
     def forward(self, x: torch.Tensor) -> GoogLeNetOutputs | torch.Tensor:
         """Main logits in eval mode; :class:`GoogLeNetOutputs` in training mode with aux heads."""
         no_stages: list[int] = []
@@ -344,6 +331,14 @@ class GoogLeNet(ZooModel):
         if self.training and self.aux1 is not None and self.aux2 is not None:
             return GoogLeNetOutputs(logits, self.aux1(tap1), self.aux2(tap2))
         return logits
+
+
+def _caffe_xavier(m: nn.Conv2d | nn.Linear) -> None:
+    nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+
+
+def _truncated_normal(m: nn.Conv2d | nn.Linear) -> None:
+    nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)
 
 
 def _caffe_lrn() -> nn.LocalResponseNorm:

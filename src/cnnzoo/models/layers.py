@@ -1,5 +1,5 @@
-"""What more than one family shares: stochastic depth, squeeze-and-excitation, the fully
-connected head of AlexNet/ZFNet/VGG, and the input check every network runs first.
+"""What more than one family shares: stochastic depth, squeeze-and-excitation, the weight
+initialisation, and the input check every network runs first.
 
 Family-specific blocks (``BasicBlock``, ``Inception``, ``DenseLayer`` ...) live in their
 family's file, next to the network that uses them.
@@ -7,7 +7,8 @@ family's file, next to the network that uses them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -17,7 +18,8 @@ from torch.nn.modules.utils import _pair
 from ..errors import InputSizeError, InvalidArgumentError, shown
 
 __all__ = ["DropPath", "SqueezeExcitation", "make_divisible", "check_model_args", "check_rate", "has_storage",
-           "check_input_size", "smallest_input_size", "stack_feature_info"]
+           "check_input_size", "smallest_input_size", "stack_feature_info", "LayerInit", "init_weights",
+           "he_normal", "normal_init"]
 
 
 #: the largest class count and input channel count a network is built with: beyond them the
@@ -173,6 +175,67 @@ def _layer_stride(layer: nn.Module) -> int:
                 not list(m.children()) and hasattr(m, "stride")):
             stride *= _pair(m.stride)[0]
     return stride
+
+
+#: draws the weights (and, if it chooses, the bias) of one ``nn.Conv2d`` or ``nn.Linear``
+LayerInit = Callable[[nn.Conv2d | nn.Linear], None]
+
+
+def init_weights(root: nn.Module, conv: LayerInit | None = None, linear: LayerInit | None = None, *,
+                 bias: float | None = 0.0, zero_init_last: bool = False) -> None:
+    """Initialise the layers under ``root``: the one walk every family parametrises.
+
+    Each convolution is drawn by ``conv`` and each linear layer by ``linear``; a kind without
+    an initialiser keeps PyTorch's default, bias included. The bias of a drawn layer is then
+    set to ``bias`` (None: as the initialiser left it). Batch norms start as the identity
+    (weight 1, bias 0). ``zero_init_last`` calls ``zero_init_last()`` on every block that
+    defines it, which zeroes the last layer of its residual branch so that the block starts as
+    the identity (Goyal et al. 2017, Sec. 5.1). Nothing is drawn on the meta device.
+    """
+    if not has_storage(root):
+        return
+    for m in root.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+            continue
+        init = conv if isinstance(m, nn.Conv2d) else linear
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and init is not None:
+            init(m)
+            if bias is not None and m.bias is not None:
+                nn.init.constant_(m.bias, bias)
+    for m in root.modules() if zero_init_last else ():
+        zero_last = getattr(m, "zero_init_last", None)
+        if callable(zero_last):
+            zero_last()
+
+
+def he_normal(mode: str = "fan_out", per_group: bool = False) -> LayerInit:
+    """N(0, 2 / fan): He et al. 2015, "Delving Deep into Rectifiers", Sec. 2.2, for layers before a ReLU.
+
+    ``mode`` is ``"fan_out"`` (torchvision's ResNet and VGG) or ``"fan_in"`` (its DenseNet).
+    ``per_group`` takes a grouped convolution's fan-out per group, each filter's true fan-out
+    (timm's EfficientNet init): torch's ``kaiming_normal_`` ignores groups, which makes every
+    depthwise filter sqrt(channels) too small, so the signal shrinks block after block until
+    the BN statistics catch up.
+    """
+    def init(m: nn.Conv2d | nn.Linear) -> None:
+        weight = m.weight
+        # fan-in: the inputs of one output unit; fan-out: the outputs one input reaches (torch's rule)
+        fan = weight[0].numel() if mode == "fan_in" else weight.shape[0] * weight[0, 0].numel()
+        if mode != "fan_in" and per_group:
+            fan //= getattr(m, "groups", 1)
+        nn.init.normal_(weight, 0.0, math.sqrt(2.0 / fan))
+
+    return init
+
+
+def normal_init(std: float) -> LayerInit:
+    """N(0, ``std``) weights: torchvision's fully connected layers of VGG and MobileNet use 0.01."""
+    def init(m: nn.Conv2d | nn.Linear) -> None:
+        nn.init.normal_(m.weight, 0.0, std)
+
+    return init
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

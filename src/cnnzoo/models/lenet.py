@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel
-from .layers import has_storage, stack_feature_info
+from .layers import init_weights, stack_feature_info
 from .registry import register_model
 
 __all__ = ["ScaledTanh", "Subsampling", "PartiallyConnectedConv2d", "EuclideanRBF", "LeNet5",
@@ -208,8 +208,8 @@ class LeNet5(ZooModel):
         self.f6: nn.Module = nn.Linear(120, 84)
         self.act6 = act()
         self.drop = nn.Dropout(drop_rate)
-        if paper and has_storage(self):
-            self._init_paper_weights()
+        if paper:
+            init_weights(self, _lecun_uniform, _lecun_uniform, bias=None)
         self.output = self.new_classifier("output", 84)
 
     def make_classifier(self, in_features: int, num_classes: int) -> nn.Module:
@@ -217,16 +217,6 @@ class LeNet5(ZooModel):
         if self.variant == "paper":
             return EuclideanRBF(in_features, num_classes)
         return super().make_classifier(in_features, num_classes)
-
-    def _init_paper_weights(self) -> None:
-        # Appendix A: weights uniform in +-2.4 / F_i, F_i the fan-in of the unit, which keeps
-        # the weighted sums in the range where the scaled tanh is not saturated.
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                bound = 2.4 / m.weight[0].numel()
-                nn.init.uniform_(m.weight, -bound, bound)
-                if m.bias is not None:
-                    nn.init.uniform_(m.bias, -bound, bound)
 
     def drop_head_layers(self) -> None:
         """F6 goes with the output layer (prune_intermediate_layers)."""
@@ -236,6 +226,15 @@ class LeNet5(ZooModel):
         """F6 and the output layer on C5's 1x1 maps; ``pre_logits`` returns F6's 84 activations."""
         x = self.drop(self.act6(self.f6(torch.flatten(x, 1))))
         return x if pre_logits else self.output(x)
+
+
+def _lecun_uniform(m: nn.Conv2d | nn.Linear) -> None:
+    # Appendix A: weights (and biases) uniform in +-2.4 / F_i, F_i the fan-in of the unit, which
+    # keeps the weighted sums in the range where the scaled tanh is not saturated
+    bound = 2.4 / m.weight[0].numel()
+    nn.init.uniform_(m.weight, -bound, bound)
+    if m.bias is not None:
+        nn.init.uniform_(m.bias, -bound, bound)
 
 
 @register_model(family="lenet", paper="Gradient-Based Learning Applied to Document Recognition",

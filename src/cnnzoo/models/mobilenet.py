@@ -12,7 +12,6 @@ key map.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError, shown
 from .base import ZooModel
-from .layers import has_storage, make_divisible, smallest_input_size, stack_feature_info
+from .layers import he_normal, init_weights, make_divisible, normal_init, smallest_input_size, stack_feature_info
 from .registry import register_model
 
 __all__ = [
@@ -99,27 +98,9 @@ class DepthwiseSeparableConv(nn.Module):
         return self.act2(self.bn2(self.conv_pw(x)))
 
 
-def _init_weights(model: nn.Module) -> None:
-    # He-normal over each filter's true fan-out (k*k*out/groups, as timm's EfficientNet
-    # init): torch's kaiming_normal_ ignores groups, which makes every depthwise filter
-    # sqrt(channels) too small, so the signal shrinks block after block until BN
-    # statistics catch up. Unit BN and a small FC, as torchvision.
-    for m in model.modules() if has_storage(model) else ():
-        if isinstance(m, nn.Conv2d):
-            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
-            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            _init_linear(m)
-
-
-def _init_linear(layer: nn.Linear) -> None:
-    nn.init.normal_(layer.weight, 0, 0.01)
-    nn.init.zeros_(layer.bias)
+# He-normal over each filter's true fan-out (per group: see he_normal), unit BN and a small FC
+# (N(0, 0.01), zero bias), as torchvision
+_CONV_INIT, _FC_INIT = he_normal("fan_out", per_group=True), normal_init(0.01)
 
 
 class MobileNetV1(ZooModel):
@@ -158,17 +139,11 @@ class MobileNetV1(ZooModel):
         # min_size for MobileNet v2 is (1, 1))
         self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
         self.num_features = channels  # N x 1024*alpha x H/32 x W/32 (7x7 at 224)
-        _init_weights(self)
+        init_weights(self, _CONV_INIT, _FC_INIT)
         self.classifier = self.new_classifier("classifier", channels)
 
     def init_classifier(self, layer: nn.Linear) -> None:
-        _init_linear(layer)
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool ("Avg Pool / s1" in Table 1), dropout (0 by default), FC."""
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.classifier(x)
+        init_weights(layer, linear=_FC_INIT)
 
 
 class InvertedResidual(nn.Module):
@@ -245,12 +220,12 @@ class MobileNetV2(ZooModel):
         # min_size for MobileNet v2 is (1, 1))
         self.min_input_size = (in_chans, *smallest_input_size(self.features.modules()))
         self.num_features = last  # N x 1280 x H/32 x W/32 (7x7 at 224)
-        _init_weights(self)
+        init_weights(self, _CONV_INIT, _FC_INIT)
         self.classifier = nn.Sequential(nn.Dropout(p=drop_rate))
         self.classifier.append(self.new_classifier("classifier.1", last))
 
     def init_classifier(self, layer: nn.Linear) -> None:
-        _init_linear(layer)
+        init_weights(layer, linear=_FC_INIT)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Global average pool, dropout, then the Linear (Table 2, "avgpool 7x7", "conv2d 1x1")."""

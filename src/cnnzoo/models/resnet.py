@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel
-from .layers import DropPath, check_input_size, check_rate, has_storage, smallest_input_size
+from .layers import DropPath, check_input_size, check_rate, he_normal, init_weights, smallest_input_size
 from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
@@ -270,7 +270,6 @@ class ZeroPadShortcut(nn.Module):
 
 
 Block = type[BasicBlock] | type[Bottleneck] | type[PreActBasicBlock] | type[PreActBottleneck]
-_BLOCKS = (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck)
 _PREACT = (PreActBasicBlock, PreActBottleneck)
 # the network's options each block understands; the others must stay at their default
 _BLOCK_OPTIONS: dict[type, frozenset[str]] = {
@@ -398,7 +397,8 @@ class ResNet(ZooModel):
         self.set_feature_info(info)  # the stem and every stage (timm's taps)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.drop = nn.Dropout(drop_rate)
-        self._init_weights(zero_init_residual)
+        # He init for convs (He et al. 2015b, "Delving Deep into Rectifiers"), as torchvision
+        init_weights(self, he_normal("fan_out"), zero_init_last=zero_init_residual)
         self.fc = self.new_classifier("fc", self.num_features)
 
     def _make_stem(self, stem_type: str, in_chans: int, stem_width: int, preact: bool, pool_ceil: bool) -> None:
@@ -450,23 +450,6 @@ class ResNet(ZooModel):
         # v2 projects the already normalised input, so no BN follows (He et al. 2016)
         return nn.Sequential(conv) if preact else nn.Sequential(conv, nn.BatchNorm2d(out))
 
-    def _init_weights(self, zero_init_residual: bool) -> None:
-        if not has_storage(self):
-            return
-        # He init for convs (He et al. 2015b, "Delving Deep into Rectifiers"), as torchvision
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-        if zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, _BLOCKS):
-                    m.zero_init_last()
-
     def _stage_end(self, x: torch.Tensor, stage: int) -> torch.Tensor:
         # v2's final BN-ReLU closes the last stage (the identity in v1)
         return self.final_relu(self.final_bn(x)) if stage == self.last_stage else x
@@ -513,11 +496,6 @@ class ResNet(ZooModel):
         for i in range(index + 1, self.last_stage + 1):
             setattr(self, f"layer{i}", nn.Sequential())
         self.final_bn, self.final_relu = nn.Identity(), nn.Identity()
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool to N x num_features, dropout, then ``fc`` unless ``pre_logits``."""
-        x = self.drop(torch.flatten(self.avgpool(x), 1))
-        return x if pre_logits else self.fc(x)
 
 
 def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:

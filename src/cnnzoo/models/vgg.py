@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .alexnet import ClassicConvNet, krizhevsky_lrn
-from .layers import has_storage, smallest_input_size, stack_feature_info
+from .layers import he_normal, init_weights, normal_init, smallest_input_size, stack_feature_info
 from .registry import register_model
 
 __all__ = ["VGG", "CONFIGS", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19", "vgg11_bn",
@@ -75,24 +75,16 @@ class VGG(ClassicConvNet):
         self.min_input_size = (in_chans, *smallest_input_size(self.features))
         # stage outputs: the last layer before each pooling (strides 1 to 16), then pool5 (32)
         self.set_feature_info(stack_feature_info(self.features, widths))
-        # torchvision's initialisation (the paper initialised D and E from a trained A, Sec. 3.1)
-        for m in self.features.modules() if has_storage(self) else ():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
         self.build_head(channels, 7)
-        for m in self.classifier.modules() if has_storage(self) else ():
-            if isinstance(m, nn.Linear):
-                self.init_classifier(m)
+        # torchvision's initialisation (the paper initialised D and E from a trained A, Sec. 3.1)
+        init_weights(self, he_normal("fan_out"), _FC_INIT)
 
     def init_classifier(self, layer: nn.Linear) -> None:
         """N(0, 0.01) weights and zero biases, torchvision's for every fully connected layer."""
-        nn.init.normal_(layer.weight, 0, 0.01)
-        nn.init.zeros_(layer.bias)
+        init_weights(layer, linear=_FC_INIT)
+
+
+_FC_INIT = normal_init(0.01)
 
 
 _META: dict[str, Any] = dict(family="vgg", paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
