@@ -15,6 +15,7 @@ as the model name itself.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from pathlib import Path
@@ -44,6 +45,10 @@ TIMM_ARCHITECTURES: dict[str, str] = {
 }
 
 
+#: the Hub cache chosen for one call (:func:`cnnzoo.weights.cache.using_cache_dir`), over the environment's
+HUB_CACHE_OVERRIDE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("cnnzoo_hub_cache", default=None)
+
+
 def available() -> bool:
     """Whether ``huggingface_hub`` is installed (it comes with timm)."""
     try:
@@ -55,6 +60,9 @@ def available() -> bool:
 
 def hub_cache_dir() -> Path:
     """The Hub cache as ``huggingface_hub`` finds it, read from the environment now (not at import)."""
+    override = HUB_CACHE_OVERRIDE.get()
+    if override is not None:
+        return override
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     if os.environ.get("HF_HOME"):

@@ -41,7 +41,7 @@ from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
 from .files import parse, read_file, read_weights_file
 from .keymaps import KEY_MAPS
 
-__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "read_state_dict",
+__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "load_checkpoint", "read_state_dict",
            "convert_state_dict", "detect_layout",
            "adapt_input_conv", "label_names"]
 
@@ -396,6 +396,27 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
         log.info("%s: %d keys of modules the model was built without were not loaded (%s)",
                  name, len(skipped), _list(skipped, 3))
     return _weights_record(model, name, weights, in_chans)
+
+
+def load_checkpoint(model: nn.Module, weights: ResolvedWeights) -> None:
+    """Load ``weights`` into ``model`` strictly: every key, every shape (timm's ``checkpoint_path``).
+
+    What ``create_model(..., checkpoint_path=FILE)`` does after the model is built (and any
+    pretrained weights loaded): the file is the model's own state, so nothing is adapted and
+    any mismatch is an :class:`IncompatibleWeightsError`.
+    """
+    state = weights.state_dict
+    target = model.state_dict()
+    missing = [k for k in target if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in target]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}" for k in state
+                  if k in target and state[k].shape != target[k].shape]
+    if missing or unexpected or mismatched:
+        parts = [f"{len(v)} {what}: {_list(v)}" for what, v in
+                 (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if v]
+        name = getattr(model, "arch_name", type(model).__name__)
+        raise IncompatibleWeightsError(f"checkpoint '{weights.path}' does not fit {name}: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=False)
 
 
 def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[str, Any]:
