@@ -138,7 +138,7 @@ def create_model(
       what they do.
     """
     feature_cls, out_indices, feature_norm = _feature_args(features_only, feature_cls, out_indices, feature_cfg)
-    if isinstance(name, str) and name.startswith("hf-hub:"):
+    if isinstance(name, str) and name.startswith(("hf-hub:", "local-dir:")):
         # timm's syntax: the checkpoint's config.json names the architecture
         if pretrained not in (False, True, None):
             raise InvalidArgumentError(f"'{name}' names its weights; pretrained={pretrained!r} names others")
