@@ -29,9 +29,20 @@ def test_every_model_is_in_both_registries(registered):
 
 def test_timm_create_model_with_its_train_py_arguments(registered):
     # the call timm's train.py makes (None values are dropped by timm itself)
-    model = timm.create_model("cnnzoo_resnet20", pretrained=False, in_chans=3, num_classes=7, drop_rate=0.0,
-                              drop_path_rate=0.05, drop_block_rate=None, global_pool=None, bn_momentum=0.05,
-                              bn_eps=None, scriptable=None, checkpoint_path=None)
+    model = timm.create_model(
+        "cnnzoo_resnet20",
+        pretrained=False,
+        in_chans=3,
+        num_classes=7,
+        drop_rate=0.0,
+        drop_path_rate=0.05,
+        drop_block_rate=None,
+        global_pool=None,
+        bn_momentum=0.05,
+        bn_eps=None,
+        scriptable=None,
+        checkpoint_path=None,
+    )
     assert isinstance(model, cnnzoo.models.resnet.ResNet) and model.num_classes == 7
     assert model.bn1.momentum == 0.05
     assert timm.data.resolve_data_config({}, model=model)["input_size"] == (3, 32, 32)

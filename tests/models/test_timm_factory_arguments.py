@@ -39,8 +39,12 @@ def test_pretrained_cfg_dict_chooses_weights_and_its_other_entries_are_recorded(
     trained = _random_resnet20(num_classes=10)
     path = tmp_path / "w.pth"
     torch.save(trained.state_dict(), path)
-    model = cnnzoo.create_model("resnet20", pretrained=True, pretrained_cfg=dict(file=str(path), mean=(0.1, 0.2, 0.3)),
-                                pretrained_cfg_overlay=dict(crop_pct=0.9, num_classes=-1))
+    model = cnnzoo.create_model(
+        "resnet20",
+        pretrained=True,
+        pretrained_cfg=dict(file=str(path), mean=(0.1, 0.2, 0.3)),
+        pretrained_cfg_overlay=dict(crop_pct=0.9, num_classes=-1),
+    )
     assert model.pretrained_cfg["mean"] == (0.1, 0.2, 0.3) and model.pretrained_cfg["crop_pct"] == 0.9
     assert model.num_classes == 10  # timm's num_classes=-1 ("adapt the head") records nothing
 
@@ -154,8 +158,9 @@ def test_feature_cfg():
 _POOL_FAST = {"alexnet", "zfnet", "lenet5", "vgg11", "resnet20", "googlenet", "mobilenet_v1_025"}
 
 
-@pytest.mark.parametrize("name", [n if n in _POOL_FAST else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in cnnzoo.list_models()])
+@pytest.mark.parametrize(
+    "name", [n if n in _POOL_FAST else pytest.param(n, marks=pytest.mark.slow) for n in cnnzoo.list_models()]
+)
 def test_pool_size_is_the_feature_map_at_the_design_input(name):
     # timm's test_model_default_cfgs: forward_features at input_size is N x C x pool_size
     model = meta_model(name)

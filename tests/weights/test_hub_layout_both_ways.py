@@ -70,8 +70,9 @@ def test_a_timm_save_for_hf_folder_loads_in_cnnzoo(tmp_path):
 def _fake_hub_snapshot(cache, repo, revision, model):
     snap = cache / f"models--{repo.replace('/', '--')}" / "snapshots" / revision
     snap.mkdir(parents=True)
-    safetensors_torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()},
-                                str(snap / "model.safetensors"))
+    safetensors_torch.save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(snap / "model.safetensors")
+    )
     (snap / "config.json").write_text(json.dumps({"architecture": "resnet18", "num_classes": 4}))
     return snap
 

@@ -29,8 +29,15 @@ def _trained_resnet20() -> torch.nn.Module:
 def test_timm_train_py_checkpoint_loads(tmp_path):
     model = _trained_resnet20()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    args = argparse.Namespace(model="cnnzoo_resnet20", lr=0.1, epochs=2, data_dir=str(tmp_path), mean=None,
-                              input_size=[3, 32, 32], model_kwargs={})
+    args = argparse.Namespace(
+        model="cnnzoo_resnet20",
+        lr=0.1,
+        epochs=2,
+        data_dir=str(tmp_path),
+        mean=None,
+        input_size=[3, 32, 32],
+        model_kwargs={},
+    )
     saver = timm_utils.CheckpointSaver(model, opt, args=args, checkpoint_dir=str(tmp_path), recovery_dir=str(tmp_path))
     saver.save_checkpoint(epoch=0, metric=12.5)
     best = tmp_path / "model_best.pth.tar"
@@ -48,8 +55,16 @@ def test_torchvision_reference_checkpoint_loads(tmp_path):
     sched = torch.optim.lr_scheduler.StepLR(opt, 30)
     args = argparse.Namespace(model="resnet20", weights=None, lr=0.1, epochs=90, output_dir=str(tmp_path))
     path = tmp_path / "checkpoint.pth"
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "lr_scheduler": sched.state_dict(),
-                "epoch": 3, "args": args}, path)
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "lr_scheduler": sched.state_dict(),
+            "epoch": 3,
+            "args": args,
+        },
+        path,
+    )
     loaded = cnnzoo.create_model("resnet20", pretrained=path).eval()
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(loaded(x), model(x))

@@ -30,8 +30,22 @@ from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES
 __all__ = ["save_pretrained", "timm_architecture", "hub_config"]
 
 #: the pretrained_cfg entries written (timm's PretrainedCfg fields cnnzoo has, JSON values)
-_CFG_KEYS = ("tag", "input_size", "min_input_size", "fixed_input_size", "interpolation", "crop_pct", "mean",
-             "std", "num_classes", "pool_size", "first_conv", "classifier", "license", "notes")
+_CFG_KEYS = (
+    "tag",
+    "input_size",
+    "min_input_size",
+    "fixed_input_size",
+    "interpolation",
+    "crop_pct",
+    "mean",
+    "std",
+    "num_classes",
+    "pool_size",
+    "first_conv",
+    "classifier",
+    "license",
+    "notes",
+)
 #: cnnzoo name -> timm's name of the same network with the same keys
 _TO_TIMM = {ours: theirs for theirs, ours in TIMM_ARCHITECTURES.items() if ours == theirs}
 
@@ -80,13 +94,28 @@ def hub_config(model: nn.Module) -> dict[str, Any]:
 
 def _card(config: dict[str, Any], library: str) -> str:
     pcfg = config["pretrained_cfg"]
-    lines = ["---", "tags:", "- image-classification", f"- {library}", f"library_name: {library}", "---", "",
-             f"# {config['architecture']}", "",
-             f"An image classifier written by cnnzoo ({config['num_classes']} classes).", "",
-             "## Preprocessing", "",
-             f"- input size: {pcfg.get('input_size')}",
-             f"- resize and centre crop: crop_pct {pcfg.get('crop_pct')}, {pcfg.get('interpolation')} interpolation",
-             f"- mean {pcfg.get('mean')}, std {pcfg.get('std')}", "", "## Use", "", "```python"]
+    lines = [
+        "---",
+        "tags:",
+        "- image-classification",
+        f"- {library}",
+        f"library_name: {library}",
+        "---",
+        "",
+        f"# {config['architecture']}",
+        "",
+        f"An image classifier written by cnnzoo ({config['num_classes']} classes).",
+        "",
+        "## Preprocessing",
+        "",
+        f"- input size: {pcfg.get('input_size')}",
+        f"- resize and centre crop: crop_pct {pcfg.get('crop_pct')}, {pcfg.get('interpolation')} interpolation",
+        f"- mean {pcfg.get('mean')}, std {pcfg.get('std')}",
+        "",
+        "## Use",
+        "",
+        "```python",
+    ]
     if library == "timm":
         lines.append("import timm\nmodel = timm.create_model('local-dir:THIS_FOLDER', pretrained=True)")
     lines += ["import cnnzoo\nmodel = cnnzoo.create_model('local-dir:THIS_FOLDER')", "```", ""]
