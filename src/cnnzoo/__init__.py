@@ -25,6 +25,8 @@ __version__ = "0.1.0"
 _LAZY = {
     # the registry needs no weights: create_model brings them in when it is first used
     "create_model": "cnnzoo.factory",
+    # timm's Hub layout, written (read back by create_model("local-dir:DIR"))
+    "save_pretrained": "cnnzoo.weights.hubformat",
     # training: one loop from a notebook to torchrun
     "Trainer": "cnnzoo.training",
     "TrainConfig": "cnnzoo.training",

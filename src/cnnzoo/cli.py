@@ -431,10 +431,11 @@ def _add_export(sub: Any) -> None:
     p.add_argument("--pretrained", nargs="?", const=True, metavar="TAG|PATH",
                    help="load weights (default tag, a tag, a file or a run's runs/X/best.pt, which gives the "
                         "model, its arguments, class names and preprocessing); default: random weights")
-    p.add_argument("--format", choices=["export", "onnx", "torchscript"],
+    p.add_argument("--format", choices=["export", "onnx", "torchscript", "hub"],
                    help="export: a torch.export .pt2 (default); onnx: the dynamo ONNX exporter (needs "
-                        "cnnzoo[export]); torchscript: legacy. Default: from the output's suffix")
-    p.add_argument("--output", required=True, metavar="FILE")
+                        "cnnzoo[export]); torchscript: legacy; hub: a folder in timm's Hugging Face Hub "
+                        "layout (config.json, model.safetensors, README.md). Default: from the output's suffix")
+    p.add_argument("--output", required=True, metavar="FILE|DIR")
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p.add_argument("--opset", type=int, help="ONNX opset (default: torch's)")
     p.add_argument("--num-classes", type=int, help="classifier size (without --pretrained)")
@@ -457,6 +458,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     else:
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
         model = create_model(args.model, **kwargs, **model_args)
+    if args.format == "hub":
+        from .weights.hubformat import save_pretrained
+
+        folder = save_pretrained(model, args.output)
+        print(f"wrote {folder} (Hub layout: config.json, model.safetensors, README.md)")
+        return 0
     r = export(model, args.output, args.format, input_size=args.input_size, opset=args.opset)
     check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
              f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))

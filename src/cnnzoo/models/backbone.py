@@ -5,7 +5,7 @@ output, in forward order (``module`` names the layer whose output the map is; ``
 is its stride with respect to the input). :func:`feature_take_indices` reads the
 ``indices`` argument of ``forward_intermediates`` and ``prune_intermediate_layers``;
 :class:`FeatureInfo` is timm's accessor of the stages a feature extractor returns;
-:class:`FeatureListNet` and :class:`FeatureDictNet` are what
+:class:`FeatureListNet`, :class:`FeatureDictNet` and :class:`FeatureGetterNet` are what
 ``create_model(name, features_only=True)`` builds: the network without its head, whose
 forward returns the chosen stage outputs.
 
@@ -25,7 +25,8 @@ from ..errors import InvalidArgumentError
 if TYPE_CHECKING:
     from .base import ZooModel
 
-__all__ = ["FeatureInfo", "FeatureListNet", "FeatureDictNet", "feature_take_indices", "check_feature_info"]
+__all__ = ["FeatureInfo", "FeatureListNet", "FeatureDictNet", "FeatureGetterNet", "feature_take_indices",
+           "check_feature_info"]
 
 #: what ``indices`` may be: None (all), n (the last n) or a sequence of indices (negative from the end)
 Indices = int | Sequence[int] | None
@@ -182,3 +183,15 @@ class FeatureDictNet(FeatureListNet):
         for key, m in zip(self.out_keys, maps):
             out[key] = m
         return out
+
+
+class FeatureGetterNet(FeatureListNet):
+    """:class:`FeatureListNet` whose forward is the network's ``forward_intermediates`` (``feature_cls="getter"``).
+
+    timm's ``FeatureGetterNet``: the stages after the last one asked for are pruned, and
+    ``forward`` returns ``model.forward_intermediates(x, indices, norm=norm,
+    intermediates_only=True)``, the same maps as the list extractor.
+    """
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_intermediates(x, self.out_indices, norm=self.norm, intermediates_only=True)

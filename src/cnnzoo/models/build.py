@@ -9,6 +9,7 @@ knows of weights.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any
 
@@ -16,10 +17,10 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, UnknownModelError, shown
-from .backbone import FeatureDictNet, FeatureListNet, Indices
+from .backbone import FeatureDictNet, FeatureGetterNet, FeatureListNet, Indices
 from .base import ZooModel, classifier_names, first_conv_name
 from .layers import check_model_args
-from .registry import ModelInfo, list_models
+from .registry import ModelInfo, get_model_entry, list_models
 
 __all__ = [
     "split_model_name",
@@ -28,6 +29,8 @@ __all__ = [
     "build_model",
     "probe_model",
     "feature_extractor",
+    "FEATURE_CLASSES",
+    "network_accepts",
 ]
 
 
@@ -58,6 +61,11 @@ def check_constructor_args(
     check_model_args(1000 if num_classes is None else num_classes, 3 if in_chans is None else in_chans)
 
 
+#: ``feature_cls`` names -> the extractor classes (timm's names; "getter" runs ``forward_intermediates``)
+FEATURE_CLASSES: dict[str, type[FeatureListNet]] = {
+    "list": FeatureListNet, "dict": FeatureDictNet, "getter": FeatureGetterNet}
+
+
 def check_features_args(features_only: bool, out_indices: Indices, feature_cls: str) -> None:
     """Refuse ``features_only`` arguments that choose no feature extractor."""
     if not isinstance(features_only, bool):
@@ -66,8 +74,9 @@ def check_features_args(features_only: bool, out_indices: Indices, feature_cls: 
         raise InvalidArgumentError(
             "out_indices chooses the stages of a feature extractor: pass features_only=True with it"
         )
-    if feature_cls not in ("list", "dict"):
-        raise InvalidArgumentError(f"feature_cls must be 'list' or 'dict', got {feature_cls!r}")
+    if feature_cls not in FEATURE_CLASSES:
+        raise InvalidArgumentError(f"feature_cls must be one of {', '.join(map(repr, FEATURE_CLASSES))}, "
+                                   f"got {feature_cls!r}")
 
 
 def build_model(
@@ -98,6 +107,20 @@ def build_model(
         ) from None
 
 
+@functools.cache
+def _network_parameters(name: str) -> frozenset[str]:
+    info = get_model_entry(name)
+    with torch.device("meta"):
+        model = build_model(info, {})
+    return frozenset(inspect.signature(type(model).__init__).parameters)
+
+
+def network_accepts(info: ModelInfo, argument: str) -> bool:
+    """Whether the network class that ``info`` builds takes ``argument`` (read from a default build on
+    the meta device: a registered constructor passes its keyword arguments on to that class)."""
+    return argument in _network_parameters(info.name)
+
+
 def probe_model(info: ModelInfo, kwargs: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
     """(first convolution, classifiers) of the network these arguments build, read on the meta device.
 
@@ -109,11 +132,12 @@ def probe_model(info: ModelInfo, kwargs: dict[str, Any]) -> tuple[str | None, tu
     return first_conv_name(model), classifier_names(model)
 
 
-def feature_extractor(model: nn.Module, out_indices: Indices = None, feature_cls: str = "list") -> FeatureListNet:
+def feature_extractor(model: nn.Module, out_indices: Indices = None, feature_cls: str = "list",
+                      norm: bool = False) -> FeatureListNet:
     """``model`` as a backbone returning its stage outputs ``out_indices`` (timm's ``features_only``)."""
     if not isinstance(model, ZooModel):
         name = getattr(model, "pretrained_cfg", {}).get("architecture") or type(model).__name__
         raise InvalidArgumentError(
             f"{name} is not a cnnzoo network (ZooModel): it has no stage outputs for features_only"
         )
-    return (FeatureDictNet if feature_cls == "dict" else FeatureListNet)(model, out_indices)
+    return FEATURE_CLASSES[feature_cls](model, out_indices, norm)

@@ -20,7 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_map
 
 from ..errors import DuplicateModelError, InvalidArgumentError, UnknownModelError
 from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
@@ -165,11 +168,56 @@ def pretrained_cfg(model: nn.Module, info: ModelInfo, weights: dict[str, Any] | 
         "crop_pct": DEFAULT_CROP_PCT,
         "mean": IMAGENET_MEAN if chans == 3 else (0.5,) * chans,
         "std": IMAGENET_STD if chans == 3 else (0.5,) * chans,
+        "pool_size": _pool_size(model, (chans, *info.input_size[1:])),
         "first_conv": first_conv_name(model),
         "classifier": heads[0] if len(heads) == 1 else heads,
     }
     cfg.update(weights or {})
     return cfg
+
+
+def _pool_size(model: nn.Module, input_size: tuple[int, ...]) -> tuple[int, int] | None:
+    """The (h, w) of ``forward_features``' map at ``input_size`` (timm's ``pool_size``).
+
+    Measured, not derived from strides (AlexNet's unpadded convolutions give 6 x 6 at 224, not
+    224 / 32): one forward of shapes only (:class:`_ShapesOnly`), remembered per architecture
+    (its class, stages and first convolution), since a build must stay cheap. None for a model
+    without ``forward_features`` or whose design input is below its minimum.
+    """
+    features = getattr(model, "forward_features", None)
+    if not callable(features):
+        return None
+    key = (type(model), input_size, repr(getattr(model, "feature_info", None)), sum(1 for _ in model.modules()),
+           repr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)))
+    if key not in _POOL_SIZES:
+        try:
+            with torch.no_grad(), _ShapesOnly():
+                out = features(torch.empty(2, *input_size, device="meta"))
+        except InvalidArgumentError:  # the design input is below the network's minimum (a narrowed variant)
+            return None
+        _POOL_SIZES[key] = (int(out.shape[-2]), int(out.shape[-1])) if out.ndim == 4 else None
+    return _POOL_SIZES[key]
+
+
+_POOL_SIZES: dict[tuple[Any, ...], tuple[int, int] | None] = {}
+_F = nn.functional
+#: functions that keep their input's shape: skipped in a shapes-only forward (their meta kernels are slow)
+_SHAPE_KEEPING = (_F.batch_norm, _F.layer_norm, _F.group_norm, _F.instance_norm, _F.local_response_norm,
+                  _F.dropout)
+
+
+class _ShapesOnly(TorchFunctionMode):
+    """A forward that computes shapes only: every tensor an operation meets moves to the meta device
+    (a view of no data), and normalisations, which keep the shape, are skipped."""
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if func in _SHAPE_KEEPING:
+            return args[0]
+
+        def meta(t: Any) -> Any:
+            return t.to("meta") if isinstance(t, torch.Tensor) and not t.is_meta else t
+
+        return func(*tree_map(meta, args), **tree_map(meta, kwargs or {}))
 
 
 def set_pretrained_cfg(model: nn.Module, cfg: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ later loads. Reading the files is :mod:`cnnzoo.weights.files`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import http.client
 import logging
@@ -18,6 +20,7 @@ import sys
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,8 @@ from . import hfhub
 from .catalogue import WeightsEntry
 from .files import parse, read_file
 
-__all__ = ["cache_dir", "cached_path", "cached_file", "is_offline", "sha256_file", "locate", "fetch", "verify_cached",
+__all__ = ["cache_dir", "using_cache_dir",
+           "cached_path", "cached_file", "is_offline", "sha256_file", "locate", "fetch", "verify_cached",
            "verify_digest",
            "import_file", "asset_path"]
 
@@ -39,8 +43,36 @@ _CHUNK = 1 << 20
 _TOFU_SUFFIX = ".sha256"
 
 
+#: a folder chosen for one call (``create_model(..., cache_dir=DIR)``), over the environment's
+_CACHE_OVERRIDE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("cnnzoo_cache_dir", default=None)
+
+
+@contextlib.contextmanager
+def using_cache_dir(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, downloads go to ``path`` and are looked for there (None: no change).
+
+    timm's ``cache_dir`` argument: catalogued files are kept directly in ``path``, Hugging Face
+    Hub files in ``huggingface_hub``'s layout below it (``path/models--ORG--NAME``), as timm
+    keeps them.
+    """
+    if path is None:
+        yield
+        return
+    folder = Path(path).expanduser()
+    token, hub_token = _CACHE_OVERRIDE.set(folder), hfhub.HUB_CACHE_OVERRIDE.set(folder)
+    try:
+        yield
+    finally:
+        _CACHE_OVERRIDE.reset(token)
+        hfhub.HUB_CACHE_OVERRIDE.reset(hub_token)
+
+
 def cache_dir() -> Path:
-    """Where downloaded weights live: ``$CNNZOO_HOME/weights`` (default ``<torch hub>/cnnzoo``)."""
+    """Where downloaded weights live: ``$CNNZOO_HOME/weights`` (default ``<torch hub>/cnnzoo``), or the
+    folder of :func:`using_cache_dir`."""
+    override = _CACHE_OVERRIDE.get()
+    if override is not None:
+        return override
     home = os.environ.get("CNNZOO_HOME") or os.path.join(torch.hub.get_dir(), "cnnzoo")
     return Path(home).expanduser() / "weights"
 

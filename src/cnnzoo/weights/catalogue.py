@@ -62,7 +62,8 @@ class WeightsEntry:
     std: tuple[float, ...] = IMAGENET_STD
     interpolation: str = "bilinear"
     dataset: str = "ImageNet-1k"
-    labels: str = "imagenet"  #: "imagenet", "digits" or "" (no class names known)
+    #: "imagenet", "digits" or "" (no class names known), or the names themselves (a Hub config's label_names)
+    labels: str | tuple[str, ...] = "imagenet"
     top1: float | None = None
     top5: float | None = None
     accuracy_source: str = ""

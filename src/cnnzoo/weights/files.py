@@ -11,11 +11,18 @@ Every ``.pth``/``.pt`` file (pretrained weights, a run's ``last.pt``/``best.pt``
 * torch files are read with ``torch.load(weights_only=True)`` on the CPU: a file that would
   need arbitrary unpickling is an :class:`~cnnzoo.errors.UnsafeCheckpointError` and its code
   never runs; safetensors files are read by safetensors. The format is found from the
-  content, not the suffix.
+  content, not the suffix;
+* the one type beyond tensors and containers that is allowed in is ``argparse.Namespace``
+  (:data:`SAFE_GLOBALS`): timm's ``train.py`` (``model_best.pth.tar``: ``state_dict``,
+  ``args``) and torchvision's reference ``train.py`` (``checkpoint.pth``: ``model``,
+  ``args``) store their command line in one. Rebuilding a Namespace sets attributes on a
+  plain object and runs no code of the file's choosing; its values still pass the same
+  weights-only unpickler.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import pickle
@@ -27,9 +34,11 @@ import torch
 
 from ..errors import CheckpointError, MissingDependencyError, UnsafeCheckpointError, WeightsError
 
-__all__ = ["read_file", "parse", "read_weights_file", "is_safetensors"]
+__all__ = ["read_file", "parse", "read_weights_file", "is_safetensors", "SAFE_GLOBALS"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
+#: the classes beyond torch's weights-only defaults that a checkpoint may hold (see the module docstring)
+SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 
 def read_file(path: str | os.PathLike[str]) -> bytes:
@@ -57,7 +66,8 @@ def parse(data: bytes, path: str | os.PathLike[str]) -> Any:
     if data[:4] == _ZIP_MAGIC:
         _check_zip(data, path)
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # torch's weights-only unpickler names what it refused, after its generic preamble
         detail = next((ln.strip() for ln in str(e).splitlines()

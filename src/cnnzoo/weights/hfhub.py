@@ -15,6 +15,7 @@ as the model name itself.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from pathlib import Path
@@ -22,10 +23,15 @@ from typing import Any
 
 from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError
 
-__all__ = ["PREFIX", "available", "hub_cache_dir", "offline", "hub_file", "parse_ref", "hub_checkpoint",
-           "hub_architecture", "TIMM_ARCHITECTURES"]
+__all__ = ["PREFIX", "LOCAL_PREFIX", "available", "local_checkpoint", "parse_revision",
+           "CNNZOO_PREFIX", "hub_cache_dir", "offline", "hub_file", "parse_ref", "hub_checkpoint",
+           "hub_architecture", "checkpoint_of", "TIMM_ARCHITECTURES"]
 
 PREFIX = "hf-hub:"
+#: timm's name of a folder in the Hub layout (config.json + weights), e.g. one save_pretrained wrote
+LOCAL_PREFIX = "local-dir:"
+#: a config.json architecture that is cnnzoo's own network (save_pretrained), not timm's
+CNNZOO_PREFIX = "cnnzoo/"
 #: the files a timm repository may hold its weights in, the preferred one first
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -44,6 +50,10 @@ TIMM_ARCHITECTURES: dict[str, str] = {
 }
 
 
+#: the Hub cache chosen for one call (:func:`cnnzoo.weights.cache.using_cache_dir`), over the environment's
+HUB_CACHE_OVERRIDE: contextvars.ContextVar[Path | None] = contextvars.ContextVar("cnnzoo_hub_cache", default=None)
+
+
 def available() -> bool:
     """Whether ``huggingface_hub`` is installed (it comes with timm)."""
     try:
@@ -55,6 +65,9 @@ def available() -> bool:
 
 def hub_cache_dir() -> Path:
     """The Hub cache as ``huggingface_hub`` finds it, read from the environment now (not at import)."""
+    override = HUB_CACHE_OVERRIDE.get()
+    if override is not None:
+        return override
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     if os.environ.get("HF_HOME"):
@@ -72,22 +85,23 @@ def offline() -> bool:
     return _truthy("CNNZOO_OFFLINE") or _truthy("HF_HUB_OFFLINE")
 
 
-def hub_file(repo_id: str, filename: str, *, download: bool) -> Path | None:
-    """``filename`` of ``repo_id`` from the Hub cache, or downloaded into it when ``download``.
+def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | None = None) -> Path | None:
+    """``filename`` of ``repo_id`` (at ``revision``: a branch, tag or commit; None: ``main``) from the Hub
+    cache, or downloaded into it when ``download``.
 
     None when it is neither cached nor to be downloaded (offline, or absent on the Hub).
     """
     import huggingface_hub
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-    cached = huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache_dir())
+    cached = huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache_dir(), revision=revision)
     if isinstance(cached, str) and os.path.isfile(cached):
         return Path(cached)
     if not download:
         return None
     try:
         return Path(huggingface_hub.hf_hub_download(repo_id, filename, cache_dir=hub_cache_dir(),
-                                                     library_name="cnnzoo"))
+                                                     revision=revision, library_name="cnnzoo"))
     except EntryNotFoundError:
         return None
     except LocalEntryNotFoundError as e:  # no connection: as cnnzoo's own downloads say it
@@ -109,38 +123,71 @@ def parse_ref(text: str) -> str | None:
     return repo
 
 
-def hub_checkpoint(repo_id: str) -> tuple[Path, dict[str, Any]]:
-    """(weights file, the repository's config.json) of a timm checkpoint on the Hub."""
+def parse_revision(text: str) -> str | None:
+    """``"hf-hub:ORG/NAME@REV"`` -> ``"REV"`` (timm's syntax: the revision pins the files); None without one."""
+    revision = text.partition("@")[2] if isinstance(text, str) and text.startswith(PREFIX) else ""
+    return revision or None
+
+
+def _read_config(path: Path | None, ref: str) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"the config.json of {ref} is not readable JSON: {e}") from None
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def local_checkpoint(ref: str) -> tuple[Path, dict[str, Any]]:
+    """(weights file, config.json) of a ``local-dir:DIR`` folder in the Hub layout."""
+    folder = Path(ref[len(LOCAL_PREFIX):]).expanduser()
+    if not folder.is_dir():
+        raise WeightsError(f"'{ref}': no folder {folder}")
+    path = next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
+    if path is None:
+        raise WeightsError(f"'{ref}': {folder} holds no weights file ({', '.join(WEIGHT_FILES)})")
+    config = folder / "config.json"
+    return path, _read_config(config if config.is_file() else None, ref)
+
+
+def hub_checkpoint(repo_id: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """(weights file, the repository's config.json) of a timm checkpoint on the Hub, at ``revision``."""
     if not available():
         raise MissingDependencyError(f"{PREFIX}{repo_id} needs the huggingface_hub package: "
                                      "pip install huggingface_hub (it comes with timm)")
     download = not offline()
-    path = next((p for name in WEIGHT_FILES if (p := hub_file(repo_id, name, download=download))), None)
+    path = next((p for name in WEIGHT_FILES
+                 if (p := hub_file(repo_id, name, download=download, revision=revision))), None)
     if path is None:
         where = "in the Hugging Face cache (offline)" if not download else "on the Hub"
         raise OfflineError(f"no weights file ({', '.join(WEIGHT_FILES)}) of {PREFIX}{repo_id} {where}; "
                            f"cache: {hub_cache_dir()}")
-    config_path = hub_file(repo_id, "config.json", download=download)
-    config: dict[str, Any] = {}
-    if config_path is not None:
-        try:
-            loaded = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise WeightsError(f"the config.json of {PREFIX}{repo_id} is not readable JSON: {e}") from None
-        config = loaded if isinstance(loaded, dict) else {}
-    return path, config
+    config_path = hub_file(repo_id, "config.json", download=download, revision=revision)
+    return path, _read_config(config_path, f"{PREFIX}{repo_id}")
+
+
+def checkpoint_of(ref: str) -> tuple[Path, dict[str, Any]]:
+    """(weights file, config.json) of ``hf-hub:ORG/NAME[@REV]`` or ``local-dir:DIR``."""
+    if ref.startswith(LOCAL_PREFIX):
+        return local_checkpoint(ref)
+    repo = parse_ref(ref)
+    if repo is None:
+        raise WeightsError(f"'{ref}' does not start with {PREFIX} or {LOCAL_PREFIX}")
+    return hub_checkpoint(repo, parse_revision(ref))
 
 
 def hub_architecture(ref: str) -> str:
-    """The cnnzoo model a ``hf-hub:ORG/NAME`` timm checkpoint is for, from its config.json."""
-    repo = parse_ref(ref)
-    if repo is None:
-        raise WeightsError(f"'{ref}' does not start with {PREFIX}")
-    config = hub_checkpoint(repo)[1]
-    arch = config.get("architecture")
-    if arch not in TIMM_ARCHITECTURES:
-        known = ", ".join(sorted(TIMM_ARCHITECTURES))
-        raise WeightsError(f"{ref} is a checkpoint of timm's {arch!r}, which has no cnnzoo counterpart with "
-                           f"its layout (these have: {known}); give the model name and "
-                           f"pretrained='{ref}' to try one")
-    return TIMM_ARCHITECTURES[arch]
+    """The cnnzoo model an ``hf-hub:ORG/NAME[@REV]`` or ``local-dir:DIR`` checkpoint is for, from its config.json
+    (timm's architecture names, or a cnnzoo name that cnnzoo's save_pretrained wrote)."""
+    from ..models.registry import is_model
+
+    arch = checkpoint_of(ref)[1].get("architecture")
+    if arch in TIMM_ARCHITECTURES:
+        return TIMM_ARCHITECTURES[arch]
+    if isinstance(arch, str) and arch.startswith(CNNZOO_PREFIX) and is_model(arch[len(CNNZOO_PREFIX):]):
+        return arch[len(CNNZOO_PREFIX):]
+    known = ", ".join(sorted(TIMM_ARCHITECTURES))
+    raise WeightsError(f"{ref} is a checkpoint of timm's {arch!r}, which has no cnnzoo counterpart with "
+                       f"its layout (these have: {known}); give the model name and "
+                       f"pretrained='{ref}' to try one")

@@ -41,7 +41,7 @@ from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
 from .files import parse, read_file, read_weights_file
 from .keymaps import KEY_MAPS
 
-__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "read_state_dict",
+__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "load_checkpoint", "read_state_dict",
            "convert_state_dict", "detect_layout",
            "adapt_input_conv", "label_names"]
 
@@ -89,6 +89,8 @@ def _label_file(name: str) -> tuple[str, ...]:
 
 def label_names(entry: WeightsEntry) -> list[str]:
     """Class names of a catalogue entry's outputs, in output order ([] where none are known)."""
+    if isinstance(entry.labels, tuple):
+        return list(entry.labels)
     if entry.labels == "digits":
         return [str(i) for i in range(10)]
     if entry.labels == "imagenet":
@@ -206,12 +208,11 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
         raise InvalidArgumentError(
             f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
     text = os.fspath(pretrained)
-    repo = hfhub.parse_ref(text)
-    if repo is not None:
+    if hfhub.parse_ref(text) is not None or text.startswith(hfhub.LOCAL_PREFIX):
         if tag is not None:
             raise InvalidArgumentError(
                 f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a Hub checkpoint; give one")
-        return _from_hub(model_name, repo, probe)
+        return _from_hub(model_name, text, probe)
     if os.path.isfile(text):
         if tag is not None:
             raise InvalidArgumentError(
@@ -235,9 +236,11 @@ def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
     return ResolvedWeights(state, path, layout, entry, entry.num_classes, entry.input_size[0])
 
 
-def _from_hub(model_name: str, repo: str, probe: Probe | None) -> ResolvedWeights:
-    """A timm checkpoint on the Hugging Face Hub (or in its cache), with its config.json's preprocessing."""
-    path, config = hfhub.hub_checkpoint(repo)
+def _from_hub(model_name: str, ref: str, probe: Probe | None) -> ResolvedWeights:
+    """A checkpoint in timm's Hub layout (``hf-hub:ORG/NAME[@REV]`` on the Hub or in its cache, or
+    ``local-dir:DIR``), with its config.json's preprocessing and class names."""
+    path, config = hfhub.checkpoint_of(ref)
+    repo = hfhub.parse_ref(ref)
     resolved = _from_file(model_name, path, probe)
     found = config.get("pretrained_cfg")
     pcfg: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -245,8 +248,8 @@ def _from_hub(model_name: str, repo: str, probe: Probe | None) -> ResolvedWeight
     input_size = tuple(pcfg.get("input_size") or (resolved.in_chans or 3, 224, 224))
     crop_pct = float(pcfg.get("crop_pct") or DEFAULT_CROP_PCT)
     entry = WeightsEntry(
-        tag=f"{hfhub.PREFIX}{repo}", architecture=model_name, source="hf-hub",
-        url=f"https://huggingface.co/{repo}", filename=path.name, sha256=None, hash_prefix=None,
+        tag=ref, architecture=model_name, source="hf-hub" if repo else "local-dir",
+        url=f"https://huggingface.co/{repo}" if repo else None, filename=path.name, sha256=None, hash_prefix=None,
         layout=resolved.layout, num_classes=int(num_classes) if isinstance(num_classes, int) else 1000,
         input_size=input_size,
         resize_size=int(input_size[-1] / crop_pct), crop_pct=crop_pct,
@@ -254,6 +257,9 @@ def _from_hub(model_name: str, repo: str, probe: Probe | None) -> ResolvedWeight
         interpolation=str(pcfg.get("interpolation") or "bilinear"),
         labels="imagenet" if num_classes == 1000 else "", dataset=str(pcfg.get("tag") or ""),
         license=str(pcfg.get("license") or ""), hf_hub_id=repo, hf_filename=path.name)
+    labels = config.get("label_names")
+    if isinstance(labels, list) and len(labels) == num_classes:
+        entry = dataclasses.replace(entry, labels=tuple(str(x) for x in labels))
     return dataclasses.replace(resolved, entry=entry)
 
 
@@ -411,6 +417,27 @@ def _load_report(weights: ResolvedWeights, loaded: int, total: int, fresh: list[
         return f"{text}; the file has no classifier: {', '.join(fresh)} {verb} the model's initialisation"
     return (f"{text}; classifier replaced: {', '.join(fresh)} initialised afresh for {classes} classes "
             f"(the file's {weights.num_classes}-class head was not loaded)")
+
+
+def load_checkpoint(model: nn.Module, weights: ResolvedWeights) -> None:
+    """Load ``weights`` into ``model`` strictly: every key, every shape (timm's ``checkpoint_path``).
+
+    What ``create_model(..., checkpoint_path=FILE)`` does after the model is built (and any
+    pretrained weights loaded): the file is the model's own state, so nothing is adapted and
+    any mismatch is an :class:`IncompatibleWeightsError`.
+    """
+    state = weights.state_dict
+    target = model.state_dict()
+    missing = [k for k in target if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in target]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}" for k in state
+                  if k in target and state[k].shape != target[k].shape]
+    if missing or unexpected or mismatched:
+        parts = [f"{len(v)} {what}: {_list(v)}" for what, v in
+                 (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if v]
+        name = getattr(model, "arch_name", type(model).__name__)
+        raise IncompatibleWeightsError(f"checkpoint '{weights.path}' does not fit {name}: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=False)
 
 
 def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[str, Any]:

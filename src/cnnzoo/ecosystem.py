@@ -1,0 +1,127 @@
+"""cnnzoo's models in timm's and torchvision's registries, so that their own programs build them.
+
+One call each, after ``import cnnzoo.ecosystem``:
+
+* :func:`timm_register` puts every cnnzoo model into timm's registry as ``cnnzoo_<name>``:
+  ``timm.create_model("cnnzoo_resnet50", pretrained=True)`` and timm's scripts
+  (``train.py --model cnnzoo_resnet20``, ``validate.py``, ``benchmark.py``) build it through
+  :func:`cnnzoo.create_model`, which takes timm's factory arguments with timm's meanings;
+* :func:`torchvision_register` puts them into torchvision's (``torchvision.models.get_model(
+  "cnnzoo_resnet50", weights="DEFAULT")``), as its reference ``train.py`` builds a model.
+
+GoogLeNet: a generic loop computes ``loss_fn(model(x), y)`` and cannot use the auxiliary
+classifiers' outputs, so through these registries GoogLeNet is built with
+``aux_logits=False`` (its training output is then the main logits, a tensor); pretrained
+weights load without the auxiliary heads' keys. ``aux_logits=True`` (timm:
+``--model-kwargs aux_logits=True``) gives the paper's training outputs to a loop that adds
+their losses (:func:`cnnzoo.models.base.googlenet_loss`).
+
+Registering is explicit (importing cnnzoo touches neither library) and idempotent; a name
+that timm or torchvision already has for another model is an error, not an overwrite.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from .errors import DuplicateModelError, InvalidArgumentError, MissingDependencyError
+from .models.registry import list_models
+
+__all__ = ["PREFIX", "timm_register", "torchvision_register", "entrypoint"]
+
+#: the prefix of cnnzoo's names in the peers' registries (their own resnet50 keeps its name)
+PREFIX = "cnnzoo_"
+#: constructor arguments the peers' generic loops need, per model (see the module docstring)
+_LOOP_DEFAULTS: dict[str, dict[str, Any]] = {"googlenet": {"aux_logits": False}}
+
+
+def _build(name: str, pretrained: Any, kwargs: dict[str, Any]) -> nn.Module:
+    from .factory import create_model
+
+    return create_model(name, pretrained=pretrained, **{**_LOOP_DEFAULTS.get(name, {}), **kwargs})
+
+
+def entrypoint(name: str) -> Callable[..., nn.Module]:
+    """The builder of cnnzoo model ``name`` under the peers' conventions (timm's ``pretrained``, torchvision's
+    ``weights``): what :func:`timm_register` and :func:`torchvision_register` register."""
+    if name not in list_models():
+        raise InvalidArgumentError(f"'{name}' is not a cnnzoo model (cnnzoo.list_models())")
+
+    def build(pretrained: Any = False, *, weights: Any = None, progress: bool = True, **kwargs: Any) -> nn.Module:
+        # torchvision's builders take weights= (None, "DEFAULT", a tag or a file) and progress=
+        if weights is not None:
+            if pretrained not in (False, None):
+                raise InvalidArgumentError(f"{PREFIX}{name}: give pretrained= (timm) or weights= (torchvision)")
+            pretrained = True if str(weights) in ("DEFAULT", "IMAGENET1K_V1") else _weights_name(weights)
+        return _build(name, pretrained, kwargs)
+
+    build.__name__ = build.__qualname__ = PREFIX + name
+    build.__module__ = __name__
+    build.__doc__ = f"cnnzoo's {name} (cnnzoo.create_model({name!r}, ...)) for timm's and torchvision's registries."
+    setattr(build, "cnnzoo_model", name)  # noqa: B010 - marks the builder as ours (registration is idempotent)
+    return build
+
+
+def _weights_name(weights: Any) -> Any:
+    # a torchvision WeightsEnum member names its file by url; cnnzoo takes a tag, a path or "hf-hub:..."
+    if isinstance(weights, (str, os.PathLike)):
+        return weights
+    raise InvalidArgumentError(f"weights must be None, 'DEFAULT', a cnnzoo weight tag or a file, got {weights!r}")
+
+
+def _names(names: list[str] | None) -> list[str]:
+    return list_models() if names is None else list(names)
+
+
+def timm_register(names: list[str] | None = None) -> list[str]:
+    """Register cnnzoo's models (or ``names``) in timm's registry as ``cnnzoo_<name>``; returns the timm names.
+
+    timm's ``create_model`` then calls the entry point with ``pretrained``, ``pretrained_cfg``,
+    ``pretrained_cfg_overlay``, ``cache_dir`` and its other factory arguments, which
+    :func:`cnnzoo.create_model` takes with timm's meanings.
+    """
+    try:
+        from timm.models import _registry
+    except ImportError:
+        raise MissingDependencyError("timm_register needs timm: pip install timm") from None
+    module = sys.modules[__name__]
+    registered = []
+    for name in _names(names):
+        fn = entrypoint(name)
+        key = fn.__name__
+        current = _registry._model_entrypoints.get(key)
+        if current is not None and getattr(current, "cnnzoo_model", None) != name:
+            raise DuplicateModelError(f"timm already has a model '{key}' ({current.__module__})")
+        if current is None:
+            setattr(module, key, fn)  # timm lists a model under its module, whose attribute it is
+            _registry.register_model(fn)
+        registered.append(key)
+    return registered
+
+
+def torchvision_register(names: list[str] | None = None) -> list[str]:
+    """Register cnnzoo's models (or ``names``) in torchvision's registry as ``cnnzoo_<name>``; returns the names.
+
+    ``torchvision.models.get_model("cnnzoo_resnet50", weights="DEFAULT", num_classes=...)`` then
+    builds it: ``weights`` is None, ``"DEFAULT"`` (the catalogue's default weights), a cnnzoo tag
+    or a weights file; other arguments go to :func:`cnnzoo.create_model`.
+    """
+    try:
+        from torchvision.models import _api
+    except ImportError:
+        raise MissingDependencyError("torchvision_register needs torchvision: pip install torchvision") from None
+    registered = []
+    for name in _names(names):
+        key = PREFIX + name
+        current = _api.BUILTIN_MODELS.get(key)
+        if current is not None and getattr(current, "cnnzoo_model", None) != name:
+            raise DuplicateModelError(f"torchvision already has a model '{key}' ({current.__module__})")
+        if current is None:
+            _api.register_model(key)(entrypoint(name))
+        registered.append(key)
+    return registered

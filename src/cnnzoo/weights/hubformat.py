@@ -1,0 +1,147 @@
+"""timm's Hugging Face Hub layout, written: ``config.json`` + ``model.safetensors`` + a ``README.md`` card.
+
+The layout timm's ``save_for_hf`` writes and timm (``local-dir:DIR``, ``hf-hub:ORG/NAME``),
+transformers' ``TimmWrapper`` and KerasHub read: ``config.json`` holds ``architecture``,
+``num_classes``, ``num_features``, ``global_pool``, ``model_args``, ``label_names`` and the
+``pretrained_cfg`` (input size, mean/std, crop); the weights are ``model.safetensors``; the
+card's front matter names the library. Where timm has the architecture with cnnzoo's
+module names (the ResNets, ResNeXts, Wide ResNets and DenseNets of
+:data:`~cnnzoo.weights.hfhub.TIMM_ARCHITECTURES`, built as registered), the folder is written
+under timm's name and ``timm.create_model("local-dir:DIR", pretrained=True)`` loads it as is;
+other models are written as ``cnnzoo/<name>`` with ``library_name: cnnzoo``. cnnzoo reads
+either back (``create_model("local-dir:DIR")``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_write
+from ..errors import InvalidArgumentError, MissingDependencyError
+from ..models.registry import get_model_entry, is_model
+from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES
+
+__all__ = ["save_pretrained", "timm_architecture", "hub_config"]
+
+#: the pretrained_cfg entries written (timm's PretrainedCfg fields cnnzoo has, JSON values)
+_CFG_KEYS = (
+    "tag",
+    "input_size",
+    "min_input_size",
+    "fixed_input_size",
+    "interpolation",
+    "crop_pct",
+    "mean",
+    "std",
+    "num_classes",
+    "pool_size",
+    "first_conv",
+    "classifier",
+    "license",
+    "notes",
+)
+#: cnnzoo name -> timm's name of the same network with the same keys
+_TO_TIMM = {ours: theirs for theirs, ours in TIMM_ARCHITECTURES.items() if ours == theirs}
+
+
+def timm_architecture(model: nn.Module) -> str | None:
+    """timm's name of ``model``'s architecture where timm has it with the same state-dict keys and shapes.
+
+    Only a network as registered (with its classes and input channels) qualifies: its keys and
+    shapes are compared with a default build of the same name on the meta device.
+    """
+    name = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
+    if name not in _TO_TIMM or not is_model(name):
+        return None
+    with torch.device("meta"):
+        reference = get_model_entry(name).constructor(num_classes=model.num_classes, in_chans=model.in_chans)
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
+    return _TO_TIMM[name] if ours == theirs else None
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def hub_config(model: nn.Module) -> dict[str, Any]:
+    """The ``config.json`` of ``model`` in timm's layout."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if not isinstance(cfg, dict) or not is_model(str(cfg.get("architecture"))):
+        raise InvalidArgumentError("save_pretrained writes a registered cnnzoo model (built by create_model)")
+    # not timm's network: cnnzoo's name, prefixed so that timm never builds its own namesake for it
+    arch = timm_architecture(model) or CNNZOO_PREFIX + cfg["architecture"]
+    pcfg = {k: _json_value(cfg[k]) for k in _CFG_KEYS if cfg.get(k) is not None}
+    config: dict[str, Any] = {
+        "architecture": arch,
+        "num_classes": model.num_classes,
+        "num_features": int(getattr(model, "num_features", 0)),
+        "global_pool": "avg",
+        "model_args": {},
+        "pretrained_cfg": pcfg,
+    }
+    labels = cfg.get("label_names")
+    if isinstance(labels, (list, tuple)) and len(labels) == model.num_classes:
+        config["label_names"] = list(labels)
+    return config
+
+
+def _card(config: dict[str, Any], library: str) -> str:
+    pcfg = config["pretrained_cfg"]
+    lines = [
+        "---",
+        "tags:",
+        "- image-classification",
+        f"- {library}",
+        f"library_name: {library}",
+        "---",
+        "",
+        f"# {config['architecture']}",
+        "",
+        f"An image classifier written by cnnzoo ({config['num_classes']} classes).",
+        "",
+        "## Preprocessing",
+        "",
+        f"- input size: {pcfg.get('input_size')}",
+        f"- resize and centre crop: crop_pct {pcfg.get('crop_pct')}, {pcfg.get('interpolation')} interpolation",
+        f"- mean {pcfg.get('mean')}, std {pcfg.get('std')}",
+        "",
+        "## Use",
+        "",
+        "```python",
+    ]
+    if library == "timm":
+        lines.append("import timm\nmodel = timm.create_model('local-dir:THIS_FOLDER', pretrained=True)")
+    lines += ["import cnnzoo\nmodel = cnnzoo.create_model('local-dir:THIS_FOLDER')", "```", ""]
+    return "\n".join(lines)
+
+
+def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path:
+    """Write ``model`` to ``directory`` in timm's Hub layout; returns the folder.
+
+    ``config.json`` (architecture, classes, features, pooling, label names, the
+    ``pretrained_cfg``), ``model.safetensors`` and a ``README.md`` model card, each written
+    atomically. Load it with ``cnnzoo.create_model("local-dir:DIR")``, with
+    ``timm.create_model("local-dir:DIR", pretrained=True)`` where the card says
+    ``library_name: timm``, or upload the folder (``huggingface_hub.upload_folder``).
+    """
+    try:
+        from safetensors.torch import save
+    except ImportError:
+        raise MissingDependencyError("save_pretrained writes safetensors: pip install safetensors") from None
+    config = hub_config(model)
+    library = "cnnzoo" if config["architecture"].startswith(CNNZOO_PREFIX) else "timm"
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    # contiguous copies: safetensors refuses views and tensors that share storage
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    atomic_write(folder / "model.safetensors", save(state, metadata={"format": "pt"}))
+    atomic_write(folder / "config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write(folder / "README.md", _card(config, library))
+    return folder
