@@ -309,7 +309,8 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--saliency", metavar="OUT.png", help="write a gradient-saliency overlay PNG "
                                                          "(several images: OUT-<image>.png)")
-    p.add_argument("--smoothgrad", type=int, default=0, metavar="N", help="average the saliency over N noisy copies")
+    p.add_argument("--smoothgrad", type=int, default=16, metavar="N",
+                   help="average the saliency over N noisy copies (SmoothGrad; default 16, 0: the raw gradient)")
     p.add_argument("--cam", metavar="OUT.png", help="write a Grad-CAM overlay PNG (several images: OUT-<image>.png)")
     p.add_argument("--cam-layer", metavar="NAME", help="the layer Grad-CAM explains (default: the last stage "
                                                        "larger than 1x1; cnnzoo info lists the names)")
