@@ -262,7 +262,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.plot:
         from .apps import layer_chart
 
-        layer_chart(model, args.plot, args.input_size)
+        layer_chart(model, args.plot, args.input_size, depth=args.depth)
         print(f"per-layer chart: {args.plot}", file=sys.stderr)
     if args.html:
         from .analysis.explorer import explore
