@@ -226,8 +226,6 @@ def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: 
     the model, its weights, the predicted class and its probability, and the class explained
     (``target``, default the predicted one). ``fig.cnnzoo_meta`` holds those values.
     """
-    from torchvision.transforms.v2 import functional as TF
-
     from .chart import _figure_class
 
     if method not in ("cam", "saliency"):
@@ -255,10 +253,7 @@ def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: 
         what = f"Grad-CAM of {layer or default_cam_layer(model, tuple(x.shape))} (Selvaraju et al. 2017)"
         bar = "Grad-CAM, relative to its peak"
     else:
-        heat = saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples)
-        if blur > 0:
-            k = 2 * math.ceil(3 * blur) + 1
-            heat = TF.gaussian_blur(heat[None, None].float(), [k, k], [blur, blur])[0, 0]
+        heat = saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples, blur=blur)
         what = (f"gradient saliency (Simonyan et al. 2014), SmoothGrad over {smoothgrad_samples} noisy copies "
                 f"(Smilkov et al. 2017), blur {blur:g} px" if smoothgrad_samples else
                 f"gradient saliency (Simonyan et al. 2014), blur {blur:g} px")
