@@ -272,8 +272,10 @@ def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: 
     aspect = width / height
     fig = Figure(figsize=(2 * 4.0 * aspect + 1.6, 4.0 + 1.3), dpi=100, layout="constrained")
     ax_img, ax_map = fig.subplots(1, 2)
-    for ax in (ax_img, ax_map):
-        ax.imshow(photo[..., 0] if grey else photo, cmap="gray" if grey else None, vmin=0, vmax=1,
+    # under the map the photo is in grey: its own colours would read as map values
+    luma = photo[..., 0] if grey else photo @ [0.299, 0.587, 0.114]
+    for ax, shown in ((ax_img, photo[..., 0] if grey else photo), (ax_map, luma)):
+        ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1,
                   interpolation="nearest" if max(height, width) < 100 else "antialiased")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -283,9 +285,9 @@ def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: 
     if box_h < height - 0.5 or box_w < width - 0.5:
         ax_map.add_patch(Rectangle((left - 0.5, top - 0.5), box_w, box_h, fill=False, edgecolor="white",
                                    linestyle="--", linewidth=1.2))
-        ax_map.set_title("map (dashed: the centre crop the model saw)", fontsize=10)
+        ax_map.set_title("the map on the image in grey (dashed: the centre crop the model saw)", fontsize=10)
     else:
-        ax_map.set_title("map on the image", fontsize=10)
+        ax_map.set_title("the map on the image" + ("" if grey else " in grey"), fontsize=10)
     colorbar = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=ax_map, fraction=0.05, pad=0.02)
     colorbar.set_label(bar, fontsize=9)
     fig.suptitle(caption + "\n" + what, fontsize=10)
