@@ -45,8 +45,8 @@ def _figure_class() -> Any:
 # strikes back"), so the chart keeps recipes apart
 RECIPES = {
     "tv_in1k": "torchvision V1: the papers' recipe (~90 epochs, SGD)",
-    "tv2_in1k": "torchvision V2: 2021 recipe (600 epochs, heavy augmentation)",
     "in1k": "timm legacy SENet weights",
+    "tv2_in1k": "torchvision V2: 2021 recipe (600 epochs, heavy augmentation)",
     "a1h_in1k": "timm ResNet strikes back A1h (600 epochs)",
     "ra4_e3600_r224_in1k": "timm RA4 (3,600 epochs)",
 }
@@ -176,9 +176,10 @@ def accuracy_figure(models: str | Sequence[str] = "*", *, log_x: bool = True) ->
 
     FigureCanvasAgg(fig)  # a renderer to measure the labels with
     ax = fig.add_subplot()
-    recipes = list(dict.fromkeys(r["recipe"] for r in sorted(rows, key=lambda r: r["tag"].partition(".")[2])))
-    known = list(RECIPES.values())  # one colour per recipe in every chart
-    extra = [r for r in recipes if r not in known]
+    known = list(RECIPES.values())  # one colour per recipe in every chart, listed oldest recipe first
+    present = {r["recipe"] for r in rows}
+    extra = sorted(present - set(known))
+    recipes = [r for r in known if r in present] + extra
     colours = {rec: f"C{i % 10}" for i, rec in enumerate(known + extra)}
     area = 6.0  # points^2 per million parameters
     for rec in recipes:
