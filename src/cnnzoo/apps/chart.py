@@ -227,7 +227,7 @@ def accuracy_chart(output: str | os.PathLike[str], models: str | Sequence[str] =
     fig = accuracy_figure(models, log_x=log_x)
     with atomic_path(output_file(output)) as tmp:
         fig.savefig(tmp, format="png")
-    return fig.cnnzoo_rows  # type: ignore[no-any-return]
+    return fig.cnnzoo_rows
 
 
 def _chart_rows(table: ModelSummary) -> list[LayerInfo]:
