@@ -262,7 +262,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.plot:
         from .apps import layer_chart
 
-        layer_chart(model, args.plot, args.input_size)
+        layer_chart(model, args.plot, args.input_size, depth=args.depth)
         print(f"per-layer chart: {args.plot}", file=sys.stderr)
     if args.html:
         from .analysis.explorer import explore
@@ -309,7 +309,8 @@ def _add_predict(sub: Any) -> None:
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--saliency", metavar="OUT.png", help="write a gradient-saliency overlay PNG "
                                                          "(several images: OUT-<image>.png)")
-    p.add_argument("--smoothgrad", type=int, default=0, metavar="N", help="average the saliency over N noisy copies")
+    p.add_argument("--smoothgrad", type=int, default=16, metavar="N",
+                   help="average the saliency over N noisy copies (SmoothGrad; default 16, 0: the raw gradient)")
     p.add_argument("--cam", metavar="OUT.png", help="write a Grad-CAM overlay PNG (several images: OUT-<image>.png)")
     p.add_argument("--cam-layer", metavar="NAME", help="the layer Grad-CAM explains (default: the last stage "
                                                        "larger than 1x1; cnnzoo info lists the names)")
@@ -359,7 +360,8 @@ def _add_benchmark(sub: Any) -> None:
                        description="Per model: parameters, GFLOPs, inference (and --train) images/s, "
                                    "median latency and peak memory, after warm-up, with CUDA "
                                    "synchronisation. --plot draws top-1 vs GFLOPs (Canziani et al. 2017).")
-    p.add_argument("--models", default="*", help="wildcard over model names (default: all)")
+    p.add_argument("--models", default="*", help="wildcards over model names, or weight tags for the chart, "
+                                                 "comma-separated (resnet50.tv_in1k,resnet50.tv2_in1k; default: all)")
     _add_model_args(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, help="default 64 on CUDA, 8 on the CPU")
@@ -402,7 +404,9 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
     if not args.json:
         print("  ".join(t.rjust(len(t)) if k != "model" else t.ljust(24) for k, t, _ in columns))
-    rows = benchmark(args.models, device=args.device, batch_size=args.batch_size, precision=args.precision,
+    # the chart takes weight tags (resnet50.tv_in1k); the timings are of the networks they name
+    networks = list(dict.fromkeys(m.strip().partition(".")[0] for m in args.models.split(",") if m.strip()))
+    rows = benchmark(networks, device=args.device, batch_size=args.batch_size, precision=args.precision,
                      channels_last=args.channels_last, compile=args.compile, train=args.train,
                      warmup=args.warmup, repeats=args.repeats,
                      input_size=args.input_size, timing=args.timing, threads=args.threads,

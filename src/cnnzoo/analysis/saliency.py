@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ def target_classes(logits: torch.Tensor, target: int | Sequence[int] | torch.Ten
 
 
 def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None = None,
-             smoothgrad_samples: int = 0, noise: float = 0.15) -> torch.Tensor:
+             smoothgrad_samples: int = 0, noise: float = 0.15, blur: float = 0.0) -> torch.Tensor:
     """Gradient saliency: |d class score / d input|, maximum over the colour channels.
 
     Simonyan, Vedaldi and Zisserman 2014, "Deep Inside Convolutional Networks", Sec. 3.1;
@@ -41,7 +42,11 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] 
     ``image`` is a preprocessed (C, H, W) or (N, C, H, W) tensor; the result is (H, W) or
     (N, H, W). ``smoothgrad_samples > 0`` averages the map over that many copies with
     Gaussian noise of standard deviation ``noise * (max - min)`` of each image (SmoothGrad,
-    Smilkov et al. 2017, Sec. 3). The model's mode and its parameters' gradients are untouched.
+    Smilkov et al. 2017, Sec. 3). ``blur > 0`` then smooths the map with a Gaussian of that
+    standard deviation in pixels. Both cure the raw gradient's look: through strided
+    convolutions it is a checkerboard (the kernels' uneven overlap, Odena et al. 2016,
+    "Deconvolution and Checkerboard Artifacts"), and it is noisy where ReLUs switch (Smilkov
+    et al. 2017, Sec. 2). The model's mode and its parameters' gradients are untouched.
     """
     if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
         raise InvalidArgumentError("image must be a (C, H, W) or (N, C, H, W) tensor")
@@ -49,6 +54,8 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] 
         raise InvalidArgumentError(f"smoothgrad_samples must be an integer >= 0, got {smoothgrad_samples!r}")
     if not noise >= 0:
         raise InvalidArgumentError(f"noise must be >= 0, got {noise!r}")
+    if not blur >= 0:
+        raise InvalidArgumentError(f"blur must be >= 0 (pixels), got {blur!r}")
     single = image.ndim == 3
     param = next(model.parameters(), None)
     x = image.unsqueeze(0) if single else image
@@ -80,4 +87,9 @@ def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] 
     finally:
         for m, mode in was_training.items():
             m.training = mode
+    if blur > 0:
+        from torchvision.transforms.v2.functional import gaussian_blur
+
+        k = 2 * math.ceil(3 * blur) + 1  # +-3 sigma
+        maps = gaussian_blur(maps[:, None].detach(), [k, k], [float(blur), float(blur)])[:, 0]
     return maps[0] if single else maps

@@ -9,6 +9,7 @@ catalogue, a file or a run's checkpoint (with that run's classes and preprocessi
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -18,13 +19,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..analysis.cam import grad_cam
+from ..analysis.cam import default_cam_layer, grad_cam
 from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
-from ..data.decode import encode_png, read_image
+from ..data.decode import read_image
 from ..errors import DataError, InvalidArgumentError, WeightsError
 
-__all__ = ["preprocess", "predict", "image_files", "saliency_overlay", "cam_overlay", "load_model"]
+__all__ = ["preprocess", "predict", "image_files", "saliency_overlay", "cam_overlay", "explanation_figure",
+           "map_on_original", "load_model"]
 
 
 def _cfg(model: nn.Module) -> dict[str, Any]:
@@ -144,48 +146,193 @@ def _require_finite(probs: torch.Tensor, model: nn.Module, images: Sequence[str 
                        "use other weights (a run's best.pt from before it diverged, or retrain with a lower --lr)")
 
 
-def _hot(s: torch.Tensor) -> torch.Tensor:
-    # black -> red -> yellow -> white, the "hot" colour map of the saliency figures
-    return torch.stack([(3 * s).clamp(0, 1), (3 * s - 1).clamp(0, 1), (3 * s - 2).clamp(0, 1)])
+def _crop_box(height: int, width: int, cfg: dict[str, Any]) -> tuple[float, float, float, float]:
+    """Where the model's input lies in the original image: ``(top, left, height, width)`` in its pixels.
+
+    The inverse of :func:`preprocess`'s geometry: the whole image when it is squashed to the
+    input size; otherwise the centre crop of the resized image (torchvision's ``resize`` and
+    ``center_crop`` rounding), scaled back by the resize factor of each axis.
+    """
+    _, crop_h, crop_w = cfg["input_size"]
+    if cfg.get("crop_mode") == "squash":
+        return 0.0, 0.0, float(height), float(width)
+    resize = cfg.get("resize_size") or int(math.floor(crop_h / float(cfg.get("crop_pct") or 1.0)))
+    size = [resize] if isinstance(resize, int) else list(resize)
+    if len(size) == 2:
+        rh, rw = size
+    else:  # the shorter side to the size, the longer in proportion (truncated, as torchvision's resize)
+        short, long = sorted((height, width))
+        new_long = int(size[0] * long / short)
+        rh, rw = (size[0], new_long) if height <= width else (new_long, size[0])
+    top, left = int(round((rh - crop_h) / 2.0)), int(round((rw - crop_w) / 2.0))
+    sy, sx = height / rh, width / rw
+    return top * sy, left * sx, crop_h * sy, crop_w * sx
 
 
-def _write_overlay(display: torch.Tensor, heat: torch.Tensor, output: str | os.PathLike[str]) -> Path:
-    """The image beside it with ``heat`` (H x W, scaled to [0, 1] here) overlaid in the hot colour
-    map; small inputs enlarged to at least 224 pixels high; PNG written atomically."""
+def map_on_original(heat: torch.Tensor, original_size: Sequence[int], cfg: dict[str, Any]) -> torch.Tensor:
+    """A map over the model's input (H x W) resized back onto the original image (h x w).
+
+    The map is resized bilinearly to the part of the original image the model saw (see
+    :func:`preprocess`: the centre crop, or the whole image when squashed); the pixels
+    outside that crop, which the model never saw, are NaN.
+    """
+    height, width = (int(v) for v in original_size)
+    top, left, box_h, box_w = _crop_box(height, width, cfg)
+    y0, x0 = int(round(top)), int(round(left))
+    bh, bw = max(1, min(height - y0, int(round(box_h)))), max(1, min(width - x0, int(round(box_w))))
+    inside = torch.nn.functional.interpolate(heat.detach().float().cpu()[None, None], size=(bh, bw),
+                                             mode="bilinear", align_corners=False)[0, 0]
+    out = torch.full((height, width), float("nan"))
+    out[y0:y0 + bh, x0:x0 + bw] = inside
+    return out
+
+
+def _caption(model: nn.Module, logits: torch.Tensor, target: int | None) -> tuple[str, dict[str, Any]]:
+    """The figure's title: model and weights, predicted class and probability, the explained class."""
+    cfg = _cfg(model)
+    labels = cfg.get("label_names") or []
+
+    def name(i: int) -> str:
+        return f"{labels[i]} (class {i})" if i < len(labels) and labels[i] != str(i) else f"class {i}"
+
+    probs = torch.softmax(logits.detach().float().cpu().reshape(-1), dim=0)
+    pred = int(probs.argmax())
+    tag = cfg.get("tag")
+    weights = f"weights {tag}" if tag else "RANDOM WEIGHTS (untrained): the map shows the method, not a learnt model"
+    meta = {"model": cfg.get("architecture") or type(model).__name__, "weights": tag, "predicted": pred,
+            "predicted_label": name(pred), "score": float(probs[pred]), "target": target,
+            "target_label": None if target is None else name(target)}
+    text = f"{meta['model']}, {weights}\npredicted: {name(pred)}, p = {meta['score']:.3f}"
+    if target is not None and target != pred:
+        text += f"; explained class: {name(target)}, p = {float(probs[target]):.3f}"
+    elif target is not None:
+        text += "; explained class: the predicted one"
+    return text, meta
+
+
+def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: str = "cam", *,
+                       target: int | None = None, layer: str | None = None,
+                       smoothgrad_samples: int = 16, blur: float = 1.0) -> Any:
+    """A slide-ready matplotlib figure: the original image, and the map drawn on it with a colour bar.
+
+    ``method`` is ``"cam"`` (:func:`cnnzoo.grad_cam` of ``layer``, Selvaraju et al. 2017) or
+    ``"saliency"`` (:func:`cnnzoo.saliency`, Simonyan et al. 2014, averaged over
+    ``smoothgrad_samples`` noisy copies and blurred by ``blur`` input pixels: the raw gradient
+    through strided convolutions is a checkerboard, Odena et al. 2016, and noisy; SmoothGrad,
+    Smilkov et al. 2017, and a small blur remove both). The map is computed on the model's
+    preprocessed input and resized back onto the user's image (:func:`map_on_original`; the
+    part the centre crop left out is outlined and not coloured). The overlay's opacity
+    follows the map, so that the photo stays visible where the map is low. The title says
+    the model, its weights, the predicted class and its probability, and the class explained
+    (``target``, default the predicted one). ``fig.cnnzoo_meta`` holds those values.
+    """
+    from .chart import _figure_class
+
+    if method not in ("cam", "saliency"):
+        raise InvalidArgumentError(f"method must be 'cam' or 'saliency', got {method!r}")
+    Figure = _figure_class()
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.patches import Rectangle
+
+    cfg = _cfg(model)
+    x, _ = preprocess(image, cfg)
+    chans = cfg["input_size"][0]
+    original = read_image(image, 1 if chans == 1 else 3).float().div(255.0)
+    param = next(model.parameters())
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(x[None].to(param.device, param.dtype))
+    finally:
+        model.train(was_training)
+    if method == "cam":
+        heat = grad_cam(model, x, target=target, layer=layer)
+        what = f"Grad-CAM of {layer or default_cam_layer(model, tuple(x.shape))} (Selvaraju et al. 2017)"
+        bar = "Grad-CAM, relative to its peak"
+    else:
+        heat = saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples, blur=blur)
+        what = (f"gradient saliency (Simonyan et al. 2014), SmoothGrad over {smoothgrad_samples} noisy copies "
+                f"(Smilkov et al. 2017), blur {blur:g} px" if smoothgrad_samples else
+                f"gradient saliency (Simonyan et al. 2014), blur {blur:g} px")
+        bar = "|d score / d pixel|, relative to its peak"
     heat = heat.detach().float().cpu()
     heat = heat / heat.max() if heat.max() > 0 else heat
-    rgb = display[:3] if display.shape[0] >= 3 else display[:1].expand(3, -1, -1)
-    overlay = 0.45 * rgb + 0.55 * _hot(heat)
-    picture = torch.cat([rgb, torch.ones(3, rgb.shape[1], 2), overlay], dim=2)
-    scale = max(1, math.ceil(224 / picture.shape[1]))
-    picture = picture.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-    png = encode_png((picture * 255).round().clamp(0, 255).to(torch.uint8))
-    return atomic_write(output_file(output), png)
+    height, width = original.shape[1:]
+    full = map_on_original(heat, (height, width), cfg)
+    caption, meta = _caption(model, logits, target)
+    cmap = colormaps["inferno" if method == "cam" else "viridis"]
+    rgba = cmap(torch.nan_to_num(full, nan=0.0).numpy())
+    # opacity grows with the map (0 where it is 0, at most 0.85), so the photo is not washed out
+    rgba[..., 3] = (0.85 * torch.nan_to_num(full, nan=0.0).clamp(0, 1)).numpy()
+    photo = original.permute(1, 2, 0).numpy()
+    grey = photo.shape[2] == 1
+    aspect = width / height
+    fig = Figure(figsize=(2 * 4.0 * aspect + 1.6, 4.0 + 1.3), dpi=100, layout="constrained")
+    ax_img, ax_map = fig.subplots(1, 2)
+    # under the map the photo is in grey: its own colours would read as map values
+    luma = photo[..., 0] if grey else photo @ [0.299, 0.587, 0.114]
+    for ax, shown in ((ax_img, photo[..., 0] if grey else photo), (ax_map, luma)):
+        ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1,
+                  interpolation="nearest" if max(height, width) < 100 else "antialiased")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax_img.set_title(f"the image ({width} x {height} px)", fontsize=10)
+    ax_map.imshow(rgba, interpolation="bilinear")
+    top, left, box_h, box_w = _crop_box(height, width, cfg)
+    if box_h < height - 0.5 or box_w < width - 0.5:
+        ax_map.add_patch(Rectangle((left - 0.5, top - 0.5), box_w, box_h, fill=False, edgecolor="white",
+                                   linestyle="--", linewidth=1.2))
+        ax_map.set_title("the map on the image in grey (dashed: the centre crop the model saw)", fontsize=10)
+    else:
+        ax_map.set_title("the map on the image" + ("" if grey else " in grey"), fontsize=10)
+    colorbar = fig.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=ax_map, fraction=0.05, pad=0.02)
+    colorbar.set_label(bar, fontsize=9)
+    fig.suptitle(caption + "\n" + what, fontsize=10)
+    fig.cnnzoo_meta = {**meta, "method": method, "colorbar": colorbar}
+    return fig
+
+
+def _save_figure(fig: Any, output: str | os.PathLike[str]) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    from PIL import Image
+
+    buf.seek(0)
+    # 256 colours chosen for this picture, then Floyd-Steinberg dithered: half the bytes of full
+    # RGB with no visible banding, so that a photo's figure stays small enough for slides and docs
+    rgb = Image.open(buf).convert("RGB")
+    small = io.BytesIO()
+    rgb.quantize(palette=rgb.quantize(256, kmeans=2), dither=Image.Dither.FLOYDSTEINBERG).save(small, format="PNG",
+                                                                                               optimize=True)
+    return atomic_write(output_file(output), small.getvalue())
 
 
 def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                     target: int | None = None, smoothgrad_samples: int = 0) -> Path:
-    """Write a PNG: the preprocessed image beside it with its gradient saliency overlaid.
+                     target: int | None = None, smoothgrad_samples: int = 16, blur: float = 1.0) -> Path:
+    """Write a PNG: the original image beside it with its gradient saliency drawn on it.
 
-    The map is :func:`cnnzoo.saliency` (Simonyan et al. 2014, Sec. 3.1) for ``target``
-    (default: the predicted class), scaled to [0, 1] and shown in a hot colour map. Small
-    inputs (LeNet's 32x32) are enlarged so the PNG is at least 224 pixels high. Written
-    with Pillow (no matplotlib), atomically.
+    See :func:`explanation_figure` (``method="saliency"``): SmoothGrad over
+    ``smoothgrad_samples`` noisy copies and a Gaussian blur of ``blur`` input pixels, a
+    colour bar, and a caption with the model, the predicted class, its probability and the
+    explained class (``target``, default the predicted one). Needs matplotlib; written atomically.
     """
-    x, display = preprocess(image, _cfg(model))
-    return _write_overlay(display, saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples), output)
+    fig = explanation_figure(model, image, "saliency", target=target, smoothgrad_samples=smoothgrad_samples,
+                             blur=blur)
+    return _save_figure(fig, output)
 
 
 def cam_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
                 target: int | None = None, layer: str | None = None) -> Path:
-    """Write a PNG: the preprocessed image beside it with its Grad-CAM map overlaid.
+    """Write a PNG: the original image beside it with its Grad-CAM map drawn on it.
 
-    The map is :func:`cnnzoo.grad_cam` (Selvaraju et al. 2017) of ``layer`` (default the
-    last stage larger than 1x1) for ``target`` (default: the predicted class), shown like
-    :func:`saliency_overlay`'s.
+    See :func:`explanation_figure` (``method="cam"``): :func:`cnnzoo.grad_cam` of ``layer``
+    (default the last stage larger than 1x1) for ``target`` (default: the predicted class),
+    with a colour bar and a caption. Needs matplotlib; written atomically.
     """
-    x, display = preprocess(image, _cfg(model))
-    return _write_overlay(display, grad_cam(model, x, target=target, layer=layer), output)
+    return _save_figure(explanation_figure(model, image, "cam", target=target, layer=layer), output)
 
 
 def _peek_checkpoint(path: str) -> dict[str, Any] | None:

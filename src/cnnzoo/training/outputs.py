@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import errno
 import io
+import math
 import os
 import sys
 import time
@@ -340,7 +341,23 @@ def plot_curves(path: Path, history: Sequence[dict[str, float]], title: str) -> 
     for key in dict.fromkeys(k for r in history for k in r if k.startswith(HEAD_LOSS_PREFIX)):
         ax_loss.plot(epochs, [r.get(key, float("nan")) for r in history], ":",
                      label=key[len(HEAD_LOSS_PREFIX):].replace("main", "train, main head"))
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    losses = [v for r in history for k, v in r.items()
+              if (k in ("train_loss", "val_loss") or k.startswith(HEAD_LOSS_PREFIX)) and isinstance(v, (int, float))
+              and math.isfinite(v) and v > 0]
+    # losses spanning more than a factor of 30 (an early spike, a fast first epoch): on a linear
+    # axis the spike flattens every later epoch into one line; a log axis keeps them apart
+    log = bool(losses) and max(losses) / min(losses) > 30
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    if log:
+        ax_loss.set_yscale("log")
+        ax_loss.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))  # 0.05, not 5x10^-2
+        ax_loss.yaxis.set_minor_formatter(NullFormatter())
+    ax_loss.set(xlabel="epoch", ylabel="loss" + (" (log scale)" if log else ""), title="loss")
+
+    for ax in (ax_loss, ax_acc):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax_acc.plot(epochs, [r["train_acc"] for r in history], "o-", label="train (batch accuracy)")
     ax_acc.plot(epochs, [r["val_top1"] for r in history], "o-", label="val top-1")
     ax_acc.plot(epochs, [r["val_top5"] for r in history], "--", label="val top-5")
