@@ -136,6 +136,7 @@ def test_benchmark_table_and_errors(capsys, monkeypatch):
     assert code == 2 and "needs CUDA" in err
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_benchmark_chart(capsys, tmp_path):
     chart = tmp_path / "chart.png"
     code, out, err = run_cli(capsys, "benchmark", "--models", "se_resnet*", "--no-timing", "--json",
@@ -165,6 +166,7 @@ def test_chart_needs_matplotlib(monkeypatch, tmp_path):
 
 
 # ---------------------------------------------------------------- export
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_export_onnx_round_trip(capsys, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     path = tmp_path / "lenet5.onnx"

@@ -172,6 +172,7 @@ def test_predict_reports_each_damaged_file(capsys, case, damaged):
     assert damaged[case].name in line and _message(case, decode.decoder()) in line
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_the_short_idat_that_crashed_is_one_line_in_a_real_process(damaged, tmp_path):
     src = str(Path(cnnzoo.__file__).resolve().parent.parent)  # this checkout's cnnzoo, not an installed one
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",

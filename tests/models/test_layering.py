@@ -92,6 +92,7 @@ def _loaded_after(code: str, *packages: str) -> list[str]:
     return ast.literal_eval(out)
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_the_module_probe_sees_what_is_loaded():
     assert "cnnzoo.data.stats" in _loaded_after("import cnnzoo.data", "cnnzoo.data")
     assert "cnnzoo.weights.load" in _loaded_after("import cnnzoo; cnnzoo.create_model", "cnnzoo.weights")

@@ -84,6 +84,7 @@ def _same(a: dict, b: dict) -> None:
         assert torch.equal(a[k], b[k]), k
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_kill_9_inside_a_checkpoint_save_keeps_the_previous_one(tmp_path):
     out = tmp_path / "run"
     # every checkpoint save sleeps between its flushed temp file and the rename
@@ -193,6 +194,7 @@ def test_nan_loss_from_the_cli_names_the_step_and_keeps_the_checkpoint(tmp_path,
         cnnzoo.train(epochs=3, output=str(tmp_path / "api"), on_step=_nan_weights_after(6), **RUN)
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_two_runs_into_one_directory_are_never_interleaved(tmp_path):
     out = tmp_path / "shared"
     cmd = [sys.executable, "-m", "cnnzoo", "train", *RUN_ARGS, "--epochs", "1", "--output", str(out)]

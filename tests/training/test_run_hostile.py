@@ -141,6 +141,7 @@ def test_a_lock_that_is_a_folder(capsys, tmp_path):
     assert "is not cnnzoo's lock file" in line and (tmp_path / ".lock").is_dir()
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_train_piped_into_head_keeps_training(tmp_path):
     out = tmp_path / "run"
     cmd = (f"{sys.executable} -m cnnzoo train --epochs 2 --batch-size 64 --threads 1 --output {out} "
@@ -152,6 +153,7 @@ def test_train_piped_into_head_keeps_training(tmp_path):
     assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 2  # the run went on to its end
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_an_output_path_that_is_not_utf8(tmp_path):
     out = os.path.join(os.fsencode(tmp_path), b"run-\xff")
     proc = subprocess.run([sys.executable, "-m", "cnnzoo", "train", "--epochs", "1", *QUICK, "--output", out],

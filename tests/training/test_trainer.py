@@ -115,6 +115,7 @@ def test_trainer_takes_a_notebooks_own_model_and_loaders(tmp_path, monkeypatch):
     assert res.output_dir.parent.name == "runs" and res.output_dir.name.startswith("sequential-")
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_lenet5_default_recipe_reaches_97_percent(tmp_path, capsys):
     assert main(["train", "--model", "lenet5", "--output", str(tmp_path)]) == 0
     last_line = capsys.readouterr().out.strip().splitlines()[-1]

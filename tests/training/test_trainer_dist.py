@@ -47,6 +47,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     assert not (tmp_path / "ddp" / ".lock").exists()
 
 
+@pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "cnnzoo", "train", "--model", "lenet5", "--epochs", "1000",
