@@ -121,8 +121,6 @@ _SCHEMA: dict[str, tuple[Any, str]] = {
     "history": (lambda v: isinstance(v, list) and all(
         isinstance(r, dict) and all(isinstance(k, str) and _is_num(x) for k, x in r.items()) for r in v),
         "a list of rows of numbers"),
-    "partial": (lambda v: v is None or (isinstance(v, list) and len(v) == 4 and all(_is_num(x) for x in v)),
-                "null or four numbers"),
     "rng": (_is_rng, "the random-number-generator states cnnzoo saves"),
     "optimizer": (lambda v: isinstance(v, dict), "an optimiser state"),
     "scheduler": (lambda v: isinstance(v, dict), "a schedule state"),
@@ -136,6 +134,12 @@ def checkpoint_problem(state: dict[str, Any]) -> str | None:
     for key, (ok, what) in _SCHEMA.items():
         if key in state and not ok(state[key]):
             return f"its {key!r} is not {what}"
+    # the unfinished epoch's sums are checked by the class that writes them (imported here: the
+    # training parts import this module)
+    from .parts import EpochTotals
+
+    if not EpochTotals.is_partial(state.get("partial")):
+        return f"its 'partial' is not {EpochTotals.PARTIAL_LAYOUT}"
     if "optimizer" in state:  # a full checkpoint: everything a resume reads
         missing = [k for k in _RESUME_KEYS if k not in state]
         if missing:
