@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from ..errors import DeviceError
 
-__all__ = ["DistInfo", "setup_distributed", "all_reduce_sum", "barrier"]
+__all__ = ["DistInfo", "setup_distributed", "all_reduce_sum", "barrier", "gather_objects", "restart_count"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,22 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    """``obj`` of every process, in rank order (on every process); ``[obj]`` for one process.
+
+    Every process must call it: it is also the point where they agree (a checkpoint that
+    holds all of them is complete)."""
+    if not info.enabled:
+        return [obj]
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def restart_count() -> int:
+    """How many times torchrun's elastic agent has restarted this run's workers (0: the first start).
+
+    torchrun sets ``TORCHELASTIC_RESTART_COUNT`` in every worker; outside torchrun it is 0."""
+    return _env_int("TORCHELASTIC_RESTART_COUNT", 0)
