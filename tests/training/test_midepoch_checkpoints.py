@@ -77,7 +77,7 @@ def test_a_new_run_into_a_directory_with_step_checkpoints_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"save_every": 0}, {"keep_last": 0}, {"save_every_minutes": -1.0},
-                                 {"save_every_minutes": float("nan")}])
+                                 {"save_every_minutes": float("nan")}, {"dist_timeout": 0.0}])
 def test_bad_save_settings_are_config_errors(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         TrainConfig(**bad)

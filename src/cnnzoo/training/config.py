@@ -139,6 +139,8 @@ class TrainConfig:
                                             metavar="M")
     keep_last: int = _opt(2, "keep the newest K step-N.pt checkpoints (last.pt and best.pt are kept apart)",
                           metavar="K")
+    dist_timeout: float = _opt(1800.0, "seconds a process waits for the others (joining, each collective) before "
+                                       "it stops with an error instead of hanging", metavar="SECONDS")
     sigusr1: bool = _opt(False, "SIGUSR1 stops the run as SIGTERM does: every process at the same step, a "
                                 "checkpoint, exit 138 (SLURM's --signal=USR1@SECONDS)")
     log_every: int = _opt(50, "read the loss (one device sync) and log the step/ values every N steps",
@@ -169,6 +171,7 @@ class TrainConfig:
         positive_int = ("epochs", "batch_size", "grad_accum", "log_every", "step_size", "ema_every", "keep_last")
         for key in positive_int:
             _require(key, getattr(self, key) >= 1, ">= 1")
+        _require("dist_timeout", self.dist_timeout > 0, "> 0")
         _require("save_every_minutes", self.save_every_minutes is None or self.save_every_minutes > 0,
                  "> 0 (or null)")
         for key in ("max_steps", "limit_batches", "save_every", "input_size", "val_input_size", "val_resize",

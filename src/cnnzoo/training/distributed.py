@@ -7,6 +7,7 @@ without them is rank 0 of 1, and every helper here is then the identity.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -47,12 +48,13 @@ def _env_int(name: str, default: int) -> int:
         raise DeviceError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def setup_distributed(device: str = "auto") -> DistInfo:
+def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -> DistInfo:
     """Join the process group torchrun describes (idempotent); one process otherwise.
 
     NCCL on CUDA, gloo on the CPU. The process group is created here only when
     ``WORLD_SIZE`` > 1 and none exists yet (``initialized_here`` tells the caller to
-    destroy it at the end).
+    destroy it at the end). ``timeout_s`` bounds every wait for the other processes (connecting,
+    a collective): past it the process stops with an error instead of hanging (torch's default: 30 min).
     """
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0))
@@ -66,7 +68,8 @@ def setup_distributed(device: str = "auto") -> DistInfo:
             raise DeviceError("--device cuda was given but CUDA is not available; use --device cpu")
         torch.cuda.set_device(local_rank)
     backend = "nccl" if use_cuda else "gloo"
-    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None
+    dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timeout)
     return DistInfo(rank, world, local_rank, initialized_here=True)
 
 
