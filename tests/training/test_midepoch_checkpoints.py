@@ -112,3 +112,22 @@ def test_a_changed_world_size_deals_out_the_rest_of_the_epoch(n, old, new, batch
     # the rest exactly once, plus at most new - 1 repeats that make the shares equal
     assert set(after) == set(order[batches * batch * old:])
     assert len(after) - len(set(after)) < new
+
+
+def test_a_checkpoint_of_another_world_size_finishes_its_epoch_on_the_rest_of_the_data(tmp_path):
+    _tiny_trainer(tmp_path / "a", save_every=3, keep_last=5).fit()
+    state = load_checkpoint(tmp_path / "a" / "step-000000003.pt")
+    # as if two processes had taken 3 steps of 4 images each: the first 24 of the epoch's 40 are seen
+    state["world_size"] = 2
+    lines: list[str] = []
+    g = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(40, 6, generator=g), torch.randint(0, 3, (40,), generator=g))
+    loader = DataLoader(data, batch_size=4, sampler=EpochSampler(40, shuffle=True, seed=0))
+    model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    trainer = Trainer(model, loader, None, {"epochs": 1, "threads": 1, "output": str(tmp_path / "b")},
+                      model_name="tiny", resume=state, log=lines.append)
+    assert lines == ["world size 2 -> 1: global batch 8 -> 4 (4 per process), learning rate 0.05 kept (not rescaled), "
+                     "10 steps per epoch from here; the rest of epoch 1 (after 24 samples) is dealt out to 1 "
+                     "processes, none repeated or skipped"]
+    trainer.fit()
+    assert trainer.step == 3 + 4  # the 16 samples left are 4 batches of 4

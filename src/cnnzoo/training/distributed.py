@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed import PrefixStore, Store, TCPStore  # type: ignore[attr-defined]
 
 from ..errors import DeviceError
 
@@ -69,8 +70,24 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
         torch.cuda.set_device(local_rank)
     backend = "nccl" if use_cuda else "gloo"
     timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None
-    dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timeout)
+    dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timeout,
+                            store=_restart_store(rank, world, timeout))
     return DistInfo(rank, world, local_rank, initialized_here=True)
+
+
+def _restart_store(rank: int, world: int, timeout: datetime.timedelta | None) -> Store | None:
+    """The rendezvous store of workers that torchrun restarted, with keys of their own (None: torch's default).
+
+    The agent's store outlives its workers, and gloo finds its peers under the same keys in every
+    round: a restarted worker could read the address of the process it replaces and wait to connect
+    to it until the timeout (seen on torch 2.14). A prefix per restart keeps the rounds apart."""
+    restarts = restart_count()
+    if not restarts or "MASTER_ADDR" not in os.environ:
+        return None
+    agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    base = TCPStore(os.environ["MASTER_ADDR"], _env_int("MASTER_PORT", 29500), world,
+                         is_master=rank == 0 and not agent_serves, timeout=timeout or datetime.timedelta(minutes=30))
+    return PrefixStore(f"cnnzoo/restart-{restarts}", base)
 
 
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -167,6 +167,7 @@ _SCHEMA: dict[str, tuple[Any, str]] = {
     "rng": (_is_rng, "the random-number-generator states cnnzoo saves"),
     "rng_ranks": (lambda v: isinstance(v, list) and all(_is_rng(r) for r in v), "one set of RNG states per process"),
     "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "loader_batch": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "optimizer": (lambda v: isinstance(v, dict), "an optimiser state"),
     "scheduler": (lambda v: isinstance(v, dict), "a schedule state"),
 }

@@ -142,6 +142,8 @@ class Trainer:
         self.train_loader, self.val_loader = train_loader, val_loader
         self.num_classes = _num_classes(model)
         self.batches_per_epoch = batches_per_epoch(train_loader, cfg.limit_batches)
+        # images per batch per process: the loader's (a notebook's loader need not follow config.batch_size)
+        self.loader_batch = int(getattr(train_loader, "batch_size", None) or cfg.batch_size)
         if cfg.log == "tensorboard":  # in every process: one without it would leave the others waiting
             require_tensorboard()
         self.model, self.net, self.ddp, self._frozen = self._place(model)
@@ -454,7 +456,8 @@ class Trainer:
                 optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                 scaler=self.scaler.state_dict() if self.scaler is not None else None,
                 ema=self.ema.state_dict() if self.ema is not None else None, rng=get_rng_state(),
-                batch_in_epoch=self.batch_in_epoch, partial=self._partial, world_size=self.dist.world_size)
+                batch_in_epoch=self.batch_in_epoch, partial=self._partial, world_size=self.dist.world_size,
+                loader_batch=self.loader_batch)
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -494,14 +497,14 @@ class Trainer:
         saved, now = int(state.get("world_size", 1)), self.dist.world_size
         if saved == now:
             return
-        saved_batch = int(state["config"].get("batch_size", self.config.batch_size))
+        saved_batch = int(state.get("loader_batch", self.loader_batch))
         if self.batch_in_epoch:
             self._consumed = self.batch_in_epoch * saved_batch * saved
         accum = self.config.grad_accum
         rest = (f"; the rest of epoch {self.epoch + 1} (after {self._consumed:,} samples) is dealt out to {now} "
                 "processes, none repeated or skipped" if self._consumed else "")
         self._log(f"world size {saved} -> {now}: global batch {saved_batch * saved * accum} -> "
-                  f"{self.config.batch_size * now * accum} ({self.config.batch_size} per process), learning rate "
+                  f"{self.loader_batch * now * accum} ({self.loader_batch} per process), learning rate "
                   f"{self.config.lr:g} kept (not rescaled), {self.steps_per_epoch} steps per epoch from here{rest}")
 
     def _check_weights(self, val_loss: float | None) -> None:
