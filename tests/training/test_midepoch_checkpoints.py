@@ -131,3 +131,20 @@ def test_a_checkpoint_of_another_world_size_finishes_its_epoch_on_the_rest_of_th
                      "processes, none repeated or skipped"]
     trainer.fit()
     assert trainer.step == 3 + 4  # the 16 samples left are 4 batches of 4
+
+
+def test_sigusr1_stops_and_saves_when_asked_for(tmp_path):
+    import os
+    import signal
+
+    def usr1_at_step_4(trainer):
+        if trainer.step == 4:
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    trainer = _tiny_trainer(tmp_path / "run", sigusr1=True)
+    trainer.on_step = usr1_at_step_4
+    result = trainer.fit()
+    assert result.interrupted == "SIGUSR1"
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert (state["step"], state["batch_in_epoch"]) == (4, 4)
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # the handler is undone after the run
