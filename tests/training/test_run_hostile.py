@@ -51,7 +51,7 @@ def test_resume_from_a_bad_file(capsys, files, tmp_path, which, message):
     (lambda c: c.update(epoch="three"), "'epoch' is not an integer"),
     (lambda c: c.update(rng={"torch": 1}), "'rng' is not the random-number-generator states"),
     (lambda c: c.update(history=["not a row"]), "'history' is not a list of rows"),
-    (lambda c: c.update(partial=[1.0]), "'partial' is not null or four numbers"),
+    (lambda c: c.update(partial=[1.0]), "'partial' is not null or the epoch's sums so far"),
     (lambda c: c.update(model={"w": "not a tensor"}), "'model' is not a state dict"),
 ])
 def test_crafted_checkpoints_are_refused_when_read(capsys, lenet_run, tmp_path, change, message):

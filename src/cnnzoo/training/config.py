@@ -30,6 +30,7 @@ __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "me
 LIMITS: dict[str, int] = {
     "epochs": 1_000_000, "batch_size": 65_536, "grad_accum": 65_536, "step_size": 1_000_000,
     "ema_every": 1_000_000, "log_every": 1_000_000_000, "max_steps": 10**12, "limit_batches": 10**12,
+    "save_every": 10**12, "keep_last": 1_000_000,
     "input_size": 8192, "val_input_size": 8192, "val_resize": 8192, "in_chans": 4096,
     "threads": 1024, "workers": 256, "seed": 2**63 - 1,
 }
@@ -131,6 +132,17 @@ class TrainConfig:
     deterministic: bool = _opt(False, "only deterministic kernels: a resumed run ends with the same weights")
     max_steps: int | None = _opt(None, "stop after N optimiser steps (smoke tests)")
     limit_batches: int | None = _opt(None, "at most N training and N validation batches per epoch (smoke tests)")
+    save_every: int | None = _opt(None, "also save a resumable checkpoint (step-N.pt) every N optimiser steps, "
+                                        "in the middle of an epoch too", metavar="STEPS")
+    save_every_minutes: float | None = _opt(None, "also save a resumable checkpoint every M minutes (rank 0's "
+                                                  "clock, looked at when the loss is read: --log-every)",
+                                            metavar="M")
+    keep_last: int = _opt(2, "keep the newest K step-N.pt checkpoints (last.pt and best.pt are kept apart)",
+                          metavar="K")
+    dist_timeout: float = _opt(1800.0, "seconds a process waits for the others (joining, each collective) before "
+                                       "it stops with an error instead of hanging", metavar="SECONDS")
+    sigusr1: bool = _opt(False, "SIGUSR1 stops the run as SIGTERM does: every process at the same step, a "
+                                "checkpoint, exit 138 (SLURM's --signal=USR1@SECONDS)")
     log_every: int = _opt(50, "read the loss (one device sync) and log the step/ values every N steps",
                           metavar="N")
     log: str = _opt("none", "also write TensorBoard event files into the run directory (extra "
@@ -156,11 +168,14 @@ class TrainConfig:
         if owned:
             raise ConfigError(f"model_kwargs (--model-arg) may not set {', '.join(owned)}: the run sets it "
                               "(the data fixes num_classes; use --in-chans, --pretrained)")
-        positive_int = ("epochs", "batch_size", "grad_accum", "log_every", "step_size", "ema_every")
+        positive_int = ("epochs", "batch_size", "grad_accum", "log_every", "step_size", "ema_every", "keep_last")
         for key in positive_int:
             _require(key, getattr(self, key) >= 1, ">= 1")
-        for key in ("max_steps", "limit_batches", "input_size", "val_input_size", "val_resize", "in_chans",
-                    "threads"):
+        _require("dist_timeout", self.dist_timeout > 0, "> 0")
+        _require("save_every_minutes", self.save_every_minutes is None or self.save_every_minutes > 0,
+                 "> 0 (or null)")
+        for key in ("max_steps", "limit_batches", "save_every", "input_size", "val_input_size", "val_resize",
+                    "in_chans", "threads"):
             value = getattr(self, key)
             _require(key, value is None or value >= 1, ">= 1 (or null)")
         _require("lr", self.lr > 0, "> 0")

@@ -7,15 +7,18 @@ without them is rank 0 of 1, and every helper here is then the identity.
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch.distributed import PrefixStore, Store, TCPStore  # type: ignore[attr-defined]
 
 from ..errors import DeviceError
 
-__all__ = ["DistInfo", "setup_distributed", "all_reduce_sum", "barrier"]
+__all__ = ["DistInfo", "setup_distributed", "all_reduce_sum", "barrier", "gather_objects", "restart_count"]
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,13 @@ def _env_int(name: str, default: int) -> int:
         raise DeviceError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def setup_distributed(device: str = "auto") -> DistInfo:
+def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -> DistInfo:
     """Join the process group torchrun describes (idempotent); one process otherwise.
 
     NCCL on CUDA, gloo on the CPU. The process group is created here only when
     ``WORLD_SIZE`` > 1 and none exists yet (``initialized_here`` tells the caller to
-    destroy it at the end).
+    destroy it at the end). ``timeout_s`` bounds every wait for the other processes (connecting,
+    a collective): past it the process stops with an error instead of hanging (torch's default: 30 min).
     """
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), _env_int("LOCAL_RANK", 0))
@@ -65,8 +69,25 @@ def setup_distributed(device: str = "auto") -> DistInfo:
             raise DeviceError("--device cuda was given but CUDA is not available; use --device cpu")
         torch.cuda.set_device(local_rank)
     backend = "nccl" if use_cuda else "gloo"
-    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+    timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None
+    dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timeout,
+                            store=_restart_store(rank, world, timeout))
     return DistInfo(rank, world, local_rank, initialized_here=True)
+
+
+def _restart_store(rank: int, world: int, timeout: datetime.timedelta | None) -> Store | None:
+    """The rendezvous store of workers that torchrun restarted, with keys of their own (None: torch's default).
+
+    The agent's store outlives its workers, and gloo finds its peers under the same keys in every
+    round: a restarted worker could read the address of the process it replaces and wait to connect
+    to it until the timeout (seen on torch 2.14). A prefix per restart keeps the rounds apart."""
+    restarts = restart_count()
+    if not restarts or "MASTER_ADDR" not in os.environ:
+        return None
+    agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    base = TCPStore(os.environ["MASTER_ADDR"], _env_int("MASTER_PORT", 29500), world,
+                         is_master=rank == 0 and not agent_serves, timeout=timeout or datetime.timedelta(minutes=30))
+    return PrefixStore(f"cnnzoo/restart-{restarts}", base)
 
 
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
@@ -79,3 +100,22 @@ def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def gather_objects(obj: Any, info: DistInfo) -> list[Any]:
+    """``obj`` of every process, in rank order (on every process); ``[obj]`` for one process.
+
+    Every process must call it: it is also the point where they agree (a checkpoint that
+    holds all of them is complete)."""
+    if not info.enabled:
+        return [obj]
+    out: list[Any] = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def restart_count() -> int:
+    """How many times torchrun's elastic agent has restarted this run's workers (0: the first start).
+
+    torchrun sets ``TORCHELASTIC_RESTART_COUNT`` in every worker; outside torchrun it is 0."""
+    return _env_int("TORCHELASTIC_RESTART_COUNT", 0)

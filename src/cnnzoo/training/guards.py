@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import CnnzooError, ConfigError, DataError, OutputDirError, shown
 from .distributed import DistInfo, all_reduce_sum
-from .outputs import RunDirectory
+from .outputs import STEP_CHECKPOINTS, RunDirectory
 
 __all__ = ["RESULT_FILES", "previous_results", "refuse_or_clear_previous", "open_run_directory", "nonfinite_tensors",
            "diverged_message", "nan_validation_message", "pairs", "batches_per_epoch", "batch_of_one"]
@@ -39,6 +39,8 @@ _EVENTS_GLOB = "events.out.tfevents.*"
 def previous_results(directory: Path) -> list[str]:
     """The names of a previous run's results in ``directory`` (TensorBoard event files as one entry)."""
     found = [name for name in RESULT_FILES if (directory / name).exists()]
+    if any(directory.glob(STEP_CHECKPOINTS)):
+        found.append("step-N.pt checkpoints")
     if any(directory.glob(_EVENTS_GLOB)):
         found.append("TensorBoard events")
     return found
@@ -57,7 +59,8 @@ def refuse_or_clear_previous(directory: Path, overwrite: bool) -> None:
         raise OutputDirError(
             f"{directory} holds the results of a previous run ({', '.join(found)}); continue it with "
             f"--resume {directory / 'last.pt'}, replace them with --overwrite, or choose another --output")
-    for path in [*(directory / n for n in (*RESULT_FILES, *_ALSO_REPLACED)), *directory.glob(_EVENTS_GLOB)]:
+    for path in [*(directory / n for n in (*RESULT_FILES, *_ALSO_REPLACED)), *directory.glob(_EVENTS_GLOB),
+                 *directory.glob(STEP_CHECKPOINTS)]:
         try:
             path.unlink(missing_ok=True)
         except OSError as e:

@@ -26,7 +26,8 @@ from ..errors import CheckpointError, OutputDirError, UnsafeCheckpointError, Wei
 from ..weights.files import parse, read_file
 from .config import TrainConfig, save_config
 
-__all__ = ["save_checkpoint", "load_checkpoint", "RunLock", "RunDirectory", "prepare_output_dir",
+__all__ = ["save_checkpoint", "load_checkpoint", "newest_checkpoint", "step_checkpoint_name", "STEP_CHECKPOINTS",
+           "RunLock", "RunDirectory", "prepare_output_dir",
            "remove_stale_temp_files", "write_metrics_csv", "plot_curves", "METRIC_COLUMNS", "HEAD_LOSS_PREFIX", "say",
            "plural", "progress_bar"]
 
@@ -50,6 +51,48 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None
         kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
         raise CheckpointError(f"cannot write checkpoint {path}: {reason}; {kept}. "
                               "Free some space or choose another --output") from None
+
+
+#: the checkpoints saved during an epoch (--save-every): step-<optimiser step>.pt
+STEP_CHECKPOINTS = "step-*.pt"
+
+
+def step_checkpoint_name(step: int) -> str:
+    """The file name of the checkpoint saved after optimiser step ``step`` (sorts by step)."""
+    return f"step-{step:09d}.pt"
+
+
+def newest_checkpoint(directory: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]] | None:
+    """The newest complete checkpoint of the run in ``directory`` and its state (None if there is none).
+
+    The candidates are ``last.pt`` and the ``step-N.pt`` files; the newest is the one of the
+    most optimiser steps that loads (``last.pt`` where they tie: it also holds the epoch's
+    row). Every checkpoint is one file, renamed into place whole once every process's share
+    was gathered into it, so one that loads is complete; a damaged one is passed over.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        return None
+    found: list[tuple[int, int, Path, dict[str, Any]]] = []
+    for path in [d / "last.pt", *sorted(d.glob(STEP_CHECKPOINTS))]:
+        if not path.is_file():
+            continue
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError:
+            continue
+        if "optimizer" in state:
+            found.append((int(state["step"]), path.name == "last.pt", path, state))
+    if not found:
+        return None
+    _, _, path, state = max(found, key=lambda f: (f[0], f[1]))
+    return path, state
+
+
+def prune_step_checkpoints(directory: Path, keep: int) -> None:
+    """Remove all but the newest ``keep`` step-N.pt checkpoints of a run."""
+    for old in sorted(directory.glob(STEP_CHECKPOINTS))[:-keep]:
+        old.unlink(missing_ok=True)
 
 
 def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any]:
@@ -122,9 +165,10 @@ _SCHEMA: dict[str, tuple[Any, str]] = {
     "history": (lambda v: isinstance(v, list) and all(
         isinstance(r, dict) and all(isinstance(k, str) and _is_num(x) for k, x in r.items()) for r in v),
         "a list of rows of numbers"),
-    "partial": (lambda v: v is None or (isinstance(v, list) and len(v) == 4 and all(_is_num(x) for x in v)),
-                "null or four numbers"),
     "rng": (_is_rng, "the random-number-generator states cnnzoo saves"),
+    "rng_ranks": (lambda v: isinstance(v, list) and all(_is_rng(r) for r in v), "one set of RNG states per process"),
+    "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "loader_batch": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "optimizer": (lambda v: isinstance(v, dict), "an optimiser state"),
     "scheduler": (lambda v: isinstance(v, dict), "a schedule state"),
 }
@@ -137,6 +181,12 @@ def checkpoint_problem(state: dict[str, Any]) -> str | None:
     for key, (ok, what) in _SCHEMA.items():
         if key in state and not ok(state[key]):
             return f"its {key!r} is not {what}"
+    # the unfinished epoch's sums are checked by the class that writes them (imported here: the
+    # training parts import this module)
+    from .parts import EpochTotals
+
+    if not EpochTotals.is_partial(state.get("partial")):
+        return f"its 'partial' is not {EpochTotals.PARTIAL_LAYOUT}"
     if "optimizer" in state:  # a full checkpoint: everything a resume reads
         missing = [k for k in _RESUME_KEYS if k not in state]
         if missing:

@@ -91,10 +91,11 @@ class EpochTotals:
         self.criterion = criterion or F.cross_entropy
         self.head_sums: torch.Tensor | None = None  # loss x images of the main head, then each auxiliary one
         if partial is not None:
+            n = len(self.PARTIAL_FIELDS)
             self.sums += torch.tensor(partial[:2], dtype=torch.float64, device=device)
             self.images, self.seconds = int(partial[2]), float(partial[3])
-            if len(partial) > 4:
-                self.head_sums = torch.tensor(partial[4:], dtype=torch.float64, device=device)
+            if len(partial) > n:
+                self.head_sums = torch.tensor(partial[n:], dtype=torch.float64, device=device)
 
     @torch.no_grad()
     def add(self, loss: torch.Tensor, output: Any, target: torch.Tensor, batch: int) -> None:
@@ -122,9 +123,21 @@ class EpochTotals:
         return {k: v / n for k, v in zip(names, per_head)}
 
     def partial(self) -> list[float]:
-        """What a checkpoint keeps of an unfinished epoch (plain floats)."""
+        """What a checkpoint keeps of an unfinished epoch (plain floats): the numbers of
+        :data:`PARTIAL_FIELDS`, then one loss sum per head for a model with auxiliary outputs."""
         heads = self.head_sums.tolist() if self.head_sums is not None else []
         return [*self.sums.tolist(), float(self.images), self.seconds, *heads]
+
+    #: the leading numbers of :meth:`partial`, which ``__init__`` reads back in this order
+    PARTIAL_FIELDS = ("loss_sum", "correct", "images", "seconds")
+    #: what :meth:`partial` holds, in words (for a checkpoint reader's message)
+    PARTIAL_LAYOUT = "null or the epoch's sums so far (loss, correct, images, seconds, then one loss per head)"
+
+    @classmethod
+    def is_partial(cls, value: Any) -> bool:
+        """Whether ``value`` is what :meth:`partial` writes (or None: no unfinished epoch)."""
+        return value is None or (isinstance(value, list) and len(value) >= len(cls.PARTIAL_FIELDS)
+                                 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
 
 
 # ---------------------------------------------------------------- optimiser and schedule

@@ -19,7 +19,8 @@ from ..data.loaders import describe_data
 from ..data.stats import eval_preprocessing
 from ..errors import CheckpointError, ConfigError, DataError, shown
 from .config import TrainConfig, merge_config, resolve_config
-from .outputs import load_checkpoint, plural, say
+from .distributed import restart_count
+from .outputs import load_checkpoint, newest_checkpoint, plural, say
 from .parts import evaluate, freeze_part, what_is_trained
 from .setup import prepare_run, process_settings
 from .trainer import EpochHook, StepHook, Trainer, TrainResult
@@ -40,9 +41,9 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
     :class:`TrainResult`; ``result.output_dir`` holds ``config.yaml``, ``metrics.csv``,
     ``last.pt``, ``best.pt`` and ``curves.png``.
     """
-    state = load_checkpoint(resume) if resume is not None else None
     if model is not None:
         overrides["model"] = model
+    resume, state = _resume_point(config, resume, overrides)
     cfg = resolve_config(config, state["config"] if state is not None else None, overrides)
     if state is not None and state["model_name"] != cfg.model:
         raise CheckpointError(f"checkpoint {resume} is of model '{state['model_name']}', but this run trains "
@@ -72,6 +73,28 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+def _resume_point(config: Any, resume: str | os.PathLike[str] | None,
+                  overrides: dict[str, Any]) -> tuple[str | os.PathLike[str] | None, dict[str, Any] | None]:
+    """The checkpoint a run continues from, and its state: ``resume``; or, when torchrun has restarted the
+    workers (a worker died, a node left or joined), the newest complete checkpoint of the run, if newer."""
+    state = load_checkpoint(resume) if resume is not None else None
+    restarts = restart_count()
+    if not restarts:
+        return resume, state
+    cfg = resolve_config(config, state["config"] if state is not None else None, overrides)
+    directory = cfg.output or (Path(resume).parent if resume is not None else None)
+    found = newest_checkpoint(directory) if directory is not None else None
+    if found is None or (state is not None and int(found[1]["step"]) <= int(state["step"])):
+        return resume, state
+    path, newest = found
+    if os.environ.get("RANK", "0") == "0":
+        into = f", {newest['batch_in_epoch']} batches into epoch {newest['epoch'] + 1}" \
+            if newest.get("batch_in_epoch") else ""
+        print(f"cnnzoo: torchrun restart {restarts}: continuing from {path} (step {newest['step']}{into})",
+              file=sys.stderr, flush=True)
+    return path, newest
 
 
 def _say_what_starts(cfg: TrainConfig, run: Any, *, resumed: bool) -> None:

@@ -51,7 +51,7 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
     natively, else fp32 (:func:`~cnnzoo.device.resolve_precision`). A device or precision
     the machine lacks is a :class:`~cnnzoo.errors.DeviceError`.
     """
-    dist = setup_distributed(cfg.device)
+    dist = setup_distributed(cfg.device, timeout_s=cfg.dist_timeout)
     device = resolve_device(cfg.device, dist.local_rank)
     precision = resolve_precision(cfg.precision, device)
     channels_last = cfg.channels_last if cfg.channels_last is not None else default_channels_last(device, precision)

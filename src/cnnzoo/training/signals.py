@@ -11,15 +11,16 @@ __all__ = ["StopSignals"]
 
 
 class StopSignals:
-    """While entered, SIGINT and SIGTERM only record that a stop was asked for (``received``).
+    """While entered, SIGINT, SIGTERM and the signals in ``also`` only record that a stop was asked for (``received``).
 
     The training loop looks at ``received`` between steps, saves ``last.pt`` and returns;
     a second SIGINT raises ``KeyboardInterrupt`` at once. The previous handlers come back
     on exit. Outside the main thread (where Python cannot install handlers) it does nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, also: tuple[int, ...] = ()) -> None:
         self.received: int | None = None
+        self.signals = (signal.SIGINT, signal.SIGTERM, *also)  # also: SIGUSR1, SLURM's notice (--signal)
         self._old: dict[int, Any] = {}
 
     @property
@@ -35,7 +36,7 @@ class StopSignals:
     def __enter__(self) -> StopSignals:
         self.received = None
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in self.signals:
                 self._old[sig] = signal.getsignal(sig)
                 signal.signal(sig, self._on_signal)
         return self

@@ -32,7 +32,7 @@ from ..errors import CheckpointError, TrainingDivergedError
 from ..models.base import googlenet_loss
 from ..models.deterministic import use_deterministic_layers
 from .config import TrainConfig
-from .distributed import all_reduce_sum, barrier
+from .distributed import all_reduce_sum, barrier, gather_objects
 from .guards import (
     batch_of_one,
     batches_per_epoch,
@@ -42,7 +42,15 @@ from .guards import (
     open_run_directory,
     pairs,
 )
-from .outputs import RunDirectory, load_checkpoint, plural, progress_bar, say
+from .outputs import (
+    RunDirectory,
+    load_checkpoint,
+    plural,
+    progress_bar,
+    prune_step_checkpoints,
+    say,
+    step_checkpoint_name,
+)
 from .parts import (
     EpochTotals,
     ModelEma,
@@ -134,6 +142,8 @@ class Trainer:
         self.train_loader, self.val_loader = train_loader, val_loader
         self.num_classes = _num_classes(model)
         self.batches_per_epoch = batches_per_epoch(train_loader, cfg.limit_batches)
+        # images per batch per process: the loader's (a notebook's loader need not follow config.batch_size)
+        self.loader_batch = int(getattr(train_loader, "batch_size", None) or cfg.batch_size)
         if cfg.log == "tensorboard":  # in every process: one without it would leave the others waiting
             require_tensorboard()
         self.model, self.net, self.ddp, self._frozen = self._place(model)
@@ -154,7 +164,10 @@ class Trainer:
         self.output_dir: Path | None = Path(output_dir) if output_dir is not None else None
         self.input_shape: tuple[int, ...] = ()
         self._partial: list[float] | None = None
-        self._signals = StopSignals()
+        self._signals = StopSignals((signal.SIGUSR1,) if cfg.sigusr1 else ())
+        self._save_clock = time.monotonic()  # --save-every-minutes counts from here and from each save
+        self._save_agreed = False
+        self._consumed = 0  # an epoch begun by another number of processes: samples they saw together
         self._dir: RunDirectory | None = None
         self._stop_agreed = False
         self._epoch_start_step = 0
@@ -282,8 +295,13 @@ class Trainer:
     def _train_epoch(self) -> tuple[dict[str, float], bool]:
         cfg, e, skip = self.config, self.epoch, self.batch_in_epoch
         set_train_mode(self.net, self.model, self._frozen)
-        batches = feed(pairs(itertools.islice(epoch_batches(self.train_loader, e, cfg.seed, skip),
-                                              self.batches_per_epoch - skip), "training"), self.device,
+        if self._consumed:  # begun by another number of processes: the rest of its order is dealt out anew
+            source = epoch_batches(self.train_loader, e, cfg.seed, consumed=self._consumed)
+            skip = self.batch_in_epoch = max(0, self.batches_per_epoch - len(self.train_loader))
+            self._consumed = 0
+        else:
+            source = epoch_batches(self.train_loader, e, cfg.seed, skip)
+        batches = feed(pairs(itertools.islice(source, self.batches_per_epoch - skip), "training"), self.device,
                        device_transform(self.train_loader), channels_last=self.channels_last,
                        ahead=reads_ahead(self.train_loader, self.device))
         totals = EpochTotals(self.device, self._partial, self.criterion)
@@ -311,6 +329,8 @@ class Trainer:
                 break
             if self.step >= self.total_steps:
                 break
+            if micro < self.batches_per_epoch and self._save_due():  # an epoch's end saves last.pt anyway
+                self._save_mid_epoch(totals, micro)
         synchronize(self.device)  # the clock stops when the device has finished the epoch's work
         totals.seconds += time.perf_counter() - t0
         self._read(totals, bar, e)  # every epoch ends with a check: NaN is never saved (and a stop agreed)
@@ -319,7 +339,7 @@ class Trainer:
                                self.dist).item()
         loss_sum, correct = all_reduce_sum(totals.sums.clone(), self.dist).tolist()
         self.batch_in_epoch = 0 if complete else micro
-        self._partial = None if complete else totals.partial()
+        self._partial = None if complete else self._epoch_so_far(totals)
         n = max(n_all, 1.0)
         return {"train_loss": loss_sum / n, "train_acc": 100 * correct / n, "images": n_all,
                 "seconds": totals.seconds, "images_per_s": n_all / totals.seconds if totals.seconds else 0.0,
@@ -366,17 +386,21 @@ class Trainer:
         Returns whether to stop (a signal; with several processes agreed by all-reduce).
         """
         flag = float(self._signals.received is not None)
+        # --save-every-minutes: rank 0's clock decides, for all (their clocks differ)
+        minutes = self.config.save_every_minutes
+        late = float(self.dist.is_main and minutes is not None and time.monotonic() - self._save_clock >= 60 * minutes)
         local = torch.cat([totals.sums, totals.first_bad.double().view(1)])
         if self.dist.enabled:
-            state = all_reduce_sum(torch.cat([local, totals.sums.new_tensor([float(totals.images), flag])]),
+            state = all_reduce_sum(torch.cat([local, totals.sums.new_tensor([float(totals.images), flag, late])]),
                                    self.dist)
-            loss_sum, correct, _, n, flag = state.tolist()
+            loss_sum, correct, _, n, flag, late = state.tolist()
             first_bad = int(local[2].item())
             if flag and self._signals.received is None:  # another process was signalled (torchrun signals all)
                 self._signals.received = signal.SIGTERM
         else:
             loss_sum, correct, first_bad_f = local.tolist()
             n, first_bad = totals.images, int(first_bad_f)
+        self._save_agreed = late > 0
         if not math.isfinite(loss_sum) or first_bad >= 0:
             raise TrainingDivergedError(diverged_message(epoch, first_bad, self._epoch_start_step,
                                                          self.config.grad_accum, self._path("last.pt")))
@@ -403,8 +427,8 @@ class Trainer:
         improved = math.isfinite(row["val_top1"]) and (self.best_top1 is None or row["val_top1"] > self.best_top1)
         if improved:
             self.best_top1, self.best_epoch = row["val_top1"], self.epoch
+        self._save("last.pt", full=True)  # in every process: it gathers their RNG states
         if self._dir is not None:
-            self._save("last.pt", full=True)
             if improved:
                 self._save("best.pt", full=False)
             self._dir.write_metrics(self.history)  # after last.pt: the metrics never run ahead of it
@@ -432,7 +456,8 @@ class Trainer:
                 optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                 scaler=self.scaler.state_dict() if self.scaler is not None else None,
                 ema=self.ema.state_dict() if self.ema is not None else None, rng=get_rng_state(),
-                batch_in_epoch=self.batch_in_epoch, partial=self._partial)
+                batch_in_epoch=self.batch_in_epoch, partial=self._partial, world_size=self.dist.world_size,
+                loader_batch=self.loader_batch)
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -456,11 +481,31 @@ class Trainer:
             raise CheckpointError(f"the checkpoint does not fit this run ({str(e).splitlines()[0]}); "
                                   "resume with the same model, classes and optimiser settings") from None
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.batch_in_epoch, self._partial = int(state.get("batch_in_epoch", 0)), state.get("partial")
+        self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
+        # the epoch's sums so far are of all processes together: one process carries them on
+        self._partial = state.get("partial") if self.dist.is_main else None
         self.best_top1, self.best_epoch = state.get("best_top1"), int(state.get("best_epoch", 0))
         self.history = [dict(r) for r in state.get("history", [])]
-        set_rng_state(state["rng"])
+        ranks = state.get("rng_ranks") or [state["rng"]]
+        # each process its own RNG states; one the saved run did not have takes rank 0's
+        set_rng_state(ranks[self.dist.rank] if self.dist.rank < len(ranks) else ranks[0])
+        self._changed_world(state)
         self._loaded = True
+
+    def _changed_world(self, state: dict[str, Any]) -> None:
+        """A checkpoint of another number of processes: re-split the epoch it stopped in, and say what changes."""
+        saved, now = int(state.get("world_size", 1)), self.dist.world_size
+        if saved == now:
+            return
+        saved_batch = int(state.get("loader_batch", self.loader_batch))
+        if self.batch_in_epoch:
+            self._consumed = self.batch_in_epoch * saved_batch * saved
+        accum = self.config.grad_accum
+        rest = (f"; the rest of epoch {self.epoch + 1} (after {self._consumed:,} samples) is dealt out to {now} "
+                "processes, none repeated or skipped" if self._consumed else "")
+        self._log(f"world size {saved} -> {now}: global batch {saved_batch * saved * accum} -> "
+                  f"{self.loader_batch * now * accum} ({self.loader_batch} per process), learning rate "
+                  f"{self.config.lr:g} kept (not rescaled), {self.steps_per_epoch} steps per epoch from here{rest}")
 
     def _check_weights(self, val_loss: float | None) -> None:
         """Raise :class:`TrainingDivergedError` before a save of NaN/inf weights (the model's or the
@@ -470,8 +515,39 @@ class Trainer:
             raise TrainingDivergedError(nan_validation_message(self.epoch + 1, val_loss, bad, self._path("last.pt")))
 
     def _save(self, name: str, full: bool) -> None:
+        """Write checkpoint ``name`` in rank 0. A full one (resumable) holds every process's RNG
+        states, gathered here, so every process calls it: the gather is where they agree."""
+        ranks = gather_objects(get_rng_state(), self.dist) if full else []
         if self._dir is not None:
-            self._dir.save(name, self.state_dict(full=full))
+            state = self.state_dict(full=full)
+            if len(ranks) > 1:
+                state["rng_ranks"] = ranks
+            self._dir.save(name, state)
+
+    def _save_due(self) -> bool:
+        every = self.config.save_every
+        return bool(every and self.step % every == 0) or self._save_agreed
+
+    def _save_mid_epoch(self, totals: EpochTotals, micro: int) -> None:
+        """step-N.pt: everything a resume needs from here, ``micro`` batches into the epoch (every process calls it)."""
+        self._check_weights(None)
+        kept = self.batch_in_epoch, self._partial
+        self.batch_in_epoch, self._partial = micro, self._epoch_so_far(totals)
+        try:
+            self._save(step_checkpoint_name(self.step), full=True)
+        finally:
+            self.batch_in_epoch, self._partial = kept
+        if self._dir is not None:
+            prune_step_checkpoints(self._dir.path, self.config.keep_last)
+        self._save_clock, self._save_agreed = time.monotonic(), False
+
+    def _epoch_so_far(self, totals: EpochTotals) -> list[float]:
+        """The unfinished epoch's sums of all processes together (the clock is this process's)."""
+        mine = totals.partial()
+        summed = all_reduce_sum(torch.tensor(mine, dtype=torch.float64, device=self.device), self.dist).tolist()
+        seconds = EpochTotals.PARTIAL_FIELDS.index("seconds")
+        summed[seconds] = mine[seconds]
+        return summed
 
     def _path(self, name: str) -> Path | None:
         return self.output_dir / name if self.output_dir is not None else None
