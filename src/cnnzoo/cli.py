@@ -317,11 +317,18 @@ def _add_predict(sub: Any) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
-def _per_image(out: str, image: str, several: bool) -> Any:
+def _per_image(out: str, images: Sequence[str]) -> dict[str, Any]:
+    """The overlay file of each image: ``out`` itself for one image, else ``OUT-<image>.png``, with
+    the image's place in the list added where two images share a name (a/x.png, b/x.png)."""
+    from collections import Counter
     from pathlib import Path
 
     dest = Path(out)
-    return dest.with_name(f"{dest.stem}-{Path(image).stem}{dest.suffix}") if several else dest
+    if len(images) == 1:
+        return {images[0]: dest}
+    stems = Counter(Path(i).stem for i in images)
+    return {i: dest.with_name(f"{dest.stem}-{Path(i).stem}{f'-{n}' if stems[Path(i).stem] > 1 else ''}{dest.suffix}")
+            for n, i in enumerate(images, 1)}
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -332,15 +339,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.pretrained if args.pretrained is not None else True,
                        _model_args(args.model_args))
     results = predict(model, args.images, topk=args.topk)
-    several = len(results) > 1
+    images = [r["image"] for r in results]
+    saliency, cam = (_per_image(out, images) if out else {} for out in (args.saliency, args.cam))
     for r in results:
         target = r["top"][0]["index"]
-        if args.saliency:
-            r["saliency"] = str(saliency_overlay(model, r["image"], _per_image(args.saliency, r["image"], several),
-                                                 target=target, smoothgrad_samples=args.smoothgrad))
-        if args.cam:
-            r["cam"] = str(cam_overlay(model, r["image"], _per_image(args.cam, r["image"], several), target=target,
-                                       layer=args.cam_layer))
+        if saliency:
+            r["saliency"] = str(saliency_overlay(model, r["image"], saliency[r["image"]], target=target,
+                                                 smoothgrad_samples=args.smoothgrad))
+        if cam:
+            r["cam"] = str(cam_overlay(model, r["image"], cam[r["image"]], target=target, layer=args.cam_layer))
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
