@@ -23,6 +23,7 @@ from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
 from ..data.decode import encode_png, read_image
 from ..errors import DataError, InvalidArgumentError, WeightsError
+from ..reading import walk_files
 
 __all__ = ["preprocess", "predict", "image_files", "saliency_overlay", "cam_overlay", "load_model"]
 
@@ -84,7 +85,7 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLi
         if not folder.is_dir():
             out.append(given)
             continue
-        found = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMG_EXTENSIONS)
+        found = [f for f in walk_files(folder, max_depth=0) if f.suffix.lower() in IMG_EXTENSIONS]
         if not found:
             subs = sorted(d.name for d in folder.iterdir() if d.is_dir())
             hint = (f"; it holds folders ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): give one of "

@@ -8,14 +8,15 @@ download: the digits ship inside scikit-learn.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..atomic import atomic_path, atomic_write
+from ..atomic import atomic_write
+from ..data.decode import read_image_bytes
 from ..errors import DataError, InvalidArgumentError
+from ..reading import walk_files
 
 __all__ = ["write_samples"]
 
@@ -61,7 +62,7 @@ def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist; expected {root}/{split}/<class>/")
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    files = [(c, f) for c in classes for f in sorted((folder / c).iterdir()) if f.is_file()]
+    files = [(c, f) for c in classes for f in walk_files(folder / c, max_depth=0)]
     if not files:
         raise DataError(f"{folder} holds no images in class folders")
     index = {c: i for i, c in enumerate(classes)}
@@ -70,8 +71,7 @@ def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
         cls, src = files[i]
         dest = out / cls / src.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(dest) as tmp:  # the file as it is: the same bytes the data set holds
-            shutil.copyfile(src, tmp)
+        atomic_write(dest, read_image_bytes(src))  # the file as it is: the same bytes the data set holds
         written.append(dest)
     return written
 

@@ -24,13 +24,13 @@ import os
 import re
 import threading
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import DataError
+from ..reading import env_limit, read_bytes
 
 __all__ = ["MAX_IMAGE_PIXELS", "max_image_pixels", "decoder", "decode_image", "read_image", "encode_png"]
 
@@ -44,13 +44,14 @@ _SOURCE_PREFIX = re.compile(r"^(?:\w+, )?\S+\.(?:cpp|h|c):\d+, ")
 
 def max_image_pixels() -> int:
     """The most pixels an image may have: ``CNNZOO_MAX_IMAGE_PIXELS`` if set, else :data:`MAX_IMAGE_PIXELS`."""
-    text = os.environ.get("CNNZOO_MAX_IMAGE_PIXELS", "").strip().replace("_", "").replace(",", "")
-    if not text:
-        return MAX_IMAGE_PIXELS
-    if not text.isdigit() or int(text) < 1:
-        raise DataError(f"CNNZOO_MAX_IMAGE_PIXELS must be a positive whole number, got "
-                        f"{os.environ['CNNZOO_MAX_IMAGE_PIXELS']!r}")
-    return int(text)
+    return env_limit("CNNZOO_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS, DataError)
+
+
+def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
+    """An image file's bytes, through cnnzoo's one file opener (:func:`cnnzoo.reading.read_bytes`): a
+    regular file of at most 16 bytes per allowed pixel (a float RGBA TIFF) and 1 MiB of header."""
+    return read_bytes(path, "image", limit=16 * max_image_pixels() + (1 << 20), error=DataError,
+                      hint=" (set CNNZOO_MAX_IMAGE_PIXELS to raise it)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -137,11 +138,7 @@ def decode_image(data: bytes | bytearray | memoryview | torch.Tensor, channels: 
 
 def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
     """An image file's pixels (see :func:`decode_image`); messages name the file."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
-    return decode_image(raw, channels, f"image {path}")
+    return decode_image(read_image_bytes(path), channels, f"image {path}")
 
 
 def encode_png(image: torch.Tensor) -> bytes:

@@ -21,6 +21,7 @@ from typing import Any, Union
 from ..atomic import atomic_write
 from ..device import DEVICE_SPEC, PRECISIONS
 from ..errors import ConfigError, shown, suggest
+from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
            "add_config_options", "list_recipes", "recipe_path", "RECIPES_DIR"]
@@ -327,7 +328,6 @@ def merge_config(base: TrainConfig | dict[str, Any] | None, overrides: dict[str,
     return TrainConfig(**merged)
 
 
-_MAX_RECIPE_BYTES = 1 << 20
 _MAX_ALIASES = 64
 
 
@@ -384,15 +384,11 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     p = recipe_path(path)
-    if p.exists() and not p.is_file():  # a folder, or a FIFO that would block the read forever
-        raise ConfigError(f"config {p} is not a regular file; give a YAML recipe file")
+    raw = read_bytes(p, "config file", limit=MAX_TEXT_BYTES, error=ConfigError, pipe=True,
+                     hint="; a recipe is a few hundred")  # ``--config <(...)`` is a pipe
     try:
-        if p.stat().st_size > _MAX_RECIPE_BYTES:
-            raise ConfigError(f"config file {p} is {p.stat().st_size:,} bytes; a recipe is a few hundred")
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise ConfigError(f"cannot read config file {p}: {e}") from None
     try:
         values = yaml.load(text, Loader=_recipe_loader())  # noqa: S506 - a SafeLoader, with few aliases

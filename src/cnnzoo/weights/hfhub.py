@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError
+from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = ["PREFIX", "available", "hub_cache_dir", "offline", "hub_file", "parse_ref", "hub_checkpoint",
            "hub_architecture", "TIMM_ARCHITECTURES"]
@@ -124,8 +125,8 @@ def hub_checkpoint(repo_id: str) -> tuple[Path, dict[str, Any]]:
     config: dict[str, Any] = {}
     if config_path is not None:
         try:
-            loaded = json.loads(config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
+            loaded = json.loads(read_bytes(config_path, "Hub config", limit=MAX_TEXT_BYTES, error=WeightsError))
+        except ValueError as e:
             raise WeightsError(f"the config.json of {PREFIX}{repo_id} is not readable JSON: {e}") from None
         config = loaded if isinstance(loaded, dict) else {}
     return path, config
