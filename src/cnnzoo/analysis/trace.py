@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import InputSizeError, InvalidArgumentError, suggest
+from ..limits import check_input_size
 from .depth import DepthMode, bump, depth_of, is_weight_layer, mark_depth
 from .receptive import ReceptiveField, ReceptiveFieldMode, field_of, mark_input
 
@@ -62,6 +63,8 @@ def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None)
     if (images and len(size) != 3) or not size or not all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
         raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
+    if images:
+        check_input_size(size)  # export, info, saliency: the bounds train has
     min_size = cfg.get("min_input_size")
     if min_size and (size[1] < min_size[1] or size[2] < min_size[2]):
         raise InputSizeError(f"input {size[1]}x{size[2]} is smaller than the {min_size[1]}x{min_size[2]} "

@@ -21,19 +21,12 @@ from typing import Any, Union
 from ..atomic import atomic_write
 from ..device import DEVICE_SPEC, PRECISIONS
 from ..errors import ConfigError, shown, suggest
+from ..limits import LIMITS
 from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
            "add_config_options", "list_recipes", "recipe_path", "RECIPES_DIR"]
 
-#: upper bounds of the integer settings: larger values pass a type check, then crash the process
-#: or exhaust the machine (10^5 threads or workers, a 10^5-pixel input, a seed torch cannot hold)
-LIMITS: dict[str, int] = {
-    "epochs": 1_000_000, "batch_size": 65_536, "grad_accum": 65_536, "step_size": 1_000_000,
-    "ema_every": 1_000_000, "log_every": 1_000_000_000, "max_steps": 10**12, "limit_batches": 10**12,
-    "input_size": 8192, "val_input_size": 8192, "val_resize": 8192, "in_chans": 4096,
-    "threads": 1024, "workers": 256, "seed": 2**63 - 1,
-}
 #: constructor arguments a run sets itself (the data fixes the classes; --in-chans, --pretrained)
 RUN_OWNED_MODEL_ARGS = ("num_classes", "in_chans", "pretrained", "arch_name")
 
