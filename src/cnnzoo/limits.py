@@ -25,6 +25,7 @@ LIMITS: dict[str, int] = {
     "ema_every": 1_000_000, "log_every": 1_000_000_000, "max_steps": 10**12, "limit_batches": 10**12,
     "input_size": 8192, "val_input_size": 8192, "val_resize": 8192, "in_chans": 4096,
     "threads": 1024, "workers": 256, "seed": 2**63 - 1,
+    "topk": 100_000, "n": 1_000_000, "depth": 64,  # n: the images of cnnzoo data samples
 }
 #: the longest ``--model-arg`` value, and how deep its lists and mappings may nest
 MODEL_ARG_CHARS, MODEL_ARG_DEPTH = 1024, 4

@@ -156,8 +156,7 @@ def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_
     dev = resolve_device(device)
     if batch_size is None:
         batch_size = 64 if dev.type == "cuda" else 8
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_count("batch_size", batch_size)
     if precision == "auto":
         raise InvalidArgumentError("precision must be fp32, bf16 or fp16 (a benchmark names it), got 'auto'")
     precision = resolve_precision(precision, dev)  # reject a bad precision before building anything

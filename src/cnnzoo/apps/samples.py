@@ -16,6 +16,7 @@ import torch
 from ..atomic import atomic_write
 from ..data.decode import read_image_bytes
 from ..errors import DataError, InvalidArgumentError
+from ..limits import check_count
 from ..reading import walk_files
 
 __all__ = ["write_samples"]
@@ -90,8 +91,7 @@ def write_samples(output: str | os.PathLike[str], data: str = "digits", n: int =
     from ..data import cifar_dataset, digits_dataset, mnist_dataset, parse_data_spec
     from ..data.stats import DIGITS_MEAN, DIGITS_STD
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InvalidArgumentError(f"n must be a positive integer, got {n!r}")
+    check_count("n", n)
     if split not in ("train", "val"):
         raise InvalidArgumentError(f"split must be 'train' or 'val', got {split!r}")
     spec = parse_data_spec(data)

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
+from ..limits import check_count
 from ..reading import walk_files
 from .decode import read_image, read_image_bytes
 from .stats import DIGITS_MEAN, DIGITS_STD
@@ -83,8 +84,7 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
     """
     if split not in ("train", "val"):
         raise DataError(f"digits split must be 'train' or 'val', got {split!r}")
-    if not isinstance(image_size, int) or image_size < 1 or not isinstance(in_chans, int) or in_chans < 1:
-        raise DataError(f"image_size and in_chans must be positive integers, got {image_size!r}, {in_chans!r}")
+    check_count("input_size", image_size, DataError), check_count("in_chans", in_chans, DataError)
     images, target = _load_digits()
     perm = np.random.default_rng(0).permutation(len(images))
     idx = perm[:360] if split == "val" else perm[360:]
