@@ -53,10 +53,8 @@ def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None)
         size = cfg.get("input_size") or (chans, 224, 224)
     elif isinstance(input_size, int) and not isinstance(input_size, bool):
         size = (chans, input_size, input_size)
-    elif isinstance(input_size, (list, tuple)):
-        size = tuple(input_size)
-    else:
-        raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
+    else:  # anything but a list or tuple is refused below, as an empty size
+        size = tuple(input_size) if isinstance(input_size, (list, tuple)) else ()
     images = bool(cfg) or conv is not None
     if images and len(size) == 4 and isinstance(size[0], int) and not isinstance(size[0], bool) and size[0] > 0:
         size = size[1:]  # (N, C, H, W), torchinfo's habit: the table is per image, whatever the batch
