@@ -102,6 +102,8 @@ def parse_model_arg(key: str, text: str, default: Any = None) -> Any:
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise InvalidArgumentError(f"--model-arg {key}={shown(text)}: the value is not YAML ({problem})") from None
+    except RecursionError:  # YAML's parser recurses once per level: a few hundred brackets exhaust the stack
+        raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels") from None
     if _depth(value) > MODEL_ARG_DEPTH:
         raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels")
     if any(isinstance(v, int) and abs(v) > 2**53 for v in _leaves(value)):
