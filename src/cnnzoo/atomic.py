@@ -12,6 +12,7 @@ wrote them is gone (:func:`remove_stale_temp_files`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -109,12 +110,15 @@ def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path],
     path = Path(path)
     _check_target(path)
     tmp: Path | None = None
+    body = False
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
         tmp = Path(name)
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600
         os.close(fd)
+        body = True
         yield tmp
+        body = False
         with open(tmp, "rb+") as f:  # the writer may have replaced the file: fsync what is there now
             os.fsync(f.fileno())  # a delayed-allocation file system reports a full disk here
         if before_rename is not None:
@@ -123,14 +127,22 @@ def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path],
         os.replace(tmp, path)
     except OSError as e:
         _remove(tmp)
-        if isinstance(e, WriteError):
-            raise
-        kept = f"the previous {_line(path.name)} is kept" if path.is_file() else "nothing was written"
-        raise WriteError(f"cannot write {_line(path)}: {e.strerror or e}; {kept}") from None
+        if isinstance(e, WriteError) or (body and e.errno not in _WRITE_ERRNOS):
+            raise  # the caller's own error (a download's network error), not a failed write
+        raise _failed(path, e) from None
     except BaseException:
         _remove(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+#: what a failed write of a file reports, where the block that writes may raise other OSErrors too
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO, errno.EACCES, errno.EPERM}
+
+
+def _failed(path: Path, error: OSError) -> WriteError:
+    kept = f"the previous {_line(path.name)} is kept" if path.is_file() else "nothing was written"
+    return WriteError(f"cannot write {_line(path)}: {error.strerror or error}; {kept}")
 
 
 def _remove(tmp: Path | None) -> None:
@@ -146,9 +158,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[Bin
             recorded = _Recorded(f)
             try:
                 data(recorded)  # type: ignore[arg-type]
-            except Exception as e:
-                if recorded.error is not None and recorded.error is not e:
-                    raise recorded.error from None  # the write that failed, not the writer's account of it
+            except Exception as e:  # the write that failed, not the writer's account of it (torch.save's)
+                if recorded.error is not None or isinstance(e, OSError):
+                    raise _failed(Path(path), recorded.error or e) from None  # type: ignore[arg-type]
                 raise
         else:
             # surrogateescape: a path of undecodable bytes in a text (a header) is written as those bytes
