@@ -14,7 +14,6 @@ import os
 import platform
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -147,18 +146,12 @@ def _cpu_model() -> str:
 
 
 def write_json(path: str | None, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` (if given) via a temporary file and ``os.replace``."""
+    """Write ``payload`` to ``path`` (if given) with cnnzoo's one writer (:mod:`cnnzoo.atomic`)."""
     if not path:
         return
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    from cnnzoo.atomic import atomic_write
+
+    atomic_write(path, json.dumps(payload, indent=2))
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

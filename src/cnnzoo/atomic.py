@@ -12,13 +12,15 @@ wrote them is gone (:func:`remove_stale_temp_files`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from .errors import InvalidArgumentError
+from .errors import WriteError
 
 __all__ = ["TEMP_SUFFIX", "atomic_path", "atomic_write", "is_temp_file", "temp_files_of", "remove_stale_temp_files",
            "pid_alive", "output_file"]
@@ -47,6 +49,47 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _line(path: str | Path) -> str:
+    return repr(str(path))[1:-1]  # a name with a newline must not make a second line on stderr
+
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _check_target(path: Path) -> bool:
+    """Whether ``path`` exists; refuses anything but a regular file. A rename over a device node
+    would replace the device itself (as root, ``/dev/null``), over a link the link, not its target."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as e:  # a parent that is a file (ENOTDIR), a name too long, no permission
+        raise WriteError(f"cannot write {_line(path)}: {e.strerror}; nothing was written") from None
+    if stat.S_ISREG(mode):
+        return True
+    kind = next((k for test, k in _KINDS if test(mode)), "not a regular file")
+    raise WriteError(f"{_line(path)} is {kind}; cnnzoo writes only regular files: give another name")
+
+
+class _Recorded:
+    """A file proxy that keeps the ``OSError`` of a failed write. ``torch.save``'s zip writer swallows
+    it and raises its own ``RuntimeError`` ("unexpected pos ..."); the kept error says what happened."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f, self.error = f, None  # type: tuple[BinaryIO, OSError | None]
+
+    def write(self, data: Any) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path], None] | None = None
                 ) -> Iterator[Path]:
@@ -58,31 +101,67 @@ def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path],
     over ``path``; if the block raises, the temporary file is removed and ``path`` is left
     as it was. ``before_rename`` is called with the finished temporary file just before the
     rename (a last check of its content).
+
+    Only a regular file (or a new name) is written: a device, FIFO, directory or symbolic link
+    at ``path`` is a :class:`~cnnzoo.errors.WriteError` before anything is done, and so is any
+    ``OSError`` of the write (a full disk, no inodes, a read-only file system), whose message
+    says whether the previous file was kept or nothing was written.
     """
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
-    tmp = Path(name)
+    _check_target(path)
+    tmp: Path | None = None
+    body = False
     try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
+        tmp = Path(name)
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600
         os.close(fd)
+        body = True
         yield tmp
+        body = False
         with open(tmp, "rb+") as f:  # the writer may have replaced the file: fsync what is there now
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # a delayed-allocation file system reports a full disk here
         if before_rename is not None:
             before_rename(tmp)
+        _check_target(path)  # again: it may have been swapped for a device while we wrote
         os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        if isinstance(e, WriteError) or (body and e.errno not in _WRITE_ERRNOS):
+            raise  # the caller's own error (a download's network error), not a failed write
+        raise _failed(path, e) from None
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+        _remove(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+#: what a failed write of a file reports, where the block that writes may raise other OSErrors too
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO, errno.EACCES, errno.EPERM}
+
+
+def _failed(path: Path, error: OSError) -> WriteError:
+    kept = f"the previous {_line(path.name)} is kept" if path.is_file() else "nothing was written"
+    return WriteError(f"cannot write {_line(path)}: {error.strerror or error}; {kept}")
+
+
+def _remove(tmp: Path | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[BinaryIO], object]) -> Path:
     """Write ``data`` (bytes, UTF-8 text, or a function writing to a binary file) atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         if callable(data):
-            data(f)
+            recorded = _Recorded(f)
+            try:
+                data(recorded)  # type: ignore[arg-type]
+            except Exception as e:  # the write that failed, not the writer's account of it (torch.save's)
+                if recorded.error is not None or isinstance(e, OSError):
+                    raise _failed(Path(path), recorded.error or e) from None  # type: ignore[arg-type]
+                raise
         else:
             # surrogateescape: a path of undecodable bytes in a text (a header) is written as those bytes
             f.write(data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data)
@@ -138,11 +217,10 @@ def remove_stale_temp_files(directory: str | os.PathLike[str], name: str | None 
 
 
 def output_file(path: str | os.PathLike[str]) -> Path:
-    """A file path a user gave for output, checked before any work is done: not a directory,
-    and in a directory that exists (:class:`~cnnzoo.errors.InvalidArgumentError` otherwise)."""
+    """A file path a user gave for output, checked before any work is done as :func:`atomic_path`
+    checks it when writing: a regular file or a new name, in a directory that exists."""
     path = Path(path)
-    if path.is_dir():
-        raise InvalidArgumentError(f"{path} is a directory; give a file name")
-    if not path.parent.exists():
-        raise InvalidArgumentError(f"directory {path.parent} does not exist")
+    _check_target(path)
+    if not path.parent.is_dir():
+        raise WriteError(f"directory {_line(path.parent)} does not exist; nothing was written")
     return path

@@ -145,7 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     options = {k: v for k, v in vars(args).items() if k not in ("func", "command", "config", "resume")}
     if "model_kwargs" in options:
-        options["model_kwargs"] = _model_args(options["model_kwargs"])
+        options["model_kwargs"] = _model_args(options["model_kwargs"], [options.get("model")])
     result = train(config=getattr(args, "config", None), resume=getattr(args, "resume", None), **options)
     if result.interrupted:  # stopped by a signal after saving: 128 + signal number, as the shell reports
         import signal
@@ -154,25 +154,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model_args(items: list[str]) -> dict[str, Any]:
-    """``--model-arg KEY=VALUE`` options as constructor arguments (values read as YAML)."""
-    import yaml
-
-    from .errors import shown
+def _model_args(items: list[str], models: Sequence[str | None] = ()) -> dict[str, Any]:
+    """``--model-arg KEY=VALUE`` options as constructor arguments, each typed by the default it has in
+    the constructor of the first of ``models`` that takes it (:func:`cnnzoo.limits.parse_model_arg`)."""
+    from .errors import CnnzooError, shown
+    from .limits import model_arg_defaults, parse_model_arg
+    from .models.registry import get_model_entry
 
     pairs = [item.partition("=") for item in items]
     bad = [k for k, sep, _ in pairs if not sep or not k.isidentifier()]
     if bad:
         raise CliError(f"--model-arg wants KEY=VALUE with KEY an argument name, got {shown(bad[0])}")
+    defaults: dict[str, Any] = {}
+    for name in models:
+        try:  # a wildcard, a file or an unknown name types nothing: its own command says what is wrong
+            info = get_model_entry(str(name).partition(".")[0])
+        except (CnnzooError, TypeError):
+            continue
+        defaults = {**model_arg_defaults(info.constructor), **defaults}
     values: dict[str, Any] = {}
     for key, _, text in pairs:
         if key in values:
             raise CliError(f"--model-arg {key} is given twice")
-        try:
-            values[key] = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise CliError(f"--model-arg {key}={shown(text)}: the value is not YAML ({problem})") from None
+        values[key] = parse_model_arg(key, text, defaults.get(key))
     return values
 
 
@@ -245,7 +249,7 @@ def _meta_model(name: str, model_args: dict[str, Any]) -> Any:
 def _cmd_info(args: argparse.Namespace) -> int:
     from .analysis import summary
 
-    model_args = _model_args(args.model_args)
+    model_args = _model_args(args.model_args, args.model)
     if len(args.model) > 1:  # several models: one row each, as a lecture compares them
         if args.plot:
             raise CliError("--plot draws one model's layers; give one model (or use cnnzoo compare)")
@@ -291,7 +295,7 @@ def _add_compare(sub: Any) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .apps.compare import compare, format_comparison
 
-    rows = compare(args.models, input_size=args.input_size, model_args=_model_args(args.model_args))
+    rows = compare(args.models, input_size=args.input_size, model_args=_model_args(args.model_args, args.models))
     print(json.dumps(rows, indent=1) if args.format == "json" else format_comparison(rows, args.format))
     return 0
 
@@ -318,11 +322,18 @@ def _add_predict(sub: Any) -> None:
     p.set_defaults(func=_cmd_predict)
 
 
-def _per_image(out: str, image: str, several: bool) -> Any:
+def _per_image(out: str, images: Sequence[str]) -> dict[str, Any]:
+    """The overlay file of each image: ``out`` itself for one image, else ``OUT-<image>.png``, with
+    the image's place in the list added where two images share a name (a/x.png, b/x.png)."""
+    from collections import Counter
     from pathlib import Path
 
     dest = Path(out)
-    return dest.with_name(f"{dest.stem}-{Path(image).stem}{dest.suffix}") if several else dest
+    if len(images) == 1:
+        return {images[0]: dest}
+    stems = Counter(Path(i).stem for i in images)
+    return {i: dest.with_name(f"{dest.stem}-{Path(i).stem}{f'-{n}' if stems[Path(i).stem] > 1 else ''}{dest.suffix}")
+            for n, i in enumerate(images, 1)}
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -331,17 +342,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.model is None and args.pretrained is None:
         raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
     model = load_model(args.model, args.pretrained if args.pretrained is not None else True,
-                       _model_args(args.model_args))
+                       _model_args(args.model_args, [args.model]))
     results = predict(model, args.images, topk=args.topk)
-    several = len(results) > 1
+    images = [r["image"] for r in results]
+    saliency, cam = (_per_image(out, images) if out else {} for out in (args.saliency, args.cam))
     for r in results:
         target = r["top"][0]["index"]
-        if args.saliency:
-            r["saliency"] = str(saliency_overlay(model, r["image"], _per_image(args.saliency, r["image"], several),
-                                                 target=target, smoothgrad_samples=args.smoothgrad))
-        if args.cam:
-            r["cam"] = str(cam_overlay(model, r["image"], _per_image(args.cam, r["image"], several), target=target,
-                                       layer=args.cam_layer))
+        if saliency:
+            r["saliency"] = str(saliency_overlay(model, r["image"], saliency[r["image"]], target=target,
+                                                 smoothgrad_samples=args.smoothgrad))
+        if cam:
+            r["cam"] = str(cam_overlay(model, r["image"], cam[r["image"]], target=target, layer=args.cam_layer))
     if args.json:
         print(json.dumps(results, indent=1))
         return 0
@@ -410,7 +421,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
                      channels_last=args.channels_last, compile=args.compile, train=args.train,
                      warmup=args.warmup, repeats=args.repeats,
                      input_size=args.input_size, timing=args.timing, threads=args.threads,
-                     progress=None if args.json else show, model_args=_model_args(args.model_args))
+                     progress=None if args.json else show, model_args=_model_args(args.model_args, [args.models]))
     if args.json:
         print(json.dumps(rows, indent=1))
     elif args.timing and rows:
@@ -452,7 +463,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .apps.predict import load_model
     from .factory import create_model
 
-    model_args = _model_args(args.model_args)
+    model_args = _model_args(args.model_args, [args.model])
     if args.model is None and args.pretrained in (None, True):
         raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
     if args.pretrained is not None:

@@ -33,6 +33,7 @@ __all__ = [
     "TrainingDivergedError",
     "MissingDependencyError",
     "OutputDirError",
+    "WriteError",
     "ExportError",
     "ModelContractError",
     "suggest",
@@ -146,6 +147,12 @@ class TrainingDivergedError(CnnzooError):
 
 class OutputDirError(CnnzooError):
     """A run directory that is a file, not writable, or in use by another run (its lock)."""
+
+
+class WriteError(CnnzooError, OSError):
+    """A file cnnzoo cannot write: the target is not a regular file (a device, a FIFO, a folder, a
+    link), or the write failed (a full disk, no inodes, a read-only file system). The message says
+    what was kept."""
 
 
 class MissingDependencyError(CnnzooError, ImportError):

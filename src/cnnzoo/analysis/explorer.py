@@ -36,6 +36,7 @@ from torch import nn
 
 from ..atomic import atomic_write, output_file
 from ..errors import InvalidArgumentError
+from ..limits import check_count
 from .summary import ModelSummary, _fmt_shape, _human, _pair_str, summary
 from .trace import resolve_input_size, resolve_model
 
@@ -548,8 +549,7 @@ def explore(
     sample picture, and its share of the parameters and MACs. ``explore("resnet50",
     depth=3).save("resnet50.html")``.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise InvalidArgumentError(f"depth must be an integer >= 1, got {depth!r}")
+    check_count("depth", depth)
     model = resolve_model(model_or_name)
     if table is None:
         table = summary(model, resolve_input_size(model, input_size), depth=depth)

@@ -10,7 +10,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..limits import check_count
 from .depth import is_weight_layer
 from .flops import GFLOPS_DEFINITION
 from .receptive import ReceptiveField
@@ -283,8 +283,7 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | int | No
     :mod:`~cnnzoo.analysis.flops`); the depth counts weight layers as the papers do
     (:mod:`~cnnzoo.analysis.depth`).
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise InvalidArgumentError(f"depth must be an integer >= 1, got {depth!r}")
+    check_count("depth", depth)
     model = resolve_model(model_or_name)
     size = resolve_input_size(model, input_size)
     tr = trace(model, size)

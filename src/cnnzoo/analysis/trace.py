@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import InputSizeError, InvalidArgumentError, suggest
+from ..limits import check_input_size
 from .depth import DepthMode, bump, depth_of, is_weight_layer, mark_depth
 from .receptive import ReceptiveField, ReceptiveFieldMode, field_of, mark_input
 
@@ -52,16 +53,16 @@ def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None)
         size = cfg.get("input_size") or (chans, 224, 224)
     elif isinstance(input_size, int) and not isinstance(input_size, bool):
         size = (chans, input_size, input_size)
-    elif isinstance(input_size, (list, tuple)):
-        size = tuple(input_size)
-    else:
-        raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
+    else:  # anything but a list or tuple is refused below, as an empty size
+        size = tuple(input_size) if isinstance(input_size, (list, tuple)) else ()
     images = bool(cfg) or conv is not None
     if images and len(size) == 4 and isinstance(size[0], int) and not isinstance(size[0], bool) and size[0] > 0:
         size = size[1:]  # (N, C, H, W), torchinfo's habit: the table is per image, whatever the batch
     if (images and len(size) != 3) or not size or not all(
             isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
         raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
+    if images:
+        check_input_size(size)  # export, info, saliency: the bounds train has
     min_size = cfg.get("min_input_size")
     if min_size and (size[1] < min_size[1] or size[2] < min_size[2]):
         raise InputSizeError(f"input {size[1]}x{size[2]} is smaller than the {min_size[1]}x{min_size[2]} "

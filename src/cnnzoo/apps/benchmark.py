@@ -28,6 +28,7 @@ from ..analysis.flops import count_flops
 from ..device import auto_cpu_threads, autocast, resolve_device, resolve_precision, synchronize
 from ..errors import InvalidArgumentError
 from ..factory import create_model
+from ..limits import check_count, check_input_size
 from ..models.base import googlenet_loss
 from ..models.registry import get_model_entry, list_models
 from .chart import published_top1
@@ -155,13 +156,14 @@ def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_
     dev = resolve_device(device)
     if batch_size is None:
         batch_size = 64 if dev.type == "cuda" else 8
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_count("batch_size", batch_size)
     if precision == "auto":
         raise InvalidArgumentError("precision must be fp32, bf16 or fp16 (a benchmark names it), got 'auto'")
     precision = resolve_precision(precision, dev)  # reject a bad precision before building anything
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InvalidArgumentError(f"threads must be a positive integer, got {threads!r}")
+    if threads is not None:
+        check_count("threads", threads)
+    if input_size is not None:
+        check_input_size(input_size)
     threads_before = torch.get_num_threads()
     if dev.type == "cpu" and timing:
         torch.set_num_threads(threads or auto_cpu_threads())

@@ -120,14 +120,11 @@ def export(model: nn.Module, output: str | os.PathLike[str], format: str | None 
             reference = model(check).float().cpu()
         writer = {"export": _write_exported_program, "onnx": _write_onnx, "torchscript": _write_torchscript}[fmt]
         _check_space(model, path)
-        try:
-            with atomic_path(path) as tmp:
-                got, how, carried = writer(model, example, check, tmp, opset, meta)
-                _compare(got, reference, atol, rtol, report, how)
-                if carried != meta:  # read back by the format's own loader: what a deployment will see
-                    raise ExportError(f"the {fmt} file does not carry its metadata as written; nothing was written")
-        except OSError as e:  # the temporary file is already gone (atomic_path)
-            raise ExportError(f"cannot write {path}: {e.strerror or e}; nothing was written") from None
+        with atomic_path(path) as tmp:
+            got, how, carried = writer(model, example, check, tmp, opset, meta)
+            _compare(got, reference, atol, rtol, report, how)
+            if carried != meta:  # read back by the format's own loader: what a deployment will see
+                raise ExportError(f"the {fmt} file does not carry its metadata as written; nothing was written")
         report["path"] = str(path)
     finally:
         model.train(was_training)

@@ -22,8 +22,10 @@ from torch import nn
 from ..analysis.cam import default_cam_layer, grad_cam
 from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
-from ..data.decode import read_image
+from ..data.decode import check_resized, read_image
 from ..errors import DataError, InvalidArgumentError, WeightsError
+from ..limits import check_count, check_input_size
+from ..reading import walk_files
 
 __all__ = ["preprocess", "predict", "image_files", "saliency_overlay", "cam_overlay", "explanation_figure",
            "map_on_original", "load_model"]
@@ -51,19 +53,18 @@ def preprocess(path: str | os.PathLike[str], cfg: dict[str, Any]) -> tuple[torch
     from torchvision.transforms.v2 import functional as F
 
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image {path} does not exist")
-    chans, height, width = cfg["input_size"]
+    chans, height, width = check_input_size(cfg["input_size"])  # a crafted preprocessing config too
     img = read_image(path, 1 if chans == 1 else 3)  # a DataError (one line) for a damaged file
     if chans not in (1, 3):  # an adapted first convolution: RGB repeated cyclically, as its weights
         img = img[[i % 3 for i in range(chans)]]
     x = img.float().div_(255.0)
     interp = InterpolationMode(cfg.get("interpolation") or "bilinear")
     if cfg.get("crop_mode") == "squash":  # the whole image to the input size (a digits or CIFAR run)
-        x = F.resize(x, [height, width], interpolation=interp, antialias=True)
+        x = F.resize(check_resized(x, [height, width]), [height, width], interpolation=interp, antialias=True)
     else:
         resize = cfg.get("resize_size") or int(math.floor(height / float(cfg.get("crop_pct") or 1.0)))
         size = [resize] if isinstance(resize, int) else list(resize)
+        x = check_resized(x, check_input_size(size), f"image {path}")
         x = F.center_crop(F.resize(x, size, interpolation=interp, antialias=True), [height, width])
     display = x.clamp(0, 1)
     mean = torch.tensor(cfg["mean"]).view(-1, 1, 1)
@@ -86,7 +87,7 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLi
         if not folder.is_dir():
             out.append(given)
             continue
-        found = sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMG_EXTENSIONS)
+        found = [f for f in walk_files(folder, max_depth=0) if f.suffix.lower() in IMG_EXTENSIONS]
         if not found:
             subs = sorted(d.name for d in folder.iterdir() if d.is_dir())
             hint = (f"; it holds folders ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): give one of "
@@ -105,8 +106,7 @@ def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk:
     ``{"image", "top": [{"index", "label", "prob"}, ...]}`` per file.
     """
     cfg = _cfg(model)
-    if isinstance(topk, bool) or not isinstance(topk, int) or topk < 1:
-        raise InvalidArgumentError(f"topk must be a positive integer, got {topk!r}")
+    check_count("topk", topk)
     if not images:
         raise InvalidArgumentError("give at least one image file")
     images = image_files(images)

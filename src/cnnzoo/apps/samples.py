@@ -8,14 +8,16 @@ download: the digits ship inside scikit-learn.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..atomic import atomic_path, atomic_write
+from ..atomic import atomic_write
+from ..data.decode import read_image_bytes
 from ..errors import DataError, InvalidArgumentError
+from ..limits import check_count
+from ..reading import walk_files
 
 __all__ = ["write_samples"]
 
@@ -61,7 +63,7 @@ def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist; expected {root}/{split}/<class>/")
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    files = [(c, f) for c in classes for f in sorted((folder / c).iterdir()) if f.is_file()]
+    files = [(c, f) for c in classes for f in walk_files(folder / c, max_depth=0)]
     if not files:
         raise DataError(f"{folder} holds no images in class folders")
     index = {c: i for i, c in enumerate(classes)}
@@ -70,8 +72,7 @@ def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
         cls, src = files[i]
         dest = out / cls / src.name
         dest.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(dest) as tmp:  # the file as it is: the same bytes the data set holds
-            shutil.copyfile(src, tmp)
+        atomic_write(dest, read_image_bytes(src))  # the file as it is: the same bytes the data set holds
         written.append(dest)
     return written
 
@@ -90,8 +91,7 @@ def write_samples(output: str | os.PathLike[str], data: str = "digits", n: int =
     from ..data import cifar_dataset, digits_dataset, mnist_dataset, parse_data_spec
     from ..data.stats import DIGITS_MEAN, DIGITS_STD
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InvalidArgumentError(f"n must be a positive integer, got {n!r}")
+    check_count("n", n)
     if split not in ("train", "val"):
         raise InvalidArgumentError(f"split must be 'train' or 'val', got {split!r}")
     spec = parse_data_spec(data)

@@ -24,13 +24,14 @@ import os
 import re
 import threading
 import warnings
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import DataError
+from ..reading import env_limit, read_bytes
 
 __all__ = ["MAX_IMAGE_PIXELS", "max_image_pixels", "decoder", "decode_image", "read_image", "encode_png"]
 
@@ -44,13 +45,32 @@ _SOURCE_PREFIX = re.compile(r"^(?:\w+, )?\S+\.(?:cpp|h|c):\d+, ")
 
 def max_image_pixels() -> int:
     """The most pixels an image may have: ``CNNZOO_MAX_IMAGE_PIXELS`` if set, else :data:`MAX_IMAGE_PIXELS`."""
-    text = os.environ.get("CNNZOO_MAX_IMAGE_PIXELS", "").strip().replace("_", "").replace(",", "")
-    if not text:
-        return MAX_IMAGE_PIXELS
-    if not text.isdigit() or int(text) < 1:
-        raise DataError(f"CNNZOO_MAX_IMAGE_PIXELS must be a positive whole number, got "
-                        f"{os.environ['CNNZOO_MAX_IMAGE_PIXELS']!r}")
-    return int(text)
+    return env_limit("CNNZOO_MAX_IMAGE_PIXELS", MAX_IMAGE_PIXELS, DataError)
+
+
+def check_resized(image: torch.Tensor, size: int | Sequence[int], name: str = "image") -> torch.Tensor:
+    """``image`` (``... x H x W``), refused with a :class:`DataError` when resizing it to ``size`` (the
+    shorter side, as ``torchvision``'s ``Resize(int)``; or ``(H, W)``) would give more pixels than
+    :func:`max_image_pixels`: a 1 x 80,000,000 image is under the limit, its shorter side resized to
+    256 is not (20 billion pixels)."""
+    h, w = image.shape[-2:]
+    if isinstance(size, int) or len(size) == 1:
+        side = size if isinstance(size, int) else size[0]
+        out_h, out_w = (side, side * w // max(h, 1)) if h <= w else (side * h // max(w, 1), side)
+    else:
+        out_h, out_w = size
+    limit = max_image_pixels()
+    if out_h * out_w > limit:
+        raise DataError(f"refusing to resize {name} of {w}x{h} to {out_w}x{out_h} = {out_h * out_w:,} pixels, over "
+                        f"the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)")
+    return image
+
+
+def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
+    """An image file's bytes, through cnnzoo's one file opener (:func:`cnnzoo.reading.read_bytes`): a
+    regular file of at most 16 bytes per allowed pixel (a float RGBA TIFF) and 1 MiB of header."""
+    return read_bytes(path, "image", limit=16 * max_image_pixels() + (1 << 20), error=DataError,
+                      hint=" (set CNNZOO_MAX_IMAGE_PIXELS to raise it)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,14 +119,30 @@ def _open_header(data: bytes, name: str) -> Any:
     return im
 
 
-def _pillow(im: Any, channels: int) -> torch.Tensor:
+def _eight_bit(im: Any) -> Any:
+    """A 16-bit or float grey image as 8-bit by its range: Pillow's own ``convert`` clips 16-bit values
+    at 255 (a white image) and truncates floats in [0, 1] to 0 or 1 (a black one). 16-bit values
+    are divided by 257 (65535 -> 255); floats are in [0, 1] (scaled by 255) unless some value is
+    over 1, then in [0, 255]; NaN is 0."""
     from PIL import Image
+
+    if im.mode not in ("I", "F") and not im.mode.startswith("I;16"):
+        return im
+    pixels = np.nan_to_num(np.asarray(im, dtype=np.float64))
+    scale = (255.0 if pixels.max(initial=0) <= 1 else 1.0) if im.mode == "F" else 1 / 257
+    return Image.fromarray(np.clip(np.rint(pixels * scale), 0, 255).astype(np.uint8), "L")
+
+
+def _pillow(im: Any, channels: int) -> torch.Tensor:
+    from PIL import Image, ImageOps
 
     with _PILLOW_LIMIT:
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # some plugins check again while loading
         try:
             im.seek(0)  # an animated image: its first frame
-            pixels = np.asarray(im.convert("L" if channels == 1 else "RGB"))
+            # upright as a viewer shows it, as TorchCodec decodes it: both decoders give the same pixels
+            im = ImageOps.exif_transpose(im)
+            pixels = np.asarray(_eight_bit(im).convert("L" if channels == 1 else "RGB"))
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     x = torch.from_numpy(pixels.copy())
@@ -137,11 +173,7 @@ def decode_image(data: bytes | bytearray | memoryview | torch.Tensor, channels: 
 
 def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
     """An image file's pixels (see :func:`decode_image`); messages name the file."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
-    return decode_image(raw, channels, f"image {path}")
+    return decode_image(read_image_bytes(path), channels, f"image {path}")
 
 
 def encode_png(image: torch.Tensor) -> bytes:

@@ -25,7 +25,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DataError
-from .decode import read_image
+from ..limits import check_count
+from ..reading import walk_files
+from .decode import read_image, read_image_bytes
 from .stats import DIGITS_MEAN, DIGITS_STD
 
 __all__ = ["ImageDataset", "digits_dataset", "read_idx", "mnist_dataset", "read_cifar_batch", "cifar_dataset",
@@ -82,8 +84,7 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
     """
     if split not in ("train", "val"):
         raise DataError(f"digits split must be 'train' or 'val', got {split!r}")
-    if not isinstance(image_size, int) or image_size < 1 or not isinstance(in_chans, int) or in_chans < 1:
-        raise DataError(f"image_size and in_chans must be positive integers, got {image_size!r}, {in_chans!r}")
+    check_count("input_size", image_size, DataError), check_count("in_chans", in_chans, DataError)
     images, target = _load_digits()
     perm = np.random.default_rng(0).permutation(len(images))
     idx = perm[:360] if split == "val" else perm[360:]
@@ -273,10 +274,7 @@ def cifar_dataset(root: str | os.PathLike[str], split: str = "train", num_classe
 # ---------------------------------------------------------------- image folders
 def _read(path: str) -> torch.Tensor:
     """A file's bytes as a 1-D uint8 tensor (decoded later, on the device)."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read image {path}: {e.strerror or e}") from None
+    data = read_image_bytes(path)
     return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
 
 
@@ -290,6 +288,19 @@ def _decode(path: str, channels: int) -> torch.Tensor:
 def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
     """An undecoded file and a seed for its augmentation on the device, drawn from this worker's stream."""
     return data, int(torch.randint(0, 2**62, ()))
+
+
+def _image_files(directory: str | os.PathLike[str], class_to_idx: dict[str, int], *args: Any,
+                 **kwargs: Any) -> list[tuple[str, int]]:
+    """torchvision's ``make_dataset`` with cnnzoo's bounded walk: regular image files only (a FIFO
+    would block the loader forever), each folder entered once (a loop of links is not entered again)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    samples = [(str(f), index) for cls, index in sorted(class_to_idx.items())
+               for f in walk_files(Path(directory) / cls) if f.suffix.lower() in IMG_EXTENSIONS]
+    if not samples:
+        raise FileNotFoundError(f"Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)})")
+    return samples
 
 
 def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_chans: int = 3,
@@ -307,13 +318,16 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
         raise DataError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
     from torchvision.datasets import ImageFolder
 
+    class _ImageFolder(ImageFolder):  # type: ignore[misc]
+        make_dataset = staticmethod(_image_files)
+
     folder = Path(root) / split
     if not folder.is_dir():
         raise DataError(f"image folder {folder} does not exist; expected {root}/train/<class>/ and {root}/val/<class>/")
     channels = 1 if in_chans == 1 else 3
     loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, channels=channels)
     try:
-        ds = ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
+        ds = _ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
     except (FileNotFoundError, RuntimeError) as e:
         raise DataError(f"{folder}: {e}; put images in its class folders") from None
     ds.skipped = []

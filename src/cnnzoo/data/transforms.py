@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from ..errors import DataError
+from .decode import check_resized
 from .stats import DEFAULT_CROP_PCT, DIGITS_MEAN, DIGITS_STD
 
 __all__ = ["MatchChannels", "build_transforms", "default_image_size"]
@@ -76,7 +78,8 @@ def build_transforms(kind: str, train: bool, *, image_size: int, in_chans: int, 
         steps += [v2.RandomCrop(image_size, padding=max(1, image_size // 8)), v2.RandomHorizontalFlip()]
     elif kind == "imagefolder":
         resize = val_resize or int(round(image_size / DEFAULT_CROP_PCT))
-        steps += [v2.Resize(resize, antialias=True), v2.CenterCrop(image_size)]
+        steps += [functools.partial(check_resized, size=resize), v2.Resize(resize, antialias=True),
+                  v2.CenterCrop(image_size)]
     elif native != image_size:
         steps.append(v2.Resize((image_size, image_size), antialias=True))
     if train and auto_augment:

@@ -21,19 +21,12 @@ from typing import Any, Union
 from ..atomic import atomic_write
 from ..device import DEVICE_SPEC, PRECISIONS
 from ..errors import ConfigError, shown, suggest
+from ..limits import LIMITS
+from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
            "add_config_options", "list_recipes", "recipe_path", "RECIPES_DIR"]
 
-#: upper bounds of the integer settings: larger values pass a type check, then crash the process
-#: or exhaust the machine (10^5 threads or workers, a 10^5-pixel input, a seed torch cannot hold)
-LIMITS: dict[str, int] = {
-    "epochs": 1_000_000, "batch_size": 65_536, "grad_accum": 65_536, "step_size": 1_000_000,
-    "ema_every": 1_000_000, "log_every": 1_000_000_000, "max_steps": 10**12, "limit_batches": 10**12,
-    "save_every": 10**12, "keep_last": 1_000_000,
-    "input_size": 8192, "val_input_size": 8192, "val_resize": 8192, "in_chans": 4096,
-    "threads": 1024, "workers": 256, "seed": 2**63 - 1,
-}
 #: constructor arguments a run sets itself (the data fixes the classes; --in-chans, --pretrained)
 RUN_OWNED_MODEL_ARGS = ("num_classes", "in_chans", "pretrained", "arch_name")
 
@@ -342,7 +335,6 @@ def merge_config(base: TrainConfig | dict[str, Any] | None, overrides: dict[str,
     return TrainConfig(**merged)
 
 
-_MAX_RECIPE_BYTES = 1 << 20
 _MAX_ALIASES = 64
 
 
@@ -399,15 +391,11 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     p = recipe_path(path)
-    if p.exists() and not p.is_file():  # a folder, or a FIFO that would block the read forever
-        raise ConfigError(f"config {p} is not a regular file; give a YAML recipe file")
+    raw = read_bytes(p, "config file", limit=MAX_TEXT_BYTES, error=ConfigError, pipe=True,
+                     hint="; a recipe is a few hundred")  # ``--config <(...)`` is a pipe
     try:
-        if p.stat().st_size > _MAX_RECIPE_BYTES:
-            raise ConfigError(f"config file {p} is {p.stat().st_size:,} bytes; a recipe is a few hundred")
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise ConfigError(f"cannot read config file {p}: {e}") from None
     try:
         values = yaml.load(text, Loader=_recipe_loader())  # noqa: S506 - a SafeLoader, with few aliases

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write, pid_alive, remove_stale_temp_files
-from ..errors import CheckpointError, OutputDirError, UnsafeCheckpointError, WeightsError
+from ..errors import CheckpointError, OutputDirError, UnsafeCheckpointError, WeightsError, WriteError
 from ..weights.files import parse, read_file
 from .config import TrainConfig, save_config
 
@@ -40,17 +40,10 @@ HEAD_LOSS_PREFIX = "train_loss_"
 
 def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Save a checkpoint dict atomically: a reader never sees a half-written file."""
-    path = Path(path)
     try:
         atomic_write(path, lambda f: torch.save(state, f))
-    except (OSError, RuntimeError) as e:  # a full disk, a quota, a vanished directory: the old file is whole
-        # (torch.save's own writer reports a failed write as a RuntimeError, not an OSError)
-        if isinstance(e, RuntimeError) and "write" not in str(e).lower():
-            raise
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e).splitlines()[0][:160]
-        kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
-        raise CheckpointError(f"cannot write checkpoint {path}: {reason}; {kept}. "
-                              "Free some space or choose another --output") from None
+    except WriteError as e:  # a full disk, a quota, a vanished directory: the message says what is kept
+        raise CheckpointError(f"{e}; free some space or choose another --output") from None
 
 
 #: the checkpoints saved during an epoch (--save-every): step-<optimiser step>.pt
@@ -345,12 +338,8 @@ class RunDirectory:
     def write_recipe(self, config: TrainConfig) -> None:
         """``config.yaml``: the settings of the run, so that ``--config`` repeats it."""
         recipe = self.path / "config.yaml"
-        try:
-            save_config(config.replace(output=None, overwrite=False), recipe,
-                        header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}")
-        except OSError as e:  # a full disk before the first step: nothing was trained yet
-            raise OutputDirError(f"cannot write {recipe}: {e.strerror or e}; free some space or choose "
-                                 "another --output") from None
+        save_config(config.replace(output=None, overwrite=False), recipe,
+                    header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}")
 
     def write_metrics(self, history: Sequence[dict[str, float]]) -> None:
         write_metrics_csv(self.path / "metrics.csv", history)

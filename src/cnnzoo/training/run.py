@@ -17,7 +17,8 @@ import torch
 
 from ..data.loaders import describe_data
 from ..data.stats import eval_preprocessing
-from ..errors import CheckpointError, ConfigError, DataError, shown
+from ..errors import CheckpointError, ConfigError, DataError
+from ..limits import check_count
 from .config import TrainConfig, merge_config, resolve_config
 from .distributed import restart_count
 from .outputs import load_checkpoint, newest_checkpoint, plural, say
@@ -128,9 +129,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     ``data`` names others with the same classes: an image folder with ``val/``, or a folder of
     class folders (no ``train/`` needed).
     """
-    if limit_batches is not None and (isinstance(limit_batches, bool) or not isinstance(limit_batches, int)
-                                      or limit_batches < 1):
-        raise ConfigError(f"limit_batches must be an integer >= 1 (or null), got {shown(limit_batches)}")
+    if limit_batches is not None:
+        check_count("limit_batches", limit_batches, ConfigError)
     state = load_checkpoint(checkpoint, expect_model=model)
     given = {"data": data, "batch_size": batch_size, "workers": workers}
     cfg = merge_config(None, {**state["config"], "output": None, "device": device, "precision": precision,

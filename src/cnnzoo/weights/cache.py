@@ -28,6 +28,7 @@ import torch
 
 from ..atomic import atomic_path, atomic_write, remove_stale_temp_files
 from ..errors import CheckpointError, HashMismatchError, OfflineError, WeightsDownloadError, WeightsError
+from ..reading import MAX_TEXT_BYTES, read_bytes
 from . import hfhub
 from .catalogue import WeightsEntry
 from .files import parse, read_file
@@ -174,7 +175,8 @@ def verify_digest(entry: WeightsEntry, path: Path, digest: str) -> None:
                 f"record was deleted; {advice}, or import a copy you trust: cnnzoo weights import {entry.tag} FILE")
         _trust(entry, digest)  # the first use of a copy in the Hub's cache (a timm user's download)
         return
-    trusted = record.read_text().strip()
+    trusted = read_bytes(record, "trust record", limit=MAX_TEXT_BYTES, error=HashMismatchError).decode(
+        "ascii", "replace").strip()
     if digest != trusted:
         raise HashMismatchError(
             f"the cached file {path} for '{entry.tag}' has SHA-256 {digest} but its first copy "

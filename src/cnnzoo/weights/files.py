@@ -27,12 +27,12 @@ import io
 import os
 import pickle
 import zipfile
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import CheckpointError, MissingDependencyError, UnsafeCheckpointError, WeightsError
+from ..reading import MAX_WEIGHTS_BYTES, env_limit, read_bytes
 
 __all__ = ["read_file", "parse", "read_weights_file", "is_safetensors", "SAFE_GLOBALS"]
 
@@ -43,13 +43,9 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 def read_file(path: str | os.PathLike[str]) -> bytes:
     """The bytes of a weights or checkpoint file, read once (a :class:`WeightsError` if absent)."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"no weights file at '{path}'")
-    try:
-        return path.read_bytes()
-    except OSError as e:
-        raise WeightsError(f"cannot read '{path}': {e.strerror or e}") from None
+    limit = env_limit("CNNZOO_MAX_WEIGHTS_BYTES", MAX_WEIGHTS_BYTES, WeightsError)
+    return read_bytes(path, "weights file", limit=limit, error=WeightsError,
+                      hint=" (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)")
 
 
 def is_safetensors(data: bytes) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError
+from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = ["PREFIX", "LOCAL_PREFIX", "available", "local_checkpoint", "parse_revision",
            "CNNZOO_PREFIX", "hub_cache_dir", "offline", "hub_file", "parse_ref", "hub_checkpoint",
@@ -133,8 +134,8 @@ def _read_config(path: Path | None, ref: str) -> dict[str, Any]:
     if path is None:
         return {}
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
+        loaded = json.loads(read_bytes(path, "Hub config", limit=MAX_TEXT_BYTES, error=WeightsError))
+    except ValueError as e:
         raise WeightsError(f"the config.json of {ref} is not readable JSON: {e}") from None
     return loaded if isinstance(loaded, dict) else {}
 

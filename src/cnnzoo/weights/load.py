@@ -213,7 +213,7 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
             raise InvalidArgumentError(
                 f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a Hub checkpoint; give one")
         return _from_hub(model_name, text, probe)
-    if os.path.isfile(text):
+    if os.path.lexists(text):  # whatever is there is the file meant: the one reader says what is wrong with it
         if tag is not None:
             raise InvalidArgumentError(
                 f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a file; give one")

@@ -1,0 +1,120 @@
+"""The one table of bounds and types of the numbers users give: every command and the API check here.
+
+A value that passes a type check can still crash the process or exhaust the machine (10^5 threads,
+a 10^5-pixel input, a seed torch cannot hold, a 10^6-digit integer, YAML nested a thousand deep), so
+each integer setting has an upper bound in :data:`LIMITS`; ``cnnzoo train`` (``TrainConfig``),
+``export``, ``benchmark``, ``info`` and ``--model-arg`` all read it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import CnnzooError, InvalidArgumentError, shown
+
+__all__ = ["LIMITS", "MODEL_ARG_CHARS", "MODEL_ARG_DEPTH", "check_count", "check_input_size", "parse_model_arg",
+           "model_arg_defaults"]
+
+#: upper bounds of the integer settings, by name
+LIMITS: dict[str, int] = {
+    "epochs": 1_000_000, "batch_size": 65_536, "grad_accum": 65_536, "step_size": 1_000_000,
+    "ema_every": 1_000_000, "log_every": 1_000_000_000, "max_steps": 10**12, "limit_batches": 10**12,
+    "save_every": 10**12, "keep_last": 1_000_000,
+    "input_size": 8192, "val_input_size": 8192, "val_resize": 8192, "in_chans": 4096,
+    "threads": 1024, "workers": 256, "seed": 2**63 - 1,
+    "topk": 100_000, "n": 1_000_000, "depth": 64,  # n: the images of cnnzoo data samples
+}
+#: the longest ``--model-arg`` value, and how deep its lists and mappings may nest
+MODEL_ARG_CHARS, MODEL_ARG_DEPTH = 1024, 4
+
+
+def check_count(name: str, value: Any, error: type[CnnzooError] = InvalidArgumentError) -> int:
+    """``value`` as a whole number from 1 to ``LIMITS[name]`` (a bool is not a number here)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
+        raise error(f"{name} must be a whole number from 1 to {LIMITS[name]:,}, got {shown(value)}")
+    return value
+
+
+def check_input_size(size: Sequence[Any], error: type[CnnzooError] = InvalidArgumentError) -> tuple[int, ...]:
+    """An input (C, H, W): channels up to ``LIMITS["in_chans"]``, each side up to ``LIMITS["input_size"]``."""
+    size = tuple(size)
+    if len(size) == 3:
+        check_count("in_chans", size[0], error)
+    for side in size[-2:]:
+        check_count("input_size", side, error)
+    return size
+
+
+def model_arg_defaults(constructor: Callable[..., Any]) -> dict[str, Any]:
+    """The default of each argument a model constructor takes, following ``**kwargs`` into the
+    network class it returns (``resnet18(**kwargs) -> ResNet``): what a ``--model-arg`` is typed by."""
+    defaults: dict[str, Any] = {}
+    for fn in (constructor, typing.get_type_hints(constructor).get("return")):
+        if not callable(fn):
+            continue
+        for name, p in inspect.signature(fn).parameters.items():
+            if p.default is not p.empty:
+                defaults.setdefault(name, p.default)
+    return defaults
+
+
+_BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+def parse_model_arg(key: str, text: str, default: Any = None) -> Any:
+    """A ``--model-arg KEY=VALUE`` value, typed by the argument's default: a bool reads only
+    true/false/yes/no/on/off/1/0 (the string "false" is not true), an int or float only a finite
+    number, a string as given; any other (lists, None defaults) as YAML. At most
+    :data:`MODEL_ARG_CHARS` characters, nested at most :data:`MODEL_ARG_DEPTH` deep."""
+    import yaml
+
+    if len(text) > MODEL_ARG_CHARS:
+        raise InvalidArgumentError(f"--model-arg {key} is {len(text):,} characters long; at most {MODEL_ARG_CHARS:,}")
+    kind = type(default)
+    if kind is bool:
+        if text.strip().lower() not in _BOOLS:
+            raise InvalidArgumentError(f"--model-arg {key} is true or false, got {shown(text)}")
+        return _BOOLS[text.strip().lower()]
+    if kind in (int, float):
+        try:
+            value = kind(text) if len(text.strip()) <= 20 else math.inf
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or abs(value) > 2**53:
+            raise InvalidArgumentError(f"--model-arg {key} is a{'n integer' if kind is int else ' number'} "
+                                       f"(default {default}) of at most 2**53, got {shown(text)}")
+        return value
+    if kind is str:
+        return text
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise InvalidArgumentError(f"--model-arg {key}={shown(text)}: the value is not YAML ({problem})") from None
+    except RecursionError:  # YAML's parser recurses once per level: a few hundred brackets exhaust the stack
+        raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels") from None
+    if _depth(value) > MODEL_ARG_DEPTH:
+        raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels")
+    if any(isinstance(v, int) and abs(v) > 2**53 for v in _leaves(value)):
+        raise InvalidArgumentError(f"--model-arg {key} holds an integer beyond 2**53: {shown(text)}")
+    return value
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]
