@@ -150,3 +150,40 @@ def test_what_the_constructor_forgot_fails_when_built():
 def test_contract_error_is_a_type_error():
     # code that catches the builtin for a malformed class keeps working
     assert issubclass(ModelContractError, TypeError)
+
+
+class _OwnTrunk(ZooModel):
+    """Stages as the network's own children (as ResNet's): the trunk runs them in registration order."""
+
+    def __init__(self, *, num_classes: int = 3, in_chans: int = 1, drop_rate: float = 0.0, taps: tuple = ()) -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans, drop_rate=drop_rate)
+        self.stem = nn.Conv2d(in_chans, 4, 3, stride=2, padding=1)
+        self.act = nn.ReLU()
+        self.stage1 = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.set_feature_info(
+            [
+                dict(num_chs=4, reduction=2, module=taps[0] if taps else "act"),
+                dict(num_chs=8, reduction=4, module=taps[1] if taps else "stage1"),
+            ]
+        )
+        self.num_features, self.min_input_size = 8, (in_chans, 1, 1)
+        self.fc = self.new_classifier("fc", 8)
+
+
+def test_a_trunk_of_own_children_runs_scripts_and_prunes():
+    model = _OwnTrunk().eval()
+    x = torch.randn(2, 1, 8, 8)
+    stem = model.act(model.stem(x))
+    final, maps = model.forward_intermediates(x)
+    torch.testing.assert_close(maps[0], stem)
+    torch.testing.assert_close(final, model.stage1(stem))
+    torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+    model.prune_intermediate_layers(indices=[0])
+    assert isinstance(model.stage1, nn.Identity)
+    torch.testing.assert_close(model(x), stem)
+
+
+@pytest.mark.parametrize("taps", [("act", "fc.weight"), ("stage1", "act"), ("stem.weight", "stage1")])
+def test_stage_outputs_must_be_trunk_layers_in_order(taps):
+    with pytest.raises(ModelContractError, match=r"_OwnTrunk's stage outputs .* must be layers of its trunk"):
+        _OwnTrunk(taps=taps)

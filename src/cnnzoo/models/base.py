@@ -101,18 +101,17 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
     A family's ``__init__`` calls ``super().__init__(num_classes=..., in_chans=...,
     arch_name=..., drop_rate=...)``, builds its layers, sets ``num_features`` and
     ``min_input_size``, and creates each classifier with :meth:`new_classifier`, which also
-    records it, and declares its stage outputs with :meth:`set_feature_info`. Unless the layers
-    are one ``features`` stack it defines :meth:`forward_stages` and :meth:`prune_stages_after`.
+    records it, and declares its stage outputs with :meth:`set_feature_info`: layers of its
+    trunk, a ``features`` stack or its own children in forward order (:meth:`run_layers`).
     It may override :meth:`forward_head` (a head with hidden layers), :meth:`make_classifier`
     (another kind of output layer), :meth:`init_classifier` (its initialisation of a new
     classifier) or :meth:`drop_head_layers` (hidden head layers). What a family must provide
     is checked when its class is defined (:func:`class_contract_problems`) and when it is built.
     """
 
-    # the position of each stage's end in a ``features`` stack and, per layer of the stack, the
-    # stage it ends (-1: none); empty for other shapes (declared here for TorchScript's sake)
+    # the position of each stage's end among the trunk's layers (run_layers), declared here for
+    # TorchScript's sake
     feature_ends: list[int]
-    stage_of_layer: list[int]
 
     if TYPE_CHECKING:  # set by the families' constructors; declared for type checkers only, since
         # TorchScript reads class annotations as attribute types (and cannot parse these)
@@ -175,7 +174,6 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
         #: the stage outputs (set_feature_info)
         self.feature_info: list[dict[str, Any]] = []
         self.feature_ends = []
-        self.stage_of_layer = []
         #: True once prune_intermediate_layers removed the head: forward ends at the feature map
         self.head_pruned = False
 
@@ -192,25 +190,43 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
         Runs up to stage ``stop_index`` (-1: to the end, so that the first result is the
         ``forward_features`` map). ``norm`` applies the network's final normalisation to the
         last stage where that stage's module stops before it (DenseNet's ReLU after norm5).
-        This default runs a ``features`` stack; families of another shape override it.
         """
         check_input_size(x, self.arch_name, self.min_input_size)
-        return self.run_feature_stack(x, take, stop_index)
+        return self.run_stages(x, take, stop_index)
 
-    def run_feature_stack(self, x: torch.Tensor, take: list[int],
-                          stop_index: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Run ``features`` layer by layer, up to the end of stage ``stop_index`` (-1: all)."""
+    def run_stages(self, x: torch.Tensor, take: list[int], stop_index: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run the trunk up to the end of stage ``stop_index`` (-1: all), keeping the outputs of the stages ``take``."""
+        last = self.feature_ends[stop_index] if stop_index >= 0 else -1
+        return self.run_layers(x, [self.feature_ends[i] for i in take], last)
+
+    def run_layers(self, x: torch.Tensor, keep: list[int], last: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Run the trunk's layers up to position ``last`` (-1: all), keeping the outputs at the positions ``keep``.
+
+        The trunk is the ``features`` stack where the network has one, otherwise the network's
+        own children up to the last stage's module, in the order they were registered (ResNet's
+        ``conv1`` ... ``layer4``, GoogLeNet's ``conv1`` ... ``inception5b``): one loop for every
+        family, which TorchScript unrolls, as it does for any module container, so that each
+        ``i`` is a constant and no stage is written out by hand.
+        """
         maps: list[torch.Tensor] = []
-        if stop_index < 0 and len(take) == 0:
-            # forward_features: the stack as one call, so that hooks on it (cnnzoo's analysis
-            # tools, a user's) see it run
-            return self.features(x), maps
-        last = self.feature_ends[stop_index] if stop_index >= 0 else len(self.stage_of_layer) - 1
-        for i, layer in enumerate(self.features):  # unrolled by the compilers: i is a constant
-            if i <= last:
-                x = layer(x)
-                if self.stage_of_layer[i] in take:
-                    maps.append(x)
+        # hasattr on a module is settled when TorchScript compiles: one loop is compiled, not both
+        if hasattr(self, "features"):
+            if last == -1 and len(keep) == 0:
+                # forward_features: the stack as one call, so that hooks on it (cnnzoo's analysis
+                # tools, a user's) see it run
+                return self.features(x), maps
+            for i, layer in enumerate(self.features):
+                if i <= last or last == -1:
+                    x = layer(x)
+                    if i in keep:
+                        maps.append(x)
+        else:
+            end = last if last >= 0 else self.feature_ends[-1]
+            for i, layer in enumerate(self.children()):  # the head's modules come after ``end``
+                if i <= end:
+                    x = layer(x)
+                    if i in keep:
+                        maps.append(x)
         return x, maps
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
@@ -245,19 +261,32 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
 
     # ------------------------------------------------------------------ stages (backbone use)
     def set_feature_info(self, info: Sequence[dict[str, Any]]) -> None:
-        """Declare the stage outputs: ``dict(num_chs, reduction, module)`` each, in forward order."""
-        self.feature_info = check_feature_info(info)
-        self._map_feature_stack()
+        """Declare the stage outputs: ``dict(num_chs, reduction, module)`` each, in forward order.
 
-    def _map_feature_stack(self) -> None:
-        # where the stages end inside a ``features`` stack (what run_feature_stack needs)
-        stack = getattr(self, "features", None)
-        names = [n for n, _ in stack.named_children()] if isinstance(stack, nn.Sequential) else []
-        ends = [names.index(f["module"][len("features."):]) for f in self.feature_info
-                if f["module"].startswith("features.") and f["module"][len("features."):] in names]
-        if len(ends) == len(self.feature_info):
-            self.feature_ends = ends
-            self.stage_of_layer = [ends.index(i) if i in ends else -1 for i in range(len(names))]
+        Each ``module`` ends its stage and is a layer of the trunk (see :meth:`run_layers`):
+        ``features.<name>`` where the network has a ``features`` stack, the name of one of the
+        network's children otherwise.
+        """
+        self.feature_info = check_feature_info(info)
+        self._map_stages()
+
+    def _trunk_names(self) -> tuple[str, list[str]]:
+        # the prefix of the trunk's layers in module paths, and their names in forward order
+        if hasattr(self, "features"):
+            return "features.", [n for n, _ in self.features.named_children()]
+        return "", [n for n, _ in self.named_children()]
+
+    def _map_stages(self) -> None:
+        prefix, names = self._trunk_names()
+        modules = [f["module"] for f in self.feature_info]
+        ends = [names.index(m[len(prefix) :]) if m.startswith(prefix) and m[len(prefix) :] in names else -1
+                for m in modules]
+        if -1 in ends or ends != sorted(set(ends)):
+            raise ModelContractError(
+                f"{type(self).__qualname__}'s stage outputs {modules} must be layers of its trunk in forward "
+                f"order: {'layers of features' if prefix else 'its own children'} ({', '.join(names)})"
+            )
+        self.feature_ends = ends
 
     def forward_intermediates(self, x: torch.Tensor, indices: Indices = None, norm: bool = False,
                               stop_early: bool = False, output_fmt: str = "NCHW",
@@ -301,9 +330,15 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
         return take
 
     def prune_stages_after(self, index: int) -> None:
-        """Remove the layers after stage ``index`` (this default: cut the ``features`` stack)."""
-        self.features = self.features[:self.feature_ends[index] + 1]
-        self._map_feature_stack()
+        """Remove the trunk's layers after stage ``index``: cut the ``features`` stack, or make
+        the network's later trunk layers identities (their names stay, as timm's pruning keeps them)."""
+        end, last = self.feature_ends[index], self.feature_ends[-1]
+        if hasattr(self, "features"):
+            self.features = self.features[: end + 1]
+        else:
+            for name in self._trunk_names()[1][end + 1 : last + 1]:
+                setattr(self, name, nn.Identity())
+        self._map_stages()
 
     def drop_head_layers(self) -> None:
         """Remove the head's layers other than the classifiers (prune_intermediate_layers)."""

@@ -230,7 +230,7 @@ class DenseNet(ZooModel):
         With ``norm`` the last stage (norm5) is returned after that ReLU too.
         """
         check_input_size(x, self.arch_name, self.min_input_size)
-        x, maps = self.run_feature_stack(x, take, stop_index)
+        x, maps = self.run_stages(x, take, stop_index)
         last = len(self.feature_ends) - 1
         if self.ends_with_norm5 and (stop_index < 0 or stop_index == last):
             x = F.relu(x)  # not in place: the last map may be this tensor

@@ -157,6 +157,10 @@ class GoogLeNet(ZooModel):
     mean/std to the [-1, 1] range that torchvision's ported weights expect.
     """
 
+    # positions among the trunk's layers of inception (4a) and (4d), which the auxiliary heads read
+    # (empty without them); declared for TorchScript, which cannot type an empty list
+    aux_taps: list[int]
+
     def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True,
                  transform_input: bool = False, variant: str = "torchvision", drop_rate: float | None = None,
                  aux_drop_rate: float = 0.7, arch_name: str = "googlenet") -> None:
@@ -199,6 +203,8 @@ class GoogLeNet(ZooModel):
                                dict(num_chs=832, reduction=16, module="inception4e"),
                                dict(num_chs=1024, reduction=32, module="inception5b")])
         self._init_modules(self)
+        trunk = [name for name, _ in self.named_children()]
+        self.aux_taps = [trunk.index("inception4a"), trunk.index("inception4d")] if aux_logits else []
         # the classifiers: the main one first, then the auxiliary heads (reset together);
         # registered in torchvision's order (aux1, aux2, ..., fc), as its state dicts are
         fc = self.new_classifier("fc", self.num_features)
@@ -259,77 +265,32 @@ class GoogLeNet(ZooModel):
                           x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
                           x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5], 1)
 
-    def _trunk(self, x: torch.Tensor, take: list[int], stop_index: int
-               ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Stem and Inception modules: (last map, the stage outputs in ``take``, inception 4a's
-        and 4d's outputs for the auxiliary heads); stops after stage ``stop_index`` (-1: none)."""
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, self.arch_name, self.min_input_size)
-        if self.transform_input:
-            x = self._transform(x)
-        maps: list[torch.Tensor] = []
-        x = self.conv1(x)  # N x 64 x 112 x 112
-        if 0 in take:
-            maps.append(x)
-        if stop_index == 0:
-            return x, maps, x, x
-        x = self.maxpool1(x)
-        if self.lrn1 is not None:
-            x = self.lrn1(x)
-        x = self.conv3(self.conv2(x))  # N x 192 x 56 x 56
-        if self.lrn2 is not None:
-            x = self.lrn2(x)
-        if 1 in take:
-            maps.append(x)
-        if stop_index == 1:
-            return x, maps, x, x
-        x = self.inception3b(self.inception3a(self.maxpool2(x)))  # N x 480 x 28 x 28
-        if 2 in take:
-            maps.append(x)
-        if stop_index == 2:
-            return x, maps, x, x
-        tap1 = self.inception4a(self.maxpool3(x))  # N x 512 x 14 x 14
-        tap2 = self.inception4d(self.inception4c(self.inception4b(tap1)))  # N x 528 x 14 x 14
-        x = self.inception4e(tap2)  # N x 832 x 14 x 14
-        if 3 in take:
-            maps.append(x)
-        if stop_index == 3:
-            return x, maps, tap1, tap2
-        x = self.inception5b(self.inception5a(self.maxpool4(x)))  # N x 1024 x 7 x 7
-        if 4 in take:
-            maps.append(x)
-        return x, maps, tap1, tap2
+        return self._transform(x) if self.transform_input else x
 
     def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
                        norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Stem and Inception modules (N x C x 224 x 224 -> N x 1024 x 7 x 7), keeping the
         stage outputs in ``take``; ``norm`` has nothing to add."""
-        x, maps, _, _ = self._trunk(x, take, stop_index)
-        return x, maps
-
-    def prune_stages_after(self, index: int) -> None:
-        """Replace the layers after stage ``index`` by the identity."""
-        after = ["maxpool1", "lrn1", "conv2", "conv3", "lrn2", "maxpool2", "inception3a", "inception3b",
-                 "maxpool3", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
-                 "maxpool4", "inception5a", "inception5b"]
-        last = {0: "conv1", 1: "lrn2", 2: "inception3b", 3: "inception4e"}[index]
-        for name in after[after.index(last) + 1 if last in after else 0:]:
-            if getattr(self, name) is not None:
-                setattr(self, name, nn.Identity())
+        return self.run_stages(self._input(x), take, stop_index)
 
     def drop_head_layers(self) -> None:
         """The auxiliary heads go with the classifier (prune_intermediate_layers)."""
         self.aux1 = self.aux2 = None
+        self.aux_taps = []
         self.classifier_widths = {"fc": self.classifier_widths["fc"]}
 
     def forward(self, x: torch.Tensor) -> GoogLeNetOutputs | torch.Tensor:
         """Main logits in eval mode; :class:`GoogLeNetOutputs` in training mode with aux heads."""
-        no_stages: list[int] = []
-        features, _, tap1, tap2 = self._trunk(x, no_stages, -1)
+        no_taps: list[int] = []
+        # the trunk also keeps inception (4a)'s and (4d)'s outputs where the auxiliary heads read them
+        features, taps = self.run_layers(self._input(x), self.aux_taps if self.training else no_taps, -1)
         if self.head_pruned:
             return features
         logits = self.forward_head(features)
         if self.training and self.aux1 is not None and self.aux2 is not None:
-            return GoogLeNetOutputs(logits, self.aux1(tap1), self.aux2(tap2))
+            return GoogLeNetOutputs(logits, self.aux1(taps[0]), self.aux2(taps[1]))
         return logits
 
 

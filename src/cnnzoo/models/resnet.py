@@ -23,10 +23,8 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel
-from .layers import DropPath, check_input_size, check_rate, he_normal, init_weights, smallest_input_size
+from .layers import DropPath, check_rate, he_normal, init_weights, smallest_input_size
 from .registry import register_model
-
-torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ZeroPadShortcut", "ResNet",
            "build_resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
@@ -386,7 +384,6 @@ class ResNet(ZooModel):
         self.layer1, self.layer2, self.layer3 = stages[:3]
         # the three-stage CIFAR networks have no layer4
         self.layer4: nn.Sequential | None = stages[3] if len(stages) == 4 else None
-        self.last_stage = len(layers)
         self.num_features = widths[-1] * block.expansion
         # v2's last addition is followed by BN-ReLU before pooling (He et al. 2016, Sec. 4.1);
         # it belongs to the last stage's output
@@ -449,53 +446,6 @@ class ResNet(ZooModel):
         conv = nn.Conv2d(self.inplanes, out, k, stride=stride, padding=k // 2, bias=False)
         # v2 projects the already normalised input, so no BN follows (He et al. 2016)
         return nn.Sequential(conv) if preact else nn.Sequential(conv, nn.BatchNorm2d(out))
-
-    def _stage_end(self, x: torch.Tensor, stage: int) -> torch.Tensor:
-        # v2's final BN-ReLU closes the last stage (the identity in v1)
-        return self.final_relu(self.final_bn(x)) if stage == self.last_stage else x
-
-    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
-                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Stem (stage 0) and the residual stages: N x C x H x W -> N x num_features x H/32 x W/32.
-
-        The stages are written out one by one (TorchScript calls no module by index); a
-        stage after ``stop_index`` is not run. ``norm`` has nothing to add: v2's final
-        BN-ReLU is part of its last stage.
-        """
-        check_input_size(x, self.arch_name, self.min_input_size)
-        maps: list[torch.Tensor] = []
-        x = self.relu(self.bn1(self.conv1(x)))
-        if 0 in take:
-            maps.append(x)
-        if stop_index == 0:
-            return x, maps
-        x = self._stage_end(self.layer1(self.maxpool(x)), 1)
-        if 1 in take:
-            maps.append(x)
-        if stop_index == 1:
-            return x, maps
-        x = self._stage_end(self.layer2(x), 2)
-        if 2 in take:
-            maps.append(x)
-        if stop_index == 2:
-            return x, maps
-        x = self._stage_end(self.layer3(x), 3)
-        if 3 in take:
-            maps.append(x)
-        if self.layer4 is not None:
-            if stop_index != 3:
-                x = self._stage_end(self.layer4(x), 4)
-                if 4 in take:
-                    maps.append(x)
-        return x, maps
-
-    def prune_stages_after(self, index: int) -> None:
-        """Empty the stages after ``index`` (0: the stem) and drop v2's final BN-ReLU."""
-        if index == 0:
-            self.maxpool = nn.Identity()
-        for i in range(index + 1, self.last_stage + 1):
-            setattr(self, f"layer{i}", nn.Sequential())
-        self.final_bn, self.final_relu = nn.Identity(), nn.Identity()
 
 
 def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:
