@@ -38,6 +38,7 @@ feature extractor unscriptable).
 """
 
 import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -86,16 +87,7 @@ _HEADS = ("fc", "classifier")
 CONSTRUCTOR_KEYWORDS = ("num_classes", "in_chans", "drop_rate")
 
 
-class _ChecksBuiltModel(type):
-    """ZooModel's metaclass: once the outermost constructor has returned, check what only an instance shows."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        model = super().__call__(*args, **kwargs)
-        model._check_built()
-        return model
-
-
-class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
+class ZooModel(nn.Module):
     """Base class of every cnnzoo network: the common interface (see the module docstring).
 
     A family's ``__init__`` calls ``super().__init__(num_classes=..., in_chans=...,
@@ -135,6 +127,18 @@ class ZooModel(nn.Module, metaclass=_ChecksBuiltModel):
                 f"{cls.__module__}.{cls.__qualname__} does not meet the cnnzoo model "
                 f"contract (cnnzoo.models.base): {'; '.join(problems)}"
             )
+        # what only an instance shows is checked once the outermost constructor has returned: the
+        # constructor is wrapped, not replaced by a metaclass's __call__, so that inspect.signature
+        # of the class (which --model-arg typing, timm's and torchvision's registries read) stays its own
+        init = cls.__init__
+
+        @functools.wraps(init)
+        def checked_init(self: ZooModel, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self) is cls:
+                self._check_built()
+
+        cls.__init__ = checked_init  # type: ignore[method-assign]
 
     def _check_built(self) -> None:
         # what a constructor must have set: the forward and the tools read these, and without the
