@@ -292,8 +292,8 @@ class ResNet(ZooModel):
 
     He et al. 2015, "Deep Residual Learning for Image Recognition", Table 1: ``layers`` is
     the number of blocks per stage, ``block`` the block type (its ``expansion`` sets the
-    output width). Every variant of the family is an option of this one class (STYLE.md
-    habit 12); options that exist to reproduce a published layout name their source.
+    output width). Every variant of the family is an option of this one class, so a fix to
+    one variant is a fix to all; options that exist to reproduce a published layout name their source.
 
     Args:
         block: ``BasicBlock``/``Bottleneck`` (v1) or ``PreActBasicBlock``/``PreActBottleneck``
