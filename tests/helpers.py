@@ -25,24 +25,25 @@ QUICK = ["--quiet", "--limit-batches", "1", "--batch-size", "8", "--threads", "1
 #: every registered model on the meta device. A bigger sibling differs only in block counts or
 #: widths, which the meta-device tests cover.
 REPRESENTATIVES = [
-    "lenet5",                # LeNet5 (variant="paper" is tested beside it)
-    "alexnet",               # ClassicConvNet: AlexNet, torchvision's layout
-    "alexnet_original",      # grouped convolutions and LRN
+    "lenet5",  # LeNet5 (variant="paper" is tested beside it)
+    "alexnet",  # ClassicConvNet: AlexNet, torchvision's layout
+    "alexnet_original",  # grouped convolutions and LRN
     "zfnet",
-    "vgg11", "vgg11_bn",     # VGG with and without BatchNorm
-    "googlenet",             # Inception, auxiliary heads
-    "resnet18",              # BasicBlock
-    "resnet50",              # Bottleneck
-    "resnext50_32x4d",       # grouped Bottleneck
-    "resnet18v2",            # PreActBasicBlock
-    "resnet50v2",            # PreActBottleneck
-    "se_resnet18",           # SE in BasicBlock, ReLU before SE, Caffe stem pooling
-    "se_resnet50",           # SE in Bottleneck, stride on the first 1x1
-    "densenet_bc_100_k12",   # DenseNet, CIFAR stem
-    "densenet121",           # DenseNet, ImageNet stem
-    "mobilenet_v1_025",      # depthwise separable blocks
-    "mobilenet_v2",          # inverted residuals
-    "resnet20",              # CIFAR stem, three stages, zero-padding shortcuts (option A)
+    "vgg11",
+    "vgg11_bn",  # VGG with and without BatchNorm
+    "googlenet",  # Inception, auxiliary heads
+    "resnet18",  # BasicBlock
+    "resnet50",  # Bottleneck
+    "resnext50_32x4d",  # grouped Bottleneck
+    "resnet18v2",  # PreActBasicBlock
+    "resnet50v2",  # PreActBottleneck
+    "se_resnet18",  # SE in BasicBlock, ReLU before SE, Caffe stem pooling
+    "se_resnet50",  # SE in Bottleneck, stride on the first 1x1
+    "densenet_bc_100_k12",  # DenseNet, CIFAR stem
+    "densenet121",  # DenseNet, ImageNet stem
+    "mobilenet_v1_025",  # depthwise separable blocks
+    "mobilenet_v2",  # inverted residuals
+    "resnet20",  # CIFAR stem, three stages, zero-padding shortcuts (option A)
 ]
 
 #: Registered networks whose meta-device forward alone takes seconds (ResNet-1202: 600 blocks,

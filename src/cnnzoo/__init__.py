@@ -59,8 +59,13 @@ _LAZY = {
 }
 
 __all__ = [
-    "CnnzooError", "GoogLeNetOutputs", "googlenet_loss", "list_models",
-    "register_model", "__version__", *sorted(_LAZY),
+    "CnnzooError",
+    "GoogLeNetOutputs",
+    "googlenet_loss",
+    "list_models",
+    "register_model",
+    "__version__",
+    *sorted(_LAZY),
 ]
 
 

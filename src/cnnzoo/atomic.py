@@ -22,8 +22,16 @@ from typing import Any, BinaryIO
 
 from .errors import WriteError
 
-__all__ = ["TEMP_SUFFIX", "atomic_path", "atomic_write", "is_temp_file", "temp_files_of", "remove_stale_temp_files",
-           "pid_alive", "output_file"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "atomic_path",
+    "atomic_write",
+    "is_temp_file",
+    "temp_files_of",
+    "remove_stale_temp_files",
+    "pid_alive",
+    "output_file",
+]
 
 #: what every temporary file of ours ends with (it also ends with ".tmp", as users expect)
 TEMP_SUFFIX = ".cnnzoo.tmp"
@@ -53,8 +61,14 @@ def _line(path: str | Path) -> str:
     return repr(str(path))[1:-1]  # a name with a newline must not make a second line on stderr
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _check_target(path: Path) -> bool:
@@ -91,8 +105,7 @@ class _Recorded:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path], None] | None = None
-                ) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a fresh temporary path beside ``path``; on success it replaces ``path``.
 
     Write the new content to the yielded path (by name: ``torch.jit.save``, ``savefig`` and

@@ -29,8 +29,9 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------- list / models
 def _add_list(sub: Any) -> None:
-    p = sub.add_parser("list", help="list the registered models",
-                       description="List registered models matching a shell wildcard.")
+    p = sub.add_parser(
+        "list", help="list the registered models", description="List registered models matching a shell wildcard."
+    )
     p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
     p.add_argument("--family", help="only this family (resnet, vgg, ...)")
     p.add_argument("--pretrained", action="store_true", help="only models with weights")
@@ -57,29 +58,41 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- weights
 def _add_weights(sub: Any) -> None:
-    p = sub.add_parser("weights", help="list, inspect, download or import pretrained weights",
-                       description="The pretrained-weights catalogue and the local cache "
-                                   "($CNNZOO_HOME/weights; CNNZOO_HOME defaults to "
-                                   "<torch hub dir>/cnnzoo).")
+    p = sub.add_parser(
+        "weights",
+        help="list, inspect, download or import pretrained weights",
+        description="The pretrained-weights catalogue and the local cache "
+        "($CNNZOO_HOME/weights; CNNZOO_HOME defaults to "
+        "<torch hub dir>/cnnzoo).",
+    )
     wsub = p.add_subparsers(dest="weights_command", metavar="ACTION", parser_class=_Parser)
     wsub.required = True
-    q = wsub.add_parser("list", help="the catalogue as a table",
-                        description="Catalogued weights whose tag or model matches a wildcard.")
+    q = wsub.add_parser(
+        "list", help="the catalogue as a table", description="Catalogued weights whose tag or model matches a wildcard."
+    )
     q.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
     q.add_argument("--json", action="store_true", help="print JSON")
-    q = wsub.add_parser("info", help="everything about one tag",
-                        description="Source, URL, hash, preprocessing, accuracy and cache state.")
+    q = wsub.add_parser(
+        "info",
+        help="everything about one tag",
+        description="Source, URL, hash, preprocessing, accuracy and cache state.",
+    )
     q.add_argument("tag", help="a weight tag (resnet50.tv2_in1k) or a model (its default tag)")
     q.add_argument("--json", action="store_true", help="print JSON")
-    q = wsub.add_parser("download", help="download weights into the cache (verified)",
-                        description="Download and verify weights; files already cached are "
-                                    "re-verified, not downloaded again.")
+    q = wsub.add_parser(
+        "download",
+        help="download weights into the cache (verified)",
+        description="Download and verify weights; files already cached are re-verified, not downloaded again.",
+    )
     q.add_argument("tags", nargs="*", metavar="TAG", help="tags, models or wildcards")
     q.add_argument("--all", action="store_true", help="every catalogued file")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
-    q = wsub.add_parser("import", help="copy a local file into the cache under its tag",
-                        description="For machines that cannot download: check FILE's hash "
-                                    "against the catalogue and copy it into the cache.")
+    q = wsub.add_parser(
+        "import",
+        help="copy a local file into the cache under its tag",
+        description="For machines that cannot download: check FILE's hash "
+        "against the catalogue and copy it into the cache.",
+    )
     q.add_argument("tag", help="the weight tag the file is")
     q.add_argument("file", help="the downloaded file")
     p.set_defaults(func=_cmd_weights)
@@ -98,10 +111,17 @@ def _cmd_weights(args: argparse.Namespace) -> int:
             return 0
         table = [("TAG", "SOURCE", "DEFAULT", "TOP-1", "SIZE", "HASH", "CACHED")]
         for r in rows:
-            table.append((r["tag"], r["source"], "*" if r["default"] else "",
-                          "-" if r["top1"] is None else f"{r['top1']:.2f}",
-                          "-" if r["size_mb"] is None else f"{r['size_mb']:.0f}MB",
-                          r["hash_status"], "yes" if r["cached"] else "no"))
+            table.append(
+                (
+                    r["tag"],
+                    r["source"],
+                    "*" if r["default"] else "",
+                    "-" if r["top1"] is None else f"{r['top1']:.2f}",
+                    "-" if r["size_mb"] is None else f"{r['size_mb']:.0f}MB",
+                    r["hash_status"],
+                    "yes" if r["cached"] else "no",
+                )
+            )
         widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
             print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -115,8 +135,7 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     elif action == "download":
         if bool(args.tags) == args.all:
             raise CliError("give the tags to download, or --all (not both)")
-        for path in weights.download_weights(["*"] if args.all else args.tags,
-                                             progress=not args.quiet):
+        for path in weights.download_weights(["*"] if args.all else args.tags, progress=not args.quiet):
             print(path)
     else:  # import
         print(weights.import_weights(args.tag, args.file))
@@ -128,13 +147,17 @@ def _add_train(sub: Any) -> None:
     from .training.config import add_config_options
 
     p = sub.add_parser(
-        "train", help="train a model (default: lenet5 on the built-in digits)",
+        "train",
+        help="train a model (default: lenet5 on the built-in digits)",
         description="Train a registered model. Every key of a YAML recipe is an option; options override "
-                    "--config (a shipped recipe by name, a YAML file or a run's config.yaml); with --resume the "
-                    "checkpoint's settings are the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
-        argument_default=argparse.SUPPRESS)
-    p.add_argument("--config", help="YAML recipe: a shipped recipe's name (resnet56_cifar10; cnnzoo/recipes/), "
-                                    "a file, or a run's config.yaml")
+        "--config (a shipped recipe by name, a YAML file or a run's config.yaml); with --resume the "
+        "checkpoint's settings are the base. Several GPUs: torchrun --nproc-per-node N -m cnnzoo train ...",
+        argument_default=argparse.SUPPRESS,
+    )
+    p.add_argument(
+        "--config",
+        help="YAML recipe: a shipped recipe's name (resnet56_cifar10; cnnzoo/recipes/), a file, or a run's config.yaml",
+    )
     p.add_argument("--resume", help="continue from a last.pt")
     add_config_options(p)
     p.set_defaults(func=_cmd_train)
@@ -181,9 +204,12 @@ def _model_args(items: list[str], models: Sequence[str | None] = ()) -> dict[str
 
 
 def _add_eval(sub: Any) -> None:
-    p = sub.add_parser("eval", help="validation loss / top-1 / top-5 of a checkpoint",
-                       description="Evaluate a cnnzoo checkpoint (best.pt or last.pt) on the run's "
-                                   "validation data, or on --data with the same classes.")
+    p = sub.add_parser(
+        "eval",
+        help="validation loss / top-1 / top-5 of a checkpoint",
+        description="Evaluate a cnnzoo checkpoint (best.pt or last.pt) on the run's "
+        "validation data, or on --data with the same classes.",
+    )
     p.add_argument("--model", help="the checkpoint's model (checked); default: as recorded")
     p.add_argument("--checkpoint", required=True, help="best.pt / last.pt of a run")
     p.add_argument("--data", help="other data with the same classes: a data spec, or a folder of class folders")
@@ -199,39 +225,64 @@ def _add_eval(sub: Any) -> None:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from .training import evaluate_checkpoint
 
-    m = evaluate_checkpoint(args.checkpoint, args.model, data=args.data, device=args.device,
-                            precision=args.precision, batch_size=args.batch_size, workers=args.workers,
-                            limit_batches=args.limit_batches)
+    m = evaluate_checkpoint(
+        args.checkpoint,
+        args.model,
+        data=args.data,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        limit_batches=args.limit_batches,
+    )
     if args.json:
         print(json.dumps(m))
     else:
-        print(f"{m['model']} on {m['data']} ({int(m['images'])} images): val loss {m['val_loss']:.4f} | "
-              f"top-1 {m['val_top1']:.2f}% | top-5 {m['val_top5']:.2f}%")
+        print(
+            f"{m['model']} on {m['data']} ({int(m['images'])} images): val loss {m['val_loss']:.4f} | "
+            f"top-1 {m['val_top1']:.2f}% | top-5 {m['val_top5']:.2f}%"
+        )
     return 0
 
 
 # ---------------------------------------------------------------- info / predict / benchmark / export
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model-arg", dest="model_args", action="append", default=[], metavar="KEY=VALUE",
-                   help="a constructor argument (repeatable), as for train: --model-arg variant=paper")
+    p.add_argument(
+        "--model-arg",
+        dest="model_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument (repeatable), as for train: --model-arg variant=paper",
+    )
 
 
 def _add_info(sub: Any) -> None:
-    p = sub.add_parser("info", help="per-layer table: shapes, parameters, MACs, receptive fields, depth",
-                       description="Per-layer output shape, neurons, parameters, MACs and receptive field "
-                                   "(size, jump, start), notes where a window does not fit, then totals and "
-                                   "the depth in weight layers. GFLOPs are torchvision's: multiply-adds / 1e9.")
-    p.add_argument("model", nargs="+", help="registered model name (cnnzoo list); several: the table of "
-                                            "'cnnzoo compare'")
-    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
-                   help="input size (default: the model's)")
+    p = sub.add_parser(
+        "info",
+        help="per-layer table: shapes, parameters, MACs, receptive fields, depth",
+        description="Per-layer output shape, neurons, parameters, MACs and receptive field "
+        "(size, jump, start), notes where a window does not fit, then totals and "
+        "the depth in weight layers. GFLOPs are torchvision's: multiply-adds / 1e9.",
+    )
+    p.add_argument(
+        "model", nargs="+", help="registered model name (cnnzoo list); several: the table of 'cnnzoo compare'"
+    )
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"), help="input size (default: the model's)")
     p.add_argument("--depth", type=int, default=2, help="module nesting depth shown (default 2)")
     _add_model_args(p)
     p.add_argument("--json", action="store_true", help="print JSON (layers and totals)")
-    p.add_argument("--plot", metavar="OUT.png", help="also draw per-layer parameters, MACs, activations and "
-                                                     "receptive field (needs matplotlib)")
-    p.add_argument("--html", metavar="OUT.html", help="also write the model explorer: the graph (folding to "
-                                                      "--depth levels) beside this table, one offline HTML file")
+    p.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="also draw per-layer parameters, MACs, activations and receptive field (needs matplotlib)",
+    )
+    p.add_argument(
+        "--html",
+        metavar="OUT.html",
+        help="also write the model explorer: the graph (folding to "
+        "--depth levels) beside this table, one offline HTML file",
+    )
     p.set_defaults(func=_cmd_info)
 
 
@@ -277,18 +328,30 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _add_compare(sub: Any) -> None:
-    p = sub.add_parser("compare", help="several models side by side: parameters, GFLOPs, depth, RF, top-1",
-                       description="One row per model: parameters (those run in inference, and with auxiliary "
-                                   "heads), GFLOPs (multiply-adds / 1e9), depth in weight layers, receptive field "
-                                   "of the last feature map, activation memory per image and the published top-1 "
-                                   "of a weight tag (resnet50.tv_in1k; default: the model's default tag). Built on "
-                                   "the meta device: nothing is timed, no weights are read.")
+    p = sub.add_parser(
+        "compare",
+        help="several models side by side: parameters, GFLOPs, depth, RF, top-1",
+        description="One row per model: parameters (those run in inference, and with auxiliary "
+        "heads), GFLOPs (multiply-adds / 1e9), depth in weight layers, receptive field "
+        "of the last feature map, activation memory per image and the published top-1 "
+        "of a weight tag (resnet50.tv_in1k; default: the model's default tag). Built on "
+        "the meta device: nothing is timed, no weights are read.",
+    )
     p.add_argument("models", nargs="+", metavar="MODEL", help="names, name.tag or wildcards ('resnet*')")
-    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"),
-                   help="input size for all (default: each tag's evaluation size, else the model's)")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=3,
+        metavar=("C", "H", "W"),
+        help="input size for all (default: each tag's evaluation size, else the model's)",
+    )
     _add_model_args(p)
-    p.add_argument("--format", default="table", choices=["table", "csv", "markdown", "json"],
-                   help="table (default), csv, markdown or json")
+    p.add_argument(
+        "--format",
+        default="table",
+        choices=["table", "csv", "markdown", "json"],
+        help="table (default), csv, markdown or json",
+    )
     p.set_defaults(func=_cmd_compare)
 
 
@@ -301,23 +364,38 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _add_predict(sub: Any) -> None:
-    p = sub.add_parser("predict", help="classify image files with pretrained weights or a run's checkpoint",
-                       description="Top-k classes of each image, preprocessed as the weights expect (resize, "
-                                   "centre crop, channels, mean/std), or as a run evaluated for its checkpoint "
-                                   "(its class names too). cnnzoo data samples writes digits to try.")
+    p = sub.add_parser(
+        "predict",
+        help="classify image files with pretrained weights or a run's checkpoint",
+        description="Top-k classes of each image, preprocessed as the weights expect (resize, "
+        "centre crop, channels, mean/std), or as a run evaluated for its checkpoint "
+        "(its class names too). cnnzoo data samples writes digits to try.",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files, or folders of them")
     p.add_argument("--model", help="model name, e.g. lenet5 or resnet50.tv2_in1k (a run's checkpoint names its own)")
-    p.add_argument("--pretrained", metavar="TAG|PATH",
-                   help="weight tag, weights file or a run's best.pt/last.pt (default: the default tag)")
+    p.add_argument(
+        "--pretrained",
+        metavar="TAG|PATH",
+        help="weight tag, weights file or a run's best.pt/last.pt (default: the default tag)",
+    )
     _add_model_args(p)
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
-    p.add_argument("--saliency", metavar="OUT.png", help="write a gradient-saliency overlay PNG "
-                                                         "(several images: OUT-<image>.png)")
-    p.add_argument("--smoothgrad", type=int, default=16, metavar="N",
-                   help="average the saliency over N noisy copies (SmoothGrad; default 16, 0: the raw gradient)")
+    p.add_argument(
+        "--saliency", metavar="OUT.png", help="write a gradient-saliency overlay PNG (several images: OUT-<image>.png)"
+    )
+    p.add_argument(
+        "--smoothgrad",
+        type=int,
+        default=16,
+        metavar="N",
+        help="average the saliency over N noisy copies (SmoothGrad; default 16, 0: the raw gradient)",
+    )
     p.add_argument("--cam", metavar="OUT.png", help="write a Grad-CAM overlay PNG (several images: OUT-<image>.png)")
-    p.add_argument("--cam-layer", metavar="NAME", help="the layer Grad-CAM explains (default: the last stage "
-                                                       "larger than 1x1; cnnzoo info lists the names)")
+    p.add_argument(
+        "--cam-layer",
+        metavar="NAME",
+        help="the layer Grad-CAM explains (default: the last stage larger than 1x1; cnnzoo info lists the names)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_predict)
 
@@ -332,8 +410,10 @@ def _per_image(out: str, images: Sequence[str]) -> dict[str, Any]:
     if len(images) == 1:
         return {images[0]: dest}
     stems = Counter(Path(i).stem for i in images)
-    return {i: dest.with_name(f"{dest.stem}-{Path(i).stem}{f'-{n}' if stems[Path(i).stem] > 1 else ''}{dest.suffix}")
-            for n, i in enumerate(images, 1)}
+    return {
+        i: dest.with_name(f"{dest.stem}-{Path(i).stem}{f'-{n}' if stems[Path(i).stem] > 1 else ''}{dest.suffix}")
+        for n, i in enumerate(images, 1)
+    }
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -341,16 +421,20 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if args.model is None and args.pretrained is None:
         raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
-    model = load_model(args.model, args.pretrained if args.pretrained is not None else True,
-                       _model_args(args.model_args, [args.model]))
+    model = load_model(
+        args.model, args.pretrained if args.pretrained is not None else True, _model_args(args.model_args, [args.model])
+    )
     results = predict(model, args.images, topk=args.topk)
     images = [r["image"] for r in results]
     saliency, cam = (_per_image(out, images) if out else {} for out in (args.saliency, args.cam))
     for r in results:
         target = r["top"][0]["index"]
         if saliency:
-            r["saliency"] = str(saliency_overlay(model, r["image"], saliency[r["image"]], target=target,
-                                                 smoothgrad_samples=args.smoothgrad))
+            r["saliency"] = str(
+                saliency_overlay(
+                    model, r["image"], saliency[r["image"]], target=target, smoothgrad_samples=args.smoothgrad
+                )
+            )
         if cam:
             r["cam"] = str(cam_overlay(model, r["image"], cam[r["image"]], target=target, layer=args.cam_layer))
     if args.json:
@@ -367,12 +451,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _add_benchmark(sub: Any) -> None:
-    p = sub.add_parser("benchmark", help="speed, memory, GFLOPs; the accuracy-vs-GFLOPs chart",
-                       description="Per model: parameters, GFLOPs, inference (and --train) images/s, "
-                                   "median latency and peak memory, after warm-up, with CUDA "
-                                   "synchronisation. --plot draws top-1 vs GFLOPs (Canziani et al. 2017).")
-    p.add_argument("--models", default="*", help="wildcards over model names, or weight tags for the chart, "
-                                                 "comma-separated (resnet50.tv_in1k,resnet50.tv2_in1k; default: all)")
+    p = sub.add_parser(
+        "benchmark",
+        help="speed, memory, GFLOPs; the accuracy-vs-GFLOPs chart",
+        description="Per model: parameters, GFLOPs, inference (and --train) images/s, "
+        "median latency and peak memory, after warm-up, with CUDA "
+        "synchronisation. --plot draws top-1 vs GFLOPs (Canziani et al. 2017).",
+    )
+    p.add_argument(
+        "--models",
+        default="*",
+        help="wildcards over model names, or weight tags for the chart, "
+        "comma-separated (resnet50.tv_in1k,resnet50.tv2_in1k; default: all)",
+    )
     _add_model_args(p)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, help="default 64 on CUDA, 8 on the CPU")
@@ -384,8 +475,12 @@ def _add_benchmark(sub: Any) -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores not busy with other work)")
-    p.add_argument("--no-timing", dest="timing", action="store_false",
-                   help="only parameters, GFLOPs and published top-1 (fast, e.g. for --plot)")
+    p.add_argument(
+        "--no-timing",
+        dest="timing",
+        action="store_false",
+        help="only parameters, GFLOPs and published top-1 (fast, e.g. for --plot)",
+    )
     p.add_argument("--plot", metavar="CHART.png", help="draw top-1 vs GFLOPs, marker area ~ parameters")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_benchmark)
@@ -394,16 +489,25 @@ def _add_benchmark(sub: Any) -> None:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     from .apps import accuracy_chart, benchmark
 
-    columns = [("model", "MODEL", "{}"), ("params", "PARAMS(M)", "{:.2f}"), ("gflops", "GFLOPs", "{:.3f}"),
-               ("top1", "TOP-1", "{:.2f}")]
+    columns = [
+        ("model", "MODEL", "{}"),
+        ("params", "PARAMS(M)", "{:.2f}"),
+        ("gflops", "GFLOPs", "{:.3f}"),
+        ("top1", "TOP-1", "{:.2f}"),
+    ]
     if args.timing:
-        columns += [("infer_images_per_s", "IMG/S", "{:.1f}"), ("infer_latency_ms", "LATENCY(ms)", "{:.2f}"),
-                    ("peak_memory_mb", "PEAK(MB)", "{:.0f}")]
+        columns += [
+            ("infer_images_per_s", "IMG/S", "{:.1f}"),
+            ("infer_latency_ms", "LATENCY(ms)", "{:.2f}"),
+            ("peak_memory_mb", "PEAK(MB)", "{:.0f}"),
+        ]
         columns += [("infer_gflops_per_s", "GFLOP/S", "{:.1f}"), ("infer_peak_fraction", "%PEAK", "{:.0%}")]
         if args.train:
-            columns += [("train_images_per_s", "TRAIN IMG/S", "{:.1f}"), ("train_gflops_per_s", "TRAIN GFLOP/S",
-                                                                          "{:.1f}"),
-                        ("train_peak_fraction", "TRAIN %PEAK", "{:.0%}")]
+            columns += [
+                ("train_images_per_s", "TRAIN IMG/S", "{:.1f}"),
+                ("train_gflops_per_s", "TRAIN GFLOP/S", "{:.1f}"),
+                ("train_peak_fraction", "TRAIN %PEAK", "{:.0%}"),
+            ]
 
     def show(row: dict[str, Any]) -> None:
         cells = []
@@ -417,20 +521,37 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         print("  ".join(t.rjust(len(t)) if k != "model" else t.ljust(24) for k, t, _ in columns))
     # the chart takes weight tags (resnet50.tv_in1k); the timings are of the networks they name
     networks = list(dict.fromkeys(m.strip().partition(".")[0] for m in args.models.split(",") if m.strip()))
-    rows = benchmark(networks, device=args.device, batch_size=args.batch_size, precision=args.precision,
-                     channels_last=args.channels_last, compile=args.compile, train=args.train,
-                     warmup=args.warmup, repeats=args.repeats,
-                     input_size=args.input_size, timing=args.timing, threads=args.threads,
-                     progress=None if args.json else show, model_args=_model_args(args.model_args, [args.models]))
+    rows = benchmark(
+        networks,
+        device=args.device,
+        batch_size=args.batch_size,
+        precision=args.precision,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        train=args.train,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        input_size=args.input_size,
+        timing=args.timing,
+        threads=args.threads,
+        progress=None if args.json else show,
+        model_args=_model_args(args.model_args, [args.models]),
+    )
     if args.json:
         print(json.dumps(rows, indent=1))
     elif args.timing and rows:
-        print(f"GFLOP/s: hardware FLOPs (2 x MACs; a training step 3x the forward's); peak "
-              f"{rows[0]['peak_gflops_per_s']:.1f} GFLOP/s measured now ({rows[0]['peak_kind']})")
+        print(
+            f"GFLOP/s: hardware FLOPs (2 x MACs; a training step 3x the forward's); peak "
+            f"{rows[0]['peak_gflops_per_s']:.1f} GFLOP/s measured now ({rows[0]['peak_kind']})"
+        )
         kind = str(rows[0].get("memory_kind"))
-        print({"cuda_max_memory_allocated": "peak memory: torch.cuda.max_memory_allocated (weights included)",
-               "cpu_peak_rss_growth": "peak memory: growth of the process's resident set (VmHWM) "
-                                      "during the timed runs"}.get(kind, "peak memory: not measurable here"))
+        print(
+            {
+                "cuda_max_memory_allocated": "peak memory: torch.cuda.max_memory_allocated (weights included)",
+                "cpu_peak_rss_growth": "peak memory: growth of the process's resident set (VmHWM) "
+                "during the timed runs",
+            }.get(kind, "peak memory: not measurable here")
+        )
     if args.plot:
         plotted = accuracy_chart(args.plot, args.models)
         print(f"chart of {len(plotted)} models with published top-1: {args.plot}", file=sys.stderr)
@@ -438,18 +559,29 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 
 def _add_export(sub: Any) -> None:
-    p = sub.add_parser("export", help="export (torch.export, ONNX, TorchScript), checked against PyTorch",
-                       description="Export a model with a dynamic batch dimension and compare the exported "
-                                   "file's outputs with PyTorch's on a fresh batch of another size (ONNX via "
-                                   "onnxruntime; tolerance 1e-4 + 1e-3 x |output|). Written atomically.")
+    p = sub.add_parser(
+        "export",
+        help="export (torch.export, ONNX, TorchScript), checked against PyTorch",
+        description="Export a model with a dynamic batch dimension and compare the exported "
+        "file's outputs with PyTorch's on a fresh batch of another size (ONNX via "
+        "onnxruntime; tolerance 1e-4 + 1e-3 x |output|). Written atomically.",
+    )
     p.add_argument("--model", help="registered model name (default: a run's checkpoint's, from --pretrained)")
-    p.add_argument("--pretrained", nargs="?", const=True, metavar="TAG|PATH",
-                   help="load weights (default tag, a tag, a file or a run's runs/X/best.pt, which gives the "
-                        "model, its arguments, class names and preprocessing); default: random weights")
-    p.add_argument("--format", choices=["export", "onnx", "torchscript", "hub"],
-                   help="export: a torch.export .pt2 (default); onnx: the dynamo ONNX exporter (needs "
-                        "cnnzoo[export]); torchscript: legacy; hub: a folder in timm's Hugging Face Hub "
-                        "layout (config.json, model.safetensors, README.md). Default: from the output's suffix")
+    p.add_argument(
+        "--pretrained",
+        nargs="?",
+        const=True,
+        metavar="TAG|PATH",
+        help="load weights (default tag, a tag, a file or a run's runs/X/best.pt, which gives the "
+        "model, its arguments, class names and preprocessing); default: random weights",
+    )
+    p.add_argument(
+        "--format",
+        choices=["export", "onnx", "torchscript", "hub"],
+        help="export: a torch.export .pt2 (default); onnx: the dynamo ONNX exporter (needs "
+        "cnnzoo[export]); torchscript: legacy; hub: a folder in timm's Hugging Face Hub "
+        "layout (config.json, model.safetensors, README.md). Default: from the output's suffix",
+    )
     p.add_argument("--output", required=True, metavar="FILE|DIR")
     p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
     p.add_argument("--opset", type=int, help="ONNX opset (default: torch's)")
@@ -480,12 +612,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {folder} (Hub layout: config.json, model.safetensors, README.md)")
         return 0
     r = export(model, args.output, args.format, input_size=args.input_size, opset=args.opset)
-    check = (f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
-             f"{r['atol']} + {r['rtol']} x |output|)" if r.get("checked_with") else r.get("note", "not checked"))
+    check = (
+        f"max |difference| vs PyTorch {r['max_abs_diff']:.2e} ({r['checked_with']}; tolerance "
+        f"{r['atol']} + {r['rtol']} x |output|)"
+        if r.get("checked_with")
+        else r.get("note", "not checked")
+    )
     print(f"wrote {r['path']} ({r['format']}, dynamic batch; input {'x'.join(map(str, r['input_size']))}): {check}")
     meta = r["metadata"]
-    carried = [meta["cnnzoo.model"], f"weights {meta['cnnzoo.weights']}" if "cnnzoo.weights" in meta
-               else "random weights"]
+    carried = [
+        meta["cnnzoo.model"],
+        f"weights {meta['cnnzoo.weights']}" if "cnnzoo.weights" in meta else "random weights",
+    ]
     if "cnnzoo.classes" in meta:
         carried.append(f"{len(json.loads(meta['cnnzoo.classes']))} class names")
     if "cnnzoo.preprocessing" in meta:
@@ -496,15 +634,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- data
 def _add_data(sub: Any) -> None:
-    p = sub.add_parser("data", help="sample images of the built-in digits or a data set",
-                       description="Data utilities.")
+    p = sub.add_parser("data", help="sample images of the built-in digits or a data set", description="Data utilities.")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
     dsub.required = True
-    q = dsub.add_parser("samples", help="write a few images to try cnnzoo predict on",
-                        description="Write N validation images, taken in turn from each class: the built-in "
-                                    "digits as digit<label>_<k>.png (light on dark, 32x32 as cnnzoo train sees "
-                                    "them), MNIST/CIFAR as <label>_<k>.png, an image folder's files copied into "
-                                    "OUTPUT/<class>/.")
+    q = dsub.add_parser(
+        "samples",
+        help="write a few images to try cnnzoo predict on",
+        description="Write N validation images, taken in turn from each class: the built-in "
+        "digits as digit<label>_<k>.png (light on dark, 32x32 as cnnzoo train sees "
+        "them), MNIST/CIFAR as <label>_<k>.png, an image folder's files copied into "
+        "OUTPUT/<class>/.",
+    )
     q.add_argument("--output", required=True, metavar="DIR", help="folder to write into (created)")
     q.add_argument("--n", type=int, default=20, help="how many images (default 20)")
     q.add_argument("--data", default="digits", help="digits (default), mnist:DIR, cifar10:DIR, cifar100:DIR or DIR")
@@ -523,9 +663,12 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- entry point
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cnnzoo", description=(
-        "The landmark convolutional networks: list and inspect them, train them, load "
-        "their published weights."))
+    parser = _Parser(
+        prog="cnnzoo",
+        description=(
+            "The landmark convolutional networks: list and inspect them, train them, load their published weights."
+        ),
+    )
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}")

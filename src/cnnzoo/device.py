@@ -17,8 +17,19 @@ import torch
 
 from .errors import DeviceError
 
-__all__ = ["PRECISIONS", "DEVICE_SPEC", "resolve_device", "resolve_precision", "default_channels_last",
-           "cpu_bf16_feature", "describe_precision", "autocast", "synchronize", "cpu_count", "auto_cpu_threads"]
+__all__ = [
+    "PRECISIONS",
+    "DEVICE_SPEC",
+    "resolve_device",
+    "resolve_precision",
+    "default_channels_last",
+    "cpu_bf16_feature",
+    "describe_precision",
+    "autocast",
+    "synchronize",
+    "cpu_count",
+    "auto_cpu_threads",
+]
 
 #: the precisions a run or a measurement may name (auto: resolved per device by resolve_precision)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -39,8 +50,10 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
     if spec == "cpu":
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        raise DeviceError(f"--device {spec} needs CUDA, which this machine does not have "
-                          "(torch.cuda.is_available() is False); use --device cpu or auto")
+        raise DeviceError(
+            f"--device {spec} needs CUDA, which this machine does not have "
+            "(torch.cuda.is_available() is False); use --device cpu or auto"
+        )
     index = local_rank if spec == "cuda" else int(spec.split(":")[1])
     if index >= torch.cuda.device_count():
         raise DeviceError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")

@@ -16,17 +16,38 @@ from typing import Any
 
 from .errors import CnnzooError, InvalidArgumentError, shown
 
-__all__ = ["LIMITS", "MODEL_ARG_CHARS", "MODEL_ARG_DEPTH", "check_count", "check_input_size", "parse_model_arg",
-           "model_arg_defaults"]
+__all__ = [
+    "LIMITS",
+    "MODEL_ARG_CHARS",
+    "MODEL_ARG_DEPTH",
+    "check_count",
+    "check_input_size",
+    "parse_model_arg",
+    "model_arg_defaults",
+]
 
 #: upper bounds of the integer settings, by name
 LIMITS: dict[str, int] = {
-    "epochs": 1_000_000, "batch_size": 65_536, "grad_accum": 65_536, "step_size": 1_000_000,
-    "ema_every": 1_000_000, "log_every": 1_000_000_000, "max_steps": 10**12, "limit_batches": 10**12,
-    "save_every": 10**12, "keep_last": 1_000_000,
-    "input_size": 8192, "val_input_size": 8192, "val_resize": 8192, "in_chans": 4096,
-    "threads": 1024, "workers": 256, "seed": 2**63 - 1,
-    "topk": 100_000, "n": 1_000_000, "depth": 64,  # n: the images of cnnzoo data samples
+    "epochs": 1_000_000,
+    "batch_size": 65_536,
+    "grad_accum": 65_536,
+    "step_size": 1_000_000,
+    "ema_every": 1_000_000,
+    "log_every": 1_000_000_000,
+    "max_steps": 10**12,
+    "limit_batches": 10**12,
+    "save_every": 10**12,
+    "keep_last": 1_000_000,
+    "input_size": 8192,
+    "val_input_size": 8192,
+    "val_resize": 8192,
+    "in_chans": 4096,
+    "threads": 1024,
+    "workers": 256,
+    "seed": 2**63 - 1,
+    "topk": 100_000,
+    "n": 1_000_000,
+    "depth": 64,  # n: the images of cnnzoo data samples
 }
 #: the longest ``--model-arg`` value, and how deep its lists and mappings may nest
 MODEL_ARG_CHARS, MODEL_ARG_DEPTH = 1024, 4
@@ -93,8 +114,10 @@ def parse_model_arg(key: str, text: str, default: Any = None) -> Any:
         except ValueError:
             value = None
         if value is None or not math.isfinite(value) or abs(value) > 2**53:
-            raise InvalidArgumentError(f"--model-arg {key} is a{'n integer' if kind is int else ' number'} "
-                                       f"(default {default}) of at most 2**53, got {shown(text)}")
+            raise InvalidArgumentError(
+                f"--model-arg {key} is a{'n integer' if kind is int else ' number'} "
+                f"(default {default}) of at most 2**53, got {shown(text)}"
+            )
         return value
     if kind is str:
         return text

@@ -28,8 +28,13 @@ __all__ = ["read_bytes", "walk_files", "env_limit", "MAX_WEIGHTS_BYTES", "MAX_TE
 MAX_WEIGHTS_BYTES = 4 << 30
 #: the largest recipe, ``config.json`` or hash record: each is a few hundred bytes
 MAX_TEXT_BYTES = 1 << 20
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def env_limit(variable: str, default: int, error: type[CnnzooError]) -> int:
@@ -46,8 +51,9 @@ def _kind(mode: int) -> str:
     return next((k for test, k in _KINDS if test(mode)), "not a regular file")
 
 
-def read_bytes(path: str | os.PathLike[str], what: str, *, limit: int, error: type[CnnzooError],
-               pipe: bool = False, hint: str = "") -> bytes:
+def read_bytes(
+    path: str | os.PathLike[str], what: str, *, limit: int, error: type[CnnzooError], pipe: bool = False, hint: str = ""
+) -> bytes:
     """The bytes of the regular file ``path`` (``what`` names it in messages: "image", "recipe").
 
     Refused with ``error`` (one line): a path that does not exist or cannot be opened, a loop of

@@ -14,9 +14,17 @@ from cnnzoo.errors import InputSizeError, InvalidArgumentError
 
 # torchvision's published "GFLOPS" (its weights' meta["_ops"], torchvision 0.29.1), which are
 # multiply-accumulates / 1e9 of convolutions and matrix products at 224x224
-TORCHVISION_GFLOPS = {"alexnet": 0.714, "vgg16": 15.47, "googlenet": 1.498, "resnet18": 1.814,
-                      "resnet50": 4.089, "resnext50_32x4d": 4.23, "wide_resnet50_2": 11.398,
-                      "densenet121": 2.834, "mobilenet_v2": 0.301}
+TORCHVISION_GFLOPS = {
+    "alexnet": 0.714,
+    "vgg16": 15.47,
+    "googlenet": 1.498,
+    "resnet18": 1.814,
+    "resnet50": 4.089,
+    "resnext50_32x4d": 4.23,
+    "wide_resnet50_2": 11.398,
+    "densenet121": 2.834,
+    "mobilenet_v2": 0.301,
+}
 
 
 @pytest.mark.parametrize("name", sorted(TORCHVISION_GFLOPS))
@@ -99,8 +107,9 @@ def test_real_model_same_as_meta_and_frozen_counts():
     with torch.device("meta"):
         meta = cnnzoo.create_model("resnet18", num_classes=10)
     ref = summary(meta, (3, 64, 64))
-    assert s.totals["macs"] == ref.totals["macs"] and [r.output_shape for r in s.layers] == \
-        [r.output_shape for r in ref.layers]
+    assert s.totals["macs"] == ref.totals["macs"] and [r.output_shape for r in s.layers] == [
+        r.output_shape for r in ref.layers
+    ]
 
 
 def test_model_holding_a_plain_tensor_falls_back_to_a_real_run():
@@ -124,8 +133,17 @@ def test_json_output():
     row = next(r for r in d["layers"] if r["name"] == "layer2")
     assert row["output_shape"] == [128, 8, 8] and row["params"] > 0 and row["macs"] > 0
     assert set(row["receptive_field"]) == {"size", "jump", "start", "global_context"}
-    assert {"params", "trainable_params", "frozen_params", "macs", "gflops", "gflops_definition",
-            "activation_mb", "model_size_mb", "final_feature_map"} <= set(d["totals"])
+    assert {
+        "params",
+        "trainable_params",
+        "frozen_params",
+        "macs",
+        "gflops",
+        "gflops_definition",
+        "activation_mb",
+        "model_size_mb",
+        "final_feature_map",
+    } <= set(d["totals"])
 
 
 def test_bad_arguments():
@@ -144,8 +162,10 @@ def test_bad_arguments():
 
 
 def test_import_stays_cheap():
-    code = ("import sys, cnnzoo, cnnzoo.analysis, cnnzoo.apps, cnnzoo.training, cnnzoo.weights, cnnzoo.data; "
-            "print('torchvision' in sys.modules, 'matplotlib' in sys.modules)")
+    code = (
+        "import sys, cnnzoo, cnnzoo.analysis, cnnzoo.apps, cnnzoo.training, cnnzoo.weights, cnnzoo.data; "
+        "print('torchvision' in sys.modules, 'matplotlib' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -212,9 +232,12 @@ def test_features_at_named_layers():
     assert set(out) == {"layer1", "layer3", "layer1.0.add"}
     assert out["layer1"].shape == (1, 64, 16, 16) and out["layer3"].shape == (1, 256, 4, 4)
     with torch.no_grad():
-        torch.testing.assert_close(extractor(torch.ones(1, 3, 64, 64))["layer3"],
-                                   model.layer3(model.layer2(model.layer1(model.maxpool(model.relu(
-                                       model.bn1(model.conv1(torch.ones(1, 3, 64, 64)))))))))
+        torch.testing.assert_close(
+            extractor(torch.ones(1, 3, 64, 64))["layer3"],
+            model.layer3(
+                model.layer2(model.layer1(model.maxpool(model.relu(model.bn1(model.conv1(torch.ones(1, 3, 64, 64)))))))
+            ),
+        )
 
 
 def test_stage_outputs_by_default():
@@ -222,8 +245,7 @@ def test_stage_outputs_by_default():
     assert stage_names(cnnzoo.create_model("resnet18v2")) == ["conv1", "layer1", "layer2", "layer3", "final_relu"]
     with torch.device("meta"):
         vgg = cnnzoo.create_model("vgg16")
-    assert stage_names(vgg) == ["features.3", "features.8", "features.15", "features.22", "features.29",
-                                "features.30"]
+    assert stage_names(vgg) == ["features.3", "features.8", "features.15", "features.22", "features.29", "features.30"]
     model = cnnzoo.create_model("densenet121")
     out = features(model)(torch.randn(1, 3, 64, 64))
     assert list(out)[-1] == "features.norm5"

@@ -64,8 +64,7 @@ def positive_copy(model, dtype, detach_squeeze=False):
 def measured_spans(model, size, layers, dtype):
     """{layer: ((first row, last row), (first col, last col), (centre row, centre col))}."""
     outs = {}
-    hooks = [model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: outs.__setitem__(n, o))
-             for n in layers]
+    hooks = [model.get_submodule(n).register_forward_hook(lambda m, i, o, n=n: outs.__setitem__(n, o)) for n in layers]
     x = torch.ones(1, *size, dtype=dtype, requires_grad=True)
     model.forward_features(x)
     for h in hooks:
@@ -88,7 +87,7 @@ def check_agreement(model, size, dtype=torch.float32):
     layers = stage_names(model, size)
     assert len(layers) >= 3
     glob = any(fields[n].global_context for n in layers)
-    for detach in ([False, True] if glob else [False]):
+    for detach in [False, True] if glob else [False]:
         spans = measured_spans(positive_copy(model, dtype, detach_squeeze=detach), size, layers, dtype)
         for n in layers:
             rf = fields[n]
@@ -110,16 +109,22 @@ FAMILY_CASES = {
     "lenet5": (lambda: cnnzoo.create_model("lenet5"), (1, 32, 32), torch.float32),
     "alexnet_original": (lambda: cnnzoo.create_model("alexnet_original"), (3, 227, 227), torch.float32),
     "zfnet": (lambda: cnnzoo.create_model("zfnet"), (3, 128, 128), torch.float32),
-    "vgg16_narrow": (lambda: VGG(tuple(c if c == "M" else c // 16 for c in CONFIGS["D"])), (3, 224, 224),
-                     torch.float32),
+    "vgg16_narrow": (
+        lambda: VGG(tuple(c if c == "M" else c // 16 for c in CONFIGS["D"])),
+        (3, 224, 224),
+        torch.float32,
+    ),
     "googlenet": (lambda: cnnzoo.create_model("googlenet"), (3, 96, 96), torch.float32),
     "resnet18": (lambda: cnnzoo.create_model("resnet18"), (3, 96, 96), torch.float32),
     "resnet18v2": (lambda: cnnzoo.create_model("resnet18v2"), (3, 96, 96), torch.float32),
     "resnext50_32x4d": (lambda: cnnzoo.create_model("resnext50_32x4d"), (3, 64, 64), torch.float32),
     "se_resnet18": (lambda: cnnzoo.create_model("se_resnet18"), (3, 96, 96), torch.float32),
     "se_resnet50": (lambda: cnnzoo.create_model("se_resnet50"), (3, 64, 64), torch.float32),
-    "densenet121_narrow": (lambda: DenseNet(growth_rate=4, block_config=(6, 12, 24, 16), num_init_features=8,
-                                            bn_size=2), (3, 96, 96), torch.float64),
+    "densenet121_narrow": (
+        lambda: DenseNet(growth_rate=4, block_config=(6, 12, 24, 16), num_init_features=8, bn_size=2),
+        (3, 96, 96),
+        torch.float64,
+    ),
     "mobilenet_v1_025": (lambda: cnnzoo.create_model("mobilenet_v1_025"), (3, 96, 96), torch.float32),
     "mobilenet_v2_035": (lambda: cnnzoo.create_model("mobilenet_v2", width_mult=0.35), (3, 96, 96), torch.float32),
 }
@@ -141,8 +146,17 @@ def test_every_family_is_covered():
         with torch.device("meta"):
             m = make()
         families.add(type(m).__name__)
-    assert families >= {"LeNet5", "AlexNet", "ZFNet", "VGG", "GoogLeNet", "ResNet", "DenseNet",
-                        "MobileNetV1", "MobileNetV2"}
+    assert families >= {
+        "LeNet5",
+        "AlexNet",
+        "ZFNet",
+        "VGG",
+        "GoogLeNet",
+        "ResNet",
+        "DenseNet",
+        "MobileNetV1",
+        "MobileNetV2",
+    }
 
 
 def test_published_reference_points():

@@ -46,8 +46,10 @@ def test_window_fit_rounding_up_with_ceil_mode():
     assert note == "(112 - 3 + 2*0)/2 + 1 = 55.5: does not fit, rounded up (ceil_mode) to 56"
     y = torch.empty(1, 1, 8, 7, device="meta")  # fits in width only
     out = nn.functional.conv2d(y, torch.empty(1, 1, 3, 3, device="meta"), stride=2)
-    assert window_fit("conv2d", (y, torch.empty(1, 1, 3, 3), None, 2), {}, y, out) == \
-        "H: (8 - 3 + 2*0)/2 + 1 = 3.5: does not fit, floored to 3"
+    assert (
+        window_fit("conv2d", (y, torch.empty(1, 1, 3, 3), None, 2), {}, y, out)
+        == "H: (8 - 3 + 2*0)/2 + 1 = 3.5: does not fit, floored to 3"
+    )
 
 
 # ---------------------------------------------------------------- blocks and hand-built stacks
@@ -105,8 +107,10 @@ def test_stacked_3x3_against_one_large_filter(n):
 
 # ---------------------------------------------------------------- depth as the papers count it
 # (ResNet-152's 152 and DenseNet-121's 121 are checked by docs/lectures.md's test, GoogLeNet's 22 below)
-@pytest.mark.parametrize("name, depth", [("alexnet", 8), ("vgg16", 16), ("resnet18", 18), ("resnet50v2", 50),
-                                         ("mobilenet_v1", 28), ("se_resnet50", 50)])
+@pytest.mark.parametrize(
+    "name, depth",
+    [("alexnet", 8), ("vgg16", 16), ("resnet18", 18), ("resnet50v2", 50), ("mobilenet_v1", 28), ("se_resnet50", 50)],
+)
 def test_depth_as_the_papers_count_it(name, depth):
     assert network_depth(name) == depth
 
@@ -180,12 +184,23 @@ def test_info_shows_neurons_depth_and_notes(capsys):
 
 
 def test_benchmark_and_export_take_model_args(capsys, tmp_path):
-    code, out, _ = run_cli(capsys, "benchmark", "--models", "lenet5", "--no-timing", "--model-arg", "variant=paper",
-                           "--json")
+    code, out, _ = run_cli(
+        capsys, "benchmark", "--models", "lenet5", "--no-timing", "--model-arg", "variant=paper", "--json"
+    )
     (row,) = json.loads(out)
     assert code == 0 and row["params"] == 60_840 and row["model_args"] == {"variant": "paper"}
-    code, out, _ = run_cli(capsys, "export", "--model", "lenet5", "--model-arg", "variant=paper", "--format",
-                           "torchscript", "--output", str(tmp_path / "l5.pt"))
+    code, out, _ = run_cli(
+        capsys,
+        "export",
+        "--model",
+        "lenet5",
+        "--model-arg",
+        "variant=paper",
+        "--format",
+        "torchscript",
+        "--output",
+        str(tmp_path / "l5.pt"),
+    )
     assert code == 0 and "max |difference|" in out
     scripted = torch.jit.load(str(tmp_path / "l5.pt"))
     assert sum(p.numel() for p in scripted.parameters()) == 60_840

@@ -17,8 +17,9 @@ CROSS = torch.tensor([[1.0, 0, 1], [0, 1, 0], [1, 0, 1]])
 def detector_net():
     """Two matched filters (a plus sign, a diagonal cross), thresholded, globally pooled: the score of
     class 0 is the evidence of pluses, that of class 1 the evidence of crosses."""
-    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(2, 2))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)
+    )
     with torch.no_grad():
         for k, pattern in enumerate((PLUS, CROSS)):
             net[0].weight[k, 0] = pattern - pattern.mean()
@@ -31,14 +32,16 @@ def detector_net():
 def planted(n, generator):
     """Noise with a plus in the left half and a cross in the right half, at random places."""
     x = 0.2 * torch.randn(n, 1, 24, 24, generator=generator)
-    plus = torch.stack([torch.randint(0, 22, (n,), generator=generator),
-                        torch.randint(0, 9, (n,), generator=generator)], 1)
-    cross = torch.stack([torch.randint(0, 22, (n,), generator=generator),
-                         torch.randint(12, 22, (n,), generator=generator)], 1)
+    plus = torch.stack(
+        [torch.randint(0, 22, (n,), generator=generator), torch.randint(0, 9, (n,), generator=generator)], 1
+    )
+    cross = torch.stack(
+        [torch.randint(0, 22, (n,), generator=generator), torch.randint(12, 22, (n,), generator=generator)], 1
+    )
     for i in range(n):
         (a, b), (c, d) = plus[i].tolist(), cross[i].tolist()
-        x[i, 0, a:a + 3, b:b + 3] += 1.5 * PLUS
-        x[i, 0, c:c + 3, d:d + 3] += 1.5 * CROSS
+        x[i, 0, a : a + 3, b : b + 3] += 1.5 * PLUS
+        x[i, 0, c : c + 3, d : d + 3] += 1.5 * CROSS
     return x, plus + 1, cross + 1  # the patterns' centres
 
 
@@ -57,8 +60,9 @@ def test_grad_cam_points_at_the_evidence_of_each_class():
 def test_grad_cam_is_cam_for_a_global_average_pooling_network():
     # with global average pooling and a linear classifier, Grad-CAM's weights are the classifier's
     # weights / (H W), so the map is Zhou et al. 2016's CAM (Selvaraju et al. 2017, Sec. 3.1)
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                        nn.Linear(6, 4))
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 4)
+    )
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
         acts = net[1](net[0](x))
@@ -95,11 +99,13 @@ def test_predict_writes_a_cam_overlay(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "data", "samples", "--output", str(tmp_path / "s"), "--n", "2")
     assert code == 0
     digit = out.split()[0]
-    code, out, _ = run_cli(capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "cam.png"),
-                           "--cam-layer", "features.c3")
+    code, out, _ = run_cli(
+        capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "cam.png"), "--cam-layer", "features.c3"
+    )
     assert code == 0 and f"cam: {tmp_path / 'cam.png'}" in out
     img = read_image(tmp_path / "cam.png")
     assert img.shape[0] == 3 and img.shape[1] >= 224
-    code, _, err = run_cli(capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "c.png"),
-                           "--cam-layer", "nope")
+    code, _, err = run_cli(
+        capsys, "predict", "--model", "lenet5", digit, "--cam", str(tmp_path / "c.png"), "--cam-layer", "nope"
+    )
     assert code == 2 and "nope" in err and len(err.strip().splitlines()) == 1

@@ -86,8 +86,9 @@ def clip(span: tuple, n: int) -> tuple[int, int]:
     return max(int(span[0]), 0), min(int(span[1]), n - 1)
 
 
-def predicted(rf: ReceptiveField, unit: tuple[int, int], hw: tuple[int, int],
-              extent: tuple[tuple, tuple] | None = None) -> tuple[tuple, tuple]:
+def predicted(
+    rf: ReceptiveField, unit: tuple[int, int], hw: tuple[int, int], extent: tuple[tuple, tuple] | None = None
+) -> tuple[tuple, tuple]:
     """The unit's window, clipped to the image (or to ``extent``, what the whole map reaches)."""
     bounds = extent or ((0, hw[0] - 1), (0, hw[1] - 1))
     if rf.global_context:
@@ -101,12 +102,13 @@ def check_rows_after_adaptive_pool(model: nn.Module, size: tuple[int, int, int])
     table = summary(model, size, depth=10)
     rows = [r for r in table.layers if r.call == 1 and r.output_shape is not None]
     pools = [i for i, r in enumerate(rows) if isinstance(model.get_submodule(r.name), _ADAPTIVE)]
-    after = rows[pools[0]:] if pools else []
+    after = rows[pools[0] :] if pools else []
     after = [r for r in after if not list(model.get_submodule(r.name).children())]  # the leaves that ran
     net = measurable(model)
     outs: dict[str, torch.Tensor] = {}
-    hooks = [net.get_submodule(r.name).register_forward_hook(lambda m, i, o, n=r.name: outs.setdefault(n, o))
-             for r in after]
+    hooks = [
+        net.get_submodule(r.name).register_forward_hook(lambda m, i, o, n=r.name: outs.setdefault(n, o)) for r in after
+    ]
     x = (torch.rand(1, *size, dtype=torch.float64) + 0.5).requires_grad_(True)
     outs[""] = net(x)
     for h in hooks:
@@ -154,16 +156,19 @@ ADAPTIVE_FAMILIES = {
     "zfnet": lambda: cnnzoo.create_model("zfnet", num_classes=10),
     "googlenet": lambda: cnnzoo.create_model("googlenet", num_classes=10, aux_logits=False),
     "resnet18": lambda: cnnzoo.create_model("resnet18", num_classes=10),
-    "densenet_narrow": lambda: DenseNet(growth_rate=4, block_config=(2, 2, 2, 2), num_init_features=8, bn_size=2,
-                                        num_classes=10),
+    "densenet_narrow": lambda: DenseNet(
+        growth_rate=4, block_config=(2, 2, 2, 2), num_init_features=8, bn_size=2, num_classes=10
+    ),
     "mobilenet_v2_035": lambda: cnnzoo.create_model("mobilenet_v2", width_mult=0.35, num_classes=10),
 }
 SIZES = (32, 64, 96, 227)
 FAST = {("vgg16_narrow", 32)}  # the others take half a minute each: the slow tier
 
 
-@pytest.mark.parametrize("family,px", [
-    pytest.param(f, px, marks=() if (f, px) in FAST else pytest.mark.slow) for f in ADAPTIVE_FAMILIES for px in SIZES])
+@pytest.mark.parametrize(
+    "family,px",
+    [pytest.param(f, px, marks=() if (f, px) in FAST else pytest.mark.slow) for f in ADAPTIVE_FAMILIES for px in SIZES],
+)
 def test_rows_after_an_adaptive_pool_match_the_gradient(family, px):
     model = ADAPTIVE_FAMILIES[family]()
     size = (3, px, px)
@@ -278,12 +283,15 @@ def test_mixing_ops_are_not_taken_for_pointwise():
     assert row.size == (5, 16 + 2) and row.jump == (1, 0)  # whole rows (with the padding of both convs)
 
 
-@pytest.mark.parametrize("op", [
-    Fn(lambda x: torch.sort(x, dim=-1).values),  # mixes along the width in a way not modelled
-    Fn(lambda x: torch.fft.fft2(x).real),
-    Fn(lambda x: x.transpose(2, 3)),
-    Fn(lambda x: torch.roll(x, 3)),  # a roll of the flattened tensor
-])
+@pytest.mark.parametrize(
+    "op",
+    [
+        Fn(lambda x: torch.sort(x, dim=-1).values),  # mixes along the width in a way not modelled
+        Fn(lambda x: torch.fft.fft2(x).real),
+        Fn(lambda x: x.transpose(2, 3)),
+        Fn(lambda x: torch.roll(x, 3)),  # a roll of the flattened tensor
+    ],
+)
 def test_unknown_operations_stay_unknown(op):
     with pytest.raises(InvalidArgumentError, match="unknown"):
         receptive_field(Sandwich(op), (1, 16, 16))

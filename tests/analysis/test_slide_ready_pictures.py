@@ -101,9 +101,16 @@ def test_figure_saliency_has_no_strided_convolution_checkerboard():
     torch.manual_seed(0)
     # three stride-2 3x3 convolutions: the kernels overlap unevenly, so the raw input gradient
     # carries a period-2 checkerboard (Odena et al. 2016)
-    net = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1), nn.ReLU(),
-                        nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(),
-                        nn.Conv2d(16, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 64, 5))
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(16 * 64, 5),
+    )
     x = torch.randn(3, 64, 64)
     raw = _high_frequency_share(saliency(net, x))
     smooth = _high_frequency_share(saliency(net, x, smoothgrad_samples=16, blur=1.0))  # the figure's defaults
@@ -126,13 +133,28 @@ def _overlaps(boxes):
 def test_accuracy_chart_groups_recipes_and_its_labels_do_not_overlap():
     from cnnzoo.apps.chart import accuracy_figure
 
-    tags = ["resnet50.tv_in1k", "resnet50.tv2_in1k", "resnet50v2", "resnet18", "resnet34", "mobilenet_v1",
-            "mobilenet_v2.tv_in1k", "mobilenet_v2.tv2_in1k"]
+    tags = [
+        "resnet50.tv_in1k",
+        "resnet50.tv2_in1k",
+        "resnet50v2",
+        "resnet18",
+        "resnet34",
+        "mobilenet_v1",
+        "mobilenet_v2.tv_in1k",
+        "mobilenet_v2.tv2_in1k",
+    ]
     fig = accuracy_figure(",".join(tags))
     rows = fig.cnnzoo_rows
-    assert [r["tag"] for r in rows] == ["resnet50.tv_in1k", "resnet50.tv2_in1k", "resnet50v2.a1h_in1k",
-                                        "resnet18.tv_in1k", "resnet34.tv_in1k", "mobilenet_v1.ra4_e3600_r224_in1k",
-                                        "mobilenet_v2.tv_in1k", "mobilenet_v2.tv2_in1k"]
+    assert [r["tag"] for r in rows] == [
+        "resnet50.tv_in1k",
+        "resnet50.tv2_in1k",
+        "resnet50v2.a1h_in1k",
+        "resnet18.tv_in1k",
+        "resnet34.tv_in1k",
+        "mobilenet_v1.ra4_e3600_r224_in1k",
+        "mobilenet_v2.tv_in1k",
+        "mobilenet_v2.tv2_in1k",
+    ]
     recipe = {r["tag"]: r["recipe"] for r in rows}
     assert recipe["resnet50.tv_in1k"] == recipe["resnet18.tv_in1k"] != recipe["resnet50.tv2_in1k"]
     assert "3,600 epochs" in recipe["mobilenet_v1.ra4_e3600_r224_in1k"]

@@ -28,12 +28,24 @@ QUICK = ["--quiet", "--limit-batches", "1", "--batch-size", "8", "--threads", "1
 ENV = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
 
 
-def run(argv: list[str] | list[bytes], stdin: str | None = None, env: dict[str, str] | None = None,
-        shell: bool = False, pick: str | None = None) -> tuple[int, str]:
+def run(
+    argv: list[str] | list[bytes],
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    shell: bool = False,
+    pick: str | None = None,
+) -> tuple[int, str]:
     """Exit status and the last line on stderr (the last one holding ``pick``, if given)."""
     cmd = argv if shell else [sys.executable, "-m", "cnnzoo", *argv]
-    proc = subprocess.run(cmd, capture_output=True, env=env or ENV, timeout=600, shell=shell,
-                          input=(stdin or "").encode(), executable="/bin/bash" if shell else None)
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        env=env or ENV,
+        timeout=600,
+        shell=shell,
+        input=(stdin or "").encode(),
+        executable="/bin/bash" if shell else None,
+    )
     err = proc.stderr.decode(errors="replace").strip().splitlines()
     picked = [line for line in err if pick is None or pick in line]
     tail = picked[-1] if picked else "(nothing on stderr)"
@@ -68,7 +80,7 @@ def main() -> None:
 
     def case(name: str, fn: Callable[[], tuple[int, str] | str]) -> None:
         result = fn()
-        code, text = (("", result) if isinstance(result, str) else (str(result[0]), result[1]))
+        code, text = ("", result) if isinstance(result, str) else (str(result[0]), result[1])
         rows.append((name, code, text.replace("|", "\\|")))
         print(f"{name}: {code} {text}", file=sys.stderr, flush=True)
 
@@ -89,6 +101,7 @@ def main() -> None:
         (out / ".notes.tmp").write_text("mine")
         code, _ = run(["train", "--epochs", "1", "--output", str(out), *QUICK])
         return f"exit {code}; the user's .notes.tmp is {'kept' if (out / '.notes.tmp').exists() else 'DELETED'}"
+
     case("1. `--output DIR` holding the user's own `.notes.tmp`", users_tmp)
 
     def second_run() -> tuple[int, str]:
@@ -96,15 +109,19 @@ def main() -> None:
         code, line = run(["train", "--epochs", "1", "--output", str(done), *QUICK])
         same = (done / "last.pt").read_bytes() == before
         return code, f"{line} [last.pt {'unchanged' if same else 'REPLACED'}]"
+
     case("2. a second run without --resume into a finished run's folder", second_run)
-    case("2. the same with `--overwrite`", lambda: run(["train", "--epochs", "1", "--overwrite",
-                                                        "--output", str(done), *QUICK]))
+    case(
+        "2. the same with `--overwrite`",
+        lambda: run(["train", "--epochs", "1", "--overwrite", "--output", str(done), *QUICK]),
+    )
 
     def diverged() -> tuple[int, str]:
         out = tmp / "diverged"
         code, line = run(["train", "--epochs", "2", "--lr", "1e30", "--output", str(out), *QUICK])
         saved = sorted(p.name for p in out.glob("*.pt")) if out.exists() else []
         return code, f"{line} [checkpoints written: {saved or 'none'}]"
+
     case("3. divergence first seen in validation (`--lr 1e30`)", diverged)
 
     # ---- 4-6: corrupt or tampered files
@@ -115,11 +132,17 @@ def main() -> None:
             bad = tmp / f"flipped-{path.name}"
             bad.write_bytes(bytes(data))
             return run(argv(bad))
+
         return go
-    case("4. one flipped bit in a training checkpoint (`--resume`)",
-         flipped(done / "last.pt", lambda p: ["train", "--resume", str(p), *QUICK]))
-    case("4. one flipped bit in a weights file (`predict --pretrained FILE`)",
-         flipped(lenet, lambda p: ["predict", str(img), "--model", "lenet5", "--pretrained", str(p)]))
+
+    case(
+        "4. one flipped bit in a training checkpoint (`--resume`)",
+        flipped(done / "last.pt", lambda p: ["train", "--resume", str(p), *QUICK]),
+    )
+    case(
+        "4. one flipped bit in a weights file (`predict --pretrained FILE`)",
+        flipped(lenet, lambda p: ["predict", str(img), "--model", "lenet5", "--pretrained", str(p)]),
+    )
 
     # ---- 7: damaged images (the decoder)
     bad_images = {
@@ -138,33 +161,71 @@ def main() -> None:
     for fname, content in bad_images.items():
         path = tmp / fname
         path.write_bytes(content)
-        case(f"7. `predict` on {fname} ({len(content):,} bytes)",
-             lambda p=path: run(["predict", str(p), "--model", "lenet5"]))
+        case(
+            f"7. `predict` on {fname} ({len(content):,} bytes)",
+            lambda p=path: run(["predict", str(p), "--model", "lenet5"]),
+        )
     for fname in ("short_idat.png", "huge_header.png"):
         folder = image_folder(tmp / f"folder-{fname}", {fname: bad_images[fname]})
-        case(f"7. `train` on a folder holding {fname}",
-             lambda f=folder, n=fname: run(["train", "--data", str(f), "--model", "lenet5", "--epochs", "1",
-                                            "--output", str(tmp / f"run-{n}"), *QUICK]))
-        case("7. the same with `--bad-images skip`",
-             lambda f=folder, n=fname: run(["train", "--data", str(f), "--model", "lenet5", "--epochs", "1",
-                                            "--bad-images", "skip", "--output", str(tmp / f"skip-{n}"),
-                                            *QUICK[1:]], pick="skip"))
+        case(
+            f"7. `train` on a folder holding {fname}",
+            lambda f=folder, n=fname: run(
+                [
+                    "train",
+                    "--data",
+                    str(f),
+                    "--model",
+                    "lenet5",
+                    "--epochs",
+                    "1",
+                    "--output",
+                    str(tmp / f"run-{n}"),
+                    *QUICK,
+                ]
+            ),
+        )
+        case(
+            "7. the same with `--bad-images skip`",
+            lambda f=folder, n=fname: run(
+                [
+                    "train",
+                    "--data",
+                    str(f),
+                    "--model",
+                    "lenet5",
+                    "--epochs",
+                    "1",
+                    "--bad-images",
+                    "skip",
+                    "--output",
+                    str(tmp / f"skip-{n}"),
+                    *QUICK[1:],
+                ],
+                pick="skip",
+            ),
+        )
     gif = tmp / "gifs"
     image_folder(gif, {})
     frames = [Image.new("RGB", (20, 20), (i * 40, 0, 0)) for i in range(3)]
     frames[0].save(gif / "train" / "cat" / "anim.gif", save_all=True, append_images=frames[1:])
-    case("`predict` on an animated GIF", lambda: run(["predict", str(gif / "train" / "cat" / "anim.gif"),
-                                                      "--model", "lenet5"]))
-    case("an animated GIF in an image folder", lambda: run(["train", "--data", str(gif), "--epochs", "1",
-                                                            "--output", str(tmp / "gifrun"), *QUICK]))
+    case(
+        "`predict` on an animated GIF",
+        lambda: run(["predict", str(gif / "train" / "cat" / "anim.gif"), "--model", "lenet5"]),
+    )
+    case(
+        "an animated GIF in an image folder",
+        lambda: run(["train", "--data", str(gif), "--epochs", "1", "--output", str(tmp / "gifrun"), *QUICK]),
+    )
 
     # ---- 8-10: crashes of the whole process
     case("8. `--threads 100000`", lambda: run(["train", "--threads", "100000", "--quiet"]))
     case("8. `--workers 100000`", lambda: run(["train", "--workers", "100000", "--quiet"]))
     bomb_yaml = tmp / "bomb.yaml"
-    bomb_yaml.write_text("milestones: [&a [1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], "
-                         "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c], "
-                         "&e [*d,*d,*d,*d,*d,*d,*d,*d,*d], [*e,*e,*e,*e,*e,*e,*e,*e,*e]]\n")
+    bomb_yaml.write_text(
+        "milestones: [&a [1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], "
+        "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c], "
+        "&e [*d,*d,*d,*d,*d,*d,*d,*d,*d], [*e,*e,*e,*e,*e,*e,*e,*e,*e]]\n"
+    )
     case("9. a 400-byte YAML of nested aliases", lambda: run(["train", "--config", str(bomb_yaml)]))
     cifar = tmp / "cifar" / "cifar-10-batches-py"
     cifar.mkdir(parents=True)
@@ -172,60 +233,110 @@ def main() -> None:
     evil = b"\x80\x02c__builtin__\nbytearray\nq\x00\x8a\x06\x00\x00\x00\x00\x00\x10\x85q\x01Rq\x02."
     for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
         (cifar / name).write_bytes(evil)
-    case("10. a CIFAR batch asking for bytearray(2**44)",
-         lambda: run(["train", "--data", f"cifar10:{tmp / 'cifar'}", "--output", str(tmp / "cifarrun"), *QUICK]))
+    case(
+        "10. a CIFAR batch asking for bytearray(2**44)",
+        lambda: run(["train", "--data", f"cifar10:{tmp / 'cifar'}", "--output", str(tmp / "cifarrun"), *QUICK]),
+    )
 
     # ---- tracebacks that are now one line
     empty = tmp / "empty.pth"
     empty.write_bytes(b"")
-    case("a zero-byte weights file", lambda: run(["predict", str(img), "--model", "lenet5", "--pretrained",
-                                                  str(empty)]))
+    case(
+        "a zero-byte weights file", lambda: run(["predict", str(img), "--model", "lenet5", "--pretrained", str(empty)])
+    )
     sd = cnnzoo.create_model("lenet5").state_dict()
     intkeys = tmp / "intkeys.pth"
     torch.save({1: next(iter(sd.values()))}, intkeys)
-    case("a weights file with a non-string key", lambda: run(["predict", str(img), "--model", "lenet5",
-                                                              "--pretrained", str(intkeys)]))
+    case(
+        "a weights file with a non-string key",
+        lambda: run(["predict", str(img), "--model", "lenet5", "--pretrained", str(intkeys)]),
+    )
     state = torch.load(done / "last.pt", weights_only=True)
-    for label, change in (("missing `config`", lambda c: c.pop("config")),
-                          ("`epoch` a string", lambda c: c.update(epoch="three")),
-                          ("RNG states of the wrong type", lambda c: c.update(rng={"torch": 1}))):
+    for label, change in (
+        ("missing `config`", lambda c: c.pop("config")),
+        ("`epoch` a string", lambda c: c.update(epoch="three")),
+        ("RNG states of the wrong type", lambda c: c.update(rng={"torch": 1})),
+    ):
         crafted = dict(state)
         change(crafted)
         path = tmp / f"crafted-{len(rows)}.pt"
         torch.save(crafted, path)
         case(f"a crafted checkpoint: {label}", lambda p=path: run(["train", "--resume", str(p), *QUICK]))
-    for option, value in (("--model-arg", "num_classes=3"), ("--model-arg", "variant=["),
-                          ("--seed", "99999999999999999999"), ("--input-size", "100000"),
-                          ("--in-chans", "100000"), ("--batch-size", "100000000")):
+    for option, value in (
+        ("--model-arg", "num_classes=3"),
+        ("--model-arg", "variant=["),
+        ("--seed", "99999999999999999999"),
+        ("--input-size", "100000"),
+        ("--in-chans", "100000"),
+        ("--batch-size", "100000000"),
+    ):
         case(f"`{option} {value}`", lambda o=option, v=value: run(["train", o, v, "--quiet"]))
-    case("BatchNorm with batches of one (`--model resnet18 --batch-size 1`)",
-         lambda: run(["train", "--model", "resnet18", "--data", "synthetic:8", "--batch-size", "1",
-                      "--input-size", "32", "--epochs", "1", "--threads", "1", "--workers", "0", "--quiet",
-                      "--limit-batches", "2", "--output", str(tmp / "bn1")]))
+    case(
+        "BatchNorm with batches of one (`--model resnet18 --batch-size 1`)",
+        lambda: run(
+            [
+                "train",
+                "--model",
+                "resnet18",
+                "--data",
+                "synthetic:8",
+                "--batch-size",
+                "1",
+                "--input-size",
+                "32",
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--workers",
+                "0",
+                "--quiet",
+                "--limit-batches",
+                "2",
+                "--output",
+                str(tmp / "bn1"),
+            ]
+        ),
+    )
     lock_dir = tmp / "lockdir"
     (lock_dir / ".lock").mkdir(parents=True)
     case("a `.lock` that is a directory", lambda: run(["train", "--output", str(lock_dir), *QUICK]))
-    case("`cnnzoo train | head -1`", lambda: run(
-        f"{sys.executable} -m cnnzoo train --epochs 2 --batch-size 64 --threads 1 --output {tmp / 'piped'}"
-        " | head -1 >/dev/null; echo \"exit ${PIPESTATUS[0]}\" >&2", shell=True))
-    case("`eval --limit-batches 0`", lambda: run(["eval", "--checkpoint", str(done / "best.pt"),
-                                                  "--limit-batches", "0"]))
+    case(
+        "`cnnzoo train | head -1`",
+        lambda: run(
+            f"{sys.executable} -m cnnzoo train --epochs 2 --batch-size 64 --threads 1 --output {tmp / 'piped'}"
+            ' | head -1 >/dev/null; echo "exit ${PIPESTATUS[0]}" >&2',
+            shell=True,
+        ),
+    )
+    case(
+        "`eval --limit-batches 0`", lambda: run(["eval", "--checkpoint", str(done / "best.pt"), "--limit-batches", "0"])
+    )
     home_file = tmp / "home-file"
     home_file.write_text("a file")
-    case("`CNNZOO_HOME` that is a file", lambda: run(["predict", str(img), "--model", "resnet18",
-                                                      "--pretrained", "resnet18.tv_in1k"],
-                                                     env={**ENV, "CNNZOO_HOME": str(home_file)}))
-    for label, code in (("num_classes=10**12", "cnnzoo.create_model('lenet5', num_classes=10**12)"),
-                        ("width_mult=inf", "cnnzoo.create_model('mobilenet_v1', width_mult=float('inf'))"),
-                        ("a string drop_rate", "cnnzoo.create_model('vgg11', drop_rate='0.5')"),
-                        ("a list as input", "cnnzoo.create_model('lenet5')([1, 2, 3])"),
-                        ("register_model(name=123)", "cnnzoo.register_model(name=123)(lambda **kw: None)"),
-                        ("create_model('../x')", "cnnzoo.create_model('../x')"),
-                        ("3-tuple batches", "import torch; from torch.utils.data import DataLoader, TensorDataset; "
-                         "x = torch.rand(16, 1, 32, 32); y = torch.zeros(16, dtype=torch.long); "
-                         "loader = DataLoader(TensorDataset(x, y, y), batch_size=8); "
-                         "cnnzoo.Trainer(cnnzoo.create_model('lenet5'), loader, loader, "
-                         "{'epochs': 1, 'verbose': False}).fit()")):
+    case(
+        "`CNNZOO_HOME` that is a file",
+        lambda: run(
+            ["predict", str(img), "--model", "resnet18", "--pretrained", "resnet18.tv_in1k"],
+            env={**ENV, "CNNZOO_HOME": str(home_file)},
+        ),
+    )
+    for label, code in (
+        ("num_classes=10**12", "cnnzoo.create_model('lenet5', num_classes=10**12)"),
+        ("width_mult=inf", "cnnzoo.create_model('mobilenet_v1', width_mult=float('inf'))"),
+        ("a string drop_rate", "cnnzoo.create_model('vgg11', drop_rate='0.5')"),
+        ("a list as input", "cnnzoo.create_model('lenet5')([1, 2, 3])"),
+        ("register_model(name=123)", "cnnzoo.register_model(name=123)(lambda **kw: None)"),
+        ("create_model('../x')", "cnnzoo.create_model('../x')"),
+        (
+            "3-tuple batches",
+            "import torch; from torch.utils.data import DataLoader, TensorDataset; "
+            "x = torch.rand(16, 1, 32, 32); y = torch.zeros(16, dtype=torch.long); "
+            "loader = DataLoader(TensorDataset(x, y, y), batch_size=8); "
+            "cnnzoo.Trainer(cnnzoo.create_model('lenet5'), loader, loader, "
+            "{'epochs': 1, 'verbose': False}).fit()",
+        ),
+    ):
         case(f"API: {label}", lambda c=code: _api(c))
     case("a newline in a model name", lambda: run(["info", "res\nnet"]))
     fifo = tmp / "fifo.yaml"
@@ -233,8 +344,10 @@ def main() -> None:
     case("`--config` on a FIFO", lambda: run(["train", "--config", str(fifo)]))
     nan = tmp / "nan.pth"
     torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in sd.items()}, nan)
-    case("`predict` with weights that give NaN", lambda: run(["predict", str(img), "--model", "lenet5",
-                                                              "--pretrained", str(nan)]))
+    case(
+        "`predict` with weights that give NaN",
+        lambda: run(["predict", str(img), "--model", "lenet5", "--pretrained", str(nan)]),
+    )
 
     print("| case | exit | what the user sees (last line on stderr) |")
     print("|---|---|---|")
@@ -243,8 +356,10 @@ def main() -> None:
 
 
 def _api(code: str) -> tuple[int, str]:
-    script = (f"import cnnzoo\ntry:\n    {code}\nexcept Exception as e:\n"
-              "    import sys\n    print(type(e).__name__ + ': ' + str(e), file=sys.stderr)\n    sys.exit(1)\n")
+    script = (
+        f"import cnnzoo\ntry:\n    {code}\nexcept Exception as e:\n"
+        "    import sys\n    print(type(e).__name__ + ': ' + str(e), file=sys.stderr)\n    sys.exit(1)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, env=ENV, timeout=600)
     err = proc.stderr.decode(errors="replace").strip().splitlines()
     return proc.returncode, (err[-1] if err else "(no error raised)")

@@ -29,8 +29,22 @@ def _error(capsys, argv: list[str]) -> str:
 def test_train_export_and_benchmark_share_one_table(capsys, tmp_path):
     assert TRAIN_LIMITS is LIMITS
     too_big = str(LIMITS["input_size"] + 1)
-    line = _error(capsys, ["export", "--model", "lenet5", "--output", str(tmp_path / "m.pt"), "--format",
-                           "torchscript", "--input-size", "1", too_big, "32"])
+    line = _error(
+        capsys,
+        [
+            "export",
+            "--model",
+            "lenet5",
+            "--output",
+            str(tmp_path / "m.pt"),
+            "--format",
+            "torchscript",
+            "--input-size",
+            "1",
+            too_big,
+            "32",
+        ],
+    )
     assert f"input_size must be a whole number from 1 to {LIMITS['input_size']:,}" in line
     assert list(tmp_path.iterdir()) == []
     line = _error(capsys, ["benchmark", "--models", "lenet5", "--no-timing", "--threads", "100000"])
@@ -67,8 +81,12 @@ def test_model_arg_values_are_bounded_in_size_and_depth():
 
 @pytest.mark.slow  # starts cnnzoo as a process
 def test_a_deep_model_arg_is_one_line_from_the_cli():
-    proc = subprocess.run([sys.executable, "-m", "cnnzoo", "info", "resnet18", "--model-arg",
-                           "channels=" + "[" * 500 + "]" * 500], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": SRC}, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", "info", "resnet18", "--model-arg", "channels=" + "[" * 500 + "]" * 500],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=120,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith(f"--model-arg channels nests deeper than {MODEL_ARG_DEPTH} levels")

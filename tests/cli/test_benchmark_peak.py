@@ -50,8 +50,12 @@ def test_benchmark_gpu_path_measures_its_peak_on_the_gpu(monkeypatch):
 
     def timed(name, size, d, batch_size, precision, *rest):
         seen["model"] = (d, batch_size, precision)
-        return {"infer_images_per_s": 2000.0, "infer_latency_ms": 32.0, "train_step_ms": 100.0,
-                "train_images_per_s": 640.0}
+        return {
+            "infer_images_per_s": 2000.0,
+            "infer_latency_ms": 32.0,
+            "train_step_ms": 100.0,
+            "train_images_per_s": 640.0,
+        }
 
     monkeypatch.setattr(bench, "matmul_peak", peak)
     monkeypatch.setattr(bench, "_time_model", timed)
@@ -70,4 +74,3 @@ def test_matmul_peak_on_a_real_gpu():
         pytest.skip("needs a CUDA GPU")
     peak = bench.matmul_peak(torch.device("cuda", 0), "bf16" if torch.cuda.is_bf16_supported() else "fp16")
     assert peak["peak_gflops_per_s"] > 1000  # any GPU of the last decade does a teraFLOP/s in half precision
-

@@ -43,8 +43,14 @@ def _run(script: str, tmp_path: Path, *args: str, timeout: int = 600) -> dict[st
     out = tmp_path / f"{script}.json"
     # the smoke runs are of the CPU paths, also on a host with a GPU
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
-    proc = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), *args, "--json", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=timeout, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / f"{script}.py"), *args, "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     payload = json.loads(out.read_text())
     assert payload["machine"]["torch"] == torch.__version__
@@ -105,8 +111,13 @@ def test_make_jpeg_folder_layout_sizes_and_determinism(tmp_path: Path) -> None:
     assert stats["images"] == 6
     files = sorted((tmp_path / "a").rglob("*.jpg"))
     assert [f.relative_to(tmp_path / "a").parts[:2] for f in files] == [
-        ("train", "n00000000"), ("train", "n00000000"), ("train", "n00000001"), ("train", "n00000001"),
-        ("val", "n00000000"), ("val", "n00000001")]
+        ("train", "n00000000"),
+        ("train", "n00000000"),
+        ("train", "n00000001"),
+        ("train", "n00000001"),
+        ("val", "n00000000"),
+        ("val", "n00000001"),
+    ]
     for f in files:
         img = read_image(f)
         assert img.shape[0] == 3 and 300 <= img.shape[1] <= 500 and 300 <= img.shape[2] <= 500
@@ -122,8 +133,11 @@ def test_make_jpeg_folder_layout_sizes_and_determinism(tmp_path: Path) -> None:
 
 
 def test_make_jpeg_folder_cli_reports_bad_input(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "make_jpeg_folder.py"), str(tmp_path / "x"),
-                           "--quality", "0"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "make_jpeg_folder.py"), str(tmp_path / "x"), "--quality", "0"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "quality" in proc.stderr and len(proc.stderr.splitlines()) == 1
 
 
@@ -158,9 +172,16 @@ def test_trainer_benchmark_smoke(tmp_path: Path) -> None:
 def test_input_benchmark_smoke(tmp_path: Path) -> None:
     payload = _run("input", tmp_path, "--smoke")
     rows = {r["pipeline"]: r for r in payload["rows"]}
-    assert {"float loader (before)", "uint8 loader (now)", "uint8 loader + normalise here", "reference",
-            "decode only", "decode+crop+flip", "float loader (before), 1 worker(s)",
-            "uint8 loader (now), 1 worker(s)"} <= set(rows)
+    assert {
+        "float loader (before)",
+        "uint8 loader (now)",
+        "uint8 loader + normalise here",
+        "reference",
+        "decode only",
+        "decode+crop+flip",
+        "float loader (before), 1 worker(s)",
+        "uint8 loader (now), 1 worker(s)",
+    } <= set(rows)
     assert rows["float loader (before)"]["vs float loader"] == 1.0
     assert all(_positive(r["images/s"]) for r in rows.values())
     (gpu_path,) = [r for k, r in rows.items() if k.startswith("--decode gpu")]
@@ -180,8 +201,14 @@ def test_import_profile_loads_nothing_heavy() -> None:
 def test_import_time_smoke(tmp_path: Path) -> None:
     payload = _run("import_time", tmp_path, "--smoke")
     rows = {r["command"]: r for r in payload["rows"]}
-    assert set(rows) == {"import torch", "import cnnzoo", "import torchvision", "import timm", "cnnzoo --help",
-                         "cnnzoo list"}
+    assert set(rows) == {
+        "import torch",
+        "import cnnzoo",
+        "import torchvision",
+        "import timm",
+        "cnnzoo --help",
+        "cnnzoo list",
+    }
     assert all("error" not in r and _positive(r["median s"]) for r in rows.values())
     assert rows["import torch"]["vs torch s"] == 0.0
     assert payload["import_profile"]["heavy_loaded"] == []
@@ -215,12 +242,22 @@ def _check_dir(tmp_path, *, tests, best, timm, jpeg_mean, synth_mean, identical)
     (tmp_path / "tests.log").write_text(f"....\n{tests}\n")
 
     def row(part, setting, who, ips, mean, **kw):
-        return {"part": part, "model": "resnet50", "setting": setting, "who": who, "img/s": ips, "mean img/s": mean,
-                "peak GB": 20.0, **kw}
+        return {
+            "part": part,
+            "model": "resnet50",
+            "setting": setting,
+            "who": who,
+            "img/s": ips,
+            "mean img/s": mean,
+            "peak GB": 20.0,
+            **kw,
+        }
 
-    synthetic = [row("synthetic", "bf16+cl", "cnnzoo", best, synth_mean), row("synthetic", "bf16+cl", "timm resnet50",
-                                                                                timm, timm),
-                 row("synthetic", "fp32", "cnnzoo", 1000.0, 1000.0, error="OutOfMemoryError: CUDA out of memory")]
+    synthetic = [
+        row("synthetic", "bf16+cl", "cnnzoo", best, synth_mean),
+        row("synthetic", "bf16+cl", "timm resnet50", timm, timm),
+        row("synthetic", "fp32", "cnnzoo", 1000.0, 1000.0, error="OutOfMemoryError: CUDA out of memory"),
+    ]
     jpeg = [row("jpeg", "bf16+cl", "cnnzoo", jpeg_mean, jpeg_mean, decode="cpu", **{"GPU busy %": 71.0})]
     for name, rows in (("synthetic", synthetic), ("jpeg", jpeg)):
         (tmp_path / f"{name}.json").write_text(json.dumps({"rows": rows}))
@@ -229,12 +266,22 @@ def _check_dir(tmp_path, *, tests, best, timm, jpeg_mean, synth_mean, identical)
 
 
 def test_gpu_check_report_gives_each_target_its_verdict(tmp_path, capsys):
-    met = _check_dir(tmp_path / "a", tests="7 passed in 41.2s", best=3900.0, timm=3700.0, jpeg_mean=3300.0,
-                     synth_mean=3800.0, identical=True)
+    met = _check_dir(
+        tmp_path / "a",
+        tests="7 passed in 41.2s",
+        best=3900.0,
+        timm=3700.0,
+        jpeg_mean=3300.0,
+        synth_mean=3800.0,
+        identical=True,
+    )
     assert met["cuda-marked tests"]["verdict"] == "ok"
     assert met["ResNet-50 synthetic, best bf16 setting"] == {
-        "check": "ResNet-50 synthetic, best bf16 setting", "result": "3,900 img/s (bf16+cl)",
-        "target": ">= 3,500 img/s", "verdict": "ok"}
+        "check": "ResNet-50 synthetic, best bf16 setting",
+        "result": "3,900 img/s (bf16+cl)",
+        "target": ">= 3,500 img/s",
+        "verdict": "ok",
+    }
     assert met["resnet50 bf16+cl: cnnzoo / timm resnet50"]["result"] == f"{3900 / 3700:.3f}"
     jpeg = met["resnet50 JPEG --decode cpu / synthetic (bf16+cl, means)"]
     assert (jpeg["result"], jpeg["verdict"]) == ("87 %", "ok")
@@ -243,13 +290,22 @@ def test_gpu_check_report_gives_each_target_its_verdict(tmp_path, capsys):
     assert "OutOfMemoryError" in met["resnet50 synthetic, fp32, cnnzoo"]["result"]
     assert "GPU busy 71 %" in met["resnet50 jpeg, bf16+cl, --decode cpu, cnnzoo"]["result"]
     assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("| resume with")  # the table comes last
-    missed = _check_dir(tmp_path / "b", tests="6 passed, 1 failed in 40.0s", best=3000.0, timm=3100.0,
-                        jpeg_mean=2000.0, synth_mean=3000.0, identical=False)
+    missed = _check_dir(
+        tmp_path / "b",
+        tests="6 passed, 1 failed in 40.0s",
+        best=3000.0,
+        timm=3100.0,
+        jpeg_mean=2000.0,
+        synth_mean=3000.0,
+        identical=False,
+    )
     assert {k: v["verdict"] for k, v in missed.items() if v["target"]} == {
-        "cuda-marked tests": "MISS", "ResNet-50 synthetic, best bf16 setting": "MISS",
+        "cuda-marked tests": "MISS",
+        "ResNet-50 synthetic, best bf16 setting": "MISS",
         "resnet50 bf16+cl: cnnzoo / timm resnet50": "MISS",
         "resnet50 JPEG --decode cpu / synthetic (bf16+cl, means)": "MISS",
-        "resume with --deterministic: identical weights": "MISS"}
+        "resume with --deterministic: identical weights": "MISS",
+    }
 
 
 def test_gpu_check_refuses_unknown_arguments():
@@ -261,8 +317,14 @@ def test_gpu_check_refuses_unknown_arguments():
 def test_gpu_check_smoke(tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--smoke", "--out", str(out)], cwd=REPO,
-                          capture_output=True, text=True, timeout=900, env=env)
+    proc = subprocess.run(
+        ["bash", str(BENCH / "gpu_check.sh"), "--smoke", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     last = proc.stdout.rstrip().splitlines()
     assert "| check | result | target | verdict |" in last and last[-1].startswith("| gpu_check.sh stages")
@@ -270,12 +332,21 @@ def test_gpu_check_smoke(tmp_path):
     assert "skipped" in report["cuda-marked tests"]  # no GPU: the cuda tests skip, saying so
     assert "| identical |" in report["resume with --deterministic: identical weights"]
     assert "needs CUDA" in report["resnet50 jpeg, fp32, --decode gpu, cnnzoo"]
-    rows = {(r["part"], r["model"], r["who"], r.get("decode")): r for name in ("synthetic", "jpeg", "others")
-            for r in json.loads((out / f"{name}.json").read_text())["rows"]}
-    for key in [("synthetic", "resnet50", "cnnzoo", None), ("synthetic", "resnet50", "timm resnet50", None),
-                ("jpeg", "resnet50", "cnnzoo", "cpu"), ("loader", "-", "cnnzoo", "cpu"),
-                ("synthetic", "googlenet", "cnnzoo", None), ("synthetic", "vgg16", "cnnzoo", None),
-                ("synthetic", "densenet121", "cnnzoo", None), ("synthetic", "mobilenet_v2", "cnnzoo", None)]:
+    rows = {
+        (r["part"], r["model"], r["who"], r.get("decode")): r
+        for name in ("synthetic", "jpeg", "others")
+        for r in json.loads((out / f"{name}.json").read_text())["rows"]
+    }
+    for key in [
+        ("synthetic", "resnet50", "cnnzoo", None),
+        ("synthetic", "resnet50", "timm resnet50", None),
+        ("jpeg", "resnet50", "cnnzoo", "cpu"),
+        ("loader", "-", "cnnzoo", "cpu"),
+        ("synthetic", "googlenet", "cnnzoo", None),
+        ("synthetic", "vgg16", "cnnzoo", None),
+        ("synthetic", "densenet121", "cnnzoo", None),
+        ("synthetic", "mobilenet_v2", "cnnzoo", None),
+    ]:
         assert _positive(rows[key]["img/s"]), key
     command = rows[("synthetic", "resnet50", "cnnzoo", None)]["command"]
     assert command.startswith("cnnzoo train --model resnet50 --data synth")

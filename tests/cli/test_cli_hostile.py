@@ -21,15 +21,30 @@ from cnnzoo import cli
 
 def test_bad_num_classes_from_the_cli_leaves_no_file(capsys, tmp_path):
     out = tmp_path / "m.onnx"
-    line = cli_error(capsys, ["export", "--model", "lenet5", "--num-classes", "-3", "--format", "onnx",
-                              "--output", str(out)])
+    line = cli_error(
+        capsys, ["export", "--model", "lenet5", "--num-classes", "-3", "--format", "onnx", "--output", str(out)]
+    )
     assert "num_classes" in line and "-3" in line
     assert list(tmp_path.iterdir()) == []
 
 
 def test_export_at_a_too_small_input_writes_nothing(capsys, tmp_path):
-    line = cli_error(capsys, ["export", "--model", "alexnet", "--format", "torchscript",
-                              "--output", str(tmp_path / "a.pt"), "--input-size", "3", "32", "32"])
+    line = cli_error(
+        capsys,
+        [
+            "export",
+            "--model",
+            "alexnet",
+            "--format",
+            "torchscript",
+            "--output",
+            str(tmp_path / "a.pt"),
+            "--input-size",
+            "3",
+            "32",
+            "32",
+        ],
+    )
     assert "63x63" in line
     assert list(tmp_path.iterdir()) == []
 
@@ -55,8 +70,10 @@ def test_export_onto_a_full_disk_writes_nothing(capsys, tmp_path, monkeypatch):
 
 
 def test_export_into_a_missing_directory(capsys, tmp_path):
-    line = cli_error(capsys, ["export", "--model", "lenet5", "--format", "torchscript",
-                              "--output", str(tmp_path / "no" / "such" / "m.pt")])
+    line = cli_error(
+        capsys,
+        ["export", "--model", "lenet5", "--format", "torchscript", "--output", str(tmp_path / "no" / "such" / "m.pt")],
+    )
     assert "m.pt" in line or "no/such" in line
 
 
@@ -68,20 +85,47 @@ def test_predict_resizes_a_small_image_instead_of_failing(capsys, files):
     assert "1." in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["info", "resnt50"], "did you mean resnet50"),
-    (["predict", "{image}", "--model", "lenet5", "--pretrained", "{evil}"], "arbitrary unpickling"),
-    (["train", "--data", "{corrupt}", "--model", "lenet5", "--epochs", "1", "--batch-size", "16",
-      "--workers", "1", "--threads", "1", "--output", "{run}", "--quiet"], "cannot decode image"),
-    (["train", "--device", "cuda", "--quiet"], "needs CUDA"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["info", "resnt50"], "did you mean resnet50"),
+        (["predict", "{image}", "--model", "lenet5", "--pretrained", "{evil}"], "arbitrary unpickling"),
+        (
+            [
+                "train",
+                "--data",
+                "{corrupt}",
+                "--model",
+                "lenet5",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--workers",
+                "1",
+                "--threads",
+                "1",
+                "--output",
+                "{run}",
+                "--quiet",
+            ],
+            "cannot decode image",
+        ),
+        (["train", "--device", "cuda", "--quiet"], "needs CUDA"),
+    ],
+)
 def test_cli_subprocess(argv, message, files, corrupt_folder, tmp_path):
-    subs = {"{image}": str(files["image"]), "{evil}": str(files["evil"]), "{corrupt}": str(corrupt_folder),
-            "{run}": str(tmp_path / "run")}
+    subs = {
+        "{image}": str(files["image"]),
+        "{evil}": str(files["evil"]),
+        "{corrupt}": str(corrupt_folder),
+        "{run}": str(tmp_path / "run"),
+    }
     argv = [subs.get(a, a) for a in argv]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # no GPU, whatever this host has
-    proc = subprocess.run([sys.executable, "-m", "cnnzoo", *argv], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", *argv], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr

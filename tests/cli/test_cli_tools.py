@@ -70,8 +70,9 @@ def test_predict_classifies_real_digits(capsys, digit_images):
     assert all(abs(sum(t["prob"] for t in r["top"]) - 1) < 0.05 or r["top"][0]["prob"] > 0.5 for r in results)
     # the weight tag as `cnnzoo weights list` prints it (lenet5.digits) or without the model's name
     for tag in ("digits", "lenet5.digits"):
-        code, again, _ = run_cli(capsys, "predict", "--model", "lenet5", "--pretrained", tag, *paths, "--topk", "3",
-                                 "--json")
+        code, again, _ = run_cli(
+            capsys, "predict", "--model", "lenet5", "--pretrained", tag, *paths, "--topk", "3", "--json"
+        )
         assert code == 0 and json.loads(again) == results, tag
 
 
@@ -80,8 +81,9 @@ def test_predict_text_and_saliency_png(capsys, digit_images, tmp_path):
 
     paths, labels = digit_images
     out_png = tmp_path / "sal.png"
-    code, out, _ = run_cli(capsys, "predict", "--model", "lenet5", "--pretrained", "digits", paths[0],
-                       "--saliency", str(out_png))
+    code, out, _ = run_cli(
+        capsys, "predict", "--model", "lenet5", "--pretrained", "digits", paths[0], "--saliency", str(out_png)
+    )
     assert code == 0 and out.splitlines()[0] == paths[0]
     assert out.splitlines()[1].split()[1] == labels[0]  # "  1. <label>  <prob>"
     img = read_image(out_png)
@@ -105,8 +107,22 @@ def test_predict_errors(capsys, tmp_path):
 
 # ---------------------------------------------------------------- benchmark
 def test_benchmark_json_fields(capsys):
-    code, out, _ = run_cli(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--batch-size", "2",
-                       "--warmup", "1", "--repeats", "2", "--train", "--json")
+    code, out, _ = run_cli(
+        capsys,
+        "benchmark",
+        "--models",
+        "lenet5",
+        "--device",
+        "cpu",
+        "--batch-size",
+        "2",
+        "--warmup",
+        "1",
+        "--repeats",
+        "2",
+        "--train",
+        "--json",
+    )
     assert code == 0
     (row,) = json.loads(out)
     assert row["model"] == "lenet5" and row["params"] == 61_706 and row["device"] == "cpu"
@@ -123,8 +139,20 @@ def count_macs_lenet5():
 
 
 def test_benchmark_table_and_errors(capsys, monkeypatch):
-    code, out, _ = run_cli(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--warmup", "0",
-                       "--repeats", "1", "--batch-size", "1")
+    code, out, _ = run_cli(
+        capsys,
+        "benchmark",
+        "--models",
+        "lenet5",
+        "--device",
+        "cpu",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--batch-size",
+        "1",
+    )
     assert code == 0 and out.splitlines()[0].split()[:3] == ["MODEL", "PARAMS(M)", "GFLOPs"]
     assert out.splitlines()[1].split()[0] == "lenet5" and "resident set" in out
     code, _, err = run_cli(capsys, "benchmark", "--models", "lenet5", "--device", "cpu", "--precision", "fp16")
@@ -139,12 +167,12 @@ def test_benchmark_table_and_errors(capsys, monkeypatch):
 @pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_benchmark_chart(capsys, tmp_path):
     chart = tmp_path / "chart.png"
-    code, out, err = run_cli(capsys, "benchmark", "--models", "se_resnet*", "--no-timing", "--json",
-                         "--plot", str(chart))
+    code, out, err = run_cli(
+        capsys, "benchmark", "--models", "se_resnet*", "--no-timing", "--json", "--plot", str(chart)
+    )
     assert code == 0 and chart.read_bytes()[:8] == PNG_MAGIC
     rows = json.loads(out)
-    assert [r["model"] for r in rows] == ["se_resnet18", "se_resnet34", "se_resnet50", "se_resnet101",
-                                          "se_resnet152"]
+    assert [r["model"] for r in rows] == ["se_resnet18", "se_resnet34", "se_resnet50", "se_resnet101", "se_resnet152"]
     assert all(r["top1"] > 70 and "infer_images_per_s" not in r for r in rows)
     assert "chart of 5 models" in err
 
@@ -170,8 +198,9 @@ def test_chart_needs_matplotlib(monkeypatch, tmp_path):
 def test_export_onnx_round_trip(capsys, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     path = tmp_path / "lenet5.onnx"
-    code, out, _ = run_cli(capsys, "export", "--model", "lenet5", "--pretrained", "--format", "onnx",
-                       "--output", str(path))
+    code, out, _ = run_cli(
+        capsys, "export", "--model", "lenet5", "--pretrained", "--format", "onnx", "--output", str(path)
+    )
     assert code == 0 and "onnxruntime" in out and str(path) in out
     model = cnnzoo.create_model("lenet5", pretrained=True).eval()
     x = torch.randn(5, 1, 32, 32)  # another batch size than the export's: the batch axis is dynamic
@@ -197,13 +226,25 @@ def test_export_torch_export_round_trip_is_the_default(capsys, tmp_path):
 
 
 # one registered model per network class; every one exports both ways with a dynamic batch
-FAMILY_EXPORTS = ["lenet5", "alexnet", "zfnet", "vgg11_bn", "googlenet", "resnet18", "resnet18v2", "se_resnet18",
-                  "densenet_bc_100_k12", "mobilenet_v1_025", "mobilenet_v2"]
+FAMILY_EXPORTS = [
+    "lenet5",
+    "alexnet",
+    "zfnet",
+    "vgg11_bn",
+    "googlenet",
+    "resnet18",
+    "resnet18v2",
+    "se_resnet18",
+    "densenet_bc_100_k12",
+    "mobilenet_v1_025",
+    "mobilenet_v2",
+]
 
 
 @pytest.mark.parametrize("fmt", ["export", "onnx"])
-@pytest.mark.parametrize("name", [n if n in ("lenet5", "resnet18") else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in FAMILY_EXPORTS])
+@pytest.mark.parametrize(
+    "name", [n if n in ("lenet5", "resnet18") else pytest.param(n, marks=pytest.mark.slow) for n in FAMILY_EXPORTS]
+)
 def test_every_family_exports_with_a_dynamic_batch(name, fmt, tmp_path):
     model = cnnzoo.create_model(name)
     c, h, w = model.min_input_size
@@ -215,8 +256,22 @@ def test_every_family_exports_with_a_dynamic_batch(name, fmt, tmp_path):
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_export_torchscript_round_trip(capsys, tmp_path):
     path = tmp_path / "m.pt"
-    code, out, _ = run_cli(capsys, "export", "--model", "mobilenet_v1_025", "--format", "torchscript",
-                       "--output", str(path), "--input-size", "3", "64", "64", "--num-classes", "7")
+    code, out, _ = run_cli(
+        capsys,
+        "export",
+        "--model",
+        "mobilenet_v1_025",
+        "--format",
+        "torchscript",
+        "--output",
+        str(path),
+        "--input-size",
+        "3",
+        "64",
+        "64",
+        "--num-classes",
+        "7",
+    )
     assert code == 0 and "torch.jit.load" in out
     loaded = torch.jit.load(str(path))
     assert loaded(torch.randn(3, 3, 64, 64)).shape == (3, 7)
@@ -230,8 +285,9 @@ def test_export_refuses_a_mismatch_and_leaves_no_file(tmp_path):
 
 
 def test_export_errors(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "export", "--model", "lenet5", "--format", "onnx",
-                       "--output", str(tmp_path / "no" / "dir.onnx"))
+    code, _, err = run_cli(
+        capsys, "export", "--model", "lenet5", "--format", "onnx", "--output", str(tmp_path / "no" / "dir.onnx")
+    )
     assert code == 2 and "does not exist" in err
     with pytest.raises(SystemExit) as e:
         cli.main(["export", "--model", "lenet5", "--format", "tflite", "--output", str(tmp_path / "x")])

@@ -27,8 +27,14 @@ SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 def _cnnzoo(*argv: str, preexec=None, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-m", "cnnzoo", *argv], capture_output=True, text=True, env=env,
-                          timeout=timeout, preexec_fn=preexec)
+    return subprocess.run(
+        [sys.executable, "-m", "cnnzoo", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=preexec,
+    )
 
 
 def _one_line(proc: subprocess.CompletedProcess) -> str:
@@ -69,8 +75,10 @@ def test_a_device_node_is_never_replaced_from_the_cli(tmp_path):
         pytest.skip("creating a device node needs root (CAP_MKNOD)")
     digits = tmp_path / "digit.png"
     Image.new("L", (32, 32), 255).save(digits)
-    for argv in (["export", "--model", "lenet5", "--format", "torchscript", "--output", str(device)],
-                 ["predict", "--model", "lenet5", str(digits), "--cam", str(device)]):
+    for argv in (
+        ["export", "--model", "lenet5", "--format", "torchscript", "--output", str(device)],
+        ["predict", "--model", "lenet5", str(digits), "--cam", str(device)],
+    ):
         line = _one_line(_cnnzoo(*argv))
         assert "is a character device; cnnzoo writes only regular files" in line
         assert stat.S_ISCHR(os.lstat(device).st_mode) and os.lstat(device).st_rdev == os.makedev(1, 3)
@@ -82,8 +90,9 @@ def test_a_fifo_as_output_is_refused_without_blocking(tmp_path):
     os.mkfifo(tmp_path / "out.png")
     digits = tmp_path / "digit.png"
     Image.new("L", (32, 32), 255).save(digits)
-    line = _one_line(_cnnzoo("predict", "--model", "lenet5", str(digits), "--saliency", str(tmp_path / "out.png"),
-                             timeout=60))
+    line = _one_line(
+        _cnnzoo("predict", "--model", "lenet5", str(digits), "--saliency", str(tmp_path / "out.png"), timeout=60)
+    )
     assert "is a FIFO" in line
 
 
@@ -96,8 +105,23 @@ def _limit_file_size() -> None:  # a real write failure, in torch's own writer: 
 def test_a_real_failed_torch_save_is_one_line_and_keeps_nothing_partial(tmp_path):
     # lenet5's config.yaml fits under the limit, its last.pt (about 250 KB) does not; torch's zip writer
     # turns the failed write into its own RuntimeError ("unexpected pos ..."): recognised by the OSError
-    proc = _cnnzoo("train", "--epochs", "1", "--output", str(tmp_path / "run"), "--quiet", "--limit-batches", "1",
-                   "--batch-size", "8", "--threads", "1", "--workers", "0", preexec=_limit_file_size)
+    proc = _cnnzoo(
+        "train",
+        "--epochs",
+        "1",
+        "--output",
+        str(tmp_path / "run"),
+        "--quiet",
+        "--limit-batches",
+        "1",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--workers",
+        "0",
+        preexec=_limit_file_size,
+    )
     line = _one_line(proc)
     assert "last.pt" in line and os.strerror(errno.EFBIG) in line and "nothing was written" in line
     assert not (tmp_path / "run" / "last.pt").exists() and _temp_files(tmp_path) == []
@@ -107,6 +131,7 @@ def test_a_failed_save_over_an_old_checkpoint_keeps_it(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
     save_checkpoint({"model": {"w": torch.ones(3)}, "model_name": "m"}, path)
     for code in (errno.ENOSPC, errno.EROFS, errno.EDQUOT):
+
         def fail(*args, code=code, **kwargs):  # no inode, a read-only remount, a quota: before a byte is written
             raise OSError(code, os.strerror(code))
 
@@ -123,8 +148,15 @@ def test_overlays_of_two_images_with_one_name_are_both_kept(tmp_path):
     for folder, shade in (("a", 0), ("b", 255)):
         (tmp_path / folder).mkdir()
         Image.new("L", (32, 32), shade).save(tmp_path / folder / "x.png")
-    proc = _cnnzoo("predict", "--model", "lenet5", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"),
-                   "--cam", str(tmp_path / "cam.png"))
+    proc = _cnnzoo(
+        "predict",
+        "--model",
+        "lenet5",
+        str(tmp_path / "a" / "x.png"),
+        str(tmp_path / "b" / "x.png"),
+        "--cam",
+        str(tmp_path / "cam.png"),
+    )
     assert proc.returncode == 0, proc.stderr
     written = sorted(p.name for p in tmp_path.glob("cam-*.png"))
     assert written == ["cam-x-1.png", "cam-x-2.png"]

@@ -9,8 +9,9 @@ from cnnzoo.errors import ConfigError, DeviceError
 from cnnzoo.training import TrainConfig
 
 
-@pytest.mark.parametrize("spec", ["auto", "cpu", "cuda", "cuda:1", "gpu", "cuda:", "CUDA", "cuda:x", " cpu", "mps"],
-                         ids=repr)  # not the id "cuda", which marks a test that needs a GPU
+@pytest.mark.parametrize(
+    "spec", ["auto", "cpu", "cuda", "cuda:1", "gpu", "cuda:", "CUDA", "cuda:x", " cpu", "mps"], ids=repr
+)  # not the id "cuda", which marks a test that needs a GPU
 def test_a_config_accepts_the_device_names_the_resolver_knows(spec):
     known = DEVICE_SPEC.match(spec) is not None
     if known:

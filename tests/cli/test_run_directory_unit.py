@@ -35,7 +35,8 @@ def check_carried(meta: dict[str, str], state: dict) -> None:
     assert json.loads(meta["cnnzoo.classes"]) == state["classes"] == ["ant", "bee", "cat"]
     prep = json.loads(meta["cnnzoo.preprocessing"])
     assert {k: prep[k] for k in state["preprocessing"]} == {
-        k: list(v) if isinstance(v, tuple) else v for k, v in state["preprocessing"].items()}
+        k: list(v) if isinstance(v, tuple) else v for k, v in state["preprocessing"].items()
+    }
 
 
 def test_pt2_from_a_run_without_model(capsys, tmp_path, run_checkpoint):
@@ -78,11 +79,14 @@ def test_random_weights_carry_the_models_preprocessing_and_no_classes():
     assert tagged["cnnzoo.weights"] == "lenet5.digits" and json.loads(tagged["cnnzoo.classes"]) == list("0123456789")
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["export", "--output", "x.pt2"], "give --model NAME, or --pretrained"),
-    (["export", "--pretrained", "--output", "x.pt2"], "give --model NAME, or --pretrained"),
-    (["export", "--model", "lenet5", "--pretrained", "--num-classes", "3", "--output", "x.pt2"], "--num-classes"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["export", "--output", "x.pt2"], "give --model NAME, or --pretrained"),
+        (["export", "--pretrained", "--output", "x.pt2"], "give --model NAME, or --pretrained"),
+        (["export", "--model", "lenet5", "--pretrained", "--num-classes", "3", "--output", "x.pt2"], "--num-classes"),
+    ],
+)
 def test_what_export_cannot_know_is_one_line(capsys, tmp_path, monkeypatch, argv, words):
     monkeypatch.chdir(tmp_path)
     assert words in cli_error(capsys, argv)
@@ -95,8 +99,9 @@ def test_eval_on_a_folder_of_class_folders_is_eval_on_the_runs_val(capsys, train
     code, out, _ = run_cli(capsys, "eval", "--checkpoint", best, "--device", "cpu", "--workers", "0", "--json")
     assert code == 0
     as_run = json.loads(out)
-    code, out, _ = run_cli(capsys, "eval", "--checkpoint", best, "--data", str(data / "val"), "--device", "cpu",
-                           "--workers", "0", "--json")
+    code, out, _ = run_cli(
+        capsys, "eval", "--checkpoint", best, "--data", str(data / "val"), "--device", "cpu", "--workers", "0", "--json"
+    )
     flat = json.loads(out)
     assert code == 0 and flat["data"] == str(data / "val") and flat["images"] == as_run["images"] == 6
     assert flat["val_loss"] == pytest.approx(as_run["val_loss"]) and flat["val_top1"] == as_run["val_top1"]

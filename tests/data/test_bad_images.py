@@ -160,7 +160,8 @@ def test_an_image_folder_stops_at_or_skips_each_damaged_file(path, damaged, tmp_
         assert "\n" not in str(info.value) and Path(ds.samples[i][0]).name in str(info.value)
     skipping = data.imagefolder_dataset(root, "train", bad_images="skip")
     assert len(skipping) == 6 and sorted(Path(p).name for p in skipping.skipped) == sorted(
-        damaged[c].name for c in bad.CASES)
+        damaged[c].name for c in bad.CASES
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert skipping[0][0].shape == (3, 20, 20)
@@ -175,11 +176,30 @@ def test_predict_reports_each_damaged_file(capsys, case, damaged):
 @pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_the_short_idat_that_crashed_is_one_line_in_a_real_process(damaged, tmp_path):
     src = str(Path(cnnzoo.__file__).resolve().parent.parent)  # this checkout's cnnzoo, not an installed one
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "",
-           "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-m", "cnnzoo", "predict",
-                           str(damaged["short IDAT"]), "--model", "lenet5"],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error::DeprecationWarning",
+            "-m",
+            "cnnzoo",
+            "predict",
+            str(damaged["short IDAT"]),
+            "--model",
+            "lenet5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2, (proc.returncode, proc.stderr)  # not -11 (SIGSEGV)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cnnzoo predict: error: cannot decode image "), proc.stderr
@@ -187,15 +207,21 @@ def test_the_short_idat_that_crashed_is_one_line_in_a_real_process(damaged, tmp_
 
 # ---------------------------------------------------------------- MNIST and CIFAR
 def _idx(array: np.ndarray, code: int) -> bytes:
-    return bytes([0, 0, code, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape) + \
-        array.astype(array.dtype.newbyteorder(">")).tobytes()
+    return (
+        bytes([0, 0, code, array.ndim])
+        + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        + array.astype(array.dtype.newbyteorder(">")).tobytes()
+    )
 
 
-@pytest.mark.parametrize("images, labels, code, message", [
-    (np.zeros((2, 28, 28), np.uint8), np.array([1, -3], np.int8), 0x09, "label -3 (entry 1) is not a digit"),
-    (np.zeros((2, 28, 28), np.uint8), np.array([np.nan, 1], np.float32), 0x0D, "label nan (entry 0) is not"),
-    (np.zeros((2, 0, 28), np.uint8), np.array([1, 2], np.uint8), 0x08, "images are 0x28 pixels (size 0)"),
-])
+@pytest.mark.parametrize(
+    "images, labels, code, message",
+    [
+        (np.zeros((2, 28, 28), np.uint8), np.array([1, -3], np.int8), 0x09, "label -3 (entry 1) is not a digit"),
+        (np.zeros((2, 28, 28), np.uint8), np.array([np.nan, 1], np.float32), 0x0D, "label nan (entry 0) is not"),
+        (np.zeros((2, 0, 28), np.uint8), np.array([1, 2], np.uint8), 0x08, "images are 0x28 pixels (size 0)"),
+    ],
+)
 def test_mnist_labels_that_are_not_digits_and_empty_images(tmp_path, images, labels, code, message):
     (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx(images, 0x08)))
     (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(labels, code))

@@ -101,9 +101,12 @@ def test_idx_reader_rejects_bad_files(tmp_path):
 # ---------------------------------------------------------------- CIFAR (pickled batches)
 def _write_cifar_batch(path, n, label_key=b"labels", n_classes=10, seed=0):
     rng = np.random.default_rng(seed)
-    batch = {b"batch_label": b"testing batch", label_key: [int(v) for v in rng.integers(0, n_classes, n)],
-             b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-             b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+    batch = {
+        b"batch_label": b"testing batch",
+        label_key: [int(v) for v in rng.integers(0, n_classes, n)],
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+    }
     with open(path, "wb") as f:
         pickle.dump(batch, f, protocol=2)  # the protocol of the published (Python 2) batches
     return batch
@@ -187,8 +190,9 @@ def test_image_folder_png_and_jpeg(tmp_path):
     assert x.shape == (2, 3, 16, 16) and set(y.tolist()) <= {0, 1}
     xv, _ = next(iter(bundle.val_loader))  # resize + center crop
     assert xv.shape == (2, 3, 16, 16)
-    grey = data.build_data(f"imagefolder:{tmp_path}", image_size=8, in_chans=1, batch_size=4, workers=0,
-                           device=CPU, train=False)
+    grey = data.build_data(
+        f"imagefolder:{tmp_path}", image_size=8, in_chans=1, batch_size=4, workers=0, device=CPU, train=False
+    )
     assert grey.train_loader is None and next(iter(grey.val_loader))[0].shape == (4, 1, 8, 8)
 
 
@@ -203,20 +207,24 @@ def test_image_folder_errors(tmp_path):
 
 # ---------------------------------------------------------------- synthetic, specs, sampling
 def test_synthetic_batches_are_made_on_the_device():
-    bundle = data.build_data("synthetic:64", image_size=20, in_chans=3, batch_size=16, workers=0, device=CPU,
-                             num_classes=7)
+    bundle = data.build_data(
+        "synthetic:64", image_size=20, in_chans=3, batch_size=16, workers=0, device=CPU, num_classes=7
+    )
     batches = list(bundle.train_loader)
     assert len(batches) == len(bundle.train_loader) == 4
     x, y = batches[0]
     assert x.shape == (16, 3, 20, 20) and x.device == CPU and int(y.max()) < 7
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("nonsense", "neither a data kind nor a directory"),
-    ("mnist:/no/such/dir", "not a directory"),
-    ("synthetic:x", "positive number"),
-    ("", "--data must be"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("nonsense", "neither a data kind nor a directory"),
+        ("mnist:/no/such/dir", "not a directory"),
+        ("synthetic:x", "positive number"),
+        ("", "--data must be"),
+    ],
+)
 def test_bad_specs(spec, message):
     with pytest.raises(DataError, match=message):
         data.parse_data_spec(spec)

@@ -65,8 +65,24 @@ def test_image_folder_with_one_class(capsys, tmp_path):
 def test_corrupt_jpeg_is_a_clear_error_by_default(capsys, corrupt_folder, tmp_path, workers):
     # workers=1: the error crosses a DataLoader worker, which used to wrap it in the
     # worker's traceback (cnnzoo.errors.CnnzooError now gives back the original line)
-    args = ["train", "--data", str(corrupt_folder), "--model", "lenet5", "--epochs", "1", "--batch-size", "16",
-            "--output", str(tmp_path / "run"), "--quiet", "--threads", "1", "--workers", workers]
+    args = [
+        "train",
+        "--data",
+        str(corrupt_folder),
+        "--model",
+        "lenet5",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--output",
+        str(tmp_path / "run"),
+        "--quiet",
+        "--threads",
+        "1",
+        "--workers",
+        workers,
+    ]
     line = cli_error(capsys, args)
     assert "cannot decode image" in line and ".jpg" in line and "--bad-images skip" in line
     assert "Original Traceback" not in line
@@ -74,8 +90,26 @@ def test_corrupt_jpeg_is_a_clear_error_by_default(capsys, corrupt_folder, tmp_pa
 
 
 def test_corrupt_jpegs_are_skipped_and_counted_by_option(capsys, corrupt_folder, tmp_path):
-    args = ["train", "--data", str(corrupt_folder), "--model", "lenet5", "--epochs", "1", "--batch-size", "4",
-            "--output", str(tmp_path / "run"), "--threads", "1", "--workers", "0", "--bad-images", "skip", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        str(corrupt_folder),
+        "--model",
+        "lenet5",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--output",
+        str(tmp_path / "run"),
+        "--threads",
+        "1",
+        "--workers",
+        "0",
+        "--bad-images",
+        "skip",
+        "--quiet",
+    ]
     assert cli.main(args) == 0
     err = capsys.readouterr().err  # said on stderr, even with --quiet: data was left out
     assert "warning: skipped 2 unreadable images" in err and "left out" in err
@@ -93,12 +127,15 @@ def _cifar_dir(root: Path, batch: object) -> Path:
     return root
 
 
-@pytest.mark.parametrize("batch, message", [
-    ({b"data": np.zeros((4, 100), np.uint8), b"labels": [0, 1, 2, 3]}, "N x 3072"),
-    ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1]}, "expected 4 labels"),
-    (["not", "a", "dict"], "not a CIFAR batch"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 99]}, "outside 0..9"),
-])
+@pytest.mark.parametrize(
+    "batch, message",
+    [
+        ({b"data": np.zeros((4, 100), np.uint8), b"labels": [0, 1, 2, 3]}, "N x 3072"),
+        ({b"data": np.zeros((4, 3072), np.uint8), b"labels": [0, 1]}, "expected 4 labels"),
+        (["not", "a", "dict"], "not a CIFAR batch"),
+        ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 99]}, "outside 0..9"),
+    ],
+)
 def test_cifar_batches_that_are_not_what_they_claim(capsys, tmp_path, batch, message):
     root = _cifar_dir(tmp_path / "cifar", batch)
     line = cli_error(capsys, ["train", "--data", f"cifar10:{root}", *QUICK])
@@ -120,8 +157,27 @@ def test_train_on_a_folder_with_a_short_idat_png_stops_with_one_line_and_no_lock
     root = image_folder(tmp_path / "imgs")
     (root / "train" / "cat" / "short.png").write_bytes(bad.short_idat())  # a SIGSEGV in torchvision.io's libpng
     run = tmp_path / "run"
-    line = cli_error(capsys, ["train", "--data", str(root), "--model", "lenet5", "--epochs", "1", "--batch-size", "16",
-                              "--output", str(run), "--quiet", "--threads", "1", "--workers", "0"])
+    line = cli_error(
+        capsys,
+        [
+            "train",
+            "--data",
+            str(root),
+            "--model",
+            "lenet5",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--output",
+            str(run),
+            "--quiet",
+            "--threads",
+            "1",
+            "--workers",
+            "0",
+        ],
+    )
     assert "short.png" in line and ("Not enough image data" in line or "image file is truncated" in line)
     assert not (run / ".lock").exists()
     no_partial_files(run)

@@ -32,7 +32,9 @@ def test_digits_are_exactly_load_digits_and_torchvisions_resize():
 
 
 def test_loading_the_digits_imports_neither_sklearn_nor_torchvision():
-    code = ("import sys; from cnnzoo.data.sources import digits_dataset; digits_dataset('train'); "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'torchvision'}))")
+    code = (
+        "import sys; from cnnzoo.data.sources import digits_dataset; digits_dataset('train'); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'torchvision'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

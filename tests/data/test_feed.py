@@ -3,6 +3,7 @@ read one batch ahead, optionally decoded on the device (here on the CPU; tests/t
 
 import pytest
 import torch
+from helpers import random_image_folder
 from torch.utils.data import DataLoader, TensorDataset
 
 import cnnzoo
@@ -10,7 +11,6 @@ from cnnzoo import data
 from cnnzoo.data import IMAGENET_MEAN, IMAGENET_STD, DecodeImages, EncodedBatch, Normalize, ToDevice
 from cnnzoo.errors import DataError, DeviceError
 from cnnzoo.training.outputs import load_checkpoint
-from helpers import random_image_folder
 
 CPU = torch.device("cpu")
 # the images of these tests are written with torchvision.io, which announces its move to torchcodec
@@ -54,8 +54,9 @@ def test_build_data_gives_uint8_batches_and_their_device_transform(tmp_path):
 
 def test_random_erasing_of_uint8_crops_fills_the_mean_colour():
     mean, std = IMAGENET_MEAN, IMAGENET_STD
-    tf = data.build_transforms("imagefolder", True, image_size=32, in_chans=3, random_erase=1.0, mean=mean, std=std,
-                               normalize=False)
+    tf = data.build_transforms(
+        "imagefolder", True, image_size=32, in_chans=3, random_erase=1.0, mean=mean, std=std, normalize=False
+    )
     torch.manual_seed(0)
     crop = tf(torch.full((3, 48, 48), 255, dtype=torch.uint8))
     erased = (crop != 255).any(0)
@@ -137,10 +138,10 @@ def test_decode_gpu_is_refused_where_it_cannot_run(tmp_path, capsys):
     with pytest.raises(DataError, match="decoded already"):
         data.build_data("digits", image_size=8, in_chans=1, batch_size=4, workers=0, device=CPU, decode="gpu")
     with pytest.raises(DeviceError, match="--decode gpu decodes images on the training GPU"):
-        cnnzoo.train("lenet5", data=str(root), decode="gpu", device="cpu", verbose=False,
-                     output=str(tmp_path / "run"))
-    line = cli_error(capsys, ["train", "--data", str(root), "--decode", "gpu", "--device", "cpu",
-                              "--output", str(tmp_path / "run2")])
+        cnnzoo.train("lenet5", data=str(root), decode="gpu", device="cpu", verbose=False, output=str(tmp_path / "run"))
+    line = cli_error(
+        capsys, ["train", "--data", str(root), "--decode", "gpu", "--device", "cpu", "--output", str(tmp_path / "run2")]
+    )
     assert "--decode cpu" in line
 
 
@@ -148,8 +149,9 @@ def test_decode_gpu_falls_back_to_the_cpu_decoder_for_a_bad_batch(tmp_path, monk
     import torchvision.io
 
     root = random_image_folder(tmp_path, per_class=2, png_every=99)
-    bundle = data.build_data(str(root), decode="gpu", image_size=16, in_chans=1, batch_size=4, workers=0,
-                             device=CPU, train=False)
+    bundle = data.build_data(
+        str(root), decode="gpu", image_size=16, in_chans=1, batch_size=4, workers=0, device=CPU, train=False
+    )
     x, _ = next(iter(bundle.val_loader))
     expected = bundle.val_loader.device_transform(x, CPU)
 
@@ -167,8 +169,19 @@ def test_decode_gpu_falls_back_to_the_cpu_decoder_for_a_bad_batch(tmp_path, monk
 # ---------------------------------------------------------------- through the trainer
 def test_training_on_uint8_batches_with_mixup_and_erasing_and_grey_conversion(tmp_path):
     root = random_image_folder(tmp_path / "imgs", per_class=4)
-    run = dict(model="lenet5", data=str(root), input_size=32, batch_size=4, epochs=1, mixup=0.4, random_erase=0.5,
-               workers=0, device="cpu", verbose=False, threads=1)
+    run = dict(
+        model="lenet5",
+        data=str(root),
+        input_size=32,
+        batch_size=4,
+        epochs=1,
+        mixup=0.4,
+        random_erase=0.5,
+        workers=0,
+        device="cpu",
+        verbose=False,
+        threads=1,
+    )
     res = cnnzoo.train(output=str(tmp_path / "run"), **run)  # lenet5 is grey: the RGB crops are converted
     assert torch.isfinite(torch.tensor(res.history[0]["train_loss"])) and 0 <= res.history[0]["val_top1"] <= 100
     again = cnnzoo.training.evaluate_checkpoint(res.last_checkpoint)
@@ -178,8 +191,22 @@ def test_training_on_uint8_batches_with_mixup_and_erasing_and_grey_conversion(tm
 def test_resume_on_augmented_uint8_crops_is_bit_exact(tmp_path):
     # random crops drawn in this process (no workers): the checkpoint's RNG state must match its place in the data
     root = random_image_folder(tmp_path / "imgs", per_class=4)
-    run = dict(model="lenet5", data=str(root), input_size=32, batch_size=2, seed=2, deterministic=True, threads=1,
-               workers=0, device="cpu", verbose=False, schedule="step", step_size=1, gamma=0.5, random_erase=0.5)
+    run = dict(
+        model="lenet5",
+        data=str(root),
+        input_size=32,
+        batch_size=2,
+        seed=2,
+        deterministic=True,
+        threads=1,
+        workers=0,
+        device="cpu",
+        verbose=False,
+        schedule="step",
+        step_size=1,
+        gamma=0.5,
+        random_erase=0.5,
+    )
     full = cnnzoo.train(epochs=2, output=str(tmp_path / "full"), **run)
     cut = cnnzoo.train(epochs=1, output=str(tmp_path / "cut"), **run)
     torch.manual_seed(77)

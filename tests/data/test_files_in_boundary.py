@@ -29,9 +29,13 @@ def test_special_files_are_refused_unread_and_without_blocking(tmp_path):
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
     (tmp_path / "zero.png").symlink_to("/dev/zero")  # endless: read whole, it would fill the memory
     start = time.monotonic()
-    for name, says in (("fifo.png", "is a FIFO, not a file"), ("folder.png", "is a directory, not a file"),
-                       ("loop.png", "Too many levels of symbolic links"), ("zero.png", "is a character device"),
-                       ("missing.png", "does not exist")):
+    for name, says in (
+        ("fifo.png", "is a FIFO, not a file"),
+        ("folder.png", "is a directory, not a file"),
+        ("loop.png", "Too many levels of symbolic links"),
+        ("zero.png", "is a character device"),
+        ("missing.png", "does not exist"),
+    ):
         with pytest.raises(DataError, match=says):
             read_image(tmp_path / name)
     assert time.monotonic() - start < 5  # a FIFO without a writer did not block
@@ -62,8 +66,9 @@ def test_sizes_are_bounded_before_reading(tmp_path, monkeypatch):
 def test_a_recipe_from_a_pipe_is_read(tmp_path):
     script = "import sys; from cnnzoo.training.config import load_config; print(load_config(sys.argv[1]))"
     shell = f"{sys.executable} -c '{script}' <(printf 'model: lenet5\\nepochs: 3\\n')"
-    proc = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC},
-                          timeout=60)
+    proc = subprocess.run(
+        ["bash", "-c", shell], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     assert "'model': 'lenet5'" in proc.stdout and "'epochs': 3" in proc.stdout
 
@@ -81,7 +86,11 @@ def test_image_folder_walk_skips_fifos_and_enters_a_link_loop_once(tmp_path):
     assert [f.relative_to(tmp_path / "train" / "cat").as_posix() for f in found] == ["a.png", "up/dog/a.png"]
     ds = imagefolder_dataset(tmp_path, "train")
     assert sorted(Path(p).relative_to(tmp_path).as_posix() for p, _ in ds.samples) == [
-        "train/cat/a.png", "train/cat/up/dog/a.png", "train/dog/a.png", "train/dog/up/cat/a.png"]
+        "train/cat/a.png",
+        "train/cat/up/dog/a.png",
+        "train/dog/a.png",
+        "train/dog/up/cat/a.png",
+    ]
     assert ds[0][0].shape == (3, 8, 8)
 
 
@@ -94,9 +103,32 @@ def test_train_on_a_folder_with_a_fifo_finishes(tmp_path):
             for i in range(2):
                 Image.new("RGB", (32, 32), (i * 100, 50, 0)).save(d / f"{i}.png")
             os.mkfifo(d / "fifo.jpg")
-    proc = subprocess.run([sys.executable, "-m", "cnnzoo", "train", "--model", "lenet5", "--data",
-                           str(tmp_path / "data"), "--epochs", "1", "--batch-size", "4", "--workers", "0",
-                           "--threads", "1", "--quiet", "--output", str(tmp_path / "run")],
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnnzoo",
+            "train",
+            "--model",
+            "lenet5",
+            "--data",
+            str(tmp_path / "data"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--workers",
+            "0",
+            "--threads",
+            "1",
+            "--quiet",
+            "--output",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": SRC},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "run" / "last.pt").is_file()

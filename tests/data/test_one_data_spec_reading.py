@@ -7,8 +7,22 @@ from cnnzoo.data import parse_data_spec
 from cnnzoo.data.stats import data_kind, eval_preprocessing
 
 
-@pytest.mark.parametrize("spec", ["digits", "synthetic", "synthetic:7", "mnist:{d}", "cifar10:{d}", "cifar100:{d}",
-                                  "imagefolder:{d}", "{d}", "digits:x", "mnist", "cifar10"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "digits",
+        "synthetic",
+        "synthetic:7",
+        "mnist:{d}",
+        "cifar10:{d}",
+        "cifar100:{d}",
+        "imagefolder:{d}",
+        "{d}",
+        "digits:x",
+        "mnist",
+        "cifar10",
+    ],
+)
 def test_the_recorded_kind_is_the_loaded_kind(tmp_path, monkeypatch, spec):
     monkeypatch.chdir(tmp_path)
     # folders whose names look like kinds: "--data digits:x" or "--data mnist" is a folder of that name

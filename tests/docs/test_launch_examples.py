@@ -19,7 +19,7 @@ SCRIPTS = ["torchrun_two_machines.sh", "slurm_two_nodes.sbatch"]
 
 
 def _cnnzoo_args(words: list[str]) -> list[str]:
-    return words[words.index("cnnzoo") + 1:]
+    return words[words.index("cnnzoo") + 1 :]
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
@@ -43,8 +43,9 @@ def test_the_scripts_launch_cnnzoo_train_through_torchrun_with_options_that_exis
 
 def test_the_slurm_script_asks_for_two_nodes_and_the_preemption_signal():
     text = (EXAMPLES / "slurm_two_nodes.sbatch").read_text()
-    directives = dict(ln[len("#SBATCH --"):].split("=", 1) for ln in text.splitlines() if ln.startswith("#SBATCH --")
-                      and "=" in ln)
+    directives = dict(
+        ln[len("#SBATCH --") :].split("=", 1) for ln in text.splitlines() if ln.startswith("#SBATCH --") and "=" in ln
+    )
     assert directives["nodes"] == "2" and directives["ntasks-per-node"] == "1"
     assert directives["signal"].startswith("TERM@")
     assert "srun torchrun" in text and "requeue" in text

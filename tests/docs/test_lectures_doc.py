@@ -126,9 +126,10 @@ def test_the_lectures_page_is_true(tmp_path):
     assert sum(k == "console" for k, *_ in found) >= 5 and sum(k == "pycon" for k, *_ in found) >= 5  # parsed
     with _setup(tmp_path):
         _, problems = render(text)
-    assert not problems, "docs/lectures.md differs from what the commands print now " \
-                         "(rewrite it with: PYTHONPATH=src python tests/docs/test_lectures_doc.py):\n\n" + \
-                         "\n\n".join(problems)
+    assert not problems, (
+        "docs/lectures.md differs from what the commands print now "
+        "(rewrite it with: PYTHONPATH=src python tests/docs/test_lectures_doc.py):\n\n" + "\n\n".join(problems)
+    )
 
 
 def test_the_checker_catches_a_wrong_number():

@@ -18,8 +18,17 @@ from cnnzoo.models.densenet import DenseNet
 ALL = registry_params(cnnzoo.list_models())
 #: one network per way of running the stages (a features stack, LeNet's, ResNet's, GoogLeNet's,
 #: DenseNet's final ReLU, v2's final BN-ReLU, the CIFAR stem)
-PATHS = ["lenet5", "alexnet_original", "vgg11_bn", "googlenet", "resnet18v2", "resnet20",
-         "densenet_bc_100_k12", "mobilenet_v2", "mobilenet_v1_025"]
+PATHS = [
+    "lenet5",
+    "alexnet_original",
+    "vgg11_bn",
+    "googlenet",
+    "resnet18v2",
+    "resnet20",
+    "densenet_bc_100_k12",
+    "mobilenet_v2",
+    "mobilenet_v1_025",
+]
 
 
 def _input(model: nn.Module, batch: int = 2, grow: int = 0) -> torch.Tensor:
@@ -47,6 +56,7 @@ def test_feature_info_is_what_the_forward_produces(name):
                 seen.setdefault(key, output)
             else:
                 ran.add(key)
+
         return hook
 
     hooks = [modules[m].register_forward_hook(record(k)) for k, m in enumerate(info.module_name())]
@@ -65,9 +75,19 @@ def test_feature_info_is_what_the_forward_produces(name):
     assert kept != set(full.state_dict()), "no head was dropped"
 
 
-@pytest.mark.parametrize("name,kw", [(n, {}) for n in REPRESENTATIVES] + [
-    ("zfnet_wide", {}), ("vgg11_lrn", {}), ("vgg16_c", {}), ("senet154", {}), ("googlenet", {"variant": "paper"}),
-    ("resnet50", {"output_stride": 8}), ("resnet18v2", {"replace_stride_with_dilation": [False, False, True]})])
+@pytest.mark.parametrize(
+    "name,kw",
+    [(n, {}) for n in REPRESENTATIVES]
+    + [
+        ("zfnet_wide", {}),
+        ("vgg11_lrn", {}),
+        ("vgg16_c", {}),
+        ("senet154", {}),
+        ("googlenet", {"variant": "paper"}),
+        ("resnet50", {"output_stride": 8}),
+        ("resnet18v2", {"replace_stride_with_dilation": [False, False, True]}),
+    ],
+)
 def test_feature_info_strides_are_measured(name, kw):
     """The declared reduction is the stride: growing the input by 64 pixels grows each map by
     64 / reduction (whatever padding does to the size itself: LeNet's, AlexNet's maps)."""
@@ -124,8 +144,14 @@ def test_feature_take_indices_is_timms_rule():
 
 
 def test_feature_info_interface():
-    info = FeatureInfo([dict(num_chs=8, reduction=2, module="a"), dict(num_chs=16, reduction=4, module="b"),
-                        dict(num_chs=32, reduction=8, module="c")], (0, 2))
+    info = FeatureInfo(
+        [
+            dict(num_chs=8, reduction=2, module="a"),
+            dict(num_chs=16, reduction=4, module="b"),
+            dict(num_chs=32, reduction=8, module="c"),
+        ],
+        (0, 2),
+    )
     assert info.channels() == [8, 32] and info.reduction() == [2, 8] and info.module_name() == ["a", "c"]
     assert info.channels(1) == 16 and info.reduction([0, 1]) == [2, 4] and len(info) == 3 and info[1]["module"] == "b"
     assert info.get_dicts(keys=["num_chs"]) == [{"num_chs": 8}, {"num_chs": 32}]
@@ -164,7 +190,8 @@ def test_pretrained_weights_load_into_the_feature_extractor(tmp_path):
     backbone = cnnzoo.create_model("resnet18", pretrained=str(path), features_only=True, out_indices=(1, 2))
     kept = backbone.state_dict()
     assert {k.removeprefix("model.") for k in kept} == {
-        k for k in source.state_dict() if k.split(".")[0] not in ("fc", "layer3", "layer4")}
+        k for k in source.state_dict() if k.split(".")[0] not in ("fc", "layer3", "layer4")
+    }
     assert all(torch.equal(v, source.state_dict()[k.removeprefix("model.")]) for k, v in kept.items())
     cfg = backbone.pretrained_cfg
     assert cfg["file"].endswith("resnet18-random.pth") and "classifier" not in cfg
@@ -212,13 +239,20 @@ def test_output_stride_and_dilated_basic_blocks():
     assert str(os16) == str(same) and [f["reduction"] for f in os16.feature_info] == [2, 4, 8, 16, 16]
     os8 = meta_model("resnet18", output_stride=8)
     # the basic block (which torchvision refuses to dilate): the strided conv keeps the old dilation
-    assert (os8.layer3[0].conv1.dilation, os8.layer3[0].conv2.dilation, os8.layer4[0].conv1.dilation,
-            os8.layer4[1].conv1.dilation) == ((1, 1), (2, 2), (2, 2), (4, 4))
+    assert (
+        os8.layer3[0].conv1.dilation,
+        os8.layer3[0].conv2.dilation,
+        os8.layer4[0].conv1.dilation,
+        os8.layer4[1].conv1.dilation,
+    ) == ((1, 1), (2, 2), (2, 2), (4, 4))
     assert os8(meta_input(1, 3, 64, 64)).shape == (1, 1000)
     assert meta_model("resnet20", output_stride=1).feature_info[-1]["reduction"] == 1
-    for kw, match in [({"output_stride": 12}, "32, 16, 8, 4"), ({"replace_stride_with_dilation": [True]}, "3 booleans"),
-                      ({"replace_stride_with_dilation": [0, 1, 1]}, "booleans"),
-                      ({"output_stride": 8, "replace_stride_with_dilation": [False, True, True]}, "not both")]:
+    for kw, match in [
+        ({"output_stride": 12}, "32, 16, 8, 4"),
+        ({"replace_stride_with_dilation": [True]}, "3 booleans"),
+        ({"replace_stride_with_dilation": [0, 1, 1]}, "booleans"),
+        ({"output_stride": 8, "replace_stride_with_dilation": [False, True, True]}, "not both"),
+    ]:
         with pytest.raises(InvalidArgumentError, match=match):
             meta_model("resnet50", **kw)
     with pytest.raises(InvalidArgumentError, match="replace_stride_with_dilation"):
@@ -314,8 +348,9 @@ class _BackboneWithFPN(nn.Module):
         from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
         self.body = cnnzoo.create_model(name, features_only=True, out_indices=out_indices, feature_cls="dict")
-        self.fpn = FeaturePyramidNetwork(self.body.feature_info.channels(), out_channels,
-                                         extra_blocks=LastLevelMaxPool())
+        self.fpn = FeaturePyramidNetwork(
+            self.body.feature_info.channels(), out_channels, extra_blocks=LastLevelMaxPool()
+        )
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -332,14 +367,23 @@ def test_faster_rcnn_with_fpn_on_a_cnnzoo_backbone(name):
 
     backbone = _BackboneWithFPN(name, (1, 2, 3, 4))
     keys = [str(i) for i in (1, 2, 3, 4)]
-    detector = FasterRCNN(backbone, num_classes=3, min_size=96, max_size=96,
-                          box_roi_pool=MultiScaleRoIAlign(keys, output_size=7, sampling_ratio=2),
-                          rpn_pre_nms_top_n_train=64, rpn_post_nms_top_n_train=32, box_batch_size_per_image=16,
-                          rpn_pre_nms_top_n_test=64, rpn_post_nms_top_n_test=32)
+    detector = FasterRCNN(
+        backbone,
+        num_classes=3,
+        min_size=96,
+        max_size=96,
+        box_roi_pool=MultiScaleRoIAlign(keys, output_size=7, sampling_ratio=2),
+        rpn_pre_nms_top_n_train=64,
+        rpn_post_nms_top_n_train=32,
+        box_batch_size_per_image=16,
+        rpn_pre_nms_top_n_test=64,
+        rpn_post_nms_top_n_test=32,
+    )
     images = [torch.rand(3, 96, 96), torch.rand(3, 80, 96)]
-    targets = [{"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([1])},
-               {"boxes": torch.tensor([[5.0, 5.0, 40.0, 30.0], [30.0, 20.0, 90.0, 75.0]]),
-                "labels": torch.tensor([2, 1])}]
+    targets = [
+        {"boxes": torch.tensor([[10.0, 12.0, 60.0, 70.0]]), "labels": torch.tensor([1])},
+        {"boxes": torch.tensor([[5.0, 5.0, 40.0, 30.0], [30.0, 20.0, 90.0, 75.0]]), "labels": torch.tensor([2, 1])},
+    ]
     detector.train()
     optimizer = torch.optim.SGD(detector.parameters(), lr=0.01, momentum=0.9)
     losses = detector(images, targets)

@@ -48,6 +48,7 @@ def test_lenet5_modern_is_relu_maxpool_linear():
 def test_c3_connection_table_structure():
     """Table I: maps 0-5 read 3 contiguous S2 maps, 6-11 four contiguous, 12-14 four
     non-contiguous, 15 all six; 60 connections in all."""
+
     def contiguous(maps):  # cyclically contiguous among the 6 S2 maps
         return any(set(maps) == {(s + i) % 6 for i in range(len(maps))} for s in range(6))
 
@@ -74,8 +75,7 @@ def _dense_weight(layer: PartiallyConnectedConv2d) -> tuple[torch.Tensor, torch.
     return weight, bias
 
 
-@pytest.mark.parametrize("table", [C3_CONNECTION_TABLE, ((2, 0), (1,), (0, 1, 2), (1, 2))],
-                         ids=["table_I", "unsorted"])
+@pytest.mark.parametrize("table", [C3_CONNECTION_TABLE, ((2, 0), (1,), (0, 1, 2), (1, 2))], ids=["table_I", "unsorted"])
 def test_partially_connected_conv_equals_masked_dense_conv(table):
     layer = PartiallyConnectedConv2d(table, kernel_size=3 if len(table) < 16 else 5)
     x = torch.randn(2, layer.in_channels, 10, 10)
@@ -101,8 +101,7 @@ def test_subsampling_scaled_tanh_and_rbf():
     torch.testing.assert_close(s(x), expected)
 
     f = ScaledTanh()  # Appendix A: f(+-1) = +-1
-    torch.testing.assert_close(f(torch.tensor([1.0, -1.0, 0.0])), torch.tensor([1.0, -1.0, 0.0]),
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(f(torch.tensor([1.0, -1.0, 0.0])), torch.tensor([1.0, -1.0, 0.0]), atol=1e-4, rtol=0)
 
     rbf = EuclideanRBF(84, 10)
     assert set(rbf.weight.unique().tolist()) <= {-1.0, 1.0}
@@ -146,7 +145,7 @@ def test_krizhevsky_lrn_is_the_papers_formula():
     a = torch.randn(2, 8, 3, 3) * 30
     k, n, alpha, beta = 2.0, 5, 1e-4, 0.75
     sq = nn.functional.pad(a.pow(2), (0, 0, 0, 0, n // 2, n // 2))
-    window = torch.stack([sq[:, i:i + a.shape[1]] for i in range(n)]).sum(0)
+    window = torch.stack([sq[:, i : i + a.shape[1]] for i in range(n)]).sum(0)
     expected = a / (k + alpha * window).pow(beta)
     torch.testing.assert_close(krizhevsky_lrn()(a), expected)
 
@@ -171,7 +170,12 @@ def test_zfnet_map_sizes_follow_fig3():
     m = cnnzoo.create_model("zfnet").eval()
     convs = [x for x in m.features if isinstance(x, nn.Conv2d)]
     assert [(c.out_channels, c.kernel_size[0], c.stride[0], c.groups) for c in convs] == [
-        (96, 7, 2, 1), (256, 5, 2, 1), (384, 3, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1)]
+        (96, 7, 2, 1),
+        (256, 5, 2, 1),
+        (384, 3, 1, 1),
+        (384, 3, 1, 1),
+        (256, 3, 1, 1),
+    ]
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert map_sizes(m.features, x, nn.Conv2d) == [110, 26, 13, 13, 13]
@@ -196,8 +200,11 @@ def test_vgg_depths_follow_table1(name, convs):
 @pytest.mark.parametrize("transform_input", [False, True])
 def test_googlenet_matches_torchvision_in_both_modes(transform_input):
     torchvision = pytest.importorskip("torchvision")
-    theirs = randomise(torchvision.models.googlenet(aux_logits=True, init_weights=True, dropout=0.0,
-                                                    dropout_aux=0.0, transform_input=transform_input))
+    theirs = randomise(
+        torchvision.models.googlenet(
+            aux_logits=True, init_weights=True, dropout=0.0, dropout_aux=0.0, transform_input=transform_input
+        )
+    )
     ours = cnnzoo.create_model("googlenet", transform_input=transform_input, drop_rate=0.0, aux_drop_rate=0.0)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, 3, 64, 64)

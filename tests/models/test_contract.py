@@ -64,8 +64,9 @@ def test_registered_function_equals_create_model(name):
         made = cnnzoo.create_model(name)
     assert type(direct) is type(made) and direct.arch_name == made.arch_name == name
     assert direct.pretrained_cfg == made.pretrained_cfg
-    assert [(k, v.shape) for k, v in direct.state_dict().items()] == \
-        [(k, v.shape) for k, v in made.state_dict().items()]
+    assert [(k, v.shape) for k, v in direct.state_dict().items()] == [
+        (k, v.shape) for k, v in made.state_dict().items()
+    ]
     info = cnnzoo.model_info(name)
     assert direct.num_classes == info["num_classes"] and direct.in_chans == info["input_size"][0]
 
@@ -104,6 +105,7 @@ def test_new_head_follows_the_model_device_and_dtype(name):
 @pytest.mark.parametrize("name", [n for n in REPRESENTATIVES if n not in ("vgg11", "alexnet_original")])
 def test_reset_classifier_initialises_as_the_constructor(name):
     """create_model(num_classes=n) and reset_classifier(n) draw the head from one distribution."""
+
     def stats(layer: nn.Module) -> tuple[float, float, float]:
         w = layer.weight.detach()
         b = layer.bias.detach() if getattr(layer, "bias", None) is not None else torch.zeros(1)
@@ -120,8 +122,16 @@ def test_reset_classifier_initialises_as_the_constructor(name):
 
 def test_dropout_has_one_name_and_pre_logits_follows_it():
     """``drop_rate`` is the head dropout everywhere (timm's name); pre-logits are after it."""
-    for name, default in [("alexnet", 0.5), ("vgg11", 0.5), ("googlenet", 0.2), ("mobilenet_v2", 0.2),
-                          ("senet154", 0.2), ("resnet18", 0.0), ("densenet121", 0.0), ("lenet5", 0.0)]:
+    for name, default in [
+        ("alexnet", 0.5),
+        ("vgg11", 0.5),
+        ("googlenet", 0.2),
+        ("mobilenet_v2", 0.2),
+        ("senet154", 0.2),
+        ("resnet18", 0.0),
+        ("densenet121", 0.0),
+        ("lenet5", 0.0),
+    ]:
         assert meta_model(name).drop_rate == default, name
         assert meta_model(name, drop_rate=0.3).drop_rate == 0.3, name
     for name in ("googlenet", "mobilenet_v2", "alexnet"):

@@ -53,7 +53,6 @@ def test_densenet_legacy_keys_map_back():
     assert list(KEY_MAPS["torchvision_densenet_legacy"](sd)) == list(sd)
 
 
-
 def test_legacy_keys_do_not_load_without_the_map():
     with torch.device("meta"):
         model = cnnzoo.create_model("densenet121")
@@ -74,6 +73,7 @@ def test_mobilenet_v2_width_mult_matches_torchvision(width):
 
 # --- timm: MobileNet v1 through the key map ------------------------------------------------
 
+
 def test_timm_mobilenetv1_key_map_names():
     timm = pytest.importorskip("timm", reason="timm is a test dependency")
     with torch.device("meta"):
@@ -89,8 +89,11 @@ def test_timm_mobilenetv1_key_map_names():
 
 def test_timm_key_map_passes_unknown_keys_through():
     sd = cnnzoo.create_model("mobilenet_v1_025").state_dict()
-    timm_like = {"conv_stem.weight": sd["features.0.0.weight"],
-                 "conv_head.weight": torch.zeros(1), "blocks.0.0.bn1.weight": sd["features.1.bn1.weight"]}
+    timm_like = {
+        "conv_stem.weight": sd["features.0.0.weight"],
+        "conv_head.weight": torch.zeros(1),
+        "blocks.0.0.bn1.weight": sd["features.1.bn1.weight"],
+    }
     mapped = KEY_MAPS["timm_mobilenetv1"](timm_like)
     assert set(mapped) == {"features.0.0.weight", "conv_head.weight", "features.1.bn1.weight"}
 
@@ -106,8 +109,10 @@ def v1_blocks(model):
     return [m for m in model.features if isinstance(m, DepthwiseSeparableConv)]
 
 
-@pytest.mark.parametrize("name,alpha", [("mobilenet_v1", 1.0), ("mobilenet_v1_075", 0.75),
-                                        ("mobilenet_v1_050", 0.5), ("mobilenet_v1_025", 0.25)])
+@pytest.mark.parametrize(
+    "name,alpha",
+    [("mobilenet_v1", 1.0), ("mobilenet_v1_075", 0.75), ("mobilenet_v1_050", 0.5), ("mobilenet_v1_025", 0.25)],
+)
 def test_mobilenet_v1_width_multiplier_channels(name, alpha):
     with torch.device("meta"):
         model = cnnzoo.create_model(name)
@@ -154,13 +159,21 @@ def test_mobilenet_v1_relu_vs_relu6():
 
 # --- DenseNet options ----------------------------------------------------------------------
 
+
 def test_densenet_bc_100_k12_structure():
     model = cnnzoo.create_model("densenet_bc_100_k12")
     assert model.num_classes == 10
     assert sum(p.numel() for p in model.parameters()) == 769_162
     f = model.features
     assert [n for n, _ in f.named_children()] == [
-        "conv0", "denseblock1", "transition1", "denseblock2", "transition2", "denseblock3", "norm5"]
+        "conv0",
+        "denseblock1",
+        "transition1",
+        "denseblock2",
+        "transition2",
+        "denseblock3",
+        "norm5",
+    ]
     assert f.conv0.kernel_size == (3, 3) and f.conv0.stride == (1, 1) and f.conv0.out_channels == 24
     assert [len(getattr(f, f"denseblock{i}")) for i in (1, 2, 3)] == [16, 16, 16]
     # 24 + 16*12 = 216 -> 108; 108 + 192 = 300 -> 150; 150 + 192 = 342
@@ -210,16 +223,27 @@ def test_densenet_compression_and_config_are_data():
     assert model.num_features == 20
 
 
-@pytest.mark.parametrize("name,kw", [
-    ("mobilenet_v1", {"width_mult": 0}), ("mobilenet_v1", {"width_mult": -0.5}),
-    ("mobilenet_v1", {"width_mult": "wide"}), ("mobilenet_v1", {"act_layer": "gelu"}),
-    ("mobilenet_v1", {"drop_rate": 1.0}), ("mobilenet_v2", {"width_mult": 0.0}),
-    ("mobilenet_v2", {"round_nearest": 0}), ("mobilenet_v2", {"drop_rate": -0.1}),
-    ("densenet121", {"compression": 0.0}), ("densenet121", {"compression": 1.5}),
-    ("densenet121", {"stem": "tiny"}), ("densenet121", {"drop_rate": 1.0}), ("densenet121", {"proj_drop_rate": 1.0}),
-    ("densenet121", {"bn_size": 0}), ("densenet_bc_100_k12", {"num_classes": -1}),
-    ("mobilenet_v1_025", {"widht_mult": 0.5}),  # a typo is an error, not silently ignored
-])
+@pytest.mark.parametrize(
+    "name,kw",
+    [
+        ("mobilenet_v1", {"width_mult": 0}),
+        ("mobilenet_v1", {"width_mult": -0.5}),
+        ("mobilenet_v1", {"width_mult": "wide"}),
+        ("mobilenet_v1", {"act_layer": "gelu"}),
+        ("mobilenet_v1", {"drop_rate": 1.0}),
+        ("mobilenet_v2", {"width_mult": 0.0}),
+        ("mobilenet_v2", {"round_nearest": 0}),
+        ("mobilenet_v2", {"drop_rate": -0.1}),
+        ("densenet121", {"compression": 0.0}),
+        ("densenet121", {"compression": 1.5}),
+        ("densenet121", {"stem": "tiny"}),
+        ("densenet121", {"drop_rate": 1.0}),
+        ("densenet121", {"proj_drop_rate": 1.0}),
+        ("densenet121", {"bn_size": 0}),
+        ("densenet_bc_100_k12", {"num_classes": -1}),
+        ("mobilenet_v1_025", {"widht_mult": 0.5}),  # a typo is an error, not silently ignored
+    ],
+)
 def test_bad_arguments_are_invalid_argument_errors(name, kw):
     with pytest.raises(InvalidArgumentError):
         cnnzoo.create_model(name, **kw)

@@ -21,8 +21,10 @@ def _forward_backward(module: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor,
     return y.detach(), x.grad
 
 
-@pytest.mark.parametrize("size, out", [((14, 14), (4, 4)), ((13, 6), (6, 6)), ((7, 7), (7, 7)), ((1, 1), (7, 7)),
-                                       ((5, 9), (None, 3)), ((8, 8), 3)])
+@pytest.mark.parametrize(
+    "size, out",
+    [((14, 14), (4, 4)), ((13, 6), (6, 6)), ((7, 7), (7, 7)), ((1, 1), (7, 7)), ((5, 9), (None, 3)), ((8, 8), 3)],
+)
 def test_matrix_pool_is_adaptive_pooling(size, out):
     x = torch.randn(2, 3, *size, dtype=torch.float64)
     want = _forward_backward(nn.AdaptiveAvgPool2d(out), x)
@@ -40,10 +42,13 @@ def test_summed_lrn_is_pytorchs_lrn(size, alpha, beta, k):
         assert torch.allclose(a, b, atol=1e-12)
 
 
-@pytest.mark.parametrize("name, kwargs, size, swapped", [
-    ("alexnet_original", {}, 127, ["features.2", "features.6", "avgpool"]),
-    ("googlenet", {"variant": "paper"}, 224, ["lrn1", "lrn2", "aux1.avgpool", "aux2.avgpool"]),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, size, swapped",
+    [
+        ("alexnet_original", {}, 127, ["features.2", "features.6", "avgpool"]),
+        ("googlenet", {"variant": "paper"}, 224, ["lrn1", "lrn2", "aux1.avgpool", "aux2.avgpool"]),
+    ],
+)
 def test_networks_are_unchanged_by_the_swap(name, kwargs, size, swapped):
     torch.manual_seed(0)
     model = cnnzoo.create_model(name, num_classes=5, **kwargs).eval()

@@ -19,22 +19,45 @@ from cnnzoo.weights.catalogue import CATALOGUE
 # C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164, RBF output 840); the two-GPU
 # AlexNet of Krizhevsky et al. 2012 has 60,965,224.
 PUBLISHED = {
-    "alexnet": 61_100_840, "alexnet_original": 60_965_224,
-    "vgg11": 132_863_336, "vgg11_bn": 132_868_840, "vgg13": 133_047_848, "vgg13_bn": 133_053_736,
-    "vgg16": 138_357_544, "vgg16_bn": 138_365_992, "vgg19": 143_667_240, "vgg19_bn": 143_678_248,
+    "alexnet": 61_100_840,
+    "alexnet_original": 60_965_224,
+    "vgg11": 132_863_336,
+    "vgg11_bn": 132_868_840,
+    "vgg13": 133_047_848,
+    "vgg13_bn": 133_053_736,
+    "vgg16": 138_357_544,
+    "vgg16_bn": 138_365_992,
+    "vgg19": 143_667_240,
+    "vgg19_bn": 143_678_248,
     "googlenet": 13_004_888,  # with both auxiliary heads; 6,624,904 without (below)
-    "resnet18": 11_689_512, "resnet34": 21_797_672, "resnet50": 25_557_032,
-    "resnet101": 44_549_160, "resnet152": 60_192_808,
-    "resnext50_32x4d": 25_028_904, "resnext101_32x8d": 88_791_336,
-    "wide_resnet50_2": 68_883_240, "wide_resnet101_2": 126_886_696,
-    "resnet18v2": 11_687_720, "resnet34v2": 21_795_880, "resnet50v2": 25_549_352,
-    "resnet101v2": 44_541_480, "resnet152v2": 60_185_128,
-    "se_resnet18": 11_778_592, "se_resnet34": 21_958_868, "se_resnet50": 28_088_024,
-    "se_resnet101": 49_326_872, "se_resnet152": 66_821_848,
-    "se_resnext50_32x4d": 27_559_896, "se_resnext101_32x4d": 48_955_416, "senet154": 115_088_984,
-    "densenet121": 7_978_856, "densenet161": 28_681_000, "densenet169": 14_149_480,
+    "resnet18": 11_689_512,
+    "resnet34": 21_797_672,
+    "resnet50": 25_557_032,
+    "resnet101": 44_549_160,
+    "resnet152": 60_192_808,
+    "resnext50_32x4d": 25_028_904,
+    "resnext101_32x8d": 88_791_336,
+    "wide_resnet50_2": 68_883_240,
+    "wide_resnet101_2": 126_886_696,
+    "resnet18v2": 11_687_720,
+    "resnet34v2": 21_795_880,
+    "resnet50v2": 25_549_352,
+    "resnet101v2": 44_541_480,
+    "resnet152v2": 60_185_128,
+    "se_resnet18": 11_778_592,
+    "se_resnet34": 21_958_868,
+    "se_resnet50": 28_088_024,
+    "se_resnet101": 49_326_872,
+    "se_resnet152": 66_821_848,
+    "se_resnext50_32x4d": 27_559_896,
+    "se_resnext101_32x4d": 48_955_416,
+    "senet154": 115_088_984,
+    "densenet121": 7_978_856,
+    "densenet161": 28_681_000,
+    "densenet169": 14_149_480,
     "densenet201": 20_013_928,
-    "mobilenet_v2": 3_504_872, "mobilenet_v1": 4_231_976,
+    "mobilenet_v2": 3_504_872,
+    "mobilenet_v1": 4_231_976,
 }
 
 # Published to the paper's rounding (millions, value and the unit of its last digit): Howard
@@ -43,21 +66,54 @@ PUBLISHED = {
 # networks have "exactly the same depth, width, and number of parameters" as the residual ones,
 # whose option-A shortcuts have none); Simonyan & Zisserman 2014 Table 2 (A-LRN 133M, C 134M).
 PUBLISHED_ROUNDED = {
-    "mobilenet_v1_075": (2.6, 0.1), "mobilenet_v1_050": (1.3, 0.1), "mobilenet_v1_025": (0.5, 0.1),
+    "mobilenet_v1_075": (2.6, 0.1),
+    "mobilenet_v1_050": (1.3, 0.1),
+    "mobilenet_v1_025": (0.5, 0.1),
     "densenet_bc_100_k12": (0.8, 0.1),
-    "resnet20": (0.27, 0.01), "resnet32": (0.46, 0.01), "resnet44": (0.66, 0.01), "resnet56": (0.85, 0.01),
-    "resnet110": (1.7, 0.1), "resnet1202": (19.4, 0.1),
-    "plain20": (0.27, 0.01), "plain32": (0.46, 0.01), "plain44": (0.66, 0.01), "plain56": (0.85, 0.01),
-    "vgg11_lrn": (133, 1), "vgg16_c": (134, 1),
+    "resnet20": (0.27, 0.01),
+    "resnet32": (0.46, 0.01),
+    "resnet44": (0.66, 0.01),
+    "resnet56": (0.85, 0.01),
+    "resnet110": (1.7, 0.1),
+    "resnet1202": (19.4, 0.1),
+    "plain20": (0.27, 0.01),
+    "plain32": (0.46, 0.01),
+    "plain44": (0.66, 0.01),
+    "plain56": (0.85, 0.01),
+    "vgg11_lrn": (133, 1),
+    "vgg16_c": (134, 1),
 }
 
 # The torchvision / timm model each of ours mirrors (same structure, same count).
 COUNTERPARTS = {
-    **{n: ("torchvision", n) for n in [
-        "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-        "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnext50_32x4d",
-        "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2", "densenet121", "densenet161",
-        "densenet169", "densenet201", "mobilenet_v2"]},
+    **{
+        n: ("torchvision", n)
+        for n in [
+            "alexnet",
+            "vgg11",
+            "vgg11_bn",
+            "vgg13",
+            "vgg13_bn",
+            "vgg16",
+            "vgg16_bn",
+            "vgg19",
+            "vgg19_bn",
+            "resnet18",
+            "resnet34",
+            "resnet50",
+            "resnet101",
+            "resnet152",
+            "resnext50_32x4d",
+            "resnext101_32x8d",
+            "wide_resnet50_2",
+            "wide_resnet101_2",
+            "densenet121",
+            "densenet161",
+            "densenet169",
+            "densenet201",
+            "mobilenet_v2",
+        ]
+    },
     **{f"resnet{d}v2": ("timm", f"resnetv2_{d}") for d in (18, 34, 50, 101, 152)},
     **{f"se_resnet{d}": ("timm", f"legacy_seresnet{d}") for d in (18, 34, 50, 101, 152)},
     "se_resnext50_32x4d": ("timm", "legacy_seresnext50_32x4d"),
@@ -98,10 +154,18 @@ def test_zfnet_wide_count_from_the_papers_layer_sizes():
 # Those entries are None below; the others agree to the table's rounding (ops within 1M,
 # params within 2 %).
 GOOGLENET_TABLE1 = {  # module: (params K, ops M)
-    "conv1": (None, None), "conv2+conv3": (112, 360),
-    "inception3a": (159, 128), "inception3b": (380, 304), "inception4a": (364, 73), "inception4b": (437, 88),
-    "inception4c": (None, 100), "inception4d": (580, 119), "inception4e": (840, 170),
-    "inception5a": (None, None), "inception5b": (1388, 71), "fc": (1000, 1),
+    "conv1": (None, None),
+    "conv2+conv3": (112, 360),
+    "inception3a": (159, 128),
+    "inception3b": (380, 304),
+    "inception4a": (364, 73),
+    "inception4b": (437, 88),
+    "inception4c": (None, 100),
+    "inception4d": (580, 119),
+    "inception4e": (840, 170),
+    "inception5a": (None, None),
+    "inception5b": (1388, 71),
+    "fc": (1000, 1),
 }
 
 
@@ -114,16 +178,31 @@ def test_googlenet_paper_variant_matches_table1():
     def record(name: str):  # a forward hook that returns None keeps the module's output
         def hook(module, args, output):
             inputs.setdefault(name, args[0].shape)
+
         return hook
 
-    for name in ("conv1", "conv2", "conv3", "inception3a", "inception3b", "inception4a", "inception4b",
-                 "inception4c", "inception4d", "inception4e", "inception5a", "inception5b", "fc"):
+    for name in (
+        "conv1",
+        "conv2",
+        "conv3",
+        "inception3a",
+        "inception3b",
+        "inception4a",
+        "inception4b",
+        "inception4c",
+        "inception4d",
+        "inception4e",
+        "inception5a",
+        "inception5b",
+        "fc",
+    ):
         model.get_submodule(name).register_forward_hook(record(name))
     model(meta_input(1, 3, 224, 224))
 
     def measure(names: list[str]) -> tuple[float, float]:
-        weights = sum(p.numel() for n in names for k, p in model.get_submodule(n).named_parameters()
-                      if not k.endswith("bias"))
+        weights = sum(
+            p.numel() for n in names for k, p in model.get_submodule(n).named_parameters() if not k.endswith("bias")
+        )
         with FlopCounterMode(display=False) as counter:
             for n in names:
                 model.get_submodule(n)(meta_input(*inputs[n]))
@@ -162,6 +241,7 @@ def test_parameter_count_equals_counterpart(name):
     lib, other = COUNTERPARTS[name]
     if lib == "torchvision":
         import torchvision
+
         kw = {"aux_logits": True, "init_weights": False} if other == "googlenet" else {}
         with torch.device("meta"):
             theirs = torchvision.models.get_model(other, **kw)
@@ -252,8 +332,9 @@ def test_torchscript(name):
         torch.testing.assert_close(scripted(x), model(x))
 
 
-@pytest.mark.parametrize("name", [n for n in cnnzoo.list_models()
-                                  if cnnzoo.model_info(n)["family"] in ("resnet", "senet")])
+@pytest.mark.parametrize(
+    "name", [n for n in cnnzoo.list_models() if cnnzoo.model_info(n)["family"] in ("resnet", "senet")]
+)
 def test_drop_path_rate(name):
     model = meta_model(name, drop_path_rate=0.2)
     rates = [m.drop_prob for m in model.modules() if type(m).__name__ == "DropPath"]
@@ -336,8 +417,9 @@ def test_smallest_input_size_is_tight(name):
     """The computed minimum runs and one pixel less does not (without the input check)."""
     model = meta_model(name)
     if name == "googlenet":  # the stem and the four max pools; the Inception modules keep the size
-        chain = nn.Sequential(model.conv1, model.maxpool1, model.conv2, model.conv3, model.maxpool2,
-                              model.maxpool3, model.maxpool4)
+        chain = nn.Sequential(
+            model.conv1, model.maxpool1, model.conv2, model.conv3, model.maxpool2, model.maxpool3, model.maxpool4
+        )
     else:
         chain = model.features
     h, w = smallest_input_size(chain.modules())
@@ -350,9 +432,12 @@ def test_smallest_input_size_is_tight(name):
 def test_smallest_input_size_arithmetic():
     """Rectangular kernels, strides, dilation, padding, ceil-mode and average pooling."""
     chain = nn.Sequential(
-        nn.Conv2d(1, 2, (3, 5), stride=(1, 2), padding=(0, 1), dilation=(2, 1)), nn.ReLU(),
-        nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.AvgPool2d(2, padding=1, ceil_mode=True),
-        nn.Conv2d(2, 2, 3, padding="same"), nn.MaxPool2d((2, 3), stride=(2, 1)),
+        nn.Conv2d(1, 2, (3, 5), stride=(1, 2), padding=(0, 1), dilation=(2, 1)),
+        nn.ReLU(),
+        nn.MaxPool2d(3, stride=2, ceil_mode=True),
+        nn.AvgPool2d(2, padding=1, ceil_mode=True),
+        nn.Conv2d(2, 2, 3, padding="same"),
+        nn.MaxPool2d((2, 3), stride=(2, 1)),
     ).to("meta")
     h, w = smallest_input_size(chain)
     chain(meta_input(1, 1, h, w))

@@ -15,15 +15,30 @@ from cnnzoo.errors import CnnzooError, InvalidArgumentError
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 SMALL_MODELS = ["lenet5", "alexnet", "resnet18", "densenet121", "mobilenet_v2", "vgg11", "googlenet"]
-ints = st.one_of(st.integers(-3, 5000), st.sampled_from([0, 1, 2, 3, 1000]), st.floats(-2, 2), st.text(max_size=3),
-                 st.none(), st.booleans())
+ints = st.one_of(
+    st.integers(-3, 5000),
+    st.sampled_from([0, 1, 2, 3, 1000]),
+    st.floats(-2, 2),
+    st.text(max_size=3),
+    st.none(),
+    st.booleans(),
+)
 rates = st.one_of(st.floats(-1, 2), st.just(float("nan")), st.integers(-1, 2), st.text(max_size=3), st.none())
 
 
 @FAST
-@given(name=st.sampled_from(SMALL_MODELS), num_classes=ints, in_chans=ints,
-       extra=st.dictionaries(st.sampled_from(["drop_rate", "drop_path_rate", "dropout", "width_mult", "aux_logits",
-                                              "bogus", "zero_init_residual"]), rates, max_size=2))
+@given(
+    name=st.sampled_from(SMALL_MODELS),
+    num_classes=ints,
+    in_chans=ints,
+    extra=st.dictionaries(
+        st.sampled_from(
+            ["drop_rate", "drop_path_rate", "dropout", "width_mult", "aux_logits", "bogus", "zero_init_residual"]
+        ),
+        rates,
+        max_size=2,
+    ),
+)
 def test_constructors_give_a_model_or_a_clear_error(name, num_classes, in_chans, extra):
     try:
         with torch.device("meta"):

@@ -24,10 +24,17 @@ def test_unknown_model_suggests_names(capsys):
     assert e.value.suggestions and all(s.startswith("vgg") for s in e.value.suggestions[:2])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"in_chans": 0}, "in_chans"), ({"in_chans": -3}, "in_chans"), ({"num_classes": -1}, "num_classes"),
-    ({"num_classes": 2.5}, "num_classes"), ({"in_chans": "3"}, "in_chans"), ({"dropout_rate": 0.5}, "dropout_rate"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"in_chans": 0}, "in_chans"),
+        ({"in_chans": -3}, "in_chans"),
+        ({"num_classes": -1}, "num_classes"),
+        ({"num_classes": 2.5}, "num_classes"),
+        ({"in_chans": "3"}, "in_chans"),
+        ({"dropout_rate": 0.5}, "dropout_rate"),
+    ],
+)
 def test_bad_constructor_arguments(kwargs, message):
     with pytest.raises(InvalidArgumentError, match=message):
         cnnzoo.create_model("lenet5", **kwargs)
@@ -48,16 +55,19 @@ def test_input_too_small_names_the_minimum(capsys, name, size, minimum):
     assert minimum in line and f"{size}x{size}" in line
 
 
-@pytest.mark.parametrize("build, error, message", [
-    (lambda: cnnzoo.create_model("lenet5", num_classes=10**12), InvalidArgumentError, "num_classes must be"),
-    (lambda: cnnzoo.create_model("resnet18", in_chans=10**6), InvalidArgumentError, "in_chans must be"),
-    (lambda: cnnzoo.create_model("mobilenet_v1", width_mult=float("inf")), InvalidArgumentError, "width_mult"),
-    (lambda: cnnzoo.create_model("vgg11", drop_rate="0.5"), InvalidArgumentError, "drop_rate"),
-    (lambda: cnnzoo.create_model("lenet5")([1, 2, 3]), InputSizeError, "torch.Tensor.*got a list"),
-    (lambda: cnnzoo.create_model("../x"), UnknownModelError, "unknown model '../x'"),
-    (lambda: cnnzoo.create_model("res\nnet"), UnknownModelError, r"unknown model 'res\\nnet'"),
-    (lambda: cnnzoo.register_model(name=123)(lambda **kw: None), InvalidArgumentError, "123"),
-])
+@pytest.mark.parametrize(
+    "build, error, message",
+    [
+        (lambda: cnnzoo.create_model("lenet5", num_classes=10**12), InvalidArgumentError, "num_classes must be"),
+        (lambda: cnnzoo.create_model("resnet18", in_chans=10**6), InvalidArgumentError, "in_chans must be"),
+        (lambda: cnnzoo.create_model("mobilenet_v1", width_mult=float("inf")), InvalidArgumentError, "width_mult"),
+        (lambda: cnnzoo.create_model("vgg11", drop_rate="0.5"), InvalidArgumentError, "drop_rate"),
+        (lambda: cnnzoo.create_model("lenet5")([1, 2, 3]), InputSizeError, "torch.Tensor.*got a list"),
+        (lambda: cnnzoo.create_model("../x"), UnknownModelError, "unknown model '../x'"),
+        (lambda: cnnzoo.create_model("res\nnet"), UnknownModelError, r"unknown model 'res\\nnet'"),
+        (lambda: cnnzoo.register_model(name=123)(lambda **kw: None), InvalidArgumentError, "123"),
+    ],
+)
 def test_api_arguments_that_are_not_cnnzoos_errors_today(build, error, message):
     with pytest.raises(error, match=message) as caught:
         build()

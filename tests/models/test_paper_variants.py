@@ -70,8 +70,10 @@ def test_shortcut_options_of_section_3_3():
 
     with torch.device("meta"):
         a, b, c = (ResNet(BasicBlock, (3, 4, 6, 3), shortcut=s) for s in "ABC")
-    projections = [sum(isinstance(m.downsample, nn.Sequential) for m in net.modules() if isinstance(m, BasicBlock))
-                   for net in (a, b, c)]
+    projections = [
+        sum(isinstance(m.downsample, nn.Sequential) for m in net.modules() if isinstance(m, BasicBlock))
+        for net in (a, b, c)
+    ]
     assert projections == [0, 3, 16] and n_params(a) < n_params(b) < n_params(c)
     assert n_params(b) == n_params(meta_model("resnet34"))
     for net in (a, c):
@@ -86,9 +88,20 @@ def test_resnet56_recipe_is_the_papers():
     path = Path(__file__).parents[2] / "configs" / "resnet56_cifar10.yaml"
     cfg = TrainConfig.from_dict(load_config(path))
     assert (cfg.model, cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.batch_size) == (
-        "resnet56", 0.1, 0.9, False, 1e-4, 128)
+        "resnet56",
+        0.1,
+        0.9,
+        False,
+        1e-4,
+        128,
+    )
     assert (cfg.schedule, cfg.milestones, cfg.gamma, cfg.epochs, cfg.augment) == (
-        "step", [82, 123], 0.1, 164, "crop_flip")
+        "step",
+        [82, 123],
+        0.1,
+        164,
+        "crop_flip",
+    )
     steps = 50_000 // 128  # an epoch of the training loader, which drops the partial batch
     assert [round(m * steps, -3) for m in cfg.milestones + [cfg.epochs]] == [32_000, 48_000, 64_000]
 

@@ -28,8 +28,14 @@ def test_every_promised_model_is_registered():
 
 
 def test_list_models_wildcards_and_order():
-    assert cnnzoo.list_models("resnet*")[:6] == ["resnet18", "resnet18v2", "resnet20", "resnet32", "resnet34",
-                                                 "resnet34v2"]
+    assert cnnzoo.list_models("resnet*")[:6] == [
+        "resnet18",
+        "resnet18v2",
+        "resnet20",
+        "resnet32",
+        "resnet34",
+        "resnet34v2",
+    ]
     assert cnnzoo.list_models("resnet*", family="resnet_cifar")[-2:] == ["resnet110", "resnet1202"]
     assert cnnzoo.list_models("vgg*_bn") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
     assert cnnzoo.list_models(["lenet*", "zfnet"]) == ["lenet5", "zfnet"]
@@ -72,8 +78,9 @@ def test_model_info_fields():
 def test_register_model_for_user_models_and_duplicates():
     @cnnzoo.register_model
     def my_tiny_net(*, num_classes: int = 1000, in_chans: int = 3) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(in_chans, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                             nn.Linear(4, num_classes))
+        return nn.Sequential(
+            nn.Conv2d(in_chans, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, num_classes)
+        )
 
     try:
         assert "my_tiny_net" in cnnzoo.list_models("my_*")
@@ -85,18 +92,22 @@ def test_register_model_for_user_models_and_duplicates():
             cnnzoo.register_model(name="resnet50")(my_tiny_net)
     finally:
         from cnnzoo.models import registry
+
         registry._REGISTRY.pop("my_tiny_net", None)
 
 
 def test_import_builds_no_model(monkeypatch):
     import subprocess
     import sys
-    code = ("import torch.nn as nn, sys\n"
-            "calls=[]\n"
-            "orig=nn.Module.__init__\n"
-            "def spy(self,*a,**k):\n    calls.append(type(self).__name__); orig(self,*a,**k)\n"
-            "nn.Module.__init__=spy\n"
-            "import cnnzoo\n"
-            "assert not calls, calls\n"
-            "assert 'torchvision' not in sys.modules, 'torchvision imported eagerly'\n")
+
+    code = (
+        "import torch.nn as nn, sys\n"
+        "calls=[]\n"
+        "orig=nn.Module.__init__\n"
+        "def spy(self,*a,**k):\n    calls.append(type(self).__name__); orig(self,*a,**k)\n"
+        "nn.Module.__init__=spy\n"
+        "import cnnzoo\n"
+        "assert not calls, calls\n"
+        "assert 'torchvision' not in sys.modules, 'torchvision imported eagerly'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -16,32 +16,64 @@ from cnnzoo.weights.keymaps import KEY_MAPS
 
 BLOCKS = (BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck)
 
+
 def blocks_of(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, BLOCKS)]
 
 
 def test_legacy_senet_key_map_names():
     w = torch.zeros(1)
-    flat = KEY_MAPS["timm_legacy_senet"]({
-        "layer0.conv1.weight": w, "layer0.bn1.running_var": w, "layer3.2.se_module.fc2.bias": w,
-        "layer2.0.downsample.1.weight": w, "last_linear.weight": w, "not.a.timm.key": w})
-    assert set(flat) == {"conv1.weight", "bn1.running_var", "layer3.2.se.fc2.bias",
-                         "layer2.0.downsample.1.weight", "fc.weight", "not.a.timm.key"}
-    deep = KEY_MAPS["timm_legacy_senet"]({f"layer0.{m}{i}.weight": w for m in ("conv", "bn")
-                                          for i in (1, 2, 3)})
-    assert set(deep) == {"conv1.0.weight", "conv1.1.weight", "conv1.3.weight", "conv1.4.weight",
-                         "conv1.6.weight", "bn1.weight"}
+    flat = KEY_MAPS["timm_legacy_senet"](
+        {
+            "layer0.conv1.weight": w,
+            "layer0.bn1.running_var": w,
+            "layer3.2.se_module.fc2.bias": w,
+            "layer2.0.downsample.1.weight": w,
+            "last_linear.weight": w,
+            "not.a.timm.key": w,
+        }
+    )
+    assert set(flat) == {
+        "conv1.weight",
+        "bn1.running_var",
+        "layer3.2.se.fc2.bias",
+        "layer2.0.downsample.1.weight",
+        "fc.weight",
+        "not.a.timm.key",
+    }
+    deep = KEY_MAPS["timm_legacy_senet"]({f"layer0.{m}{i}.weight": w for m in ("conv", "bn") for i in (1, 2, 3)})
+    assert set(deep) == {
+        "conv1.0.weight",
+        "conv1.1.weight",
+        "conv1.3.weight",
+        "conv1.4.weight",
+        "conv1.6.weight",
+        "bn1.weight",
+    }
 
 
 def test_resnetv2_key_map_names_and_linear_head():
     w = torch.randn(10, 8, 1, 1)
-    out = KEY_MAPS["timm_resnetv2"]({
-        "stem.conv.weight": w, "stages.0.blocks.0.norm1.weight": w,
-        "stages.3.blocks.2.conv3.weight": w, "stages.1.blocks.0.downsample.conv.weight": w,
-        "norm.running_mean": w, "head.fc.weight": w, "head.fc.bias": w[:, 0, 0, 0]})
-    assert set(out) == {"conv1.weight", "layer1.0.bn1.weight", "layer4.2.conv3.weight",
-                        "layer2.0.downsample.0.weight", "final_bn.running_mean", "fc.weight",
-                        "fc.bias"}
+    out = KEY_MAPS["timm_resnetv2"](
+        {
+            "stem.conv.weight": w,
+            "stages.0.blocks.0.norm1.weight": w,
+            "stages.3.blocks.2.conv3.weight": w,
+            "stages.1.blocks.0.downsample.conv.weight": w,
+            "norm.running_mean": w,
+            "head.fc.weight": w,
+            "head.fc.bias": w[:, 0, 0, 0],
+        }
+    )
+    assert set(out) == {
+        "conv1.weight",
+        "layer1.0.bn1.weight",
+        "layer4.2.conv3.weight",
+        "layer2.0.downsample.0.weight",
+        "final_bn.running_mean",
+        "fc.weight",
+        "fc.bias",
+    }
     assert out["fc.weight"].shape == (10, 8) and torch.equal(out["fc.weight"], w[:, :, 0, 0])
 
 
@@ -152,23 +184,26 @@ def test_torchscript_v2_and_se():
             torch.testing.assert_close(torch.jit.script(model)(x), model(x))
 
 
-@pytest.mark.parametrize("build, match", [
-    (lambda: ResNet(BasicBlock, (2, 2, 2)), "same stages"),  # three stages need three channels
-    (lambda: ResNet(BasicBlock, (2, 2, 0, 2)), "three or four positive integers"),
-    (lambda: ResNet(nn.Conv2d, (2, 2, 2, 2)), "block must be one of"),
-    (lambda: ResNet(BasicBlock, (2, 2, 2, 2), groups=32), "BasicBlock does not support groups=32"),
-    (lambda: ResNet(PreActBottleneck, (2, 2, 2, 2), stride_in_1x1=True), "stride_in_1x1"),
-    (lambda: ResNet(PreActBasicBlock, (2, 2, 2, 2), width_per_group=128), "width_per_group=128"),
-    (lambda: ResNet(Bottleneck, (2, 2, 2, 2), width_per_group=0), "width_per_group must be"),
-    (lambda: ResNet(Bottleneck, (2, 2, 2, 2), stem_type="5x5"), "stem_type"),
-    (lambda: ResNet(Bottleneck, (2, 2, 2, 2), drop_path_rate=1.0), "drop_path_rate"),
-    (lambda: ResNet(Bottleneck, (2, 2, 2, 2), drop_rate=-0.1), "drop_rate"),
-    (lambda: cnnzoo.create_model("resnext50_32x4d", groups=8), "fixes groups=32"),
-    (lambda: cnnzoo.create_model("senet154", stem_type="7x7"), "fixes stem_type='deep'"),
-    (lambda: cnnzoo.create_model("resnet50", layers=(1, 1, 1, 1)), "fixes layers=.3, 4, 6, 3."),
-    (lambda: ResNet(Bottleneck, (1, 1, 1, 1), down_kernel_size=2), "down_kernel_size must be odd"),
-    (lambda: cnnzoo.create_model("resnet18", zero_init_residul=True), "zero_init_residul"),
-])
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: ResNet(BasicBlock, (2, 2, 2)), "same stages"),  # three stages need three channels
+        (lambda: ResNet(BasicBlock, (2, 2, 0, 2)), "three or four positive integers"),
+        (lambda: ResNet(nn.Conv2d, (2, 2, 2, 2)), "block must be one of"),
+        (lambda: ResNet(BasicBlock, (2, 2, 2, 2), groups=32), "BasicBlock does not support groups=32"),
+        (lambda: ResNet(PreActBottleneck, (2, 2, 2, 2), stride_in_1x1=True), "stride_in_1x1"),
+        (lambda: ResNet(PreActBasicBlock, (2, 2, 2, 2), width_per_group=128), "width_per_group=128"),
+        (lambda: ResNet(Bottleneck, (2, 2, 2, 2), width_per_group=0), "width_per_group must be"),
+        (lambda: ResNet(Bottleneck, (2, 2, 2, 2), stem_type="5x5"), "stem_type"),
+        (lambda: ResNet(Bottleneck, (2, 2, 2, 2), drop_path_rate=1.0), "drop_path_rate"),
+        (lambda: ResNet(Bottleneck, (2, 2, 2, 2), drop_rate=-0.1), "drop_rate"),
+        (lambda: cnnzoo.create_model("resnext50_32x4d", groups=8), "fixes groups=32"),
+        (lambda: cnnzoo.create_model("senet154", stem_type="7x7"), "fixes stem_type='deep'"),
+        (lambda: cnnzoo.create_model("resnet50", layers=(1, 1, 1, 1)), "fixes layers=.3, 4, 6, 3."),
+        (lambda: ResNet(Bottleneck, (1, 1, 1, 1), down_kernel_size=2), "down_kernel_size must be odd"),
+        (lambda: cnnzoo.create_model("resnet18", zero_init_residul=True), "zero_init_residul"),
+    ],
+)
 def test_bad_arguments_are_specific_errors(build, match):
     with pytest.raises(InvalidArgumentError, match=match):
         build()

@@ -25,8 +25,9 @@ def test_digit_samples_run_the_readme_commands(capsys, tmp_path):
     img = read_image(paths[0], 1)
     assert img.shape == (1, 32, 32) and img.dtype == torch.uint8 and img.float().mean() < 128  # light on dark
     # the README's command, as written, on these files: the shipped weights get them right
-    code, out, _ = run_cli(capsys, "predict", "--model", "lenet5", *paths, "--topk", "1",
-                           "--saliency", str(tmp_path / "sal.png"))
+    code, out, _ = run_cli(
+        capsys, "predict", "--model", "lenet5", *paths, "--topk", "1", "--saliency", str(tmp_path / "sal.png")
+    )
     assert code == 0
     labels = [line.split()[1] for line in out.splitlines() if line.startswith("  1. ")]
     truth = [p.rsplit("/", 1)[1][5] for p in paths]
@@ -58,8 +59,12 @@ def image_folder(root, classes=("even", "odd"), per_class=4, size=40):
 def test_samples_of_an_image_folder_are_its_files(tmp_path):
     root = image_folder(tmp_path / "data", per_class=3)
     written = write_samples(tmp_path / "out", str(root), n=4)
-    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == \
-        ["even/0.png", "even/1.png", "odd/0.png", "odd/1.png"]
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in written) == [
+        "even/0.png",
+        "even/1.png",
+        "odd/0.png",
+        "odd/1.png",
+    ]
     assert (tmp_path / "out/odd/1.png").read_bytes() == (root / "val/odd/1.png").read_bytes()
 
 
@@ -77,7 +82,8 @@ def test_predict_with_an_image_folder_run_uses_its_classes_and_preprocessing(cap
     x, _ = preprocess(path, cfg)
     mean, std = cfg["mean"], cfg["std"]
     expected = build_transforms("imagefolder", False, image_size=32, in_chans=1, mean=mean, std=std)(
-        read_image(path, 1))
+        read_image(path, 1)
+    )
     # the same geometry and statistics; the run's pipeline resizes uint8 images (rounding to a level)
     torch.testing.assert_close(x, expected, atol=2 / 255 / std[0], rtol=0)
     code, out, _ = run_cli(capsys, "predict", "--pretrained", best, str(path), "--topk", "2")
@@ -96,13 +102,15 @@ def test_predict_with_a_digits_run_resizes_without_cropping(tmp_path):
     del state["preprocessing"]
     torch.save(state, tmp_path / "old.pt")
     old = cnnzoo.create_model("lenet5", pretrained=str(tmp_path / "old.pt")).pretrained_cfg
-    assert {k: old[k] for k in ("resize_size", "crop_mode", "mean", "std", "input_size")} == \
-        {k: cfg[k] for k in ("resize_size", "crop_mode", "mean", "std", "input_size")}
+    assert {k: old[k] for k in ("resize_size", "crop_mode", "mean", "std", "input_size")} == {
+        k: cfg[k] for k in ("resize_size", "crop_mode", "mean", "std", "input_size")
+    }
 
 
 def test_predict_takes_the_runs_model_arguments(capsys, tmp_path):
-    result = cnnzoo.train(model="lenet5", model_kwargs={"variant": "paper"}, limit_batches=2,
-                          output=str(tmp_path / "run"), **QUICK)
+    result = cnnzoo.train(
+        model="lenet5", model_kwargs={"variant": "paper"}, limit_batches=2, output=str(tmp_path / "run"), **QUICK
+    )
     sample = write_samples(tmp_path / "s", n=1)[0]
     code, out, _ = run_cli(capsys, "predict", "--pretrained", str(result.best_checkpoint), str(sample), "--json")
     assert code == 0 and '"label": "' in out
@@ -112,29 +120,44 @@ def test_predict_takes_the_runs_model_arguments(capsys, tmp_path):
 
 # ---------------------------------------------------------------- what a transfer run trains
 def test_freeze_backbone_prints_what_is_trained(capsys, tmp_path):
-    cnnzoo.train(model="lenet5", freeze_backbone=True, limit_batches=1, output=str(tmp_path / "a"),
-                 **{**QUICK, "verbose": True})
+    cnnzoo.train(
+        model="lenet5", freeze_backbone=True, limit_batches=1, output=str(tmp_path / "a"), **{**QUICK, "verbose": True}
+    )
     out = capsys.readouterr().out
     assert "parameters: 61,706 (60,856 frozen, 850 trainable)" in out
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines()
-            if line.startswith(("features.", "f6", "output"))}
+    rows = {
+        line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("features.", "f6", "output"))
+    }
     assert rows["features.c1"] == ["0", "frozen"] and rows["output"] == ["850", "0.05"]
 
 
 def test_layer_decay_prints_the_rate_of_each_unit(capsys, tmp_path):
-    cnnzoo.train(model="lenet5", layer_decay=0.5, limit_batches=1, output=str(tmp_path / "a"),
-                 **{**QUICK, "verbose": True})
+    cnnzoo.train(
+        model="lenet5", layer_decay=0.5, limit_batches=1, output=str(tmp_path / "a"), **{**QUICK, "verbose": True}
+    )
     out = capsys.readouterr().out
-    rates = {line.split()[0]: float(line.split()[-1]) for line in out.splitlines()
-             if line.startswith(("features.c", "f6 ", "output "))}
-    assert rates == pytest.approx({"features.c1": 0.05 / 16, "features.c3": 0.05 / 8, "features.c5": 0.05 / 4,
-                                   "f6": 0.05 / 2, "output": 0.05}, rel=2e-3)  # printed to 3 digits
+    rates = {
+        line.split()[0]: float(line.split()[-1])
+        for line in out.splitlines()
+        if line.startswith(("features.c", "f6 ", "output "))
+    }
+    assert rates == pytest.approx(
+        {"features.c1": 0.05 / 16, "features.c3": 0.05 / 8, "features.c5": 0.05 / 4, "f6": 0.05 / 2, "output": 0.05},
+        rel=2e-3,
+    )  # printed to 3 digits
 
 
 # ---------------------------------------------------------------- GoogLeNet's heads in metrics.csv
 def test_googlenet_logs_the_main_and_auxiliary_losses(tmp_path):
-    result = cnnzoo.train(model="googlenet", data="synthetic:8", batch_size=4, input_size=64, limit_batches=1,
-                          output=str(tmp_path / "g"), **QUICK)
+    result = cnnzoo.train(
+        model="googlenet",
+        data="synthetic:8",
+        batch_size=4,
+        input_size=64,
+        limit_batches=1,
+        output=str(tmp_path / "g"),
+        **QUICK,
+    )
     with open(result.output_dir / "metrics.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert list(row)[-3:] == ["train_loss_main", "train_loss_aux1", "train_loss_aux2"]

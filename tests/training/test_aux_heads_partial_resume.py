@@ -32,8 +32,17 @@ def test_partial_of_aux_heads_is_what_the_reader_accepts():
 
 @pytest.mark.slow
 def test_googlenet_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(tmp_path):
-    kw = dict(data="synthetic:32", epochs=1, batch_size=8, threads=1, workers=0, verbose=False, seed=0,
-              input_size=64, deterministic=True)
+    kw = dict(
+        data="synthetic:32",
+        epochs=1,
+        batch_size=8,
+        threads=1,
+        workers=0,
+        verbose=False,
+        seed=0,
+        input_size=64,
+        deterministic=True,
+    )
 
     def sigterm_at_step_2(trainer):
         if trainer.step == 2:

@@ -16,10 +16,18 @@ from cnnzoo.training.config import TrainConfig, load_config, merge_config
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 KEYS = [f.name for f in dataclasses.fields(TrainConfig)]
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
-                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                          max_size=3), max_leaves=6)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
 config_dicts = st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), values, max_size=6)
 
 
@@ -37,12 +45,32 @@ def test_config_from_any_mapping_is_a_config_or_a_config_error(values):
 
 
 @FAST
-@given(st.one_of(st.text(max_size=80),
-                 config_dicts.map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
-                 st.lists(st.sampled_from(["epochs: 3", "lr: 0.1", "lr: -1", "epochs: x", "[", "{a: 1",
-                                           "model: resnet18", "- 1", "batch_size: 1e3", "data: digits",
-                                           ": :", "\t", "epochs: !!python/object:os.system x"]),
-                          max_size=4).map("\n".join)))
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        config_dicts.map(lambda d: yaml.safe_dump(d, allow_unicode=True)),
+        st.lists(
+            st.sampled_from(
+                [
+                    "epochs: 3",
+                    "lr: 0.1",
+                    "lr: -1",
+                    "epochs: x",
+                    "[",
+                    "{a: 1",
+                    "model: resnet18",
+                    "- 1",
+                    "batch_size: 1e3",
+                    "data: digits",
+                    ": :",
+                    "\t",
+                    "epochs: !!python/object:os.system x",
+                ]
+            ),
+            max_size=4,
+        ).map("\n".join),
+    )
+)
 def test_config_from_any_yaml_text_is_a_config_or_a_config_error(tmp_path_factory, text):
     path = tmp_path_factory.mktemp("fuzz") / "recipe.yaml"
     path.write_bytes(text.encode("utf-8", errors="replace"))  # hypothesis text may hold lone surrogates

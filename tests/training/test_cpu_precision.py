@@ -24,8 +24,10 @@ CPU = torch.device("cpu")
 @pytest.fixture
 def cpu_bf16(monkeypatch):
     """``cpu_bf16(feature)``: this CPU computes bf16 natively with ``feature`` (None: it does not)."""
+
     def install(feature: str | None) -> None:
         monkeypatch.setattr(dev, "cpu_bf16_feature", lambda: feature)
+
     return install
 
 
@@ -36,8 +38,14 @@ def no_cuda(monkeypatch):
 
 def _net() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, 3))
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 3),
+    )
 
 
 def _batches(n: int = 3, size: int = 8) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -79,8 +87,11 @@ def test_detection_reads_torchs_cpu_query_and_falls_back_to_the_kernels_flags(mo
         # a torch without the query: the kernel's flags decide (AVX2 alone is not native bf16)
         for key in query:
             monkeypatch.delattr(torch.cpu, key)
-        for flags, expected in (({"avx2", "avx512f"}, None), ({"avx512f", "avx512_bf16"}, "AVX512-BF16"),
-                                ({"amx_tile", "amx_bf16", "avx512_bf16"}, "AMX-BF16")):
+        for flags, expected in (
+            ({"avx2", "avx512f"}, None),
+            ({"avx512f", "avx512_bf16"}, "AVX512-BF16"),
+            ({"amx_tile", "amx_bf16", "avx512_bf16"}, "AMX-BF16"),
+        ):
             monkeypatch.setattr(dev, "_proc_cpu_flags", lambda flags=flags: flags)
             assert detect() == expected
         monkeypatch.setattr(dev.platform, "machine", lambda: "aarch64")  # not measured there: fp32 by default
@@ -91,9 +102,13 @@ def test_detection_reads_torchs_cpu_query_and_falls_back_to_the_kernels_flags(mo
 
 
 def test_the_first_line_says_the_choice_and_why(cpu_bf16, no_cuda, tmp_path):
-    for feature, expected in (("AVX512-BF16", "cpu (1 thread), bf16 autocast, channels-last (this CPU has "
-                                              "AVX512-BF16; --precision fp32 for fp32)"),
-                              (None, "cpu (1 thread), fp32 ->")):
+    for feature, expected in (
+        (
+            "AVX512-BF16",
+            "cpu (1 thread), bf16 autocast, channels-last (this CPU has AVX512-BF16; --precision fp32 for fp32)",
+        ),
+        (None, "cpu (1 thread), fp32 ->"),
+    ):
         cpu_bf16(feature)
         lines: list[str] = []
         cfg = TrainConfig(epochs=1, max_steps=1, threads=1, output=str(tmp_path / str(feature)))
@@ -117,8 +132,15 @@ def test_bn_statistics_loss_and_optimiser_state_stay_fp32_under_bf16(tmp_path):
     # a run: weights, BN statistics and momentum buffers are fp32, and near the fp32 run's
     runs = {}
     for precision in ("fp32", "bf16"):
-        cfg = TrainConfig(epochs=1, threads=1, precision=precision, lr=0.01, channels_last=precision == "bf16",
-                          verbose=False, output=str(tmp_path / precision))
+        cfg = TrainConfig(
+            epochs=1,
+            threads=1,
+            precision=precision,
+            lr=0.01,
+            channels_last=precision == "bf16",
+            verbose=False,
+            output=str(tmp_path / precision),
+        )
         trainer = Trainer(_net(), _batches(), None, cfg)
         trainer.fit()
         runs[precision] = trainer

@@ -71,9 +71,23 @@ def test_training_on_the_gpu_never_waits_for_it_between_reads(tmp_path):
     root = _smooth_folder(tmp_path / "imgs", classes=4, per_class=8)
     window = _NoSyncWindow()
     inputs = []
-    res = cnnzoo.train("resnet18", data=str(root), input_size=32, batch_size=8, epochs=2, workers=2, device="cuda",
-                       mixup=0.2, label_smoothing=0.1, ema=True, clip_grad=1.0, log_every=1000, verbose=False,
-                       output=str(tmp_path / "run"), on_step=window)
+    res = cnnzoo.train(
+        "resnet18",
+        data=str(root),
+        input_size=32,
+        batch_size=8,
+        epochs=2,
+        workers=2,
+        device="cuda",
+        mixup=0.2,
+        label_smoothing=0.1,
+        ema=True,
+        clip_grad=1.0,
+        log_every=1000,
+        verbose=False,
+        output=str(tmp_path / "run"),
+        on_step=window,
+    )
     assert res.epochs == 2 and torch.isfinite(torch.tensor(res.history[-1]["train_loss"]))
     (trainer,) = window.seen
     assert trainer.precision in ("bf16", "fp16") and trainer.channels_last
@@ -88,9 +102,20 @@ def test_training_on_the_gpu_never_waits_for_it_between_reads(tmp_path):
 
 def test_fp16_gradient_scaling_on_the_gpu(tmp_path):
     window = _NoSyncWindow()  # fused SGD takes GradScaler's found-inf flag on the GPU: no .item() per step
-    res = cnnzoo.train("resnet18", data="synthetic:64", input_size=32, batch_size=16, epochs=1, precision="fp16",
-                       device="cuda", log_every=1000, clip_grad=1.0, verbose=False, output=str(tmp_path),
-                       on_step=window)
+    res = cnnzoo.train(
+        "resnet18",
+        data="synthetic:64",
+        input_size=32,
+        batch_size=16,
+        epochs=1,
+        precision="fp16",
+        device="cuda",
+        log_every=1000,
+        clip_grad=1.0,
+        verbose=False,
+        output=str(tmp_path),
+        on_step=window,
+    )
     (trainer,) = window.seen
     assert isinstance(trainer.scaler, torch.amp.GradScaler) and trainer.scaler.is_enabled()
     assert torch.isfinite(torch.tensor(res.history[0]["train_loss"]))
@@ -126,15 +151,38 @@ def test_decoding_on_the_gpu_matches_the_cpu_decoder(tmp_path):
         assert (g.cpu().float() - c.float()).abs().mean() < 2.0
     batch = decoder(x, GPU, channels_last=True)
     assert batch.shape == (4, 3, 32, 32) and batch.is_cuda and batch.dtype == torch.float32
-    res = cnnzoo.train("resnet18", data=str(root), decode="gpu", input_size=32, batch_size=4, epochs=1, workers=2,
-                       device="cuda", verbose=False, output=str(tmp_path / "run"))
+    res = cnnzoo.train(
+        "resnet18",
+        data=str(root),
+        decode="gpu",
+        input_size=32,
+        batch_size=4,
+        epochs=1,
+        workers=2,
+        device="cuda",
+        verbose=False,
+        output=str(tmp_path / "run"),
+    )
     assert torch.isfinite(torch.tensor(res.history[0]["train_loss"]))
 
 
 def test_deterministic_resume_on_the_gpu_is_bit_exact(tmp_path):
     root = _smooth_folder(tmp_path / "imgs", classes=2, per_class=8)
-    run = dict(model="resnet18", data=str(root), input_size=32, batch_size=4, seed=3, deterministic=True,
-               workers=2, device="cuda", verbose=False, schedule="step", step_size=1, gamma=0.5, random_erase=0.5)
+    run = dict(
+        model="resnet18",
+        data=str(root),
+        input_size=32,
+        batch_size=4,
+        seed=3,
+        deterministic=True,
+        workers=2,
+        device="cuda",
+        verbose=False,
+        schedule="step",
+        step_size=1,
+        gamma=0.5,
+        random_erase=0.5,
+    )
     full = cnnzoo.train(epochs=2, output=str(tmp_path / "full"), **run)
     cut = cnnzoo.train(epochs=1, output=str(tmp_path / "cut"), **run)
     torch.manual_seed(1234)
@@ -144,8 +192,16 @@ def test_deterministic_resume_on_the_gpu_is_bit_exact(tmp_path):
 
 
 def test_benchmark_on_the_gpu_reports_cuda_memory():
-    (row,) = cnnzoo.benchmark("resnet18", device="cuda", batch_size=8, warmup=1, repeats=2, train=True,
-                              precision="bf16" if torch.cuda.is_bf16_supported() else "fp16", channels_last=True)
+    (row,) = cnnzoo.benchmark(
+        "resnet18",
+        device="cuda",
+        batch_size=8,
+        warmup=1,
+        repeats=2,
+        train=True,
+        precision="bf16" if torch.cuda.is_bf16_supported() else "fp16",
+        channels_last=True,
+    )
     assert row["memory_kind"] == "cuda_max_memory_allocated"
     assert row["peak_memory_mb"] > 0 and row["train_peak_memory_mb"] > 0
     assert row["infer_images_per_s"] > 0 and row["train_images_per_s"] > 0
@@ -155,9 +211,20 @@ def test_benchmark_on_the_gpu_reports_cuda_memory():
 def test_deterministic_training_of_pools_and_lrn_on_the_gpu(model):
     # adaptive pools (6x6, 7x7, GoogLeNet's auxiliary 4x4) and LRN have no deterministic CUDA
     # backward in PyTorch; the trainer swaps in cnnzoo.models.deterministic's stand-ins
-    run = dict(model=model, data="synthetic", input_size=96 if model == "googlenet" else 64, batch_size=4,
-               limit_batches=2, epochs=1, seed=0, deterministic=True, workers=0, device="cuda", verbose=False,
-               output=None)
+    run = dict(
+        model=model,
+        data="synthetic",
+        input_size=96 if model == "googlenet" else 64,
+        batch_size=4,
+        limit_batches=2,
+        epochs=1,
+        seed=0,
+        deterministic=True,
+        workers=0,
+        device="cuda",
+        verbose=False,
+        output=None,
+    )
     first, second = (cnnzoo.train(**run) for _ in range(2))
     a, b = (load_checkpoint(r.last_checkpoint)["model"] for r in (first, second))
     assert [k for k in a if not torch.equal(a[k], b[k])] == []

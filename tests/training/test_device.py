@@ -14,6 +14,7 @@ import types
 
 import pytest
 import torch
+from helpers import random_image_folder
 from torch import nn
 
 import cnnzoo
@@ -28,7 +29,6 @@ from cnnzoo.training.distributed import DistInfo
 from cnnzoo.training.outputs import load_checkpoint
 from cnnzoo.training.seeding import get_rng_state, set_rng_state
 from cnnzoo.training.setup import Runtime, resolve_runtime
-from helpers import random_image_folder
 
 CPU = torch.device("cpu")
 CUDA0, CUDA1 = torch.device("cuda", 0), torch.device("cuda", 1)
@@ -37,11 +37,13 @@ CUDA0, CUDA1 = torch.device("cuda", 0), torch.device("cuda", 1)
 @pytest.fixture
 def fake_cuda(monkeypatch):
     """``fake_cuda(count=1, bf16=True, name=...)``: torch.cuda says it has ``count`` such GPUs."""
+
     def install(count: int = 1, bf16: bool = True, name: str = "NVIDIA H200") -> None:
         monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
         monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
         monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
         monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a, **k: name)
+
     # the flags a CUDA run sets are process-wide: put them back after the test
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
     flags = [(cudnn, f, getattr(cudnn, f)) for f in ("benchmark", "deterministic", "allow_tf32")]
@@ -71,8 +73,12 @@ def test_device_resolution(fake_cuda):
 def test_precision_policy(fake_cuda, monkeypatch):
     monkeypatch.setattr(dev, "cpu_bf16_feature", lambda: None)  # a CPU without native bf16
     fake_cuda(bf16=True)
-    assert [dev.resolve_precision(p, CUDA0) for p in ("auto", "bf16", "fp16", "fp32")] == ["bf16", "bf16", "fp16",
-                                                                                            "fp32"]
+    assert [dev.resolve_precision(p, CUDA0) for p in ("auto", "bf16", "fp16", "fp32")] == [
+        "bf16",
+        "bf16",
+        "fp16",
+        "fp32",
+    ]
     fake_cuda(bf16=False, name="Tesla V100-SXM2-16GB")  # Volta: fp16 tensor cores, no bf16
     assert dev.resolve_precision("auto", CUDA0) == "fp16"
     with pytest.raises(DeviceError, match="Tesla V100-SXM2-16GB has no bf16; use --precision fp16 or fp32"):
@@ -137,8 +143,9 @@ def test_fused_optimiser_falls_back_to_foreach(monkeypatch):
     class NoFusedSGD(torch.optim.SGD):
         def __init__(self, params, fused=None, **kwargs):
             if fused:
-                raise RuntimeError("fused=True requires all the params to be floating point Tensors of supported "
-                                   "devices")
+                raise RuntimeError(
+                    "fused=True requires all the params to be floating point Tensors of supported devices"
+                )
             super().__init__(params, **kwargs)
 
     monkeypatch.setattr(torch.optim, "SGD", NoFusedSGD)

@@ -23,9 +23,30 @@ from cnnzoo.training.outputs import load_checkpoint
 WORKER = Path(__file__).with_name("elastic_worker.py")
 # 8 steps of a global batch of 32; a checkpoint every 2 steps; the stop flag agreed after every step; a wait
 # for another process bounded (gloo's connect after a restart has been seen to hang on this busy machine)
-TRAIN = ["--model", "lenet5", "--epochs", "1", "--batch-size", "16", "--limit-batches", "8", "--threads", "1",
-         "--workers", "0", "--deterministic", "--save-every", "2", "--log-every", "1", "--device", "cpu", "--quiet",
-         "--dist-timeout", "60"]
+TRAIN = [
+    "--model",
+    "lenet5",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--limit-batches",
+    "8",
+    "--threads",
+    "1",
+    "--workers",
+    "0",
+    "--deterministic",
+    "--save-every",
+    "2",
+    "--log-every",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+    "--dist-timeout",
+    "60",
+]
 
 pytestmark = pytest.mark.slow  # each torchrun starts 3 Python processes that import torch
 
@@ -36,12 +57,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _torchrun(out: Path, fault: str = "-", *, nnodes: str = "1", nproc: int = 2, restarts: int = 0,
-              port: int | None = None, extra: tuple[str, ...] = ()) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", nnodes, "--nproc-per-node", str(nproc),
-            "--max-restarts", str(restarts), "--rdzv-backend", "c10d", "--rdzv-id", "cnnzoo-test",
-            "--rdzv-endpoint", f"127.0.0.1:{port or _free_port()}", "--monitor-interval", "0.2",
-            str(WORKER), fault, "--", *TRAIN, "--output", str(out), *extra]
+def _torchrun(
+    out: Path,
+    fault: str = "-",
+    *,
+    nnodes: str = "1",
+    nproc: int = 2,
+    restarts: int = 0,
+    port: int | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        nnodes,
+        "--nproc-per-node",
+        str(nproc),
+        "--max-restarts",
+        str(restarts),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-id",
+        "cnnzoo-test",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port or _free_port()}",
+        "--monitor-interval",
+        "0.2",
+        str(WORKER),
+        fault,
+        "--",
+        *TRAIN,
+        "--output",
+        str(out),
+        *extra,
+    ]
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
@@ -78,8 +129,12 @@ def test_a_sigkilled_worker_is_restarted_from_the_mid_epoch_checkpoint(tmp_path,
     done = _run(_torchrun(out, "1:5:KILL", restarts=2))
     assert done.returncode == 0, done.stderr[-3000:]
     # the newest complete checkpoint before the kill (after step 5) is step 4's
-    assert re.search(rf"^cnnzoo: torchrun restart [12]: continuing from {re.escape(str(out))}/step-000000004.pt "
-                     r"\(step 4, 4 batches into epoch 1\)$", done.stderr, re.M), done.stderr[-3000:]
+    assert re.search(
+        rf"^cnnzoo: torchrun restart [12]: continuing from {re.escape(str(out))}/step-000000004.pt "
+        r"\(step 4, 4 batches into epoch 1\)$",
+        done.stderr,
+        re.M,
+    ), done.stderr[-3000:]
     assert _exits(done.stdout) == {0: (8, 0), 1: (8, 0)}
     _assert_same(_weights(out), uninterrupted)
 
@@ -100,8 +155,16 @@ def test_sigterm_to_one_worker_stops_every_rank_at_the_same_step(tmp_path, unint
 def test_two_agents_meet_by_c10d_rendezvous_as_two_nodes(tmp_path, uninterrupted):
     out, port = tmp_path / "run", _free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    agents = [subprocess.Popen(_torchrun(out, nnodes="2", nproc=1, port=port), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    agents = [
+        subprocess.Popen(
+            _torchrun(out, nnodes="2", nproc=1, port=port),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
     try:
         results = [a.communicate(timeout=400) for a in agents]
     finally:
@@ -109,6 +172,8 @@ def test_two_agents_meet_by_c10d_rendezvous_as_two_nodes(tmp_path, uninterrupted
             if a.poll() is None:
                 a.kill()
     assert [a.returncode for a in agents] == [0, 0], [err[-2000:] for _, err in results]
-    assert sorted(line for o, _ in results for line in o.splitlines() if line.startswith("rank ")) == \
-        ["rank 0 step 8 exit 0", "rank 1 step 8 exit 0"]
+    assert sorted(line for o, _ in results for line in o.splitlines() if line.startswith("rank ")) == [
+        "rank 0 step 8 exit 0",
+        "rank 1 step 8 exit 0",
+    ]
     _assert_same(_weights(out), uninterrupted)

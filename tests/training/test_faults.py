@@ -33,10 +33,35 @@ from cnnzoo.errors import CheckpointError, TrainingDivergedError
 from cnnzoo.training.outputs import load_checkpoint
 
 # deterministic and small: lenet5 on the built-in digits, 4 batches of 16 per epoch
-RUN = dict(model="lenet5", batch_size=16, limit_batches=4, seed=3, deterministic=True, threads=1, workers=0,
-           verbose=False, device="cpu", schedule="step", step_size=1, gamma=0.5)
-RUN_ARGS = ["--model", "lenet5", "--batch-size", "16", "--limit-batches", "4", "--threads", "1", "--workers", "0",
-            "--quiet", "--device", "cpu"]
+RUN = dict(
+    model="lenet5",
+    batch_size=16,
+    limit_batches=4,
+    seed=3,
+    deterministic=True,
+    threads=1,
+    workers=0,
+    verbose=False,
+    device="cpu",
+    schedule="step",
+    step_size=1,
+    gamma=0.5,
+)
+RUN_ARGS = [
+    "--model",
+    "lenet5",
+    "--batch-size",
+    "16",
+    "--limit-batches",
+    "4",
+    "--threads",
+    "1",
+    "--workers",
+    "0",
+    "--quiet",
+    "--device",
+    "cpu",
+]
 
 
 def _env() -> dict[str, str]:
@@ -88,8 +113,12 @@ def _same(a: dict, b: dict) -> None:
 def test_kill_9_inside_a_checkpoint_save_keeps_the_previous_one(tmp_path):
     out = tmp_path / "run"
     # every checkpoint save sleeps between its flushed temp file and the rename
-    proc = subprocess.Popen(_train_on_slow_disk(30, *RUN_ARGS, "--epochs", "3", "--output", str(out)),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(
+        _train_on_slow_disk(30, *RUN_ARGS, "--epochs", "3", "--output", str(out)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+    )
     try:
         # epoch 1's last.pt is paused in its temp file: kill -9 there, before any rename
         _wait_for(lambda: any(out.glob(".last.pt.*.tmp")), proc, "the first save")
@@ -97,10 +126,13 @@ def test_kill_9_inside_a_checkpoint_save_keeps_the_previous_one(tmp_path):
         proc.wait(30)
         assert not (out / "last.pt").exists()  # nothing half-written under the real name
         # the same with a previous checkpoint: let epoch 1 finish, kill inside epoch 2's save
-        proc = subprocess.Popen(_train_on_slow_disk(0.5, *RUN_ARGS, "--epochs", "3", "--output", str(out)),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-        _wait_for(lambda: (out / "last.pt").exists() and any(out.glob(".last.pt.*.tmp")), proc,
-                  "the second save")
+        proc = subprocess.Popen(
+            _train_on_slow_disk(0.5, *RUN_ARGS, "--epochs", "3", "--output", str(out)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(),
+        )
+        _wait_for(lambda: (out / "last.pt").exists() and any(out.glob(".last.pt.*.tmp")), proc, "the second save")
         proc.kill()
         proc.wait(30)
     finally:
@@ -118,9 +150,11 @@ def test_kill_9_inside_a_checkpoint_save_keeps_the_previous_one(tmp_path):
 
 def _sigterm_after(step: int):
     """A step hook: SIGTERM arrives right after optimiser step ``step``."""
+
     def hook(trainer):
         if trainer.step == step:
             os.kill(os.getpid(), signal.SIGTERM)
+
     return hook
 
 
@@ -142,8 +176,7 @@ def test_sigterm_exit_status_and_message_from_the_cli(tmp_path, monkeypatch, cap
     # the CLI's trainer gets the hook the way a user's wrapper script would pass one
     real_train = cnnzoo.training.run.train
     monkeypatch.setattr(cnnzoo.training, "train", lambda **kw: real_train(on_step=_sigterm_after(2), **kw))
-    status = cli.main(["train", *[a for a in RUN_ARGS if a != "--quiet"], "--epochs", "2",
-                       "--output", str(tmp_path)])
+    status = cli.main(["train", *[a for a in RUN_ARGS if a != "--quiet"], "--epochs", "2", "--output", str(tmp_path)])
     assert status == 128 + signal.SIGTERM
     assert "stopped by SIGTERM" in capsys.readouterr().out
     assert load_checkpoint(tmp_path / "last.pt")["step"] == 2
@@ -174,10 +207,12 @@ def test_disk_full_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeyp
 
 def _nan_weights_after(step: int):
     """A step hook that makes the weights NaN after optimiser step ``step``: the next loss is NaN."""
+
     def hook(trainer):
         if trainer.step == step:
             with torch.no_grad():
                 trainer.model.get_classifier().weight.fill_(float("nan"))
+
     return hook
 
 
@@ -200,8 +235,13 @@ def test_two_runs_into_one_directory_are_never_interleaved(tmp_path):
     cmd = [sys.executable, "-m", "cnnzoo", "train", *RUN_ARGS, "--epochs", "1", "--output", str(out)]
     # the first run is held inside its first save until the second run has tried and ended
     release = tmp_path / "release"
-    first = subprocess.Popen(_train_on_slow_disk(f"@{release}", *cmd[4:]), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=_env())
+    first = subprocess.Popen(
+        _train_on_slow_disk(f"@{release}", *cmd[4:]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
     try:
         _wait_for(lambda: any(out.glob(".last.pt.*.tmp")), first, "the first run's save")
         second = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)

@@ -45,8 +45,9 @@ def test_resuming_a_step_checkpoint_ends_with_the_uninterrupted_weights(tmp_path
     resumed.fit()
     a, b = (load_checkpoint(tmp_path / d / "last.pt")["model"] for d in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert resumed.history[0]["train_loss"] == pytest.approx(load_checkpoint(tmp_path / "a" / "last.pt")
-                                                             ["history"][0]["train_loss"])
+    assert resumed.history[0]["train_loss"] == pytest.approx(
+        load_checkpoint(tmp_path / "a" / "last.pt")["history"][0]["train_loss"]
+    )
 
 
 def test_newest_complete_passes_over_a_damaged_file(tmp_path):
@@ -76,8 +77,16 @@ def test_a_new_run_into_a_directory_with_step_checkpoints_is_refused(tmp_path):
     assert not list((tmp_path / "run").glob("step-*.pt"))
 
 
-@pytest.mark.parametrize("bad", [{"save_every": 0}, {"keep_last": 0}, {"save_every_minutes": -1.0},
-                                 {"save_every_minutes": float("nan")}, {"dist_timeout": 0.0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"save_every": 0},
+        {"keep_last": 0},
+        {"save_every_minutes": -1.0},
+        {"save_every_minutes": float("nan")},
+        {"dist_timeout": 0.0},
+    ],
+)
 def test_bad_save_settings_are_config_errors(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         TrainConfig(**bad)
@@ -100,17 +109,17 @@ def test_a_changed_world_size_deals_out_the_rest_of_the_epoch(n, old, new, batch
     for rank in range(old):
         s = EpochSampler(n, shuffle=True, seed=5, rank=rank, world_size=old)
         s.set_epoch(1)
-        seen += list(s)[:batches * batch]
+        seen += list(s)[: batches * batch]
     after = []
     for rank in range(new):
         s = EpochSampler(n, shuffle=True, seed=5, rank=rank, world_size=new)
         s.set_epoch(1, consumed=batches * batch * old)
         assert len(s) == len(list(s))
         after += list(s)
-    assert sorted(seen) == sorted(order[:batches * batch * old])  # the first k x B x W of the order
-    assert set(seen).isdisjoint(order[batches * batch * old:])
+    assert sorted(seen) == sorted(order[: batches * batch * old])  # the first k x B x W of the order
+    assert set(seen).isdisjoint(order[batches * batch * old :])
     # the rest exactly once, plus at most new - 1 repeats that make the shares equal
-    assert set(after) == set(order[batches * batch * old:])
+    assert set(after) == set(order[batches * batch * old :])
     assert len(after) - len(set(after)) < new
 
 
@@ -124,11 +133,20 @@ def test_a_checkpoint_of_another_world_size_finishes_its_epoch_on_the_rest_of_th
     data = TensorDataset(torch.randn(40, 6, generator=g), torch.randint(0, 3, (40,), generator=g))
     loader = DataLoader(data, batch_size=4, sampler=EpochSampler(40, shuffle=True, seed=0))
     model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
-    trainer = Trainer(model, loader, None, {"epochs": 1, "threads": 1, "output": str(tmp_path / "b")},
-                      model_name="tiny", resume=state, log=lines.append)
-    assert lines == ["world size 2 -> 1: global batch 8 -> 4 (4 per process), learning rate 0.05 kept (not rescaled), "
-                     "10 steps per epoch from here; the rest of epoch 1 (after 24 samples) is dealt out to 1 "
-                     "processes, none repeated or skipped"]
+    trainer = Trainer(
+        model,
+        loader,
+        None,
+        {"epochs": 1, "threads": 1, "output": str(tmp_path / "b")},
+        model_name="tiny",
+        resume=state,
+        log=lines.append,
+    )
+    assert lines == [
+        "world size 2 -> 1: global batch 8 -> 4 (4 per process), learning rate 0.05 kept (not rescaled), "
+        "10 steps per epoch from here; the rest of epoch 1 (after 24 samples) is dealt out to 1 "
+        "processes, none repeated or skipped"
+    ]
     trainer.fit()
     assert trainer.step == 3 + 4  # the 16 samples left are 4 batches of 4
 

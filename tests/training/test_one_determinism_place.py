@@ -24,8 +24,13 @@ SRC = Path(cnnzoo.__file__).parent
 def flags():
     """Known starting values of the process-wide flags, put back after the test."""
     cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
-    saved = (cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32, matmul.allow_tf32,
-             torch.are_deterministic_algorithms_enabled())
+    saved = (
+        cudnn.benchmark,
+        cudnn.deterministic,
+        cudnn.allow_tf32,
+        matmul.allow_tf32,
+        torch.are_deterministic_algorithms_enabled(),
+    )
     cudnn.benchmark, cudnn.allow_tf32, matmul.allow_tf32 = False, True, False  # PyTorch's defaults
     yield
     cudnn.benchmark, cudnn.deterministic, cudnn.allow_tf32, matmul.allow_tf32 = saved[:4]
@@ -74,10 +79,14 @@ def test_a_deterministic_training_run_is_deterministic_only_while_it_runs(flags,
     seen = []
     b = build_data("digits", image_size=8, in_chans=1, batch_size=32, workers=0, device=CPU, seed=0)
     model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
-    cfg = TrainConfig(epochs=1, limit_batches=2, deterministic=True, device="cpu", verbose=False,
-                      output=str(tmp_path))
-    Trainer(model, b.train_loader, b.val_loader, cfg,
-            on_step=lambda t: seen.append(torch.are_deterministic_algorithms_enabled())).fit()
+    cfg = TrainConfig(epochs=1, limit_batches=2, deterministic=True, device="cpu", verbose=False, output=str(tmp_path))
+    Trainer(
+        model,
+        b.train_loader,
+        b.val_loader,
+        cfg,
+        on_step=lambda t: seen.append(torch.are_deterministic_algorithms_enabled()),
+    ).fit()
     assert seen == [True, True] and torch.are_deterministic_algorithms_enabled() is False
 
 
@@ -90,8 +99,10 @@ def test_only_process_settings_assigns_the_kernel_flags():
             names = [ast.unparse(t) for t in targets]
             if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("use_deterministic_algorithms"):
                 names.append("use_deterministic_algorithms")
-            if any(n.endswith(("benchmark", "allow_tf32", "cudnn.deterministic", "use_deterministic_algorithms"))
-                   for n in names):
+            if any(
+                n.endswith(("benchmark", "allow_tf32", "cudnn.deterministic", "use_deterministic_algorithms"))
+                for n in names
+            ):
                 places.append(path.relative_to(SRC).as_posix())
     assert set(places) == {"training/setup.py"}
 

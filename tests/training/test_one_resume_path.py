@@ -12,15 +12,17 @@ from cnnzoo.training import TrainConfig, Trainer
 from cnnzoo.training.outputs import load_checkpoint
 
 CPU = torch.device("cpu")
-RUN = dict(epochs=2, lr=0.1, seed=5, deterministic=True, threads=1, batch_size=32, limit_batches=3, verbose=False,
-           device="cpu")
+RUN = dict(
+    epochs=2, lr=0.1, seed=5, deterministic=True, threads=1, batch_size=32, limit_batches=3, verbose=False, device="cpu"
+)
 
 
 def _trainer(output, **kwargs):
     torch.manual_seed(123)
     b = build_data("digits", image_size=8, in_chans=1, batch_size=32, workers=0, device=CPU, seed=5)
-    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Dropout(0.2),
-                          nn.Linear(4 * 6 * 6, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * 6 * 6, 10)
+    )
     cfg = TrainConfig(output=str(output) if output is not None else None, **RUN)
     return Trainer(model, b.train_loader, b.val_loader, cfg, model_name="resumed", **kwargs)
 
@@ -42,7 +44,8 @@ def test_resume_given_at_construction_equals_an_uninterrupted_run(tmp_path):
     _same(full["model"], half["model"])
     timing = {"images_per_s", "seconds"}  # the clock's, not the run's
     assert [{k: v for k, v in r.items() if k not in timing} for r in full["history"]] == [
-        {k: v for k, v in r.items() if k not in timing} for r in half["history"]]
+        {k: v for k, v in r.items() if k not in timing} for r in half["history"]
+    ]
 
 
 def test_output_dir_and_meta_are_given_at_construction(tmp_path):
@@ -71,8 +74,14 @@ def test_resuming_another_models_checkpoint_is_refused_when_built(tmp_path):
     _trainer(tmp_path / "run").fit(epochs=1)
     b = build_data("digits", image_size=8, in_chans=1, batch_size=32, workers=0, device=CPU)
     with pytest.raises(CheckpointError, match="'resumed', not 'other'"):
-        Trainer(nn.Linear(64, 10), b.train_loader, None, TrainConfig(**RUN), model_name="other",
-                resume=tmp_path / "run" / "last.pt")
+        Trainer(
+            nn.Linear(64, 10),
+            b.train_loader,
+            None,
+            TrainConfig(**RUN),
+            model_name="other",
+            resume=tmp_path / "run" / "last.pt",
+        )
 
 
 def test_cnnzoo_train_resumes_through_the_constructor(tmp_path):
@@ -90,8 +99,11 @@ def test_resume_takes_a_checkpoint_already_read(tmp_path):
     last = tmp_path / "run" / "last.pt"
     from_path, from_state = _trainer(None, resume=last), _trainer(None, resume=load_checkpoint(last))
     _same(from_path.model.state_dict(), from_state.model.state_dict())
-    assert (from_path.epoch, from_path.step, from_path.history) == (from_state.epoch, from_state.step,
-                                                                    from_state.history)
+    assert (from_path.epoch, from_path.step, from_path.history) == (
+        from_state.epoch,
+        from_state.step,
+        from_state.history,
+    )
     # a state has no directory of its own: the run goes where output_dir says, else to a new one
     assert from_path.output_dir == tmp_path / "run" and from_state.output_dir is None
     state = load_checkpoint(last)

@@ -48,8 +48,23 @@ def test_an_unknown_name_lists_the_recipes(capsys):
 
 
 def test_train_runs_a_recipe_by_name(capsys, tmp_path):
-    code, _, _ = run_cli(capsys, "train", "--config", "lenet5_digits", "--epochs", "1", "--limit-batches", "1",
-                         "--device", "cpu", "--workers", "0", "--quiet", "--output", str(tmp_path / "run"))
+    code, _, _ = run_cli(
+        capsys,
+        "train",
+        "--config",
+        "lenet5_digits",
+        "--epochs",
+        "1",
+        "--limit-batches",
+        "1",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--quiet",
+        "--output",
+        str(tmp_path / "run"),
+    )
     assert code == 0
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["model"] == load_config("lenet5_digits")["model"] == "lenet5" and saved["epochs"] == 1

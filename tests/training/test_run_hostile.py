@@ -33,11 +33,16 @@ def lenet_run(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("which, message", [
-    ("text", "not a PyTorch checkpoint"), ("truncated", "corrupt or truncated"),
-    ("evil", "arbitrary unpickling"), ("lenet5", "not a cnnzoo training checkpoint"),
-    ("missing", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "which, message",
+    [
+        ("text", "not a PyTorch checkpoint"),
+        ("truncated", "corrupt or truncated"),
+        ("evil", "arbitrary unpickling"),
+        ("lenet5", "not a cnnzoo training checkpoint"),
+        ("missing", "does not exist"),
+    ],
+)
 def test_resume_from_a_bad_file(capsys, files, tmp_path, which, message):
     path = files.get(which, tmp_path / "missing.pt")
     line = cli_error(capsys, ["train", "--resume", str(path), *QUICK])
@@ -46,14 +51,17 @@ def test_resume_from_a_bad_file(capsys, files, tmp_path, which, message):
         cnnzoo.train(resume=path, verbose=False)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda c: c.pop("config"), "lacks config"),
-    (lambda c: c.update(epoch="three"), "'epoch' is not an integer"),
-    (lambda c: c.update(rng={"torch": 1}), "'rng' is not the random-number-generator states"),
-    (lambda c: c.update(history=["not a row"]), "'history' is not a list of rows"),
-    (lambda c: c.update(partial=[1.0]), "'partial' is not null or the epoch's sums so far"),
-    (lambda c: c.update(model={"w": "not a tensor"}), "'model' is not a state dict"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.pop("config"), "lacks config"),
+        (lambda c: c.update(epoch="three"), "'epoch' is not an integer"),
+        (lambda c: c.update(rng={"torch": 1}), "'rng' is not the random-number-generator states"),
+        (lambda c: c.update(history=["not a row"]), "'history' is not a list of rows"),
+        (lambda c: c.update(partial=[1.0]), "'partial' is not null or the epoch's sums so far"),
+        (lambda c: c.update(model={"w": "not a tensor"}), "'model' is not a state dict"),
+    ],
+)
 def test_crafted_checkpoints_are_refused_when_read(capsys, lenet_run, tmp_path, change, message):
     state = torch.load(lenet_run / "last.pt", weights_only=True)
     change(state)
@@ -155,10 +163,13 @@ def test_a_lock_that_is_a_folder(capsys, tmp_path):
 @pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_train_piped_into_head_keeps_training(tmp_path):
     out = tmp_path / "run"
-    cmd = (f"{sys.executable} -m cnnzoo train --epochs 2 --batch-size 64 --threads 1 --output {out} "
-           "| head -1; exit ${PIPESTATUS[0]}")
-    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    cmd = (
+        f"{sys.executable} -m cnnzoo train --epochs 2 --batch-size 64 --threads 1 --output {out} "
+        "| head -1; exit ${PIPESTATUS[0]}"
+    )
+    proc = subprocess.run(
+        ["bash", "-c", cmd], capture_output=True, text=True, timeout=300, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.splitlines()) == 1 and "Traceback" not in proc.stderr
     assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 2  # the run went on to its end
@@ -167,7 +178,11 @@ def test_train_piped_into_head_keeps_training(tmp_path):
 @pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_an_output_path_that_is_not_utf8(tmp_path):
     out = os.path.join(os.fsencode(tmp_path), b"run-\xff")
-    proc = subprocess.run([sys.executable, "-m", "cnnzoo", "train", "--epochs", "1", *QUICK, "--output", out],
-                          capture_output=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""}, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnnzoo", "train", "--epochs", "1", *QUICK, "--output", out],
+        capture_output=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")
     assert os.path.isfile(os.path.join(out, b"last.pt"))

@@ -29,9 +29,11 @@ def test_a_new_run_into_a_finished_runs_directory_is_refused(capsys, tmp_path):
     assert run_cli(capsys, "train", *RUN_ARGS, "--epochs", "1", "--output", str(out))[0] == 0
     before = _results(out)
     line = cli_error(capsys, ["train", *RUN_ARGS, "--epochs", "1", "--seed", "3", "--output", str(out)])
-    assert line == (f"cnnzoo train: error: {out} holds the results of a previous run (last.pt, best.pt, "
-                    f"metrics.csv); continue it with --resume {out / 'last.pt'}, replace them with --overwrite, "
-                    "or choose another --output")
+    assert line == (
+        f"cnnzoo train: error: {out} holds the results of a previous run (last.pt, best.pt, "
+        f"metrics.csv); continue it with --resume {out / 'last.pt'}, replace them with --overwrite, "
+        "or choose another --output"
+    )
     with pytest.raises(OutputDirError, match="holds the results of a previous run"):
         cnnzoo.train(epochs=1, seed=3, output=str(out), **RUN)
     assert _results(out) == before and not (out / ".lock").exists()
@@ -45,8 +47,9 @@ def test_overwrite_replaces_every_result_of_the_previous_run(capsys, tmp_path):
     out = tmp_path / "run"
     assert run_cli(capsys, "train", *RUN_ARGS, "--epochs", "2", "--output", str(out))[0] == 0
     (out / "events.out.tfevents.1.old.0").write_bytes(b"old events")
-    assert run_cli(capsys, "train", *RUN_ARGS, "--epochs", "1", "--seed", "3", "--output", str(out),
-                   "--overwrite")[0] == 0
+    assert (
+        run_cli(capsys, "train", *RUN_ARGS, "--epochs", "1", "--seed", "3", "--output", str(out), "--overwrite")[0] == 0
+    )
     assert load_checkpoint(out / "last.pt")["epoch"] == 1 and load_checkpoint(out / "best.pt")["epoch"] == 1
     assert len((out / "metrics.csv").read_text().splitlines()) == 2
     assert not list(out.glob("events.out.tfevents.*"))
@@ -56,12 +59,20 @@ def test_overwrite_replaces_every_result_of_the_previous_run(capsys, tmp_path):
 def test_a_trainer_going_on_in_its_own_directory_is_not_a_new_run(tmp_path):
     ds = torch.utils.data.TensorDataset(torch.randn(64, 3, 6, 6), torch.randint(0, 4, (64,)))
     loader = torch.utils.data.DataLoader(ds, batch_size=16)
-    trainer = Trainer(nn.Sequential(nn.Flatten(), nn.Linear(108, 4)), loader, loader,
-                      TrainConfig(epochs=2, verbose=False, output=str(tmp_path)))
+    trainer = Trainer(
+        nn.Sequential(nn.Flatten(), nn.Linear(108, 4)),
+        loader,
+        loader,
+        TrainConfig(epochs=2, verbose=False, output=str(tmp_path)),
+    )
     trainer.fit(epochs=1)
     assert trainer.fit().epochs == 2
-    fresh = Trainer(nn.Sequential(nn.Flatten(), nn.Linear(108, 4)), loader, loader,
-                    TrainConfig(epochs=2, verbose=False, output=str(tmp_path)))
+    fresh = Trainer(
+        nn.Sequential(nn.Flatten(), nn.Linear(108, 4)),
+        loader,
+        loader,
+        TrainConfig(epochs=2, verbose=False, output=str(tmp_path)),
+    )
     with pytest.raises(OutputDirError, match="previous run"):
         fresh.fit()
 
@@ -69,8 +80,9 @@ def test_a_trainer_going_on_in_its_own_directory_is_not_a_new_run(tmp_path):
 # ---------------------------------------------------------------- non-finite weights are never saved
 def test_divergence_that_shows_first_in_validation_saves_nothing(capsys, tmp_path):
     # one step at lr 1e30: the training loss (read before the step) is finite, the outputs are not
-    line = cli_error(capsys, ["train", *RUN_ARGS, "--limit-batches", "1", "--epochs", "2", "--lr", "1e30",
-                              "--output", str(tmp_path)])
+    line = cli_error(
+        capsys, ["train", *RUN_ARGS, "--limit-batches", "1", "--epochs", "2", "--lr", "1e30", "--output", str(tmp_path)]
+    )
     assert "the validation loss of epoch 1 is nan" in line and "no checkpoint was saved yet" in line
     assert "Lower --lr" in line and "is kept" not in line
     assert not any((tmp_path / n).exists() for n in ("last.pt", "best.pt", "metrics.csv"))
@@ -83,6 +95,7 @@ def _inf_weights_at(step: int, stop: bool = False):
                 trainer.model.get_classifier().weight.fill_(float("inf"))
             if stop:  # as a SIGTERM between two steps would
                 trainer._signals.received = signal.SIGTERM
+
     return hook
 
 
@@ -123,15 +136,31 @@ def test_batchnorm_batch_of_one_is_one_error_with_advice(tmp_path):
     ds = torch.utils.data.TensorDataset(torch.randn(33, 1, 4, 4), torch.randint(0, 3, (33,)))
     loader = torch.utils.data.DataLoader(ds, batch_size=16)  # 16, 16, 1
     trainer = Trainer(_BN1d(), loader, None, TrainConfig(epochs=1, verbose=False, output=str(tmp_path)))
-    with pytest.raises(ConfigError, match="batch 3 of epoch 1 holds 1 image, which BatchNorm cannot train on.*"
-                                          "drop_last=True"):
+    with pytest.raises(
+        ConfigError, match="batch 3 of epoch 1 holds 1 image, which BatchNorm cannot train on.*drop_last=True"
+    ):
         trainer.fit()
 
 
 def test_batchnorm_batch_of_one_from_the_cli(capsys, tmp_path):
     # ResNet-18's ImageNet stem brings 32x32 to 1x1 at layer4: one image gives BN one value
-    line = cli_error(capsys, ["train", "--model", "resnet18", "--batch-size", "1", "--limit-batches", "1",
-                              "--quiet", "--device", "cpu", "--output", str(tmp_path)])
+    line = cli_error(
+        capsys,
+        [
+            "train",
+            "--model",
+            "resnet18",
+            "--batch-size",
+            "1",
+            "--limit-batches",
+            "1",
+            "--quiet",
+            "--device",
+            "cpu",
+            "--output",
+            str(tmp_path),
+        ],
+    )
     assert "batch 1 of epoch 1 holds 1 image, which BatchNorm cannot train on" in line
 
 
@@ -146,14 +175,18 @@ class _Triples(torch.utils.data.Dataset):
 @pytest.mark.parametrize("val", [False, True])
 def test_batches_of_three_items_name_what_is_expected(tmp_path, val):
     triples = torch.utils.data.DataLoader(_Triples(), batch_size=4)
-    pairs = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 3, 6, 6),
-                                                                       torch.randint(0, 2, (8,))), batch_size=4)
+    pairs = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.randn(8, 3, 6, 6), torch.randint(0, 2, (8,))), batch_size=4
+    )
     train, check = (pairs, triples) if val else (triples, pairs)
     model = nn.Sequential(nn.Flatten(), nn.Linear(108, 2))
     trainer = Trainer(model, train, check, TrainConfig(epochs=1, verbose=False, output=str(tmp_path)))
     what = "validation" if val else "training"
-    with pytest.raises(DataError, match=rf"the {what} loader's batches must be \(images, labels\) pairs; "
-                                        r"batch 1 is a list of 3 \(Tensor, Tensor, tuple\)"):
+    with pytest.raises(
+        DataError,
+        match=rf"the {what} loader's batches must be \(images, labels\) pairs; "
+        r"batch 1 is a list of 3 \(Tensor, Tensor, tuple\)",
+    ):
         trainer.fit()
 
 

@@ -58,8 +58,10 @@ def test_without_the_tensorboard_package_it_is_one_line(capsys, tmp_path, monkey
     for name in ("tensorboard", "torch.utils.tensorboard"):
         monkeypatch.setitem(sys.modules, name, None)  # `import` of a None entry raises ImportError
     line = cli_error(capsys, ["train", *ARGS, "--output", str(tmp_path / "cli")])
-    assert line == "cnnzoo train: error: --log tensorboard needs the tensorboard package: " \
-                   "pip install 'cnnzoo[tensorboard]'"
+    assert (
+        line == "cnnzoo train: error: --log tensorboard needs the tensorboard package: "
+        "pip install 'cnnzoo[tensorboard]'"
+    )
     with pytest.raises(MissingDependencyError, match=r"pip install 'cnnzoo\[tensorboard\]'"):
         cnnzoo.train(log="tensorboard", output=str(tmp_path / "api"), limit_batches=1, verbose=False)
     assert not (tmp_path / "cli").exists() or not any((tmp_path / "cli").iterdir())

@@ -33,8 +33,9 @@ class TinyNet(nn.Module):
         super().__init__()
         check_model_args(num_classes, in_chans)
         self.num_classes, self.in_chans, self.num_features = num_classes, in_chans, 32
-        self.stem = nn.Sequential(nn.Conv2d(in_chans, 8, 3, padding=1), nn.BatchNorm2d(8) if bn else nn.Identity(),
-                                  nn.ReLU())
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_chans, 8, 3, padding=1), nn.BatchNorm2d(8) if bn else nn.Identity(), nn.ReLU()
+        )
         self.stage = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
         self.pool = nn.AdaptiveAvgPool2d(2)
         self.drop = nn.Dropout(dropout)
@@ -68,8 +69,9 @@ def tiny():
 
 
 def digits_loaders(batch_size=32, size=8, seed=0, in_chans=1):
-    b = build_data("digits", image_size=size, in_chans=in_chans, batch_size=batch_size, workers=0, device=CPU,
-                   seed=seed)
+    b = build_data(
+        "digits", image_size=size, in_chans=in_chans, batch_size=batch_size, workers=0, device=CPU, seed=seed
+    )
     return b.train_loader, b.val_loader
 
 
@@ -91,8 +93,17 @@ def test_train_writes_the_run_directory(tmp_path, tiny):
     assert not (out / ".lock").exists()
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]
-    assert list(rows[0]) == ["epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5", "lr",
-                             "images_per_s", "seconds"]
+    assert list(rows[0]) == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "val_loss",
+        "val_top1",
+        "val_top5",
+        "lr",
+        "images_per_s",
+        "seconds",
+    ]
     assert res.best_top1 == max(float(r["val_top1"]) for r in rows) and 0 <= res.best_top1 <= 100
     assert res.epochs == 2 and res.output_dir == out and res.interrupted is None
     saved = cnnzoo.training.load_config(out / "config.yaml")
@@ -153,7 +164,8 @@ def test_channels_last_and_threads_on_cpu(tmp_path):
     seen = []
     channels_last = torch.channels_last
     model.stem[0].register_forward_pre_hook(
-        lambda m, args: seen.append((args[0].is_contiguous(memory_format=channels_last), torch.get_num_threads())))
+        lambda m, args: seen.append((args[0].is_contiguous(memory_format=channels_last), torch.get_num_threads()))
+    )
     threads = torch.get_num_threads()
     want = 2 if threads == 1 else 1
     cfg = TrainConfig(epochs=1, channels_last=True, threads=want, output=str(tmp_path), **QUICK)
@@ -175,8 +187,9 @@ def test_fp16_and_cuda_need_cuda(tmp_path, tiny, monkeypatch):
 # ---------------------------------------------------------------- resume
 def test_resume_through_the_api_is_bit_exact(tmp_path):
     # cosine schedule with warmup, BN and dropout: everything a resume must restore
-    cfg = dict(epochs=2, lr=0.1, warmup_epochs=0.5, seed=5, deterministic=True, threads=1,
-               **{**QUICK, "limit_batches": 6})
+    cfg = dict(
+        epochs=2, lr=0.1, warmup_epochs=0.5, seed=5, deterministic=True, threads=1, **{**QUICK, "limit_batches": 6}
+    )
 
     def trainer(out):
         torch.manual_seed(123)
@@ -198,8 +211,25 @@ def test_resume_through_the_api_is_bit_exact(tmp_path):
 def test_resume_from_the_command_line_is_bit_exact(tmp_path):
     # a 2-epoch run equals a 1-epoch run resumed for its second epoch (a schedule that does
     # not depend on the total number of epochs, as the two runs must share it)
-    args = ["train", "--model", "lenet5", "--limit-batches", "3", "--schedule", "step", "--step-size", "1",
-            "--gamma", "0.5", "--seed", "1", "--deterministic", "--threads", "1", "--quiet"]
+    args = [
+        "train",
+        "--model",
+        "lenet5",
+        "--limit-batches",
+        "3",
+        "--schedule",
+        "step",
+        "--step-size",
+        "1",
+        "--gamma",
+        "0.5",
+        "--seed",
+        "1",
+        "--deterministic",
+        "--threads",
+        "1",
+        "--quiet",
+    ]
     assert main([*args, "--epochs", "2", "--output", str(tmp_path / "a")]) == 0
     assert main([*args, "--epochs", "1", "--output", str(tmp_path / "b")]) == 0
     assert main(["train", "--resume", str(tmp_path / "b" / "last.pt"), "--epochs", "2", "--quiet"]) == 0
@@ -307,8 +337,7 @@ def test_compute_loss_adds_googlenets_aux_losses():
 
 def test_googlenet_trains_its_aux_heads_through_the_loop(tmp_path):
     model = cnnzoo.create_model("googlenet", num_classes=3)
-    loader = cnnzoo.data.SyntheticLoader(batch_size=2, image_size=32, in_chans=3, num_classes=3, batches=1,
-                                         device=CPU)
+    loader = cnnzoo.data.SyntheticLoader(batch_size=2, image_size=32, in_chans=3, num_classes=3, batches=1, device=CPU)
     aux_before = model.aux1.fc2.weight.detach().clone()
     cfg = TrainConfig(epochs=1, output=str(tmp_path), lr=0.5, **QUICK)
     res = Trainer(model, loader, loader, cfg).fit()
@@ -321,8 +350,15 @@ def test_grad_accumulation_equals_the_large_batch(tmp_path):
         torch.manual_seed(0)
         model = TinyNet(bn=False, dropout=0.0)
         train_loader, val_loader = digits_loaders(batch_size=batch_size)
-        cfg = TrainConfig(epochs=1, batch_size=batch_size, grad_accum=accum, limit_batches=4 * accum,
-                          output=str(out), verbose=False, device="cpu")
+        cfg = TrainConfig(
+            epochs=1,
+            batch_size=batch_size,
+            grad_accum=accum,
+            limit_batches=4 * accum,
+            output=str(out),
+            verbose=False,
+            device="cpu",
+        )
         Trainer(model, train_loader, val_loader, cfg).fit()
         return model.state_dict()
 

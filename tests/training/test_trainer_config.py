@@ -15,8 +15,13 @@ CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
 def test_the_required_recipes_exist():
     names = {p.stem for p in CONFIGS}
-    assert {"lenet5_digits", "resnet18_cifar10", "resnet50_imagenet", "googlenet_imagenet",
-            "mobilenet_v2_imagenet"} <= names
+    assert {
+        "lenet5_digits",
+        "resnet18_cifar10",
+        "resnet50_imagenet",
+        "googlenet_imagenet",
+        "mobilenet_v2_imagenet",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -57,8 +62,15 @@ def test_wrong_types_and_values(tmp_path):
         TrainConfig(lr="0.1")
     with pytest.raises(ConfigError, match="ema must be bool"):
         TrainConfig(ema=1)
-    for key, value in (("epochs", 0), ("epochs", -2), ("batch_size", 0), ("lr", 0.0), ("lr", -1.0),
-                       ("label_smoothing", 1.0), ("momentum", 1.5)):
+    for key, value in (
+        ("epochs", 0),
+        ("epochs", -2),
+        ("batch_size", 0),
+        ("lr", 0.0),
+        ("lr", -1.0),
+        ("label_smoothing", 1.0),
+        ("momentum", 1.5),
+    ):
         with pytest.raises(ConfigError, match=key):
             TrainConfig(**{key: value})
     with pytest.raises(ConfigError, match="optimizer must be one of sgd, adamw"):
@@ -96,21 +108,56 @@ def test_merge_order_and_a_repeatable_config(tmp_path):
     merged = merge_config(merge_config(None, load_config(recipe)), {"epochs": 1})
     assert (merged.epochs, merged.lr, merged.batch_size, merged.model) == (1, 0.02, 32, "lenet5")
     # the command line wins over the file; the run directory gets the merged config ...
-    assert main(["train", "--config", str(recipe), "--epochs", "1", "--output", str(tmp_path / "a"),
-                 "--quiet", "--deterministic", "--threads", "1"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(recipe),
+                "--epochs",
+                "1",
+                "--output",
+                str(tmp_path / "a"),
+                "--quiet",
+                "--deterministic",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     written = load_config(tmp_path / "a" / "config.yaml")
     assert (written["epochs"], written["lr"], written["seed"], written["deterministic"]) == (1, 0.02, 7, True)
     assert written["threads"] == 1
     # ... and repeating it gives the same run
-    assert main(["train", "--config", str(tmp_path / "a" / "config.yaml"), "--output", str(tmp_path / "b"),
-                 "--quiet"]) == 0
+    assert (
+        main(["train", "--config", str(tmp_path / "a" / "config.yaml"), "--output", str(tmp_path / "b"), "--quiet"])
+        == 0
+    )
     a, b = (load_checkpoint(tmp_path / d / "last.pt")["model"] for d in "ab")
     assert all((a[k] == b[k]).all() for k in a)
 
 
 def test_model_arguments_from_the_command_line(tmp_path):
-    assert main(["train", "--model", "lenet5", "--model-arg", "variant=paper", "--epochs", "1",
-                 "--limit-batches", "2", "--output", str(tmp_path), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "lenet5",
+                "--model-arg",
+                "variant=paper",
+                "--epochs",
+                "1",
+                "--limit-batches",
+                "2",
+                "--output",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["config"]["model_kwargs"] == {"variant": "paper"}
     assert sum(v.numel() for k, v in ckpt["model"].items() if "running" not in k) > 60_000  # the paper's net

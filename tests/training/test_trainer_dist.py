@@ -29,8 +29,9 @@ def _free_port() -> int:
 
 def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     cnnzoo.train(batch_size=16, output=out, **RUN)
 
 
@@ -50,8 +51,20 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
 @pytest.mark.slow  # over 5 s on two cores: a real process or a whole run
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "cnnzoo", "train", "--model", "lenet5", "--epochs", "1000",
-           "--output", str(out), "--log-every", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cnnzoo",
+        "train",
+        "--model",
+        "lenet5",
+        "--epochs",
+        "1000",
+        "--output",
+        str(out),
+        "--log-every",
+        "1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -80,8 +93,9 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
 
 def _refused_worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
     try:
         cnnzoo.train(batch_size=16, output=out, **{**RUN, "epochs": 1})
     except cnnzoo.errors.OutputDirError as e:
@@ -94,8 +108,9 @@ def test_a_refused_run_directory_stops_every_process(tmp_path):
     # only the main process looks at the directory; the other must stop with it, not wait forever
     out = tmp_path / "run"
     cnnzoo.train(batch_size=32, output=str(out), **{**RUN, "epochs": 1})
-    ctx = mp.start_processes(_refused_worker, args=(2, _free_port(), str(out)), nprocs=2, join=False,
-                             start_method="spawn")
+    ctx = mp.start_processes(
+        _refused_worker, args=(2, _free_port(), str(out)), nprocs=2, join=False, start_method="spawn"
+    )
     deadline = time.monotonic() + 120
     try:
         while not ctx.join(timeout=5):

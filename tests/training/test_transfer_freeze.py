@@ -46,8 +46,15 @@ def test_a_named_layer_freezes_it_and_everything_before_it():
     assert {n.split(".")[0] for n in trainable(net)} == {"layer3", "layer4", "fc"}
 
 
-@pytest.mark.parametrize("n, trained", [(0, {"fc"}), (1, {"layer4", "fc"}), (2, {"layer3", "layer4", "fc"}),
-                                        (5, {"conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"})])
+@pytest.mark.parametrize(
+    "n, trained",
+    [
+        (0, {"fc"}),
+        (1, {"layer4", "fc"}),
+        (2, {"layer3", "layer4", "fc"}),
+        (5, {"conv1", "bn1", "layer1", "layer2", "layer3", "layer4", "fc"}),
+    ],
+)
 def test_the_last_n_stages_as_torchvisions_trainable_backbone_layers(n, trained):
     net = meta_model("resnet18")
     freeze_layers(net, str(n))
@@ -84,17 +91,42 @@ def test_freeze_and_freeze_backbone_must_agree():
 
 # ---------------------------------------------------------------- what a run says before it starts
 def test_freezing_random_weights_warns_even_when_quiet(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "train", "--model", "lenet5", "--data", "synthetic:8", "--batch-size", "4",
-                           "--epochs", "1", "--freeze", "f6", "--quiet", "--device", "cpu", "--workers", "0",
-                           "--output", str(tmp_path / "a"))
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "--model",
+        "lenet5",
+        "--data",
+        "synthetic:8",
+        "--batch-size",
+        "4",
+        "--epochs",
+        "1",
+        "--freeze",
+        "f6",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--workers",
+        "0",
+        "--output",
+        str(tmp_path / "a"),
+    )
     assert code == 0
     (line,) = [x for x in err.splitlines() if "warning" in x]
     assert "--freeze f6 without --pretrained freezes randomly initialised weights" in line
 
 
 def test_freezing_pretrained_weights_does_not_warn_and_says_what_was_loaded(capsys, tmp_path):
-    cnnzoo.train(model="lenet5", pretrained=True, freeze_backbone=True, data="synthetic:8", batch_size=4,
-                 output=str(tmp_path / "a"), **{**QUICK, "verbose": True})
+    cnnzoo.train(
+        model="lenet5",
+        pretrained=True,
+        freeze_backbone=True,
+        data="synthetic:8",
+        batch_size=4,
+        output=str(tmp_path / "a"),
+        **{**QUICK, "verbose": True},
+    )
     out, err = capsys.readouterr()
     assert "warning" not in err
     n = len(cnnzoo.create_model("lenet5").state_dict())
@@ -106,28 +138,60 @@ def test_freezing_pretrained_weights_does_not_warn_and_says_what_was_loaded(caps
 def test_a_local_file_for_fewer_classes_says_the_head_was_replaced(capsys, tmp_path):
     torch.save(cnnzoo.create_model("lenet5").state_dict(), tmp_path / "w.pth")
     data = image_folder(tmp_path / "data", classes=("a", "b", "c"), n=3)
-    cnnzoo.train(model="lenet5", pretrained=str(tmp_path / "w.pth"), freeze="features", data=str(data),
-                 batch_size=4, output=str(tmp_path / "a"), **{**QUICK, "verbose": True})
+    cnnzoo.train(
+        model="lenet5",
+        pretrained=str(tmp_path / "w.pth"),
+        freeze="features",
+        data=str(data),
+        batch_size=4,
+        output=str(tmp_path / "a"),
+        **{**QUICK, "verbose": True},
+    )
     out = capsys.readouterr().out
     n = len(cnnzoo.create_model("lenet5").state_dict())
     line = next(x for x in out.splitlines() if x.startswith("pretrained:"))
     assert f"loaded {n - 2} of the model's {n} tensors from {tmp_path / 'w.pth'}" in line  # all but output's 2
     assert "classifier replaced: output initialised afresh for 3 classes (the file's 10-class head" in line
-    assert "data: 9 training images in 3 classes, 9 validation images; 2 batches of 4; drop_last leaves out " \
-           "1 image each epoch" in out
+    assert (
+        "data: 9 training images in 3 classes, 9 validation images; 2 batches of 4; drop_last leaves out "
+        "1 image each epoch" in out
+    )
 
 
-@pytest.mark.parametrize("n, batch, tail", [
-    (4, 4, "2 batches of 4, every image used each epoch"),
-    (3, 4, "1 batch of 4; drop_last leaves out 2 images each epoch (others each time: the order is reshuffled)"),
-])
+@pytest.mark.parametrize(
+    "n, batch, tail",
+    [
+        (4, 4, "2 batches of 4, every image used each epoch"),
+        (3, 4, "1 batch of 4; drop_last leaves out 2 images each epoch (others each time: the order is reshuffled)"),
+    ],
+)
 def test_the_data_line_counts_images_classes_and_what_drop_last_leaves_out(tmp_path, n, batch, tail):
-    bundle = build_data(str(image_folder(tmp_path, n=n)), image_size=16, in_chans=3, batch_size=batch,
-                        workers=0, device=torch.device("cpu"))
+    bundle = build_data(
+        str(image_folder(tmp_path, n=n)),
+        image_size=16,
+        in_chans=3,
+        batch_size=batch,
+        workers=0,
+        device=torch.device("cpu"),
+    )
     assert describe_data(bundle) == f"data: {2 * n} training images in 2 classes, {2 * n} validation images; {tail}"
 
 
 def test_an_unknown_layer_is_one_line_and_status_2(capsys, tmp_path):
-    line = cli_error(capsys, ["train", "--model", "lenet5", "--data", "synthetic:8", "--freeze", "f7",
-                              "--device", "cpu", "--output", str(tmp_path / "a")])
+    line = cli_error(
+        capsys,
+        [
+            "train",
+            "--model",
+            "lenet5",
+            "--data",
+            "synthetic:8",
+            "--freeze",
+            "f7",
+            "--device",
+            "cpu",
+            "--output",
+            str(tmp_path / "a"),
+        ],
+    )
     assert "f7" in line and "f6" in line

@@ -92,9 +92,15 @@ def add_entry(monkeypatch, server: _Server, body: bytes, *, mode: str = "ok", **
     digest = hashlib.sha256(body).hexdigest()
     server.routes["/lenet5-served.pth"] = (body, mode)
     entry = dataclasses.replace(
-        CATALOGUE["lenet5.digits"], tag=TAG, source="test", default=False,
-        url=f"{server.url}/lenet5-served.pth", filename=f"lenet5-served-{digest[:8]}.pth",
-        sha256=digest, hash_prefix=digest[:8])
+        CATALOGUE["lenet5.digits"],
+        tag=TAG,
+        source="test",
+        default=False,
+        url=f"{server.url}/lenet5-served.pth",
+        filename=f"lenet5-served-{digest[:8]}.pth",
+        sha256=digest,
+        hash_prefix=digest[:8],
+    )
     entry = dataclasses.replace(entry, **changes)
     monkeypatch.setitem(CATALOGUE, TAG, entry)
     return entry
@@ -156,8 +162,9 @@ def test_unreachable_network_is_offline_error_with_instructions(lenet_bytes, mon
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    entry = dataclasses.replace(CATALOGUE["lenet5.digits"], tag=TAG, default=False,
-                                url=f"http://127.0.0.1:{port}/w.pth", filename="w.pth")
+    entry = dataclasses.replace(
+        CATALOGUE["lenet5.digits"], tag=TAG, default=False, url=f"http://127.0.0.1:{port}/w.pth", filename="w.pth"
+    )
     monkeypatch.setitem(CATALOGUE, TAG, entry)
     with pytest.raises(OfflineError, match="network is unreachable") as err:
         cnnzoo.create_model(TAG)
@@ -300,12 +307,15 @@ def test_cli_download_and_import(server, lenet_bytes, monkeypatch, capsys, tmp_p
     assert code == 0 and Path(out.strip()).read_bytes() == body
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["info", "resnet5O"], "unknown weights"),
-    (["list", "nothing*"], "no weights match"),
-    (["download"], "give the tags"),
-    (["import", "resnet50.tv2_in1k", "/nonexistent.pth"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["info", "resnet5O"], "unknown weights"),
+        (["list", "nothing*"], "no weights match"),
+        (["download"], "give the tags"),
+        (["import", "resnet50.tv2_in1k", "/nonexistent.pth"], "no such file"),
+    ],
+)
 def test_cli_errors_are_one_line_and_exit_2(capsys, argv, expected):
     code, out, err = run_cli(capsys, *argv)
     assert code == 2 and out == ""

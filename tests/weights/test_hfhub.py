@@ -70,11 +70,21 @@ def test_offline_without_the_file_names_both_caches(hub_cache):
 
 def test_hf_hub_reference_uses_its_config(hub_cache):
     reference, body = timm_weights()
-    config = {"architecture": "resnetv2_18", "num_classes": 1000,
-              "pretrained_cfg": {"input_size": [3, 256, 256], "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                                 "crop_pct": 0.95, "interpolation": "bicubic", "license": "apache-2.0"}}
-    put_in_hub_cache(hub_cache, "someone/rn18v2-finetune",
-                     {"model.safetensors": body, "config.json": json.dumps(config).encode()})
+    config = {
+        "architecture": "resnetv2_18",
+        "num_classes": 1000,
+        "pretrained_cfg": {
+            "input_size": [3, 256, 256],
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.5, 0.5, 0.5],
+            "crop_pct": 0.95,
+            "interpolation": "bicubic",
+            "license": "apache-2.0",
+        },
+    }
+    put_in_hub_cache(
+        hub_cache, "someone/rn18v2-finetune", {"model.safetensors": body, "config.json": json.dumps(config).encode()}
+    )
     model = cnnzoo.create_model("resnet18v2", pretrained="hf-hub:someone/rn18v2-finetune")
     assert_same_outputs(model, reference, torch.randn(2, 3, 64, 64))
     cfg = model.pretrained_cfg
@@ -102,8 +112,14 @@ def test_hub_references_that_cannot_be_used_are_clear_errors(hub_cache):
         cnnzoo.create_model("resnet18v2", pretrained="hf-hub:no-slash")
     with pytest.raises(OfflineError, match="Hugging Face cache"):
         cnnzoo.create_model("resnet18v2", pretrained="hf-hub:someone/absent")
-    put_in_hub_cache(hub_cache, "someone/vit", {"model.safetensors": safetensors_bytes({"w": torch.zeros(1)}),
-                                                "config.json": b'{"architecture": "vit_base_patch16_224"}'})
+    put_in_hub_cache(
+        hub_cache,
+        "someone/vit",
+        {
+            "model.safetensors": safetensors_bytes({"w": torch.zeros(1)}),
+            "config.json": b'{"architecture": "vit_base_patch16_224"}',
+        },
+    )
     with pytest.raises(WeightsError, match="vit_base_patch16_224.*no cnnzoo counterpart"):
         cnnzoo.create_model("hf-hub:someone/vit")
     assert hfhub.parse_ref("resnet50") is None

@@ -45,8 +45,21 @@ UPSTREAM = sorted({e.architecture for e in CATALOGUE.values() if e.source in ("t
 # layout (building, saving and loading 100M+ parameters twice takes > 20 s per big model);
 # every other catalogued model shares its code with one of these and has its state-dict
 # layout checked key by key below (test_state_dict_layout_matches_upstream).
-EQUIVALENCE = ["alexnet", "vgg11_bn", "googlenet", "resnet18", "resnext50_32x4d", "densenet121", "mobilenet_v2",
-               "resnet18v2", "resnet50v2", "se_resnet18", "se_resnet50", "se_resnext50_32x4d", "mobilenet_v1"]
+EQUIVALENCE = [
+    "alexnet",
+    "vgg11_bn",
+    "googlenet",
+    "resnet18",
+    "resnext50_32x4d",
+    "densenet121",
+    "mobilenet_v2",
+    "resnet18v2",
+    "resnet50v2",
+    "se_resnet18",
+    "se_resnet50",
+    "se_resnext50_32x4d",
+    "mobilenet_v1",
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -101,8 +114,7 @@ def max_diff(arch: str, tmp_path, fmt: str = "pth", legacy_densenet: bool = Fals
     ref = upstream_model(arch)
     state = ref.state_dict()
     if legacy_densenet:  # the published DenseNet files: "denselayer1.norm.1.weight"
-        state = {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v
-                 for k, v in state.items()}
+        state = {re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v for k, v in state.items()}
     path = save(state, tmp_path / f"{arch}.{fmt}", fmt)
     ours = cnnzoo.create_model(arch, pretrained=path).eval()
     x = input_for(arch)
@@ -196,12 +208,16 @@ def test_a_local_copy_of_a_catalogued_file_gets_its_preprocessing(tmp_path, monk
 
 
 # ---------------------------------------------------------------- wrappers and prefixes
-@pytest.mark.parametrize("wrap", [
-    lambda sd: {"state_dict": sd, "epoch": 3},  # timm's train checkpoints
-    lambda sd: {"model": sd, "model_name": "resnet18", "config": {"lr": 0.1}},  # cnnzoo's
-    lambda sd: {f"module.{k}": v for k, v in sd.items()},  # DDP
-    lambda sd: {f"_orig_mod.{k}": v for k, v in sd.items()},  # torch.compile
-], ids=["timm", "cnnzoo", "ddp", "compile"])
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda sd: {"state_dict": sd, "epoch": 3},  # timm's train checkpoints
+        lambda sd: {"model": sd, "model_name": "resnet18", "config": {"lr": 0.1}},  # cnnzoo's
+        lambda sd: {f"module.{k}": v for k, v in sd.items()},  # DDP
+        lambda sd: {f"_orig_mod.{k}": v for k, v in sd.items()},  # torch.compile
+    ],
+    ids=["timm", "cnnzoo", "ddp", "compile"],
+)
 def test_checkpoint_wrappers_and_prefixes(wrap, tmp_path):
     ref = upstream_model("resnet18")
     path = save(wrap(ref.state_dict()), tmp_path / "ckpt.pt")

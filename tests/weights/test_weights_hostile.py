@@ -56,16 +56,18 @@ def test_unreadable_weights_file_a_directory(capsys, files):
 
 
 def test_weights_of_another_architecture(capsys, files):
-    line = cli_error(capsys, ["predict", str(files["image"]), "--model", "lenet5", "--pretrained",
-                              str(files["resnet18"])])
+    line = cli_error(
+        capsys, ["predict", str(files["image"]), "--model", "lenet5", "--pretrained", str(files["resnet18"])]
+    )
     assert "lenet5" in line
     with pytest.raises(IncompatibleWeightsError, match="resnet"):
         cnnzoo.create_model("lenet5", pretrained=files["resnet18"])
 
 
 def test_truncated_weights_file(capsys, files):
-    line = cli_error(capsys, ["predict", str(files["image"]), "--model", "lenet5", "--pretrained",
-                              str(files["truncated"])])
+    line = cli_error(
+        capsys, ["predict", str(files["image"]), "--model", "lenet5", "--pretrained", str(files["truncated"])]
+    )
     assert "truncated or corrupt" in line
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         cnnzoo.create_model("lenet5", pretrained=files["truncated"])
@@ -87,11 +89,14 @@ def test_weights_needing_unsafe_unpickling(capsys, files):
         cnnzoo.create_model("lenet5", pretrained=files["evil"])
 
 
-@pytest.mark.parametrize("content, message", [
-    (lambda sd: {1: next(iter(sd.values()))}, "key 1 is not a parameter name"),
-    (lambda sd: {**sd, "features.c1.weight": sd["features.c1.weight"].to_sparse()}, "sparse"),
-    (lambda sd: {"model": sd, "model_name": "lenet5", "extra": object}, None),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (lambda sd: {1: next(iter(sd.values()))}, "key 1 is not a parameter name"),
+        (lambda sd: {**sd, "features.c1.weight": sd["features.c1.weight"].to_sparse()}, "sparse"),
+        (lambda sd: {"model": sd, "model_name": "lenet5", "extra": object}, None),
+    ],
+)
 def test_weights_files_that_are_not_state_dicts(tmp_path, content, message):
     path = tmp_path / "w.pth"
     sd = cnnzoo.create_model("lenet5").state_dict()
@@ -146,9 +151,14 @@ def test_a_file_swapped_after_its_hash_was_checked_is_not_loaded(monkeypatch):
     trusted, other = io.BytesIO(), io.BytesIO()
     torch.save(cnnzoo.create_model("lenet5").state_dict(), trusted)
     torch.save(cnnzoo.create_model("lenet5").state_dict(), other)
-    entry = dataclasses.replace(CATALOGUE["lenet5.digits"], tag="lenet5.cached", default=False,
-                                url="http://127.0.0.1:9/unused.pth", filename="lenet5-cached.pth",
-                                sha256=hashlib.sha256(trusted.getvalue()).hexdigest())
+    entry = dataclasses.replace(
+        CATALOGUE["lenet5.digits"],
+        tag="lenet5.cached",
+        default=False,
+        url="http://127.0.0.1:9/unused.pth",
+        filename="lenet5-cached.pth",
+        sha256=hashlib.sha256(trusted.getvalue()).hexdigest(),
+    )
     monkeypatch.setitem(CATALOGUE, entry.tag, entry)
     path = cache.cached_path(entry)
     path.parent.mkdir(parents=True)
@@ -191,8 +201,9 @@ def test_files_and_folders_a_non_root_user_may_not_read_or_write(capsys, files, 
         return real_read(self)
 
     monkeypatch.setattr(pathlib.Path, "read_bytes", denied)
-    line = cli_error(capsys, ["predict", str(files["image"]), "--model", "lenet5",
-                              "--pretrained", str(files["lenet5"])])
+    line = cli_error(
+        capsys, ["predict", str(files["image"]), "--model", "lenet5", "--pretrained", str(files["lenet5"])]
+    )
     assert "cannot read" in line and "Permission denied" in line
     monkeypatch.undo()
     monkeypatch.setenv("CNNZOO_HOME", str(tmp_path / "home"))

@@ -22,6 +22,22 @@ from .receptive import ReceptiveField, ReceptiveFieldMode, receptive_field
 from .saliency import saliency
 from .summary import LayerInfo, ModelSummary, summary
 
-__all__ = ["summary", "ModelSummary", "LayerInfo", "receptive_field", "ReceptiveField", "ReceptiveFieldMode",
-           "count_flops", "FlopCount", "GFLOPS_DEFINITION", "saliency", "grad_cam", "features", "stage_names",
-           "network_depth", "model_info", "explore", "ModelExplorer"]
+__all__ = [
+    "summary",
+    "ModelSummary",
+    "LayerInfo",
+    "receptive_field",
+    "ReceptiveField",
+    "ReceptiveFieldMode",
+    "count_flops",
+    "FlopCount",
+    "GFLOPS_DEFINITION",
+    "saliency",
+    "grad_cam",
+    "features",
+    "stage_names",
+    "network_depth",
+    "model_info",
+    "explore",
+    "ModelExplorer",
+]

@@ -31,13 +31,20 @@ def default_cam_layer(model: nn.Module, input_size: Sequence[int]) -> str:
     tr = trace(model, tuple(input_size))
     spatial = [n for n in stages_of(tr, model) if tr.shapes.get(n, (1, 1))[-2:] != (1, 1)]
     if not spatial:
-        raise InvalidArgumentError(f"{type(model).__name__} has no feature map larger than 1x1 at "
-                                   f"{'x'.join(map(str, input_size))}; Grad-CAM needs one (pass layer=...)")
+        raise InvalidArgumentError(
+            f"{type(model).__name__} has no feature map larger than 1x1 at "
+            f"{'x'.join(map(str, input_size))}; Grad-CAM needs one (pass layer=...)"
+        )
     return spatial[-1]
 
 
-def grad_cam(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None = None, *,
-             layer: str | None = None) -> torch.Tensor:
+def grad_cam(
+    model: nn.Module,
+    image: torch.Tensor,
+    target: int | Sequence[int] | torch.Tensor | None = None,
+    *,
+    layer: str | None = None,
+) -> torch.Tensor:
     """Grad-CAM map of ``target`` (default: the predicted class), at the input's resolution.
 
     The activations ``A`` of ``layer`` (a module name; default the last stage larger than
@@ -80,8 +87,9 @@ def grad_cam(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] 
                 raise InvalidArgumentError(f"layer '{name}' does not run in eval mode; choose another layer")
             acts = captured[-1]
             if acts.ndim != 4:
-                raise InvalidArgumentError(f"layer '{name}' gives a {acts.ndim}-D output; Grad-CAM needs a "
-                                           "feature map (N, C, H, W)")
+                raise InvalidArgumentError(
+                    f"layer '{name}' gives a {acts.ndim}-D output; Grad-CAM needs a feature map (N, C, H, W)"
+                )
             score = logits.gather(1, target_classes(logits, target)[:, None]).sum()
             (grads,) = torch.autograd.grad(score, acts)
     finally:

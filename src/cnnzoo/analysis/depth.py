@@ -33,7 +33,12 @@ _ATTR = "_cnnzoo_depth"
 
 #: modules whose parameters scale or shift activations rather than connect units
 _NOT_WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm, nn.PReLU)
+    nn.modules.batchnorm._NormBase,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+    nn.PReLU,
+)
 
 
 def is_weight_layer(module: nn.Module) -> bool:
@@ -85,8 +90,9 @@ class DepthMode(TorchFunctionMode):
     (the trace's forward hooks do).
     """
 
-    def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (),
-                           kwargs: dict[str, Any] | None = None) -> Any:
+    def __torch_function__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         known = [(t, d) for t in _tensors((args, kwargs)) if (d := depth_of(t)) is not None]

@@ -40,7 +40,7 @@ def stages_of(tr: Trace, model: nn.Module) -> list[str]:
 
     def children(n: str) -> list[str]:
         prefix = f"{n}." if n else ""
-        kids = [c for c in last if c.startswith(prefix) and "." not in c[len(prefix):]]
+        kids = [c for c in last if c.startswith(prefix) and "." not in c[len(prefix) :]]
         return sorted(kids, key=last.__getitem__)
 
     def expand(n: str) -> list[str]:
@@ -54,8 +54,7 @@ def stages_of(tr: Trace, model: nn.Module) -> list[str]:
     for n in seq:
         # an Identity adds nothing (ResNet v1's final_relu), a global pool belongs to the head
         size = hw[n]
-        if size is not None and not isinstance(modules[n], (nn.Identity, nn.AdaptiveAvgPool2d,
-                                                            nn.AdaptiveMaxPool2d)):
+        if size is not None and not isinstance(modules[n], (nn.Identity, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
             stages.pop(size, None)  # the last module at each resolution wins
             stages[size] = n
     return sorted(stages.values(), key=last.__getitem__)
@@ -80,8 +79,9 @@ def _fx_errors() -> tuple[type[BaseException], ...]:
     return (TraceError, NameError, TypeError)
 
 
-def features(model: nn.Module, layers: Sequence[str] | str | None = None, *,
-             input_size: Sequence[int] | int | None = None) -> nn.Module:
+def features(
+    model: nn.Module, layers: Sequence[str] | str | None = None, *, input_size: Sequence[int] | int | None = None
+) -> nn.Module:
     """A module returning ``{name: feature map}`` for the named layers (module names).
 
     Built with torchvision's ``create_feature_extractor`` (FX), so any module name works
@@ -110,7 +110,7 @@ def features(model: nn.Module, layers: Sequence[str] | str | None = None, *,
             known = set(module_names)
             if not known.issuperset(layers):
                 train_nodes, eval_nodes = get_graph_node_names(root)
-                known |= {n[len(prefix):] for n in set(train_nodes) & set(eval_nodes)}
+                known |= {n[len(prefix) :] for n in set(train_nodes) & set(eval_nodes)}
             unknown = [n for n in layers if n not in known]
             if unknown:
                 raise InvalidArgumentError(unknown_layers_message(unknown, module_names))
@@ -124,4 +124,5 @@ def features(model: nn.Module, layers: Sequence[str] | str | None = None, *,
                 raise
     raise InvalidArgumentError(
         f"torch.fx cannot trace {type(model).__name__}.forward ({failure}), so only layers run by "
-        f"forward_features can be extracted; not all of {', '.join(layers)} are")
+        f"forward_features can be extracted; not all of {', '.join(layers)} are"
+    )

@@ -19,8 +19,10 @@ from .trace import resolve_input_size, resolve_model, trace
 
 __all__ = ["GFLOPS_DEFINITION", "FlopCount", "count_flops"]
 
-GFLOPS_DEFINITION = ("multiply-accumulates of convolutions and matrix products / 1e9, as "
-                     "torchvision's weights meta '_ops' (hardware FLOPs = 2 x MACs)")
+GFLOPS_DEFINITION = (
+    "multiply-accumulates of convolutions and matrix products / 1e9, as "
+    "torchvision's weights meta '_ops' (hardware FLOPs = 2 x MACs)"
+)
 
 
 @dataclass(frozen=True)

@@ -91,8 +91,12 @@ class ReceptiveField:
         return out[0], out[1]
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"size": [_num(v) for v in self.size], "jump": [_num(v) for v in self.jump],
-                             "start": [_num(v) for v in self.start], "global_context": self.global_context}
+        d: dict[str, Any] = {
+            "size": [_num(v) for v in self.size],
+            "jump": [_num(v) for v in self.jump],
+            "start": [_num(v) for v in self.start],
+            "global_context": self.global_context,
+        }
         # only where they apply, so that the common field keeps its four keys
         if not self.exact:
             d["windows"] = [None if w is None else [[_num(a), _num(b)] for a, b in w] for w in self.windows]
@@ -104,10 +108,14 @@ class ReceptiveField:
     def from_dict(cls, d: dict[str, Any]) -> ReceptiveField:
         """The inverse of :meth:`to_dict`."""
         wins = d.get("windows") or (None, None)
-        return cls(tuple(d["size"]), tuple(d["jump"]), tuple(d["start"]),
-                   bool(d.get("global_context")),
-                   tuple(None if w is None else tuple((a, b) for a, b in w) for w in wins),  # type: ignore[arg-type]
-                   tuple(d["flat"]) if d.get("flat") else None)
+        return cls(
+            tuple(d["size"]),
+            tuple(d["jump"]),
+            tuple(d["start"]),
+            bool(d.get("global_context")),
+            tuple(None if w is None else tuple((a, b) for a, b in w) for w in wins),  # type: ignore[arg-type]
+            tuple(d["flat"]) if d.get("flat") else None,
+        )
 
     def windows_text(self, most: int = 6) -> str:
         """The first ``most`` exact windows of each axis that has them, as input pixel ranges."""
@@ -127,8 +135,10 @@ class ReceptiveField:
         if self.exact:
             text = f"{fmt(self.size)} px (jump {fmt(self.jump)}, start {fmt(self.start)})"
         else:
-            text = (f"up to {fmt(self.size)} px, exact windows per unit: {self.windows_text()} "
-                    f"(mean jump {fmt(self.jump)}, start {fmt(self.start)})")
+            text = (
+                f"up to {fmt(self.size)} px, exact windows per unit: {self.windows_text()} "
+                f"(mean jump {fmt(self.jump)}, start {fmt(self.start)})"
+            )
         if self.flat is not None:
             text = f"per element of a flattened {self.flat[0]}x{self.flat[1]} map: " + text
         return text + " + global context" if self.global_context else text
@@ -193,8 +203,14 @@ def _axis(rf: ReceptiveField, a: int) -> Axis:
 
 
 def _build(axes: Sequence[Axis], glob: bool, flat: tuple[int, int] | None = None) -> ReceptiveField:
-    return ReceptiveField((axes[0][0], axes[1][0]), (axes[0][1], axes[1][1]), (axes[0][2], axes[1][2]), glob,
-                          (axes[0][3], axes[1][3]), flat)
+    return ReceptiveField(
+        (axes[0][0], axes[1][0]),
+        (axes[0][1], axes[1][1]),
+        (axes[0][2], axes[1][2]),
+        glob,
+        (axes[0][3], axes[1][3]),
+        flat,
+    )
 
 
 def _spans(ax: Axis, n: int) -> list[Span]:
@@ -234,8 +250,7 @@ def _gather(ax: Axis, n_in: int, taps: Sequence[Sequence[int]]) -> Axis:
     return _fit(out, ax[1] * n_in, ax[1] * n_in / len(taps))
 
 
-def _slide(ax: Axis, n_in: int, n_out: int, kernel: float, stride: float, padding: float,
-           dilation: int = 1) -> Axis:
+def _slide(ax: Axis, n_in: int, n_out: int, kernel: float, stride: float, padding: float, dilation: int = 1) -> Axis:
     # the recurrences of Araujo et al. 2019, Eq. (1)-(3), where the units are evenly spaced
     size, jump, start, win = ax
     if win is None:
@@ -261,11 +276,19 @@ def _merge_axis(axes: Sequence[Axis], n: int) -> Axis:
     return _fit([(min(s[i][0] for s in spans), max(s[i][1] for s in spans)) for i in range(n)], jump * n, jump)
 
 
-def _window(rf: ReceptiveField, hw_in: tuple[int, int], hw_out: tuple[int, int], kernel: tuple[float, float],
-            stride: tuple[float, float], padding: tuple[float, float],
-            dilation: tuple[int, int] = (1, 1)) -> ReceptiveField:
-    return _build([_slide(_axis(rf, a), hw_in[a], hw_out[a], kernel[a], stride[a], padding[a], dilation[a])
-                   for a in range(2)], rf.global_context)
+def _window(
+    rf: ReceptiveField,
+    hw_in: tuple[int, int],
+    hw_out: tuple[int, int],
+    kernel: tuple[float, float],
+    stride: tuple[float, float],
+    padding: tuple[float, float],
+    dilation: tuple[int, int] = (1, 1),
+) -> ReceptiveField:
+    return _build(
+        [_slide(_axis(rf, a), hw_in[a], hw_out[a], kernel[a], stride[a], padding[a], dilation[a]) for a in range(2)],
+        rf.global_context,
+    )
 
 
 def _collapse(rf: ReceptiveField, hw: Sequence[int]) -> ReceptiveField:
@@ -300,10 +323,12 @@ def _interpolate_taps(args: Sequence[Any], kwargs: dict[str, Any], axis: int, n:
     ``align_corners``, a ``scale_factor`` that is not ``m/n``, antialiasing)."""
     size = _arg(args, kwargs, 1, "size", None)
     scale = _arg(args, kwargs, 2, "scale_factor", None)
-    call = {"mode": _arg(args, kwargs, 3, "mode", "nearest"),
-            "align_corners": _arg(args, kwargs, 4, "align_corners", None),
-            "recompute_scale_factor": _arg(args, kwargs, 5, "recompute_scale_factor", None),
-            "antialias": _arg(args, kwargs, 6, "antialias", False)}
+    call = {
+        "mode": _arg(args, kwargs, 3, "mode", "nearest"),
+        "align_corners": _arg(args, kwargs, 4, "align_corners", None),
+        "recompute_scale_factor": _arg(args, kwargs, 5, "recompute_scale_factor", None),
+        "antialias": _arg(args, kwargs, 6, "antialias", False),
+    }
     probe = torch.eye(n, dtype=torch.float64, device="cpu").reshape(1, n, n, 1)
     if axis == 1:
         probe = probe.transpose(2, 3)
@@ -321,15 +346,23 @@ def _transpose_taps(n: int, m: int, kernel: int, stride: int, padding: int, dila
     # o reads the inputs i = (o + p - t*d) / s that are whole numbers
     taps = []
     for o in range(m):
-        taps.append([(o + padding - t * dilation) // stride for t in range(kernel)
-                     if (o + padding - t * dilation) % stride == 0])
+        taps.append(
+            [
+                (o + padding - t * dilation) // stride
+                for t in range(kernel)
+                if (o + padding - t * dilation) % stride == 0
+            ]
+        )
     return taps
 
 
-def _resampled(rf: ReceptiveField, hw_in: tuple[int, int], hw_out: tuple[int, int],
-               taps: Callable[[int, int, int], list[list[int]]]) -> ReceptiveField:
-    return _build([_gather(_axis(rf, a), hw_in[a], taps(a, hw_in[a], hw_out[a])) for a in range(2)],
-                  rf.global_context)
+def _resampled(
+    rf: ReceptiveField,
+    hw_in: tuple[int, int],
+    hw_out: tuple[int, int],
+    taps: Callable[[int, int, int], list[list[int]]],
+) -> ReceptiveField:
+    return _build([_gather(_axis(rf, a), hw_in[a], taps(a, hw_in[a], hw_out[a])) for a in range(2)], rf.global_context)
 
 
 def _hw(t: torch.Tensor) -> tuple[int, int]:
@@ -343,25 +376,31 @@ _PAD_TAPS: dict[str, Callable[[int, int], int]] = {
 }
 
 
-def _padded(rf: ReceptiveField, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor,
-            out: torch.Tensor) -> ReceptiveField:
+def _padded(
+    rf: ReceptiveField, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor, out: torch.Tensor
+) -> ReceptiveField:
     pad = list(_arg(args, kwargs, 1, "pad", ()))
     before = (pad[2] if len(pad) >= 4 else 0, pad[0] if len(pad) >= 2 else 0)  # (top, left)
     mode = _arg(args, kwargs, 2, "mode", "constant")
     if mode == "constant":  # zero padding: the field reaches into it, as Araujo et al. count
-        return _build([(rf.size[a], rf.jump[a], rf.start[a] - before[a] * rf.jump[a], rf.windows[a])
-                       if rf.windows[a] is None else
-                       _gather(_axis(rf, a), _hw(x)[a], [[j - before[a]] for j in range(_hw(out)[a])])
-                       for a in range(2)], rf.global_context)
+        return _build(
+            [
+                (rf.size[a], rf.jump[a], rf.start[a] - before[a] * rf.jump[a], rf.windows[a])
+                if rf.windows[a] is None
+                else _gather(_axis(rf, a), _hw(x)[a], [[j - before[a]] for j in range(_hw(out)[a])])
+                for a in range(2)
+            ],
+            rf.global_context,
+        )
     if mode not in _PAD_TAPS:
         raise _Unknown
     source = _PAD_TAPS[mode]  # the padded units copy units of the map itself
-    return _resampled(rf, _hw(x), _hw(out),
-                      lambda a, n, m: [[source(j - before[a], n)] for j in range(m)])
+    return _resampled(rf, _hw(x), _hw(out), lambda a, n, m: [[source(j - before[a], n)] for j in range(m)])
 
 
-def _spatial_op(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor,
-                rf: ReceptiveField, out: torch.Tensor) -> ReceptiveField:
+def _spatial_op(
+    name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor, rf: ReceptiveField, out: torch.Tensor
+) -> ReceptiveField:
     hw_in, hw_out = _hw(x), _hw(out)
     if name == "conv2d":
         weight = _arg(args, kwargs, 1, "weight", None)
@@ -386,8 +425,12 @@ def _spatial_op(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch
         kernel = _pair(_arg(args, kwargs, 2, "kernel_size", 1))
         stride = _pair(_arg(args, kwargs, 3, "stride", None), kernel)
         return _window(rf, hw_in, hw_out, kernel, stride, (0, 0))
-    if name in ("adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_max_pool2d",
-                "adaptive_max_pool2d_with_indices"):
+    if name in (
+        "adaptive_avg_pool2d",
+        "adaptive_max_pool2d",
+        "_adaptive_max_pool2d",
+        "adaptive_max_pool2d_with_indices",
+    ):
         return _adaptive(rf, hw_in, hw_out)
     if name == "pad":
         return _padded(rf, args, kwargs, x, out)
@@ -403,8 +446,9 @@ def _spatial_op(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch
         stride = _pair(_arg(args, kwargs, 3, "stride", 1))
         padding = _pair(_arg(args, kwargs, 4, "padding", 0))
         dilation = _pair(_arg(args, kwargs, 7, "dilation", 1))
-        return _resampled(rf, hw_in, hw_out, lambda a, n, m: _transpose_taps(
-            n, m, kernel[a], stride[a], padding[a], dilation[a]))
+        return _resampled(
+            rf, hw_in, hw_out, lambda a, n, m: _transpose_taps(n, m, kernel[a], stride[a], padding[a], dilation[a])
+        )
     if name in ("interpolate", "upsample"):
         return _resampled(rf, hw_in, hw_out, lambda a, n, m: _interpolate_taps(args, kwargs, a, n, m))
     raise KeyError(name)
@@ -417,24 +461,48 @@ def _window_args(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> tupl
         kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
         pad = _arg(args, kwargs, 4, "padding", 0)
         if isinstance(pad, str):  # 'same' fits by construction; 'valid' is no padding
-            return None if pad == "same" else (kernel, _pair(_arg(args, kwargs, 3, "stride", 1)), (0, 0),
-                                                _pair(_arg(args, kwargs, 5, "dilation", 1)), False)
-        return (kernel, _pair(_arg(args, kwargs, 3, "stride", 1)), _pair(pad),
-                _pair(_arg(args, kwargs, 5, "dilation", 1)), False)
+            return (
+                None
+                if pad == "same"
+                else (
+                    kernel,
+                    _pair(_arg(args, kwargs, 3, "stride", 1)),
+                    (0, 0),
+                    _pair(_arg(args, kwargs, 5, "dilation", 1)),
+                    False,
+                )
+            )
+        return (
+            kernel,
+            _pair(_arg(args, kwargs, 3, "stride", 1)),
+            _pair(pad),
+            _pair(_arg(args, kwargs, 5, "dilation", 1)),
+            False,
+        )
     if name in ("max_pool2d", "_max_pool2d", "max_pool2d_with_indices"):
         kernel = _pair(_arg(args, kwargs, 1, "kernel_size", 1))
-        return (kernel, _pair(_arg(args, kwargs, 2, "stride", None), kernel),
-                _pair(_arg(args, kwargs, 3, "padding", 0)), _pair(_arg(args, kwargs, 4, "dilation", 1)),
-                bool(_arg(args, kwargs, 5, "ceil_mode", False)))
+        return (
+            kernel,
+            _pair(_arg(args, kwargs, 2, "stride", None), kernel),
+            _pair(_arg(args, kwargs, 3, "padding", 0)),
+            _pair(_arg(args, kwargs, 4, "dilation", 1)),
+            bool(_arg(args, kwargs, 5, "ceil_mode", False)),
+        )
     if name == "avg_pool2d":
         kernel = _pair(_arg(args, kwargs, 1, "kernel_size", 1))
-        return (kernel, _pair(_arg(args, kwargs, 2, "stride", None), kernel),
-                _pair(_arg(args, kwargs, 3, "padding", 0)), (1, 1), bool(_arg(args, kwargs, 4, "ceil_mode", False)))
+        return (
+            kernel,
+            _pair(_arg(args, kwargs, 2, "stride", None), kernel),
+            _pair(_arg(args, kwargs, 3, "padding", 0)),
+            (1, 1),
+            bool(_arg(args, kwargs, 4, "ceil_mode", False)),
+        )
     return None
 
 
-def window_fit(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor,
-               out: torch.Tensor) -> str | None:
+def window_fit(
+    name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor, out: torch.Tensor
+) -> str | None:
     """Where ``(N - F + 2P)/S + 1`` is not a whole number for a convolution or pooling, say so.
 
     The output size formula of the convolution arithmetic (Dumoulin and Visin 2016, Sec. 2.4):
@@ -454,8 +522,10 @@ def window_fit(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.
         if stride[a] > 0 and span >= 0 and span % stride[a]:
             value = span / stride[a] + 1
             how = "floored" if hw_out[a] == math.floor(value) else "rounded up (ceil_mode)"
-            parts.append(f"({hw_in[a]} - {f} + 2*{padding[a]})/{stride[a]} + 1 = {round(value, 2):g}: "
-                         f"does not fit, {how} to {hw_out[a]}")
+            parts.append(
+                f"({hw_in[a]} - {f} + 2*{padding[a]})/{stride[a]} + 1 = {round(value, 2):g}: "
+                f"does not fit, {how} to {hw_out[a]}"
+            )
         else:
             parts.append("")
     if not any(parts):
@@ -465,47 +535,239 @@ def window_fit(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.
     return "; ".join(f"{axis}: {p}" for axis, p in zip("HW", parts) if p)
 
 
-
-
-_SPATIAL_OPS = {"conv2d", "max_pool2d", "_max_pool2d", "max_pool2d_with_indices", "avg_pool2d",
-                "lp_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "_adaptive_max_pool2d",
-                "adaptive_max_pool2d_with_indices", "pad", "pixel_shuffle", "pixel_unshuffle", "conv_transpose2d",
-                "interpolate", "upsample"}
+_SPATIAL_OPS = {
+    "conv2d",
+    "max_pool2d",
+    "_max_pool2d",
+    "max_pool2d_with_indices",
+    "avg_pool2d",
+    "lp_pool2d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "_adaptive_max_pool2d",
+    "adaptive_max_pool2d_with_indices",
+    "pad",
+    "pixel_shuffle",
+    "pixel_unshuffle",
+    "conv_transpose2d",
+    "interpolate",
+    "upsample",
+}
 
 #: operations that act on each position of a map on its own (elementwise arithmetic and
 #: activations, channel-only operations such as LRN across maps, and views that keep the
 #: two image axes in place): a unit of the output sees what the same unit of the inputs saw
 _ELEMENTWISE = {
-    "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "true_divide", "neg", "pow", "pow_",
-    "sqrt", "rsqrt", "exp", "log", "abs", "square", "reciprocal", "sign", "floor", "ceil", "round", "clamp",
-    "clamp_", "clamp_min", "clamp_min_", "clamp_max", "clip", "maximum", "minimum", "where", "lerp", "addcmul",
-    "addcdiv", "masked_fill", "relu", "relu_", "relu6", "hardtanh", "hardtanh_", "leaky_relu", "leaky_relu_",
-    "elu", "elu_", "selu", "celu", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "sigmoid", "sigmoid_",
-    "tanh", "tanh_", "softplus", "softsign", "threshold", "threshold_", "prelu", "rrelu", "logsigmoid",
-    "tanhshrink", "hardshrink", "softshrink", "erf", "sin", "cos", "log1p", "expm1", "nan_to_num", "gt", "lt",
-    "ge", "le", "eq", "ne", "__gt__", "__lt__", "__ge__", "__le__", "__eq__", "__ne__", "logical_and",
-    "logical_or", "logical_not", "isnan", "isfinite", "isinf", "dropout", "dropout1d", "dropout2d", "alpha_dropout",
-    "feature_alpha_dropout", "local_response_norm", "cat", "concat", "concatenate", "stack", "chunk", "split",
-    "tensor_split", "unbind", "clone", "detach", "contiguous", "to", "float", "double", "half", "bfloat16",
-    "type", "type_as", "requires_grad_", "expand", "expand_as", "broadcast_to", "view", "reshape",
-    "view_as", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "channel_shuffle",
-    "native_channel_shuffle", "__get__", "__add__", "__radd__", "__iadd__", "__sub__", "__rsub__", "__isub__",
-    "__mul__", "__rmul__", "__imul__", "__truediv__", "__rtruediv__", "__itruediv__", "__neg__", "__pow__",
-    "__rpow__", "__abs__", "__getitem__", "transpose", "swapaxes", "permute", "movedim",
-    "batch_norm", "instance_norm", "group_norm", "layer_norm", "rms_norm",
+    "add",
+    "add_",
+    "sub",
+    "sub_",
+    "rsub",
+    "mul",
+    "mul_",
+    "div",
+    "div_",
+    "true_divide",
+    "neg",
+    "pow",
+    "pow_",
+    "sqrt",
+    "rsqrt",
+    "exp",
+    "log",
+    "abs",
+    "square",
+    "reciprocal",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "clamp",
+    "clamp_",
+    "clamp_min",
+    "clamp_min_",
+    "clamp_max",
+    "clip",
+    "maximum",
+    "minimum",
+    "where",
+    "lerp",
+    "addcmul",
+    "addcdiv",
+    "masked_fill",
+    "relu",
+    "relu_",
+    "relu6",
+    "hardtanh",
+    "hardtanh_",
+    "leaky_relu",
+    "leaky_relu_",
+    "elu",
+    "elu_",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "hardswish",
+    "hardsigmoid",
+    "sigmoid",
+    "sigmoid_",
+    "tanh",
+    "tanh_",
+    "softplus",
+    "softsign",
+    "threshold",
+    "threshold_",
+    "prelu",
+    "rrelu",
+    "logsigmoid",
+    "tanhshrink",
+    "hardshrink",
+    "softshrink",
+    "erf",
+    "sin",
+    "cos",
+    "log1p",
+    "expm1",
+    "nan_to_num",
+    "gt",
+    "lt",
+    "ge",
+    "le",
+    "eq",
+    "ne",
+    "__gt__",
+    "__lt__",
+    "__ge__",
+    "__le__",
+    "__eq__",
+    "__ne__",
+    "logical_and",
+    "logical_or",
+    "logical_not",
+    "isnan",
+    "isfinite",
+    "isinf",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "local_response_norm",
+    "cat",
+    "concat",
+    "concatenate",
+    "stack",
+    "chunk",
+    "split",
+    "tensor_split",
+    "unbind",
+    "clone",
+    "detach",
+    "contiguous",
+    "to",
+    "float",
+    "double",
+    "half",
+    "bfloat16",
+    "type",
+    "type_as",
+    "requires_grad_",
+    "expand",
+    "expand_as",
+    "broadcast_to",
+    "view",
+    "reshape",
+    "view_as",
+    "reshape_as",
+    "flatten",
+    "unflatten",
+    "squeeze",
+    "unsqueeze",
+    "channel_shuffle",
+    "native_channel_shuffle",
+    "__get__",
+    "__add__",
+    "__radd__",
+    "__iadd__",
+    "__sub__",
+    "__rsub__",
+    "__isub__",
+    "__mul__",
+    "__rmul__",
+    "__imul__",
+    "__truediv__",
+    "__rtruediv__",
+    "__itruediv__",
+    "__neg__",
+    "__pow__",
+    "__rpow__",
+    "__abs__",
+    "__getitem__",
+    "transpose",
+    "swapaxes",
+    "permute",
+    "movedim",
+    "batch_norm",
+    "instance_norm",
+    "group_norm",
+    "layer_norm",
+    "rms_norm",
 }
 
 #: tensors made from another's shape, dtype and device alone: constants, with no field
-_FROM_SHAPE = {"zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "randint_like",
-               "new_zeros", "new_ones", "new_empty", "new_full"}
+_FROM_SHAPE = {
+    "zeros_like",
+    "ones_like",
+    "empty_like",
+    "full_like",
+    "rand_like",
+    "randn_like",
+    "randint_like",
+    "new_zeros",
+    "new_ones",
+    "new_empty",
+    "new_full",
+}
 
 #: reductions: over the channels they stay elementwise; to one value per map they see it whole
-_REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod",
-               "std_mean", "var_mean", "nansum", "nanmean"}
+_REDUCTIONS = {
+    "mean",
+    "sum",
+    "amax",
+    "amin",
+    "max",
+    "min",
+    "std",
+    "var",
+    "norm",
+    "logsumexp",
+    "prod",
+    "std_mean",
+    "var_mean",
+    "nansum",
+    "nanmean",
+}
 
 #: operations that mix every element of a vector (a fully connected layer, a softmax over the classes)
-_VECTOR_MIXING = _REDUCTIONS | {"linear", "matmul", "mm", "addmm", "bmm", "einsum", "softmax", "log_softmax",
-                                "softmin", "normalize", "layer_norm", "rms_norm", "cumsum", "cumprod", "bilinear"}
+_VECTOR_MIXING = _REDUCTIONS | {
+    "linear",
+    "matmul",
+    "mm",
+    "addmm",
+    "bmm",
+    "einsum",
+    "softmax",
+    "log_softmax",
+    "softmin",
+    "normalize",
+    "layer_norm",
+    "rms_norm",
+    "cumsum",
+    "cumprod",
+    "bilinear",
+}
 
 _CUMULATIVE = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"}
 _WHOLE_AXIS = {"softmax", "log_softmax", "softmin", "normalize"}
@@ -524,28 +786,32 @@ def _keeps_image_axes(name: str, args: Sequence[Any], kwargs: dict[str, Any], x:
         dims = [_arg(args, kwargs, 1, "dim0", 0), _arg(args, kwargs, 2, "dim1", 0)]
         return all(_image_axis(d, nd) is None for d in dims) or int(dims[0]) % nd == int(dims[1]) % nd
     if name == "permute":
-        order = args[1:] if len(args) > 1 and not isinstance(args[1], (list, tuple)) else _arg(args, kwargs, 1,
-                                                                                                 "dims", ())
+        order = (
+            args[1:] if len(args) > 1 and not isinstance(args[1], (list, tuple)) else _arg(args, kwargs, 1, "dims", ())
+        )
         return [int(d) % nd for d in order][-2:] == [nd - 2, nd - 1]
     if name == "movedim":
         src = _arg(args, kwargs, 1, "source", ())
         dst = _arg(args, kwargs, 2, "destination", ())
-        moved = [*(src if isinstance(src, (list, tuple)) else [src]), *(dst if isinstance(dst, (list, tuple))
-                                                                          else [dst])]
+        moved = [
+            *(src if isinstance(src, (list, tuple)) else [src]),
+            *(dst if isinstance(dst, (list, tuple)) else [dst]),
+        ]
         return all(_image_axis(d, nd) is None for d in moved)
     if name == "__getitem__":
         index = args[1] if len(args) > 1 else ()
         index = index if isinstance(index, tuple) else (index,)
         if Ellipsis in index:
-            after = index[index.index(Ellipsis) + 1:]
+            after = index[index.index(Ellipsis) + 1 :]
             return all(i is None or i == slice(None) for i in after)
         used = [i for i in index if i is not None]
-        return len(used) <= nd - 2 or all(i == slice(None) for i in used[nd - 2:])
+        return len(used) <= nd - 2 or all(i == slice(None) for i in used[nd - 2 :])
     return True
 
 
-def _along_axis(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor, rf: ReceptiveField,
-                out: torch.Tensor) -> ReceptiveField | None:
+def _along_axis(
+    name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch.Tensor, rf: ReceptiveField, out: torch.Tensor
+) -> ReceptiveField | None:
     """Operations that keep the map's size but may mix along its image axes: the field, or
     None where they act on the channels only (then they are elementwise for the field)."""
     n_hw = _hw(x)
@@ -566,8 +832,12 @@ def _along_axis(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch
             shifts, dims = _arg(args, kwargs, 1, "shifts", 0), _arg(args, kwargs, 2, "dims", None)
             if dims is None or (isinstance(dims, (list, tuple)) and not dims):
                 raise _Unknown  # a roll of the flattened tensor
-            pairs = list(zip(shifts if isinstance(shifts, (list, tuple)) else [shifts],
-                             dims if isinstance(dims, (list, tuple)) else [dims]))
+            pairs = list(
+                zip(
+                    shifts if isinstance(shifts, (list, tuple)) else [shifts],
+                    dims if isinstance(dims, (list, tuple)) else [dims],
+                )
+            )
         else:
             dims = _arg(args, kwargs, 1, "dims", ())
             pairs = [(None, d) for d in (dims if isinstance(dims, (list, tuple)) else [dims])]
@@ -577,7 +847,7 @@ def _along_axis(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch
             if a is None:
                 continue
             n = n_hw[a]
-            taps = ([[(i - int(shift)) % n] for i in range(n)] if name == "roll" else [[n - 1 - i] for i in range(n)])
+            taps = [[(i - int(shift)) % n] for i in range(n)] if name == "roll" else [[n - 1 - i] for i in range(n)]
             axes[a] = _gather(axes[a], n, taps)
         return _build(axes, rf.global_context)
     # normalisations whose statistics come from the map itself make every unit depend on
@@ -586,11 +856,17 @@ def _along_axis(name: str, args: Sequence[Any], kwargs: dict[str, Any], x: torch
     if name == "group_norm":
         return ReceptiveField(rf.size, rf.jump, rf.start, True, rf.windows)
     if name == "instance_norm":
-        return ReceptiveField(rf.size, rf.jump, rf.start, True, rf.windows) if _arg(
-            args, kwargs, 5, "use_input_stats", True) else None
+        return (
+            ReceptiveField(rf.size, rf.jump, rf.start, True, rf.windows)
+            if _arg(args, kwargs, 5, "use_input_stats", True)
+            else None
+        )
     if name == "batch_norm":
-        return ReceptiveField(rf.size, rf.jump, rf.start, True, rf.windows) if _arg(
-            args, kwargs, 5, "training", False) else None
+        return (
+            ReceptiveField(rf.size, rf.jump, rf.start, True, rf.windows)
+            if _arg(args, kwargs, 5, "training", False)
+            else None
+        )
     if name in ("layer_norm", "rms_norm"):
         shape = _arg(args, kwargs, 1, "normalized_shape", ())
         covered = len(shape) if isinstance(shape, (list, tuple, torch.Size)) else 1
@@ -625,8 +901,7 @@ def _on_vectors(name: str, known: list[tuple[torch.Tensor, ReceptiveField]], out
             return _merged([rf if rf.flat else _as_map(rf) for _, rf in known], flat, None)
         if math.prod(out.shape[1:]) == next(math.prod(t.shape[1:]) for t, rf in known if rf.flat):
             merged = _merged([rf if rf.flat else _as_map(rf) for _, rf in known], flat, None)
-            return ReceptiveField(merged.size, merged.jump, merged.start, merged.global_context, merged.windows,
-                                  flat)
+            return ReceptiveField(merged.size, merged.jump, merged.start, merged.global_context, merged.windows, flat)
         raise _Unknown
     if flats and name not in _VECTOR_MIXING:
         raise _Unknown
@@ -645,8 +920,13 @@ def _merged_whole(fields: Sequence[ReceptiveField]) -> ReceptiveField:
     return fields[0] if len(fields) == 1 else _merged(fields, (1, 1), None)
 
 
-def _on_maps(name: str, args: Sequence[Any], kwargs: dict[str, Any],
-             known: list[tuple[torch.Tensor, ReceptiveField]], out: torch.Tensor) -> ReceptiveField:
+def _on_maps(
+    name: str,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    known: list[tuple[torch.Tensor, ReceptiveField]],
+    out: torch.Tensor,
+) -> ReceptiveField:
     """Some input is a map. The field of ``out`` (a map or, flattened or pooled, a vector)."""
     maps = [(t, rf) for t, rf in known if _is_map(t)]
     out_map = out.ndim >= 3
@@ -672,11 +952,14 @@ def _on_maps(name: str, args: Sequence[Any], kwargs: dict[str, Any],
     if not out_map or _hw(out) == (1, 1):
         if name in _REDUCTIONS or (name == "flatten" and hw == (1, 1)):
             return _merged_whole([_collapse(f, _hw(t)) if _is_map(t) else _unflatten(f) for t, f in known])
-        if name in ("flatten", "view", "reshape", "squeeze", "view_as", "reshape_as") and len(known) == 1 \
-                and not out_map and math.prod(out.shape[1:]) == math.prod(x.shape[1:]):
+        if (
+            name in ("flatten", "view", "reshape", "squeeze", "view_as", "reshape_as")
+            and len(known) == 1
+            and not out_map
+            and math.prod(out.shape[1:]) == math.prod(x.shape[1:])
+        ):
             # each element of the vector is one unit of one map: it keeps that unit's field
-            return rf if hw == (1, 1) else ReceptiveField(rf.size, rf.jump, rf.start, rf.global_context,
-                                                          rf.windows, hw)
+            return rf if hw == (1, 1) else ReceptiveField(rf.size, rf.jump, rf.start, rf.global_context, rf.windows, hw)
         if name == "linear" and not out_map:
             return _merged_whole([_collapse(f, _hw(t)) if _is_map(t) else _unflatten(f) for t, f in known])
     if name == "linear" and out_map and _hw(out)[0] == hw[0] and len(maps) == 1:
@@ -708,8 +991,9 @@ class ReceptiveFieldMode(TorchFunctionMode):
         #: the operations (by name, in order) that made a known field unknown
         self.lost: list[str] = []
 
-    def __torch_function__(self, func: Any, types: Any, args: Sequence[Any] = (),
-                           kwargs: dict[str, Any] | None = None) -> Any:
+    def __torch_function__(
+        self, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None
+    ) -> Any:
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         outs = [t for t in _tensors(out) if not isinstance(t, torch.nn.Parameter)]
@@ -743,9 +1027,14 @@ class ReceptiveFieldMode(TorchFunctionMode):
         return out
 
     @staticmethod
-    def _field(name: str, args: Sequence[Any], kwargs: dict[str, Any],
-               known: list[tuple[torch.Tensor, ReceptiveField]], o: torch.Tensor, any_map: bool
-               ) -> ReceptiveField | None:
+    def _field(
+        name: str,
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+        known: list[tuple[torch.Tensor, ReceptiveField]],
+        o: torch.Tensor,
+        any_map: bool,
+    ) -> ReceptiveField | None:
         try:
             if name in _SPATIAL_OPS:
                 x, rf = next(((t, f) for t, f in known if _is_map(t)), known[0])
@@ -755,8 +1044,9 @@ class ReceptiveFieldMode(TorchFunctionMode):
             return None
 
 
-def receptive_field(model_or_name: nn.Module | str, input_size: Sequence[int] | int | None = None, *,
-                    layer: str | None = None) -> ReceptiveField:
+def receptive_field(
+    model_or_name: nn.Module | str, input_size: Sequence[int] | int | None = None, *, layer: str | None = None
+) -> ReceptiveField:
     """The receptive field of ``layer``'s output (a module name; its first call where it is called
     more than once), or of the final feature map (``forward_features``'s, or any module's output map).
 
@@ -782,6 +1072,8 @@ def receptive_field(model_or_name: nn.Module | str, input_size: Sequence[int] | 
         rf, where = tr.fields[layer], f"'{layer}'"
     if rf is None:
         ops = ", ".join(tr.rf_lost_at) or "an operation"
-        raise InvalidArgumentError(f"the receptive field of {where} is unknown: the analysis does not model what "
-                                   f"{ops} does to the image axes (the table's rows show RF ? from there on)")
+        raise InvalidArgumentError(
+            f"the receptive field of {where} is unknown: the analysis does not model what "
+            f"{ops} does to the image axes (the table's rows show RF ? from there on)"
+        )
     return rf

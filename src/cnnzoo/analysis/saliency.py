@@ -33,8 +33,14 @@ def target_classes(logits: torch.Tensor, target: int | Sequence[int] | torch.Ten
     return tgt
 
 
-def saliency(model: nn.Module, image: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None = None,
-             smoothgrad_samples: int = 0, noise: float = 0.15, blur: float = 0.0) -> torch.Tensor:
+def saliency(
+    model: nn.Module,
+    image: torch.Tensor,
+    target: int | Sequence[int] | torch.Tensor | None = None,
+    smoothgrad_samples: int = 0,
+    noise: float = 0.15,
+    blur: float = 0.0,
+) -> torch.Tensor:
     """Gradient saliency: |d class score / d input|, maximum over the colour channels.
 
     Simonyan, Vedaldi and Zisserman 2014, "Deep Inside Convolutional Networks", Sec. 3.1;

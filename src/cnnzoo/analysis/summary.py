@@ -77,11 +77,29 @@ def _human(n: float) -> str:
     return f"{int(n)}"
 
 
-_POOLS = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
-          nn.modules.pooling._AdaptiveMaxPoolNd, nn.modules.pooling._LPPoolNd)
+_POOLS = (
+    nn.modules.pooling._MaxPoolNd,
+    nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd,
+    nn.modules.pooling._AdaptiveMaxPoolNd,
+    nn.modules.pooling._LPPoolNd,
+)
 _NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid, nn.SiLU,
-                nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softmax, nn.PReLU)
+_ACTIVATIONS = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.SiLU,
+    nn.GELU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.Softmax,
+    nn.PReLU,
+)
 
 
 def _kind(module: nn.Module) -> str:
@@ -118,8 +136,12 @@ class ModelSummary:
     totals: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "input_size": list(self.input_size),
-                "layers": [row.to_dict() for row in self.layers], "totals": self.totals}
+        return {
+            "model": self.model,
+            "input_size": list(self.input_size),
+            "layers": [row.to_dict() for row in self.layers],
+            "totals": self.totals,
+        }
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -133,13 +155,26 @@ class ModelSummary:
             if rf is None:
                 rf_cols = ("?" if r.output_shape is not None else "-", "", "")
             else:
-                rf_cols = (("≤" if not rf.exact else "") + _pair_str(rf.size) + ("*" if rf.global_context else "")
-                           + ("†" if rf.flat is not None else ""),
-                           ("~" if not rf.exact else "") + _pair_str(rf.jump), _pair_str(rf.start))
+                rf_cols = (
+                    ("≤" if not rf.exact else "")
+                    + _pair_str(rf.size)
+                    + ("*" if rf.global_context else "")
+                    + ("†" if rf.flat is not None else ""),
+                    ("~" if not rf.exact else "") + _pair_str(rf.jump),
+                    _pair_str(rf.start),
+                )
             params = "shared" if r.call > 1 and r.params == 0 and r.kind == "weight" else f"{r.params:,}"
-            rows.append(["  " * (r.depth - 1) + r.label, _fmt_shape(r.output_shape),
-                         f"{r.neurons:,}" if r.neurons is not None else "-", params,
-                         _human(r.macs) if r.macs else "-", *rf_cols] + (["; ".join(r.notes)] if noted else []))
+            rows.append(
+                [
+                    "  " * (r.depth - 1) + r.label,
+                    _fmt_shape(r.output_shape),
+                    f"{r.neurons:,}" if r.neurons is not None else "-",
+                    params,
+                    _human(r.macs) if r.macs else "-",
+                    *rf_cols,
+                ]
+                + (["; ".join(r.notes)] if noted else [])
+            )
         if noted:
             head.append("Note")
         widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
@@ -150,24 +185,39 @@ class ModelSummary:
             return "  ".join([first, *middle, *cells[8:]]).rstrip()
 
         sep = "-" * max(len(line(r)) for r in [head, *rows])
-        return "\n".join([f"{self.model}: input {_fmt_shape(self.input_size)}", sep, line(head), sep,
-                          *(line(r) for r in rows), sep, *self._footer()])
+        return "\n".join(
+            [
+                f"{self.model}: input {_fmt_shape(self.input_size)}",
+                sep,
+                line(head),
+                sep,
+                *(line(r) for r in rows),
+                sep,
+                *self._footer(),
+            ]
+        )
 
     def _footer(self) -> list[str]:
         t = self.totals
-        out = [f"Parameters: {t['params']:,} (trainable {t['trainable_params']:,}, frozen "
-               f"{t['frozen_params']:,}); buffers {t['buffers']:,} values"]
+        out = [
+            f"Parameters: {t['params']:,} (trainable {t['trainable_params']:,}, frozen "
+            f"{t['frozen_params']:,}); buffers {t['buffers']:,} values"
+        ]
         if t["eval_skipped_params"]:
-            out.append(f"  of which {t['inference_params']:,} run in inference and {t['eval_skipped_params']:,} "
-                       f"only in training ({', '.join(t['eval_skipped_modules'])}: not run in eval mode)")
+            out.append(
+                f"  of which {t['inference_params']:,} run in inference and {t['eval_skipped_params']:,} "
+                f"only in training ({', '.join(t['eval_skipped_modules'])}: not run in eval mode)"
+            )
         layers = "weight layer" + ("" if t["depth"] == 1 else "s")
-        out += [f"Depth: {t['depth']} {layers} on the longest path from input to output (convolutions and "
-                f"fully connected layers, as the papers count)",
-                f"MACs: {t['macs']:,} = {t['gflops']:.3f} GFLOPs (torchvision's convention: one "
-                f"multiply-add = one FLOP; hardware FLOPs = 2 x MACs = {2 * t['macs'] / 1e9:.3f} G)",
-                f"Activations for one image: {t['activation_mb']:.2f} MB (outputs of the leaf layers)",
-                f"Model size: {t['model_size_mb']:.2f} MB (parameters + buffers, 1 MB = 2**20 bytes)",
-                f"Output: {_fmt_shape(t['output_shape'] or ())}"]
+        out += [
+            f"Depth: {t['depth']} {layers} on the longest path from input to output (convolutions and "
+            f"fully connected layers, as the papers count)",
+            f"MACs: {t['macs']:,} = {t['gflops']:.3f} GFLOPs (torchvision's convention: one "
+            f"multiply-add = one FLOP; hardware FLOPs = 2 x MACs = {2 * t['macs'] / 1e9:.3f} G)",
+            f"Activations for one image: {t['activation_mb']:.2f} MB (outputs of the leaf layers)",
+            f"Model size: {t['model_size_mb']:.2f} MB (parameters + buffers, 1 MB = 2**20 bytes)",
+            f"Output: {_fmt_shape(t['output_shape'] or ())}",
+        ]
         fm = t["final_feature_map"]
         if fm is not None:
             rf = fm["receptive_field"]
@@ -175,16 +225,22 @@ class ModelSummary:
             out.append(f"Final feature map ({fm['name']}): {_fmt_shape(fm['shape'])}, receptive field {rf_text}")
         fields = [r.receptive_field for r in self.layers if r.receptive_field is not None]
         if any(rf.global_context for rf in fields):
-            out.append("* a global path (squeeze-and-excitation's pooling, the statistics of GroupNorm, "
-                       "InstanceNorm or LayerNorm) also feeds these units, so each depends on the whole "
-                       "input; RF is the convolutional path's field")
+            out.append(
+                "* a global path (squeeze-and-excitation's pooling, the statistics of GroupNorm, "
+                "InstanceNorm or LayerNorm) also feeds these units, so each depends on the whole "
+                "input; RF is the convolutional path's field"
+            )
         if any(not rf.exact for rf in fields):
-            out.append("≤ the units' fields differ (adaptive pooling that is not a fixed window, upsampling, "
-                       "cumsum or roll along an image axis): RF is the largest, a true bound, Jump the mean; "
-                       "--json gives every unit's exact window (receptive_field.windows)")
+            out.append(
+                "≤ the units' fields differ (adaptive pooling that is not a fixed window, upsampling, "
+                "cumsum or roll along an image axis): RF is the largest, a true bound, Jump the mean; "
+                "--json gives every unit's exact window (receptive_field.windows)"
+            )
         if any(rf.flat is not None for rf in fields):
-            out.append("† a flattened map: each element keeps the field of its own unit (RF, Jump and Start "
-                       "of the map); a layer that mixes the elements sees the union")
+            out.append(
+                "† a flattened map: each element keeps the field of its own unit (RF, Jump and Start "
+                "of the map); a layer that mixes the elements sees the union"
+            )
         return out
 
 
@@ -229,7 +285,7 @@ def _rows(tr: Trace, model: nn.Module, depth: int) -> list[LayerInfo]:
         if n in tr.macs_by_module or n in tr.calls:
             return tr.macs_by_module.get(n, 0)
         prefix = n + "."
-        return sum(macs(c) for c in modules if c.startswith(prefix) and "." not in c[len(prefix):])
+        return sum(macs(c) for c in modules if c.startswith(prefix) and "." not in c[len(prefix) :])
 
     layers = []
     previous: tuple[Any, Any] = (None, None)
@@ -239,8 +295,10 @@ def _rows(tr: Trace, model: nn.Module, depth: int) -> list[LayerInfo]:
         total, trainable = _count(list(_unique_params(mod).values())) if call is None or call.index == 1 else (0, 0)
         notes = list(call.notes) if call is not None else []
         if call is not None and n and leaf and (k := _descendant_notes(tr, position, call)):
-            notes.append(f"{k} window{'s' if k > 1 else ''} inside do{'' if k > 1 else 'es'} not fit "
-                         f"(--depth {depth + 1} shows where)")
+            notes.append(
+                f"{k} window{'s' if k > 1 else ''} inside do{'' if k > 1 else 'es'} not fit "
+                f"(--depth {depth + 1} shows where)"
+            )
         rf = call.rf if call is not None else None
         if rf is not None and not rf.exact and rf.windows != previous:
             notes.append(f"windows per unit: {rf.windows_text()}")
@@ -249,12 +307,25 @@ def _rows(tr: Trace, model: nn.Module, depth: int) -> list[LayerInfo]:
         if call is None and n not in tr.calls and not any(o.startswith(n + ".") for o in tr.calls):
             notes.append("not run in eval mode (training only)")
         shape = call.shape if call is not None else None
-        layers.append(LayerInfo(
-            n, type(mod).__name__, n.count(".") + 1 if n else 1, shape, total, trainable,
-            call.macs if call is not None else macs(n), call.rf if call is not None else None, leaf,
-            tr.calls.get(n, 0) if n else 1, call.index if call is not None else 0,
-            math.prod(shape) if shape is not None else None,
-            call.weight_layers if call is not None else None, notes, _kind(mod)))
+        layers.append(
+            LayerInfo(
+                n,
+                type(mod).__name__,
+                n.count(".") + 1 if n else 1,
+                shape,
+                total,
+                trainable,
+                call.macs if call is not None else macs(n),
+                call.rf if call is not None else None,
+                leaf,
+                tr.calls.get(n, 0) if n else 1,
+                call.index if call is not None else 0,
+                math.prod(shape) if shape is not None else None,
+                call.weight_layers if call is not None else None,
+                notes,
+                _kind(mod),
+            )
+        )
     return layers
 
 
@@ -262,15 +333,15 @@ def _skipped_in_eval(tr: Trace, model: nn.Module) -> tuple[list[str], set[int]]:
     """The outermost modules that never ran (training-only heads) and the parameters only they hold."""
     ran = {n for n in tr.calls} | {""}
     used = {id(p) for n, m in model.named_modules() if n in ran for p in m.parameters(recurse=False)}
-    idle = [n for n, _ in model.named_modules() if n and n not in ran
-            and not any(o.startswith(n + ".") for o in ran)]
+    idle = [n for n, _ in model.named_modules() if n and n not in ran and not any(o.startswith(n + ".") for o in ran)]
     outer = [n for n in idle if not any(n.startswith(o + ".") for o in idle)]
     unused = {id(p) for n in outer for p in model.get_submodule(n).parameters()} - used
     return [n for n in outer if any(id(p) in unused for p in model.get_submodule(n).parameters())], unused
 
 
-def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | int | None = None, *,
-            depth: int = 2) -> ModelSummary:
+def summary(
+    model_or_name: nn.Module | str, input_size: Sequence[int] | int | None = None, *, depth: int = 2
+) -> ModelSummary:
     """Per-layer table: output shape, neurons, parameters, MACs and receptive field, then totals.
 
     ``model_or_name`` is any module (a registered network, a block, a single layer such as
@@ -297,8 +368,18 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | int | No
         if own:
             covered.update(id(p) for p in own)
             total, trainable = _count(own)
-            layers.append(LayerInfo(f"{owner or '(model)'} (own parameters)", "Parameter",
-                                    owner.count(".") + 2 if owner else 1, None, total, trainable, 0, None))
+            layers.append(
+                LayerInfo(
+                    f"{owner or '(model)'} (own parameters)",
+                    "Parameter",
+                    owner.count(".") + 2 if owner else 1,
+                    None,
+                    total,
+                    trainable,
+                    0,
+                    None,
+                )
+            )
     all_params = list(_unique_params(model).values())
     total, trainable = _count(all_params)
     skipped_modules, skipped = _skipped_in_eval(tr, model)
@@ -306,17 +387,29 @@ def summary(model_or_name: nn.Module | str, input_size: Sequence[int] | int | No
     buffers = list(model.buffers())
     nbytes = sum(p.numel() * p.element_size() for p in all_params + buffers)
     totals = {
-        "params": total, "trainable_params": trainable, "frozen_params": total - trainable,
-        "inference_params": total - skipped_count, "eval_skipped_params": skipped_count,
-        "eval_skipped_modules": skipped_modules, "buffers": sum(b.numel() for b in buffers), "depth": tr.depth,
-        "macs": tr.macs, "gflops": tr.macs / 1e9, "gflops_definition": GFLOPS_DEFINITION,
+        "params": total,
+        "trainable_params": trainable,
+        "frozen_params": total - trainable,
+        "inference_params": total - skipped_count,
+        "eval_skipped_params": skipped_count,
+        "eval_skipped_modules": skipped_modules,
+        "buffers": sum(b.numel() for b in buffers),
+        "depth": tr.depth,
+        "macs": tr.macs,
+        "gflops": tr.macs / 1e9,
+        "gflops_definition": GFLOPS_DEFINITION,
         "macs_by_op": tr.macs_by_op,
-        "activation_bytes": tr.activation_bytes, "activation_mb": tr.activation_bytes / 2**20,
+        "activation_bytes": tr.activation_bytes,
+        "activation_mb": tr.activation_bytes / 2**20,
         "model_size_mb": nbytes / 2**20,
         "output_shape": list(tr.output_shape) if tr.output_shape else None,
-        "final_feature_map": None if tr.feature_shape is None else {
-            "name": tr.feature_name, "shape": list(tr.feature_shape),
-            "receptive_field": tr.feature_field.to_dict() if tr.feature_field else None},
+        "final_feature_map": None
+        if tr.feature_shape is None
+        else {
+            "name": tr.feature_name,
+            "shape": list(tr.feature_shape),
+            "receptive_field": tr.feature_field.to_dict() if tr.feature_field else None,
+        },
     }
     return ModelSummary(_model_name(model_or_name, model), size, layers, totals)
 

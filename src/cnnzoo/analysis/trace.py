@@ -25,8 +25,16 @@ from ..limits import check_input_size
 from .depth import DepthMode, bump, depth_of, is_weight_layer, mark_depth
 from .receptive import ReceptiveField, ReceptiveFieldMode, field_of, mark_input
 
-__all__ = ["resolve_model", "resolve_input_size", "Probe", "Call", "Trace", "first_tensor", "trace",
-           "unknown_layers_message"]
+__all__ = [
+    "resolve_model",
+    "resolve_input_size",
+    "Probe",
+    "Call",
+    "Trace",
+    "first_tensor",
+    "trace",
+    "unknown_layers_message",
+]
 
 
 def resolve_model(model_or_name: nn.Module | str) -> nn.Module:
@@ -58,15 +66,20 @@ def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None)
     images = bool(cfg) or conv is not None
     if images and len(size) == 4 and isinstance(size[0], int) and not isinstance(size[0], bool) and size[0] > 0:
         size = size[1:]  # (N, C, H, W), torchinfo's habit: the table is per image, whatever the batch
-    if (images and len(size) != 3) or not size or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+    if (
+        (images and len(size) != 3)
+        or not size
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
         raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
     if images:
         check_input_size(size)  # export, info, saliency: the bounds train has
     min_size = cfg.get("min_input_size")
     if min_size and (size[1] < min_size[1] or size[2] < min_size[2]):
-        raise InputSizeError(f"input {size[1]}x{size[2]} is smaller than the {min_size[1]}x{min_size[2]} "
-                             f"this model accepts; pass a larger input_size")
+        raise InputSizeError(
+            f"input {size[1]}x{size[2]} is smaller than the {min_size[1]}x{min_size[2]} "
+            f"this model accepts; pass a larger input_size"
+        )
     return tuple(size)
 
 
@@ -77,7 +90,8 @@ class Probe(nn.Module):
         super().__init__()
         self.model = model
         self.split = callable(getattr(model, "forward_features", None)) and callable(
-            getattr(model, "forward_head", None))
+            getattr(model, "forward_head", None)
+        )
         self.in_features = False
         self.feature_map: torch.Tensor | None = None
 
@@ -210,8 +224,9 @@ class _Recorder:
             tr.activation_bytes += rec.activation_bytes
 
 
-def _run_once(model: nn.Module, size: tuple[int, ...], device: torch.device, dtype: torch.dtype,
-              meta_state: bool) -> Trace:
+def _run_once(
+    model: nn.Module, size: tuple[int, ...], device: torch.device, dtype: torch.dtype, meta_state: bool
+) -> Trace:
     from torch.utils.flop_counter import FlopCounterMode
 
     tr = Trace(size)
@@ -229,8 +244,10 @@ def _run_once(model: nn.Module, size: tuple[int, ...], device: torch.device, dty
         rf_mode = ReceptiveFieldMode(on_note=rec.note)
         with torch.no_grad(), counter, rf_mode, DepthMode():
             if meta_state:
-                state = {f"model.{k}": torch.empty_like(v, device="meta")
-                         for k, v in [*model.named_parameters(), *model.named_buffers()]}
+                state = {
+                    f"model.{k}": torch.empty_like(v, device="meta")
+                    for k, v in [*model.named_parameters(), *model.named_buffers()]
+                }
                 out = torch.func.functional_call(probe, state, (x,))
             else:
                 out = probe(x)
@@ -265,8 +282,9 @@ def _finish(tr: Trace, model: nn.Module, probe: Probe, counter: Any, out: Any) -
         tr.feature_name, tr.feature_shape, tr.feature_field = "output", tr.root.shape, tr.root.rf
     else:  # a classifier without timm's split: the last 4-D map before global pooling
         for r in reversed(tr.finished):
-            if r.hw is not None and not isinstance(model.get_submodule(r.name),
-                                                   (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+            if r.hw is not None and not isinstance(
+                model.get_submodule(r.name), (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+            ):
                 tr.feature_name, tr.feature_shape, tr.feature_field = r.name, r.shape, r.rf
                 break
 
@@ -275,5 +293,7 @@ def unknown_layers_message(unknown: Sequence[str], names: Sequence[str]) -> str:
     close = [s for u in unknown for s in suggest(u, names, n=3)]
     top = [n for n in names if n.count(".") < 2]
     hint = f" (did you mean {', '.join(dict.fromkeys(close))}?)" if close else ""
-    return (f"unknown layer name(s) {', '.join(map(repr, unknown))}{hint}; valid names are module "
-            f"names such as {', '.join(top)}, or deeper ones (cnnzoo info MODEL --depth N lists them)")
+    return (
+        f"unknown layer name(s) {', '.join(map(repr, unknown))}{hint}; valid names are module "
+        f"names such as {', '.join(top)}, or deeper ones (cnnzoo info MODEL --depth N lists them)"
+    )

@@ -18,5 +18,16 @@ from .export import export
 from .predict import cam_overlay, load_model, predict, preprocess, saliency_overlay
 from .samples import write_samples
 
-__all__ = ["benchmark", "compare", "accuracy_chart", "layer_chart", "export", "predict", "preprocess",
-           "saliency_overlay", "cam_overlay", "load_model", "write_samples"]
+__all__ = [
+    "benchmark",
+    "compare",
+    "accuracy_chart",
+    "layer_chart",
+    "export",
+    "predict",
+    "preprocess",
+    "saliency_overlay",
+    "cam_overlay",
+    "load_model",
+    "write_samples",
+]

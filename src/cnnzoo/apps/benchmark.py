@@ -126,12 +126,23 @@ def matmul_peak(dev: torch.device, precision: str, size: int | None = None) -> d
     return {"peak_gflops_per_s": 2 * n**3 / best / 1e9, "peak_kind": f"{n}x{n} matmul, {precision}"}
 
 
-def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_size: int | None = None,
-              precision: str = "fp32", channels_last: bool = False, compile: bool = False,
-              train: bool = False, warmup: int = 2, repeats: int = 10,
-              input_size: Sequence[int] | None = None, timing: bool = True, threads: int | None = None,
-              progress: Callable[[dict[str, Any]], None] | None = None,
-              model_args: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+def benchmark(
+    models: str | Sequence[str] = "*",
+    *,
+    device: str = "auto",
+    batch_size: int | None = None,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    compile: bool = False,
+    train: bool = False,
+    warmup: int = 2,
+    repeats: int = 10,
+    input_size: Sequence[int] | None = None,
+    timing: bool = True,
+    threads: int | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    model_args: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
     """Parameters, GFLOPs, throughput, latency and peak memory of registered models.
 
     For each model: inference images/s and median batch latency (and with ``train`` the
@@ -168,16 +179,40 @@ def benchmark(models: str | Sequence[str] = "*", *, device: str = "auto", batch_
     if dev.type == "cpu" and timing:
         torch.set_num_threads(threads or auto_cpu_threads())
     try:
-        return _benchmark(names, dev, batch_size, precision, channels_last, compile, train, warmup, repeats,
-                          input_size, timing, progress, dict(model_args or {}))
+        return _benchmark(
+            names,
+            dev,
+            batch_size,
+            precision,
+            channels_last,
+            compile,
+            train,
+            warmup,
+            repeats,
+            input_size,
+            timing,
+            progress,
+            dict(model_args or {}),
+        )
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: str, channels_last: bool,
-               compile: bool, train: bool, warmup: int, repeats: int, input_size: Sequence[int] | None,
-               timing: bool, progress: Callable[[dict[str, Any]], None] | None,
-               model_args: dict[str, Any]) -> list[dict[str, Any]]:
+def _benchmark(
+    names: list[str],
+    dev: torch.device,
+    batch_size: int,
+    precision: str,
+    channels_last: bool,
+    compile: bool,
+    train: bool,
+    warmup: int,
+    repeats: int,
+    input_size: Sequence[int] | None,
+    timing: bool,
+    progress: Callable[[dict[str, Any]], None] | None,
+    model_args: dict[str, Any],
+) -> list[dict[str, Any]]:
     top1 = published_top1()
     peak = matmul_peak(dev, precision) if timing else None
     results = []
@@ -187,21 +222,42 @@ def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: 
         with torch.device("meta"):
             meta = create_model(name, **model_args)
         row: dict[str, Any] = {
-            "model": name, "family": info.family,
+            "model": name,
+            "family": info.family,
             "params": sum(p.numel() for p in meta.parameters()),
-            "gflops": count_flops(meta, size).gflops, "input_size": list(size),
+            "gflops": count_flops(meta, size).gflops,
+            "input_size": list(size),
             "top1": top1.get(name, (None, None))[0],
-            "device": str(dev), "threads": torch.get_num_threads() if dev.type == "cpu" else None,
-            "batch_size": batch_size, "precision": precision,
-            "channels_last": channels_last, "compile": compile, "warmup": warmup, "repeats": repeats}
+            "device": str(dev),
+            "threads": torch.get_num_threads() if dev.type == "cpu" else None,
+            "batch_size": batch_size,
+            "precision": precision,
+            "channels_last": channels_last,
+            "compile": compile,
+            "warmup": warmup,
+            "repeats": repeats,
+        }
         if model_args:
             row["model_args"] = dict(model_args)
         del meta
         if timing:
             assert peak is not None
             try:
-                row.update(_time_model(name, size, dev, batch_size, precision, channels_last, compile,
-                                       train, warmup, repeats, model_args))
+                row.update(
+                    _time_model(
+                        name,
+                        size,
+                        dev,
+                        batch_size,
+                        precision,
+                        channels_last,
+                        compile,
+                        train,
+                        warmup,
+                        repeats,
+                        model_args,
+                    )
+                )
             finally:
                 _release(dev)
             row.update(peak)
@@ -221,9 +277,19 @@ def _benchmark(names: list[str], dev: torch.device, batch_size: int, precision: 
     return results
 
 
-def _time_model(name: str, size: tuple[int, ...], dev: torch.device, batch_size: int, precision: str,
-                channels_last: bool, compile: bool, train: bool, warmup: int, repeats: int,
-                model_args: dict[str, Any]) -> dict[str, Any]:
+def _time_model(
+    name: str,
+    size: tuple[int, ...],
+    dev: torch.device,
+    batch_size: int,
+    precision: str,
+    channels_last: bool,
+    compile: bool,
+    train: bool,
+    warmup: int,
+    repeats: int,
+    model_args: dict[str, Any],
+) -> dict[str, Any]:
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = create_model(name, **model_args).to(dev).to(memory_format=fmt)
     x = torch.randn(batch_size, *size, device=dev).contiguous(memory_format=fmt)
@@ -236,8 +302,12 @@ def _time_model(name: str, size: tuple[int, ...], dev: torch.device, batch_size:
     model.eval()
     with _PeakMemory(dev) as mem, torch.inference_mode(), autocast(dev, precision):
         seconds = _timed(lambda: fn(x), dev, warmup, repeats)
-    out.update(infer_latency_ms=seconds * 1e3, infer_images_per_s=batch_size / seconds,
-               peak_memory_mb=mem.peak_mb, memory_kind=mem.kind)
+    out.update(
+        infer_latency_ms=seconds * 1e3,
+        infer_images_per_s=batch_size / seconds,
+        peak_memory_mb=mem.peak_mb,
+        memory_kind=mem.kind,
+    )
     if train:
         model.train()
         target = torch.randint(0, int(getattr(model, "num_classes")), (batch_size,), device=dev)  # noqa: B009
@@ -254,8 +324,9 @@ def _time_model(name: str, size: tuple[int, ...], dev: torch.device, batch_size:
 
         with _PeakMemory(dev) as mem:
             seconds = _timed(step, dev, warmup, repeats)
-        out.update(train_step_ms=seconds * 1e3, train_images_per_s=batch_size / seconds,
-                   train_peak_memory_mb=mem.peak_mb)
+        out.update(
+            train_step_ms=seconds * 1e3, train_images_per_s=batch_size / seconds, train_peak_memory_mb=mem.peak_mb
+        )
     return out
 
 

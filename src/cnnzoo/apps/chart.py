@@ -84,16 +84,18 @@ def _chosen_entries(models: str | Sequence[str]) -> list[Any]:
         if "." in item and not any(c in item for c in "*?["):
             base = item.partition(".")[0]
             tags = sorted(t for t, e in CATALOGUE.items() if e.architecture == base)
-            raise InvalidArgumentError(f"no weights {item!r} in the catalogue" +
-                                       (f"; {base} has {', '.join(tags)}" if tags else ""))
+            raise InvalidArgumentError(
+                f"no weights {item!r} in the catalogue" + (f"; {base} has {', '.join(tags)}" if tags else "")
+            )
         for name in list_models(item):
             if name in defaults:
                 chosen.setdefault(defaults[name][1].tag, defaults[name][1])
     return list(chosen.values())
 
 
-def _place_labels(fig: Any, ax: Any, points: list[tuple[float, float]], texts: list[str],
-                  sizes: list[float]) -> list[Any]:
+def _place_labels(
+    fig: Any, ax: Any, points: list[tuple[float, float]], texts: list[str], sizes: list[float]
+) -> list[Any]:
     """Label each point where its text overlaps no other label and no marker and stays inside the
     axes (``sizes``: marker areas in points^2): candidate offsets are tried nearest first, farther
     ones with a leader line; where none is free, the one with the fewest overlaps."""
@@ -103,8 +105,9 @@ def _place_labels(fig: Any, ax: Any, points: list[tuple[float, float]], texts: l
     px = fig.dpi / 72.0
     centres = [ax.transData.transform(p) for p in points]
     radii = [max(2.0, (s**0.5) / 2) * px for s in sizes]  # marker radii in pixels
-    markers = [Bbox.from_extents(cx - 0.7 * r, cy - 0.7 * r, cx + 0.7 * r, cy + 0.7 * r)
-               for (cx, cy), r in zip(centres, radii)]
+    markers = [
+        Bbox.from_extents(cx - 0.7 * r, cy - 0.7 * r, cx + 0.7 * r, cy + 0.7 * r) for (cx, cy), r in zip(centres, radii)
+    ]
     frame = ax.get_window_extent(renderer)
     taken: list[Any] = []
     directions = [(1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1), (0, -1), (1, 0), (-1, 0)]
@@ -119,8 +122,16 @@ def _place_labels(fig: Any, ax: Any, points: list[tuple[float, float]], texts: l
                 va = "bottom" if uy > 0 else "top" if uy < 0 else "center"
                 # a leader line always: next to a big marker, a label could be read as its
                 arrow = {"arrowstyle": "-", "color": "0.35", "lw": 0.6, "shrinkA": 0, "shrinkB": 1}
-                ann = ax.annotate(texts[i], points[i], xytext=(ux * reach, uy * reach), textcoords="offset points",
-                                  fontsize=7, ha=ha, va=va, arrowprops=arrow)
+                ann = ax.annotate(
+                    texts[i],
+                    points[i],
+                    xytext=(ux * reach, uy * reach),
+                    textcoords="offset points",
+                    fontsize=7,
+                    ha=ha,
+                    va=va,
+                    arrowprops=arrow,
+                )
                 box = ann.get_window_extent(renderer).padded(1.5)
                 # a label on a label is unreadable; a label on a translucent marker only untidy
                 clash = 10 * sum(Bbox.intersection(box, b) is not None for b in taken)
@@ -165,10 +176,18 @@ def accuracy_figure(models: str | Sequence[str] = "*", *, log_x: bool = True) ->
         size = _accuracy_size(entry)
         with torch.device("meta"):
             meta = create_model(name)
-        rows.append({"model": name, "family": get_model_entry(name).family, "top1": float(entry.top1),
-                     "gflops": count_flops(meta, size).gflops, "input_size": list(size),
-                     "params": sum(p.numel() for p in meta.parameters()), "tag": entry.tag,
-                     "recipe": recipe_of(entry)})
+        rows.append(
+            {
+                "model": name,
+                "family": get_model_entry(name).family,
+                "top1": float(entry.top1),
+                "gflops": count_flops(meta, size).gflops,
+                "input_size": list(size),
+                "params": sum(p.numel() for p in meta.parameters()),
+                "tag": entry.tag,
+                "recipe": recipe_of(entry),
+            }
+        )
     if not rows:
         raise InvalidArgumentError(f"no model matching {models!r} has a published top-1 in the catalogue")
     fig = Figure(figsize=(12, 7), dpi=100, layout="constrained")
@@ -184,20 +203,38 @@ def accuracy_figure(models: str | Sequence[str] = "*", *, log_x: bool = True) ->
     area = 6.0  # points^2 per million parameters
     for rec in recipes:
         sel = [r for r in rows if r["recipe"] == rec]
-        ax.scatter([r["gflops"] for r in sel], [r["top1"] for r in sel], s=[r["params"] / 1e6 * area for r in sel],
-                   alpha=0.45, color=colours[rec], edgecolors="k", linewidths=0.5, label=rec)
+        ax.scatter(
+            [r["gflops"] for r in sel],
+            [r["top1"] for r in sel],
+            s=[r["params"] / 1e6 * area for r in sel],
+            alpha=0.45,
+            color=colours[rec],
+            edgecolors="k",
+            linewidths=0.5,
+            label=rec,
+        )
     for millions in (5, 50, 150):  # marker-size key
         ax.scatter([], [], s=millions * area, color="0.7", edgecolors="k", label=f"{millions}M parameters")
     if log_x:
         ax.set_xscale("log")
     ax.set_xlabel("GFLOPs per image (multiply-adds, torchvision's convention)" + (", log scale" if log_x else ""))
     ax.set_ylabel("ImageNet-1k top-1 accuracy (%) of the published weights")
-    fig.suptitle("Accuracy vs. operations of published weights, by training recipe (after Canziani et al. 2017)\n"
-                 "marker area ∝ parameters; compare architectures within one colour")
+    fig.suptitle(
+        "Accuracy vs. operations of published weights, by training recipe (after Canziani et al. 2017)\n"
+        "marker area ∝ parameters; compare architectures within one colour"
+    )
     ax.grid(True, which="both", alpha=0.3)
-    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, labelspacing=2.2, borderpad=1.2,
-                       handletextpad=2.0, title="training recipe", title_fontsize=8)
-    for handle in legend.legend_handles[:len(recipes)]:  # recipe entries: one colour swatch size
+    legend = ax.legend(
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        fontsize=8,
+        labelspacing=2.2,
+        borderpad=1.2,
+        handletextpad=2.0,
+        title="training recipe",
+        title_fontsize=8,
+    )
+    for handle in legend.legend_handles[: len(recipes)]:  # recipe entries: one colour swatch size
         handle.set_sizes([40])
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
@@ -215,14 +252,16 @@ def accuracy_figure(models: str | Sequence[str] = "*", *, log_x: bool = True) ->
     fig.set_layout_engine("none")
     several = len({r["model"] for r in rows}) < len(rows)
     texts = [r["tag"] if several else r["model"] for r in rows]
-    fig.cnnzoo_labels = _place_labels(fig, ax, [(r["gflops"], r["top1"]) for r in rows], texts,
-                                      [r["params"] / 1e6 * area for r in rows])
+    fig.cnnzoo_labels = _place_labels(
+        fig, ax, [(r["gflops"], r["top1"]) for r in rows], texts, [r["params"] / 1e6 * area for r in rows]
+    )
     fig.cnnzoo_rows = rows
     return fig
 
 
-def accuracy_chart(output: str | os.PathLike[str], models: str | Sequence[str] = "*", *,
-                   log_x: bool = True) -> list[dict[str, Any]]:
+def accuracy_chart(
+    output: str | os.PathLike[str], models: str | Sequence[str] = "*", *, log_x: bool = True
+) -> list[dict[str, Any]]:
     """Write :func:`accuracy_figure` as a PNG (atomically) and return its rows."""
     fig = accuracy_figure(models, log_x=log_x)
     with atomic_path(output_file(output)) as tmp:
@@ -233,8 +272,11 @@ def accuracy_chart(output: str | os.PathLike[str], models: str | Sequence[str] =
 def _chart_rows(table: ModelSummary) -> list[LayerInfo]:
     # the layers a lecture slide lists: those with weights, the pooling layers and, at a shallow
     # depth, the blocks that hold them (an Inception module, a residual stage), as they ran
-    return [r for r in table.layers
-            if r.leaf and r.call >= 1 and (r.kind in ("weight", "pool") or (r.kind == "container" and r.params))]
+    return [
+        r
+        for r in table.layers
+        if r.leaf and r.call >= 1 and (r.kind in ("weight", "pool") or (r.kind == "container" and r.params))
+    ]
 
 
 def _plain(value: float, _pos: Any = None) -> str:
@@ -245,8 +287,12 @@ def _plain(value: float, _pos: Any = None) -> str:
     return f"{value:.3g}"
 
 
-def layer_chart(model: nn.Module | str | ModelSummary, output: str | os.PathLike[str],
-                input_size: Sequence[int] | int | None = None, depth: int | None = None) -> list[LayerInfo]:
+def layer_chart(
+    model: nn.Module | str | ModelSummary,
+    output: str | os.PathLike[str],
+    input_size: Sequence[int] | int | None = None,
+    depth: int | None = None,
+) -> list[LayerInfo]:
     """Draw the per-layer bars of a network: parameters, MACs, activations and receptive field.
 
     One bar per layer with weights and per pooling layer, in the order they run (the
@@ -274,8 +320,11 @@ def layer_chart(model: nn.Module | str | ModelSummary, output: str | os.PathLike
     longest = max(len(r.name) for r in rows)
     fig = Figure(figsize=(max(8.0, 0.24 * len(rows) + 3), 9 + 0.07 * longest), dpi=100, layout="constrained")
     axes = fig.subplots(4, 1, sharex=True, height_ratios=[1, 1, 1, 1.2])
-    panels = [("parameters", [r.params for r in rows]), ("MACs", [r.macs for r in rows]),
-              ("output values\n(activations)", [r.neurons or 0 for r in rows])]
+    panels = [
+        ("parameters", [r.params for r in rows]),
+        ("MACs", [r.macs for r in rows]),
+        ("output values\n(activations)", [r.neurons or 0 for r in rows]),
+    ]
     for ax, (label, values) in zip(axes, panels):
         ax.bar(x, values, color=colours)
         ax.set_ylabel(label)
@@ -288,8 +337,13 @@ def layer_chart(model: nn.Module | str | ModelSummary, output: str | os.PathLike
         side = max(table.input_size[1:])
         axes[3].axhline(side, color="0.5", linestyle="--", linewidth=1, label=f"input size ({side} px)")
         if any(v > side for v in rf):  # what a field larger than the image means
-            axes[3].axhspan(side, max(v for v in rf if v == v) * 1.05, color="0.9", zorder=0,
-                            label="field larger than the image: it reaches into the zero padding")
+            axes[3].axhspan(
+                side,
+                max(v for v in rf if v == v) * 1.05,
+                color="0.9",
+                zorder=0,
+                label="field larger than the image: it reaches into the zero padding",
+            )
         axes[3].legend(loc="upper left", fontsize=8)
     axes[3].set_ylabel("receptive field (px)")
     axes[3].grid(alpha=0.3)
@@ -298,8 +352,10 @@ def layer_chart(model: nn.Module | str | ModelSummary, output: str | os.PathLike
     axes[3].set_xlim(-0.7, len(rows) - 0.3)
     kinds = "blue: with weights, orange: pooling" + (", purple: blocks" if "C4" in colours else "")
     shown = f"modules to depth {depth}" if depth else "every layer"
-    fig.suptitle(f"{table.model} at {'x'.join(map(str, table.input_size))}, {table.totals['depth']} weight layers "
-                 f"deep: per layer ({shown})\n{kinds}")
+    fig.suptitle(
+        f"{table.model} at {'x'.join(map(str, table.input_size))}, {table.totals['depth']} weight layers "
+        f"deep: per layer ({shown})\n{kinds}"
+    )
     with atomic_path(output_file(output)) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight", pad_inches=0.3)  # rotated names never clipped
     return rows

@@ -38,8 +38,13 @@ from ..errors import ExportError, InvalidArgumentError, MissingDependencyError
 __all__ = ["FORMATS", "export", "format_for", "export_metadata", "PREPROCESSING_KEYS"]
 
 FORMATS = ("export", "onnx", "torchscript")
-_SUFFIXES = {".pt2": "export", ".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript",
-             ".torchscript": "torchscript"}
+_SUFFIXES = {
+    ".pt2": "export",
+    ".onnx": "onnx",
+    ".pt": "torchscript",
+    ".ts": "torchscript",
+    ".torchscript": "torchscript",
+}
 #: the batch the model is exported with, and the one the exported file is checked on
 EXAMPLE_BATCH, CHECK_BATCH = 2, 3
 #: the ``pretrained_cfg`` entries that say how an image becomes the model's input (see apps.predict.preprocess)
@@ -61,12 +66,12 @@ def export_metadata(model: nn.Module) -> dict[str, str]:
         meta["cnnzoo.weights"] = str(weights)
     if cfg.get("label_names"):
         meta["cnnzoo.classes"] = json.dumps([str(c) for c in cfg["label_names"]])
-    prep = {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items() if k in PREPROCESSING_KEYS
-            and v is not None}
+    prep = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items() if k in PREPROCESSING_KEYS and v is not None
+    }
     if prep:
         meta["cnnzoo.preprocessing"] = json.dumps(prep)
     return meta
-
 
 
 def format_for(output: str | os.PathLike[str], format: str | None = None) -> str:
@@ -92,9 +97,16 @@ def _dynamic_batch() -> dict[str, dict[int, Any]]:
     return {"x": {0: torch.export.Dim("batch", min=1, max=65536)}}
 
 
-def export(model: nn.Module, output: str | os.PathLike[str], format: str | None = None, *,
-           input_size: Sequence[int] | None = None, opset: int | None = None,
-           atol: float = 1e-4, rtol: float = 1e-3) -> dict[str, Any]:
+def export(
+    model: nn.Module,
+    output: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    input_size: Sequence[int] | None = None,
+    opset: int | None = None,
+    atol: float = 1e-4,
+    rtol: float = 1e-3,
+) -> dict[str, Any]:
     """Export ``model`` to ``output`` and check the file against PyTorch; write it atomically.
 
     ``format`` is ``"export"`` (torch.export, ``.pt2``), ``"onnx"`` (the dynamo ONNX
@@ -111,8 +123,15 @@ def export(model: nn.Module, output: str | os.PathLike[str], format: str | None 
     example = torch.randn(EXAMPLE_BATCH, *size, device=param.device, dtype=param.dtype)
     check = torch.randn(CHECK_BATCH, *size, device=param.device, dtype=param.dtype)
     meta = export_metadata(model)
-    report: dict[str, Any] = {"format": fmt, "input_size": list(size), "atol": atol, "rtol": rtol,
-                              "example_batch": EXAMPLE_BATCH, "checked_batch": CHECK_BATCH, "metadata": meta}
+    report: dict[str, Any] = {
+        "format": fmt,
+        "input_size": list(size),
+        "atol": atol,
+        "rtol": rtol,
+        "example_batch": EXAMPLE_BATCH,
+        "checked_batch": CHECK_BATCH,
+        "metadata": meta,
+    }
     was_training = model.training
     model.eval()
     try:
@@ -138,12 +157,15 @@ def _check_space(model: nn.Module, path: Path) -> None:
     needed = sum(t.numel() * t.element_size() for t in tensors) * 11 // 10 + (1 << 20)  # the weights + 10 % + 1 MiB
     free = shutil.disk_usage(path.parent).free
     if free < needed:
-        raise ExportError(f"cannot write {path}: {os.strerror(errno.ENOSPC)} ({free / 2**20:,.1f} MiB free, the "
-                          f"exported model needs about {needed / 2**20:,.1f} MiB); nothing was written")
+        raise ExportError(
+            f"cannot write {path}: {os.strerror(errno.ENOSPC)} ({free / 2**20:,.1f} MiB free, the "
+            f"exported model needs about {needed / 2**20:,.1f} MiB); nothing was written"
+        )
 
 
-def _write_exported_program(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
-                            opset: int | None, meta: dict[str, str]) -> tuple[torch.Tensor, str, dict[str, str]]:
+def _write_exported_program(
+    model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path, opset: int | None, meta: dict[str, str]
+) -> tuple[torch.Tensor, str, dict[str, str]]:
     try:
         with _quiet():
             program = torch.export.export(model, (example,), dynamic_shapes=_dynamic_batch())
@@ -157,19 +179,26 @@ def _write_exported_program(model: nn.Module, example: torch.Tensor, check: torc
     return got.float().cpu(), "torch.export.load", carried
 
 
-def _write_onnx(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
-                opset: int | None, meta: dict[str, str]) -> tuple[torch.Tensor, str, dict[str, str]]:
+def _write_onnx(
+    model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path, opset: int | None, meta: dict[str, str]
+) -> tuple[torch.Tensor, str, dict[str, str]]:
     for package in ("onnx", "onnxscript", "onnxruntime"):
         try:
             __import__(package)
         except ImportError:
-            raise MissingDependencyError(f"ONNX export needs onnx, onnxscript and onnxruntime ({package} is "
-                                         "missing): pip install 'cnnzoo[export]'") from None
+            raise MissingDependencyError(
+                f"ONNX export needs onnx, onnxscript and onnxruntime ({package} is "
+                "missing): pip install 'cnnzoo[export]'"
+            ) from None
     import onnx
     import onnxruntime
 
-    kwargs: dict[str, Any] = {"dynamo": True, "dynamic_shapes": _dynamic_batch(), "input_names": ["input"],
-                              "output_names": ["output"]}
+    kwargs: dict[str, Any] = {
+        "dynamo": True,
+        "dynamic_shapes": _dynamic_batch(),
+        "input_names": ["input"],
+        "output_names": ["output"],
+    }
     if opset is not None:
         kwargs["opset_version"] = opset
     try:
@@ -180,8 +209,7 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tm
             program.model.metadata_props.update(meta)  # the model's metadata_props (ONNX IR, Model)
             program.save(str(tmp))
     except Exception as e:  # noqa: BLE001 - the exporter's errors have no common public base
-        raise ExportError(f"the ONNX exporter cannot export {type(model).__name__}: "
-                          f"{str(e).splitlines()[0]}") from None
+        raise ExportError(f"the ONNX exporter cannot export {type(model).__name__}: {str(e).splitlines()[0]}") from None
     onnx.checker.check_model(str(tmp))
     session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
@@ -190,23 +218,28 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tm
     return got, "onnxruntime", carried
 
 
-def _write_torchscript(model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path,
-                       opset: int | None, meta: dict[str, str]) -> tuple[torch.Tensor, str, dict[str, str]]:
+def _write_torchscript(
+    model: nn.Module, example: torch.Tensor, check: torch.Tensor, tmp: Path, opset: int | None, meta: dict[str, str]
+) -> tuple[torch.Tensor, str, dict[str, str]]:
     carried = dict.fromkeys(meta, "")
     with _quiet(), torch.no_grad():
         # check_trace=False: the check below, on another batch size, is the one that counts
         torch.jit.save(torch.jit.trace(model, example, check_trace=False), str(tmp), _extra_files=meta)
         got = torch.jit.load(str(tmp), map_location=check.device, _extra_files=carried)(check)
-    return got.float().cpu(), "torch.jit.load", {k: v.decode() if isinstance(v, bytes) else v
-                                                  for k, v in carried.items()}
+    return (
+        got.float().cpu(),
+        "torch.jit.load",
+        {k: v.decode() if isinstance(v, bytes) else v for k, v in carried.items()},
+    )
 
 
-def _compare(got: torch.Tensor, ref: torch.Tensor, atol: float, rtol: float, report: dict[str, Any],
-             how: str) -> None:
+def _compare(got: torch.Tensor, ref: torch.Tensor, atol: float, rtol: float, report: dict[str, Any], how: str) -> None:
     if got.shape != ref.shape:
         raise ExportError(f"the exported model returns shape {tuple(got.shape)}, PyTorch {tuple(ref.shape)}")
     diff = (got - ref).abs()
     report.update(checked_with=how, max_abs_diff=float(diff.max()))
     if not bool((diff <= atol + rtol * ref.abs()).all()):
-        raise ExportError(f"the exported model differs from PyTorch by up to {float(diff.max()):.3g} "
-                          f"(tolerance {atol} + {rtol} x |output|); the file was not written")
+        raise ExportError(
+            f"the exported model differs from PyTorch by up to {float(diff.max()):.3g} "
+            f"(tolerance {atol} + {rtol} x |output|); the file was not written"
+        )

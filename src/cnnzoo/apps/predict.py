@@ -27,15 +27,25 @@ from ..errors import DataError, InvalidArgumentError, WeightsError
 from ..limits import check_count, check_input_size
 from ..reading import walk_files
 
-__all__ = ["preprocess", "predict", "image_files", "saliency_overlay", "cam_overlay", "explanation_figure",
-           "map_on_original", "load_model"]
+__all__ = [
+    "preprocess",
+    "predict",
+    "image_files",
+    "saliency_overlay",
+    "cam_overlay",
+    "explanation_figure",
+    "map_on_original",
+    "load_model",
+]
 
 
 def _cfg(model: nn.Module) -> dict[str, Any]:
     cfg = getattr(model, "pretrained_cfg", None)
     if not cfg or "input_size" not in cfg:
-        raise InvalidArgumentError("the model has no pretrained_cfg with its preprocessing; build it "
-                                   "with cnnzoo.create_model(name, pretrained=...)")
+        raise InvalidArgumentError(
+            "the model has no pretrained_cfg with its preprocessing; build it "
+            "with cnnzoo.create_model(name, pretrained=...)"
+        )
     return cfg
 
 
@@ -90,8 +100,14 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLi
         found = [f for f in walk_files(folder, max_depth=0) if f.suffix.lower() in IMG_EXTENSIONS]
         if not found:
             subs = sorted(d.name for d in folder.iterdir() if d.is_dir())
-            hint = (f"; it holds folders ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): give one of "
-                    f"them, or evaluate a folder of class folders with cnnzoo eval --data {folder}") if subs else ""
+            hint = (
+                (
+                    f"; it holds folders ({', '.join(subs[:3])}{', ...' if len(subs) > 3 else ''}): give one of "
+                    f"them, or evaluate a folder of class folders with cnnzoo eval --data {folder}"
+                )
+                if subs
+                else ""
+            )
             raise DataError(f"{folder} is a directory with no image files ({' '.join(IMG_EXTENSIONS)}){hint}")
         out += found
     return out
@@ -125,8 +141,10 @@ def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk:
     top_p, top_i = probs.topk(k, dim=1)
     results = []
     for path, ps, idx in zip(images, top_p.tolist(), top_i.tolist()):
-        top = [{"index": i, "label": labels[i] if labels and i < len(labels) else str(i), "prob": p}
-               for p, i in zip(ps, idx)]
+        top = [
+            {"index": i, "label": labels[i] if labels and i < len(labels) else str(i), "prob": p}
+            for p, i in zip(ps, idx)
+        ]
         results.append({"image": str(path), "top": top})
     return results
 
@@ -140,10 +158,15 @@ def _require_finite(probs: torch.Tensor, model: nn.Module, images: Sequence[str 
 
     weights = sum(1 for t in model.state_dict().values() if t.is_floating_point())
     broken = len(nonfinite_tensors(model))
-    cause = (f"{broken} of its {weights} weight tensors hold NaN or inf (a diverged run's checkpoint?)"
-             if broken else "its weights are finite but its outputs overflow")
-    raise WeightsError(f"the model gives NaN or infinite outputs for {images[bad[0]]}: {cause}; "
-                       "use other weights (a run's best.pt from before it diverged, or retrain with a lower --lr)")
+    cause = (
+        f"{broken} of its {weights} weight tensors hold NaN or inf (a diverged run's checkpoint?)"
+        if broken
+        else "its weights are finite but its outputs overflow"
+    )
+    raise WeightsError(
+        f"the model gives NaN or infinite outputs for {images[bad[0]]}: {cause}; "
+        "use other weights (a run's best.pt from before it diverged, or retrain with a lower --lr)"
+    )
 
 
 def _crop_box(height: int, width: int, cfg: dict[str, Any]) -> tuple[float, float, float, float]:
@@ -180,10 +203,11 @@ def map_on_original(heat: torch.Tensor, original_size: Sequence[int], cfg: dict[
     top, left, box_h, box_w = _crop_box(height, width, cfg)
     y0, x0 = int(round(top)), int(round(left))
     bh, bw = max(1, min(height - y0, int(round(box_h)))), max(1, min(width - x0, int(round(box_w))))
-    inside = torch.nn.functional.interpolate(heat.detach().float().cpu()[None, None], size=(bh, bw),
-                                             mode="bilinear", align_corners=False)[0, 0]
+    inside = torch.nn.functional.interpolate(
+        heat.detach().float().cpu()[None, None], size=(bh, bw), mode="bilinear", align_corners=False
+    )[0, 0]
     out = torch.full((height, width), float("nan"))
-    out[y0:y0 + bh, x0:x0 + bw] = inside
+    out[y0 : y0 + bh, x0 : x0 + bw] = inside
     return out
 
 
@@ -199,9 +223,15 @@ def _caption(model: nn.Module, logits: torch.Tensor, target: int | None) -> tupl
     pred = int(probs.argmax())
     tag = cfg.get("tag")
     weights = f"weights {tag}" if tag else "RANDOM WEIGHTS (untrained): the map shows the method, not a learnt model"
-    meta = {"model": cfg.get("architecture") or type(model).__name__, "weights": tag, "predicted": pred,
-            "predicted_label": name(pred), "score": float(probs[pred]), "target": target,
-            "target_label": None if target is None else name(target)}
+    meta = {
+        "model": cfg.get("architecture") or type(model).__name__,
+        "weights": tag,
+        "predicted": pred,
+        "predicted_label": name(pred),
+        "score": float(probs[pred]),
+        "target": target,
+        "target_label": None if target is None else name(target),
+    }
     text = f"{meta['model']}, {weights}\npredicted: {name(pred)}, p = {meta['score']:.3f}"
     if target is not None and target != pred:
         text += f"; explained class: {name(target)}, p = {float(probs[target]):.3f}"
@@ -210,9 +240,16 @@ def _caption(model: nn.Module, logits: torch.Tensor, target: int | None) -> tupl
     return text, meta
 
 
-def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: str = "cam", *,
-                       target: int | None = None, layer: str | None = None,
-                       smoothgrad_samples: int = 16, blur: float = 1.0) -> Any:
+def explanation_figure(
+    model: nn.Module,
+    image: str | os.PathLike[str],
+    method: str = "cam",
+    *,
+    target: int | None = None,
+    layer: str | None = None,
+    smoothgrad_samples: int = 16,
+    blur: float = 1.0,
+) -> Any:
     """A slide-ready matplotlib figure: the original image, and the map drawn on it with a colour bar.
 
     ``method`` is ``"cam"`` (:func:`cnnzoo.grad_cam` of ``layer``, Selvaraju et al. 2017) or
@@ -254,9 +291,12 @@ def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: 
         bar = "Grad-CAM, relative to its peak"
     else:
         heat = saliency(model, x, target=target, smoothgrad_samples=smoothgrad_samples, blur=blur)
-        what = (f"gradient saliency (Simonyan et al. 2014), SmoothGrad over {smoothgrad_samples} noisy copies "
-                f"(Smilkov et al. 2017), blur {blur:g} px" if smoothgrad_samples else
-                f"gradient saliency (Simonyan et al. 2014), blur {blur:g} px")
+        what = (
+            f"gradient saliency (Simonyan et al. 2014), SmoothGrad over {smoothgrad_samples} noisy copies "
+            f"(Smilkov et al. 2017), blur {blur:g} px"
+            if smoothgrad_samples
+            else f"gradient saliency (Simonyan et al. 2014), blur {blur:g} px"
+        )
         bar = "|d score / d pixel|, relative to its peak"
     heat = heat.detach().float().cpu()
     heat = heat / heat.max() if heat.max() > 0 else heat
@@ -275,16 +315,24 @@ def explanation_figure(model: nn.Module, image: str | os.PathLike[str], method: 
     # under the map the photo is in grey: its own colours would read as map values
     luma = photo[..., 0] if grey else photo @ [0.299, 0.587, 0.114]
     for ax, shown in ((ax_img, photo[..., 0] if grey else photo), (ax_map, luma)):
-        ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1,
-                  interpolation="nearest" if max(height, width) < 100 else "antialiased")
+        ax.imshow(
+            shown,
+            cmap="gray" if shown.ndim == 2 else None,
+            vmin=0,
+            vmax=1,
+            interpolation="nearest" if max(height, width) < 100 else "antialiased",
+        )
         ax.set_xticks([])
         ax.set_yticks([])
     ax_img.set_title(f"the image ({width} x {height} px)", fontsize=10)
     ax_map.imshow(rgba, interpolation="bilinear")
     top, left, box_h, box_w = _crop_box(height, width, cfg)
     if box_h < height - 0.5 or box_w < width - 0.5:
-        ax_map.add_patch(Rectangle((left - 0.5, top - 0.5), box_w, box_h, fill=False, edgecolor="white",
-                                   linestyle="--", linewidth=1.2))
+        ax_map.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5), box_w, box_h, fill=False, edgecolor="white", linestyle="--", linewidth=1.2
+            )
+        )
         ax_map.set_title("the map on the image in grey (dashed: the centre crop the model saw)", fontsize=10)
     else:
         ax_map.set_title("the map on the image" + ("" if grey else " in grey"), fontsize=10)
@@ -305,13 +353,21 @@ def _save_figure(fig: Any, output: str | os.PathLike[str]) -> Path:
     # RGB with no visible banding, so that a photo's figure stays small enough for slides and docs
     rgb = Image.open(buf).convert("RGB")
     small = io.BytesIO()
-    rgb.quantize(palette=rgb.quantize(256, kmeans=2), dither=Image.Dither.FLOYDSTEINBERG).save(small, format="PNG",
-                                                                                               optimize=True)
+    rgb.quantize(palette=rgb.quantize(256, kmeans=2), dither=Image.Dither.FLOYDSTEINBERG).save(
+        small, format="PNG", optimize=True
+    )
     return atomic_write(output_file(output), small.getvalue())
 
 
-def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                     target: int | None = None, smoothgrad_samples: int = 16, blur: float = 1.0) -> Path:
+def saliency_overlay(
+    model: nn.Module,
+    image: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    target: int | None = None,
+    smoothgrad_samples: int = 16,
+    blur: float = 1.0,
+) -> Path:
     """Write a PNG: the original image beside it with its gradient saliency drawn on it.
 
     See :func:`explanation_figure` (``method="saliency"``): SmoothGrad over
@@ -319,13 +375,18 @@ def saliency_overlay(model: nn.Module, image: str | os.PathLike[str], output: st
     colour bar, and a caption with the model, the predicted class, its probability and the
     explained class (``target``, default the predicted one). Needs matplotlib; written atomically.
     """
-    fig = explanation_figure(model, image, "saliency", target=target, smoothgrad_samples=smoothgrad_samples,
-                             blur=blur)
+    fig = explanation_figure(model, image, "saliency", target=target, smoothgrad_samples=smoothgrad_samples, blur=blur)
     return _save_figure(fig, output)
 
 
-def cam_overlay(model: nn.Module, image: str | os.PathLike[str], output: str | os.PathLike[str], *,
-                target: int | None = None, layer: str | None = None) -> Path:
+def cam_overlay(
+    model: nn.Module,
+    image: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    target: int | None = None,
+    layer: str | None = None,
+) -> Path:
     """Write a PNG: the original image beside it with its Grad-CAM map drawn on it.
 
     See :func:`explanation_figure` (``method="cam"``): :func:`cnnzoo.grad_cam` of ``layer``
@@ -348,8 +409,9 @@ def _peek_checkpoint(path: str) -> dict[str, Any] | None:
     return None
 
 
-def load_model(model: str | None, pretrained: bool | str | None = True,
-               model_args: dict[str, Any] | None = None) -> nn.Module:
+def load_model(
+    model: str | None, pretrained: bool | str | None = True, model_args: dict[str, Any] | None = None
+) -> nn.Module:
     """A model with weights to predict with: ``pretrained`` is True (the default tag), a tag, a
     weights file, or a cnnzoo run's checkpoint (``runs/X/best.pt``).
 
@@ -378,5 +440,5 @@ def load_model(model: str | None, pretrained: bool | str | None = True,
     if model is None:
         raise InvalidArgumentError("give the model (--model NAME) with a weight tag")
     base = model.partition(".")[0]
-    tag = text[len(base) + 1:] if text.startswith(base + ".") else text  # the whole tag, as `weights list` prints it
+    tag = text[len(base) + 1 :] if text.startswith(base + ".") else text  # the whole tag, as `weights list` prints it
     return create_model(f"{base}.{tag}", pretrained=True, **args)

@@ -42,8 +42,9 @@ def _png(image: torch.Tensor, path: Path) -> Path:
     return atomic_write(path, encode_png(image))
 
 
-def _tensor_samples(ds: Any, classes: list[str], n: int, out: Path, undo: tuple[float, float] | None,
-                    prefix: str) -> list[Path]:
+def _tensor_samples(
+    ds: Any, classes: list[str], n: int, out: Path, undo: tuple[float, float] | None, prefix: str
+) -> list[Path]:
     labels = [int(y) for y in ds.labels]
     written: list[Path] = []
     seen: dict[str, int] = {}
@@ -77,8 +78,9 @@ def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
     return written
 
 
-def write_samples(output: str | os.PathLike[str], data: str = "digits", n: int = 20, *,
-                  split: str = "val", image_size: int = 32) -> list[Path]:
+def write_samples(
+    output: str | os.PathLike[str], data: str = "digits", n: int = 20, *, split: str = "val", image_size: int = 32
+) -> list[Path]:
     """Write ``n`` images of a data set into ``output``, taken in turn from each class.
 
     ``data`` is a ``--data`` spec: ``digits`` (default: scikit-learn's 8x8 digits, resized

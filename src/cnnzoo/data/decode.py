@@ -61,16 +61,23 @@ def check_resized(image: torch.Tensor, size: int | Sequence[int], name: str = "i
         out_h, out_w = size
     limit = max_image_pixels()
     if out_h * out_w > limit:
-        raise DataError(f"refusing to resize {name} of {w}x{h} to {out_w}x{out_h} = {out_h * out_w:,} pixels, over "
-                        f"the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)")
+        raise DataError(
+            f"refusing to resize {name} of {w}x{h} to {out_w}x{out_h} = {out_h * out_w:,} pixels, over "
+            f"the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)"
+        )
     return image
 
 
 def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
     """An image file's bytes, through cnnzoo's one file opener (:func:`cnnzoo.reading.read_bytes`): a
     regular file of at most 16 bytes per allowed pixel (a float RGBA TIFF) and 1 MiB of header."""
-    return read_bytes(path, "image", limit=16 * max_image_pixels() + (1 << 20), error=DataError,
-                      hint=" (set CNNZOO_MAX_IMAGE_PIXELS to raise it)")
+    return read_bytes(
+        path,
+        "image",
+        limit=16 * max_image_pixels() + (1 << 20),
+        error=DataError,
+        hint=" (set CNNZOO_MAX_IMAGE_PIXELS to raise it)",
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -104,16 +111,19 @@ def _open_header(data: bytes, name: str) -> Any:
         try:
             im = Image.open(io.BytesIO(data))
         except UnidentifiedImageError:
-            raise DataError(f"cannot decode {name}: not an image file that Pillow can identify "
-                            f"(its first bytes: {data[:8]!r})") from None
+            raise DataError(
+                f"cannot decode {name}: not an image file that Pillow can identify (its first bytes: {data[:8]!r})"
+            ) from None
         except Exception as e:  # noqa: BLE001 - a damaged header raises anything from SyntaxError to struct.error
             raise DataError(f"cannot decode {name}: {_one_line(e)}") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     width, height = im.size
     if width * height > limit:
-        raise DataError(f"refusing to decode {name}: its header claims {width}x{height} = {width * height:,} "
-                        f"pixels, over the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)")
+        raise DataError(
+            f"refusing to decode {name}: its header claims {width}x{height} = {width * height:,} "
+            f"pixels, over the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)"
+        )
     if width == 0 or height == 0:
         raise DataError(f"cannot decode {name}: its header claims {width}x{height} pixels")
     return im
@@ -149,8 +159,9 @@ def _pillow(im: Any, channels: int) -> torch.Tensor:
     return x.unsqueeze(0) if x.dim() == 2 else x.permute(2, 0, 1)
 
 
-def decode_image(data: bytes | bytearray | memoryview | torch.Tensor, channels: int = 3,
-                 name: str = "image") -> torch.Tensor:
+def decode_image(
+    data: bytes | bytearray | memoryview | torch.Tensor, channels: int = 3, name: str = "image"
+) -> torch.Tensor:
     """An encoded image file's pixels as a uint8 tensor ``channels x H x W`` (1 = grey, 3 = RGB).
 
     The header is checked first (format, and size against :func:`max_image_pixels`); JPEG,

@@ -22,8 +22,18 @@ from torch.utils.data import DataLoader
 
 from ..errors import DataError
 
-__all__ = ["DeviceTransform", "ToDevice", "Normalize", "EncodedBatch", "collate_encoded", "DecodeImages",
-           "ImageLoader", "device_transform", "reads_ahead", "feed"]
+__all__ = [
+    "DeviceTransform",
+    "ToDevice",
+    "Normalize",
+    "EncodedBatch",
+    "collate_encoded",
+    "DecodeImages",
+    "ImageLoader",
+    "device_transform",
+    "reads_ahead",
+    "feed",
+]
 
 
 class DeviceTransform(Protocol):
@@ -43,9 +53,11 @@ class ToDevice:
     def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or not images.is_floating_point():
             what = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
-            raise DataError(f"the loader gives {what} images, not float model inputs; give it a device_transform "
-                            "(loader.device_transform = cnnzoo.data.Normalize(mean, std) for uint8 images) "
-                            "or normalise them in the loader")
+            raise DataError(
+                f"the loader gives {what} images, not float model inputs; give it a device_transform "
+                "(loader.device_transform = cnnzoo.data.Normalize(mean, std) for uint8 images) "
+                "or normalise them in the loader"
+            )
         return _to(images, device, channels_last)
 
 
@@ -78,8 +90,10 @@ class Normalize:
         if x.shape[-3] != len(self.mean):
             raise DataError(f"{x.shape[-3]}-channel images, but {len(self.mean)} normalisation statistics")
         if x.device not in self._stats:  # made once per device: no small host-to-device copy per batch
-            self._stats[x.device] = (torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1),
-                                     torch.tensor(self.std, dtype=torch.float32, device=x.device).view(-1, 1, 1))
+            self._stats[x.device] = (
+                torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1),
+                torch.tensor(self.std, dtype=torch.float32, device=x.device).view(-1, 1, 1),
+            )
         mean, std = self._stats[x.device]
         return x.to(torch.float32).mul_(1.0 / 255).sub_(mean).div_(std)
 
@@ -99,8 +113,10 @@ class EncodedBatch(NamedTuple):
 
 def collate_encoded(items: Sequence[tuple[tuple[torch.Tensor, int], int]]) -> tuple[EncodedBatch, torch.Tensor]:
     """The ``collate_fn`` of encoded image folders: files of any length stay a list."""
-    return (EncodedBatch([data for (data, _), _ in items], torch.tensor([seed for (_, seed), _ in items])),
-            torch.tensor([target for _, target in items]))
+    return (
+        EncodedBatch([data for (data, _), _ in items], torch.tensor([seed for (_, seed), _ in items])),
+        torch.tensor([target for _, target in items]),
+    )
 
 
 def _is_jpeg(data: torch.Tensor) -> bool:
@@ -118,14 +134,20 @@ class DecodeImages:
     :func:`~cnnzoo.data.decode_image`.
     """
 
-    def __init__(self, transform: Callable[[torch.Tensor], torch.Tensor], mean: Sequence[float],
-                 std: Sequence[float], in_chans: int = 3) -> None:
+    def __init__(
+        self,
+        transform: Callable[[torch.Tensor], torch.Tensor],
+        mean: Sequence[float],
+        std: Sequence[float],
+        in_chans: int = 3,
+    ) -> None:
         self.transform, self.normalize, self.in_chans = transform, Normalize(mean, std), in_chans
 
     def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
         if not isinstance(images, EncodedBatch):
-            raise DataError(f"DecodeImages takes an EncodedBatch (a loader with collate_encoded), got "
-                            f"{type(images).__name__}")
+            raise DataError(
+                f"DecodeImages takes an EncodedBatch (a loader with collate_encoded), got {type(images).__name__}"
+            )
         decoded = self.decode(images.data, device)
         out = []
         with torch.random.fork_rng(devices=[]):  # v2 transforms draw their parameters on the CPU stream
@@ -187,9 +209,14 @@ def reads_ahead(loader: Any, device: torch.device) -> bool:
     return device.type == "cuda" and int(getattr(loader, "num_workers", 0) or 0) > 0
 
 
-def feed(batches: Iterable[tuple[Any, torch.Tensor]], device: torch.device,
-         transform: DeviceTransform | None = None, *, channels_last: bool = False,
-         ahead: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def feed(
+    batches: Iterable[tuple[Any, torch.Tensor]],
+    device: torch.device,
+    transform: DeviceTransform | None = None,
+    *,
+    channels_last: bool = False,
+    ahead: bool = False,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(images, labels)`` batches as model inputs on ``device`` (``transform``, default :class:`ToDevice`).
 
     With ``ahead`` the next batch is read and its transform (copy, decoding, normalisation)

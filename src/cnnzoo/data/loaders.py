@@ -18,8 +18,16 @@ from .sources import SyntheticLoader, cifar_dataset, digits_dataset, imagefolder
 from .stats import data_kind, normalisation
 from .transforms import build_transforms
 
-__all__ = ["DataSpec", "parse_data_spec", "count_classes", "DataBundle", "build_data", "default_workers", "DECODES",
-           "describe_data"]
+__all__ = [
+    "DataSpec",
+    "parse_data_spec",
+    "count_classes",
+    "DataBundle",
+    "build_data",
+    "default_workers",
+    "DECODES",
+    "describe_data",
+]
 
 #: where image-folder files are decoded: in the loader's worker processes, or on the training GPU
 DECODES = ("cpu", "gpu")
@@ -56,8 +64,10 @@ def parse_data_spec(spec: str) -> DataSpec:
     root = Path(spec).expanduser()
     if root.is_dir():
         return DataSpec("imagefolder", root)
-    raise DataError(f"--data {spec!r} is neither a data kind nor a directory; use digits, mnist:DIR, "
-                    "cifar10:DIR, cifar100:DIR, an image folder DIR (with train/ and val/) or synthetic")
+    raise DataError(
+        f"--data {spec!r} is neither a data kind nor a directory; use digits, mnist:DIR, "
+        "cifar10:DIR, cifar100:DIR, an image folder DIR (with train/ and val/) or synthetic"
+    )
 
 
 def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
@@ -68,11 +78,15 @@ def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
         folder = s.root / "train" if (s.root / "train").is_dir() else s.root / _eval_split(s.root)
         n = len([d for d in folder.iterdir() if d.is_dir()])
         if n == 0:
-            raise DataError(f"{s.root} is not an image folder: expected class folders in {s.root}/train/ and "
-                            f"{s.root}/val/ (or, to evaluate on, in {s.root}/ itself)")
+            raise DataError(
+                f"{s.root} is not an image folder: expected class folders in {s.root}/train/ and "
+                f"{s.root}/val/ (or, to evaluate on, in {s.root}/ itself)"
+            )
         if n == 1:
-            raise DataError(f"{folder} has only one class folder; a classifier needs at least 2 "
-                            "(one sub-folder of images per class)")
+            raise DataError(
+                f"{folder} has only one class folder; a classifier needs at least 2 "
+                "(one sub-folder of images per class)"
+            )
         return n
     return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
 
@@ -97,32 +111,64 @@ class DataBundle:
     skipped: list[str] = field(default_factory=list)  # undecodable images left out (bad_images="skip")
 
 
-def _make_loader(ds: Dataset[Any], *, train: bool, batch_size: int, workers: int, seed: int, rank: int,
-                 world_size: int, device: torch.device, deterministic: bool, transform: DeviceTransform | None,
-                 encoded: bool = False) -> ImageLoader:
+def _make_loader(
+    ds: Dataset[Any],
+    *,
+    train: bool,
+    batch_size: int,
+    workers: int,
+    seed: int,
+    rank: int,
+    world_size: int,
+    device: torch.device,
+    deterministic: bool,
+    transform: DeviceTransform | None,
+    encoded: bool = False,
+) -> ImageLoader:
     n = len(ds)  # type: ignore[arg-type]
     if n == 0:
         raise DataError("the dataset is empty")
     sampler = EpochSampler(n, shuffle=train, seed=seed, rank=rank, world_size=world_size, pad=train)
     return ImageLoader(
-        ds, batch_size=batch_size, sampler=sampler, num_workers=workers,
+        ds,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
         # a last batch of a few images gives noisy BN statistics (and one image fails BN)
         drop_last=train and len(sampler) > batch_size,
         # pinned pages are copied to the GPU asynchronously; undecoded files are read by the decoder from
         # any memory, and pinning thousands of small tensors per second costs more than it saves
-        pin_memory=device.type == "cuda" and not encoded, generator=sampler.generator,
+        pin_memory=device.type == "cuda" and not encoded,
+        generator=sampler.generator,
         # persistent workers keep their RNG across epochs, which a resumed run cannot recreate
         persistent_workers=workers > 0 and not deterministic,
-        collate_fn=collate_encoded if encoded else None, device_transform=transform,
+        collate_fn=collate_encoded if encoded else None,
+        device_transform=transform,
     )
 
 
-def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_size: int, workers: int,
-               device: torch.device, seed: int = 0, rank: int = 0, world_size: int = 1,
-               deterministic: bool = False, augment: str = "auto", auto_augment: str | None = None,
-               random_erase: float = 0.0, val_resize: int | None = None, val_image_size: int | None = None,
-               num_classes: int = 1000, train: bool = True, bad_images: str = "error",
-               decode: str = "cpu") -> DataBundle:
+def build_data(
+    spec: str | DataSpec,
+    *,
+    image_size: int,
+    in_chans: int,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    deterministic: bool = False,
+    augment: str = "auto",
+    auto_augment: str | None = None,
+    random_erase: float = 0.0,
+    val_resize: int | None = None,
+    val_image_size: int | None = None,
+    num_classes: int = 1000,
+    train: bool = True,
+    bad_images: str = "error",
+    decode: str = "cpu",
+) -> DataBundle:
     """Datasets and loaders for a ``--data`` spec (``train=False``: the validation loader only).
 
     Files (MNIST, CIFAR, image folders) are transformed to uint8 crops by the loader and
@@ -138,25 +184,43 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
     if decode not in DECODES:
         raise DataError(f"decode must be cpu or gpu, got {decode!r}")
     if decode == "gpu" and s.kind != "imagefolder":
-        raise DataError(f"--decode gpu decodes the JPEG files of image folders; --data {s.kind} is decoded "
-                        "already: use --decode cpu")
+        raise DataError(
+            f"--decode gpu decodes the JPEG files of image folders; --data {s.kind} is decoded "
+            "already: use --decode cpu"
+        )
     val_size = val_image_size or image_size
     if s.kind == "synthetic":
         n_batches = max(1, s.samples // (batch_size * world_size))
-        make = functools.partial(SyntheticLoader, in_chans=in_chans, num_classes=num_classes, device=device,
-                                 batch_size=batch_size)
-        return DataBundle(make(image_size=image_size, batches=n_batches, seed=seed + rank) if train else None,
-                          make(image_size=val_size, batches=max(1, n_batches // 4), seed=seed + rank + 1),
-                          num_classes, in_chans, image_size, [str(i) for i in range(num_classes)], "synthetic")
+        make = functools.partial(
+            SyntheticLoader, in_chans=in_chans, num_classes=num_classes, device=device, batch_size=batch_size
+        )
+        return DataBundle(
+            make(image_size=image_size, batches=n_batches, seed=seed + rank) if train else None,
+            make(image_size=val_size, batches=max(1, n_batches // 4), seed=seed + rank + 1),
+            num_classes,
+            in_chans,
+            image_size,
+            [str(i) for i in range(num_classes)],
+            "synthetic",
+        )
     transforms: tuple[Any, Any] = (None, None)  # the loaders' device transforms (train, val)
     if s.kind == "digits":
         train_ds: Any = digits_dataset("train", image_size, in_chans) if train else None
         val_ds: Any = digits_dataset("val", val_size, in_chans)
     else:
         mean, std = normalisation(s.kind, in_chans)
-        tf = functools.partial(build_transforms, s.kind, image_size=image_size, in_chans=in_chans, augment=augment,
-                               auto_augment=auto_augment, random_erase=random_erase, mean=mean, std=std,
-                               normalize=False)
+        tf = functools.partial(
+            build_transforms,
+            s.kind,
+            image_size=image_size,
+            in_chans=in_chans,
+            augment=augment,
+            auto_augment=auto_augment,
+            random_erase=random_erase,
+            mean=mean,
+            std=std,
+            normalize=False,
+        )
         train_tf = tf(True)
         val_tf = tf(False, image_size=val_size, val_resize=val_resize)
         transforms = (Normalize(mean, std), Normalize(mean, std))
@@ -170,23 +234,41 @@ def build_data(spec: str | DataSpec, *, image_size: int, in_chans: int, batch_si
             train_ds = cifar_dataset(root, "train", k, train_tf) if train else None
             val_ds = cifar_dataset(root, "val", k, val_tf)
         else:
-            folder = functools.partial(imagefolder_dataset, root, in_chans=in_chans, bad_images=bad_images,
-                                       encoded=decode == "gpu")
+            folder = functools.partial(
+                imagefolder_dataset, root, in_chans=in_chans, bad_images=bad_images, encoded=decode == "gpu"
+            )
             if decode == "gpu":  # the workers read files; decoding and transforms run on the device
                 transforms = (DecodeImages(train_tf, mean, std, in_chans), DecodeImages(val_tf, mean, std, in_chans))
             val_ds = folder("val" if train else _eval_split(root), transform=val_tf)
             train_ds = folder("train", transform=train_tf) if train else None
             if train and train_ds.classes != val_ds.classes:
-                raise DataError(f"{s.root}: train/ and val/ have different class folders "
-                                f"({len(train_ds.classes)} vs {len(val_ds.classes)})")
+                raise DataError(
+                    f"{s.root}: train/ and val/ have different class folders "
+                    f"({len(train_ds.classes)} vs {len(val_ds.classes)})"
+                )
     classes = list(val_ds.classes)
-    common: dict[str, Any] = dict(batch_size=batch_size, workers=workers, seed=seed, rank=rank,
-                                  world_size=world_size, device=device, deterministic=deterministic,
-                                  encoded=decode == "gpu")
+    common: dict[str, Any] = dict(
+        batch_size=batch_size,
+        workers=workers,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        device=device,
+        deterministic=deterministic,
+        encoded=decode == "gpu",
+    )
     train_loader = _make_loader(train_ds, train=True, transform=transforms[0], **common) if train else None
     skipped = [*getattr(train_ds, "skipped", []), *getattr(val_ds, "skipped", [])]
-    return DataBundle(train_loader, _make_loader(val_ds, train=False, transform=transforms[1], **common),
-                      len(classes), in_chans, image_size, classes, s.kind, skipped)
+    return DataBundle(
+        train_loader,
+        _make_loader(val_ds, train=False, transform=transforms[1], **common),
+        len(classes),
+        in_chans,
+        image_size,
+        classes,
+        s.kind,
+        skipped,
+    )
 
 
 def _images(loader: Any) -> int | None:
@@ -206,8 +288,10 @@ def describe_data(bundle: DataBundle) -> str:
     train, val = bundle.train_loader, bundle.val_loader
     classes = f"{bundle.num_classes:,} classes"
     if isinstance(train, SyntheticLoader):
-        return (f"data: synthetic, {len(train)} batches of {train.batch_size} random images in {classes} per epoch "
-                "(the same batch repeated)")
+        return (
+            f"data: synthetic, {len(train)} batches of {train.batch_size} random images in {classes} per epoch "
+            "(the same batch repeated)"
+        )
     n, n_val = _images(train), _images(val)
     bs = int(getattr(train, "batch_size", 0) or 0)
     sampler = getattr(train, "sampler", None)
@@ -222,8 +306,10 @@ def describe_data(bundle: DataBundle) -> str:
     if left == 0:
         tail = f"{_count(full, 'batch')} of {bs}{where}, every image used each epoch"
     elif getattr(train, "drop_last", False):
-        tail = (f"{_count(full, 'batch')} of {bs}{where}; drop_last leaves out {_count(left, 'image')}{where} "
-                "each epoch (others each time: the order is reshuffled)")
+        tail = (
+            f"{_count(full, 'batch')} of {bs}{where}; drop_last leaves out {_count(left, 'image')}{where} "
+            "each epoch (others each time: the order is reshuffled)"
+        )
     else:
         tail = f"{_count(full + 1, 'batch')} of up to {bs}{where}, the last of {_count(left, 'image')}"
     return f"{head}; {tail}"

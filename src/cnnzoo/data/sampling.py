@@ -28,8 +28,9 @@ class EpochSampler(Sampler[int]):
     interrupted) and the loader's :attr:`generator`, which seeds the worker processes.
     """
 
-    def __init__(self, n: int, *, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
-                 pad: bool = True) -> None:
+    def __init__(
+        self, n: int, *, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1, pad: bool = True
+    ) -> None:
         self.n, self.shuffle, self.seed, self.rank, self.world_size, self.pad = n, shuffle, seed, rank, world_size, pad
         self.epoch, self.start, self.consumed = 0, 0, 0
         #: give it to the DataLoader (``generator=``): the workers' seeds then follow the epoch too
@@ -54,11 +55,11 @@ class EpochSampler(Sampler[int]):
             order = torch.randperm(self.n, generator=g).tolist()
         else:
             order = list(range(self.n))
-        order = order[self.consumed:]
+        order = order[self.consumed :]
         if self.pad and len(order) % self.world_size:
             extra = self.world_size - len(order) % self.world_size
             order += (order * (extra // max(1, len(order)) + 1))[:extra]
-        return order[self.rank::self.world_size][self.start:]
+        return order[self.rank :: self.world_size][self.start :]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._indices())

@@ -30,8 +30,16 @@ from ..reading import walk_files
 from .decode import read_image, read_image_bytes
 from .stats import DIGITS_MEAN, DIGITS_STD
 
-__all__ = ["ImageDataset", "digits_dataset", "read_idx", "mnist_dataset", "read_cifar_batch", "cifar_dataset",
-           "imagefolder_dataset", "SyntheticLoader"]
+__all__ = [
+    "ImageDataset",
+    "digits_dataset",
+    "read_idx",
+    "mnist_dataset",
+    "read_cifar_batch",
+    "cifar_dataset",
+    "imagefolder_dataset",
+    "SyntheticLoader",
+]
 
 
 class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
@@ -41,8 +49,13 @@ class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
     ``model(ds.images)`` for the preprocessed digits (the transform is per item only).
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str],
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        classes: Sequence[str],
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         if len(images) != len(labels):
             raise DataError(f"{len(images)} images but {len(labels)} labels")
         self.images, self.labels, self.classes, self.transform = images, labels, list(classes), transform
@@ -91,8 +104,9 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
     x = torch.from_numpy(images[idx]).float().div_(16.0).unsqueeze(1)  # N x 1 x 8 x 8 in [0, 1]
     if image_size != 8:
         # torchvision's tensor resize is this call; torchvision itself is not needed (nor its import time)
-        x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
-                                            antialias=True)
+        x = torch.nn.functional.interpolate(
+            x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True
+        )
     x = (x - DIGITS_MEAN[0]) / DIGITS_STD[0]
     x = x.repeat(1, in_chans, 1, 1) if in_chans != 1 else x.contiguous()
     return ImageDataset(x, torch.from_numpy(target[idx]).long(), [str(i) for i in range(10)])
@@ -100,8 +114,13 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
 
 # ---------------------------------------------------------------- MNIST (IDX files)
 _IDX_DTYPES: dict[int, np.dtype[Any]] = {
-    0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -123,7 +142,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     header = 4 + 4 * ndim
     if ndim == 0 or len(raw) < header:
         raise DataError(f"{p}: truncated IDX header")
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     dtype = _IDX_DTYPES[raw[2]]
     expected = header + math.prod(dims) * dtype.itemsize
     if len(raw) != expected:
@@ -140,8 +159,9 @@ def _find_file(root: Path, names: Sequence[str], what: str) -> Path:
     raise DataError(f"no {what} under {root} (looked for {names[0]}[.gz], also in raw/ and MNIST/raw/)")
 
 
-def mnist_dataset(root: str | os.PathLike[str], split: str = "train",
-                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> ImageDataset:
+def mnist_dataset(
+    root: str | os.PathLike[str], split: str = "train", transform: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> ImageDataset:
     """MNIST from its four IDX files in ``root`` (``train-images-idx3-ubyte`` ...; ``.gz`` too).
 
     Images are kept as uint8 (N, 1, 28, 28); ``transform`` turns one into a model input.
@@ -155,8 +175,10 @@ def mnist_dataset(root: str | os.PathLike[str], split: str = "train",
     lbl_file = _find_file(r, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"], f"MNIST {split} labels")
     images, labels = read_idx(img_file), read_idx(lbl_file)
     if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1:
-        raise DataError(f"{img_file}/{lbl_file}: expected uint8 images N x H x W and labels N, "
-                        f"got {images.shape} {images.dtype} and {labels.shape}")
+        raise DataError(
+            f"{img_file}/{lbl_file}: expected uint8 images N x H x W and labels N, "
+            f"got {images.shape} {images.dtype} and {labels.shape}"
+        )
     if len(images) != len(labels) or len(images) == 0:
         raise DataError(f"{img_file} has {len(images)} images but {lbl_file} has {len(labels)} labels")
     if images.size == 0:
@@ -240,8 +262,12 @@ def read_cifar_batch(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"data": data, "labels": np.asarray(labels, dtype=np.int64)}
 
 
-def cifar_dataset(root: str | os.PathLike[str], split: str = "train", num_classes: int = 10,
-                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> ImageDataset:
+def cifar_dataset(
+    root: str | os.PathLike[str],
+    split: str = "train",
+    num_classes: int = 10,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> ImageDataset:
     """CIFAR-10/100 from the python batches in ``root`` (or its ``cifar-10-batches-py``).
 
     CIFAR-10: ``data_batch_1`` .. ``data_batch_5`` and ``test_batch``; CIFAR-100:
@@ -260,8 +286,10 @@ def cifar_dataset(root: str | os.PathLike[str], split: str = "train", num_classe
         names = ["train"] if split == "train" else ["test"]
     missing = [n for n in names if not (r / n).is_file()]
     if missing:
-        raise DataError(f"CIFAR-{num_classes} files {', '.join(missing)} not found in {r}; extract the "
-                        "python version of the dataset there (cifar-*-python.tar.gz)")
+        raise DataError(
+            f"CIFAR-{num_classes} files {', '.join(missing)} not found in {r}; extract the "
+            "python version of the dataset there (cifar-*-python.tar.gz)"
+        )
     batches = [read_cifar_batch(r / n) for n in names]
     data = np.concatenate([b["data"] for b in batches])
     labels = np.concatenate([b["labels"] for b in batches])
@@ -290,22 +318,33 @@ def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
     return data, int(torch.randint(0, 2**62, ()))
 
 
-def _image_files(directory: str | os.PathLike[str], class_to_idx: dict[str, int], *args: Any,
-                 **kwargs: Any) -> list[tuple[str, int]]:
+def _image_files(
+    directory: str | os.PathLike[str], class_to_idx: dict[str, int], *args: Any, **kwargs: Any
+) -> list[tuple[str, int]]:
     """torchvision's ``make_dataset`` with cnnzoo's bounded walk: regular image files only (a FIFO
     would block the loader forever), each folder entered once (a loop of links is not entered again)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    samples = [(str(f), index) for cls, index in sorted(class_to_idx.items())
-               for f in walk_files(Path(directory) / cls) if f.suffix.lower() in IMG_EXTENSIONS]
+    samples = [
+        (str(f), index)
+        for cls, index in sorted(class_to_idx.items())
+        for f in walk_files(Path(directory) / cls)
+        if f.suffix.lower() in IMG_EXTENSIONS
+    ]
     if not samples:
         raise FileNotFoundError(f"Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)})")
     return samples
 
 
-def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_chans: int = 3,
-                        transform: Callable[[torch.Tensor], torch.Tensor] | None = None, *,
-                        bad_images: str = "error", encoded: bool = False) -> Dataset[Any]:
+def imagefolder_dataset(
+    root: str | os.PathLike[str],
+    split: str = "train",
+    in_chans: int = 3,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    *,
+    bad_images: str = "error",
+    encoded: bool = False,
+) -> Dataset[Any]:
     """``root/<split>/<class>/<image>`` via torchvision's ImageFolder, decoded by :func:`~cnnzoo.data.read_image`.
 
     ``bad_images="error"`` (default) stops at the first file that cannot be decoded, with
@@ -350,8 +389,17 @@ def imagefolder_dataset(root: str | os.PathLike[str], split: str = "train", in_c
 class SyntheticLoader:
     """Random batches made once on the device and yielded ``batches`` times (no host copies)."""
 
-    def __init__(self, *, batch_size: int, image_size: int, in_chans: int, num_classes: int, batches: int,
-                 device: torch.device, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int,
+        image_size: int,
+        in_chans: int,
+        num_classes: int,
+        batches: int,
+        device: torch.device,
+        seed: int = 0,
+    ) -> None:
         g = torch.Generator(device=device).manual_seed(seed)
         self.images = torch.randn(batch_size, in_chans, image_size, image_size, device=device, generator=g)
         self.labels = torch.randint(0, num_classes, (batch_size,), device=device, generator=g)

@@ -50,10 +50,20 @@ def default_image_size(kind: str, input_size: int, min_size: int, fixed: bool) -
     return input_size
 
 
-def build_transforms(kind: str, train: bool, *, image_size: int, in_chans: int, augment: str = "auto",
-                     auto_augment: str | None = None, random_erase: float = 0.0, val_resize: int | None = None,
-                     mean: Sequence[float] = DIGITS_MEAN, std: Sequence[float] = DIGITS_STD,
-                     normalize: bool = True) -> Callable[..., Any]:
+def build_transforms(
+    kind: str,
+    train: bool,
+    *,
+    image_size: int,
+    in_chans: int,
+    augment: str = "auto",
+    auto_augment: str | None = None,
+    random_erase: float = 0.0,
+    val_resize: int | None = None,
+    mean: Sequence[float] = DIGITS_MEAN,
+    std: Sequence[float] = DIGITS_STD,
+    normalize: bool = True,
+) -> Callable[..., Any]:
     """The torchvision v2 pipeline from a uint8 image to a normalised float tensor (or a uint8 crop).
 
     ``augment="auto"``: none for MNIST, random crop with 4-pixel padding + flip for CIFAR
@@ -78,13 +88,19 @@ def build_transforms(kind: str, train: bool, *, image_size: int, in_chans: int, 
         steps += [v2.RandomCrop(image_size, padding=max(1, image_size // 8)), v2.RandomHorizontalFlip()]
     elif kind == "imagefolder":
         resize = val_resize or int(round(image_size / DEFAULT_CROP_PCT))
-        steps += [functools.partial(check_resized, size=resize), v2.Resize(resize, antialias=True),
-                  v2.CenterCrop(image_size)]
+        steps += [
+            functools.partial(check_resized, size=resize),
+            v2.Resize(resize, antialias=True),
+            v2.CenterCrop(image_size),
+        ]
     elif native != image_size:
         steps.append(v2.Resize((image_size, image_size), antialias=True))
     if train and auto_augment:
-        steps.append({"ta_wide": v2.TrivialAugmentWide, "randaugment": v2.RandAugment,
-                      "autoaugment": v2.AutoAugment}[auto_augment]())
+        steps.append(
+            {"ta_wide": v2.TrivialAugmentWide, "randaugment": v2.RandAugment, "autoaugment": v2.AutoAugment}[
+                auto_augment
+            ]()
+        )
     steps.append(MatchChannels(in_chans))
     if normalize:
         steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]

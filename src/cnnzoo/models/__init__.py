@@ -7,5 +7,17 @@ misnamed module is an import error, not a silently absent model.
 from . import alexnet, densenet, googlenet, lenet, mobilenet, resnet, resnet_cifar, senet, vgg, zfnet  # noqa: F401
 from .googlenet import GoogLeNetOutputs, googlenet_loss  # noqa: F401
 
-__all__ = ["lenet", "alexnet", "zfnet", "vgg", "googlenet", "resnet", "resnet_cifar", "senet", "densenet",
-           "mobilenet", "GoogLeNetOutputs", "googlenet_loss"]
+__all__ = [
+    "lenet",
+    "alexnet",
+    "zfnet",
+    "vgg",
+    "googlenet",
+    "resnet",
+    "resnet_cifar",
+    "senet",
+    "densenet",
+    "mobilenet",
+    "GoogLeNetOutputs",
+    "googlenet_loss",
+]

@@ -26,8 +26,16 @@ from .base import ZooModel
 from .layers import smallest_input_size, stack_feature_info
 from .registry import register_model
 
-__all__ = ["ConvSpec", "ClassicConvNet", "AlexNet", "krizhevsky_lrn", "ONE_WEIRD_TRICK", "PAPER_2012",
-           "alexnet", "alexnet_original"]
+__all__ = [
+    "ConvSpec",
+    "ClassicConvNet",
+    "AlexNet",
+    "krizhevsky_lrn",
+    "ONE_WEIRD_TRICK",
+    "PAPER_2012",
+    "alexnet",
+    "alexnet_original",
+]
 
 
 class ConvSpec(NamedTuple):
@@ -63,8 +71,7 @@ PAPER_2012: tuple[ConvSpec, ...] = (
 )
 
 
-def krizhevsky_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75,
-                   k: float = 2.0) -> nn.LocalResponseNorm:
+def krizhevsky_lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0) -> nn.LocalResponseNorm:
     """Local response normalisation with the constants and the formula of Sec. 3.3.
 
     Krizhevsky et al. 2012, Sec. 3.3: b = a / (k + alpha * sum_j a_j^2)^beta over ``size``
@@ -133,16 +140,24 @@ class AlexNet(ClassicConvNet):
     :class:`~cnnzoo.errors.InputSizeError`.
     """
 
-    def __init__(self, convs: tuple[ConvSpec, ...] = ONE_WEIRD_TRICK, *, num_classes: int = 1000,
-                 in_chans: int = 3, drop_rate: float = 0.5, dropout_first: bool = True,
-                 arch_name: str = "AlexNet") -> None:
+    def __init__(
+        self,
+        convs: tuple[ConvSpec, ...] = ONE_WEIRD_TRICK,
+        *,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.5,
+        dropout_first: bool = True,
+        arch_name: str = "AlexNet",
+    ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers: list[nn.Module] = []
         channels = in_chans
         for spec in convs:
-            layers += [nn.Conv2d(channels, spec.out_channels, spec.kernel_size, spec.stride,
-                                 spec.padding, groups=spec.groups),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(channels, spec.out_channels, spec.kernel_size, spec.stride, spec.padding, groups=spec.groups),
+                nn.ReLU(inplace=True),
+            ]
             if spec.lrn:
                 layers.append(krizhevsky_lrn())
             if spec.pool:
@@ -158,14 +173,22 @@ class AlexNet(ClassicConvNet):
         self.build_head(channels, 6, dropout_first)
 
 
-_PAPER: dict[str, Any] = dict(family="alexnet", paper="ImageNet Classification with Deep Convolutional Neural Networks",
-              authors="A. Krizhevsky, I. Sutskever, G. E. Hinton", year=2012, num_classes=1000,
-              url="https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html")
+_PAPER: dict[str, Any] = dict(
+    family="alexnet",
+    paper="ImageNet Classification with Deep Convolutional Neural Networks",
+    authors="A. Krizhevsky, I. Sutskever, G. E. Hinton",
+    year=2012,
+    num_classes=1000,
+    url="https://papers.nips.cc/paper/2012/hash/c399862d3b9d6b76c8436e924a68c45b-Abstract.html",
+)
 
 
-@register_model(**_PAPER, input_size=(3, 224, 224),
-                notes="torchvision's layout, from 'One weird trick for parallelizing convolutional "
-                      "neural networks' (Krizhevsky 2014, arXiv:1404.5997): 64-192-384-256-256, no LRN")
+@register_model(
+    **_PAPER,
+    input_size=(3, 224, 224),
+    notes="torchvision's layout, from 'One weird trick for parallelizing convolutional "
+    "neural networks' (Krizhevsky 2014, arXiv:1404.5997): 64-192-384-256-256, no LRN",
+)
 def alexnet(**kwargs: Any) -> AlexNet:
     """AlexNet as in torchvision (one tower, 64-192-384-256-256, no LRN); 61,100,840 parameters.
 
@@ -176,9 +199,12 @@ def alexnet(**kwargs: Any) -> AlexNet:
     return AlexNet(ONE_WEIRD_TRICK, arch_name="alexnet", **kwargs)
 
 
-@register_model(**_PAPER, input_size=(3, 227, 227),
-                notes="the 2012 two-GPU network: 96-256-384-384-256, groups=2 on conv2/4/5, LRN, "
-                      "227x227 input (the paper's '224' does not give its 55x55 conv1 maps)")
+@register_model(
+    **_PAPER,
+    input_size=(3, 227, 227),
+    notes="the 2012 two-GPU network: 96-256-384-384-256, groups=2 on conv2/4/5, LRN, "
+    "227x227 input (the paper's '224' does not give its 55x55 conv1 maps)",
+)
 def alexnet_original(**kwargs: Any) -> AlexNet:
     """AlexNet as in the 2012 paper (Fig. 2): grouped convolutions, LRN; 60,965,224 parameters.
 

@@ -25,8 +25,14 @@ from ..errors import InvalidArgumentError
 if TYPE_CHECKING:
     from .base import ZooModel
 
-__all__ = ["FeatureInfo", "FeatureListNet", "FeatureDictNet", "FeatureGetterNet", "feature_take_indices",
-           "check_feature_info"]
+__all__ = [
+    "FeatureInfo",
+    "FeatureListNet",
+    "FeatureDictNet",
+    "FeatureGetterNet",
+    "feature_take_indices",
+    "check_feature_info",
+]
 
 #: what ``indices`` may be: None (all), n (the last n) or a sequence of indices (negative from the end)
 Indices = int | Sequence[int] | None
@@ -46,17 +52,20 @@ def feature_take_indices(num_features: int, indices: Indices = None) -> tuple[li
     if isinstance(indices, int):
         if not 0 < indices <= num_features:
             raise InvalidArgumentError(
-                f"indices={indices} asks for the last {indices} stages; this network has {num_features}")
+                f"indices={indices} asks for the last {indices} stages; this network has {num_features}"
+            )
         take = list(range(num_features - indices, num_features))
     else:
         if isinstance(indices, (str, bytes)) or not all(
-                isinstance(i, int) and not isinstance(i, bool) for i in indices):
+            isinstance(i, int) and not isinstance(i, bool) for i in indices
+        ):
             raise InvalidArgumentError(f"indices must be an int or a sequence of ints, got {indices!r}")
         take = [num_features + i if i < 0 else i for i in indices]
         bad = [i for i, t in zip(indices, take) if not 0 <= t < num_features]
         if bad or not take:
             raise InvalidArgumentError(
-                f"stage indices must lie in 0..{num_features - 1} (or -{num_features}..-1), got {list(indices)!r}")
+                f"stage indices must lie in 0..{num_features - 1} (or -{num_features}..-1), got {list(indices)!r}"
+            )
         if len(set(take)) != len(take):
             raise InvalidArgumentError(f"stage indices must not repeat, got {list(indices)!r}")
     return take, max(take)
@@ -68,10 +77,18 @@ def check_feature_info(info: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     previous = 1
     for i, entry in enumerate(info):
         chs, red, module = entry.get("num_chs"), entry.get("reduction"), entry.get("module")
-        if not (isinstance(chs, int) and chs > 0 and isinstance(red, int) and red >= previous
-                and isinstance(module, str) and module):
-            raise ValueError(f"feature_info[{i}] = {entry!r}: need num_chs > 0, a reduction that never "
-                             "decreases along the network, and a module name")
+        if not (
+            isinstance(chs, int)
+            and chs > 0
+            and isinstance(red, int)
+            and red >= previous
+            and isinstance(module, str)
+            and module
+        ):
+            raise ValueError(
+                f"feature_info[{i}] = {entry!r}: need num_chs > 0, a reduction that never "
+                "decreases along the network, and a module name"
+            )
         previous = red
         out.append({**entry, "index": i})
     if not out:
@@ -103,9 +120,9 @@ class FeatureInfo:
             return [self.info[i][key] for i in idx]
         return self.info[idx][key]  # type: ignore[index]
 
-    def get_dicts(self, keys: Sequence[str] | None = None,
-                  idx: int | Sequence[int] | None = None) -> Any:
+    def get_dicts(self, keys: Sequence[str] | None = None, idx: int | Sequence[int] | None = None) -> Any:
         """The records (or their ``keys``) of the returned stages, or of ``idx``."""
+
         def pick(i: int) -> dict[str, Any]:
             return dict(self.info[i]) if keys is None else {k: self.info[i][k] for k in keys}
 
@@ -157,8 +174,9 @@ class FeatureListNet(nn.Module):
         self.stop_index = max(take)
         self.norm = bool(norm)
         self.feature_info = FeatureInfo(model.feature_info, take)
-        cfg = {k: v for k, v in getattr(model, "pretrained_cfg", {}).items()
-               if k not in ("num_classes", "classifier")}  # timm's pretrained_cfg_for_features
+        cfg = {
+            k: v for k, v in getattr(model, "pretrained_cfg", {}).items() if k not in ("num_classes", "classifier")
+        }  # timm's pretrained_cfg_for_features
         setattr(self, "pretrained_cfg", cfg)  # noqa: B010 - a plain attribute, not a module
         setattr(self, "default_cfg", cfg)  # noqa: B010
 

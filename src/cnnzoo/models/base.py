@@ -154,16 +154,25 @@ class ZooModel(nn.Module):
         if not (isinstance(size, tuple) and len(size) == 3 and all(isinstance(n, int) for n in size)):
             problems.append("min_input_size (in_chans, H, W) is not set")
         elif type(self).forward_head is ZooModel.forward_head and next(iter(self.classifier_widths)) not in _HEADS:
-            problems.append(f"the default forward_head calls the main classifier {' or '.join(_HEADS)}, not "
-                            f"{next(iter(self.classifier_widths))}: name it so, or define forward_head")
+            problems.append(
+                f"the default forward_head calls the main classifier {' or '.join(_HEADS)}, not "
+                f"{next(iter(self.classifier_widths))}: name it so, or define forward_head"
+            )
         if problems:
             raise ModelContractError(
                 f"{type(self).__qualname__} was built without what every cnnzoo network "
                 f"has (cnnzoo.models.base): {'; '.join(problems)}"
             )
 
-    def __init__(self, *, num_classes: int, in_chans: int, arch_name: str | None = None,
-                 drop_rate: float = 0.0, fixed_input_size: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_chans: int,
+        arch_name: str | None = None,
+        drop_rate: float = 0.0,
+        fixed_input_size: bool = False,
+    ) -> None:
         super().__init__()
         check_model_args(num_classes, in_chans)
         check_rate("drop_rate", drop_rate)
@@ -187,8 +196,9 @@ class ZooModel(nn.Module):
         no_stages: list[int] = []
         return self.forward_stages(x, no_stages, -1, False)[0]
 
-    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
-                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_stages(
+        self, x: torch.Tensor, take: list[int], stop_index: int = -1, norm: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The feature stack, keeping the outputs of the stages in ``take`` (absolute indices).
 
         Runs up to stage ``stop_index`` (-1: to the end, so that the first result is the
@@ -283,8 +293,9 @@ class ZooModel(nn.Module):
     def _map_stages(self) -> None:
         prefix, names = self._trunk_names()
         modules = [f["module"] for f in self.feature_info]
-        ends = [names.index(m[len(prefix) :]) if m.startswith(prefix) and m[len(prefix) :] in names else -1
-                for m in modules]
+        ends = [
+            names.index(m[len(prefix) :]) if m.startswith(prefix) and m[len(prefix) :] in names else -1 for m in modules
+        ]
         if -1 in ends or ends != sorted(set(ends)):
             raise ModelContractError(
                 f"{type(self).__qualname__}'s stage outputs {modules} must be layers of its trunk in forward "
@@ -292,9 +303,15 @@ class ZooModel(nn.Module):
             )
         self.feature_ends = ends
 
-    def forward_intermediates(self, x: torch.Tensor, indices: Indices = None, norm: bool = False,
-                              stop_early: bool = False, output_fmt: str = "NCHW",
-                              intermediates_only: bool = False) -> Any:
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: Indices = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> Any:
         """The feature map and the outputs of the stages ``indices`` (timm's method).
 
         ``indices``: None for every stage of ``feature_info``, n for the last n, or a list
@@ -304,14 +321,16 @@ class ZooModel(nn.Module):
         [maps])``, or ``[maps]`` with ``intermediates_only``. Only ``output_fmt="NCHW"``.
         """
         if output_fmt != "NCHW":
-            raise InvalidArgumentError(f"{self.arch_name} gives NCHW feature maps; output_fmt must be "
-                                       f"'NCHW', got {output_fmt!r}")
+            raise InvalidArgumentError(
+                f"{self.arch_name} gives NCHW feature maps; output_fmt must be 'NCHW', got {output_fmt!r}"
+            )
         take, max_index = feature_take_indices(len(self.feature_info), indices)
         final, maps = self.forward_stages(x, take, max_index if stop_early else -1, norm)
         return maps if intermediates_only else (final, maps)
 
-    def prune_intermediate_layers(self, indices: Indices = 1, prune_norm: bool = False,
-                                  prune_head: bool = True) -> list[int]:
+    def prune_intermediate_layers(
+        self, indices: Indices = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
         """Remove what the stages ``indices`` do not need; returns their absolute indices (timm's method).
 
         The stages after the last one asked for go (and then the head, sized for the last
@@ -322,7 +341,7 @@ class ZooModel(nn.Module):
         """
         take, max_index = feature_take_indices(len(self.feature_info), indices)
         if max_index < len(self.feature_info) - 1:
-            self.feature_info = self.feature_info[:max_index + 1]
+            self.feature_info = self.feature_info[: max_index + 1]
             self.prune_stages_after(max_index)
             self.num_features = self.feature_info[-1]["num_chs"]
             prune_head = True  # the head reads the last stage's width
@@ -390,11 +409,14 @@ class ZooModel(nn.Module):
         cnnzoo's networks pool by averaging (``"avg"``).
         """
         if self.head_pruned:
-            raise InvalidArgumentError(f"{self.arch_name}'s head was removed (prune_intermediate_layers): "
-                                       "build the model again for a classifier")
+            raise InvalidArgumentError(
+                f"{self.arch_name}'s head was removed (prune_intermediate_layers): "
+                "build the model again for a classifier"
+            )
         if global_pool not in (None, "avg"):
-            raise InvalidArgumentError(f"{self.arch_name} pools by averaging; global_pool must be 'avg' "
-                                       f"or None, got {global_pool!r}")
+            raise InvalidArgumentError(
+                f"{self.arch_name} pools by averaging; global_pool must be 'avg' or None, got {global_pool!r}"
+            )
         check_model_args(num_classes, self.in_chans)
         self.num_classes = num_classes
         for name, width in self.classifier_widths.items():
@@ -461,9 +483,12 @@ def logits_of(output: Any) -> torch.Tensor:
     return output.logits if hasattr(output, "logits") else output
 
 
-def googlenet_loss(output: Any, target: torch.Tensor,
-                   criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                   aux_weight: float = 0.3) -> torch.Tensor:
+def googlenet_loss(
+    output: Any,
+    target: torch.Tensor,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    aux_weight: float = 0.3,
+) -> torch.Tensor:
     """The training loss of any model output: main loss plus ``aux_weight`` times each auxiliary loss.
 
     Szegedy et al. 2014, Sec. 5: "During training, their loss gets added to the total loss
@@ -480,7 +505,8 @@ def googlenet_loss(output: Any, target: torch.Tensor,
     logits = getattr(output, "logits", None)
     if not isinstance(logits, torch.Tensor):
         raise InvalidArgumentError(
-            f"a model output must be a Tensor or have .logits (as GoogLeNetOutputs), got {type(output).__name__}")
+            f"a model output must be a Tensor or have .logits (as GoogLeNetOutputs), got {type(output).__name__}"
+        )
     loss = criterion(logits, target)
     aux: Sequence[torch.Tensor | None] = getattr(output, "aux_logits", ())
     for a in aux:

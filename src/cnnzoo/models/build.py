@@ -63,7 +63,10 @@ def check_constructor_args(
 
 #: ``feature_cls`` names -> the extractor classes (timm's names; "getter" runs ``forward_intermediates``)
 FEATURE_CLASSES: dict[str, type[FeatureListNet]] = {
-    "list": FeatureListNet, "dict": FeatureDictNet, "getter": FeatureGetterNet}
+    "list": FeatureListNet,
+    "dict": FeatureDictNet,
+    "getter": FeatureGetterNet,
+}
 
 
 def check_features_args(features_only: bool, out_indices: Indices, feature_cls: str) -> None:
@@ -75,8 +78,9 @@ def check_features_args(features_only: bool, out_indices: Indices, feature_cls: 
             "out_indices chooses the stages of a feature extractor: pass features_only=True with it"
         )
     if feature_cls not in FEATURE_CLASSES:
-        raise InvalidArgumentError(f"feature_cls must be one of {', '.join(map(repr, FEATURE_CLASSES))}, "
-                                   f"got {feature_cls!r}")
+        raise InvalidArgumentError(
+            f"feature_cls must be one of {', '.join(map(repr, FEATURE_CLASSES))}, got {feature_cls!r}"
+        )
 
 
 def build_model(
@@ -132,8 +136,9 @@ def probe_model(info: ModelInfo, kwargs: dict[str, Any]) -> tuple[str | None, tu
     return first_conv_name(model), classifier_names(model)
 
 
-def feature_extractor(model: nn.Module, out_indices: Indices = None, feature_cls: str = "list",
-                      norm: bool = False) -> FeatureListNet:
+def feature_extractor(
+    model: nn.Module, out_indices: Indices = None, feature_cls: str = "list", norm: bool = False
+) -> FeatureListNet:
     """``model`` as a backbone returning its stage outputs ``out_indices`` (timm's ``features_only``)."""
     if not isinstance(model, ZooModel):
         name = getattr(model, "pretrained_cfg", {}).get("architecture") or type(model).__name__

@@ -29,16 +29,25 @@ from .registry import register_model
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
 __all__ = [
-    "DenseLayer", "DenseBlock", "Transition", "DenseNet",
-    "densenet121", "densenet161", "densenet169", "densenet201", "densenet_bc_100_k12",
+    "DenseLayer",
+    "DenseBlock",
+    "Transition",
+    "DenseNet",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "densenet_bc_100_k12",
 ]
 
 #: torch.jit.is_scripting (public, but not in torch.jit's __all__); the alias compiles as the original
 _is_scripting = torch.jit.is_scripting  # type: ignore[attr-defined]
 
 _PAPER: dict[str, Any] = dict(
-    family="densenet", paper="Densely Connected Convolutional Networks",
-    authors="G. Huang, Z. Liu, L. van der Maaten, K. Q. Weinberger", year=2017,
+    family="densenet",
+    paper="Densely Connected Convolutional Networks",
+    authors="G. Huang, Z. Liu, L. van der Maaten, K. Q. Weinberger",
+    year=2017,
     url="https://arxiv.org/abs/1608.06993",
 )
 
@@ -55,8 +64,14 @@ class DenseLayer(nn.Module):
     as without it, for memory quadratic in depth no longer.
     """
 
-    def __init__(self, num_input_features: int, growth_rate: int, bn_size: int,
-                 drop_rate: float = 0.0, memory_efficient: bool = False) -> None:
+    def __init__(
+        self,
+        num_input_features: int,
+        growth_rate: int,
+        bn_size: int,
+        drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ) -> None:
         super().__init__()
         self.norm1 = nn.BatchNorm2d(num_input_features)
         self.relu1 = nn.ReLU(inplace=True)
@@ -99,8 +114,7 @@ class DenseLayer(nn.Module):
         if bn.training:
             x = F.batch_norm(x, None, None, bn.weight, bn.bias, training=True, eps=bn.eps)
         else:
-            x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias,
-                             training=False, eps=bn.eps)
+            x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps)
         return self.conv1(F.relu(x))
 
     @torch.no_grad()
@@ -125,13 +139,27 @@ class DenseBlock(nn.ModuleDict):
     The block's output has ``num_input_features + num_layers * growth_rate`` channels.
     """
 
-    def __init__(self, num_layers: int, num_input_features: int, bn_size: int, growth_rate: int,
-                 drop_rate: float = 0.0, memory_efficient: bool = False) -> None:
+    def __init__(
+        self,
+        num_layers: int,
+        num_input_features: int,
+        bn_size: int,
+        growth_rate: int,
+        drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+    ) -> None:
         super().__init__()
         for i in range(num_layers):
-            self.add_module(f"denselayer{i + 1}", DenseLayer(
-                num_input_features + i * growth_rate, growth_rate=growth_rate, bn_size=bn_size,
-                drop_rate=drop_rate, memory_efficient=memory_efficient))
+            self.add_module(
+                f"denselayer{i + 1}",
+                DenseLayer(
+                    num_input_features + i * growth_rate,
+                    growth_rate=growth_rate,
+                    bn_size=bn_size,
+                    drop_rate=drop_rate,
+                    memory_efficient=memory_efficient,
+                ),
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
@@ -168,35 +196,64 @@ class DenseNet(ZooModel):
     ``drop_rate``; timm's name), ``drop_rate`` the dropout before the classifier.
     """
 
-    def __init__(self, growth_rate: int = 32, block_config: Sequence[int] = (6, 12, 24, 16),
-                 num_init_features: int = 64, bn_size: int = 4, *, compression: float = 0.5,
-                 stem: str = "imagenet", drop_rate: float = 0.0, proj_drop_rate: float = 0.0,
-                 memory_efficient: bool = False, num_classes: int = 1000, in_chans: int = 3,
-                 arch_name: str = "DenseNet") -> None:
+    def __init__(
+        self,
+        growth_rate: int = 32,
+        block_config: Sequence[int] = (6, 12, 24, 16),
+        num_init_features: int = 64,
+        bn_size: int = 4,
+        *,
+        compression: float = 0.5,
+        stem: str = "imagenet",
+        drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        memory_efficient: bool = False,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        arch_name: str = "DenseNet",
+    ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         _check_config(growth_rate, block_config, num_init_features, bn_size, compression, stem, proj_drop_rate)
         self.growth_rate = growth_rate
         self.block_config = tuple(block_config)
 
         if stem == "imagenet":
-            self.features = nn.Sequential(OrderedDict([
-                ("conv0", nn.Conv2d(in_chans, num_init_features, kernel_size=7, stride=2, padding=3,
-                                    bias=False)),
-                ("norm0", nn.BatchNorm2d(num_init_features)),
-                ("relu0", nn.ReLU(inplace=True)),
-                ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
-            ]))
+            self.features = nn.Sequential(
+                OrderedDict(
+                    [
+                        (
+                            "conv0",
+                            nn.Conv2d(in_chans, num_init_features, kernel_size=7, stride=2, padding=3, bias=False),
+                        ),
+                        ("norm0", nn.BatchNorm2d(num_init_features)),
+                        ("relu0", nn.ReLU(inplace=True)),
+                        ("pool0", nn.MaxPool2d(kernel_size=3, stride=2, padding=1)),
+                    ]
+                )
+            )
         else:
-            self.features = nn.Sequential(OrderedDict([
-                ("conv0", nn.Conv2d(in_chans, num_init_features, kernel_size=3, padding=1, bias=False)),
-            ]))
+            self.features = nn.Sequential(
+                OrderedDict(
+                    [
+                        ("conv0", nn.Conv2d(in_chans, num_init_features, kernel_size=3, padding=1, bias=False)),
+                    ]
+                )
+            )
 
         channels = num_init_features
         widths = [channels] * len(self.features)  # each layer's output channels
         for i, num_layers in enumerate(self.block_config):
-            self.features.add_module(f"denseblock{i + 1}", DenseBlock(
-                num_layers, channels, bn_size=bn_size, growth_rate=growth_rate,
-                drop_rate=proj_drop_rate, memory_efficient=memory_efficient))
+            self.features.add_module(
+                f"denseblock{i + 1}",
+                DenseBlock(
+                    num_layers,
+                    channels,
+                    bn_size=bn_size,
+                    growth_rate=growth_rate,
+                    drop_rate=proj_drop_rate,
+                    memory_efficient=memory_efficient,
+                ),
+            )
             channels += num_layers * growth_rate
             widths.append(channels)
             if i != len(self.block_config) - 1:
@@ -223,8 +280,9 @@ class DenseNet(ZooModel):
         """PyTorch's default weights and a zero bias, as torchvision's DenseNet."""
         nn.init.zeros_(layer.bias)
 
-    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
-                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_stages(
+        self, x: torch.Tensor, take: list[int], stop_index: int = -1, norm: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The stack, then the ReLU after norm5: N x num_features x H/32 x W/32 (H/4 for CIFAR).
 
         With ``norm`` the last stage (norm5) is returned after that ReLU too.
@@ -244,16 +302,26 @@ class DenseNet(ZooModel):
         self.ends_with_norm5 = False
 
 
-def _check_config(growth_rate: int, block_config: Sequence[int], num_init_features: int,
-                  bn_size: int, compression: float, stem: str, proj_drop_rate: float) -> None:
-    for arg, value in (("growth_rate", growth_rate), ("num_init_features", num_init_features),
-                       ("bn_size", bn_size)):
+def _check_config(
+    growth_rate: int,
+    block_config: Sequence[int],
+    num_init_features: int,
+    bn_size: int,
+    compression: float,
+    stem: str,
+    proj_drop_rate: float,
+) -> None:
+    for arg, value in (("growth_rate", growth_rate), ("num_init_features", num_init_features), ("bn_size", bn_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidArgumentError(f"{arg} must be a positive integer, got {value!r}")
-    if (isinstance(block_config, (str, bytes)) or len(block_config) == 0
-            or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in block_config)):
+    if (
+        isinstance(block_config, (str, bytes))
+        or len(block_config) == 0
+        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in block_config)
+    ):
         raise InvalidArgumentError(
-            f"block_config must be a non-empty sequence of positive layer counts, got {block_config!r}")
+            f"block_config must be a non-empty sequence of positive layer counts, got {block_config!r}"
+        )
     if not 0.0 < compression <= 1.0:
         raise InvalidArgumentError(f"compression (theta) must be in (0, 1], got {compression}")
     if stem not in ("imagenet", "cifar"):
@@ -289,8 +357,12 @@ def densenet201(**kwargs: Any) -> DenseNet:
 
 
 # Output stride 4 (two transitions), so a 4x4 input still reaches the last block at 1x1.
-@register_model(**_PAPER, input_size=(3, 32, 32), num_classes=10,
-                notes="CIFAR network: 32x32 input, no initial pooling, default 10 classes")
+@register_model(
+    **_PAPER,
+    input_size=(3, 32, 32),
+    num_classes=10,
+    notes="CIFAR network: 32x32 input, no initial pooling, default 10 classes",
+)
 def densenet_bc_100_k12(**kwargs: Any) -> DenseNet:
     """DenseNet-BC (L=100, k=12) for CIFAR; Huang et al. 2017, Sec. 3 and Table 2.
 

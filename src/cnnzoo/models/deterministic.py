@@ -59,7 +59,7 @@ class SummedLocalResponseNorm(nn.LocalResponseNorm):
         padded = F.pad(squares, pads)
         window = padded[:, 0:channels]
         for j in range(1, n):
-            window = window + padded[:, j:j + channels]
+            window = window + padded[:, j : j + channels]
         return input / (window * (self.alpha / n) + self.k).pow(self.beta)
 
 

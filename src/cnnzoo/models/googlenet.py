@@ -36,8 +36,17 @@ from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
 
-__all__ = ["GoogLeNetOutputs", "googlenet_loss", "BasicConv2d", "Inception", "InceptionAux",
-           "GoogLeNet", "INCEPTION_CONFIGS", "VARIANTS", "googlenet"]
+__all__ = [
+    "GoogLeNetOutputs",
+    "googlenet_loss",
+    "BasicConv2d",
+    "Inception",
+    "InceptionAux",
+    "GoogLeNet",
+    "INCEPTION_CONFIGS",
+    "VARIANTS",
+    "googlenet",
+]
 
 VARIANTS = ("torchvision", "paper")
 
@@ -99,18 +108,33 @@ class Inception(nn.Module):
     TensorFlow model, whose weights need it (https://github.com/pytorch/vision/issues/906).
     """
 
-    def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int,
-                 ch5x5: int, pool_proj: int, batch_norm: bool = True, kernel_5x5: int = 3) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        ch1x1: int,
+        ch3x3red: int,
+        ch3x3: int,
+        ch5x5red: int,
+        ch5x5: int,
+        pool_proj: int,
+        batch_norm: bool = True,
+        kernel_5x5: int = 3,
+    ) -> None:
         super().__init__()
         bn = batch_norm
         self.branch1 = BasicConv2d(in_channels, ch1x1, bn, kernel_size=1)
-        self.branch2 = nn.Sequential(BasicConv2d(in_channels, ch3x3red, bn, kernel_size=1),
-                                     BasicConv2d(ch3x3red, ch3x3, bn, kernel_size=3, padding=1))
-        self.branch3 = nn.Sequential(BasicConv2d(in_channels, ch5x5red, bn, kernel_size=1),
-                                     BasicConv2d(ch5x5red, ch5x5, bn, kernel_size=kernel_5x5,
-                                                 padding=kernel_5x5 // 2))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),
-                                     BasicConv2d(in_channels, pool_proj, bn, kernel_size=1))
+        self.branch2 = nn.Sequential(
+            BasicConv2d(in_channels, ch3x3red, bn, kernel_size=1),
+            BasicConv2d(ch3x3red, ch3x3, bn, kernel_size=3, padding=1),
+        )
+        self.branch3 = nn.Sequential(
+            BasicConv2d(in_channels, ch5x5red, bn, kernel_size=1),
+            BasicConv2d(ch5x5red, ch5x5, bn, kernel_size=kernel_5x5, padding=kernel_5x5 // 2),
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=True),
+            BasicConv2d(in_channels, pool_proj, bn, kernel_size=1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
@@ -126,8 +150,14 @@ class InceptionAux(nn.Module):
     layer (made by the network, which owns its classifiers).
     """
 
-    def __init__(self, in_channels: int, fc2: nn.Module, dropout: float = 0.7, batch_norm: bool = True,
-                 pool: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        fc2: nn.Module,
+        dropout: float = 0.7,
+        batch_norm: bool = True,
+        pool: nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.pool = pool
         self.avgpool = nn.AdaptiveAvgPool2d((4, 4))  # N x 512|528 x 4 x 4
@@ -161,9 +191,18 @@ class GoogLeNet(ZooModel):
     # (empty without them); declared for TorchScript, which cannot type an empty list
     aux_taps: list[int]
 
-    def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, aux_logits: bool = True,
-                 transform_input: bool = False, variant: str = "torchvision", drop_rate: float | None = None,
-                 aux_drop_rate: float = 0.7, arch_name: str = "googlenet") -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        aux_logits: bool = True,
+        transform_input: bool = False,
+        variant: str = "torchvision",
+        drop_rate: float | None = None,
+        aux_drop_rate: float = 0.7,
+        arch_name: str = "googlenet",
+    ) -> None:
         if variant not in VARIANTS:
             raise InvalidArgumentError(f"GoogLeNet variant must be one of {VARIANTS}, got {variant!r}")
         paper = variant == "paper"
@@ -197,11 +236,15 @@ class GoogLeNet(ZooModel):
         self.inception5a, self.inception5b = inception("inception5a"), inception("inception5b")
         self.num_features = 1024
         # stage outputs: the last layer at each stride, 2 (conv1) to 32 (inception 5b)
-        self.set_feature_info([dict(num_chs=64, reduction=2, module="conv1"),
-                               dict(num_chs=192, reduction=4, module="lrn2" if paper else "conv3"),
-                               dict(num_chs=480, reduction=8, module="inception3b"),
-                               dict(num_chs=832, reduction=16, module="inception4e"),
-                               dict(num_chs=1024, reduction=32, module="inception5b")])
+        self.set_feature_info(
+            [
+                dict(num_chs=64, reduction=2, module="conv1"),
+                dict(num_chs=192, reduction=4, module="lrn2" if paper else "conv3"),
+                dict(num_chs=480, reduction=8, module="inception3b"),
+                dict(num_chs=832, reduction=16, module="inception4e"),
+                dict(num_chs=1024, reduction=32, module="inception5b"),
+            ]
+        )
         self._init_modules(self)
         trunk = [name for name, _ in self.named_children()]
         self.aux_taps = [trunk.index("inception4a"), trunk.index("inception4d")] if aux_logits else []
@@ -211,9 +254,16 @@ class GoogLeNet(ZooModel):
         self.aux1: InceptionAux | None = None
         self.aux2: InceptionAux | None = None
         if aux_logits:
-            self.aux1, self.aux2 = (InceptionAux(
-                chs, self.new_classifier(f"{name}.fc2", 1024), dropout=aux_drop_rate, batch_norm=bn,
-                pool=nn.AvgPool2d(5, stride=3) if paper else None) for name, chs in (("aux1", 512), ("aux2", 528)))
+            self.aux1, self.aux2 = (
+                InceptionAux(
+                    chs,
+                    self.new_classifier(f"{name}.fc2", 1024),
+                    dropout=aux_drop_rate,
+                    batch_norm=bn,
+                    pool=nn.AvgPool2d(5, stride=3) if paper else None,
+                )
+                for name, chs in (("aux1", 512), ("aux2", 528))
+            )
             for aux in (self.aux1, self.aux2):
                 self._init_modules(aux)
         self.min_input_size = self._smallest_input()
@@ -225,8 +275,11 @@ class GoogLeNet(ZooModel):
         # the stem and the four max pools take the input down to 1x1 at 15x15 (torchvision); the
         # Inception modules keep the size. The paper's auxiliary heads pool 5x5 (stride 3) on
         # the 16x-reduced map of (4a), which needs 5x5 there: 79x79 in.
-        chain = [m for part in (self.conv1, self.maxpool1, self.conv2, self.conv3, self.maxpool2, self.maxpool3)
-                 for m in part.modules()]
+        chain = [
+            m
+            for part in (self.conv1, self.maxpool1, self.conv2, self.conv3, self.maxpool2, self.maxpool3)
+            for m in part.modules()
+        ]
         sizes = [smallest_input_size([*chain, self.maxpool4])]
         if self.aux1 is not None and self.aux1.pool is not None:
             sizes.append(smallest_input_size([*chain, self.aux1.pool]))
@@ -255,22 +308,29 @@ class GoogLeNet(ZooModel):
     def transform_input(self, value: bool) -> None:
         if value and self.in_chans != 3:
             raise InvalidArgumentError(
-                f"transform_input maps the 3 ImageNet RGB channels; this model has in_chans={self.in_chans}")
+                f"transform_input maps the 3 ImageNet RGB channels; this model has in_chans={self.in_chans}"
+            )
         self._transform_input = bool(value)
 
     def _transform(self, x: torch.Tensor) -> torch.Tensor:
         # x_c * std_c / 0.5 + (mean_c - 0.5) / 0.5: undo ImageNet normalisation, redo it as
         # (x - 0.5) / 0.5; the same arithmetic as torchvision's, channel by channel
-        return torch.cat([x[:, 0:1] * (0.229 / 0.5) + (0.485 - 0.5) / 0.5,
-                          x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
-                          x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5], 1)
+        return torch.cat(
+            [
+                x[:, 0:1] * (0.229 / 0.5) + (0.485 - 0.5) / 0.5,
+                x[:, 1:2] * (0.224 / 0.5) + (0.456 - 0.5) / 0.5,
+                x[:, 2:3] * (0.225 / 0.5) + (0.406 - 0.5) / 0.5,
+            ],
+            1,
+        )
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         check_input_size(x, self.arch_name, self.min_input_size)
         return self._transform(x) if self.transform_input else x
 
-    def forward_stages(self, x: torch.Tensor, take: list[int], stop_index: int = -1,
-                       norm: bool = False) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def forward_stages(
+        self, x: torch.Tensor, take: list[int], stop_index: int = -1, norm: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Stem and Inception modules (N x C x 224 x 224 -> N x 1024 x 7 x 7), keeping the
         stage outputs in ``take``; ``norm`` has nothing to add."""
         return self.run_stages(self._input(x), take, stop_index)
@@ -309,13 +369,18 @@ def _caffe_lrn() -> nn.LocalResponseNorm:
     return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
 
 
-@register_model(family="googlenet", paper="Going Deeper with Convolutions",
-                authors="C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erhan, "
-                        "V. Vanhoucke, A. Rabinovich",
-                year=2014, url="https://arxiv.org/abs/1409.4842", input_size=(3, 224, 224), num_classes=1000,
-                notes="default variant 'torchvision': BN in every conv unit and 3x3 kernels in the '5x5' "
-                      "branch (pytorch/vision#906), whose weights need transform_input=True; "
-                      "variant='paper' is the network of the paper (5x5, LRN, no BN, dropout 0.4)")
+@register_model(
+    family="googlenet",
+    paper="Going Deeper with Convolutions",
+    authors="C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erhan, V. Vanhoucke, A. Rabinovich",
+    year=2014,
+    url="https://arxiv.org/abs/1409.4842",
+    input_size=(3, 224, 224),
+    num_classes=1000,
+    notes="default variant 'torchvision': BN in every conv unit and 3x3 kernels in the '5x5' "
+    "branch (pytorch/vision#906), whose weights need transform_input=True; "
+    "variant='paper' is the network of the paper (5x5, LRN, no BN, dropout 0.4)",
+)
 def googlenet(**kwargs: Any) -> GoogLeNet:
     """GoogLeNet (Inception v1) with both auxiliary classifiers; Szegedy et al. 2014, Table 1.
 

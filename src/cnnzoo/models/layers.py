@@ -17,9 +17,21 @@ from torch.nn.modules.utils import _pair
 
 from ..errors import InputSizeError, InvalidArgumentError, shown
 
-__all__ = ["DropPath", "SqueezeExcitation", "make_divisible", "check_model_args", "check_rate", "has_storage",
-           "check_input_size", "smallest_input_size", "stack_feature_info", "LayerInit", "init_weights",
-           "he_normal", "normal_init"]
+__all__ = [
+    "DropPath",
+    "SqueezeExcitation",
+    "make_divisible",
+    "check_model_args",
+    "check_rate",
+    "has_storage",
+    "check_input_size",
+    "smallest_input_size",
+    "stack_feature_info",
+    "LayerInit",
+    "init_weights",
+    "he_normal",
+    "normal_init",
+]
 
 
 #: the largest class count and input channel count a network is built with: beyond them the
@@ -30,8 +42,10 @@ MAX_CLASSES, MAX_IN_CHANS = 1_000_000, 4096
 
 def check_model_args(num_classes: int, in_chans: int) -> None:
     """Reject the arguments every constructor shares when they make no network."""
-    for arg, value, low, high in (("num_classes", num_classes, 0, MAX_CLASSES),
-                                  ("in_chans", in_chans, 1, MAX_IN_CHANS)):
+    for arg, value, low, high in (
+        ("num_classes", num_classes, 0, MAX_CLASSES),
+        ("in_chans", in_chans, 1, MAX_IN_CHANS),
+    ):
         # num_classes=0 is allowed, as in timm: the network then ends at its pooled features
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise InvalidArgumentError(f"{arg} must be an integer from {low} to {high:,}, got {shown(value)}")
@@ -62,8 +76,7 @@ _is_scripting = torch.jit.is_scripting  # type: ignore[attr-defined]
 # guards, not graph breaks.
 @torch.fx.node.has_side_effect
 @torch.fx.wrap
-def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
-                     exact: bool = False) -> None:
+def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int], exact: bool = False) -> None:
     """Raise :class:`~cnnzoo.errors.InputSizeError` unless ``x`` is a batch the network takes.
 
     ``x`` must be N x C x H x W with C = ``min_size[0]`` (the network's ``in_chans``) and
@@ -73,36 +86,45 @@ def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
     """
     # (TorchScript types x as a Tensor and does not compile this branch: is_scripting() is a constant)
     if not _is_scripting() and not isinstance(x, torch.Tensor):
-        raise InputSizeError(f"{name} takes a batch of images as a torch.Tensor, N x {min_size[0]} x H x W; "
-                             f"got a {type(x).__name__}")
+        raise InputSizeError(
+            f"{name} takes a batch of images as a torch.Tensor, N x {min_size[0]} x H x W; got a {type(x).__name__}"
+        )
     if _is_tracing():
         # a trace (torch.jit.trace, the TorchScript ONNX exporter) keeps tensor operations
         # only: the check would be frozen in as passed, with a TracerWarning per comparison
         return
     shape = x.shape
-    if (len(shape) != 4 or shape[1] != min_size[0] or shape[2] < min_size[1]
-            or shape[3] < min_size[2]
-            or (exact and (shape[2] != min_size[1] or shape[3] != min_size[2]))):
+    if (
+        len(shape) != 4
+        or shape[1] != min_size[0]
+        or shape[2] < min_size[1]
+        or shape[3] < min_size[2]
+        or (exact and (shape[2] != min_size[1] or shape[3] != min_size[2]))
+    ):
         raise InputSizeError(_input_size_message(list(shape), name, min_size, exact))
 
 
-def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, int],
-                        exact: bool) -> str:
+def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, int], exact: bool) -> str:
     chans, height, width = min_size
     dims = "x".join([str(d) for d in shape])
     if len(shape) != 4:
         hint = " (one image: add the batch dimension, x.unsqueeze(0))" if len(shape) == 3 else ""
-        return (f"{name} takes a batch of images, N x {chans} x H x W; "
-                f"got a tensor of shape {dims}{hint}")
+        return f"{name} takes a batch of images, N x {chans} x H x W; got a tensor of shape {dims}{hint}"
     if shape[1] != chans:
-        return (f"{name} was built for {chans} input channels (in_chans={chans}), got {shape[1]}; "
-                f"convert the images, or build the model with in_chans={shape[1]}")
+        return (
+            f"{name} was built for {chans} input channels (in_chans={chans}), got {shape[1]}; "
+            f"convert the images, or build the model with in_chans={shape[1]}"
+        )
     got = f"{shape[2]}x{shape[3]}"
     if exact:
-        return (f"{name} needs an input of exactly {height}x{width} pixels, got {got}; "
-                f"resize or pad the images to {height}x{width}")
-    return (f"{name} needs an input of at least {height}x{width} pixels, got {got}; "
-            f"resize or pad the images to at least {height}x{width}")
+        return (
+            f"{name} needs an input of exactly {height}x{width} pixels, got {got}; "
+            f"resize or pad the images to {height}x{width}"
+        )
+    return (
+        f"{name} needs an input of at least {height}x{width} pixels, got {got}; "
+        f"resize or pad the images to at least {height}x{width}"
+    )
 
 
 def smallest_input_size(layers: Iterable[nn.Module]) -> tuple[int, int]:
@@ -145,8 +167,7 @@ def _fits(layers: Sequence[nn.Module], dim: int, size: int) -> bool:
     return True
 
 
-def stack_feature_info(stack: nn.Sequential, channels: Sequence[int],
-                       prefix: str = "features") -> list[dict[str, Any]]:
+def stack_feature_info(stack: nn.Sequential, channels: Sequence[int], prefix: str = "features") -> list[dict[str, Any]]:
     """The stage outputs of a layer stack: the last layer at each stride (``feature_info``).
 
     ``channels[i]`` is the output width of the stack's ``i``-th layer. A layer's stride is the
@@ -171,8 +192,7 @@ def _layer_stride(layer: nn.Module) -> int:
     for m in layer.modules():
         # the built-in strided layers, and leaf layers of our own that declare a stride
         # (LeNet-5's trainable subsampling)
-        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) or (
-                not list(m.children()) and hasattr(m, "stride")):
+        if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) or (not list(m.children()) and hasattr(m, "stride")):
             stride *= _pair(m.stride)[0]
     return stride
 
@@ -181,8 +201,14 @@ def _layer_stride(layer: nn.Module) -> int:
 LayerInit = Callable[[nn.Conv2d | nn.Linear], None]
 
 
-def init_weights(root: nn.Module, conv: LayerInit | None = None, linear: LayerInit | None = None, *,
-                 bias: float | None = 0.0, zero_init_last: bool = False) -> None:
+def init_weights(
+    root: nn.Module,
+    conv: LayerInit | None = None,
+    linear: LayerInit | None = None,
+    *,
+    bias: float | None = 0.0,
+    zero_init_last: bool = False,
+) -> None:
     """Initialise the layers under ``root``: the one walk every family parametrises.
 
     Each convolution is drawn by ``conv`` and each linear layer by ``linear``; a kind without
@@ -219,6 +245,7 @@ def he_normal(mode: str = "fan_out", per_group: bool = False) -> LayerInit:
     depthwise filter sqrt(channels) too small, so the signal shrinks block after block until
     the BN statistics catch up.
     """
+
     def init(m: nn.Conv2d | nn.Linear) -> None:
         weight = m.weight
         # fan-in: the inputs of one output unit; fan-out: the outputs one input reaches (torch's rule)
@@ -232,6 +259,7 @@ def he_normal(mode: str = "fan_out", per_group: bool = False) -> LayerInit:
 
 def normal_init(std: float) -> LayerInit:
     """N(0, ``std``) weights: torchvision's fully connected layers of VGG and MobileNet use 0.01."""
+
     def init(m: nn.Conv2d | nn.Linear) -> None:
         nn.init.normal_(m.weight, 0.0, std)
 

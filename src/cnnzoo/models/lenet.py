@@ -27,17 +27,36 @@ from .base import ZooModel
 from .layers import init_weights, stack_feature_info
 from .registry import register_model
 
-__all__ = ["ScaledTanh", "Subsampling", "PartiallyConnectedConv2d", "EuclideanRBF", "LeNet5",
-           "C3_CONNECTION_TABLE", "lenet5"]
+__all__ = [
+    "ScaledTanh",
+    "Subsampling",
+    "PartiallyConnectedConv2d",
+    "EuclideanRBF",
+    "LeNet5",
+    "C3_CONNECTION_TABLE",
+    "lenet5",
+]
 
 #: Table I of the paper: for each of C3's 16 feature maps, the S2 maps it reads. Maps 0-5
 #: take 3 contiguous S2 maps, 6-11 four contiguous ones, 12-14 four non-contiguous ones and
 #: map 15 all six. The paper breaks the symmetry this way so that the maps are forced to
 #: extract different features (Sec. II-B), and keeps the connection count reasonable.
 C3_CONNECTION_TABLE: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (0, 4, 5), (0, 1, 5),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (0, 3, 4, 5), (0, 1, 4, 5), (0, 1, 2, 5),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (0, 4, 5),
+    (0, 1, 5),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (0, 3, 4, 5),
+    (0, 1, 4, 5),
+    (0, 1, 2, 5),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -125,8 +144,10 @@ class PartiallyConnectedConv2d(nn.Module):
         return out if self.output_index is None else out[:, self.output_index]
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"connections={sum(len(t) for t in self.table)}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"connections={sum(len(t) for t in self.table)}"
+        )
 
 
 class EuclideanRBF(nn.Module):
@@ -170,11 +191,19 @@ class LeNet5(ZooModel):
     dropout before the output layer (0: the paper has none).
     """
 
-    def __init__(self, *, num_classes: int = 10, in_chans: int = 1, variant: str = "modern",
-                 drop_rate: float = 0.0, arch_name: str = "lenet5") -> None:
+    def __init__(
+        self,
+        *,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        variant: str = "modern",
+        drop_rate: float = 0.0,
+        arch_name: str = "lenet5",
+    ) -> None:
         # F6 reads C5's single position, so the whole network takes 32x32 only
-        super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate,
-                         fixed_input_size=True)
+        super().__init__(
+            num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate, fixed_input_size=True
+        )
         if variant not in VARIANTS:
             raise InvalidArgumentError(f"LeNet-5 variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
@@ -186,12 +215,16 @@ class LeNet5(ZooModel):
         layers: list[tuple[str, nn.Module]] = [("c1", nn.Conv2d(in_chans, 6, 5)), ("act1", act())]
         if paper:
             # every layer up to F6 squashes its weighted sum, subsampling included (Sec. II-B)
-            layers += [("s2", Subsampling(6)), ("act2", act()),
-                       ("c3", PartiallyConnectedConv2d(C3_CONNECTION_TABLE, 5)), ("act3", act()),
-                       ("s4", Subsampling(16)), ("act4", act())]
+            layers += [
+                ("s2", Subsampling(6)),
+                ("act2", act()),
+                ("c3", PartiallyConnectedConv2d(C3_CONNECTION_TABLE, 5)),
+                ("act3", act()),
+                ("s4", Subsampling(16)),
+                ("act4", act()),
+            ]
         else:
-            layers += [("s2", nn.MaxPool2d(2)), ("c3", nn.Conv2d(6, 16, 5)), ("act3", act()),
-                       ("s4", nn.MaxPool2d(2))]
+            layers += [("s2", nn.MaxPool2d(2)), ("c3", nn.Conv2d(6, 16, 5)), ("act3", act()), ("s4", nn.MaxPool2d(2))]
         layers += [("c5", nn.Conv2d(16, 120, 5)), ("act5", act())]
         self.features = nn.Sequential(OrderedDict(layers))  # N x 120 x 1 x 1 at 32x32
         self.num_features = 120
@@ -237,11 +270,17 @@ def _lecun_uniform(m: nn.Conv2d | nn.Linear) -> None:
         nn.init.uniform_(m.bias, -bound, bound)
 
 
-@register_model(family="lenet", paper="Gradient-Based Learning Applied to Document Recognition",
-                authors="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner", year=1998,
-                url="https://doi.org/10.1109/5.726791", input_size=(1, 32, 32), num_classes=10,
-                notes="default variant 'modern' (ReLU, max-pool, linear output); "
-                      "variant='paper' is the 1998 network (60,840 parameters)")
+@register_model(
+    family="lenet",
+    paper="Gradient-Based Learning Applied to Document Recognition",
+    authors="Y. LeCun, L. Bottou, Y. Bengio, P. Haffner",
+    year=1998,
+    url="https://doi.org/10.1109/5.726791",
+    input_size=(1, 32, 32),
+    num_classes=10,
+    notes="default variant 'modern' (ReLU, max-pool, linear output); "
+    "variant='paper' is the 1998 network (60,840 parameters)",
+)
 def lenet5(**kwargs: Any) -> LeNet5:
     """LeNet-5, 32x32 grayscale input; LeCun et al. 1998, Sec. II-B and Fig. 2.
 

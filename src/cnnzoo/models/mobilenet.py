@@ -24,9 +24,18 @@ from .layers import he_normal, init_weights, make_divisible, normal_init, smalle
 from .registry import register_model
 
 __all__ = [
-    "ConvBNActivation", "DepthwiseSeparableConv", "MobileNetV1", "InvertedResidual", "MobileNetV2",
-    "MOBILENET_V1_STAGES", "MOBILENET_V2_STAGES",
-    "mobilenet_v1", "mobilenet_v1_075", "mobilenet_v1_050", "mobilenet_v1_025", "mobilenet_v2",
+    "ConvBNActivation",
+    "DepthwiseSeparableConv",
+    "MobileNetV1",
+    "InvertedResidual",
+    "MobileNetV2",
+    "MOBILENET_V1_STAGES",
+    "MOBILENET_V2_STAGES",
+    "mobilenet_v1",
+    "mobilenet_v1_075",
+    "mobilenet_v1_050",
+    "mobilenet_v1_025",
+    "mobilenet_v2",
 ]
 
 #: Howard et al. 2017, Table 1, after the 32-map 3x3/2 stem: (output channels c, blocks n,
@@ -34,14 +43,23 @@ __all__ = [
 #: typo: with it the final map would be 4x4, not the 7x7 the table's pool expects, and the
 #: reference TensorFlow code (and timm) use stride 1 there.
 MOBILENET_V1_STAGES: tuple[tuple[int, int, int], ...] = (
-    (64, 1, 1), (128, 2, 2), (256, 2, 2), (512, 6, 2), (1024, 2, 2),
+    (64, 1, 1),
+    (128, 2, 2),
+    (256, 2, 2),
+    (512, 6, 2),
+    (1024, 2, 2),
 )
 
 #: Sandler et al. 2018, Table 2, after the 32-map 3x3/2 stem: (expansion t, channels c,
 #: blocks n, stride s of the first block); a 1x1 convolution to 1280 maps follows.
 MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
-    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-    (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
 )
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu6": nn.ReLU6, "relu": nn.ReLU}
@@ -53,7 +71,8 @@ def _resolve_act(act_layer: str | type[nn.Module]) -> type[nn.Module]:
     if isinstance(act_layer, str) and act_layer.lower() in _ACTIVATIONS:
         return _ACTIVATIONS[act_layer.lower()]
     raise InvalidArgumentError(
-        f"act_layer must be one of {sorted(_ACTIVATIONS)} or an nn.Module class, got {act_layer!r}")
+        f"act_layer must be one of {sorted(_ACTIVATIONS)} or an nn.Module class, got {act_layer!r}"
+    )
 
 
 def _check_width(width_mult: float) -> None:
@@ -65,11 +84,17 @@ def _check_width(width_mult: float) -> None:
 class ConvBNActivation(nn.Sequential):
     """Conv, BN, activation as one Sequential (children 0/1/2), torchvision's layout."""
 
-    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 3, stride: int = 1,
-                 groups: int = 1, act_layer: type[nn.Module] = nn.ReLU6) -> None:
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        act_layer: type[nn.Module] = nn.ReLU6,
+    ) -> None:
         super().__init__(
-            nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding=(kernel_size - 1) // 2,
-                      groups=groups, bias=False),
+            nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding=(kernel_size - 1) // 2, groups=groups, bias=False),
             nn.BatchNorm2d(out_chs),
             act_layer(inplace=True),
         )
@@ -83,8 +108,7 @@ class DepthwiseSeparableConv(nn.Module):
     8-9 times cheaper for 3x3 kernels (Eq. 5). The stride sits on the depthwise conv.
     """
 
-    def __init__(self, in_chs: int, out_chs: int, stride: int = 1,
-                 act_layer: type[nn.Module] = nn.ReLU6) -> None:
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, act_layer: type[nn.Module] = nn.ReLU6) -> None:
         super().__init__()
         self.conv_dw = nn.Conv2d(in_chs, in_chs, 3, stride, padding=1, groups=in_chs, bias=False)
         self.bn1 = nn.BatchNorm2d(in_chs)
@@ -115,9 +139,16 @@ class MobileNetV1(ZooModel):
     :data:`MOBILENET_V1_STAGES`.
     """
 
-    def __init__(self, *, width_mult: float = 1.0, act_layer: str | type[nn.Module] = "relu6",
-                 drop_rate: float = 0.0, num_classes: int = 1000, in_chans: int = 3,
-                 arch_name: str = "MobileNetV1") -> None:
+    def __init__(
+        self,
+        *,
+        width_mult: float = 1.0,
+        act_layer: str | type[nn.Module] = "relu6",
+        drop_rate: float = 0.0,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        arch_name: str = "MobileNetV1",
+    ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         _check_width(width_mult)
         act = _resolve_act(act_layer)
@@ -192,8 +223,16 @@ class MobileNetV2(ZooModel):
     (``drop_rate``, 0.2 as torchvision) then a Linear, torchvision's ``classifier.0/1``.
     """
 
-    def __init__(self, *, width_mult: float = 1.0, round_nearest: int = 8, drop_rate: float = 0.2,
-                 num_classes: int = 1000, in_chans: int = 3, arch_name: str = "MobileNetV2") -> None:
+    def __init__(
+        self,
+        *,
+        width_mult: float = 1.0,
+        round_nearest: int = 8,
+        drop_rate: float = 0.2,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        arch_name: str = "MobileNetV2",
+    ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         _check_width(width_mult)
         if isinstance(round_nearest, bool) or not isinstance(round_nearest, int) or round_nearest < 1:
@@ -237,14 +276,19 @@ _V1: dict[str, Any] = dict(
     family="mobilenet",
     paper="MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
     authors="A. G. Howard, M. Zhu, B. Chen, D. Kalenichenko, W. Wang, T. Weyand, M. Andreetto, H. Adam",
-    year=2017, url="https://arxiv.org/abs/1704.04861",
-    input_size=(3, 224, 224), num_classes=1000,
+    year=2017,
+    url="https://arxiv.org/abs/1704.04861",
+    input_size=(3, 224, 224),
+    num_classes=1000,
 )
 _V2: dict[str, Any] = dict(
-    family="mobilenet", paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks",
-    authors="M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen", year=2018,
+    family="mobilenet",
+    paper="MobileNetV2: Inverted Residuals and Linear Bottlenecks",
+    authors="M. Sandler, A. Howard, M. Zhu, A. Zhmoginov, L.-C. Chen",
+    year=2018,
     url="https://arxiv.org/abs/1801.04381",
-    input_size=(3, 224, 224), num_classes=1000,
+    input_size=(3, 224, 224),
+    num_classes=1000,
 )
 
 

@@ -29,8 +29,15 @@ from ..errors import DuplicateModelError, InvalidArgumentError, UnknownModelErro
 from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from .base import classifier_names, first_conv_name
 
-__all__ = ["ModelInfo", "register_model", "list_models", "get_model_entry", "is_model", "pretrained_cfg",
-           "set_pretrained_cfg"]
+__all__ = [
+    "ModelInfo",
+    "register_model",
+    "list_models",
+    "get_model_entry",
+    "is_model",
+    "pretrained_cfg",
+    "set_pretrained_cfg",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,10 +80,12 @@ _REGISTRY: dict[str, ModelInfo] = {}
 @overload
 def register_model(fn: F, /) -> F: ...
 @overload
-def register_model(fn: None = None, /, *, name: str | None = None, overwrite: bool = False,
-                   **meta: Any) -> Callable[[F], F]: ...
-def register_model(fn: F | None = None, /, *, name: str | None = None, overwrite: bool = False,
-                   **meta: Any) -> F | Callable[[F], F]:
+def register_model(
+    fn: None = None, /, *, name: str | None = None, overwrite: bool = False, **meta: Any
+) -> Callable[[F], F]: ...
+def register_model(
+    fn: F | None = None, /, *, name: str | None = None, overwrite: bool = False, **meta: Any
+) -> F | Callable[[F], F]:
     """Register a model constructor under its function name (or ``name``).
 
     Use bare (``@register_model``) on your own constructor, or with metadata:
@@ -91,12 +100,12 @@ def register_model(fn: F | None = None, /, *, name: str | None = None, overwrite
     def decorate(f: F) -> F:
         key = name or getattr(f, "__name__", None)
         if not isinstance(key, str) or not key or not key.isidentifier():
-            raise InvalidArgumentError(
-                f"a model name must be a Python identifier (letters, digits, '_'), got {key!r}")
+            raise InvalidArgumentError(f"a model name must be a Python identifier (letters, digits, '_'), got {key!r}")
         if key in _REGISTRY and not overwrite:
             raise DuplicateModelError(
                 f"model '{key}' is already registered (by {_REGISTRY[key].constructor.__module__}); "
-                "pick another name or pass overwrite=True")
+                "pick another name or pass overwrite=True"
+            )
         unknown = set(meta) - (set(ModelInfo.__dataclass_fields__) - {"name", "constructor", "declared"})
         if unknown:
             raise InvalidArgumentError(f"register_model got unknown metadata {sorted(unknown)}")
@@ -116,15 +125,19 @@ def register_model(fn: F | None = None, /, *, name: str | None = None, overwrite
     return decorate(fn) if fn is not None else decorate
 
 
-def list_models(pattern: str | list[str] = "*", *, family: str | None = None,
-                exclude: str | list[str] | None = None) -> list[str]:
+def list_models(
+    pattern: str | list[str] = "*", *, family: str | None = None, exclude: str | list[str] | None = None
+) -> list[str]:
     """Registered model names matching shell wildcard ``pattern`` (or any of a list), sorted."""
     pats = [pattern] if isinstance(pattern, str) else list(pattern)
     excl = [] if exclude is None else ([exclude] if isinstance(exclude, str) else list(exclude))
-    names = [n for n, info in _REGISTRY.items()
-             if any(fnmatch.fnmatchcase(n, p) for p in pats)
-             and not any(fnmatch.fnmatchcase(n, e) for e in excl)
-             and (family is None or info.family == family)]
+    names = [
+        n
+        for n, info in _REGISTRY.items()
+        if any(fnmatch.fnmatchcase(n, p) for p in pats)
+        and not any(fnmatch.fnmatchcase(n, e) for e in excl)
+        and (family is None or info.family == family)
+    ]
     return sorted(names, key=_natural_key)
 
 
@@ -187,8 +200,13 @@ def _pool_size(model: nn.Module, input_size: tuple[int, ...]) -> tuple[int, int]
     features = getattr(model, "forward_features", None)
     if not callable(features):
         return None
-    key = (type(model), input_size, repr(getattr(model, "feature_info", None)), sum(1 for _ in model.modules()),
-           repr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)))
+    key = (
+        type(model),
+        input_size,
+        repr(getattr(model, "feature_info", None)),
+        sum(1 for _ in model.modules()),
+        repr(next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)),
+    )
     if key not in _POOL_SIZES:
         try:
             with torch.no_grad(), _ShapesOnly():
@@ -202,8 +220,7 @@ def _pool_size(model: nn.Module, input_size: tuple[int, ...]) -> tuple[int, int]
 _POOL_SIZES: dict[tuple[Any, ...], tuple[int, int] | None] = {}
 _F = nn.functional
 #: functions that keep their input's shape: skipped in a shapes-only forward (their meta kernels are slow)
-_SHAPE_KEEPING = (_F.batch_norm, _F.layer_norm, _F.group_norm, _F.instance_norm, _F.local_response_norm,
-                  _F.dropout)
+_SHAPE_KEEPING = (_F.batch_norm, _F.layer_norm, _F.group_norm, _F.instance_norm, _F.local_response_norm, _F.dropout)
 
 
 class _ShapesOnly(TorchFunctionMode):

@@ -26,10 +26,29 @@ from .base import ZooModel
 from .layers import DropPath, check_rate, he_normal, init_weights, smallest_input_size
 from .registry import register_model
 
-__all__ = ["BasicBlock", "Bottleneck", "PreActBasicBlock", "PreActBottleneck", "ZeroPadShortcut", "ResNet",
-           "build_resnet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-           "resnet18v2", "resnet34v2", "resnet50v2", "resnet101v2", "resnet152v2",
-           "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2", "wide_resnet101_2"]
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "PreActBasicBlock",
+    "PreActBottleneck",
+    "ZeroPadShortcut",
+    "ResNet",
+    "build_resnet",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnet18v2",
+    "resnet34v2",
+    "resnet50v2",
+    "resnet101v2",
+    "resnet152v2",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+]
 
 #: builds the attention module of a block from its channel count (e.g. ``SqueezeExcitation``)
 AttnLayer = Callable[[int], nn.Module]
@@ -46,8 +65,7 @@ def _attn(attn_layer: AttnLayer | None, channels: int) -> nn.Module:
 
 def _conv3x3(inplanes: int, planes: int, stride: int = 1, dilation: int = 1, groups: int = 1) -> nn.Conv2d:
     # padding = dilation keeps the map size of a stride-1 3x3 whatever its dilation
-    return nn.Conv2d(inplanes, planes, 3, stride=stride, padding=dilation, dilation=dilation,
-                     groups=groups, bias=False)
+    return nn.Conv2d(inplanes, planes, 3, stride=stride, padding=dilation, dilation=dilation, groups=groups, bias=False)
 
 
 # --------------------------------------------------------------------------- blocks
@@ -69,10 +87,19 @@ class BasicBlock(nn.Module):
 
     expansion: int = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
-                 drop_path_rate: float = 0.0, act_before_attn: bool = False, dilation: int = 1,
-                 first_dilation: int | None = None, residual: bool = True) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        attn_layer: AttnLayer | None = None,
+        drop_path_rate: float = 0.0,
+        act_before_attn: bool = False,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(inplanes, planes, stride, first_dilation or dilation)
         self.bn1 = nn.BatchNorm2d(planes)
@@ -118,11 +145,22 @@ class Bottleneck(nn.Module):
 
     expansion: int = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
-                 drop_path_rate: float = 0.0, groups: int = 1, base_width: int = 64,
-                 stride_in_1x1: bool = False, reduce_first: int = 1, dilation: int = 1,
-                 first_dilation: int | None = None, residual: bool = True) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        attn_layer: AttnLayer | None = None,
+        drop_path_rate: float = 0.0,
+        groups: int = 1,
+        base_width: int = 64,
+        stride_in_1x1: bool = False,
+        reduce_first: int = 1,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         first = width // reduce_first
@@ -166,10 +204,18 @@ class PreActBasicBlock(nn.Module):
 
     expansion: int = 1
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
-                 drop_path_rate: float = 0.0, dilation: int = 1, first_dilation: int | None = None,
-                 residual: bool = True) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        attn_layer: AttnLayer | None = None,
+        drop_path_rate: float = 0.0,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
         self.bn1 = nn.BatchNorm2d(inplanes)
         self.relu = nn.ReLU(inplace=True)
@@ -207,10 +253,20 @@ class PreActBottleneck(nn.Module):
 
     expansion: int = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1,
-                 downsample: nn.Module | None = None, attn_layer: AttnLayer | None = None,
-                 drop_path_rate: float = 0.0, groups: int = 1, base_width: int = 64,
-                 dilation: int = 1, first_dilation: int | None = None, residual: bool = True) -> None:
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        attn_layer: AttnLayer | None = None,
+        drop_path_rate: float = 0.0,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         self.bn1 = nn.BatchNorm2d(inplanes)
@@ -276,8 +332,13 @@ _BLOCK_OPTIONS: dict[type, frozenset[str]] = {
     PreActBasicBlock: frozenset(),
     PreActBottleneck: frozenset({"groups", "width_per_group"}),
 }
-_OPTION_DEFAULTS: dict[str, Any] = {"act_before_attn": False, "groups": 1, "width_per_group": 64,
-                                    "stride_in_1x1": False, "reduce_first": 1}
+_OPTION_DEFAULTS: dict[str, Any] = {
+    "act_before_attn": False,
+    "groups": 1,
+    "width_per_group": 64,
+    "stride_in_1x1": False,
+    "reduce_first": 1,
+}
 _STEM_TYPES = ("7x7", "deep", "cifar")
 #: He et al. 2015, Sec. 3.3: (A) zero-padding shortcuts where the shape changes, (B)
 #: projections there, (C) projections everywhere; "none" leaves them out (plain networks)
@@ -337,31 +398,62 @@ class ResNet(ZooModel):
             networks; the last stages are dilated until the network's stride is this.
     """
 
-    def __init__(self, block: Block, layers: Sequence[int], *, channels: Sequence[int] = (64, 128, 256, 512),
-                 num_classes: int = 1000, in_chans: int = 3, groups: int = 1, width_per_group: int = 64,
-                 zero_init_residual: bool = False, drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, attn_layer: AttnLayer | None = None,
-                 act_before_attn: bool = False, stem_type: str = "7x7", stem_width: int = 64,
-                 stem_pool_ceil: bool = False, stride_in_1x1: bool = False,
-                 reduce_first: int = 1, down_kernel_size: int = 1, shortcut: str = "B",
-                 replace_stride_with_dilation: Sequence[bool] | None = None, output_stride: int | None = None,
-                 arch_name: str = "ResNet") -> None:
-        block_options = {"act_before_attn": act_before_attn, "groups": groups,
-                         "width_per_group": width_per_group, "stride_in_1x1": stride_in_1x1,
-                         "reduce_first": reduce_first}
-        _check_options(block, block_options, drop_path_rate, stem_type,
-                       {"stem_width": stem_width, "down_kernel_size": down_kernel_size}, shortcut)
+    def __init__(
+        self,
+        block: Block,
+        layers: Sequence[int],
+        *,
+        channels: Sequence[int] = (64, 128, 256, 512),
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        groups: int = 1,
+        width_per_group: int = 64,
+        zero_init_residual: bool = False,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        attn_layer: AttnLayer | None = None,
+        act_before_attn: bool = False,
+        stem_type: str = "7x7",
+        stem_width: int = 64,
+        stem_pool_ceil: bool = False,
+        stride_in_1x1: bool = False,
+        reduce_first: int = 1,
+        down_kernel_size: int = 1,
+        shortcut: str = "B",
+        replace_stride_with_dilation: Sequence[bool] | None = None,
+        output_stride: int | None = None,
+        arch_name: str = "ResNet",
+    ) -> None:
+        block_options = {
+            "act_before_attn": act_before_attn,
+            "groups": groups,
+            "width_per_group": width_per_group,
+            "stride_in_1x1": stride_in_1x1,
+            "reduce_first": reduce_first,
+        }
+        _check_options(
+            block,
+            block_options,
+            drop_path_rate,
+            stem_type,
+            {"stem_width": stem_width, "down_kernel_size": down_kernel_size},
+            shortcut,
+        )
         if shortcut == "none" and (zero_init_residual or drop_path_rate > 0):
-            raise InvalidArgumentError("a plain network (shortcut='none') has no residual branch for "
-                                       "zero_init_residual or drop_path_rate")
+            raise InvalidArgumentError(
+                "a plain network (shortcut='none') has no residual branch for zero_init_residual or drop_path_rate"
+            )
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers, widths = _check_layers(layers, channels)
         # the stem's stride (2 for ImageNet: the stem map is H/2), then with its max pool (H/4)
         stem_stride, reduction = (1, 1) if stem_type == "cifar" else (2, 4)
         plan = _stage_plan(len(layers), replace_stride_with_dilation, output_stride, reduction)
         # torchvision's blocks call the width per group ``base_width``
-        block_kwargs = {"base_width" if k == "width_per_group" else k: v
-                        for k, v in block_options.items() if k in _BLOCK_OPTIONS[block]}
+        block_kwargs = {
+            "base_width" if k == "width_per_group" else k: v
+            for k, v in block_options.items()
+            if k in _BLOCK_OPTIONS[block]
+        }
         preact = issubclass(block, _PREACT)
         self.shortcut = shortcut
         self._make_stem(stem_type, in_chans, stem_width, preact, stem_pool_ceil)
@@ -376,8 +468,20 @@ class ResNet(ZooModel):
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         stages = []
         for i, (planes, depth, (stride, dilation, previous)) in enumerate(zip(widths, layers, plan)):
-            stages.append(self._make_layer(block, planes, depth, stride, (dilation, previous), attn_layer, preact,
-                                           down_kernel_size, rates[done:done + depth], block_kwargs))
+            stages.append(
+                self._make_layer(
+                    block,
+                    planes,
+                    depth,
+                    stride,
+                    (dilation, previous),
+                    attn_layer,
+                    preact,
+                    down_kernel_size,
+                    rates[done : done + depth],
+                    block_kwargs,
+                )
+            )
             done += depth
             reduction *= stride
             info.append(dict(num_chs=self.inplanes, reduction=reduction, module=f"layer{i + 1}"))
@@ -404,10 +508,13 @@ class ResNet(ZooModel):
             mid = stem_width // 2
             self.conv1: nn.Module = nn.Sequential(
                 nn.Conv2d(in_chans, mid, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+                nn.BatchNorm2d(mid),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(mid, mid, 3, padding=1, bias=False),
-                nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
-                nn.Conv2d(mid, stem_width, 3, padding=1, bias=False))
+                nn.BatchNorm2d(mid),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(mid, stem_width, 3, padding=1, bias=False),
+            )
         elif stem_type == "cifar":
             # "The first layer is 3x3 convolutions" on the 32x32 image, no pooling (Sec. 4.2)
             self.conv1 = nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False)
@@ -418,20 +525,52 @@ class ResNet(ZooModel):
         self.relu: nn.Module = nn.Identity() if preact else nn.ReLU(inplace=True)
         self.maxpool: nn.Module = nn.Identity()
         if stem_type != "cifar":
-            self.maxpool = (nn.MaxPool2d(3, stride=2, ceil_mode=True) if pool_ceil
-                            else nn.MaxPool2d(3, stride=2, padding=1))
+            self.maxpool = (
+                nn.MaxPool2d(3, stride=2, ceil_mode=True) if pool_ceil else nn.MaxPool2d(3, stride=2, padding=1)
+            )
 
-    def _make_layer(self, block: Block, planes: int, depth: int, stride: int, dilations: tuple[int, int],
-                    attn_layer: AttnLayer | None, preact: bool, down_kernel_size: int,
-                    rates: list[float], block_kwargs: dict[str, Any]) -> nn.Sequential:
+    def _make_layer(
+        self,
+        block: Block,
+        planes: int,
+        depth: int,
+        stride: int,
+        dilations: tuple[int, int],
+        attn_layer: AttnLayer | None,
+        preact: bool,
+        down_kernel_size: int,
+        rates: list[float],
+        block_kwargs: dict[str, Any],
+    ) -> nn.Sequential:
         dilation, previous = dilations
         out = planes * block.expansion
         common = dict(block_kwargs, dilation=dilation, residual=self.shortcut != "none")
-        blocks = [block(self.inplanes, planes, stride, self._shortcut(out, stride, preact, down_kernel_size),
-                        attn_layer, rates[0], first_dilation=previous, **common)]
+        blocks = [
+            block(
+                self.inplanes,
+                planes,
+                stride,
+                self._shortcut(out, stride, preact, down_kernel_size),
+                attn_layer,
+                rates[0],
+                first_dilation=previous,
+                **common,
+            )
+        ]
         self.inplanes = out
-        blocks += [block(out, planes, 1, self._shortcut(out, 1, preact, down_kernel_size),
-                         attn_layer, r, first_dilation=dilation, **common) for r in rates[1:]]
+        blocks += [
+            block(
+                out,
+                planes,
+                1,
+                self._shortcut(out, 1, preact, down_kernel_size),
+                attn_layer,
+                r,
+                first_dilation=dilation,
+                **common,
+            )
+            for r in rates[1:]
+        ]
         return nn.Sequential(*blocks)
 
     def _shortcut(self, out: int, stride: int, preact: bool, down_kernel_size: int) -> nn.Module | None:
@@ -450,33 +589,45 @@ class ResNet(ZooModel):
 
 def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:
     for arg, value in (("layers", layers), ("channels", channels)):
-        if (isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) not in (3, 4)
-                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value)):
+        if (
+            isinstance(value, (str, bytes))
+            or not isinstance(value, Sequence)
+            or len(value) not in (3, 4)
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value)
+        ):
             raise InvalidArgumentError(
-                f"{arg} must be three or four positive integers, one per stage, e.g. (3, 4, 6, 3); got {value!r}")
+                f"{arg} must be three or four positive integers, one per stage, e.g. (3, 4, 6, 3); got {value!r}"
+            )
     if len(layers) != len(channels):
         raise InvalidArgumentError(f"layers {tuple(layers)} and channels {tuple(channels)} must name the same stages")
     return list(layers), list(channels)
 
 
-def _stage_plan(num_stages: int, replace: Sequence[bool] | None, output_stride: int | None,
-                stem_reduction: int) -> list[tuple[int, int, int]]:
+def _stage_plan(
+    num_stages: int, replace: Sequence[bool] | None, output_stride: int | None, stem_reduction: int
+) -> list[tuple[int, int, int]]:
     """(stride, dilation, dilation of the first block's strided 3x3) of each stage."""
     natural = stem_reduction * 2 ** (num_stages - 1)
     if replace is not None and output_stride is not None:
         raise InvalidArgumentError("give replace_stride_with_dilation (torchvision) or output_stride (timm), not both")
     if output_stride is not None:
-        strides = [natural // 2 ** k for k in range(num_stages)]
+        strides = [natural // 2**k for k in range(num_stages)]
         if output_stride not in strides or isinstance(output_stride, bool):
             raise InvalidArgumentError(
-                f"output_stride must be one of {strides} for this network, got {output_stride!r}")
+                f"output_stride must be one of {strides} for this network, got {output_stride!r}"
+            )
         dilated = strides.index(output_stride)
         replace = [False] * (num_stages - 1 - dilated) + [True] * dilated
     replace = [False] * (num_stages - 1) if replace is None else replace
-    if (isinstance(replace, (str, bytes)) or len(replace) != num_stages - 1
-            or not all(isinstance(r, bool) for r in replace)):
-        raise InvalidArgumentError(f"replace_stride_with_dilation must be {num_stages - 1} booleans, one per "
-                                   f"stage after the first, e.g. [False, True, True]; got {replace!r}")
+    if (
+        isinstance(replace, (str, bytes))
+        or len(replace) != num_stages - 1
+        or not all(isinstance(r, bool) for r in replace)
+    ):
+        raise InvalidArgumentError(
+            f"replace_stride_with_dilation must be {num_stages - 1} booleans, one per "
+            f"stage after the first, e.g. [False, True, True]; got {replace!r}"
+        )
     plan, dilation = [(1, 1, 1)], 1
     for dilate in replace:
         previous = dilation
@@ -486,36 +637,42 @@ def _stage_plan(num_stages: int, replace: Sequence[bool] | None, output_stride: 
     return plan
 
 
-def _check_options(block: Block, options: dict[str, Any], drop_path_rate: float, stem_type: str,
-                   widths: dict[str, int], shortcut: str) -> None:
+def _check_options(
+    block: Block, options: dict[str, Any], drop_path_rate: float, stem_type: str, widths: dict[str, int], shortcut: str
+) -> None:
     if block not in _BLOCK_OPTIONS:
         raise InvalidArgumentError(
-            f"block must be one of {', '.join(b.__name__ for b in _BLOCK_OPTIONS)}, got {block!r}")
-    unsupported = [f"{k}={v!r}" for k, v in options.items()
-                   if k not in _BLOCK_OPTIONS[block] and v != _OPTION_DEFAULTS[k]]
+            f"block must be one of {', '.join(b.__name__ for b in _BLOCK_OPTIONS)}, got {block!r}"
+        )
+    unsupported = [
+        f"{k}={v!r}" for k, v in options.items() if k not in _BLOCK_OPTIONS[block] and v != _OPTION_DEFAULTS[k]
+    ]
     if unsupported:
         raise InvalidArgumentError(
             f"{block.__name__} does not support {', '.join(unsupported)}; "
-            f"it accepts {', '.join(sorted(_BLOCK_OPTIONS[block])) or 'none of these options'}")
-    for name, value in {**widths, "groups": options["groups"],
-                        "width_per_group": options["width_per_group"],
-                        "reduce_first": options["reduce_first"]}.items():
+            f"it accepts {', '.join(sorted(_BLOCK_OPTIONS[block])) or 'none of these options'}"
+        )
+    for name, value in {
+        **widths,
+        "groups": options["groups"],
+        "width_per_group": options["width_per_group"],
+        "reduce_first": options["reduce_first"],
+    }.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
     if widths["down_kernel_size"] % 2 == 0:
         # an even kernel with padding k // 2 would change the map size of the shortcut only
-        raise InvalidArgumentError(
-            f"down_kernel_size must be odd, got {widths['down_kernel_size']}")
+        raise InvalidArgumentError(f"down_kernel_size must be odd, got {widths['down_kernel_size']}")
     check_rate("drop_path_rate", drop_path_rate)
     if stem_type not in _STEM_TYPES:
         raise InvalidArgumentError(f"stem_type must be one of {_STEM_TYPES}, got {stem_type!r}")
     if shortcut not in _SHORTCUTS:
-        raise InvalidArgumentError(f"shortcut must be one of {_SHORTCUTS} (He et al. 2015, Sec. 3.3), "
-                                   f"got {shortcut!r}")
+        raise InvalidArgumentError(f"shortcut must be one of {_SHORTCUTS} (He et al. 2015, Sec. 3.3), got {shortcut!r}")
 
 
-def build_resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any],
-            kwargs: dict[str, Any]) -> ResNet:
+def build_resnet(
+    name: str, block: Block, layers: Sequence[int], fixed: dict[str, Any], kwargs: dict[str, Any]
+) -> ResNet:
     """Build a registered residual network: ``fixed`` are the options its name promises."""
     # a registered name promises an architecture: refuse arguments that would change it
     promised = {"block": block.__name__, "layers": tuple(layers), **fixed}
@@ -523,21 +680,39 @@ def build_resnet(name: str, block: Block, layers: Sequence[int], fixed: dict[str
     if clash:
         raise InvalidArgumentError(
             f"{name} fixes {', '.join(f'{k}={promised[k]!r}' for k in clash)}; build "
-            "cnnzoo.models.resnet.ResNet(...) directly for another configuration")
+            "cnnzoo.models.resnet.ResNet(...) directly for another configuration"
+        )
     return ResNet(block, layers, **fixed, **kwargs, arch_name=name)
+
 
 # --------------------------------------------------------------------------- constructors
 
-_V1: dict[str, Any] = dict(family="resnet", paper="Deep Residual Learning for Image Recognition",
-           authors="K. He, X. Zhang, S. Ren, J. Sun", year=2015,
-           url="https://arxiv.org/abs/1512.03385", input_size=(3, 224, 224), num_classes=1000)
-_V2: dict[str, Any] = dict(_V1, paper="Identity Mappings in Deep Residual Networks", year=2016,
-           url="https://arxiv.org/abs/1603.05027")
-_RESNEXT: dict[str, Any] = dict(_V1, paper="Aggregated Residual Transformations for Deep Neural Networks",
-                authors="S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He", year=2017,
-                url="https://arxiv.org/abs/1611.05431")
-_WIDE: dict[str, Any] = dict(_V1, paper="Wide Residual Networks", authors="S. Zagoruyko, N. Komodakis",
-             year=2016, url="https://arxiv.org/abs/1605.07146")
+_V1: dict[str, Any] = dict(
+    family="resnet",
+    paper="Deep Residual Learning for Image Recognition",
+    authors="K. He, X. Zhang, S. Ren, J. Sun",
+    year=2015,
+    url="https://arxiv.org/abs/1512.03385",
+    input_size=(3, 224, 224),
+    num_classes=1000,
+)
+_V2: dict[str, Any] = dict(
+    _V1, paper="Identity Mappings in Deep Residual Networks", year=2016, url="https://arxiv.org/abs/1603.05027"
+)
+_RESNEXT: dict[str, Any] = dict(
+    _V1,
+    paper="Aggregated Residual Transformations for Deep Neural Networks",
+    authors="S. Xie, R. Girshick, P. Dollár, Z. Tu, K. He",
+    year=2017,
+    url="https://arxiv.org/abs/1611.05431",
+)
+_WIDE: dict[str, Any] = dict(
+    _V1,
+    paper="Wide Residual Networks",
+    authors="S. Zagoruyko, N. Komodakis",
+    year=2016,
+    url="https://arxiv.org/abs/1605.07146",
+)
 _V2_NOTE = "timm resnetv2_* layout (key map 'timm_resnetv2'); stride on the 3x3"
 
 
@@ -604,15 +779,13 @@ def resnet152v2(**kwargs: Any) -> ResNet:
 @register_model(**_RESNEXT)
 def resnext50_32x4d(**kwargs: Any) -> ResNet:
     """ResNeXt-50 (32x4d): cardinality 32, 4 channels per group; Xie et al. 2017, Table 1."""
-    return build_resnet("resnext50_32x4d", Bottleneck, (3, 4, 6, 3),
-                   {"groups": 32, "width_per_group": 4}, kwargs)
+    return build_resnet("resnext50_32x4d", Bottleneck, (3, 4, 6, 3), {"groups": 32, "width_per_group": 4}, kwargs)
 
 
 @register_model(**_RESNEXT)
 def resnext101_32x8d(**kwargs: Any) -> ResNet:
     """ResNeXt-101 (32x8d): cardinality 32, 8 channels per group; Xie et al. 2017, Table 5."""
-    return build_resnet("resnext101_32x8d", Bottleneck, (3, 4, 23, 3),
-                   {"groups": 32, "width_per_group": 8}, kwargs)
+    return build_resnet("resnext101_32x8d", Bottleneck, (3, 4, 23, 3), {"groups": 32, "width_per_group": 8}, kwargs)
 
 
 @register_model(**_WIDE, notes="the paper's ImageNet bottleneck WRN-50-2, as torchvision")

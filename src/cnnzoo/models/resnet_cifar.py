@@ -22,12 +22,28 @@ from typing import Any
 from .registry import register_model
 from .resnet import BasicBlock, ResNet, build_resnet
 
-__all__ = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "resnet1202",
-           "plain20", "plain32", "plain44", "plain56"]
+__all__ = [
+    "resnet20",
+    "resnet32",
+    "resnet44",
+    "resnet56",
+    "resnet110",
+    "resnet1202",
+    "plain20",
+    "plain32",
+    "plain44",
+    "plain56",
+]
 
-_META: dict[str, Any] = dict(family="resnet_cifar", paper="Deep Residual Learning for Image Recognition",
-                             authors="K. He, X. Zhang, S. Ren, J. Sun", year=2015,
-                             url="https://arxiv.org/abs/1512.03385", input_size=(3, 32, 32), num_classes=10)
+_META: dict[str, Any] = dict(
+    family="resnet_cifar",
+    paper="Deep Residual Learning for Image Recognition",
+    authors="K. He, X. Zhang, S. Ren, J. Sun",
+    year=2015,
+    url="https://arxiv.org/abs/1512.03385",
+    input_size=(3, 32, 32),
+    num_classes=10,
+)
 #: Sec. 4.2: 3x3 stem of 16 maps, stages of 16, 32, 64 filters, option (A) shortcuts
 _CIFAR: dict[str, Any] = dict(channels=(16, 32, 64), stem_type="cifar", stem_width=16, shortcut="A")
 _PLAIN: dict[str, Any] = dict(_CIFAR, shortcut="none")
@@ -62,8 +78,11 @@ def resnet56(**kwargs: Any) -> ResNet:
     return _cifar("resnet56", 56, _CIFAR, kwargs)
 
 
-@register_model(**_META, notes="n = 18; Table 6: 1.7M parameters, 6.43 % error (best of 5 runs; "
-                               "the paper warms up at lr 0.01 for about 400 iterations)")
+@register_model(
+    **_META,
+    notes="n = 18; Table 6: 1.7M parameters, 6.43 % error (best of 5 runs; "
+    "the paper warms up at lr 0.01 for about 400 iterations)",
+)
 def resnet110(**kwargs: Any) -> ResNet:
     """ResNet-110 for CIFAR (n = 18, 1.7M parameters); He et al. 2015, Sec. 4.2 and Table 6.
 

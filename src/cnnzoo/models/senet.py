@@ -16,8 +16,16 @@ from .layers import SqueezeExcitation
 from .registry import register_model
 from .resnet import BasicBlock, Bottleneck, ResNet, build_resnet
 
-__all__ = ["se_resnet18", "se_resnet34", "se_resnet50", "se_resnet101", "se_resnet152",
-           "se_resnext50_32x4d", "se_resnext101_32x4d", "senet154"]
+__all__ = [
+    "se_resnet18",
+    "se_resnet34",
+    "se_resnet50",
+    "se_resnet101",
+    "se_resnet152",
+    "se_resnext50_32x4d",
+    "se_resnext101_32x4d",
+    "senet154",
+]
 
 _SE = partial(SqueezeExcitation, reduction=16)
 
@@ -35,12 +43,19 @@ _SE_RESNEXT: dict[str, Any] = dict(_RELEASE, groups=32, width_per_group=4)
 # SENet-154, Hu et al. 2018, Appendix "Details of SENet-154": ResNeXt-152 64x4d with the first
 # 1x1 of each block halved, three 3x3 convs in place of the 7x7 (128 channels out), 3x3 stride-2
 # projection shortcuts, and dropout 0.2 before the classifier.
-_SENET154: dict[str, Any] = dict(_RELEASE, groups=64, width_per_group=4, reduce_first=2, stem_type="deep",
-                 stem_width=128, down_kernel_size=3)
+_SENET154: dict[str, Any] = dict(
+    _RELEASE, groups=64, width_per_group=4, reduce_first=2, stem_type="deep", stem_width=128, down_kernel_size=3
+)
 
-_META: dict[str, Any] = dict(family="senet", paper="Squeeze-and-Excitation Networks",
-             authors="J. Hu, L. Shen, G. Sun", year=2018, url="https://arxiv.org/abs/1709.01507",
-             input_size=(3, 224, 224), num_classes=1000)
+_META: dict[str, Any] = dict(
+    family="senet",
+    paper="Squeeze-and-Excitation Networks",
+    authors="J. Hu, L. Shen, G. Sun",
+    year=2018,
+    url="https://arxiv.org/abs/1709.01507",
+    input_size=(3, 224, 224),
+    num_classes=1000,
+)
 _NOTE = "timm legacy_{} layout (key map 'timm_legacy_senet')"
 
 

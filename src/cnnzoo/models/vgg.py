@@ -19,8 +19,20 @@ from .alexnet import ClassicConvNet, krizhevsky_lrn
 from .layers import he_normal, init_weights, normal_init, smallest_input_size, stack_feature_info
 from .registry import register_model
 
-__all__ = ["VGG", "CONFIGS", "vgg11", "vgg11_lrn", "vgg13", "vgg16_c", "vgg16", "vgg19", "vgg11_bn",
-           "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+__all__ = [
+    "VGG",
+    "CONFIGS",
+    "vgg11",
+    "vgg11_lrn",
+    "vgg13",
+    "vgg16_c",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg13_bn",
+    "vgg16_bn",
+    "vgg19_bn",
+]
 
 #: Table 1, column by column: an int is a 3x3 convolution ("conv3-64"), ``(width, 1)`` a 1x1
 #: one ("conv1-256", column C only), "M" 2x2 max pooling with stride 2 and "LRN" local
@@ -29,11 +41,9 @@ CONFIGS: dict[str, tuple[int | str | tuple[int, int], ...]] = {
     "A": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     "A-LRN": (64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
     "B": (64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
-    "C": (64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M",
-          512, 512, (512, 1), "M"),
+    "C": (64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M", 512, 512, (512, 1), "M"),
     "D": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"),
-    "E": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
-          512, 512, 512, 512, "M"),
+    "E": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
 }
 
 
@@ -46,9 +56,16 @@ class VGG(ClassicConvNet):
     Sec. 3.1).
     """
 
-    def __init__(self, config: tuple[int | str | tuple[int, int], ...], *, batch_norm: bool = False,
-                 num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.5,
-                 arch_name: str = "VGG") -> None:
+    def __init__(
+        self,
+        config: tuple[int | str | tuple[int, int], ...],
+        *,
+        batch_norm: bool = False,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.5,
+        arch_name: str = "VGG",
+    ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers: list[nn.Module] = []
         widths: list[int] = []  # each layer's output channels (one entry per layer appended)
@@ -87,17 +104,30 @@ class VGG(ClassicConvNet):
 _FC_INIT = normal_init(0.01)
 
 
-_META: dict[str, Any] = dict(family="vgg", paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
-             authors="K. Simonyan, A. Zisserman", year=2014, url="https://arxiv.org/abs/1409.1556",
-             input_size=(3, 224, 224), num_classes=1000)
+_META: dict[str, Any] = dict(
+    family="vgg",
+    paper="Very Deep Convolutional Networks for Large-Scale Image Recognition",
+    authors="K. Simonyan, A. Zisserman",
+    year=2014,
+    url="https://arxiv.org/abs/1409.1556",
+    input_size=(3, 224, 224),
+    num_classes=1000,
+)
 _BN_NOTE = "batch normalisation after every conv (torchvision's variant; not in the paper)"
 
 
 def _conv_spec(v: object) -> tuple[int, int]:
     # a configuration entry of a convolution: 64 (3x3) or (256, 1) (1x1), as (width, kernel)
     width, kernel = v if isinstance(v, tuple) and len(v) == 2 else (v, 3)
-    if (not isinstance(width, int) or not isinstance(kernel, int) or isinstance(width, bool)
-            or isinstance(kernel, bool) or width < 1 or kernel < 1 or kernel % 2 == 0):
+    if (
+        not isinstance(width, int)
+        or not isinstance(kernel, int)
+        or isinstance(width, bool)
+        or isinstance(kernel, bool)
+        or width < 1
+        or kernel < 1
+        or kernel % 2 == 0
+    ):
         raise InvalidArgumentError(f"a VGG configuration holds widths, (width, odd kernel), 'M' and 'LRN'; got {v!r}")
     return width, kernel
 

@@ -40,11 +40,21 @@ class ZFNet(ClassicConvNet):
     maps of layers 3, 4 and 5: (384, 384, 256) in Fig. 3, (512, 1024, 512) in Table 3's (b).
     """
 
-    def __init__(self, *, widths: tuple[int, int, int] = (384, 384, 256), num_classes: int = 1000,
-                 in_chans: int = 3, drop_rate: float = 0.5, arch_name: str = "zfnet") -> None:
+    def __init__(
+        self,
+        *,
+        widths: tuple[int, int, int] = (384, 384, 256),
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        drop_rate: float = 0.5,
+        arch_name: str = "zfnet",
+    ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        if (isinstance(widths, (str, bytes)) or len(widths) != 3
-                or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)):
+        if (
+            isinstance(widths, (str, bytes))
+            or len(widths) != 3
+            or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
+        ):
             raise InvalidArgumentError(f"widths must be three positive map counts (layers 3-5), got {widths!r}")
         c3, c4, c5 = widths
 
@@ -53,24 +63,36 @@ class ZFNet(ClassicConvNet):
 
         self.features = nn.Sequential(
             nn.Conv2d(in_chans, 96, kernel_size=7, stride=2, padding=1),  # N x 96 x 110 x 110
-            nn.ReLU(inplace=True), pool(), krizhevsky_lrn(),  # N x 96 x 55 x 55
+            nn.ReLU(inplace=True),
+            pool(),
+            krizhevsky_lrn(),  # N x 96 x 55 x 55
             nn.Conv2d(96, 256, kernel_size=5, stride=2),  # N x 256 x 26 x 26
-            nn.ReLU(inplace=True), pool(), krizhevsky_lrn(),  # N x 256 x 13 x 13
-            nn.Conv2d(256, c3, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c3, c4, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c4, c5, kernel_size=3, padding=1), nn.ReLU(inplace=True),
+            nn.ReLU(inplace=True),
+            pool(),
+            krizhevsky_lrn(),  # N x 256 x 13 x 13
+            nn.Conv2d(256, c3, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c3, c4, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c4, c5, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
             pool(),  # N x 256 x 6 x 6
         )
         self.min_input_size = (in_chans, *smallest_input_size(self.features))
         # stage outputs: layer 1 (stride 2), its pooled map (4), layer 2 (8), layer 5 (16), pool (32)
-        self.set_feature_info(stack_feature_info(
-            self.features, [96] * 4 + [256] * 4 + [c3] * 2 + [c4] * 2 + [c5] * 3))
+        self.set_feature_info(stack_feature_info(self.features, [96] * 4 + [256] * 4 + [c3] * 2 + [c4] * 2 + [c5] * 3))
         self.build_head(c5, 6)
 
 
-_PAPER: dict[str, Any] = dict(family="zfnet", paper="Visualizing and Understanding Convolutional Networks",
-                              authors="M. D. Zeiler, R. Fergus", year=2013, url="https://arxiv.org/abs/1311.2901",
-                              input_size=(3, 224, 224), num_classes=1000)
+_PAPER: dict[str, Any] = dict(
+    family="zfnet",
+    paper="Visualizing and Understanding Convolutional Networks",
+    authors="M. D. Zeiler, R. Fergus",
+    year=2013,
+    url="https://arxiv.org/abs/1311.2901",
+    input_size=(3, 224, 224),
+    num_classes=1000,
+)
 
 
 @register_model(**_PAPER, notes="Fig. 3 of the paper; LRN constants from AlexNet (the paper gives none)")

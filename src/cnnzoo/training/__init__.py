@@ -20,7 +20,27 @@ from .run import evaluate_checkpoint, train
 from .setup import Run, Runtime, prepare_run, resolve_runtime
 from .trainer import EpochHook, StepHook, Trainer, TrainResult
 
-__all__ = ["TrainConfig", "load_config", "merge_config", "resolve_config", "save_config", "load_checkpoint",
-           "save_checkpoint", "build_optimizer", "build_scheduler", "compute_loss", "evaluate", "layer_units",
-           "evaluate_checkpoint", "train", "Run", "Runtime", "prepare_run", "resolve_runtime", "EpochHook",
-           "StepHook", "Trainer", "TrainResult"]
+__all__ = [
+    "TrainConfig",
+    "load_config",
+    "merge_config",
+    "resolve_config",
+    "save_config",
+    "load_checkpoint",
+    "save_checkpoint",
+    "build_optimizer",
+    "build_scheduler",
+    "compute_loss",
+    "evaluate",
+    "layer_units",
+    "evaluate_checkpoint",
+    "train",
+    "Run",
+    "Runtime",
+    "prepare_run",
+    "resolve_runtime",
+    "EpochHook",
+    "StepHook",
+    "Trainer",
+    "TrainResult",
+]

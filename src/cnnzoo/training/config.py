@@ -24,8 +24,19 @@ from ..errors import ConfigError, shown, suggest
 from ..limits import LIMITS
 from ..reading import MAX_TEXT_BYTES, read_bytes
 
-__all__ = ["TrainConfig", "fields", "choices", "load_config", "save_config", "merge_config", "resolve_config",
-           "add_config_options", "list_recipes", "recipe_path", "RECIPES_DIR"]
+__all__ = [
+    "TrainConfig",
+    "fields",
+    "choices",
+    "load_config",
+    "save_config",
+    "merge_config",
+    "resolve_config",
+    "add_config_options",
+    "list_recipes",
+    "recipe_path",
+    "RECIPES_DIR",
+]
 
 #: constructor arguments a run sets itself (the data fixes the classes; --in-chans, --pretrained)
 RUN_OWNED_MODEL_ARGS = ("num_classes", "in_chans", "pretrained", "arch_name")
@@ -54,19 +65,31 @@ class TrainConfig:
 
     # -- what is trained, on what
     model: str = _opt("lenet5", "registered model name (cnnzoo list)")
-    data: str = _opt("digits", "digits (default) | mnist:DIR | cifar10:DIR | cifar100:DIR | DIR (train/ + val/ "
-                               "class folders) | synthetic[:N]")
+    data: str = _opt(
+        "digits",
+        "digits (default) | mnist:DIR | cifar10:DIR | cifar100:DIR | DIR (train/ + val/ class folders) | synthetic[:N]",
+    )
     model_kwargs: dict[str, Any] | None = _opt(
-        None, "a constructor argument (repeatable), e.g. --model-arg variant=paper",
-        flag="--model-arg", metavar="KEY=VALUE")
-    pretrained: str | bool | None = _opt(None, "start from pretrained weights: the default tag, a tag or a file",
-                                         metavar="TAG|PATH")
-    freeze_backbone: bool = _opt(False, "train only the classifiers (VGG's/AlexNet's fc6 and fc7 are frozen too; "
-                                        "--freeze features trains them); the frozen BN statistics stay fixed")
-    freeze: str | None = _opt(None, "freeze part of the network: backbone (= --freeze-backbone), features (the "
-                                    "convolutional base), a layer name (it and every layer before it) or N (train "
-                                    "only the last N stages and the head, torchvision's trainable_backbone_layers)",
-                              metavar="WHAT")
+        None,
+        "a constructor argument (repeatable), e.g. --model-arg variant=paper",
+        flag="--model-arg",
+        metavar="KEY=VALUE",
+    )
+    pretrained: str | bool | None = _opt(
+        None, "start from pretrained weights: the default tag, a tag or a file", metavar="TAG|PATH"
+    )
+    freeze_backbone: bool = _opt(
+        False,
+        "train only the classifiers (VGG's/AlexNet's fc6 and fc7 are frozen too; "
+        "--freeze features trains them); the frozen BN statistics stay fixed",
+    )
+    freeze: str | None = _opt(
+        None,
+        "freeze part of the network: backbone (= --freeze-backbone), features (the "
+        "convolutional base), a layer name (it and every layer before it) or N (train "
+        "only the last N stages and the head, torchvision's trainable_backbone_layers)",
+        metavar="WHAT",
+    )
     input_size: int | None = _opt(None, "training resolution (default: the model's, <= 32 for small images)")
     val_input_size: int | None = _opt(None, "evaluation crop (default: the training resolution)")
     val_resize: int | None = _opt(None, "evaluation resize before the centre crop (default: crop / 0.875)")
@@ -94,24 +117,36 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "label smoothing")
     mixup: float = _opt(0.0, "mixup alpha (0: off)", metavar="ALPHA")
     cutmix: float = _opt(0.0, "cutmix alpha (0: off)", metavar="ALPHA")
-    augment: str = _opt("auto", "training augmentation (auto: by data kind)",
-                        choices=("auto", "none", "crop_flip", "rrc_flip"))
-    auto_augment: str | None = _opt(None, "an automatic augmentation policy",
-                                    choices=(None, "ta_wide", "randaugment", "autoaugment"))
+    augment: str = _opt(
+        "auto", "training augmentation (auto: by data kind)", choices=("auto", "none", "crop_flip", "rrc_flip")
+    )
+    auto_augment: str | None = _opt(
+        None, "an automatic augmentation policy", choices=(None, "ta_wide", "randaugment", "autoaugment")
+    )
     random_erase: float = _opt(0.0, "random erasing probability", metavar="P")
-    decode: str = _opt("cpu", "image folders: decode JPEGs in the loader's workers (cpu) or in batches on the "
-                              "training GPU (gpu: nvJPEG; the workers only read files)", choices=("cpu", "gpu"))
-    bad_images: str = _opt("error", "image folders: stop at an undecodable image, or check every file first and "
-                                    "skip bad ones", choices=("error", "skip"))
+    decode: str = _opt(
+        "cpu",
+        "image folders: decode JPEGs in the loader's workers (cpu) or in batches on the "
+        "training GPU (gpu: nvJPEG; the workers only read files)",
+        choices=("cpu", "gpu"),
+    )
+    bad_images: str = _opt(
+        "error",
+        "image folders: stop at an undecodable image, or check every file first and skip bad ones",
+        choices=("error", "skip"),
+    )
     ema: bool = _opt(False, "evaluate and keep an exponential moving average of the weights")
     ema_decay: float = _opt(0.999, "EMA decay")
     ema_every: int = _opt(1, "update the EMA every N optimiser steps")
     aux_weight: float = _opt(0.3, "weight of auxiliary losses (GoogLeNet's 0.3, Szegedy et al. 2014, Sec. 5)")
     # -- hardware
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
-    precision: str = _opt("auto", "auto: bf16 on a GPU that has it (else fp16); on a CPU bf16 where it computes "
-                                  "bf16 natively (AVX512-BF16, AMX), else fp32",
-                          choices=PRECISIONS)
+    precision: str = _opt(
+        "auto",
+        "auto: bf16 on a GPU that has it (else fp16); on a CPU bf16 where it computes "
+        "bf16 natively (AVX512-BF16, AMX), else fp32",
+        choices=PRECISIONS,
+    )
     channels_last: bool | None = _opt(None, "NHWC memory format (default: on for CUDA and for bf16 on a CPU)")
     compile: bool = _opt(False, "torch.compile the model")
     sync_bn: bool = _opt(False, "SyncBatchNorm across processes")
@@ -119,27 +154,46 @@ class TrainConfig:
     threads: int | None = _opt(None, "CPU threads per process (default: the cores not busy with other work)")
     # -- the run itself
     output: str | None = _opt(None, "run directory (default runs/<model>-<time>)")
-    overwrite: bool = _opt(False, "replace the results of a previous run in --output (last.pt, best.pt, "
-                                  "metrics.csv); without it a new run there is refused")
+    overwrite: bool = _opt(
+        False,
+        "replace the results of a previous run in --output (last.pt, best.pt, "
+        "metrics.csv); without it a new run there is refused",
+    )
     seed: int = _opt(0, "random seed")
     deterministic: bool = _opt(False, "only deterministic kernels: a resumed run ends with the same weights")
     max_steps: int | None = _opt(None, "stop after N optimiser steps (smoke tests)")
     limit_batches: int | None = _opt(None, "at most N training and N validation batches per epoch (smoke tests)")
-    save_every: int | None = _opt(None, "also save a resumable checkpoint (step-N.pt) every N optimiser steps, "
-                                        "in the middle of an epoch too", metavar="STEPS")
-    save_every_minutes: float | None = _opt(None, "also save a resumable checkpoint every M minutes (rank 0's "
-                                                  "clock, looked at when the loss is read: --log-every)",
-                                            metavar="M")
-    keep_last: int = _opt(2, "keep the newest K step-N.pt checkpoints (last.pt and best.pt are kept apart)",
-                          metavar="K")
-    dist_timeout: float = _opt(1800.0, "seconds a process waits for the others (joining, each collective) before "
-                                       "it stops with an error instead of hanging", metavar="SECONDS")
-    sigusr1: bool = _opt(False, "SIGUSR1 stops the run as SIGTERM does: every process at the same step, a "
-                                "checkpoint, exit 138 (SLURM's --signal=USR1@SECONDS)")
-    log_every: int = _opt(50, "read the loss (one device sync) and log the step/ values every N steps",
-                          metavar="N")
-    log: str = _opt("none", "also write TensorBoard event files into the run directory (extra "
-                            "cnnzoo[tensorboard])", choices=("none", "tensorboard"))
+    save_every: int | None = _opt(
+        None,
+        "also save a resumable checkpoint (step-N.pt) every N optimiser steps, in the middle of an epoch too",
+        metavar="STEPS",
+    )
+    save_every_minutes: float | None = _opt(
+        None,
+        "also save a resumable checkpoint every M minutes (rank 0's "
+        "clock, looked at when the loss is read: --log-every)",
+        metavar="M",
+    )
+    keep_last: int = _opt(
+        2, "keep the newest K step-N.pt checkpoints (last.pt and best.pt are kept apart)", metavar="K"
+    )
+    dist_timeout: float = _opt(
+        1800.0,
+        "seconds a process waits for the others (joining, each collective) before "
+        "it stops with an error instead of hanging",
+        metavar="SECONDS",
+    )
+    sigusr1: bool = _opt(
+        False,
+        "SIGUSR1 stops the run as SIGTERM does: every process at the same step, a "
+        "checkpoint, exit 138 (SLURM's --signal=USR1@SECONDS)",
+    )
+    log_every: int = _opt(50, "read the loss (one device sync) and log the step/ values every N steps", metavar="N")
+    log: str = _opt(
+        "none",
+        "also write TensorBoard event files into the run directory (extra cnnzoo[tensorboard])",
+        choices=("none", "tensorboard"),
+    )
     verbose: bool = _opt(True, "progress lines (--quiet: none)", flag="--quiet")
 
     def __post_init__(self) -> None:
@@ -154,21 +208,29 @@ class TrainConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{f.name} must be a finite number, got {value}")
-            if isinstance(value, int) and not isinstance(value, bool) and f.name in LIMITS \
-                    and value > LIMITS[f.name]:
+            if isinstance(value, int) and not isinstance(value, bool) and f.name in LIMITS and value > LIMITS[f.name]:
                 raise ConfigError(f"{f.name} must be at most {LIMITS[f.name]:,}, got {shown(value)}")
         owned = sorted(set(self.model_kwargs or {}) & set(RUN_OWNED_MODEL_ARGS))
         if owned:
-            raise ConfigError(f"model_kwargs (--model-arg) may not set {', '.join(owned)}: the run sets it "
-                              "(the data fixes num_classes; use --in-chans, --pretrained)")
+            raise ConfigError(
+                f"model_kwargs (--model-arg) may not set {', '.join(owned)}: the run sets it "
+                "(the data fixes num_classes; use --in-chans, --pretrained)"
+            )
         positive_int = ("epochs", "batch_size", "grad_accum", "log_every", "step_size", "ema_every", "keep_last")
         for key in positive_int:
             _require(key, getattr(self, key) >= 1, ">= 1")
         _require("dist_timeout", self.dist_timeout > 0, "> 0")
-        _require("save_every_minutes", self.save_every_minutes is None or self.save_every_minutes > 0,
-                 "> 0 (or null)")
-        for key in ("max_steps", "limit_batches", "save_every", "input_size", "val_input_size", "val_resize",
-                    "in_chans", "threads"):
+        _require("save_every_minutes", self.save_every_minutes is None or self.save_every_minutes > 0, "> 0 (or null)")
+        for key in (
+            "max_steps",
+            "limit_batches",
+            "save_every",
+            "input_size",
+            "val_input_size",
+            "val_resize",
+            "in_chans",
+            "threads",
+        ):
             value = getattr(self, key)
             _require(key, value is None or value >= 1, ">= 1 (or null)")
         _require("lr", self.lr > 0, "> 0")
@@ -202,11 +264,15 @@ class TrainConfig:
         if self.freeze is not None and not self.freeze:
             raise ConfigError("freeze must be backbone, features, a layer name or a number of stages (or null)")
         if self.freeze_backbone and self.freeze not in (None, "backbone"):
-            raise ConfigError(f"freeze_backbone and freeze={shown(self.freeze)} say different things: "
-                              "freeze_backbone is freeze=backbone; give one")
+            raise ConfigError(
+                f"freeze_backbone and freeze={shown(self.freeze)} say different things: "
+                "freeze_backbone is freeze=backbone; give one"
+            )
         if (self.freeze_backbone or self.freeze in ("backbone", "features")) and self.layer_decay is not None:
-            raise ConfigError("freezing the backbone and layer_decay exclude each other: a frozen "
-                              "backbone has no learning rate to decay; choose one")
+            raise ConfigError(
+                "freezing the backbone and layer_decay exclude each other: a frozen "
+                "backbone has no learning rate to decay; choose one"
+            )
 
     # ------------------------------------------------------------------ conversion
     def to_dict(self) -> dict[str, Any]:
@@ -326,11 +392,15 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def merge_config(base: TrainConfig | dict[str, Any] | None, overrides: dict[str, Any],
-                 *, source: str = "arguments") -> TrainConfig:
+def merge_config(
+    base: TrainConfig | dict[str, Any] | None, overrides: dict[str, Any], *, source: str = "arguments"
+) -> TrainConfig:
     """``base`` with ``overrides`` applied on top (both validated); returns a new config."""
-    merged = TrainConfig().to_dict() if base is None else (
-        base.to_dict() if isinstance(base, TrainConfig) else dict(_normalise_keys(base, "config")))
+    merged = (
+        TrainConfig().to_dict()
+        if base is None
+        else (base.to_dict() if isinstance(base, TrainConfig) else dict(_normalise_keys(base, "config")))
+    )
     merged.update(_normalise_keys(overrides, source))
     return TrainConfig(**merged)
 
@@ -351,8 +421,7 @@ def _recipe_loader() -> type:
             if self.check_event(yaml.AliasEvent):
                 self.aliases += 1
                 if self.aliases > _MAX_ALIASES:
-                    raise yaml.YAMLError(f"more than {_MAX_ALIASES} YAML aliases (*name): a recipe "
-                                         "needs none; refused")
+                    raise yaml.YAMLError(f"more than {_MAX_ALIASES} YAML aliases (*name): a recipe needs none; refused")
             return super().compose_node(parent, index)
 
     return RecipeLoader
@@ -381,8 +450,10 @@ def recipe_path(config: str | os.PathLike[str]) -> Path:
         return RECIPES_DIR / f"{name}.yaml"
     close = suggest(name, list_recipes(), n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
-    raise ConfigError(f"config {shown(str(config))} is neither a file nor a shipped recipe{hint}; the recipes "
-                      f"are {', '.join(list_recipes())}")
+    raise ConfigError(
+        f"config {shown(str(config))} is neither a file nor a shipped recipe{hint}; the recipes "
+        f"are {', '.join(list_recipes())}"
+    )
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -391,8 +462,9 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     p = recipe_path(path)
-    raw = read_bytes(p, "config file", limit=MAX_TEXT_BYTES, error=ConfigError, pipe=True,
-                     hint="; a recipe is a few hundred")  # ``--config <(...)`` is a pipe
+    raw = read_bytes(
+        p, "config file", limit=MAX_TEXT_BYTES, error=ConfigError, pipe=True, hint="; a recipe is a few hundred"
+    )  # ``--config <(...)`` is a pipe
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -424,15 +496,17 @@ def save_config(config: TrainConfig, path: str | os.PathLike[str], header: str =
     atomic_write(path, lines + body)
 
 
-def resolve_config(config: str | os.PathLike[str] | TrainConfig | dict[str, Any] | None,
-                   checkpoint_config: dict[str, Any] | None, overrides: dict[str, Any]) -> TrainConfig:
+def resolve_config(
+    config: str | os.PathLike[str] | TrainConfig | dict[str, Any] | None,
+    checkpoint_config: dict[str, Any] | None,
+    overrides: dict[str, Any],
+) -> TrainConfig:
     """The settings of a run; later layers win: defaults < the resumed checkpoint's config <
     ``config`` (a YAML path, dict or TrainConfig) < ``overrides`` (arguments, options)."""
     cfg: TrainConfig | None = None
     if checkpoint_config is not None:
         # the run directory is the checkpoint's own unless given again
-        cfg = merge_config(None, {**checkpoint_config, "output": None, "overwrite": False},
-                           source="checkpoint config")
+        cfg = merge_config(None, {**checkpoint_config, "output": None, "overwrite": False}, source="checkpoint config")
     if config is not None:
         if isinstance(config, TrainConfig):
             values, source = config.to_dict(), "config"

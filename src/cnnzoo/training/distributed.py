@@ -70,8 +70,9 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
         torch.cuda.set_device(local_rank)
     backend = "nccl" if use_cuda else "gloo"
     timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None
-    dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timeout,
-                            store=_restart_store(rank, world, timeout))
+    dist.init_process_group(
+        backend=backend, rank=rank, world_size=world, timeout=timeout, store=_restart_store(rank, world, timeout)
+    )
     return DistInfo(rank, world, local_rank, initialized_here=True)
 
 
@@ -85,8 +86,13 @@ def _restart_store(rank: int, world: int, timeout: datetime.timedelta | None) ->
     if not restarts or "MASTER_ADDR" not in os.environ:
         return None
     agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
-    base = TCPStore(os.environ["MASTER_ADDR"], _env_int("MASTER_PORT", 29500), world,
-                         is_master=rank == 0 and not agent_serves, timeout=timeout or datetime.timedelta(minutes=30))
+    base = TCPStore(
+        os.environ["MASTER_ADDR"],
+        _env_int("MASTER_PORT", 29500),
+        world,
+        is_master=rank == 0 and not agent_serves,
+        timeout=timeout or datetime.timedelta(minutes=30),
+    )
     return PrefixStore(f"cnnzoo/restart-{restarts}", base)
 
 

@@ -24,8 +24,18 @@ from ..errors import CnnzooError, ConfigError, DataError, OutputDirError, shown
 from .distributed import DistInfo, all_reduce_sum
 from .outputs import STEP_CHECKPOINTS, RunDirectory
 
-__all__ = ["RESULT_FILES", "previous_results", "refuse_or_clear_previous", "open_run_directory", "nonfinite_tensors",
-           "diverged_message", "nan_validation_message", "pairs", "batches_per_epoch", "batch_of_one"]
+__all__ = [
+    "RESULT_FILES",
+    "previous_results",
+    "refuse_or_clear_previous",
+    "open_run_directory",
+    "nonfinite_tensors",
+    "diverged_message",
+    "nan_validation_message",
+    "pairs",
+    "batches_per_epoch",
+    "batch_of_one",
+]
 
 #: what a finished (or stopped) run leaves that a new run into the same directory would replace
 RESULT_FILES = ("last.pt", "best.pt", "metrics.csv")
@@ -58,18 +68,30 @@ def refuse_or_clear_previous(directory: Path, overwrite: bool) -> None:
     if not overwrite:
         raise OutputDirError(
             f"{directory} holds the results of a previous run ({', '.join(found)}); continue it with "
-            f"--resume {directory / 'last.pt'}, replace them with --overwrite, or choose another --output")
-    for path in [*(directory / n for n in (*RESULT_FILES, *_ALSO_REPLACED)), *directory.glob(_EVENTS_GLOB),
-                 *directory.glob(STEP_CHECKPOINTS)]:
+            f"--resume {directory / 'last.pt'}, replace them with --overwrite, or choose another --output"
+        )
+    for path in [
+        *(directory / n for n in (*RESULT_FILES, *_ALSO_REPLACED)),
+        *directory.glob(_EVENTS_GLOB),
+        *directory.glob(STEP_CHECKPOINTS),
+    ]:
         try:
             path.unlink(missing_ok=True)
         except OSError as e:
-            raise OutputDirError(f"--overwrite cannot remove {path}: {e.strerror or e}; remove it yourself "
-                                 "or choose another --output") from None
+            raise OutputDirError(
+                f"--overwrite cannot remove {path}: {e.strerror or e}; remove it yourself or choose another --output"
+            ) from None
 
 
-def open_run_directory(output: str | os.PathLike[str] | None, model_name: str, *, fresh: bool, overwrite: bool,
-                       dist_info: DistInfo, device: torch.device) -> RunDirectory | None:
+def open_run_directory(
+    output: str | os.PathLike[str] | None,
+    model_name: str,
+    *,
+    fresh: bool,
+    overwrite: bool,
+    dist_info: DistInfo,
+    device: torch.device,
+) -> RunDirectory | None:
     """The main process's run directory, entered (its lock held, so no other run writes there while a
     ``fresh`` run looks for a previous run's results); None in the other processes.
 
@@ -103,8 +125,13 @@ def nonfinite_tensors(*modules: nn.Module | None) -> list[str]:
 
     One host-device synchronisation for all of them (the flags are stacked on the device).
     """
-    named = [(name, t) for m in modules if m is not None
-             for name, t in m.state_dict(keep_vars=False).items() if t.is_floating_point()]
+    named = [
+        (name, t)
+        for m in modules
+        if m is not None
+        for name, t in m.state_dict(keep_vars=False).items()
+        if t.is_floating_point()
+    ]
     if not named:
         return []
     finite = torch.stack([torch.isfinite(t).all() for _, t in named]).tolist()
@@ -119,22 +146,31 @@ def _kept(last: Path | None) -> str:
 
 def diverged_message(epoch: int, first_bad: int, epoch_start_step: int, grad_accum: int, last: Path | None) -> str:
     """A NaN/inf training loss: where it first showed, and what is kept."""
-    where = (f"batch {first_bad} of epoch {epoch + 1} (optimiser step "
-             f"{epoch_start_step + math.ceil(first_bad / grad_accum)})"
-             if first_bad >= 0 else f"epoch {epoch + 1} (on another process)")
-    return (f"the loss became NaN or infinite at {where}; {_kept(last)}. Lower --lr, or add --warmup-epochs "
-            "or --clip-grad")
+    where = (
+        f"batch {first_bad} of epoch {epoch + 1} (optimiser step "
+        f"{epoch_start_step + math.ceil(first_bad / grad_accum)})"
+        if first_bad >= 0
+        else f"epoch {epoch + 1} (on another process)"
+    )
+    return (
+        f"the loss became NaN or infinite at {where}; {_kept(last)}. Lower --lr, or add --warmup-epochs or --clip-grad"
+    )
 
 
 def nan_validation_message(epoch: int, val_loss: float | None, bad: Sequence[str], last: Path | None) -> str:
     """A run whose training loss stayed finite but whose weights or validation loss did not (epoch 1-based)."""
     if bad:
-        cause = (f"{len(bad)} weight tensors became NaN or infinite (first: {bad[0]}) in the last steps, "
-                 "after the last training loss was read")
+        cause = (
+            f"{len(bad)} weight tensors became NaN or infinite (first: {bad[0]}) in the last steps, "
+            "after the last training loss was read"
+        )
     else:
         cause = "the weights are finite but the outputs overflow float32"
-    what = f"the validation loss of epoch {epoch} is {val_loss}" if val_loss is not None else \
-        f"the weights of epoch {epoch} are not finite"
+    what = (
+        f"the validation loss of epoch {epoch} is {val_loss}"
+        if val_loss is not None
+        else f"the weights of epoch {epoch} are not finite"
+    )
     return f"{what}: {cause}; {_kept(last)}. Lower --lr, or add --warmup-epochs or --clip-grad"
 
 
@@ -143,12 +179,16 @@ def pairs(batches: Iterable[Any], what: str) -> Iterator[Any]:
     """``batches`` as they are, checked to be ``(images, labels)`` pairs (``what``: whose loader)."""
     for i, item in enumerate(batches, 1):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            kind = (f"a {type(item).__name__} of {len(item)} ({', '.join(type(v).__name__ for v in item)})"
-                    if isinstance(item, (tuple, list)) else
-                    f"a {type(item).__name__}" + (f" with keys {shown(list(item))}" if isinstance(item, dict) else ""))
-            raise DataError(f"the {what} loader's batches must be (images, labels) pairs; batch {i} is {kind}. "
-                            "Make the dataset return (image, label), or give the DataLoader a collate_fn that "
-                            "drops the rest")
+            kind = (
+                f"a {type(item).__name__} of {len(item)} ({', '.join(type(v).__name__ for v in item)})"
+                if isinstance(item, (tuple, list))
+                else f"a {type(item).__name__}" + (f" with keys {shown(list(item))}" if isinstance(item, dict) else "")
+            )
+            raise DataError(
+                f"the {what} loader's batches must be (images, labels) pairs; batch {i} is {kind}. "
+                "Make the dataset return (image, label), or give the DataLoader a collate_fn that "
+                "drops the rest"
+            )
         yield item
 
 
@@ -180,6 +220,8 @@ def batch_of_one(batch: int, epoch: int) -> Iterator[None]:
     except ValueError as e:
         if "Expected more than 1 value per channel" not in str(e):
             raise
-        raise ConfigError(f"batch {batch} of epoch {epoch} holds 1 image, which BatchNorm cannot train on (one "
-                          "image has no variance to normalise by); choose a batch size that leaves no batch of "
-                          "one, or give the DataLoader drop_last=True") from None
+        raise ConfigError(
+            f"batch {batch} of epoch {epoch} holds 1 image, which BatchNorm cannot train on (one "
+            "image has no variance to normalise by); choose a batch size that leaves no batch of "
+            "one, or give the DataLoader drop_last=True"
+        ) from None

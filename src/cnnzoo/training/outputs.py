@@ -26,13 +26,36 @@ from ..errors import CheckpointError, OutputDirError, UnsafeCheckpointError, Wei
 from ..weights.files import parse, read_file
 from .config import TrainConfig, save_config
 
-__all__ = ["save_checkpoint", "load_checkpoint", "newest_checkpoint", "step_checkpoint_name", "STEP_CHECKPOINTS",
-           "RunLock", "RunDirectory", "prepare_output_dir",
-           "remove_stale_temp_files", "write_metrics_csv", "plot_curves", "METRIC_COLUMNS", "HEAD_LOSS_PREFIX", "say",
-           "plural", "progress_bar"]
+__all__ = [
+    "save_checkpoint",
+    "load_checkpoint",
+    "newest_checkpoint",
+    "step_checkpoint_name",
+    "STEP_CHECKPOINTS",
+    "RunLock",
+    "RunDirectory",
+    "prepare_output_dir",
+    "remove_stale_temp_files",
+    "write_metrics_csv",
+    "plot_curves",
+    "METRIC_COLUMNS",
+    "HEAD_LOSS_PREFIX",
+    "say",
+    "plural",
+    "progress_bar",
+]
 
-METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_top1", "val_top5",
-                  "lr", "images_per_s", "seconds")
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_top1",
+    "val_top5",
+    "lr",
+    "images_per_s",
+    "seconds",
+)
 #: the loss of each head, for models with auxiliary classifiers (GoogLeNet: train_loss =
 #: train_loss_main + 0.3 x (train_loss_aux1 + train_loss_aux2)); written after the others
 HEAD_LOSS_PREFIX = "train_loss_"
@@ -103,22 +126,28 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
         data = read_file(p)
         state = parse(data, p)
     except UnsafeCheckpointError:
-        raise CheckpointError(f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, "
-                              "which cnnzoo refuses") from None
+        raise CheckpointError(
+            f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, which cnnzoo refuses"
+        ) from None
     except (CheckpointError, WeightsError) as e:
         if data[:4] != b"PK\x03\x04":  # torch.save writes a zip; what else it is does not matter
-            raise CheckpointError(f"{p} is not a PyTorch checkpoint (not torch.save's zip format); "
-                                  "resume from a run's last.pt") from None
+            raise CheckpointError(
+                f"{p} is not a PyTorch checkpoint (not torch.save's zip format); resume from a run's last.pt"
+            ) from None
         raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {e}") from None
     if not isinstance(state, dict) or "model" not in state or "model_name" not in state:
-        raise CheckpointError(f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
-                              "for plain weights use --pretrained PATH")
+        raise CheckpointError(
+            f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
+            "for plain weights use --pretrained PATH"
+        )
     problem = checkpoint_problem(state)
     if problem is not None:
         raise CheckpointError(f"{p} is not a usable cnnzoo checkpoint: {problem}; resume from a run's last.pt")
     if expect_model is not None and state["model_name"] != expect_model:
-        raise CheckpointError(f"checkpoint {p} is of model '{state['model_name']}', not '{expect_model}'; "
-                              f"use --model {state['model_name']} or another checkpoint")
+        raise CheckpointError(
+            f"checkpoint {p} is of model '{state['model_name']}', not '{expect_model}'; "
+            f"use --model {state['model_name']} or another checkpoint"
+        )
     return state
 
 
@@ -135,16 +164,25 @@ def _is_rng(v: Any) -> bool:
     if not isinstance(v, dict) or not isinstance(v.get("torch"), torch.Tensor):
         return False
     py, npy = v.get("python"), v.get("numpy")
-    return (isinstance(py, list) and len(py) == 3 and isinstance(py[1], list)
-            and isinstance(npy, list) and len(npy) == 5 and isinstance(npy[0], str)
-            and isinstance(npy[1], torch.Tensor) and isinstance(v.get("cuda", []), list))
+    return (
+        isinstance(py, list)
+        and len(py) == 3
+        and isinstance(py[1], list)
+        and isinstance(npy, list)
+        and len(npy) == 5
+        and isinstance(npy[0], str)
+        and isinstance(npy[1], torch.Tensor)
+        and isinstance(v.get("cuda", []), list)
+    )
 
 
 #: what a checkpoint's entries must be: (check, what it should be). Checked once, when it is read,
 #: so that a crafted or damaged file is one clear error, not a traceback deep inside a resume.
 _SCHEMA: dict[str, tuple[Any, str]] = {
-    "model": (lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor)
-                                                      for k, t in v.items()), "a state dict (names to tensors)"),
+    "model": (
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items()),
+        "a state dict (names to tensors)",
+    ),
     "model_name": (lambda v: isinstance(v, str) and v.isidentifier(), "a model name"),
     "config": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a mapping of settings"),
     "epoch": (_is_int, "an integer >= 0"),
@@ -155,9 +193,13 @@ _SCHEMA: dict[str, tuple[Any, str]] = {
     "num_classes": (lambda v: v is None or _is_int(v), "an integer or null"),
     "in_chans": (lambda v: v is None or _is_int(v), "an integer or null"),
     "classes": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of class names"),
-    "history": (lambda v: isinstance(v, list) and all(
-        isinstance(r, dict) and all(isinstance(k, str) and _is_num(x) for k, x in r.items()) for r in v),
-        "a list of rows of numbers"),
+    "history": (
+        lambda v: (
+            isinstance(v, list)
+            and all(isinstance(r, dict) and all(isinstance(k, str) and _is_num(x) for k, x in r.items()) for r in v)
+        ),
+        "a list of rows of numbers",
+    ),
     "rng": (_is_rng, "the random-number-generator states cnnzoo saves"),
     "rng_ranks": (lambda v: isinstance(v, list) and all(_is_rng(r) for r in v), "one set of RNG states per process"),
     "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
@@ -202,8 +244,9 @@ class RunLock:
     def acquire(self) -> RunLock:
         for _ in range(5):
             if self.path.is_symlink() or (self.path.exists() and not self.path.is_file()):
-                raise OutputDirError(f"{self.path} is not cnnzoo's lock file (a folder or a link); remove it, "
-                                     "or choose another --output")
+                raise OutputDirError(
+                    f"{self.path} is not cnnzoo's lock file (a folder or a link); remove it, or choose another --output"
+                )
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
@@ -215,15 +258,18 @@ class RunLock:
                     who = f"pid {owner}" if owner is not None else "a run that is starting"
                     raise OutputDirError(
                         f"{self.path.parent} is in use by another run ({who}); wait for it or choose "
-                        f"another --output (if no run uses it, delete {self.path})") from None
+                        f"another --output (if no run uses it, delete {self.path})"
+                    ) from None
                 self._take_over_stale(owner)
                 continue
             except PermissionError:
-                raise OutputDirError(f"output directory {self.path.parent} is not writable; "
-                                     "choose another --output") from None
+                raise OutputDirError(
+                    f"output directory {self.path.parent} is not writable; choose another --output"
+                ) from None
             except OSError as e:  # a full disk, a read-only file system
-                raise OutputDirError(f"cannot lock {self.path.parent}: {e.strerror or e}; choose another "
-                                     "--output") from None
+                raise OutputDirError(
+                    f"cannot lock {self.path.parent}: {e.strerror or e}; choose another --output"
+                ) from None
             with os.fdopen(fd, "w") as f:
                 f.write(f"{os.getpid()}\n")
             self.held = True
@@ -338,8 +384,11 @@ class RunDirectory:
     def write_recipe(self, config: TrainConfig) -> None:
         """``config.yaml``: the settings of the run, so that ``--config`` repeats it."""
         recipe = self.path / "config.yaml"
-        save_config(config.replace(output=None, overwrite=False), recipe,
-                    header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}")
+        save_config(
+            config.replace(output=None, overwrite=False),
+            recipe,
+            header=f"cnnzoo train recipe of {self.path}; repeat with: cnnzoo train --config {recipe}",
+        )
 
     def write_metrics(self, history: Sequence[dict[str, float]]) -> None:
         write_metrics_csv(self.path / "metrics.csv", history)
@@ -358,8 +407,7 @@ def write_metrics_csv(path: Path, history: Sequence[dict[str, float]]) -> None:
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in history:
-        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, ""))
-                         for k in columns})
+        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in columns})
     atomic_write(path, buf.getvalue())
 
 
@@ -378,11 +426,21 @@ def plot_curves(path: Path, history: Sequence[dict[str, float]], title: str) -> 
     ax_loss.plot(epochs, [r["train_loss"] for r in history], "o-", label="train")
     ax_loss.plot(epochs, [r["val_loss"] for r in history], "o-", label="val")
     for key in dict.fromkeys(k for r in history for k in r if k.startswith(HEAD_LOSS_PREFIX)):
-        ax_loss.plot(epochs, [r.get(key, float("nan")) for r in history], ":",
-                     label=key[len(HEAD_LOSS_PREFIX):].replace("main", "train, main head"))
-    losses = [v for r in history for k, v in r.items()
-              if (k in ("train_loss", "val_loss") or k.startswith(HEAD_LOSS_PREFIX)) and isinstance(v, (int, float))
-              and math.isfinite(v) and v > 0]
+        ax_loss.plot(
+            epochs,
+            [r.get(key, float("nan")) for r in history],
+            ":",
+            label=key[len(HEAD_LOSS_PREFIX) :].replace("main", "train, main head"),
+        )
+    losses = [
+        v
+        for r in history
+        for k, v in r.items()
+        if (k in ("train_loss", "val_loss") or k.startswith(HEAD_LOSS_PREFIX))
+        and isinstance(v, (int, float))
+        and math.isfinite(v)
+        and v > 0
+    ]
     # losses spanning more than a factor of 30 (an early spike, a fast first epoch): on a linear
     # axis the spike flattens every later epoch into one line; a log axis keeps them apart
     log = bool(losses) and max(losses) / min(losses) > 30
@@ -434,5 +492,12 @@ def progress_bar(total: int, done: int, desc: str, enabled: bool) -> Any:
     """A tqdm bar of batches on an interactive terminal (a no-op bar otherwise)."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=done, desc=desc, unit="batch", leave=False, dynamic_ncols=True,
-                disable=not (enabled and sys.stderr.isatty()))
+    return tqdm(
+        total=total,
+        initial=done,
+        desc=desc,
+        unit="batch",
+        leave=False,
+        dynamic_ncols=True,
+        disable=not (enabled and sys.stderr.isatty()),
+    )

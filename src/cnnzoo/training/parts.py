@@ -26,30 +26,56 @@ from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum
 from .guards import pairs
 
-__all__ = ["compute_loss", "logits_of", "evaluate", "EpochTotals", "layer_units", "build_optimizer",
-           "build_scheduler", "batch_mix", "ModelEma", "FREEZE_PARTS", "freeze_layers", "freeze_part", "set_train_mode",
-           "frozen_and_trained", "what_is_trained"]
+__all__ = [
+    "compute_loss",
+    "logits_of",
+    "evaluate",
+    "EpochTotals",
+    "layer_units",
+    "build_optimizer",
+    "build_scheduler",
+    "batch_mix",
+    "ModelEma",
+    "FREEZE_PARTS",
+    "freeze_layers",
+    "freeze_part",
+    "set_train_mode",
+    "frozen_and_trained",
+    "what_is_trained",
+]
 
 _NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 
 
-def compute_loss(output: Any, target: torch.Tensor, criterion: Callable[..., torch.Tensor] | None = None,
-                 aux_weight: float = 0.3) -> torch.Tensor:
+def compute_loss(
+    output: Any, target: torch.Tensor, criterion: Callable[..., torch.Tensor] | None = None, aux_weight: float = 0.3
+) -> torch.Tensor:
     """Deprecated: use :func:`cnnzoo.googlenet_loss`, the same loss under its documented name.
 
     Kept for one release so that code written against ``cnnzoo.compute_loss`` keeps running;
     it warns (``DeprecationWarning``) and returns ``googlenet_loss(output, target, criterion,
     aux_weight)``.
     """
-    warnings.warn("cnnzoo.compute_loss is deprecated and will be removed in the next release; use "
-                  "cnnzoo.googlenet_loss (the same loss)", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "cnnzoo.compute_loss is deprecated and will be removed in the next release; use "
+        "cnnzoo.googlenet_loss (the same loss)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return googlenet_loss(output, target, criterion, aux_weight)
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None = None, precision: str = "fp32",
-             channels_last: bool = False, limit_batches: int | None = None,
-             dist_info: DistInfo | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    loader: Any,
+    *,
+    device: torch.device | str | None = None,
+    precision: str = "fp32",
+    channels_last: bool = False,
+    limit_batches: int | None = None,
+    dist_info: DistInfo | None = None,
+) -> dict[str, float]:
     """Mean cross-entropy, top-1 and top-5 (%) of ``model`` over ``loader`` (main head only).
 
     Batches become inputs on the device as in training (the loader's ``device_transform``).
@@ -57,14 +83,20 @@ def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss, top-1, top-5, images
-    batches = feed(pairs(itertools.islice(loader, limit_batches), "validation"), device, device_transform(loader),
-                   channels_last=channels_last, ahead=reads_ahead(loader, device))
+    batches = feed(
+        pairs(itertools.islice(loader, limit_batches), "validation"),
+        device,
+        device_transform(loader),
+        channels_last=channels_last,
+        ahead=reads_ahead(loader, device),
+    )
     for x, y in batches:
         with autocast(device, precision):
             logits = logits_of(model(x)).float()
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices == y[:, None]
-        sums[:3] += torch.stack([F.cross_entropy(logits, y, reduction="sum").double(), top[:, 0].sum().double(),
-                                 top.any(1).sum().double()])
+        sums[:3] += torch.stack(
+            [F.cross_entropy(logits, y, reduction="sum").double(), top[:, 0].sum().double(), top.any(1).sum().double()]
+        )
         sums[3] += len(y)
     loss, top1, top5, n = all_reduce_sum(sums, dist_info or DistInfo()).tolist()
     if n == 0:
@@ -83,8 +115,12 @@ class EpochTotals:
     auxiliary ones can be logged apart (:meth:`head_losses`).
     """
 
-    def __init__(self, device: torch.device, partial: list[float] | None = None,
-                 criterion: Callable[..., torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        partial: list[float] | None = None,
+        criterion: Callable[..., torch.Tensor] | None = None,
+    ) -> None:
         self.sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss x images, correct
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
         self.images, self.seconds = 0, 0.0
@@ -100,15 +136,17 @@ class EpochTotals:
     @torch.no_grad()
     def add(self, loss: torch.Tensor, output: Any, target: torch.Tensor, batch: int) -> None:
         labels = target.argmax(1) if target.ndim == 2 else target  # mixup/cutmix targets are probabilities
-        self.sums += torch.stack([loss.detach().double() * len(target),
-                                  (logits_of(output).argmax(1) == labels).sum().double()])
+        self.sums += torch.stack(
+            [loss.detach().double() * len(target), (logits_of(output).argmax(1) == labels).sum().double()]
+        )
         bad = ~torch.isfinite(loss.detach())
         self.first_bad = torch.where((self.first_bad < 0) & bad, self.first_bad.new_full((), batch), self.first_bad)
         self.images += len(target)
         aux = [a for a in getattr(output, "aux_logits", ()) or () if a is not None]
         if aux:
-            heads = torch.stack([self.criterion(h.detach().float(), target).double() * len(target)
-                                 for h in (logits_of(output), *aux)])
+            heads = torch.stack(
+                [self.criterion(h.detach().float(), target).double() * len(target) for h in (logits_of(output), *aux)]
+            )
             self.head_sums = heads if self.head_sums is None else self.head_sums + heads
 
     def head_losses(self, dist_info: DistInfo | None = None) -> dict[str, float]:
@@ -116,8 +154,9 @@ class EpochTotals:
         auxiliary heads); all-reduced over the processes with ``dist_info``."""
         if self.head_sums is None:
             return {}
-        per_head = all_reduce_sum(torch.cat([self.head_sums, self.head_sums.new_tensor([float(self.images)])]),
-                                  dist_info or DistInfo()).tolist()
+        per_head = all_reduce_sum(
+            torch.cat([self.head_sums, self.head_sums.new_tensor([float(self.images)])]), dist_info or DistInfo()
+        ).tolist()
         n = max(per_head.pop(), 1.0)
         names = ["train_loss_main"] + [f"train_loss_aux{i}" for i in range(1, len(per_head))]
         return {k: v / n for k, v in zip(names, per_head)}
@@ -136,8 +175,11 @@ class EpochTotals:
     @classmethod
     def is_partial(cls, value: Any) -> bool:
         """Whether ``value`` is what :meth:`partial` writes (or None: no unfinished epoch)."""
-        return value is None or (isinstance(value, list) and len(value) >= len(cls.PARTIAL_FIELDS)
-                                 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value))
+        return value is None or (
+            isinstance(value, list)
+            and len(value) >= len(cls.PARTIAL_FIELDS)
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+        )
 
 
 # ---------------------------------------------------------------- optimiser and schedule
@@ -172,7 +214,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
             continue
         depth = next((len(units) - 1 - i for i, u in enumerate(units) if name.startswith(u + ".")), 0)
         wd = cfg.norm_weight_decay if cfg.norm_weight_decay is not None and id(p) in norm_ids else cfg.weight_decay
-        lr = cfg.lr * (cfg.layer_decay ** depth if cfg.layer_decay is not None else 1.0)
+        lr = cfg.lr * (cfg.layer_decay**depth if cfg.layer_decay is not None else 1.0)
         groups.setdefault((depth, wd), {"params": [], "lr": lr, "weight_decay": wd, "depth": depth})["params"].append(p)
     if not groups:
         raise ConfigError("the model has no trainable parameters")
@@ -191,8 +233,9 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) ->
     return cls(param_groups, **kwargs)
 
 
-def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int,
-                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, total_steps: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step learning rate: linear warmup from ``lr * warmup_decay``, then cosine/step/constant."""
     warm = int(round(cfg.warmup_epochs * steps_per_epoch))
     floor = cfg.min_lr / cfg.lr
@@ -206,7 +249,7 @@ def build_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoc
         if cfg.schedule == "step":
             epoch = step // steps_per_epoch
             n = bisect.bisect_right(cfg.milestones, epoch) if cfg.milestones else epoch // cfg.step_size
-            return max(cfg.gamma ** n, floor)
+            return max(cfg.gamma**n, floor)
         return 1.0
 
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -241,8 +284,12 @@ class ModelEma:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        pairs = list(zip(itertools.chain(self.module.parameters(), self.module.buffers()),
-                         itertools.chain(model.parameters(), model.buffers())))
+        pairs = list(
+            zip(
+                itertools.chain(self.module.parameters(), self.module.buffers()),
+                itertools.chain(model.parameters(), model.buffers()),
+            )
+        )
         floats = [(e, m) for e, m in pairs if e.is_floating_point()]
         if floats:
             ema, cur = zip(*floats)
@@ -274,12 +321,16 @@ def _frozen_prefix(model: nn.Module, what: str) -> list[str]:
     stages = [str(f["module"]) for f in info] if info else []
     if what == "features" or what.isdigit():
         if not stages:
-            raise InvalidArgumentError(f"freeze={what!r} needs a network with stages (feature_info, every cnnzoo "
-                                       f"model has them); {type(model).__name__} has none: freeze a layer by name")
+            raise InvalidArgumentError(
+                f"freeze={what!r} needs a network with stages (feature_info, every cnnzoo "
+                f"model has them); {type(model).__name__} has none: freeze a layer by name"
+            )
         keep = 0 if what == "features" else int(what)
         if keep > len(stages):
-            raise InvalidArgumentError(f"freeze={what}: {type(model).__name__} has {len(stages)} stages "
-                                       f"({', '.join(stages)}); train the last 0 to {len(stages)}")
+            raise InvalidArgumentError(
+                f"freeze={what}: {type(model).__name__} has {len(stages)} stages "
+                f"({', '.join(stages)}); train the last 0 to {len(stages)}"
+            )
         if keep == len(stages):
             return []
         what = stages[len(stages) - 1 - keep]
@@ -308,8 +359,9 @@ def freeze_layers(model: nn.Module, what: str = "backbone") -> list[nn.Module]:
     if not heads or not any(True for h in heads for _ in model.get_submodule(h).parameters()):
         raise InvalidArgumentError("freeze: the model has no classifier with parameters (num_classes=0?)")
     modules = dict(model.named_modules())
-    frozen = [modules[n] for n in _frozen_prefix(model, what)
-              if not any(n == h or n.startswith(h + ".") for h in heads)]
+    frozen = [
+        modules[n] for n in _frozen_prefix(model, what) if not any(n == h or n.startswith(h + ".") for h in heads)
+    ]
     for m in frozen:
         for p in m.parameters(recurse=False):
             p.requires_grad_(False)

@@ -29,9 +29,15 @@ from .trainer import EpochHook, StepHook, Trainer, TrainResult
 __all__ = ["train", "evaluate_checkpoint"]
 
 
-def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainConfig | dict[str, Any] | None = None,
-          resume: str | os.PathLike[str] | None = None, on_step: StepHook | None = None,
-          on_epoch: EpochHook | None = None, **overrides: Any) -> TrainResult:
+def train(
+    model: str | None = None,
+    *,
+    config: str | os.PathLike[str] | TrainConfig | dict[str, Any] | None = None,
+    resume: str | os.PathLike[str] | None = None,
+    on_step: StepHook | None = None,
+    on_epoch: EpochHook | None = None,
+    **overrides: Any,
+) -> TrainResult:
     """Train a registered model: ``cnnzoo.train(model="lenet5", epochs=3)`` is ``cnnzoo train``.
 
     Settings come from the :class:`TrainConfig` defaults, then the checkpoint being
@@ -47,22 +53,41 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
     resume, state = _resume_point(config, resume, overrides)
     cfg = resolve_config(config, state["config"] if state is not None else None, overrides)
     if state is not None and state["model_name"] != cfg.model:
-        raise CheckpointError(f"checkpoint {resume} is of model '{state['model_name']}', but this run trains "
-                              f"'{cfg.model}'; use --model {state['model_name']} or another checkpoint")
+        raise CheckpointError(
+            f"checkpoint {resume} is of model '{state['model_name']}', but this run trains "
+            f"'{cfg.model}'; use --model {state['model_name']} or another checkpoint"
+        )
     run = None
     try:
         run = prepare_run(cfg, checkpoint=state)
         # data left out is said even with --quiet, on stderr (repr keeps a path on one line)
         if run.data.skipped and run.runtime.dist.is_main:
-            print(f"cnnzoo: warning: skipped {plural(len(run.data.skipped), 'unreadable image')} "
-                  f"(first: {str(run.data.skipped[0])!r}); they are left out of this run", file=sys.stderr, flush=True)
+            print(
+                f"cnnzoo: warning: skipped {plural(len(run.data.skipped), 'unreadable image')} "
+                f"(first: {str(run.data.skipped[0])!r}); they are left out of this run",
+                file=sys.stderr,
+                flush=True,
+            )
         # a resumed run continues in its own directory; meta is what predict needs to use the
         # checkpoint as the run did (class names and preprocessing)
-        trainer = Trainer(run.model, run.data.train_loader, run.data.val_loader, run.config, model_name=cfg.model,
-                          runtime=run.runtime, on_step=on_step, on_epoch=on_epoch, resume=state,
-                          output_dir=cfg.output or (Path(resume).parent if resume is not None else None),
-                          meta={"classes": run.data.classes, "in_chans": run.config.in_chans, "data": cfg.data,
-                                "preprocessing": _preprocessing(run.config)})
+        trainer = Trainer(
+            run.model,
+            run.data.train_loader,
+            run.data.val_loader,
+            run.config,
+            model_name=cfg.model,
+            runtime=run.runtime,
+            on_step=on_step,
+            on_epoch=on_epoch,
+            resume=state,
+            output_dir=cfg.output or (Path(resume).parent if resume is not None else None),
+            meta={
+                "classes": run.data.classes,
+                "in_chans": run.config.in_chans,
+                "data": cfg.data,
+                "preprocessing": _preprocessing(run.config),
+            },
+        )
         if run.runtime.dist.is_main:  # after the Trainer, which refuses a --freeze that names no layer
             _say_what_starts(cfg, run, resumed=state is not None)
         if (freeze_part(cfg) or cfg.layer_decay is not None) and cfg.verbose and run.runtime.dist.is_main:
@@ -76,8 +101,9 @@ def train(model: str | None = None, *, config: str | os.PathLike[str] | TrainCon
             dist.destroy_process_group()
 
 
-def _resume_point(config: Any, resume: str | os.PathLike[str] | None,
-                  overrides: dict[str, Any]) -> tuple[str | os.PathLike[str] | None, dict[str, Any] | None]:
+def _resume_point(
+    config: Any, resume: str | os.PathLike[str] | None, overrides: dict[str, Any]
+) -> tuple[str | os.PathLike[str] | None, dict[str, Any] | None]:
     """The checkpoint a run continues from, and its state: ``resume``; or, when torchrun has restarted the
     workers (a worker died, a node left or joined), the newest complete checkpoint of the run, if newer."""
     state = load_checkpoint(resume) if resume is not None else None
@@ -91,10 +117,16 @@ def _resume_point(config: Any, resume: str | os.PathLike[str] | None,
         return resume, state
     path, newest = found
     if os.environ.get("RANK", "0") == "0":
-        into = f", {newest['batch_in_epoch']} batches into epoch {newest['epoch'] + 1}" \
-            if newest.get("batch_in_epoch") else ""
-        print(f"cnnzoo: torchrun restart {restarts}: continuing from {path} (step {newest['step']}{into})",
-              file=sys.stderr, flush=True)
+        into = (
+            f", {newest['batch_in_epoch']} batches into epoch {newest['epoch'] + 1}"
+            if newest.get("batch_in_epoch")
+            else ""
+        )
+        print(
+            f"cnnzoo: torchrun restart {restarts}: continuing from {path} (step {newest['step']}{into})",
+            file=sys.stderr,
+            flush=True,
+        )
     return path, newest
 
 
@@ -103,9 +135,12 @@ def _say_what_starts(cfg: TrainConfig, run: Any, *, resumed: bool) -> None:
     part = freeze_part(cfg)
     if part is not None and cfg.pretrained in (None, False) and not resumed:
         flag = "--freeze-backbone" if cfg.freeze_backbone else f"--freeze {part}"
-        print(f"cnnzoo: warning: {flag} without --pretrained freezes randomly initialised weights: the frozen "
-              "layers will never learn; add --pretrained (the default tag, a tag or a weights file)",
-              file=sys.stderr, flush=True)
+        print(
+            f"cnnzoo: warning: {flag} without --pretrained freezes randomly initialised weights: the frozen "
+            "layers will never learn; add --pretrained (the default tag, a tag or a weights file)",
+            file=sys.stderr,
+            flush=True,
+        )
     if not cfg.verbose:
         return
     say(describe_data(run.data))
@@ -120,9 +155,17 @@ def _preprocessing(cfg: TrainConfig) -> dict[str, Any]:
     return eval_preprocessing(cfg.data, size, cfg.in_chans, cfg.val_resize)
 
 
-def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = None, *, data: str | None = None,
-                        device: str = "auto", precision: str = "auto", batch_size: int | None = None,
-                        workers: int | None = None, limit_batches: int | None = None) -> dict[str, Any]:
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    model: str | None = None,
+    *,
+    data: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int | None = None,
+    workers: int | None = None,
+    limit_batches: int | None = None,
+) -> dict[str, Any]:
     """Validation loss, top-1 and top-5 (%) of a cnnzoo checkpoint (``best.pt``/``last.pt``).
 
     The data and preprocessing are the run's (from the checkpoint's config) unless
@@ -133,16 +176,27 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
         check_count("limit_batches", limit_batches, ConfigError)
     state = load_checkpoint(checkpoint, expect_model=model)
     given = {"data": data, "batch_size": batch_size, "workers": workers}
-    cfg = merge_config(None, {**state["config"], "output": None, "device": device, "precision": precision,
-                              **{k: v for k, v in given.items() if v is not None}}, source=f"{checkpoint} config")
+    cfg = merge_config(
+        None,
+        {
+            **state["config"],
+            "output": None,
+            "device": device,
+            "precision": precision,
+            **{k: v for k, v in given.items() if v is not None},
+        },
+        source=f"{checkpoint} config",
+    )
     run = prepare_run(cfg, checkpoint=state, train=False)
     recorded = state.get("classes")
     if data is not None and recorded and run.data.kind == "imagefolder" and run.data.classes != list(recorded):
         # the same number of classes under other names (or in another order) would score the wrong outputs
-        raise DataError(f"--data {data} has the classes {', '.join(run.data.classes[:5])}"
-                        f"{', ...' if len(run.data.classes) > 5 else ''}, the checkpoint was trained on "
-                        f"{', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''}; give a folder with the "
-                        "run's class folders")
+        raise DataError(
+            f"--data {data} has the classes {', '.join(run.data.classes[:5])}"
+            f"{', ...' if len(run.data.classes) > 5 else ''}, the checkpoint was trained on "
+            f"{', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''}; give a folder with the "
+            "run's class folders"
+        )
     try:
         run.model.load_state_dict(state["model"])
     except RuntimeError as e:
@@ -151,7 +205,18 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], model: str | None = 
     if run.runtime.channels_last:
         net.to(memory_format=torch.channels_last)
     with process_settings(run.config, run.runtime):  # the kernels and threads of the run's own validation
-        metrics = evaluate(net, run.data.val_loader, device=run.runtime.device, precision=run.runtime.precision,
-                           channels_last=run.runtime.channels_last, limit_batches=limit_batches)
-    return {**metrics, "model": state["model_name"], "data": cfg.data, "checkpoint": str(checkpoint),
-            "epoch": state.get("epoch")}
+        metrics = evaluate(
+            net,
+            run.data.val_loader,
+            device=run.runtime.device,
+            precision=run.runtime.precision,
+            channels_last=run.runtime.channels_last,
+            limit_batches=limit_batches,
+        )
+    return {
+        **metrics,
+        "model": state["model_name"],
+        "data": cfg.data,
+        "checkpoint": str(checkpoint),
+        "epoch": state.get("epoch"),
+    }

@@ -34,8 +34,11 @@ def seed_everything(seed: int, deterministic: bool | None = None, device: torch.
         from .setup import _choose_kernels
 
         # as before: switched on by a deterministic seeding, never switched off by another
-        _choose_kernels(bool(deterministic) or torch.are_deterministic_algorithms_enabled(),
-                        device or torch.device("cpu"), fast=not deterministic)
+        _choose_kernels(
+            bool(deterministic) or torch.are_deterministic_algorithms_enabled(),
+            device or torch.device("cpu"),
+            fast=not deterministic,
+        )
 
 
 def get_rng_state() -> dict[str, Any]:
@@ -45,8 +48,7 @@ def get_rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "python": [version, list(mt), gauss],
-        "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss),
-                  float(cached)],
+        "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     return state

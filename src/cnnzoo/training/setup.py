@@ -126,30 +126,54 @@ def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, t
     spec = parse_data_spec(cfg.data)
     runtime = resolve_runtime(cfg)  # refuses fp16 on a CPU before loading any data
     if cfg.decode == "gpu" and runtime.device.type != "cuda":
-        raise DeviceError(f"--decode gpu decodes images on the training GPU, but this run is on {runtime.device}; "
-                          "use --decode cpu (the loader's workers decode) or --device cuda")
+        raise DeviceError(
+            f"--decode gpu decodes images on the training GPU, but this run is on {runtime.device}; "
+            "use --decode cpu (the loader's workers decode) or --device cuda"
+        )
     ckpt = checkpoint or {}
     in_chans = ckpt.get("in_chans") or cfg.in_chans or info.input_size[0]
     if train:
         seed_everything(cfg.seed)
     num_classes = ckpt.get("num_classes") or count_classes(spec, default=info.num_classes or 1000)
     if not train and spec.kind != "synthetic" and count_classes(spec) != num_classes:
-        raise DataError(f"the checkpoint classifies {num_classes} classes but --data {cfg.data} has "
-                        f"{count_classes(spec)}")
+        raise DataError(
+            f"the checkpoint classifies {num_classes} classes but --data {cfg.data} has {count_classes(spec)}"
+        )
     pretrained = False if checkpoint is not None or cfg.pretrained in (None, False) else cfg.pretrained
-    model = create_model(cfg.model, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans,
-                         **(cfg.model_kwargs or {}))
+    model = create_model(
+        cfg.model, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **(cfg.model_kwargs or {})
+    )
     model_cfg = getattr(model, "pretrained_cfg", None) or {}
     min_size = getattr(model, "min_input_size", None) or (in_chans, 1, 1)
-    size = cfg.input_size or default_image_size(spec.kind, model_cfg.get("input_size", info.input_size)[1],
-                                                min_size[1], bool(getattr(model, "fixed_input_size", False)))
+    size = cfg.input_size or default_image_size(
+        spec.kind,
+        model_cfg.get("input_size", info.input_size)[1],
+        min_size[1],
+        bool(getattr(model, "fixed_input_size", False)),
+    )
     cfg = cfg.replace(input_size=size, in_chans=in_chans)  # recorded, so a repeat is exact
-    workers = cfg.workers if cfg.workers is not None else default_workers(spec.kind, runtime.device,
-                                                                          runtime.dist.world_size)
-    data = build_data(spec, image_size=size, in_chans=in_chans, batch_size=cfg.batch_size, workers=workers,
-                      device=runtime.device, seed=cfg.seed, rank=runtime.dist.rank,
-                      world_size=runtime.dist.world_size, deterministic=cfg.deterministic, augment=cfg.augment,
-                      auto_augment=cfg.auto_augment, random_erase=cfg.random_erase, val_resize=cfg.val_resize,
-                      val_image_size=cfg.val_input_size, num_classes=num_classes, train=train,
-                      bad_images=cfg.bad_images, decode=cfg.decode)
+    workers = (
+        cfg.workers if cfg.workers is not None else default_workers(spec.kind, runtime.device, runtime.dist.world_size)
+    )
+    data = build_data(
+        spec,
+        image_size=size,
+        in_chans=in_chans,
+        batch_size=cfg.batch_size,
+        workers=workers,
+        device=runtime.device,
+        seed=cfg.seed,
+        rank=runtime.dist.rank,
+        world_size=runtime.dist.world_size,
+        deterministic=cfg.deterministic,
+        augment=cfg.augment,
+        auto_augment=cfg.auto_augment,
+        random_erase=cfg.random_erase,
+        val_resize=cfg.val_resize,
+        val_image_size=cfg.val_input_size,
+        num_classes=num_classes,
+        train=train,
+        bad_images=cfg.bad_images,
+        decode=cfg.decode,
+    )
     return Run(cfg, runtime, model, data)

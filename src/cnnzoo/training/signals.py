@@ -41,8 +41,9 @@ class StopSignals:
                 signal.signal(sig, self._on_signal)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
         self._old.clear()

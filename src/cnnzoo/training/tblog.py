@@ -59,8 +59,12 @@ class TensorBoardLog:
         if n <= 0 or step == step0:
             return
         self._mark = (loss_sum, correct, images, now, step)
-        for tag, value in (("train_loss", (loss_sum - loss0) / n), ("train_acc", 100 * (correct - correct0) / n),
-                           ("lr", lr), ("images_per_s", n / (now - t0) if now > t0 else 0.0)):
+        for tag, value in (
+            ("train_loss", (loss_sum - loss0) / n),
+            ("train_acc", 100 * (correct - correct0) / n),
+            ("lr", lr),
+            ("images_per_s", n / (now - t0) if now > t0 else 0.0),
+        ):
             self.writer.add_scalar(f"step/{tag}", value, step)
 
     def epoch(self, row: dict[str, float], step: int) -> None:

@@ -124,14 +124,27 @@ class Trainer:
     the class names and the evaluation preprocessing there, for ``cnnzoo predict``).
     """
 
-    def __init__(self, model: nn.Module, train_loader: Any, val_loader: Any = None,
-                 config: TrainConfig | dict[str, Any] | None = None, *, model_name: str | None = None,
-                 log: Callable[[str], None] | None = None, runtime: Runtime | None = None,
-                 on_step: StepHook | None = None, on_epoch: EpochHook | None = None,
-                 resume: str | os.PathLike[str] | dict[str, Any] | None = None,
-                 output_dir: str | os.PathLike[str] | None = None, meta: dict[str, Any] | None = None) -> None:
-        cfg = config if isinstance(config, TrainConfig) else (
-            TrainConfig.from_dict(config) if isinstance(config, dict) else TrainConfig())
+    def __init__(
+        self,
+        model: nn.Module,
+        train_loader: Any,
+        val_loader: Any = None,
+        config: TrainConfig | dict[str, Any] | None = None,
+        *,
+        model_name: str | None = None,
+        log: Callable[[str], None] | None = None,
+        runtime: Runtime | None = None,
+        on_step: StepHook | None = None,
+        on_epoch: EpochHook | None = None,
+        resume: str | os.PathLike[str] | dict[str, Any] | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        cfg = (
+            config
+            if isinstance(config, TrainConfig)
+            else (TrainConfig.from_dict(config) if isinstance(config, dict) else TrainConfig())
+        )
         self.model_name = model_name or type(model).__name__.lower()
         self.config = cfg = cfg if cfg.model == self.model_name else cfg.replace(model=self.model_name)
         self.runtime = runtime or resolve_runtime(cfg)
@@ -219,14 +232,24 @@ class Trainer:
         """
         cfg, t_start = self.config, time.perf_counter()
         if resume is not None:
-            warnings.warn("Trainer.fit(resume=...) is deprecated and will be removed in the next release; "
-                          "use Trainer(..., resume=...)", DeprecationWarning, stacklevel=2)
+            warnings.warn(
+                "Trainer.fit(resume=...) is deprecated and will be removed in the next release; "
+                "use Trainer(..., resume=...)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
             self._resume_from(resume)
         self._stop_agreed = False
         # a new run, not the continuation of this trainer's or a checkpoint's: it may not replace another's results
         fresh = not self._loaded and not self.history and self.step == 0
-        self._dir = open_run_directory(self.output_dir or cfg.output, self.model_name, fresh=fresh,
-                                       overwrite=cfg.overwrite, dist_info=self.dist, device=self.device)
+        self._dir = open_run_directory(
+            self.output_dir or cfg.output,
+            self.model_name,
+            fresh=fresh,
+            overwrite=cfg.overwrite,
+            dist_info=self.dist,
+            device=self.device,
+        )
         self.output_dir = self._dir.path if self._dir is not None else None
         images, train_seconds = 0.0, 0.0
         with contextlib.ExitStack() as stack:
@@ -258,37 +281,59 @@ class Trainer:
     def evaluate(self, loader: Any = None) -> dict[str, float]:
         """Validation loss/top-1/top-5 of the evaluated weights (the EMA ones with ``ema``)."""
         model = self.ema.module if self.ema is not None else self.model
-        return evaluate(model, loader if loader is not None else self.val_loader, device=self.device,
-                        precision=self.precision, channels_last=self.channels_last,
-                        limit_batches=self.config.limit_batches, dist_info=self.dist)
+        return evaluate(
+            model,
+            loader if loader is not None else self.val_loader,
+            device=self.device,
+            precision=self.precision,
+            channels_last=self.channels_last,
+            limit_batches=self.config.limit_batches,
+            dist_info=self.dist,
+        )
 
     # -------------------------------------------------------------- around the loop
     def _log_start(self, end: int) -> None:
         threads = f" ({plural(torch.get_num_threads(), 'thread')})" if self.device.type == "cpu" else ""
         procs = f", {self.dist.world_size} processes" if self.dist.enabled else ""
         precision = describe_precision(self.device, self.config.precision, self.precision, self.channels_last)
-        self._log(f"training {self.model_name} for epochs {self.epoch + 1}..{end} of {self.config.epochs} "
-                  f"({self.steps_per_epoch} steps each) on {self.device}{threads}, {precision}{procs} "
-                  f"-> {self.output_dir}")
+        self._log(
+            f"training {self.model_name} for epochs {self.epoch + 1}..{end} of {self.config.epochs} "
+            f"({self.steps_per_epoch} steps each) on {self.device}{threads}, {precision}{procs} "
+            f"-> {self.output_dir}"
+        )
 
     def _finish(self) -> None:
         if self._signals.name is not None:
             last = self._path("last.pt")
-            self._log(f"stopped by {self._signals.name}: checkpoint {last} (epoch {self.epoch}, step "
-                      f"{self.step}); resume with: cnnzoo train --resume {last}")
-        if self._dir is not None and self.history and not self._dir.draw_curves(
-                self.history, f"{self.model_name} ({self.config.data})"):
+            self._log(
+                f"stopped by {self._signals.name}: checkpoint {last} (epoch {self.epoch}, step "
+                f"{self.step}); resume with: cnnzoo train --resume {last}"
+            )
+        if (
+            self._dir is not None
+            and self.history
+            and not self._dir.draw_curves(self.history, f"{self.model_name} ({self.config.data})")
+        ):
             self._log("curves.png not drawn: matplotlib is not installed (pip install 'cnnzoo[plot]')")
 
     def _result(self, seconds: float, images_per_s: float) -> TrainResult:
         result = TrainResult(
-            best_top1=self.best_top1, best_epoch=self.best_epoch, epochs=self.epoch, history=list(self.history),
-            output_dir=self.output_dir, last_checkpoint=self._path("last.pt"),
-            best_checkpoint=self._path("best.pt") if self.best_top1 is not None else None, seconds=seconds,
-            images_per_s=images_per_s, interrupted=self._signals.name)
+            best_top1=self.best_top1,
+            best_epoch=self.best_epoch,
+            epochs=self.epoch,
+            history=list(self.history),
+            output_dir=self.output_dir,
+            last_checkpoint=self._path("last.pt"),
+            best_checkpoint=self._path("best.pt") if self.best_top1 is not None else None,
+            seconds=seconds,
+            images_per_s=images_per_s,
+            interrupted=self._signals.name,
+        )
         best = f"{self.best_top1:.2f}% (epoch {self.best_epoch})" if self.best_top1 is not None else "n/a"
-        self._log(f"best val top-1 {best} | {self.epoch} epochs | {seconds:.1f} s | "
-                  f"{result.images_per_s:,.0f} images/s | {self.output_dir}")
+        self._log(
+            f"best val top-1 {best} | {self.epoch} epochs | {seconds:.1f} s | "
+            f"{result.images_per_s:,.0f} images/s | {self.output_dir}"
+        )
         return result
 
     # -------------------------------------------------------------- the loop
@@ -301,15 +346,20 @@ class Trainer:
             self._consumed = 0
         else:
             source = epoch_batches(self.train_loader, e, cfg.seed, skip)
-        batches = feed(pairs(itertools.islice(source, self.batches_per_epoch - skip), "training"), self.device,
-                       device_transform(self.train_loader), channels_last=self.channels_last,
-                       ahead=reads_ahead(self.train_loader, self.device))
+        batches = feed(
+            pairs(itertools.islice(source, self.batches_per_epoch - skip), "training"),
+            self.device,
+            device_transform(self.train_loader),
+            channels_last=self.channels_last,
+            ahead=reads_ahead(self.train_loader, self.device),
+        )
         totals = EpochTotals(self.device, self._partial, self.criterion)
         if self._tb is not None:
             self._tb.begin_epoch(self._partial, self.step)
         self._epoch_start_step = self.step - (skip // cfg.grad_accum)
-        bar = progress_bar(self.batches_per_epoch, skip, f"epoch {e + 1}/{cfg.epochs}",
-                           self.dist.is_main and cfg.verbose)
+        bar = progress_bar(
+            self.batches_per_epoch, skip, f"epoch {e + 1}/{cfg.epochs}", self.dist.is_main and cfg.verbose
+        )
         micro, complete = skip, True
         t0 = time.perf_counter()
         for x, y in batches:
@@ -335,18 +385,25 @@ class Trainer:
         totals.seconds += time.perf_counter() - t0
         self._read(totals, bar, e)  # every epoch ends with a check: NaN is never saved (and a stop agreed)
         bar.close()
-        n_all = all_reduce_sum(torch.tensor([float(totals.images)], dtype=torch.float64, device=self.device),
-                               self.dist).item()
+        n_all = all_reduce_sum(
+            torch.tensor([float(totals.images)], dtype=torch.float64, device=self.device), self.dist
+        ).item()
         loss_sum, correct = all_reduce_sum(totals.sums.clone(), self.dist).tolist()
         self.batch_in_epoch = 0 if complete else micro
         self._partial = None if complete else self._epoch_so_far(totals)
         n = max(n_all, 1.0)
-        return {"train_loss": loss_sum / n, "train_acc": 100 * correct / n, "images": n_all,
-                "seconds": totals.seconds, "images_per_s": n_all / totals.seconds if totals.seconds else 0.0,
-                **totals.head_losses(self.dist)}, complete
+        return {
+            "train_loss": loss_sum / n,
+            "train_acc": 100 * correct / n,
+            "images": n_all,
+            "seconds": totals.seconds,
+            "images_per_s": n_all / totals.seconds if totals.seconds else 0.0,
+            **totals.head_losses(self.dist),
+        }, complete
 
-    def _forward_backward(self, x: torch.Tensor, y: torch.Tensor, micro: int, boundary: bool,
-                          totals: EpochTotals) -> None:
+    def _forward_backward(
+        self, x: torch.Tensor, y: torch.Tensor, micro: int, boundary: bool, totals: EpochTotals
+    ) -> None:
         if self.mix is not None:
             x, y = self.mix(x, y)
         # gradients of the accumulated micro-batches are all-reduced once, at the boundary
@@ -391,8 +448,9 @@ class Trainer:
         late = float(self.dist.is_main and minutes is not None and time.monotonic() - self._save_clock >= 60 * minutes)
         local = torch.cat([totals.sums, totals.first_bad.double().view(1)])
         if self.dist.enabled:
-            state = all_reduce_sum(torch.cat([local, totals.sums.new_tensor([float(totals.images), flag, late])]),
-                                   self.dist)
+            state = all_reduce_sum(
+                torch.cat([local, totals.sums.new_tensor([float(totals.images), flag, late])]), self.dist
+            )
             loss_sum, correct, _, n, flag, late = state.tolist()
             first_bad = int(local[2].item())
             if flag and self._signals.received is None:  # another process was signalled (torchrun signals all)
@@ -402,8 +460,11 @@ class Trainer:
             n, first_bad = totals.images, int(first_bad_f)
         self._save_agreed = late > 0
         if not math.isfinite(loss_sum) or first_bad >= 0:
-            raise TrainingDivergedError(diverged_message(epoch, first_bad, self._epoch_start_step,
-                                                         self.config.grad_accum, self._path("last.pt")))
+            raise TrainingDivergedError(
+                diverged_message(
+                    epoch, first_bad, self._epoch_start_step, self.config.grad_accum, self._path("last.pt")
+                )
+            )
         if n:
             bar.set_postfix(loss=f"{loss_sum / n:.4f}", refresh=False)
         if self._tb is not None and self.step % self.config.log_every == 0:
@@ -413,16 +474,27 @@ class Trainer:
 
     def _end_epoch(self, stats: dict[str, float]) -> None:
         cfg = self.config
-        val = self.evaluate() if self.val_loader is not None else {
-            "val_loss": math.nan, "val_top1": math.nan, "val_top5": math.nan}
+        val = (
+            self.evaluate()
+            if self.val_loader is not None
+            else {"val_loss": math.nan, "val_top1": math.nan, "val_top5": math.nan}
+        )
         # a divergence that shows first in validation (the last steps' weights): never saved, never the best
         self._check_weights(val["val_loss"] if self.val_loader is not None else None)
         self.epoch += 1
         lr = max(g["lr"] for g in self.optimizer.param_groups)
-        row = {"epoch": self.epoch, "train_loss": stats["train_loss"], "train_acc": stats["train_acc"],
-               "val_loss": val["val_loss"], "val_top1": val["val_top1"], "val_top5": val["val_top5"],
-               "lr": lr, "images_per_s": stats["images_per_s"], "seconds": stats["seconds"],
-               **{k: v for k, v in stats.items() if k.startswith("train_loss_")}}  # GoogLeNet's heads apart
+        row = {
+            "epoch": self.epoch,
+            "train_loss": stats["train_loss"],
+            "train_acc": stats["train_acc"],
+            "val_loss": val["val_loss"],
+            "val_top1": val["val_top1"],
+            "val_top5": val["val_top5"],
+            "lr": lr,
+            "images_per_s": stats["images_per_s"],
+            "seconds": stats["seconds"],
+            **{k: v for k, v in stats.items() if k.startswith("train_loss_")},
+        }  # GoogLeNet's heads apart
         self.history.append(row)
         improved = math.isfinite(row["val_top1"]) and (self.best_top1 is None or row["val_top1"] > self.best_top1)
         if improved:
@@ -435,9 +507,11 @@ class Trainer:
         if self._tb is not None:
             self._tb.epoch(row, self.step)
         barrier(self.dist)
-        self._log(f"epoch {self.epoch}/{cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}%  "
-                  f"val loss {row['val_loss']:.4f} top-1 {row['val_top1']:.2f}% top-5 {row['val_top5']:.2f}%  "
-                  f"lr {lr:.3g}  {row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s")
+        self._log(
+            f"epoch {self.epoch}/{cfg.epochs}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}%  "
+            f"val loss {row['val_loss']:.4f} top-1 {row['val_top1']:.2f}% top-5 {row['val_top5']:.2f}%  "
+            f"lr {lr:.3g}  {row['images_per_s']:,.0f} img/s  {row['seconds']:.1f} s"
+        )
         if self.on_epoch is not None:
             self.on_epoch(self, row)
 
@@ -446,18 +520,30 @@ class Trainer:
         """A checkpoint: weights, names and config; with ``full`` everything needed to resume."""
         evaluated = self.ema.module if (self.ema is not None and not full) else self.model
         state: dict[str, Any] = {
-            "model": evaluated.state_dict(), "model_name": self.model_name, "config": self.config.to_dict(),
-            "epoch": self.epoch, "step": self.step, "num_classes": self.num_classes,
-            "input_size": list(self.input_shape), "best_top1": self.best_top1,
-            "best_epoch": self.best_epoch, "history": list(self.history), **self.meta,
+            "model": evaluated.state_dict(),
+            "model_name": self.model_name,
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "num_classes": self.num_classes,
+            "input_size": list(self.input_shape),
+            "best_top1": self.best_top1,
+            "best_epoch": self.best_epoch,
+            "history": list(self.history),
+            **self.meta,
         }
         if full:
             state.update(
-                optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict(),
                 scaler=self.scaler.state_dict() if self.scaler is not None else None,
-                ema=self.ema.state_dict() if self.ema is not None else None, rng=get_rng_state(),
-                batch_in_epoch=self.batch_in_epoch, partial=self._partial, world_size=self.dist.world_size,
-                loader_batch=self.loader_batch)
+                ema=self.ema.state_dict() if self.ema is not None else None,
+                rng=get_rng_state(),
+                batch_in_epoch=self.batch_in_epoch,
+                partial=self._partial,
+                world_size=self.dist.world_size,
+                loader_batch=self.loader_batch,
+            )
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -478,8 +564,10 @@ class Trainer:
                 else:
                     self.ema.module.load_state_dict(state["model"])
         except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointError(f"the checkpoint does not fit this run ({str(e).splitlines()[0]}); "
-                                  "resume with the same model, classes and optimiser settings") from None
+            raise CheckpointError(
+                f"the checkpoint does not fit this run ({str(e).splitlines()[0]}); "
+                "resume with the same model, classes and optimiser settings"
+            ) from None
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
         # the epoch's sums so far are of all processes together: one process carries them on
@@ -501,11 +589,17 @@ class Trainer:
         if self.batch_in_epoch:
             self._consumed = self.batch_in_epoch * saved_batch * saved
         accum = self.config.grad_accum
-        rest = (f"; the rest of epoch {self.epoch + 1} (after {self._consumed:,} samples) is dealt out to {now} "
-                "processes, none repeated or skipped" if self._consumed else "")
-        self._log(f"world size {saved} -> {now}: global batch {saved_batch * saved * accum} -> "
-                  f"{self.loader_batch * now * accum} ({self.loader_batch} per process), learning rate "
-                  f"{self.config.lr:g} kept (not rescaled), {self.steps_per_epoch} steps per epoch from here{rest}")
+        rest = (
+            f"; the rest of epoch {self.epoch + 1} (after {self._consumed:,} samples) is dealt out to {now} "
+            "processes, none repeated or skipped"
+            if self._consumed
+            else ""
+        )
+        self._log(
+            f"world size {saved} -> {now}: global batch {saved_batch * saved * accum} -> "
+            f"{self.loader_batch * now * accum} ({self.loader_batch} per process), learning rate "
+            f"{self.config.lr:g} kept (not rescaled), {self.steps_per_epoch} steps per epoch from here{rest}"
+        )
 
     def _check_weights(self, val_loss: float | None) -> None:
         """Raise :class:`TrainingDivergedError` before a save of NaN/inf weights (the model's or the

@@ -13,16 +13,31 @@
 
 from .catalogue import CATALOGUE, WeightsEntry, default_tag, get_entry, list_tags
 from .load import (
-           IDENTITY_LAYOUTS,
-           adapt_input_conv,
-           detect_layout,
-           label_names,
-           load_pretrained,
-           read_state_dict,
-           resolve,
+    IDENTITY_LAYOUTS,
+    adapt_input_conv,
+    detect_layout,
+    label_names,
+    load_pretrained,
+    read_state_dict,
+    resolve,
 )
 from .manage import download_weights, import_weights, list_weights, weights_info
 
-__all__ = ["CATALOGUE", "WeightsEntry", "IDENTITY_LAYOUTS", "default_tag", "get_entry", "list_tags", "adapt_input_conv",
-           "detect_layout", "label_names", "load_pretrained", "read_state_dict", "resolve", "download_weights",
-           "import_weights", "list_weights", "weights_info"]
+__all__ = [
+    "CATALOGUE",
+    "WeightsEntry",
+    "IDENTITY_LAYOUTS",
+    "default_tag",
+    "get_entry",
+    "list_tags",
+    "adapt_input_conv",
+    "detect_layout",
+    "label_names",
+    "load_pretrained",
+    "read_state_dict",
+    "resolve",
+    "download_weights",
+    "import_weights",
+    "list_weights",
+    "weights_info",
+]

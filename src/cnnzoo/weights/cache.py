@@ -33,10 +33,20 @@ from . import hfhub
 from .catalogue import WeightsEntry
 from .files import parse, read_file
 
-__all__ = ["cache_dir", "using_cache_dir",
-           "cached_path", "cached_file", "is_offline", "sha256_file", "locate", "fetch", "verify_cached",
-           "verify_digest",
-           "import_file", "asset_path"]
+__all__ = [
+    "cache_dir",
+    "using_cache_dir",
+    "cached_path",
+    "cached_file",
+    "is_offline",
+    "sha256_file",
+    "locate",
+    "fetch",
+    "verify_cached",
+    "verify_digest",
+    "import_file",
+    "asset_path",
+]
 
 log = logging.getLogger("cnnzoo")
 
@@ -87,8 +97,9 @@ def _make_cache_dir() -> Path:
         if not os.access(d, os.W_OK | os.X_OK):
             raise PermissionError(13, "not writable")
     except OSError as e:
-        raise WeightsError(f"the weights cache {d} cannot be used ({e.strerror or e}); set CNNZOO_HOME to a "
-                           "writable folder") from None
+        raise WeightsError(
+            f"the weights cache {d} cannot be used ({e.strerror or e}); set CNNZOO_HOME to a writable folder"
+        ) from None
     return d
 
 
@@ -132,7 +143,8 @@ def _check_hash(entry: WeightsEntry, digest: str, what: str) -> None:
         raise HashMismatchError(
             f"{what} for '{entry.tag}' has SHA-256 {digest}, expected "
             f"{'' if entry.sha256 else 'a hash starting with '}{expected}; the file is corrupt "
-            f"or not the published one ({entry.url or entry.filename})")
+            f"or not the published one ({entry.url or entry.filename})"
+        )
 
 
 def _tofu_record(entry: WeightsEntry) -> Path:
@@ -143,10 +155,15 @@ def _tofu_record(entry: WeightsEntry) -> Path:
 def _warn_unpinned(entry: WeightsEntry, digest: str) -> None:
     if entry.sha256:
         return
-    what = ("only the 8-digit hash prefix of its file name is published"
-            if entry.hash_prefix else "no SHA-256 is published for it")
-    msg = (f"weights '{entry.tag}': {what}; trusting this first copy (SHA-256 {digest}) and "
-           "refusing any later file that differs")
+    what = (
+        "only the 8-digit hash prefix of its file name is published"
+        if entry.hash_prefix
+        else "no SHA-256 is published for it"
+    )
+    msg = (
+        f"weights '{entry.tag}': {what}; trusting this first copy (SHA-256 {digest}) and "
+        "refusing any later file that differs"
+    )
     warnings.warn(msg, stacklevel=3)
 
 
@@ -158,8 +175,11 @@ def verify_digest(entry: WeightsEntry, path: Path, digest: str) -> None:
     in cnnzoo's cache without that record was not put there by cnnzoo, or its record was
     deleted: refused. A file of the user's Hugging Face cache is trusted on its first use.
     """
-    advice = ("reinstall cnnzoo" if entry.url is None else
-              f"delete {path} and download it again (cnnzoo weights download {entry.tag})")
+    advice = (
+        "reinstall cnnzoo"
+        if entry.url is None
+        else f"delete {path} and download it again (cnnzoo weights download {entry.tag})"
+    )
     try:
         _check_hash(entry, digest, f"the cached file {path}")
     except HashMismatchError as e:
@@ -172,15 +192,20 @@ def verify_digest(entry: WeightsEntry, path: Path, digest: str) -> None:
             raise HashMismatchError(
                 f"the cached file {path} for '{entry.tag}' has no trust record ({record}): cnnzoo writes "
                 "one when it downloads or imports a file, so this copy was put there otherwise or its "
-                f"record was deleted; {advice}, or import a copy you trust: cnnzoo weights import {entry.tag} FILE")
+                f"record was deleted; {advice}, or import a copy you trust: cnnzoo weights import {entry.tag} FILE"
+            )
         _trust(entry, digest)  # the first use of a copy in the Hub's cache (a timm user's download)
         return
-    trusted = read_bytes(record, "trust record", limit=MAX_TEXT_BYTES, error=HashMismatchError).decode(
-        "ascii", "replace").strip()
+    trusted = (
+        read_bytes(record, "trust record", limit=MAX_TEXT_BYTES, error=HashMismatchError)
+        .decode("ascii", "replace")
+        .strip()
+    )
     if digest != trusted:
         raise HashMismatchError(
             f"the cached file {path} for '{entry.tag}' has SHA-256 {digest} but its first copy "
-            f"had {trusted} (recorded in {record}); it was changed or replaced: {advice}")
+            f"had {trusted} (recorded in {record}); it was changed or replaced: {advice}"
+        )
 
 
 def _trust(entry: WeightsEntry, digest: str) -> None:
@@ -205,8 +230,11 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
         # with no published hash, a download cut short without a Content-Length to count
         # against would be kept and pinned: it must at least read as a whole file
         check = None if entry.sha256 else _must_parse
-        with atomic_path(dest, before_rename=check) as tmp, open(tmp, "wb") as out, \
-                urllib.request.urlopen(request, timeout=60) as response:
+        with (
+            atomic_path(dest, before_rename=check) as tmp,
+            open(tmp, "wb") as out,
+            urllib.request.urlopen(request, timeout=60) as response,
+        ):
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             bar = _progress_bar(total, dest.name, progress)
@@ -221,8 +249,8 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
             if total is not None and received != total:
                 # urllib does not raise when the server closes early: count the bytes
                 raise WeightsDownloadError(
-                    f"download of {url} was cut after {received} of {total} bytes; nothing "
-                    "was kept, try again")
+                    f"download of {url} was cut after {received} of {total} bytes; nothing was kept, try again"
+                )
             out.flush()
             _check_hash(entry, digest.hexdigest(), f"the download {url}")  # raising here keeps nothing
         return digest.hexdigest()
@@ -239,8 +267,9 @@ def _must_parse(tmp: Path) -> None:
     try:
         parse(read_file(tmp), tmp)
     except (CheckpointError, WeightsError) as e:
-        raise WeightsDownloadError(f"the download is not a whole weights file ({e}); nothing was kept, "
-                                   "try again") from None
+        raise WeightsDownloadError(
+            f"the download is not a whole weights file ({e}); nothing was kept, try again"
+        ) from None
 
 
 class _NoBar:
@@ -256,13 +285,14 @@ def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:
         return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-                file=sys.stderr, mininterval=0.5)
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, file=sys.stderr, mininterval=0.5)
 
 
 def _offline_message(entry: WeightsEntry, dest: Path, why: str) -> str:
-    return (f"weights '{entry.tag}' are not in the cache and {why}: download {entry.url} on a "
-            f"connected machine and put it at {dest}, or run 'cnnzoo weights import {entry.tag} FILE'")
+    return (
+        f"weights '{entry.tag}' are not in the cache and {why}: download {entry.url} on a "
+        f"connected machine and put it at {dest}, or run 'cnnzoo weights import {entry.tag} FILE'"
+    )
 
 
 def locate(entry: WeightsEntry, *, progress: bool = True) -> Path:
@@ -282,8 +312,7 @@ def locate(entry: WeightsEntry, *, progress: bool = True) -> Path:
         if hub_path is not None:
             return hub_path
     if entry.url is None:
-        raise WeightsError(f"the packaged weights file {path} of '{entry.tag}' is missing; "
-                           "reinstall cnnzoo")
+        raise WeightsError(f"the packaged weights file {path} of '{entry.tag}' is missing; reinstall cnnzoo")
     if is_offline():
         raise OfflineError(_offline_message(entry, path, "cnnzoo is offline (CNNZOO_OFFLINE is set)"))
     if path.parent.exists():

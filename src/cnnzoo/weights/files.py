@@ -44,8 +44,9 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 def read_file(path: str | os.PathLike[str]) -> bytes:
     """The bytes of a weights or checkpoint file, read once (a :class:`WeightsError` if absent)."""
     limit = env_limit("CNNZOO_MAX_WEIGHTS_BYTES", MAX_WEIGHTS_BYTES, WeightsError)
-    return read_bytes(path, "weights file", limit=limit, error=WeightsError,
-                      hint=" (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)")
+    return read_bytes(
+        path, "weights file", limit=limit, error=WeightsError, hint=" (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)"
+    )
 
 
 def is_safetensors(data: bytes) -> bool:
@@ -66,24 +67,27 @@ def parse(data: bytes, path: str | os.PathLike[str]) -> Any:
             return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         # torch's weights-only unpickler names what it refused, after its generic preamble
-        detail = next((ln.strip() for ln in str(e).splitlines()
-                       if "GLOBAL" in ln or "Unsupported" in ln), "")
+        detail = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "Unsupported" in ln), "")
         if "GLOBAL" in detail:
             raise UnsafeCheckpointError(
                 f"refusing to load '{path}': it needs arbitrary unpickling, which can run code "
                 f"({detail[:200]}). Load it only if you trust it, then save its state_dict with "
-                "torch.save or as safetensors") from None
+                "torch.save or as safetensors"
+            ) from None
         raise CheckpointError(
             f"'{path}' is not a PyTorch weights file that can be read safely: it is corrupt, or "
-            f"a plain pickle that would need arbitrary unpickling, which cnnzoo refuses ({detail[:200]})") from None
+            f"a plain pickle that would need arbitrary unpickling, which cnnzoo refuses ({detail[:200]})"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as e:
         raise CheckpointError(
             f"'{path}' is not a readable PyTorch weights file (truncated or corrupt?): "
-            f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}") from None
+            f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+        ) from None
     except Exception:  # noqa: BLE001 - a text or other file read as a legacy pickle fails any which way (KeyError ...)
         raise CheckpointError(
             f"'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
-            "pass a .pth/.pt/.safetensors state dict") from None
+            "pass a .pth/.pt/.safetensors state dict"
+        ) from None
 
 
 def _check_zip(data: bytes, path: str | os.PathLike[str]) -> None:
@@ -96,8 +100,10 @@ def _check_zip(data: bytes, path: str | os.PathLike[str]) -> None:
     except Exception as e:  # noqa: BLE001 - zlib and struct errors of a damaged archive
         raise CheckpointError(f"'{path}' is a damaged zip archive: {type(e).__name__}: {e}") from None
     if bad is not None:
-        raise CheckpointError(f"'{path}' is corrupt: its member {bad!r} fails its CRC-32 check (a changed "
-                              "byte); it was not loaded. Download or copy it again")
+        raise CheckpointError(
+            f"'{path}' is corrupt: its member {bad!r} fails its CRC-32 check (a changed "
+            "byte); it was not loaded. Download or copy it again"
+        )
 
 
 def _parse_safetensors(data: bytes, path: str | os.PathLike[str]) -> Any:
@@ -106,7 +112,8 @@ def _parse_safetensors(data: bytes, path: str | os.PathLike[str]) -> Any:
     except ImportError:
         raise MissingDependencyError(
             f"'{path}' is a safetensors file; reading it needs the safetensors package: "
-            "pip install safetensors (or pip install 'cnnzoo[safetensors]')") from None
+            "pip install safetensors (or pip install 'cnnzoo[safetensors]')"
+        ) from None
     try:
         return load(data)
     except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError

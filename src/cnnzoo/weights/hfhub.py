@@ -24,9 +24,22 @@ from typing import Any
 from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError
 from ..reading import MAX_TEXT_BYTES, read_bytes
 
-__all__ = ["PREFIX", "LOCAL_PREFIX", "available", "local_checkpoint", "parse_revision",
-           "CNNZOO_PREFIX", "hub_cache_dir", "offline", "hub_file", "parse_ref", "hub_checkpoint",
-           "hub_architecture", "checkpoint_of", "TIMM_ARCHITECTURES"]
+__all__ = [
+    "PREFIX",
+    "LOCAL_PREFIX",
+    "available",
+    "local_checkpoint",
+    "parse_revision",
+    "CNNZOO_PREFIX",
+    "hub_cache_dir",
+    "offline",
+    "hub_file",
+    "parse_ref",
+    "hub_checkpoint",
+    "hub_architecture",
+    "checkpoint_of",
+    "TIMM_ARCHITECTURES",
+]
 
 PREFIX = "hf-hub:"
 #: timm's name of a folder in the Hub layout (config.json + weights), e.g. one save_pretrained wrote
@@ -42,11 +55,15 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TIMM_ARCHITECTURES: dict[str, str] = {
     **{f"resnetv2_{d}": f"resnet{d}v2" for d in (18, 34, 50, 101, 152)},
     **{f"legacy_seresnet{d}": f"se_resnet{d}" for d in (18, 34, 50, 101, 152)},
-    "legacy_seresnext50_32x4d": "se_resnext50_32x4d", "legacy_seresnext101_32x4d": "se_resnext101_32x4d",
-    "legacy_senet154": "senet154", "mobilenetv1_100": "mobilenet_v1",
+    "legacy_seresnext50_32x4d": "se_resnext50_32x4d",
+    "legacy_seresnext101_32x4d": "se_resnext101_32x4d",
+    "legacy_senet154": "senet154",
+    "mobilenetv1_100": "mobilenet_v1",
     **{f"resnet{d}": f"resnet{d}" for d in (18, 34, 50, 101, 152)},
-    "resnext50_32x4d": "resnext50_32x4d", "resnext101_32x8d": "resnext101_32x8d",
-    "wide_resnet50_2": "wide_resnet50_2", "wide_resnet101_2": "wide_resnet101_2",
+    "resnext50_32x4d": "resnext50_32x4d",
+    "resnext101_32x8d": "resnext101_32x8d",
+    "wide_resnet50_2": "wide_resnet50_2",
+    "wide_resnet101_2": "wide_resnet101_2",
     **{f"densenet{d}": f"densenet{d}" for d in (121, 161, 169, 201)},
 }
 
@@ -101,26 +118,34 @@ def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | Non
     if not download:
         return None
     try:
-        return Path(huggingface_hub.hf_hub_download(repo_id, filename, cache_dir=hub_cache_dir(),
-                                                     revision=revision, library_name="cnnzoo"))
+        return Path(
+            huggingface_hub.hf_hub_download(
+                repo_id, filename, cache_dir=hub_cache_dir(), revision=revision, library_name="cnnzoo"
+            )
+        )
     except EntryNotFoundError:
         return None
     except LocalEntryNotFoundError as e:  # no connection: as cnnzoo's own downloads say it
-        raise OfflineError(f"weights {PREFIX}{repo_id} are not in the Hugging Face cache "
-                           f"{hub_cache_dir()} and the Hub cannot be reached ({e})") from None
+        raise OfflineError(
+            f"weights {PREFIX}{repo_id} are not in the Hugging Face cache "
+            f"{hub_cache_dir()} and the Hub cannot be reached ({e})"
+        ) from None
     except Exception as e:  # noqa: BLE001 - huggingface_hub's HTTP errors have no common public base
-        raise WeightsDownloadError(f"download of {filename} from {PREFIX}{repo_id} failed: "
-                                   f"{str(e).splitlines()[0]}") from None
+        raise WeightsDownloadError(
+            f"download of {filename} from {PREFIX}{repo_id} failed: {str(e).splitlines()[0]}"
+        ) from None
 
 
 def parse_ref(text: str) -> str | None:
     """``"hf-hub:timm/resnetv2_50.a1h_in1k"`` -> ``"timm/resnetv2_50.a1h_in1k"``; others -> None."""
     if not isinstance(text, str) or not text.startswith(PREFIX):
         return None
-    repo = text[len(PREFIX):].partition("@")[0]
+    repo = text[len(PREFIX) :].partition("@")[0]
     if repo.count("/") != 1 or not all(repo.split("/")):
-        raise WeightsError(f"'{text}' is not a Hugging Face Hub reference; write {PREFIX}ORG/NAME, "
-                           f"e.g. {PREFIX}timm/resnetv2_50.a1h_in1k")
+        raise WeightsError(
+            f"'{text}' is not a Hugging Face Hub reference; write {PREFIX}ORG/NAME, "
+            f"e.g. {PREFIX}timm/resnetv2_50.a1h_in1k"
+        )
     return repo
 
 
@@ -142,7 +167,7 @@ def _read_config(path: Path | None, ref: str) -> dict[str, Any]:
 
 def local_checkpoint(ref: str) -> tuple[Path, dict[str, Any]]:
     """(weights file, config.json) of a ``local-dir:DIR`` folder in the Hub layout."""
-    folder = Path(ref[len(LOCAL_PREFIX):]).expanduser()
+    folder = Path(ref[len(LOCAL_PREFIX) :]).expanduser()
     if not folder.is_dir():
         raise WeightsError(f"'{ref}': no folder {folder}")
     path = next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
@@ -155,15 +180,18 @@ def local_checkpoint(ref: str) -> tuple[Path, dict[str, Any]]:
 def hub_checkpoint(repo_id: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
     """(weights file, the repository's config.json) of a timm checkpoint on the Hub, at ``revision``."""
     if not available():
-        raise MissingDependencyError(f"{PREFIX}{repo_id} needs the huggingface_hub package: "
-                                     "pip install huggingface_hub (it comes with timm)")
+        raise MissingDependencyError(
+            f"{PREFIX}{repo_id} needs the huggingface_hub package: pip install huggingface_hub (it comes with timm)"
+        )
     download = not offline()
-    path = next((p for name in WEIGHT_FILES
-                 if (p := hub_file(repo_id, name, download=download, revision=revision))), None)
+    path = next(
+        (p for name in WEIGHT_FILES if (p := hub_file(repo_id, name, download=download, revision=revision))), None
+    )
     if path is None:
         where = "in the Hugging Face cache (offline)" if not download else "on the Hub"
-        raise OfflineError(f"no weights file ({', '.join(WEIGHT_FILES)}) of {PREFIX}{repo_id} {where}; "
-                           f"cache: {hub_cache_dir()}")
+        raise OfflineError(
+            f"no weights file ({', '.join(WEIGHT_FILES)}) of {PREFIX}{repo_id} {where}; cache: {hub_cache_dir()}"
+        )
     config_path = hub_file(repo_id, "config.json", download=download, revision=revision)
     return path, _read_config(config_path, f"{PREFIX}{repo_id}")
 
@@ -186,9 +214,11 @@ def hub_architecture(ref: str) -> str:
     arch = checkpoint_of(ref)[1].get("architecture")
     if arch in TIMM_ARCHITECTURES:
         return TIMM_ARCHITECTURES[arch]
-    if isinstance(arch, str) and arch.startswith(CNNZOO_PREFIX) and is_model(arch[len(CNNZOO_PREFIX):]):
-        return arch[len(CNNZOO_PREFIX):]
+    if isinstance(arch, str) and arch.startswith(CNNZOO_PREFIX) and is_model(arch[len(CNNZOO_PREFIX) :]):
+        return arch[len(CNNZOO_PREFIX) :]
     known = ", ".join(sorted(TIMM_ARCHITECTURES))
-    raise WeightsError(f"{ref} is a checkpoint of timm's {arch!r}, which has no cnnzoo counterpart with "
-                       f"its layout (these have: {known}); give the model name and "
-                       f"pretrained='{ref}' to try one")
+    raise WeightsError(
+        f"{ref} is a checkpoint of timm's {arch!r}, which has no cnnzoo counterpart with "
+        f"its layout (these have: {known}); give the model name and "
+        f"pretrained='{ref}' to try one"
+    )

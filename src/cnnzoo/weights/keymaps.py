@@ -37,7 +37,8 @@ def key_map(layout: str) -> Callable[[Callable[[StateDict], StateDict]], Callabl
 
 _DENSENET_LEGACY = re.compile(
     r"^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])\."
-    r"(weight|bias|running_mean|running_var|num_batches_tracked)$")
+    r"(weight|bias|running_mean|running_var|num_batches_tracked)$"
+)
 
 
 @key_map("torchvision_densenet_legacy")
@@ -71,9 +72,9 @@ def timm_mobilenetv1(state_dict: StateDict) -> StateDict:
         if m := _TIMM_MBV1_BLOCK.match(k):
             k = f"features.{index[int(m[1]), int(m[2])]}.{m[3]}"
         elif k.startswith("conv_stem."):
-            k = "features.0.0." + k[len("conv_stem."):]
+            k = "features.0.0." + k[len("conv_stem.") :]
         elif k.startswith("bn1."):
-            k = "features.0.1." + k[len("bn1."):]
+            k = "features.0.1." + k[len("bn1.") :]
         out[k] = v
     return out
 
@@ -83,8 +84,14 @@ def timm_mobilenetv1(state_dict: StateDict) -> StateDict:
 # layer0 of the Caffe SENets -> our stem: the 7x7 one is conv1/bn1 as in torchvision; the
 # deep one (SENet-154's three 3x3 convs) is the Sequential conv1 (convs at 0, 3, 6) + bn1
 _SENET_STEM = {"conv1": "conv1", "bn1": "bn1"}
-_SENET_DEEP_STEM = {"conv1": "conv1.0", "bn1": "conv1.1", "conv2": "conv1.3", "bn2": "conv1.4",
-                    "conv3": "conv1.6", "bn3": "bn1"}
+_SENET_DEEP_STEM = {
+    "conv1": "conv1.0",
+    "bn1": "conv1.1",
+    "conv2": "conv1.3",
+    "bn2": "conv1.4",
+    "conv3": "conv1.6",
+    "bn3": "bn1",
+}
 _SENET_LAYER0 = re.compile(r"^layer0\.(conv[123]|bn[123])\.(.*)$")
 _SENET_SE = re.compile(r"^(layer[1-4]\.\d+)\.se_module\.(.*)$")
 
@@ -107,13 +114,12 @@ def timm_legacy_senet(state_dict: StateDict) -> StateDict:
         elif m := _SENET_SE.match(k):
             k = f"{m[1]}.se.{m[2]}"
         elif k.startswith("last_linear."):
-            k = "fc." + k[len("last_linear."):]
+            k = "fc." + k[len("last_linear.") :]
         out[k] = v
     return out
 
 
-_RESNETV2_BLOCK = re.compile(
-    r"^stages\.(\d)\.blocks\.(\d+)\.(?:(norm|conv)([123])|(downsample\.conv))\.(.*)$")
+_RESNETV2_BLOCK = re.compile(r"^stages\.(\d)\.blocks\.(\d+)\.(?:(norm|conv)([123])|(downsample\.conv))\.(.*)$")
 
 
 @key_map("timm_resnetv2")
@@ -133,11 +139,11 @@ def timm_resnetv2(state_dict: StateDict) -> StateDict:
             name = "downsample.0" if down else f"{'bn' if kind == 'norm' else 'conv'}{idx}"
             k = f"layer{int(stage) + 1}.{block}.{name}.{rest}"
         elif k.startswith("stem.conv."):
-            k = "conv1." + k[len("stem.conv."):]
+            k = "conv1." + k[len("stem.conv.") :]
         elif k.startswith("norm."):
-            k = "final_bn." + k[len("norm."):]
+            k = "final_bn." + k[len("norm.") :]
         elif k.startswith("head.fc."):
-            k = "fc." + k[len("head.fc."):]
+            k = "fc." + k[len("head.fc.") :]
             if v.ndim == 4:
                 v = v.flatten(1)  # a 1x1 conv on the pooled map is a linear layer
         out[k] = v

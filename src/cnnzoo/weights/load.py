@@ -41,9 +41,18 @@ from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
 from .files import parse, read_file, read_weights_file
 from .keymaps import KEY_MAPS
 
-__all__ = ["ResolvedWeights", "IDENTITY_LAYOUTS", "resolve", "load_pretrained", "load_checkpoint", "read_state_dict",
-           "convert_state_dict", "detect_layout",
-           "adapt_input_conv", "label_names"]
+__all__ = [
+    "ResolvedWeights",
+    "IDENTITY_LAYOUTS",
+    "resolve",
+    "load_pretrained",
+    "load_checkpoint",
+    "read_state_dict",
+    "convert_state_dict",
+    "detect_layout",
+    "adapt_input_conv",
+    "label_names",
+]
 
 log = logging.getLogger("cnnzoo")
 
@@ -134,8 +143,7 @@ def _unwrap(obj: Any, path: Path) -> tuple[Mapping[str, Any], str | None, dict[s
     raise WeightsError(f"'{path}' holds a {type(obj).__name__}, not a state dict")
 
 
-def read_state_dict(path: str | os.PathLike[str],
-                    layout: str | None = None) -> tuple[StateDict, str, str | None]:
+def read_state_dict(path: str | os.PathLike[str], layout: str | None = None) -> tuple[StateDict, str, str | None]:
     """Read a weights file safely and convert it to cnnzoo names.
 
     Accepts plain state dicts, cnnzoo trainer checkpoints (``{"model": ..., "model_name":
@@ -151,8 +159,7 @@ def convert_state_dict(obj: Any, path: Path, layout: str | None = None) -> tuple
     return state, layout, model_name
 
 
-def _convert(obj: Any, path: Path,
-             layout: str | None) -> tuple[StateDict, str, str | None, dict[str, Any] | None]:
+def _convert(obj: Any, path: Path, layout: str | None) -> tuple[StateDict, str, str | None, dict[str, Any] | None]:
     # convert_state_dict, plus what a cnnzoo checkpoint records of its run
     raw, model_name, run = _unwrap(obj, path)
     state: StateDict = {}
@@ -162,11 +169,12 @@ def _convert(obj: Any, path: Path,
         if not isinstance(value, torch.Tensor):
             raise WeightsError(f"'{path}' is not a state dict: {shown(key)} holds a {type(value).__name__}")
         if value.layout != torch.strided:  # a sparse or other layout: no parameter of ours is one
-            raise WeightsError(f"'{path}': {shown(key)} is a {value.layout} tensor; weights are dense "
-                               "(save tensor.to_dense())")
+            raise WeightsError(
+                f"'{path}': {shown(key)} is a {value.layout} tensor; weights are dense (save tensor.to_dense())"
+            )
         for prefix in ("module.", "_orig_mod."):
             if key.startswith(prefix):
-                key = key[len(prefix):]
+                key = key[len(prefix) :]
         state[key] = value
     if not state:
         raise WeightsError(f"'{path}' holds no tensors")
@@ -181,9 +189,12 @@ def _convert(obj: Any, path: Path,
 def _identify(digest: str, model_name: str) -> WeightsEntry | None:
     """The catalogue entry of a local file, by its SHA-256 (or the file-name prefix)."""
     for entry in CATALOGUE.values():
-        if entry.sha256 == digest or (entry.sha256 is None and entry.hash_prefix
-                                      and digest.startswith(entry.hash_prefix)
-                                      and entry.architecture == model_name):
+        if entry.sha256 == digest or (
+            entry.sha256 is None
+            and entry.hash_prefix
+            and digest.startswith(entry.hash_prefix)
+            and entry.architecture == model_name
+        ):
             return entry
     return None
 
@@ -205,26 +216,28 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
     if pretrained is True:
         return _from_entry(entry_for(model_name, tag))
     if not isinstance(pretrained, (str, os.PathLike)):
-        raise InvalidArgumentError(
-            f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
+        raise InvalidArgumentError(f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
     text = os.fspath(pretrained)
     if hfhub.parse_ref(text) is not None or text.startswith(hfhub.LOCAL_PREFIX):
         if tag is not None:
             raise InvalidArgumentError(
-                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a Hub checkpoint; give one")
+                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a Hub checkpoint; give one"
+            )
         return _from_hub(model_name, text, probe)
     if os.path.lexists(text):  # whatever is there is the file meant: the one reader says what is wrong with it
         if tag is not None:
             raise InvalidArgumentError(
-                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a file; give one")
+                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a file; give one"
+            )
         return _from_file(model_name, Path(text), probe)
     if text.startswith(model_name + "."):
-        text = text[len(model_name) + 1:]
+        text = text[len(model_name) + 1 :]
     if f"{model_name}.{text}" in CATALOGUE and tag in (None, text):
         return _from_entry(CATALOGUE[f"{model_name}.{text}"])
     tags = ", ".join(list_tags(model_name)) or "none catalogued"
-    raise WeightsError(f"no weights file at '{os.fspath(pretrained)}', and it is not a weight tag "
-                       f"of {model_name} (tags: {tags})")
+    raise WeightsError(
+        f"no weights file at '{os.fspath(pretrained)}', and it is not a weight tag of {model_name} (tags: {tags})"
+    )
 
 
 def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
@@ -248,15 +261,27 @@ def _from_hub(model_name: str, ref: str, probe: Probe | None) -> ResolvedWeights
     input_size = tuple(pcfg.get("input_size") or (resolved.in_chans or 3, 224, 224))
     crop_pct = float(pcfg.get("crop_pct") or DEFAULT_CROP_PCT)
     entry = WeightsEntry(
-        tag=ref, architecture=model_name, source="hf-hub" if repo else "local-dir",
-        url=f"https://huggingface.co/{repo}" if repo else None, filename=path.name, sha256=None, hash_prefix=None,
-        layout=resolved.layout, num_classes=int(num_classes) if isinstance(num_classes, int) else 1000,
+        tag=ref,
+        architecture=model_name,
+        source="hf-hub" if repo else "local-dir",
+        url=f"https://huggingface.co/{repo}" if repo else None,
+        filename=path.name,
+        sha256=None,
+        hash_prefix=None,
+        layout=resolved.layout,
+        num_classes=int(num_classes) if isinstance(num_classes, int) else 1000,
         input_size=input_size,
-        resize_size=int(input_size[-1] / crop_pct), crop_pct=crop_pct,
-        mean=tuple(pcfg.get("mean") or IMAGENET_MEAN), std=tuple(pcfg.get("std") or IMAGENET_STD),
+        resize_size=int(input_size[-1] / crop_pct),
+        crop_pct=crop_pct,
+        mean=tuple(pcfg.get("mean") or IMAGENET_MEAN),
+        std=tuple(pcfg.get("std") or IMAGENET_STD),
         interpolation=str(pcfg.get("interpolation") or "bilinear"),
-        labels="imagenet" if num_classes == 1000 else "", dataset=str(pcfg.get("tag") or ""),
-        license=str(pcfg.get("license") or ""), hf_hub_id=repo, hf_filename=path.name)
+        labels="imagenet" if num_classes == 1000 else "",
+        dataset=str(pcfg.get("tag") or ""),
+        license=str(pcfg.get("license") or ""),
+        hf_hub_id=repo,
+        hf_filename=path.name,
+    )
     labels = config.get("label_names")
     if isinstance(labels, list) and len(labels) == num_classes:
         entry = dataclasses.replace(entry, labels=tuple(str(x) for x in labels))
@@ -269,14 +294,16 @@ def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeig
     if entry is not None and entry.architecture != model_name:
         raise IncompatibleWeightsError(
             f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
-            f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')")
+            f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')"
+        )
     state, layout, ckpt_model, run = _convert(parse(data, path), path, entry.layout if entry else None)
     if ckpt_model is not None:
         base = ckpt_model.partition(".")[0]
         if base != model_name:
             raise IncompatibleWeightsError(
                 f"'{path}' is a checkpoint of '{base}', not '{model_name}': use "
-                f"create_model('{base}', pretrained='{path}')")
+                f"create_model('{base}', pretrained='{path}')"
+            )
         layout = "cnnzoo"
     first_conv, heads = probe() if probe is not None else (None, ())
     head = [v for k, v in state.items() if heads and k.startswith(heads[0] + ".") and v.ndim >= 1]
@@ -337,8 +364,7 @@ def _suggest_architecture(state: StateDict, name: str, num_classes: int | None) 
                 other = get_model_entry(other_name).constructor(**kwargs)
         except Exception:  # noqa: BLE001 - a constructor that needs other arguments is simply no candidate
             continue
-        theirs = {k: tuple(v.shape) for k, v in other.state_dict().items()
-                  if not k.endswith("num_batches_tracked")}
+        theirs = {k: tuple(v.shape) for k, v in other.state_dict().items() if not k.endswith("num_batches_tracked")}
         if theirs == shapes:
             return other_name
     return None
@@ -363,44 +389,72 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
     conv_key = f"{first_conv}.weight"
     if conv_key in state and conv_key in target and state[conv_key].shape[1] != target[conv_key].shape[1]:
         state[conv_key] = adapt_input_conv(state[conv_key], target[conv_key].shape[1])
-        log.info("%s: first convolution %s adapted from %d to %d input channels",
-                 name, first_conv, weights.in_chans, target[conv_key].shape[1])
+        log.info(
+            "%s: first convolution %s adapted from %d to %d input channels",
+            name,
+            first_conv,
+            weights.in_chans,
+            target[conv_key].shape[1],
+        )
     model_classes = getattr(model, "num_classes", None)
     fresh: list[str] = []  # classifiers that keep the model's own initialisation
     if weights.num_classes is not None and model_classes != weights.num_classes:
         fresh = list(heads)
         for k in [k for k in state if k.startswith(tuple(h + "." for h in heads))]:
             del state[k]
-        log.info("%s: new %d-class classifier (%s initialised afresh); the weights' %d-class "
-                 "head was not loaded, everything else was", name, model_classes,
-                 ", ".join(fresh), weights.num_classes)
+        log.info(
+            "%s: new %d-class classifier (%s initialised afresh); the weights' %d-class "
+            "head was not loaded, everything else was",
+            name,
+            model_classes,
+            ", ".join(fresh),
+            weights.num_classes,
+        )
     elif weights.num_classes is None and heads and any(k.startswith(heads[0] + ".") for k in target):
         fresh = list(heads)
         log.info("%s: the weights have no classifier; %s keeps its initialisation", name, heads[0])
     fresh_prefixes = tuple(p + "." for p in fresh)
     # keys of optional modules the model was built without (aux_logits=False sets aux1=None)
-    skipped = [k for k in state if k not in target and hasattr(model, k.split(".")[0])
-               and getattr(model, k.split(".")[0]) is None]
+    skipped = [
+        k
+        for k in state
+        if k not in target and hasattr(model, k.split(".")[0]) and getattr(model, k.split(".")[0]) is None
+    ]
     unexpected = [k for k in state if k not in target and k not in skipped]
     # BatchNorm fills in num_batches_tracked for files from before PyTorch 0.4.1
-    missing = [k for k in target if k not in state and not k.startswith(fresh_prefixes)
-               and not k.endswith("num_batches_tracked")]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}" for k in state
-                  if k in target and state[k].shape != target[k].shape]
+    missing = [
+        k
+        for k in target
+        if k not in state and not k.startswith(fresh_prefixes) and not k.endswith("num_batches_tracked")
+    ]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}"
+        for k in state
+        if k in target and state[k].shape != target[k].shape
+    ]
     if missing or unexpected or mismatched:
-        parts = [f"{len(v)} {what}: {_list(v)}" for what, v in
-                 (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if v]
+        parts = [
+            f"{len(v)} {what}: {_list(v)}"
+            for what, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
+            if v
+        ]
         other = _suggest_architecture(weights.state_dict, name, weights.num_classes)
-        hint = (f"; the file fits '{other}': create_model('{other}', pretrained=...)" if other
-                else f" (layout '{weights.layout}')")
-        raise IncompatibleWeightsError(
-            f"'{weights.path}' does not fit {name}: {'; '.join(parts)}{hint}")
+        hint = (
+            f"; the file fits '{other}': create_model('{other}', pretrained=...)"
+            if other
+            else f" (layout '{weights.layout}')"
+        )
+        raise IncompatibleWeightsError(f"'{weights.path}' does not fit {name}: {'; '.join(parts)}{hint}")
     for k in skipped:
         del state[k]
     model.load_state_dict(state, strict=False)
     if skipped:
-        log.info("%s: %d keys of modules the model was built without were not loaded (%s)",
-                 name, len(skipped), _list(skipped, 3))
+        log.info(
+            "%s: %d keys of modules the model was built without were not loaded (%s)",
+            name,
+            len(skipped),
+            _list(skipped, 3),
+        )
     record = _weights_record(model, name, weights, in_chans)
     record["load_report"] = _load_report(weights, len(state), len(target), fresh, model_classes)
     return record
@@ -415,8 +469,10 @@ def _load_report(weights: ResolvedWeights, loaded: int, total: int, fresh: list[
     if weights.num_classes is None:
         verb = "keeps" if len(fresh) == 1 else "keep"
         return f"{text}; the file has no classifier: {', '.join(fresh)} {verb} the model's initialisation"
-    return (f"{text}; classifier replaced: {', '.join(fresh)} initialised afresh for {classes} classes "
-            f"(the file's {weights.num_classes}-class head was not loaded)")
+    return (
+        f"{text}; classifier replaced: {', '.join(fresh)} initialised afresh for {classes} classes "
+        f"(the file's {weights.num_classes}-class head was not loaded)"
+    )
 
 
 def load_checkpoint(model: nn.Module, weights: ResolvedWeights) -> None:
@@ -430,11 +486,17 @@ def load_checkpoint(model: nn.Module, weights: ResolvedWeights) -> None:
     target = model.state_dict()
     missing = [k for k in target if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in target]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}" for k in state
-                  if k in target and state[k].shape != target[k].shape]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}"
+        for k in state
+        if k in target and state[k].shape != target[k].shape
+    ]
     if missing or unexpected or mismatched:
-        parts = [f"{len(v)} {what}: {_list(v)}" for what, v in
-                 (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched)) if v]
+        parts = [
+            f"{len(v)} {what}: {_list(v)}"
+            for what, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
+            if v
+        ]
         name = getattr(model, "arch_name", type(model).__name__)
         raise IncompatibleWeightsError(f"checkpoint '{weights.path}' does not fit {name}: {'; '.join(parts)}")
     model.load_state_dict(state, strict=False)
@@ -453,8 +515,9 @@ def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[st
         size = config.get("val_input_size") or config.get("input_size")
         if not isinstance(size, int) or not config.get("data"):
             return out
-        prep = eval_preprocessing(config["data"], size, int(config.get("in_chans") or in_chans),
-                                  config.get("val_resize"))
+        prep = eval_preprocessing(
+            config["data"], size, int(config.get("in_chans") or in_chans), config.get("val_resize")
+        )
     out.update({k: tuple(v) if isinstance(v, list) else v for k, v in prep.items()})
     return out
 
@@ -471,15 +534,33 @@ def _weights_record(model: nn.Module, name: str, weights: ResolvedWeights, in_ch
         return cfg
     for attr, value in weights.model_kwargs(in_chans).items():
         if getattr(model, attr, value) != value:  # a network built without what the weights were trained with
-            log.warning("%s: built with %s=%r; the weights %s were trained with %s=%r", name, attr,
-                        getattr(model, attr), entry.tag, attr, value)
+            log.warning(
+                "%s: built with %s=%r; the weights %s were trained with %s=%r",
+                name,
+                attr,
+                getattr(model, attr),
+                entry.tag,
+                attr,
+                value,
+            )
     same_head = getattr(model, "num_classes", None) == entry.num_classes
     cfg.update(
-        tag=entry.tag, source=entry.source, url=entry.url, sha256=entry.sha256,
+        tag=entry.tag,
+        source=entry.source,
+        url=entry.url,
+        sha256=entry.sha256,
         num_classes=getattr(model, "num_classes", entry.num_classes),
-        input_size=(in_chans, *entry.input_size[1:]), resize_size=entry.resize_size,
-        crop_pct=entry.crop_pct, mean=_adapt_stats(entry.mean, in_chans),
-        std=_adapt_stats(entry.std, in_chans), interpolation=entry.interpolation,
-        label_names=(label_names(entry) or None) if same_head else None, dataset=entry.dataset,
-        top1=entry.top1, top5=entry.top5, license=entry.license, notes=entry.notes)
+        input_size=(in_chans, *entry.input_size[1:]),
+        resize_size=entry.resize_size,
+        crop_pct=entry.crop_pct,
+        mean=_adapt_stats(entry.mean, in_chans),
+        std=_adapt_stats(entry.std, in_chans),
+        interpolation=entry.interpolation,
+        label_names=(label_names(entry) or None) if same_head else None,
+        dataset=entry.dataset,
+        top1=entry.top1,
+        top5=entry.top5,
+        license=entry.license,
+        notes=entry.notes,
+    )
     return cfg

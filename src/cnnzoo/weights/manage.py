@@ -18,10 +18,20 @@ __all__ = ["list_weights", "weights_info", "download_weights", "import_weights"]
 
 
 def _row(entry: WeightsEntry) -> dict[str, Any]:
-    return {"tag": entry.tag, "architecture": entry.architecture, "source": entry.source,
-            "default": entry.default, "dataset": entry.dataset, "top1": entry.top1,
-            "top5": entry.top5, "size_mb": entry.size_mb, "hash_status": entry.hash_status,
-            "cached": cache.cached_file(entry) is not None, "url": entry.url, "license": entry.license}
+    return {
+        "tag": entry.tag,
+        "architecture": entry.architecture,
+        "source": entry.source,
+        "default": entry.default,
+        "dataset": entry.dataset,
+        "top1": entry.top1,
+        "top5": entry.top5,
+        "size_mb": entry.size_mb,
+        "hash_status": entry.hash_status,
+        "cached": cache.cached_file(entry) is not None,
+        "url": entry.url,
+        "license": entry.license,
+    }
 
 
 def list_weights(pattern: str = "*") -> list[dict[str, Any]]:
@@ -31,8 +41,11 @@ def list_weights(pattern: str = "*") -> list[dict[str, Any]]:
     None where not published), size_mb, hash_status ('sha256', 'prefix' or 'tofu'),
     cached, url, license.
     """
-    return [_row(e) for e in CATALOGUE.values()
-            if fnmatch.fnmatchcase(e.tag, pattern) or fnmatch.fnmatchcase(e.architecture, pattern)]
+    return [
+        _row(e)
+        for e in CATALOGUE.values()
+        if fnmatch.fnmatchcase(e.tag, pattern) or fnmatch.fnmatchcase(e.architecture, pattern)
+    ]
 
 
 def weights_info(tag: str) -> dict[str, Any]:
@@ -41,8 +54,12 @@ def weights_info(tag: str) -> dict[str, Any]:
     entry = get_entry(tag)
     record = dataclasses.asdict(entry)
     local = cache.cached_file(entry)
-    record.update(hash_status=entry.hash_status, path=str(local or cache.cached_path(entry)),
-                  cached=local is not None, num_labels=len(label_names(entry)))
+    record.update(
+        hash_status=entry.hash_status,
+        path=str(local or cache.cached_path(entry)),
+        cached=local is not None,
+        num_labels=len(label_names(entry)),
+    )
     return record
 
 
