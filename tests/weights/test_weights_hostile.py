@@ -191,16 +191,17 @@ def test_a_cache_folder_that_is_a_file(capsys, tmp_path, monkeypatch):
 def test_files_and_folders_a_non_root_user_may_not_read_or_write(capsys, files, tmp_path, monkeypatch):
     # as root (here and in CI) permissions stop nothing, so the refusals the kernel would give are injected
     import errno
-    import pathlib
 
-    real_read = pathlib.Path.read_bytes
+    import cnnzoo.reading
 
-    def denied(self):
-        if self.name == files["lenet5"].name:
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
-        return real_read(self)
+    real_open = os.open
 
-    monkeypatch.setattr(pathlib.Path, "read_bytes", denied)
+    def denied(path, flags, *args, **kwargs):  # the one opener every file read goes through
+        if os.fspath(path).endswith(files["lenet5"].name):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(cnnzoo.reading.os, "open", denied)
     line = cli_error(
         capsys, ["predict", str(files["image"]), "--model", "lenet5", "--pretrained", str(files["lenet5"])]
     )
