@@ -89,6 +89,7 @@ def test_corrupt_jpeg_is_a_clear_error_by_default(capsys, corrupt_folder, tmp_pa
     no_partial_files(tmp_path / "run")
 
 
+@pytest.mark.slow  # two whole training runs
 def test_corrupt_jpegs_are_skipped_and_counted_by_option(capsys, corrupt_folder, tmp_path):
     args = [
         "train",
