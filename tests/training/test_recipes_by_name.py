@@ -8,6 +8,7 @@ import pytest
 import yaml
 from helpers import cli_error, run_cli
 
+import cnnzoo
 from cnnzoo.errors import ConfigError
 from cnnzoo.training.config import RECIPES_DIR, TrainConfig, list_recipes, load_config
 
@@ -25,12 +26,15 @@ def test_every_recipe_is_found_by_name_and_is_the_configs_file():
 
 
 def test_the_recipes_are_package_data():
+    # the checkout's recipes are package data, and the cnnzoo being tested (installed or from
+    # src/) finds them beside its own code
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["cnnzoo"]
-    package = ROOT / "src" / "cnnzoo"
-    assert RECIPES_DIR == package / "recipes"
-    for path in RECIPES_DIR.glob("*.yaml"):
-        assert any(fnmatch.fnmatch(str(path.relative_to(package)), p) for p in patterns), path
+    source = ROOT / "src" / "cnnzoo"
+    shipped = sorted(p.name for p in (source / "recipes").glob("*.yaml"))
+    assert shipped and all(any(fnmatch.fnmatch(f"recipes/{name}", p) for p in patterns) for name in shipped)
+    assert RECIPES_DIR == Path(cnnzoo.__file__).parent / "recipes"
+    assert sorted(p.name for p in RECIPES_DIR.glob("*.yaml")) == shipped
 
 
 def test_a_local_file_of_that_name_wins(tmp_path, monkeypatch):
