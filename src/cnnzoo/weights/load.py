@@ -421,23 +421,8 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
         if k not in target and hasattr(model, k.split(".")[0]) and getattr(model, k.split(".")[0]) is None
     ]
     unexpected = [k for k in state if k not in target and k not in skipped]
-    # BatchNorm fills in num_batches_tracked for files from before PyTorch 0.4.1
-    missing = [
-        k
-        for k in target
-        if k not in state and not k.startswith(fresh_prefixes) and not k.endswith("num_batches_tracked")
-    ]
-    mismatched = [
-        f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}"
-        for k in state
-        if k in target and state[k].shape != target[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        parts = [
-            f"{len(v)} {what}: {_list(v)}"
-            for what, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
-            if v
-        ]
+    parts = _key_differences(state, target, unexpected, fresh_prefixes)
+    if parts:
         other = _suggest_architecture(weights.state_dict, name, weights.num_classes)
         hint = (
             f"; the file fits '{other}': create_model('{other}', pretrained=...)"
@@ -484,22 +469,35 @@ def load_checkpoint(model: nn.Module, weights: ResolvedWeights) -> None:
     """
     state = weights.state_dict
     target = model.state_dict()
-    missing = [k for k in target if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in target]
+    parts = _key_differences(state, target, [k for k in state if k not in target])
+    if parts:
+        name = getattr(model, "arch_name", type(model).__name__)
+        raise IncompatibleWeightsError(f"checkpoint '{weights.path}' does not fit {name}: {'; '.join(parts)}")
+    model.load_state_dict(state, strict=False)
+
+
+def _key_differences(
+    state: dict[str, Any], target: dict[str, Any], unexpected: list[str], fresh_prefixes: tuple[str, ...] = ()
+) -> list[str]:
+    """What keeps ``state`` from loading into a model whose state is ``target``, one phrase per kind
+    (keys missing, ``unexpected`` keys, keys with other shapes); empty when it loads. Keys under
+    ``fresh_prefixes`` (a replaced head) and BatchNorm's ``num_batches_tracked`` (absent from files
+    older than PyTorch 0.4.1) may be missing."""
+    missing = [
+        k
+        for k in target
+        if k not in state and not k.startswith(fresh_prefixes) and not k.endswith("num_batches_tracked")
+    ]
     mismatched = [
         f"{k} {tuple(state[k].shape)} vs {tuple(target[k].shape)}"
         for k in state
         if k in target and state[k].shape != target[k].shape
     ]
-    if missing or unexpected or mismatched:
-        parts = [
-            f"{len(v)} {what}: {_list(v)}"
-            for what, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
-            if v
-        ]
-        name = getattr(model, "arch_name", type(model).__name__)
-        raise IncompatibleWeightsError(f"checkpoint '{weights.path}' does not fit {name}: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=False)
+    return [
+        f"{len(v)} {what}: {_list(v)}"
+        for what, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
+        if v
+    ]
 
 
 def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[str, Any]:
