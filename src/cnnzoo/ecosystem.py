@@ -18,13 +18,26 @@ their losses (:func:`cnnzoo.models.base.googlenet_loss`).
 
 Registering is explicit (importing cnnzoo touches neither library) and idempotent; a name
 that timm or torchvision already has for another model is an error, not an overwrite.
+
+Their unchanged scripts run through :func:`main`, the way ``python -m cProfile`` runs one::
+
+    python -m cnnzoo.ecosystem train.py --model cnnzoo_resnet20 ...
+
+registers cnnzoo's models in whichever of the two is installed, then runs the script as
+``__main__`` with its own arguments and its folder first on ``sys.path`` (torchvision's reference
+``train.py`` imports ``presets``, ``utils`` and ``transforms`` from beside it). Neither timm nor
+torchvision discovers models through package entry points (timm's registry is filled by the
+``@register_model`` decorators its own modules run on import), so a runner, not a packaging entry
+point, is what puts the models in front of their scripts.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from torch import nn
@@ -32,7 +45,7 @@ from torch import nn
 from .errors import DuplicateModelError, InvalidArgumentError, MissingDependencyError
 from .models.registry import list_models
 
-__all__ = ["PREFIX", "timm_register", "torchvision_register", "entrypoint"]
+__all__ = ["PREFIX", "timm_register", "torchvision_register", "entrypoint", "main"]
 
 #: the prefix of cnnzoo's names in the peers' registries (their own resnet50 keeps its name)
 PREFIX = "cnnzoo_"
@@ -125,3 +138,43 @@ def torchvision_register(names: list[str] | None = None) -> list[str]:
             _api.register_model(key)(entrypoint(name))
         registered.append(key)
     return registered
+
+
+_USAGE = "usage: python -m cnnzoo.ecosystem SCRIPT.py [ARGS...] (a timm or torchvision script, with cnnzoo's models)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a peer's script (``argv[0]``, with ``argv[1:]`` as its arguments) with cnnzoo's models registered.
+
+    The script runs as ``__main__`` in this process, as ``python SCRIPT.py ARGS...`` would run it: its
+    ``sys.argv`` is ``[SCRIPT, *ARGS]`` and its folder is ``sys.path[0]``. Returns 0 when the script
+    ends normally (a ``sys.exit`` in it ends the process with its own status); a missing script is one
+    line on stderr and status 2.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"]):
+        print(_USAGE)
+        return 0
+    if not args or args[0].startswith("-"):
+        print(_USAGE, file=sys.stderr)
+        return 2
+    script, script_args = args[0], args[1:]
+    if not os.path.isfile(script):
+        print(f"cnnzoo.ecosystem: no script {script!r}; {_USAGE}", file=sys.stderr)
+        return 2
+    if importlib.util.find_spec("timm") is not None:
+        timm_register()
+    if importlib.util.find_spec("torchvision") is not None:
+        torchvision_register()
+    # as `python SCRIPT.py` sets them: the script's own argv, and its folder (not ours) first on the path
+    sys.argv = [script, *script_args]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    runpy.run_path(script, run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    # the importable module, not this __main__ copy of it: timm lists a model under its builder's module
+    from cnnzoo.ecosystem import main as _main
+
+    sys.exit(_main())
