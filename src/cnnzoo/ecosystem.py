@@ -7,7 +7,8 @@ One call each, after ``import cnnzoo.ecosystem``:
   (``train.py --model cnnzoo_resnet20``, ``validate.py``, ``benchmark.py``) build it through
   :func:`cnnzoo.create_model`, which takes timm's factory arguments with timm's meanings;
 * :func:`torchvision_register` puts them into torchvision's (``torchvision.models.get_model(
-  "cnnzoo_resnet50", weights="DEFAULT")``), as its reference ``train.py`` builds a model.
+  "cnnzoo_resnet50", weights="DEFAULT")``), as its reference ``train.py`` builds a model, and
+  makes them attributes of ``torchvision.models``, where older scripts look a model up.
 
 GoogLeNet: a generic loop computes ``loss_fn(model(x), y)`` and cannot use the auxiliary
 classifiers' outputs, so through these registries GoogLeNet is built with
@@ -125,6 +126,7 @@ def torchvision_register(names: list[str] | None = None) -> list[str]:
     or a weights file; other arguments go to :func:`cnnzoo.create_model`.
     """
     try:
+        import torchvision.models
         from torchvision.models import _api
     except ImportError:
         raise MissingDependencyError("torchvision_register needs torchvision: pip install torchvision") from None
@@ -135,7 +137,11 @@ def torchvision_register(names: list[str] | None = None) -> list[str]:
         if current is not None and getattr(current, "cnnzoo_model", None) != name:
             raise DuplicateModelError(f"torchvision already has a model '{key}' ({current.__module__})")
         if current is None:
-            _api.register_model(key)(entrypoint(name))
+            current = _api.register_model(key)(entrypoint(name))
+        # scripts older than get_model (torchvision's references before 0.14, PyTorch's ImageNet example)
+        # look a model up as an attribute: torchvision.models.__dict__[args.model](pretrained=..., num_classes=...)
+        if not hasattr(torchvision.models, key):
+            setattr(torchvision.models, key, current)
         registered.append(key)
     return registered
 

@@ -216,7 +216,10 @@ def test_the_script_runs_as_main_with_its_argv_folder_and_the_models_registered(
         "assert __name__ == '__main__'\n"
         "seen = {'argv': sys.argv, 'path0': sys.path[0], 'sibling': VALUE,\n"
         "        'timm': timm.is_model('cnnzoo_resnet20'),\n"
-        "        'tv': 'cnnzoo_resnet20' in torchvision.models.list_models(include='cnnzoo_*')}\n"
+        "        'tv': 'cnnzoo_resnet20' in torchvision.models.list_models(include='cnnzoo_*'),\n"
+        # as torchvision's references before get_model (0.14) build a model
+        "        'tv_attr': torchvision.models.__dict__['cnnzoo_resnet20'](pretrained=False, num_classes=3)\n"
+        "                   .fc.out_features}\n"
         "sys.modules['peer_seen'] = type(sys)('peer_seen')\n"
         "sys.modules['peer_seen'].seen = seen\n"
     )
@@ -232,6 +235,7 @@ def test_the_script_runs_as_main_with_its_argv_folder_and_the_models_registered(
         "sibling": "sibling",
         "timm": True,
         "tv": True,
+        "tv_attr": 3,
     }
 
 
