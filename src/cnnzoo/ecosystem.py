@@ -38,18 +38,20 @@ import importlib.util
 import os
 import runpy
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from torch import nn
 
 from .errors import DuplicateModelError, InvalidArgumentError, MissingDependencyError
-from .models.registry import list_models
+from .models.registry import get_model_entry, list_models
 
 __all__ = ["PREFIX", "timm_register", "torchvision_register", "entrypoint", "main"]
 
 #: the prefix of cnnzoo's names in the peers' registries (their own resnet50 keeps its name)
 PREFIX = "cnnzoo_"
+#: timm's registry reads each model's pretrained_cfgs from ``default_cfgs`` of its entry point's module
+default_cfgs: dict[str, Any] = {}
 #: constructor arguments the peers' generic loops need, per model (see the module docstring)
 _LOOP_DEFAULTS: dict[str, dict[str, Any]] = {"googlenet": {"aux_logits": False}}
 
@@ -72,6 +74,8 @@ def entrypoint(name: str) -> Callable[..., nn.Module]:
             if pretrained not in (False, None):
                 raise InvalidArgumentError(f"{PREFIX}{name}: give pretrained= (timm) or weights= (torchvision)")
             pretrained = True if str(weights) in ("DEFAULT", "IMAGENET1K_V1") else _weights_name(weights)
+        if kwargs.get("pretrained_cfg") is not None:
+            kwargs["pretrained_cfg"] = _from_timm_registry(name, kwargs["pretrained_cfg"], pretrained)
         return _build(name, pretrained, kwargs)
 
     build.__name__ = build.__qualname__ = PREFIX + name
@@ -79,6 +83,68 @@ def entrypoint(name: str) -> Callable[..., nn.Module]:
     build.__doc__ = f"cnnzoo's {name} (cnnzoo.create_model({name!r}, ...)) for timm's and torchvision's registries."
     setattr(build, "cnnzoo_model", name)  # noqa: B010 - marks the builder as ours (registration is idempotent)
     return build
+
+
+def _from_timm_registry(name: str, cfg: Any, pretrained: Any) -> Any:
+    """A ``pretrained_cfg`` handed to the builder, with timm's echo of its own registry taken out.
+
+    timm's scripts resolve the registry's entry and pass it back (validate.py through
+    ``resolve_model_input_args``). Such an entry says nothing the model does not know, and some of it
+    (``fixed_input_size``, the weights' preprocessing) would misdescribe a model built without those
+    weights; so it becomes its tag where weights are asked for (timm's meaning: to cnnzoo a tag alone asks
+    for its weights) and nothing otherwise. Any other cfg (a tag, an overlay, a file) goes on unchanged.
+    """
+    from dataclasses import replace
+
+    registered = default_cfgs.get(PREFIX + name)
+    as_dict = cfg.to_dict() if callable(getattr(cfg, "to_dict", None)) else cfg
+    if registered is None or not isinstance(as_dict, Mapping):
+        return cfg
+    for tag, entry in registered.cfgs.items():
+        if dict(as_dict) == replace(entry, architecture=PREFIX + name, tag=tag or None).to_dict():
+            return (tag or None) if pretrained not in (False, None) else None
+    return cfg
+
+
+def _timm_default_cfgs(name: str) -> Any:
+    """What timm's registry records of cnnzoo model ``name``: a ``pretrained_cfg`` per catalogued tag (the default
+    first), each with its weights' input and preprocessing; cnnzoo's defaults for a model without weights.
+
+    timm's scripts resolve a model's data config from this registry (validate.py through
+    ``resolve_model_input_args``); without an entry they get timm's generic one (224 x 224, bicubic), not
+    the model's. No entry names a file: cnnzoo's own reader fetches and checks the weights.
+    """
+    from collections import deque
+
+    from timm.models._pretrained import DefaultCfg, PretrainedCfg
+
+    from .preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
+    from .weights.catalogue import CATALOGUE
+
+    info = get_model_entry(name)
+    chans = info.input_size[0]
+    own: dict[str, Any] = {
+        "input_size": tuple(info.input_size),
+        "interpolation": "bilinear",
+        "crop_pct": DEFAULT_CROP_PCT,
+        "mean": IMAGENET_MEAN if chans == 3 else (0.5,) * chans,
+        "std": IMAGENET_STD if chans == 3 else (0.5,) * chans,
+        "num_classes": info.num_classes,
+    }
+    entries = sorted((e for e in CATALOGUE.values() if e.architecture == name), key=lambda e: not e.default)
+    cfgs: dict[str, dict[str, Any]] = {
+        e.tag.partition(".")[2]: {
+            **own,
+            "input_size": tuple(e.input_size),
+            "interpolation": e.interpolation,
+            "crop_pct": e.crop_pct,
+            "mean": tuple(e.mean),
+            "std": tuple(e.std),
+            "num_classes": e.num_classes,
+        }
+        for e in entries
+    } or {"": own}
+    return DefaultCfg(tags=deque(cfgs), cfgs={tag: PretrainedCfg(**cfg) for tag, cfg in cfgs.items()})
 
 
 def _weights_name(weights: Any) -> Any:
@@ -113,6 +179,7 @@ def timm_register(names: list[str] | None = None) -> list[str]:
             raise DuplicateModelError(f"timm already has a model '{key}' ({current.__module__})")
         if current is None:
             setattr(module, key, fn)  # timm lists a model under its module, whose attribute it is
+            default_cfgs[key] = _timm_default_cfgs(name)  # register_model reads the module's default_cfgs
             _registry.register_model(fn)
         registered.append(key)
     return registered

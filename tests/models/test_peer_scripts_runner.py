@@ -257,3 +257,28 @@ def test_a_folder_is_not_a_script(tmp_path, capsys, restored_argv_and_path):
 def test_help(capsys, restored_argv_and_path):
     assert ecosystem.main(["--help"]) == 0
     assert capsys.readouterr().out.startswith("usage: python -m cnnzoo.ecosystem SCRIPT.py [ARGS...]")
+
+
+@pytest.mark.parametrize("name", ["resnet20", "lenet5", "googlenet"])
+def test_timm_scripts_resolve_the_models_own_config(name):
+    # validate.py builds through resolve_model_input_args, which reads timm's registry for the pretrained_cfg
+    from timm.data import resolve_input_data_config
+    from timm.models import create_model, resolve_model_input_args
+
+    ecosystem.timm_register()
+    via_script = create_model(**resolve_model_input_args(f"cnnzoo_{name}", {}, pretrained=False, num_classes=3))
+    direct = cnnzoo.create_model(name, num_classes=3, **ecosystem._LOOP_DEFAULTS.get(name, {}))
+    assert via_script.pretrained_cfg == direct.pretrained_cfg, "the model's own record, not timm's generic one"
+    assert resolve_input_data_config(via_script, {}) == resolve_input_data_config(direct, {})
+
+
+def test_timm_scripts_load_a_tag_only_when_asked():
+    from timm.models import create_model, resolve_model_input_args
+
+    ecosystem.timm_register()
+    fresh = create_model(**resolve_model_input_args("cnnzoo_lenet5.digits", {}, pretrained=False))
+    loaded = create_model(**resolve_model_input_args("cnnzoo_lenet5.digits", {}, pretrained=True))
+    published = cnnzoo.create_model("lenet5.digits", pretrained=True)
+    assert loaded.pretrained_cfg["tag"] == "lenet5.digits" and fresh.pretrained_cfg["tag"] is None
+    assert torch.equal(loaded.output.weight, published.output.weight)
+    assert not torch.equal(fresh.output.weight, published.output.weight)
