@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
@@ -267,8 +266,11 @@ class MobileNetV2(ZooModel):
         init_weights(layer, linear=_FC_INIT)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool, dropout, then the Linear (Table 2, "avgpool 7x7", "conv2d 1x1")."""
-        x = self.classifier[0](torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        """Global pool (average: Table 2, "avgpool 7x7"), dropout, then the Linear ("conv2d 1x1")."""
+        x = self.forward_pool(x)
+        if self.global_pool == "":
+            return x
+        x = self.classifier[0](x)
         return x if pre_logits else self.classifier[1](x)
 
 
