@@ -26,6 +26,8 @@ __all__ = [
     "AdaptiveCatAvgMaxPool2d",
     "make_global_pool",
     "pool_feat_mult",
+    "NormLayer",
+    "make_norm",
     "make_divisible",
     "check_model_args",
     "check_rate",
@@ -333,6 +335,28 @@ def make_global_pool(pool_type: str, output_size: int = 1) -> nn.Module:
 def pool_feat_mult(pool_type: str) -> int:
     """How many times the map's channels a pooling type gives: 2 for ``"catavgmax"``, 1 otherwise."""
     return 2 if pool_type == "catavgmax" else 1
+
+
+#: torchvision's ``norm_layer``: builds a normalisation layer from its number of channels
+NormLayer = Callable[[int], nn.Module]
+
+
+def make_norm(norm_layer: NormLayer, channels: int) -> nn.Module:
+    """``norm_layer(channels)``, checked: torchvision's ``norm_layer`` argument of ResNet and MobileNet v2.
+
+    ``nn.BatchNorm2d`` is the networks' own (Ioffe and Szegedy 2015); any callable taking the
+    channel count and returning a module serves, e.g. ``lambda c: nn.GroupNorm(32, c)`` (Wu and
+    He 2018) or ``nn.Identity`` (no normalisation).
+    """
+    if not callable(norm_layer):
+        raise InvalidArgumentError(
+            f"norm_layer must be a callable taking the number of channels (nn.BatchNorm2d, "
+            f"lambda c: nn.GroupNorm(32, c)), got {shown(norm_layer)}"
+        )
+    layer = norm_layer(channels)
+    if not isinstance(layer, nn.Module):
+        raise InvalidArgumentError(f"norm_layer({channels}) must return an nn.Module, got {type(layer).__name__}")
+    return layer
 
 
 class DropPath(nn.Module):
