@@ -487,7 +487,7 @@ class ZooModel(nn.Module):
     def _install_pool(self, global_pool: str) -> None:
         # the default average of a family without a pooling module stays a function (its module tree unchanged)
         if hasattr(self, "avgpool") or global_pool != "avg":
-            self.avgpool = make_global_pool(global_pool, self.pool_output_size)
+            self.avgpool = make_global_pool(global_pool, self.pool_output_size).train(self.training)
         self.global_pool = global_pool
         if "catavgmax" in type(self).global_pools:  # the main classifier reads the pooled map itself
             main = next(iter(self.classifier_widths))
