@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
 from .errors import InvalidArgumentError
 from .models.backbone import Indices
+from .models.base import ZooModel
 from .models.build import (
     build_model,
     check_constructor_args,
@@ -31,7 +32,7 @@ from .models.build import (
 from .models.registry import get_model_entry, set_pretrained_cfg
 from .models.registry import pretrained_cfg as pretrained_cfg_of
 from .weights.cache import using_cache_dir
-from .weights.hfhub import hub_architecture
+from .weights.hfhub import hub_architecture, hub_global_pool
 from .weights.load import load_checkpoint, load_pretrained, resolve
 
 __all__ = ["create_model"]
@@ -130,7 +131,9 @@ def create_model(
     * ``cache_dir``: where downloads go and are looked for, for this call;
     * ``checkpoint_path``: a checkpoint of this very model loaded strictly after the build
       (and the pretrained weights): no key missing, none left over, no shape changed;
-    * ``global_pool``: cnnzoo's networks pool by averaging: ``"avg"`` (or None);
+    * ``global_pool``: the head's pooling, one of the network's ``global_pools`` (timm's types:
+      ``""`` (no pooling: with ``num_classes=0`` the model returns the feature map), ``"avg"``
+      (as built), ``"max"``, ``"avgmax"``, ``"catavgmax"``), set before the weights load;
     * ``drop_rate``, ``drop_path_rate``: the network's own arguments;
     * ``bn_momentum``, ``bn_eps``: set on every BatchNorm layer (a network without one refuses them);
     * ``zero_init_last``: timm's name of ``zero_init_residual`` (the last BatchNorm of each
@@ -143,6 +146,8 @@ def create_model(
         if pretrained not in (False, True, None):
             raise InvalidArgumentError(f"'{name}' names its weights; pretrained={pretrained!r} names others")
         name, pretrained = hub_architecture(name), name
+        if global_pool is None:  # as the folder was written (timm reads its config.json the same way)
+            global_pool = hub_global_pool(pretrained)
     base, tag = split_model_name(name)
     info = get_model_entry(base)
     check_features_args(features_only, out_indices, feature_cls)
@@ -154,7 +159,7 @@ def create_model(
     pretrained = _weights_source(pretrained, source, base)
     if tag is not None and pretrained is False:
         pretrained = True  # a tag names weights: "resnet50.tv2_in1k" asks for those weights
-    kwargs = _network_kwargs(info, kwargs, global_pool, zero_init_last)
+    kwargs = _network_kwargs(info, kwargs, zero_init_last)
     check_constructor_args(info, kwargs, num_classes, in_chans)
     weights = None
     with using_cache_dir(cache_dir):
@@ -169,6 +174,8 @@ def create_model(
             kwargs = {**weights.model_kwargs(in_chans), **kwargs}
         model = build_model(info, kwargs, num_classes, in_chans)
         _set_norm_args(model, info.name, bn_momentum, bn_eps)
+        if global_pool is not None:  # before the weights: a classifier it widens ("catavgmax") must not fit silently
+            cast(ZooModel, model).set_global_pool(global_pool)
         if weights is not None:
             set_pretrained_cfg(model, pretrained_cfg_of(model, info, {**load_pretrained(model, weights), **record}))
         elif record:
@@ -240,14 +247,8 @@ def _weights_source(pretrained: Any, source: dict[str, Any], base: str) -> Any:
     return pretrained
 
 
-def _network_kwargs(
-    info: Any, kwargs: dict[str, Any], global_pool: str | None, zero_init_last: bool | None
-) -> dict[str, Any]:
-    """The constructor arguments with timm's ``global_pool`` and ``zero_init_last`` read into cnnzoo's."""
-    if global_pool not in (None, "avg"):
-        raise InvalidArgumentError(
-            f"{info.name} pools by averaging: global_pool must be 'avg' (or None), got {global_pool!r}"
-        )
+def _network_kwargs(info: Any, kwargs: dict[str, Any], zero_init_last: bool | None) -> dict[str, Any]:
+    """The constructor arguments with timm's ``zero_init_last`` read into cnnzoo's."""
     if zero_init_last is None:
         return kwargs
     if "zero_init_residual" in kwargs:

@@ -91,8 +91,14 @@ class ClassicConvNet(ZooModel):
     smaller inputs), then two fully connected layers of 4096 units with ReLU and dropout
     (``drop_rate``) and the class layer. The layers are ``classifier.0`` ... ``classifier.6``,
     torchvision's state-dict names; fc8 is ``classifier.6``. ``pre_logits`` gives fc7's
-    4096 features (after its dropout).
+    4096 features (after its dropout). ``global_pool`` chooses how the grid is pooled
+    (``"avg"``, ``"max"`` or ``"avgmax"``: fc6 reads the same C x k x k either way), or ``""``
+    with no classifier: the network then ends at the conv stack's map (fc6 and fc7 read only
+    the pooled grid; they stay, for a later ``reset_classifier``).
     """
+
+    global_pools = ("", "avg", "max", "avgmax")
+    global_pool_note = "fc6 reads the pooled C x k x k grid flattened, so 'catavgmax' would change its width"
 
     def build_head(self, channels: int, pool: int, dropout_first: bool = False) -> None:
         """``avgpool`` to ``pool`` x ``pool``, then fc6 and fc7 (4096), then fc8.
@@ -102,6 +108,7 @@ class ClassicConvNet(ZooModel):
         dropout in the first two fully-connected layers").
         """
         self.num_features = channels
+        self.pool_output_size = pool
         self.avgpool = nn.AdaptiveAvgPool2d((pool, pool))
         fc6, fc7 = nn.Linear(channels * pool * pool, 4096), nn.Linear(4096, 4096)
         p = self.drop_rate
@@ -120,7 +127,9 @@ class ClassicConvNet(ZooModel):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, fc6 and fc7 (``head_hidden_size`` = 4096 pre-logits), then fc8 unless ``pre_logits``."""
-        x = torch.flatten(self.avgpool(x), 1)
+        x = self.forward_pool(x)
+        if self.global_pool == "":  # no pooling: the conv stack's map, which fc6 cannot read
+            return x
         # the layers themselves, not a slice of the Sequential: a slice is a new module that
         # torch.fx cannot trace (and no unpacking, which TorchScript cannot compile)
         for i, layer in enumerate(self.classifier):

@@ -8,9 +8,14 @@ Every family's network derives from :class:`ZooModel` and so has timm's interfac
   ZFNet's and VGG's fc6 and fc7, LeNet-5's F6) and the head dropout (``drop_rate``), then the
   classifier. ``pre_logits=True`` returns the classifier's input, N x ``head_hidden_size``
   (after the dropout, which is the identity in eval mode), as timm does;
-* ``get_classifier()`` and ``reset_classifier(num_classes)``: the new classifier is built on
-  the model's device and dtype and initialised as the constructor initialises it;
-  ``reset_classifier(0)`` makes the network end at its pre-logits features;
+* ``get_classifier()`` and ``reset_classifier(num_classes, global_pool=None)``: the new
+  classifier is built on the model's device and dtype and initialised as the constructor
+  initialises it; ``reset_classifier(0)`` makes the network end at its pre-logits features;
+* ``global_pool``: timm's pooling type of the head, one of the family's ``global_pools``
+  (``""``: none, ``"avg"``, ``"max"``, ``"avgmax"``, ``"catavgmax"``), set by
+  ``reset_classifier`` or :meth:`ZooModel.set_global_pool`; with ``""`` (and no classifier)
+  ``forward_head`` returns the unpooled map. ``"catavgmax"`` doubles ``head_hidden_size``
+  (``num_features`` stays the map's channels, as in timm);
 * ``num_classes``, ``in_chans``, ``num_features``, ``head_hidden_size``, ``drop_rate``,
   ``arch_name``, ``min_input_size``, ``fixed_input_size`` and, for registered models,
   ``pretrained_cfg``.
@@ -49,7 +54,15 @@ from torch import nn
 
 from ..errors import InvalidArgumentError, ModelContractError
 from .backbone import Indices, check_feature_info, feature_take_indices
-from .layers import check_input_size, check_model_args, check_rate, has_storage
+from .layers import (
+    GLOBAL_POOLS,
+    check_input_size,
+    check_model_args,
+    check_rate,
+    has_storage,
+    make_global_pool,
+    pool_feat_mult,
+)
 
 __all__ = [
     "ZooModel",
@@ -70,6 +83,7 @@ CONTRACT_METHODS = (
     "forward_features",
     "forward_stages",
     "forward_head",
+    "forward_pool",
     "forward_intermediates",
     "prune_intermediate_layers",
     "prune_stages_after",
@@ -79,6 +93,7 @@ CONTRACT_METHODS = (
     "init_classifier",
     "get_classifier",
     "reset_classifier",
+    "set_global_pool",
     "set_feature_info",
 )
 #: the names of the main classifier that the default forward_head calls
@@ -104,6 +119,12 @@ class ZooModel(nn.Module):
     # the position of each stage's end among the trunk's layers (run_layers), declared here for
     # TorchScript's sake
     feature_ends: list[int]
+
+    #: the ``global_pool`` values the family's head takes (timm's types); a family whose head has
+    #: layers between the pooling and the classifier leaves out "catavgmax", which would change them
+    global_pools = GLOBAL_POOLS
+    #: why a family takes only some pooling types (said when another one is asked for)
+    global_pool_note = ""
 
     if TYPE_CHECKING:  # set by the families' constructors; declared for type checkers only, since
         # TorchScript reads class annotations as attribute types (and cannot parse these)
@@ -189,6 +210,10 @@ class ZooModel(nn.Module):
         self.feature_ends = []
         #: True once prune_intermediate_layers removed the head: forward ends at the feature map
         self.head_pruned = False
+        #: the head's pooling (timm's ``global_pool``): "avg" as built, see set_global_pool
+        self.global_pool = "avg"
+        #: the side of the grid the head pools to: 1 (global), AlexNet's and VGG's 6 or 7
+        self.pool_output_size = 1
 
     # ------------------------------------------------------------------ forward
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -244,7 +269,7 @@ class ZooModel(nn.Module):
         return x, maps
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool, flatten, dropout (``drop_rate``), then the classifier unless ``pre_logits``.
+        """Global pool (``global_pool``), flatten, dropout (``drop_rate``), then the classifier unless ``pre_logits``.
 
         The head of every family with nothing between the pooling and the classifier; a family
         with hidden head layers (AlexNet's fc6 and fc7, LeNet-5's F6) defines its own. The
@@ -253,8 +278,9 @@ class ZooModel(nn.Module):
         (DenseNet, MobileNet); the pooling and the dropout are the modules ``avgpool`` and
         ``dropout`` (or ``drop``) where the family registers them, functions otherwise.
         """
-        # hasattr on a module is settled when TorchScript compiles: each family compiles its own branches only
-        x = torch.flatten(self.avgpool(x) if hasattr(self, "avgpool") else F.adaptive_avg_pool2d(x, 1), 1)
+        x = self.forward_pool(x)
+        if self.global_pool == "":  # no pooling: the map, which no head layer reads (timm's reset_classifier(0, ''))
+            return x
         if hasattr(self, "dropout"):
             x = self.dropout(x)
         elif hasattr(self, "drop"):
@@ -264,6 +290,17 @@ class ZooModel(nn.Module):
         if pre_logits:
             return x
         return self.fc(x) if hasattr(self, "fc") else self.classifier(x)
+
+    def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The head's pooling (``global_pool``), flattened: N x C x h x w -> N x C*k*k (k: ``pool_output_size``).
+
+        With ``global_pool=""`` the map itself, unflattened. The pooling module is ``avgpool``
+        (torchvision's name, whatever the type, so that hooks and FX node names stay put) where
+        the family registers one or another pooling is set; an average otherwise.
+        """
+        # hasattr on a module is settled when TorchScript compiles: each family compiles its own branches only
+        x = self.avgpool(x) if hasattr(self, "avgpool") else F.adaptive_avg_pool2d(x, 1)
+        return x if self.global_pool == "" else torch.flatten(x, 1)
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.fixed_input_size:  # fixed at construction: a constant to the compilers
@@ -405,20 +442,58 @@ class ZooModel(nn.Module):
         """New classifiers for ``num_classes`` (0: none, the network ends at its pre-logits).
 
         Every classifier the network has is replaced (GoogLeNet's auxiliary ones too, so its
-        training outputs keep one shape). ``global_pool`` is accepted for timm's signature;
-        cnnzoo's networks pool by averaging (``"avg"``).
+        training outputs keep one shape). ``global_pool`` (timm's argument) sets the head's
+        pooling, one of ``global_pools``; None keeps the current one. ``reset_classifier(0, "")``
+        makes the network end at the unpooled feature map, N x ``num_features`` x h x w.
         """
+        self._check_head(num_classes, self.global_pool if global_pool is None else global_pool)
+        if global_pool is not None:
+            self._install_pool(global_pool)
+        self.num_classes = num_classes
+        self._rebuild_classifiers()
+
+    def set_global_pool(self, global_pool: str) -> None:
+        """Set the head's pooling to one of ``global_pools`` (timm's ``global_pool``).
+
+        The classifiers are kept, and rebuilt only where their input width changes (to or from
+        ``"catavgmax"``, which doubles ``head_hidden_size``); ``""`` needs ``num_classes=0``.
+        """
+        self._check_head(self.num_classes, global_pool)
+        width = self.head_hidden_size
+        self._install_pool(global_pool)
+        if self.head_hidden_size != width:
+            self._rebuild_classifiers()
+
+    def _check_head(self, num_classes: int, global_pool: Any) -> None:
         if self.head_pruned:
             raise InvalidArgumentError(
                 f"{self.arch_name}'s head was removed (prune_intermediate_layers): "
                 "build the model again for a classifier"
             )
-        if global_pool not in (None, "avg"):
-            raise InvalidArgumentError(
-                f"{self.arch_name} pools by averaging; global_pool must be 'avg' or None, got {global_pool!r}"
-            )
         check_model_args(num_classes, self.in_chans)
-        self.num_classes = num_classes
+        pools = type(self).global_pools
+        if not isinstance(global_pool, str) or global_pool not in pools:
+            note = f" ({type(self).global_pool_note})" if type(self).global_pool_note else ""
+            raise InvalidArgumentError(
+                f"{self.arch_name} takes global_pool {' or '.join(map(repr, pools))}{note}; got {global_pool!r}"
+            )
+        if global_pool == "" and num_classes:
+            # timm's rule: an unpooled map has no fixed width for a classifier to read
+            raise InvalidArgumentError(
+                f"global_pool='' leaves {self.arch_name}'s feature map unpooled, which no classifier reads: "
+                f"give num_classes=0 with it (got {num_classes})"
+            )
+
+    def _install_pool(self, global_pool: str) -> None:
+        # the default average of a family without a pooling module stays a function (its module tree unchanged)
+        if hasattr(self, "avgpool") or global_pool != "avg":
+            self.avgpool = make_global_pool(global_pool, self.pool_output_size).train(self.training)
+        self.global_pool = global_pool
+        if "catavgmax" in type(self).global_pools:  # the main classifier reads the pooled map itself
+            main = next(iter(self.classifier_widths))
+            self.classifier_widths[main] = self.head_hidden_size = self.num_features * pool_feat_mult(global_pool)
+
+    def _rebuild_classifiers(self) -> None:
         for name, width in self.classifier_widths.items():
             parent, _, attr = name.rpartition(".")
             # setattr also replaces a Sequential's element ("classifier.6": attribute "6")

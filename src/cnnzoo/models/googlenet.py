@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, shown
 from .base import ZooModel, googlenet_loss
 from .layers import check_input_size, check_rate, init_weights, smallest_input_size
 from .registry import register_model
@@ -184,7 +184,10 @@ class GoogLeNet(ZooModel):
     docstring). ``drop_rate`` is the dropout before the classifier (default 0.2,
     torchvision's; 0.4 for the paper variant, Table 1), ``aux_drop_rate`` the auxiliary
     heads' (0.7, Sec. 5). ``transform_input=True`` maps inputs normalised with the ImageNet
-    mean/std to the [-1, 1] range that torchvision's ported weights expect.
+    mean/std to the [-1, 1] range that torchvision's ported weights expect. ``init_weights``
+    (torchvision's argument): True or None draws the variant's initialisation (torchvision's
+    truncated normal, or the Caffe reproduction's for the paper variant); False keeps PyTorch's
+    default layer initialisation, which is quicker where weights are loaded over it anyway.
     """
 
     # positions among the trunk's layers of inception (4a) and (4d), which the auxiliary heads read
@@ -201,15 +204,20 @@ class GoogLeNet(ZooModel):
         variant: str = "torchvision",
         drop_rate: float | None = None,
         aux_drop_rate: float = 0.7,
+        init_weights: bool | None = None,
         arch_name: str = "googlenet",
     ) -> None:
         if variant not in VARIANTS:
             raise InvalidArgumentError(f"GoogLeNet variant must be one of {VARIANTS}, got {variant!r}")
+        if init_weights is not None and not isinstance(init_weights, bool):
+            raise InvalidArgumentError(f"init_weights must be True, False or None, got {shown(init_weights)}")
         paper = variant == "paper"
         drop_rate = (0.4 if paper else 0.2) if drop_rate is None else drop_rate
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         check_rate("aux_drop_rate", aux_drop_rate)
         self.variant = variant
+        # torchvision's None warns that its default may change and then draws; cnnzoo's default is to draw
+        self.draws_init = init_weights is not False
         self.aux_logits = aux_logits
         self.transform_input = transform_input
         bn, k5 = not paper, 5 if paper else 3
@@ -286,6 +294,8 @@ class GoogLeNet(ZooModel):
         return (self.in_chans, max(s[0] for s in sizes), max(s[1] for s in sizes))
 
     def _init_modules(self, root: nn.Module) -> None:
+        if not self.draws_init:  # init_weights=False: PyTorch's default initialisation of each layer
+            return
         if self.variant == "paper":
             # the paper states no initialisation; the BVLC Caffe reproduction of GoogLeNet
             # (bvlc_googlenet) uses "xavier" fillers, uniform in +-sqrt(3 / fan_in), and biases 0.2

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
@@ -20,6 +21,13 @@ from ..errors import InputSizeError, InvalidArgumentError, shown
 __all__ = [
     "DropPath",
     "SqueezeExcitation",
+    "GLOBAL_POOLS",
+    "AdaptiveAvgMaxPool2d",
+    "AdaptiveCatAvgMaxPool2d",
+    "make_global_pool",
+    "pool_feat_mult",
+    "NormLayer",
+    "make_norm",
     "make_divisible",
     "check_model_args",
     "check_rate",
@@ -277,6 +285,78 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
+
+
+#: timm's global pooling types: '' (none: the map itself), average, max, their mean, and both
+#: concatenated (twice the channels)
+GLOBAL_POOLS: tuple[str, ...] = ("", "avg", "max", "avgmax", "catavgmax")
+
+
+class AdaptiveAvgMaxPool2d(nn.Module):
+    """The mean of adaptive average and max pooling, 0.5 * (avg + max): timm's ``"avgmax"``."""
+
+    def __init__(self, output_size: int = 1) -> None:
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (F.adaptive_avg_pool2d(x, self.output_size) + F.adaptive_max_pool2d(x, self.output_size))
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveCatAvgMaxPool2d(AdaptiveAvgMaxPool2d):
+    """Adaptive average and max pooling concatenated along the channels (2C out): timm's ``"catavgmax"``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.adaptive_avg_pool2d(x, self.output_size), F.adaptive_max_pool2d(x, self.output_size)], 1)
+
+
+def make_global_pool(pool_type: str, output_size: int = 1) -> nn.Module:
+    """The pooling module of a head for one of :data:`GLOBAL_POOLS`, to ``output_size`` x ``output_size``.
+
+    PyTorch's own modules where they exist (``nn.AdaptiveAvgPool2d`` for ``"avg"``, torchvision's
+    pooling, so the default heads keep their module types), ``nn.Identity`` for ``""``.
+    """
+    if pool_type not in GLOBAL_POOLS:
+        raise InvalidArgumentError(f"global_pool must be one of {GLOBAL_POOLS}, got {shown(pool_type)}")
+    if pool_type == "avg":
+        return nn.AdaptiveAvgPool2d(output_size)
+    if pool_type == "max":
+        return nn.AdaptiveMaxPool2d(output_size)
+    if pool_type == "avgmax":
+        return AdaptiveAvgMaxPool2d(output_size)
+    if pool_type == "catavgmax":
+        return AdaptiveCatAvgMaxPool2d(output_size)
+    return nn.Identity()
+
+
+def pool_feat_mult(pool_type: str) -> int:
+    """How many times the map's channels a pooling type gives: 2 for ``"catavgmax"``, 1 otherwise."""
+    return 2 if pool_type == "catavgmax" else 1
+
+
+#: torchvision's ``norm_layer``: builds a normalisation layer from its number of channels
+NormLayer = Callable[[int], nn.Module]
+
+
+def make_norm(norm_layer: NormLayer, channels: int) -> nn.Module:
+    """``norm_layer(channels)``, checked: torchvision's ``norm_layer`` argument of ResNet and MobileNet v2.
+
+    ``nn.BatchNorm2d`` is the networks' own (Ioffe and Szegedy 2015); any callable taking the
+    channel count and returning a module serves, e.g. ``lambda c: nn.GroupNorm(32, c)`` (Wu and
+    He 2018) or ``nn.Identity`` (no normalisation).
+    """
+    if not callable(norm_layer):
+        raise InvalidArgumentError(
+            f"norm_layer must be a callable taking the number of channels (nn.BatchNorm2d, "
+            f"lambda c: nn.GroupNorm(32, c)), got {shown(norm_layer)}"
+        )
+    layer = norm_layer(channels)
+    if not isinstance(layer, nn.Module):
+        raise InvalidArgumentError(f"norm_layer({channels}) must return an nn.Module, got {type(layer).__name__}")
+    return layer
 
 
 class DropPath(nn.Module):

@@ -188,8 +188,13 @@ class LeNet5(ZooModel):
     convolution over S4's 5x5 maps, so the classifier is tied to that size (pad 28x28 MNIST
     digits by 2, as the paper does). ``forward_features`` on a larger input gives C5's map
     at every position, the paper's replicated network of Sec. VII. ``drop_rate`` is a
-    dropout before the output layer (0: the paper has none).
+    dropout before the output layer (0: the paper has none). ``global_pool`` is ``"avg"``
+    (C5's single position is passed on as it is) or ``""`` with no classifier (the network
+    ends at C5's map).
     """
+
+    global_pools = ("", "avg")
+    global_pool_note = "F6 reads C5's single position at the fixed 32x32 input: there is nothing to pool"
 
     def __init__(
         self,
@@ -257,7 +262,10 @@ class LeNet5(ZooModel):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """F6 and the output layer on C5's 1x1 maps; ``pre_logits`` returns F6's 84 activations."""
-        x = self.drop(self.act6(self.f6(torch.flatten(x, 1))))
+        x = self.forward_pool(x)  # the average of C5's one position is that position
+        if self.global_pool == "":
+            return x
+        x = self.drop(self.act6(self.f6(x)))
         return x if pre_logits else self.output(x)
 
 

@@ -12,15 +12,24 @@ key map.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
 from .base import ZooModel
-from .layers import he_normal, init_weights, make_divisible, normal_init, smallest_input_size, stack_feature_info
+from .layers import (
+    NormLayer,
+    he_normal,
+    init_weights,
+    make_divisible,
+    make_norm,
+    normal_init,
+    smallest_input_size,
+    stack_feature_info,
+)
 from .registry import register_model
 
 __all__ = [
@@ -81,8 +90,26 @@ def _check_width(width_mult: float) -> None:
         raise InvalidArgumentError(f"width_mult (alpha) must be a number in (0, 8], got {shown(width_mult)}")
 
 
+def _check_setting(setting: Any) -> list[tuple[int, int, int, int]]:
+    # torchvision checks the first row only; a bad later row would fail deep inside the build
+    rows = list(setting) if isinstance(setting, Sequence) and not isinstance(setting, (str, bytes)) else None
+    if not rows or not all(
+        isinstance(row, Sequence)
+        and len(row) == 4
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in row)
+        and row[3] in (1, 2)
+        for row in rows
+    ):
+        raise InvalidArgumentError(
+            "inverted_residual_setting must be a non-empty list of [t, c, n, s] rows (expansion, channels, "
+            f"blocks, first stride 1 or 2; Sandler et al. 2018, Table 2), e.g. [[1, 16, 1, 1], [6, 24, 2, 2]]; "
+            f"got {shown(setting)}"
+        )
+    return [(t, c, n, s) for t, c, n, s in rows]
+
+
 class ConvBNActivation(nn.Sequential):
-    """Conv, BN, activation as one Sequential (children 0/1/2), torchvision's layout."""
+    """Conv, BN (or ``norm_layer``), activation as one Sequential (children 0/1/2), torchvision's layout."""
 
     def __init__(
         self,
@@ -92,10 +119,11 @@ class ConvBNActivation(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         act_layer: type[nn.Module] = nn.ReLU6,
+        norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__(
             nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding=(kernel_size - 1) // 2, groups=groups, bias=False),
-            nn.BatchNorm2d(out_chs),
+            make_norm(norm_layer, out_chs),
             act_layer(inplace=True),
         )
 
@@ -188,7 +216,9 @@ class InvertedResidual(nn.Module):
     depthwise conv).
     """
 
-    def __init__(self, inp: int, oup: int, stride: int, expand_ratio: int) -> None:
+    def __init__(
+        self, inp: int, oup: int, stride: int, expand_ratio: int, norm_layer: NormLayer = nn.BatchNorm2d
+    ) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise InvalidArgumentError(f"InvertedResidual stride must be 1 or 2, got {stride}")
@@ -197,11 +227,11 @@ class InvertedResidual(nn.Module):
         self.use_res_connect = stride == 1 and inp == oup
         layers: list[nn.Module] = []
         if expand_ratio != 1:
-            layers.append(ConvBNActivation(inp, hidden, kernel_size=1))
+            layers.append(ConvBNActivation(inp, hidden, kernel_size=1, norm_layer=norm_layer))
         layers += [
-            ConvBNActivation(hidden, hidden, stride=stride, groups=hidden),
+            ConvBNActivation(hidden, hidden, stride=stride, groups=hidden, norm_layer=norm_layer),
             nn.Conv2d(hidden, oup, 1, bias=False),
-            nn.BatchNorm2d(oup),
+            make_norm(norm_layer, oup),
         ]
         self.conv = nn.Sequential(*layers)
         self.out_channels = oup
@@ -216,11 +246,15 @@ class InvertedResidual(nn.Module):
 class MobileNetV2(ZooModel):
     """MobileNet v2: a 3x3/2 conv, 17 inverted residual blocks, 1x1 conv to 1280, pool, FC.
 
-    Sandler et al. 2018, Table 2 (:data:`MOBILENET_V2_STAGES`). ``width_mult`` scales every
-    layer (rounded to multiples of ``round_nearest``) but the last conv is never made
-    narrower than 1280 (Sec. 6.1, "we do not apply the width multiplier to the last
-    convolutional layer" for multipliers below one). The classifier is dropout
-    (``drop_rate``, 0.2 as torchvision) then a Linear, torchvision's ``classifier.0/1``.
+    Sandler et al. 2018, Table 2. ``inverted_residual_setting`` is the table as data, one
+    ``[t, c, n, s]`` row per stage (expansion, channels, blocks, first stride; None:
+    :data:`MOBILENET_V2_STAGES`), torchvision's argument. ``width_mult`` scales every layer
+    (rounded to multiples of ``round_nearest``; 1 turns the rounding off) but the last conv is
+    never made narrower than 1280 (Sec. 6.1, "we do not apply the width multiplier to the last
+    convolutional layer" for multipliers below one). ``norm_layer`` (torchvision's) builds each
+    normalisation layer from its channel count (None: ``nn.BatchNorm2d``, Sec. 4). The
+    classifier is dropout (``drop_rate``, 0.2 as torchvision) then a Linear, torchvision's
+    ``classifier.0/1``.
     """
 
     def __init__(
@@ -228,6 +262,8 @@ class MobileNetV2(ZooModel):
         *,
         width_mult: float = 1.0,
         round_nearest: int = 8,
+        inverted_residual_setting: Sequence[Sequence[int]] | None = None,
+        norm_layer: NormLayer | None = None,
         drop_rate: float = 0.2,
         num_classes: int = 1000,
         in_chans: int = 3,
@@ -237,19 +273,21 @@ class MobileNetV2(ZooModel):
         _check_width(width_mult)
         if isinstance(round_nearest, bool) or not isinstance(round_nearest, int) or round_nearest < 1:
             raise InvalidArgumentError(f"round_nearest must be an integer >= 1, got {round_nearest!r}")
+        stages = _check_setting(MOBILENET_V2_STAGES if inverted_residual_setting is None else inverted_residual_setting)
+        norm = nn.BatchNorm2d if norm_layer is None else norm_layer
         self.width_mult = width_mult
 
         channels = make_divisible(32 * width_mult, round_nearest)
         last = make_divisible(1280 * max(1.0, width_mult), round_nearest)
-        layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2)]
+        layers: list[nn.Module] = [ConvBNActivation(in_chans, channels, stride=2, norm_layer=norm)]
         widths = [channels]
-        for t, c, n, s in MOBILENET_V2_STAGES:
+        for t, c, n, s in stages:
             out = make_divisible(c * width_mult, round_nearest)
             for i in range(n):
-                layers.append(InvertedResidual(channels, out, s if i == 0 else 1, expand_ratio=t))
+                layers.append(InvertedResidual(channels, out, s if i == 0 else 1, expand_ratio=t, norm_layer=norm))
                 channels = out
                 widths.append(out)
-        layers.append(ConvBNActivation(channels, last, kernel_size=1))
+        layers.append(ConvBNActivation(channels, last, kernel_size=1, norm_layer=norm))
         self.features = nn.Sequential(*layers)
         # stage outputs: the last block at strides 2, 4, 8 and 16 (16, 24, 32 and 96 maps), then
         # the 1x1 convolution to 1280 (timm's taps end at the 320-map block 17 instead, since
@@ -267,8 +305,11 @@ class MobileNetV2(ZooModel):
         init_weights(layer, linear=_FC_INIT)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Global average pool, dropout, then the Linear (Table 2, "avgpool 7x7", "conv2d 1x1")."""
-        x = self.classifier[0](torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+        """Global pool (average: Table 2, "avgpool 7x7"), dropout, then the Linear ("conv2d 1x1")."""
+        x = self.forward_pool(x)
+        if self.global_pool == "":
+            return x
+        x = self.classifier[0](x)
         return x if pre_logits else self.classifier[1](x)
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError
 from .base import ZooModel
-from .layers import DropPath, check_rate, he_normal, init_weights, smallest_input_size
+from .layers import DropPath, NormLayer, check_rate, he_normal, init_weights, make_norm, smallest_input_size
 from .registry import register_model
 
 __all__ = [
@@ -99,13 +99,14 @@ class BasicBlock(nn.Module):
         dilation: int = 1,
         first_dilation: int | None = None,
         residual: bool = True,
+        norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(inplanes, planes, stride, first_dilation or dilation)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = make_norm(norm_layer, planes)
         self.relu = nn.ReLU(inplace=True)
         self.conv2 = _conv3x3(planes, planes, dilation=dilation)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = make_norm(norm_layer, planes)
         self.act_before_attn = act_before_attn
         self.se = _attn(attn_layer, planes)
         self.drop_path = _drop_path(drop_path_rate)
@@ -114,8 +115,11 @@ class BasicBlock(nn.Module):
         self.residual = residual
 
     def zero_init_last(self) -> None:
-        # the block starts as the identity (Goyal et al. 2017, Sec. 5.1), as torchvision does
-        nn.init.zeros_(self.bn2.weight)
+        # the block starts as the identity (Goyal et al. 2017, Sec. 5.1), as torchvision does; a
+        # norm_layer without an affine weight (nn.Identity) leaves nothing to zero, as in torchvision
+        weight = getattr(self.bn2, "weight", None)
+        if isinstance(weight, torch.Tensor):
+            nn.init.zeros_(weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x
@@ -160,17 +164,18 @@ class Bottleneck(nn.Module):
         dilation: int = 1,
         first_dilation: int | None = None,
         residual: bool = True,
+        norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
         first = width // reduce_first
         s1, s3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = nn.Conv2d(inplanes, first, 1, stride=s1, bias=False)
-        self.bn1 = nn.BatchNorm2d(first)
+        self.bn1 = make_norm(norm_layer, first)
         self.conv2 = _conv3x3(first, width, s3, first_dilation or dilation, groups)
-        self.bn2 = nn.BatchNorm2d(width)
+        self.bn2 = make_norm(norm_layer, width)
         self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.bn3 = make_norm(norm_layer, planes * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.se = _attn(attn_layer, planes * self.expansion)
         self.drop_path = _drop_path(drop_path_rate)
@@ -179,7 +184,9 @@ class Bottleneck(nn.Module):
         self.residual = residual
 
     def zero_init_last(self) -> None:
-        nn.init.zeros_(self.bn3.weight)
+        weight = getattr(self.bn3, "weight", None)
+        if isinstance(weight, torch.Tensor):
+            nn.init.zeros_(weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x
@@ -215,12 +222,13 @@ class PreActBasicBlock(nn.Module):
         dilation: int = 1,
         first_dilation: int | None = None,
         residual: bool = True,
+        norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
-        self.bn1 = nn.BatchNorm2d(inplanes)
+        self.bn1 = make_norm(norm_layer, inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.conv1 = _conv3x3(inplanes, planes, stride, first_dilation or dilation)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.bn2 = make_norm(norm_layer, planes)
         self.conv2 = _conv3x3(planes, planes, dilation=dilation)
         self.se = _attn(attn_layer, planes)
         self.drop_path = _drop_path(drop_path_rate)
@@ -266,15 +274,16 @@ class PreActBottleneck(nn.Module):
         dilation: int = 1,
         first_dilation: int | None = None,
         residual: bool = True,
+        norm_layer: NormLayer = nn.BatchNorm2d,
     ) -> None:
         super().__init__()
         width = int(planes * (base_width / 64.0)) * groups
-        self.bn1 = nn.BatchNorm2d(inplanes)
+        self.bn1 = make_norm(norm_layer, inplanes)
         self.relu = nn.ReLU(inplace=True)
         self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(width)
+        self.bn2 = make_norm(norm_layer, width)
         self.conv2 = _conv3x3(width, width, stride, first_dilation or dilation, groups)
-        self.bn3 = nn.BatchNorm2d(width)
+        self.bn3 = make_norm(norm_layer, width)
         self.conv3 = nn.Conv2d(width, planes * self.expansion, 1, bias=False)
         self.se = _attn(attn_layer, planes * self.expansion)
         self.drop_path = _drop_path(drop_path_rate)
@@ -396,6 +405,10 @@ class ResNet(ZooModel):
             (``[False, True, True]``: output stride 8, for segmentation as in DeepLab).
         output_stride: timm's spelling of the same: 32, 16, 8 (or 4) for the ImageNet
             networks; the last stages are dilated until the network's stride is this.
+        norm_layer: torchvision's argument: a callable taking a channel count and returning the
+            normalisation layer used wherever the network has batch normalisation (None:
+            ``nn.BatchNorm2d``, Ioffe and Szegedy 2015, as in the paper, Sec. 3.4), e.g.
+            ``lambda c: nn.GroupNorm(32, c)`` (Wu and He 2018) or ``nn.Identity``.
     """
 
     def __init__(
@@ -422,6 +435,7 @@ class ResNet(ZooModel):
         shortcut: str = "B",
         replace_stride_with_dilation: Sequence[bool] | None = None,
         output_stride: int | None = None,
+        norm_layer: NormLayer | None = None,
         arch_name: str = "ResNet",
     ) -> None:
         block_options = {
@@ -456,7 +470,8 @@ class ResNet(ZooModel):
         }
         preact = issubclass(block, _PREACT)
         self.shortcut = shortcut
-        self._make_stem(stem_type, in_chans, stem_width, preact, stem_pool_ceil)
+        norm = nn.BatchNorm2d if norm_layer is None else norm_layer
+        self._make_stem(stem_type, in_chans, stem_width, preact, stem_pool_ceil, norm)
         # every stage pads its strided convolutions, so only the stem limits the input: 1x1 for
         # torchvision's stem (its weights meta says min_size (1, 1)); 3x3 for the Caffe
         # release's unpadded ceil-mode pool (Hu et al.'s SENets)
@@ -479,7 +494,7 @@ class ResNet(ZooModel):
                     preact,
                     down_kernel_size,
                     rates[done : done + depth],
-                    block_kwargs,
+                    {**block_kwargs, "norm_layer": norm},
                 )
             )
             done += depth
@@ -491,7 +506,7 @@ class ResNet(ZooModel):
         self.num_features = widths[-1] * block.expansion
         # v2's last addition is followed by BN-ReLU before pooling (He et al. 2016, Sec. 4.1);
         # it belongs to the last stage's output
-        self.final_bn: nn.Module = nn.BatchNorm2d(self.num_features) if preact else nn.Identity()
+        self.final_bn: nn.Module = make_norm(norm, self.num_features) if preact else nn.Identity()
         self.final_relu: nn.Module = nn.ReLU(inplace=True) if preact else nn.Identity()
         if preact:
             info[-1]["module"] = "final_relu"
@@ -502,16 +517,18 @@ class ResNet(ZooModel):
         init_weights(self, he_normal("fan_out"), zero_init_last=zero_init_residual)
         self.fc = self.new_classifier("fc", self.num_features)
 
-    def _make_stem(self, stem_type: str, in_chans: int, stem_width: int, preact: bool, pool_ceil: bool) -> None:
+    def _make_stem(
+        self, stem_type: str, in_chans: int, stem_width: int, preact: bool, pool_ceil: bool, norm: NormLayer
+    ) -> None:
         # N x in_chans x H x W -> N x stem_width x H/4 x W/4 (H x W for the CIFAR stem)
         if stem_type == "deep":
             mid = stem_width // 2
             self.conv1: nn.Module = nn.Sequential(
                 nn.Conv2d(in_chans, mid, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(mid),
+                make_norm(norm, mid),
                 nn.ReLU(inplace=True),
                 nn.Conv2d(mid, mid, 3, padding=1, bias=False),
-                nn.BatchNorm2d(mid),
+                make_norm(norm, mid),
                 nn.ReLU(inplace=True),
                 nn.Conv2d(mid, stem_width, 3, padding=1, bias=False),
             )
@@ -521,7 +538,7 @@ class ResNet(ZooModel):
         else:
             self.conv1 = nn.Conv2d(in_chans, stem_width, 7, stride=2, padding=3, bias=False)
         # v2 units begin with BN-ReLU, so the stem ends at its conv (He et al. 2016, Fig. 4e)
-        self.bn1: nn.Module = nn.Identity() if preact else nn.BatchNorm2d(stem_width)
+        self.bn1: nn.Module = nn.Identity() if preact else make_norm(norm, stem_width)
         self.relu: nn.Module = nn.Identity() if preact else nn.ReLU(inplace=True)
         self.maxpool: nn.Module = nn.Identity()
         if stem_type != "cifar":
@@ -550,7 +567,7 @@ class ResNet(ZooModel):
                 self.inplanes,
                 planes,
                 stride,
-                self._shortcut(out, stride, preact, down_kernel_size),
+                self._shortcut(out, stride, preact, down_kernel_size, block_kwargs["norm_layer"]),
                 attn_layer,
                 rates[0],
                 first_dilation=previous,
@@ -563,7 +580,7 @@ class ResNet(ZooModel):
                 out,
                 planes,
                 1,
-                self._shortcut(out, 1, preact, down_kernel_size),
+                self._shortcut(out, 1, preact, down_kernel_size, block_kwargs["norm_layer"]),
                 attn_layer,
                 r,
                 first_dilation=dilation,
@@ -573,7 +590,9 @@ class ResNet(ZooModel):
         ]
         return nn.Sequential(*blocks)
 
-    def _shortcut(self, out: int, stride: int, preact: bool, down_kernel_size: int) -> nn.Module | None:
+    def _shortcut(
+        self, out: int, stride: int, preact: bool, down_kernel_size: int, norm: NormLayer
+    ) -> nn.Module | None:
         """The shortcut of a block whose input has ``self.inplanes`` channels (None: the identity)."""
         changes = stride != 1 or self.inplanes != out
         if self.shortcut == "none" or (self.shortcut != "C" and not changes):
@@ -584,7 +603,7 @@ class ResNet(ZooModel):
         k = down_kernel_size if stride != 1 else 1
         conv = nn.Conv2d(self.inplanes, out, k, stride=stride, padding=k // 2, bias=False)
         # v2 projects the already normalised input, so no BN follows (He et al. 2016)
-        return nn.Sequential(conv) if preact else nn.Sequential(conv, nn.BatchNorm2d(out))
+        return nn.Sequential(conv) if preact else nn.Sequential(conv, make_norm(norm, out))
 
 
 def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:

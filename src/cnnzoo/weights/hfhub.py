@@ -32,6 +32,7 @@ __all__ = [
     "parse_revision",
     "CNNZOO_PREFIX",
     "hub_cache_dir",
+    "hub_global_pool",
     "offline",
     "hub_file",
     "parse_ref",
@@ -222,3 +223,9 @@ def hub_architecture(ref: str) -> str:
         f"its layout (these have: {known}); give the model name and "
         f"pretrained='{ref}' to try one"
     )
+
+
+def hub_global_pool(ref: str) -> str | None:
+    """The ``global_pool`` an ``hf-hub:``/``local-dir:`` checkpoint's config.json records (None: none recorded)."""
+    pool = checkpoint_of(ref)[1].get("global_pool")
+    return pool if isinstance(pool, str) else None

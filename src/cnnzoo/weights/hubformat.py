@@ -82,7 +82,7 @@ def hub_config(model: nn.Module) -> dict[str, Any]:
         "architecture": arch,
         "num_classes": model.num_classes,
         "num_features": int(getattr(model, "num_features", 0)),
-        "global_pool": "avg",
+        "global_pool": str(getattr(model, "global_pool", "avg")),
         "model_args": {},
         "pretrained_cfg": pcfg,
     }
