@@ -42,6 +42,7 @@ LIMITS: dict[str, int] = {
     "val_input_size": 8192,
     "val_resize": 8192,
     "in_chans": 4096,
+    "num_classes": 1_000_000,
     "threads": 1024,
     "workers": 256,
     "seed": 2**63 - 1,
