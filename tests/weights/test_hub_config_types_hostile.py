@@ -83,6 +83,8 @@ def test_a_huge_config_is_refused_before_it_is_parsed(folder, tmp_path):
         cnnzoo.create_model("lenet5", pretrained=ref)
 
 
-def test_the_fields_as_written_still_load(folder):
+def test_the_fields_as_written_still_load(folder, tmp_path):
     model = cnnzoo.create_model("lenet5", pretrained=f"local-dir:{folder}")
     assert model.num_classes == 10
+    nulls = _changed(folder, {"num_classes": None, "label_names": None}, {"crop_pct": None, "mean": None})
+    assert cnnzoo.create_model("lenet5", pretrained=_with_config(folder, tmp_path, nulls)).num_classes == 10

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError, shown
-from ..limits import LIMITS, check_input_size
+from ..limits import LIMITS, check_input_size, nesting
 from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = [
@@ -188,12 +188,6 @@ _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
 _CONFIG_DEPTH = 8
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max(map(_depth, value.values()), default=0)
-    return 1 + max(map(_depth, value), default=0) if isinstance(value, list) else 0
-
-
 def _wrong_type(fields: dict[str, Any], types: dict[str, str], prefix: str = "") -> str | None:
     for name, kind in types.items():
         value = fields.get(name)
@@ -206,7 +200,7 @@ def _config_problem(config: Any) -> str | None:
     """What is wrong with the fields of a config.json that cnnzoo reads (None: nothing)."""
     if not isinstance(config, dict):
         return f"it holds a JSON {type(config).__name__}, not an object"
-    if _depth(config) > _CONFIG_DEPTH:
+    if nesting(config) > _CONFIG_DEPTH:
         return f"it nests deeper than {_CONFIG_DEPTH} levels"
     problem = _wrong_type(config, _CONFIG_TYPES)
     pcfg = config.get("pretrained_cfg") or {}
@@ -218,7 +212,7 @@ def _config_problem(config: Any) -> str | None:
         return "pretrained_cfg's crop_pct, mean and std must be finite numbers"
     if not 0 < (1 if pcfg.get("crop_pct") is None else pcfg["crop_pct"]) <= 1 or 0 in (pcfg.get("std") or ()):
         return f"pretrained_cfg's crop_pct ({shown(pcfg.get('crop_pct'))}) must be in (0, 1] and no std 0"
-    if not 0 <= config.get("num_classes", 0) <= LIMITS["num_classes"]:
+    if not 0 <= (config.get("num_classes") or 0) <= LIMITS["num_classes"]:
         return f"num_classes is {shown(config['num_classes'])}, not from 0 to {LIMITS['num_classes']:,}"
     if not all(isinstance(x, str) for x in config.get("label_names") or ()):
         return "label_names holds something other than strings"
