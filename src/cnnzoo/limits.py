@@ -24,6 +24,7 @@ __all__ = [
     "check_input_size",
     "parse_model_arg",
     "model_arg_defaults",
+    "nesting",
 ]
 
 #: upper bounds of the integer settings, by name
@@ -42,6 +43,7 @@ LIMITS: dict[str, int] = {
     "val_input_size": 8192,
     "val_resize": 8192,
     "in_chans": 4096,
+    "num_classes": 1_000_000,
     "threads": 1024,
     "workers": 256,
     "seed": 2**63 - 1,
@@ -86,11 +88,12 @@ def model_arg_defaults(constructor: Callable[..., Any]) -> dict[str, Any]:
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 
-def _depth(value: Any) -> int:
+def nesting(value: Any) -> int:
+    """How deep the lists and mappings of a YAML or JSON value nest (0 for a scalar)."""
     if isinstance(value, dict):
-        return 1 + max(map(_depth, value.values()), default=0)
+        return 1 + max(map(nesting, value.values()), default=0)
     if isinstance(value, list):
-        return 1 + max(map(_depth, value), default=0)
+        return 1 + max(map(nesting, value), default=0)
     return 0
 
 
@@ -128,7 +131,7 @@ def parse_model_arg(key: str, text: str, default: Any = None) -> Any:
         raise InvalidArgumentError(f"--model-arg {key}={shown(text)}: the value is not YAML ({problem})") from None
     except RecursionError:  # YAML's parser recurses once per level: a few hundred brackets exhaust the stack
         raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels") from None
-    if _depth(value) > MODEL_ARG_DEPTH:
+    if nesting(value) > MODEL_ARG_DEPTH:
         raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels")
     if any(isinstance(v, int) and abs(v) > 2**53 for v in _leaves(value)):
         raise InvalidArgumentError(f"--model-arg {key} holds an integer beyond 2**53: {shown(text)}")

@@ -20,7 +20,7 @@ from torch import nn
 from ..errors import InvalidArgumentError
 from .features import stages_of
 from .saliency import _logits, target_classes
-from .trace import first_tensor, trace, unknown_layers_message
+from .trace import first_tensor, image_batch, trace, unknown_layers_message
 
 __all__ = ["grad_cam", "default_cam_layer"]
 
@@ -56,13 +56,7 @@ def grad_cam(
     layer called several times contributes its last call. The model's mode and its
     parameters' gradients are untouched.
     """
-    if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
-        raise InvalidArgumentError("image must be a (C, H, W) or (N, C, H, W) tensor")
-    single = image.ndim == 3
-    x = image.unsqueeze(0) if single else image
-    param = next(model.parameters(), None)
-    if param is not None:
-        x = x.to(device=param.device, dtype=param.dtype)
+    x, single = image_batch(model, image, "grad_cam")
     names = [n for n, _ in model.named_modules() if n]
     name = layer if layer is not None else default_cam_layer(model, tuple(x.shape[1:]))
     if name not in names:

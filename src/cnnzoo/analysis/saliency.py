@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from .trace import first_tensor
+from .trace import first_tensor, image_batch
 
 __all__ = ["saliency", "target_classes"]
 
@@ -54,19 +54,13 @@ def saliency(
     "Deconvolution and Checkerboard Artifacts"), and it is noisy where ReLUs switch (Smilkov
     et al. 2017, Sec. 2). The model's mode and its parameters' gradients are untouched.
     """
-    if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
-        raise InvalidArgumentError("image must be a (C, H, W) or (N, C, H, W) tensor")
+    x, single = image_batch(model, image, "saliency")
     if isinstance(smoothgrad_samples, bool) or not isinstance(smoothgrad_samples, int) or smoothgrad_samples < 0:
         raise InvalidArgumentError(f"smoothgrad_samples must be an integer >= 0, got {smoothgrad_samples!r}")
     if not noise >= 0:
         raise InvalidArgumentError(f"noise must be >= 0, got {noise!r}")
     if not blur >= 0:
         raise InvalidArgumentError(f"blur must be >= 0 (pixels), got {blur!r}")
-    single = image.ndim == 3
-    param = next(model.parameters(), None)
-    x = image.unsqueeze(0) if single else image
-    if param is not None:
-        x = x.to(device=param.device, dtype=param.dtype)
     x = x.detach()
     was_training = {m: m.training for m in model.modules()}
     model.eval()

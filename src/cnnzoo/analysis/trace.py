@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import InputSizeError, InvalidArgumentError, suggest
+from ..errors import InputSizeError, InvalidArgumentError, shown, suggest
 from ..limits import check_input_size
 from .depth import DepthMode, bump, depth_of, is_weight_layer, mark_depth
 from .receptive import ReceptiveField, ReceptiveFieldMode, field_of, mark_input
@@ -28,6 +28,8 @@ from .receptive import ReceptiveField, ReceptiveFieldMode, field_of, mark_input
 __all__ = [
     "resolve_model",
     "resolve_input_size",
+    "classifier",
+    "image_batch",
     "Probe",
     "Call",
     "Trace",
@@ -71,7 +73,7 @@ def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None)
         or not size
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
     ):
-        raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {input_size!r}")
+        raise InvalidArgumentError(f"input_size must be (C, H, W) positive integers, got {shown(input_size)}")
     if images:
         check_input_size(size)  # export, info, saliency: the bounds train has
     min_size = cfg.get("min_input_size")
@@ -81,6 +83,36 @@ def resolve_input_size(model: nn.Module, input_size: Sequence[int] | int | None)
             f"this model accepts; pass a larger input_size"
         )
     return tuple(size)
+
+
+def classifier(model: nn.Module, what: str) -> nn.Module:
+    """``model``, refused (:class:`InvalidArgumentError`) where it gives no class scores: a ``features_only``
+    backbone returns its stage outputs, which ``what`` (saliency, Grad-CAM, export's check) cannot use."""
+    from ..models.backbone import FeatureListNet
+
+    if isinstance(model, FeatureListNet):
+        raise InvalidArgumentError(
+            f"{what} needs a classifier's scores; a features_only backbone returns its stage outputs "
+            "(build the model without features_only)"
+        )
+    return model
+
+
+def image_batch(model: nn.Module, image: Any, what: str) -> tuple[torch.Tensor, bool]:
+    """``image`` ((C, H, W) or (N, C, H, W), preprocessed floats) as a batch on ``model``'s device and dtype,
+    and whether it was one image; ``model`` must be a :func:`classifier`. A uint8 image straight from
+    ``read_image`` is refused: its 0..255 values are not what a network was trained on."""
+    if not isinstance(image, torch.Tensor) or image.ndim not in (3, 4):
+        raise InvalidArgumentError(f"{what}: image must be a (C, H, W) or (N, C, H, W) tensor, got {shown(image)}")
+    if not image.is_floating_point():
+        raise InvalidArgumentError(
+            f"{what}: image must be preprocessed floats (resized and normalised as the model expects, e.g. by "
+            f"cnnzoo.apps.predict.preprocess), got a {image.dtype} tensor"
+        )
+    classifier(model, what)
+    param = next(model.parameters(), None)
+    x = image.unsqueeze(0) if image.ndim == 3 else image
+    return (x.to(device=param.device, dtype=param.dtype) if param is not None else x), image.ndim == 3
 
 
 class Probe(nn.Module):

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..analysis.trace import resolve_input_size
+from ..analysis.trace import classifier, resolve_input_size
 from ..atomic import atomic_path, output_file
 from ..errors import ExportError, InvalidArgumentError, MissingDependencyError
 
@@ -116,6 +116,7 @@ def export(
     must agree elementwise: ``|exported - pytorch| <= atol + rtol * |pytorch|``; otherwise
     :class:`~cnnzoo.errors.ExportError` and no file. Returns what was checked.
     """
+    classifier(model, "export (its check compares the scores)")
     fmt = format_for(output, format)
     path = output_file(output)
     size = resolve_input_size(model, input_size)

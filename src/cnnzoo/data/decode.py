@@ -22,8 +22,10 @@ import functools
 import io
 import os
 import re
+import struct
 import threading
 import warnings
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,6 +145,33 @@ def _eight_bit(im: Any) -> Any:
     return Image.fromarray(np.clip(np.rint(pixels * scale), 0, 255).astype(np.uint8), "L")
 
 
+#: PNG's Adam7 interlacing: each pass's first column and row and its steps (PNG spec, Sec. 8.2)
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type (PNG spec, Sec. 6.1)
+
+
+def _png_data_problem(data: bytes) -> str | None:
+    """Why a PNG's image data is shorter than its header's size says (None: it is not). Pillow fills the
+    missing rows with zeros without a word when the zlib stream in IDAT ends early; here the inflated
+    bytes are counted (not kept) and compared with what the header's size, depth and interlacing need."""
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    bits = depth * _PNG_CHANNELS.get(colour, 1)
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    sizes = [(-(-(width - x) // dx), -(-(height - y) // dy)) for x, y, dx, dy in passes]
+    need = sum(h * (1 + -(-w * bits // 8)) for w, h in sizes if w > 0 and h > 0)
+    inflate, got, pos = zlib.decompressobj(), 0, 8
+    try:
+        while pos + 8 <= len(data) and not inflate.eof and got < need:
+            length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+            chunk, pos = data[pos + 8 : pos + 8 + length], pos + 12 + length
+            while kind == b"IDAT" and chunk and got < need:  # counted a MiB at a time: no bomb is held
+                got += len(inflate.decompress(chunk, 1 << 20))
+                chunk = inflate.unconsumed_tail
+    except zlib.error as e:
+        return f"its image data is damaged ({e})"
+    return None if got >= need else f"its image data holds {got:,} of the {need:,} bytes its header's size needs"
+
+
 def _pillow(im: Any, channels: int) -> torch.Tensor:
     from PIL import Image, ImageOps
 
@@ -176,10 +205,14 @@ def decode_image(
     codec = _torchcodec()
     try:
         if codec is not None and im.format in _TORCHCODEC_FORMATS and not getattr(im, "is_animated", False):
-            return codec.decode_image(raw, mode="GRAY" if channels == 1 else "RGB")
-        return _pillow(im, channels)
+            return codec.decode_image(raw, mode="GRAY" if channels == 1 else "RGB")  # reports a short PNG itself
+        pixels = _pillow(im, channels)
     except Exception as e:  # noqa: BLE001 - damaged pixels: RuntimeError, OSError, ValueError, SyntaxError ...
         raise DataError(f"cannot decode {name}: {_one_line(e)}") from None
+    problem = _png_data_problem(raw) if im.format == "PNG" else None
+    if problem is not None:
+        raise DataError(f"cannot decode {name}: {problem}")
+    return pixels
 
 
 def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:

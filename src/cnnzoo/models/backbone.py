@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, shown
 
 if TYPE_CHECKING:
     from .base import ZooModel
@@ -47,8 +47,12 @@ def feature_take_indices(num_features: int, indices: Indices = None) -> tuple[li
     """
     if indices is None:
         indices = num_features
-    if isinstance(indices, bool):
-        raise InvalidArgumentError(f"indices must be an int or a sequence of ints, got {indices!r}")
+    whole = isinstance(indices, int) and not isinstance(indices, bool)
+    listed = isinstance(indices, (list, tuple, range)) and all(
+        isinstance(i, int) and not isinstance(i, bool) for i in indices
+    )
+    if not (whole or listed):  # a float, a string, a generator (read once, by whom?) ...
+        raise InvalidArgumentError(f"indices must be an int or a list or tuple of ints, got {shown(indices)}")
     if isinstance(indices, int):
         if not 0 < indices <= num_features:
             raise InvalidArgumentError(
@@ -56,10 +60,6 @@ def feature_take_indices(num_features: int, indices: Indices = None) -> tuple[li
             )
         take = list(range(num_features - indices, num_features))
     else:
-        if isinstance(indices, (str, bytes)) or not all(
-            isinstance(i, int) and not isinstance(i, bool) for i in indices
-        ):
-            raise InvalidArgumentError(f"indices must be an int or a sequence of ints, got {indices!r}")
         take = [num_features + i if i < 0 else i for i in indices]
         bad = [i for i, t in zip(indices, take) if not 0 <= t < num_features]
         if bad or not take:

@@ -25,7 +25,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
 
-from ..errors import DuplicateModelError, InvalidArgumentError, UnknownModelError
+from ..errors import DuplicateModelError, InvalidArgumentError, UnknownModelError, shown, suggest
 from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD
 from .base import classifier_names, first_conv_name
 
@@ -128,7 +128,13 @@ def register_model(
 def list_models(
     pattern: str | list[str] = "*", *, family: str | None = None, exclude: str | list[str] | None = None
 ) -> list[str]:
-    """Registered model names matching shell wildcard ``pattern`` (or any of a list), sorted."""
+    """Registered model names matching shell wildcard ``pattern`` (or any of a list), sorted; ``family`` (a
+    registered one, else :class:`InvalidArgumentError`) keeps that family's only."""
+    families = sorted({info.family for info in _REGISTRY.values()})
+    if family is not None and family not in families:
+        hint = suggest(family, families) if isinstance(family, str) else []
+        mean = f"did you mean {', '.join(hint)}? " if hint else ""
+        raise InvalidArgumentError(f"unknown family {shown(family)}; {mean}(the families: {', '.join(families)})")
     pats = [pattern] if isinstance(pattern, str) else list(pattern)
     excl = [] if exclude is None else ([exclude] if isinstance(exclude, str) else list(exclude))
     names = [

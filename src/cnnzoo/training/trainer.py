@@ -42,6 +42,7 @@ from .guards import (
     open_run_directory,
     pairs,
 )
+from .monitor import Reading, StepMonitor
 from .outputs import (
     RunDirectory,
     load_checkpoint,
@@ -178,11 +179,9 @@ class Trainer:
         self.input_shape: tuple[int, ...] = ()
         self._partial: list[float] | None = None
         self._signals = StopSignals((signal.SIGUSR1,) if cfg.sigusr1 else ())
-        self._save_clock = time.monotonic()  # --save-every-minutes counts from here and from each save
-        self._save_agreed = False
+        self._monitor = StepMonitor(self._signals, self.dist, cfg.save_every_minutes)
         self._consumed = 0  # an epoch begun by another number of processes: samples they saw together
         self._dir: RunDirectory | None = None
-        self._stop_agreed = False
         self._epoch_start_step = 0
         self._loaded = False  # a checkpoint was loaded: its run directory is this run's own
         self._tb: TensorBoardLog | None = None
@@ -239,7 +238,7 @@ class Trainer:
                 stacklevel=2,
             )
             self._resume_from(resume)
-        self._stop_agreed = False
+        self._monitor.stop = False
         # a new run, not the continuation of this trainer's or a checkpoint's: it may not replace another's results
         fresh = not self._loaded and not self.history and self.step == 0
         self._dir = open_run_directory(
@@ -273,7 +272,7 @@ class Trainer:
                     break
                 self._end_epoch(stats)
                 # several processes stop together, at the point they agreed on in _read
-                if self._stop_agreed or (self._signals.received is not None and not self.dist.enabled):
+                if self._monitor.stop or (self._signals.received is not None and not self.dist.enabled):
                     break
             self._finish()
         return self._result(time.perf_counter() - t_start, images / train_seconds if train_seconds else 0.0)
@@ -338,8 +337,44 @@ class Trainer:
 
     # -------------------------------------------------------------- the loop
     def _train_epoch(self) -> tuple[dict[str, float], bool]:
-        cfg, e, skip = self.config, self.epoch, self.batch_in_epoch
+        cfg, skip = self.config, self.batch_in_epoch
         set_train_mode(self.net, self.model, self._frozen)
+        batches, skip = self._batches(skip)
+        totals = EpochTotals(self.device, self._partial, self.criterion)
+        if self._tb is not None:
+            self._tb.begin_epoch(self._partial, self.step)
+        self._epoch_start_step = self.step - (skip // cfg.grad_accum)
+        bar = progress_bar(
+            self.batches_per_epoch, skip, f"epoch {self.epoch + 1}/{cfg.epochs}", self.dist.is_main and cfg.verbose
+        )
+        micro, complete = skip, True
+        t0 = time.perf_counter()
+        for x, y in batches:
+            micro += 1
+            boundary = micro % cfg.grad_accum == 0 or micro == self.batches_per_epoch
+            self._forward_backward(x, y, micro, boundary, totals)
+            if not boundary:
+                continue
+            self._optimizer_step()
+            bar.update(micro - bar.n)
+            if self._stop_asked(totals, bar):
+                complete = micro == self.batches_per_epoch
+                break
+            if self.step >= self.total_steps:
+                break
+            if micro < self.batches_per_epoch and self._save_due():  # an epoch's end saves last.pt anyway
+                self._save_mid_epoch(totals, micro)
+        synchronize(self.device)  # the clock stops when the device has finished the epoch's work
+        totals.seconds += time.perf_counter() - t0
+        self._read(totals, bar)  # every epoch ends with a check: NaN is never saved (and a stop agreed)
+        bar.close()
+        self.batch_in_epoch = 0 if complete else micro
+        self._partial = None if complete else self._epoch_so_far(totals)
+        return self._epoch_stats(totals), complete
+
+    def _batches(self, skip: int) -> tuple[Any, int]:
+        """The epoch's batches on the device after the ``skip`` ones done already (and that number)."""
+        cfg, e = self.config, self.epoch
         if self._consumed:  # begun by another number of processes: the rest of its order is dealt out anew
             source = epoch_batches(self.train_loader, e, cfg.seed, consumed=self._consumed)
             skip = self.batch_in_epoch = max(0, self.batches_per_epoch - len(self.train_loader))
@@ -353,44 +388,14 @@ class Trainer:
             channels_last=self.channels_last,
             ahead=reads_ahead(self.train_loader, self.device),
         )
-        totals = EpochTotals(self.device, self._partial, self.criterion)
-        if self._tb is not None:
-            self._tb.begin_epoch(self._partial, self.step)
-        self._epoch_start_step = self.step - (skip // cfg.grad_accum)
-        bar = progress_bar(
-            self.batches_per_epoch, skip, f"epoch {e + 1}/{cfg.epochs}", self.dist.is_main and cfg.verbose
-        )
-        micro, complete = skip, True
-        t0 = time.perf_counter()
-        for x, y in batches:
-            micro += 1
-            boundary = micro % cfg.grad_accum == 0 or micro == self.batches_per_epoch
-            self._forward_backward(x, y, micro, boundary, totals)
-            if not boundary:
-                continue
-            self._optimizer_step()
-            bar.update(micro - bar.n)
-            if self.step % cfg.log_every == 0:
-                if self._read(totals, bar, e):
-                    complete = micro == self.batches_per_epoch
-                    break
-            elif self._signals.received is not None and not self.dist.enabled:
-                complete = micro == self.batches_per_epoch
-                break
-            if self.step >= self.total_steps:
-                break
-            if micro < self.batches_per_epoch and self._save_due():  # an epoch's end saves last.pt anyway
-                self._save_mid_epoch(totals, micro)
-        synchronize(self.device)  # the clock stops when the device has finished the epoch's work
-        totals.seconds += time.perf_counter() - t0
-        self._read(totals, bar, e)  # every epoch ends with a check: NaN is never saved (and a stop agreed)
-        bar.close()
+        return batches, skip
+
+    def _epoch_stats(self, totals: EpochTotals) -> dict[str, float]:
+        """The epoch's training loss, accuracy and speed, over all processes."""
         n_all = all_reduce_sum(
             torch.tensor([float(totals.images)], dtype=torch.float64, device=self.device), self.dist
         ).item()
         loss_sum, correct = all_reduce_sum(totals.sums.clone(), self.dist).tolist()
-        self.batch_in_epoch = 0 if complete else micro
-        self._partial = None if complete else self._epoch_so_far(totals)
         n = max(n_all, 1.0)
         return {
             "train_loss": loss_sum / n,
@@ -399,7 +404,7 @@ class Trainer:
             "seconds": totals.seconds,
             "images_per_s": n_all / totals.seconds if totals.seconds else 0.0,
             **totals.head_losses(self.dist),
-        }, complete
+        }
 
     def _forward_backward(
         self, x: torch.Tensor, y: torch.Tensor, micro: int, boundary: bool, totals: EpochTotals
@@ -437,40 +442,32 @@ class Trainer:
         if self.on_step is not None:
             self.on_step(self)
 
-    def _read(self, totals: EpochTotals, bar: Any, epoch: int) -> bool:
-        """The one host-device sync every ``log_every`` steps: check the loss, update the bar.
+    def _stop_asked(self, totals: EpochTotals, bar: Any) -> bool:
+        """Every ``log_every`` steps the read (where the processes agree); between reads a lone process's signal."""
+        if self.step % self.config.log_every == 0:
+            return self._read(totals, bar)
+        return self._signals.received is not None and not self.dist.enabled
 
-        Returns whether to stop (a signal; with several processes agreed by all-reduce).
-        """
-        flag = float(self._signals.received is not None)
-        # --save-every-minutes: rank 0's clock decides, for all (their clocks differ)
-        minutes = self.config.save_every_minutes
-        late = float(self.dist.is_main and minutes is not None and time.monotonic() - self._save_clock >= 60 * minutes)
-        local = torch.cat([totals.sums, totals.first_bad.double().view(1)])
-        if self.dist.enabled:
-            state = all_reduce_sum(
-                torch.cat([local, totals.sums.new_tensor([float(totals.images), flag, late])]), self.dist
-            )
-            loss_sum, correct, _, n, flag, late = state.tolist()
-            first_bad = int(local[2].item())
-            if flag and self._signals.received is None:  # another process was signalled (torchrun signals all)
-                self._signals.received = signal.SIGTERM
-        else:
-            loss_sum, correct, first_bad_f = local.tolist()
-            n, first_bad = totals.images, int(first_bad_f)
-        self._save_agreed = late > 0
-        if not math.isfinite(loss_sum) or first_bad >= 0:
+    def _read(self, totals: EpochTotals, bar: Any) -> bool:
+        """Read the epoch so far: a NaN/inf loss stops the run here, before anything is saved; returns
+        whether to stop (a signal, agreed by all processes)."""
+        reading = self._monitor.read(totals)
+        if reading.diverged:
             raise TrainingDivergedError(
                 diverged_message(
-                    epoch, first_bad, self._epoch_start_step, self.config.grad_accum, self._path("last.pt")
+                    self.epoch, reading.first_bad, self._epoch_start_step, self.config.grad_accum, self._path("last.pt")
                 )
             )
-        if n:
-            bar.set_postfix(loss=f"{loss_sum / n:.4f}", refresh=False)
+        self._show(reading, bar)
+        return reading.stop
+
+    def _show(self, reading: Reading, bar: Any) -> None:
+        """The running loss on the progress bar and, at the logged steps, in TensorBoard."""
+        if reading.images:
+            bar.set_postfix(loss=f"{reading.loss_sum / reading.images:.4f}", refresh=False)
         if self._tb is not None and self.step % self.config.log_every == 0:
-            self._tb.steps(self.step, loss_sum, correct, n, max(g["lr"] for g in self.optimizer.param_groups))
-        self._stop_agreed = flag > 0
-        return self._stop_agreed
+            lr = max(g["lr"] for g in self.optimizer.param_groups)
+            self._tb.steps(self.step, reading.loss_sum, reading.correct, reading.images, lr)
 
     def _end_epoch(self, stats: dict[str, float]) -> None:
         cfg = self.config
@@ -620,7 +617,7 @@ class Trainer:
 
     def _save_due(self) -> bool:
         every = self.config.save_every
-        return bool(every and self.step % every == 0) or self._save_agreed
+        return bool(every and self.step % every == 0) or self._monitor.save
 
     def _save_mid_epoch(self, totals: EpochTotals, micro: int) -> None:
         """step-N.pt: everything a resume needs from here, ``micro`` batches into the epoch (every process calls it)."""
@@ -633,7 +630,7 @@ class Trainer:
             self.batch_in_epoch, self._partial = kept
         if self._dir is not None:
             prune_step_checkpoints(self._dir.path, self.config.keep_last)
-        self._save_clock, self._save_agreed = time.monotonic(), False
+        self._monitor.saved()
 
     def _epoch_so_far(self, totals: EpochTotals) -> list[float]:
         """The unfinished epoch's sums of all processes together (the clock is this process's)."""

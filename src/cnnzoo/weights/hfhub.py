@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError
+from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError, shown
+from ..limits import LIMITS, check_input_size, nesting
 from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = [
@@ -156,14 +158,90 @@ def parse_revision(text: str) -> str | None:
     return revision or None
 
 
+#: the config.json fields cnnzoo reads and the JSON type of each (timm's ``save_for_hf`` writes them);
+#: other fields are timm's business and left alone
+_CONFIG_TYPES = {
+    "architecture": "string",
+    "num_classes": "integer",
+    "num_features": "integer",
+    "global_pool": "string",
+    "model_args": "object",
+    "label_names": "array",
+    "pretrained_cfg": "object",
+}
+_PRETRAINED_CFG_TYPES = {
+    "input_size": "array",
+    "crop_pct": "number",
+    "mean": "array",
+    "std": "array",
+    "interpolation": "string",
+    "tag": "string",
+    "license": "string",
+}
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "object": dict,
+    "array": list,
+}
+#: how deep a config.json may nest (timm's: pretrained_cfg -> input_size, 2)
+_CONFIG_DEPTH = 8
+
+
+def _wrong_type(fields: dict[str, Any], types: dict[str, str], prefix: str = "") -> str | None:
+    for name, kind in types.items():
+        value = fields.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, _JSON_TYPES[kind])):
+            return f"{prefix}{name} is {shown(value)}, not a JSON {kind}"
+    return None
+
+
+def _config_problem(config: Any) -> str | None:
+    """What is wrong with the fields of a config.json that cnnzoo reads (None: nothing)."""
+    if not isinstance(config, dict):
+        return f"it holds a JSON {type(config).__name__}, not an object"
+    if nesting(config) > _CONFIG_DEPTH:
+        return f"it nests deeper than {_CONFIG_DEPTH} levels"
+    problem = _wrong_type(config, _CONFIG_TYPES)
+    pcfg = config.get("pretrained_cfg") or {}
+    problem = problem or _wrong_type(pcfg, _PRETRAINED_CFG_TYPES, "pretrained_cfg.")
+    if problem is not None:
+        return problem
+    numbers = [x for x in (pcfg.get("crop_pct"), *(pcfg.get("mean") or ()), *(pcfg.get("std") or ())) if x is not None]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers):
+        return "pretrained_cfg's crop_pct, mean and std must be finite numbers"
+    if not 0 < (1 if pcfg.get("crop_pct") is None else pcfg["crop_pct"]) <= 1 or 0 in (pcfg.get("std") or ()):
+        return f"pretrained_cfg's crop_pct ({shown(pcfg.get('crop_pct'))}) must be in (0, 1] and no std 0"
+    if not 0 <= (config.get("num_classes") or 0) <= LIMITS["num_classes"]:
+        return f"num_classes is {shown(config['num_classes'])}, not from 0 to {LIMITS['num_classes']:,}"
+    if not all(isinstance(x, str) for x in config.get("label_names") or ()):
+        return "label_names holds something other than strings"
+    size = pcfg.get("input_size") or [3, 224, 224]
+    if len(size) != 3:
+        return f"pretrained_cfg.input_size is {shown(size)}, not [channels, height, width]"
+    try:
+        check_input_size(size, WeightsError)
+    except WeightsError as e:
+        return f"pretrained_cfg.input_size: {e}"
+    return None
+
+
 def _read_config(path: Path | None, ref: str) -> dict[str, Any]:
+    """The config.json at ``path`` ({} without one), its fields cnnzoo reads checked here, once: a
+    :class:`WeightsError` for a file that is not JSON, nests absurdly deep or has a field of the wrong type."""
     if path is None:
         return {}
     try:
         loaded = json.loads(read_bytes(path, "Hub config", limit=MAX_TEXT_BYTES, error=WeightsError))
+        problem = _config_problem(loaded)
     except ValueError as e:
-        raise WeightsError(f"the config.json of {ref} is not readable JSON: {e}") from None
-    return loaded if isinstance(loaded, dict) else {}
+        problem = f"it is not readable JSON: {e}"
+    except RecursionError:  # the JSON parser recurses once per level: a few thousand brackets exhaust the stack
+        problem = f"it nests deeper than {_CONFIG_DEPTH} levels"
+    if problem is not None:
+        raise WeightsError(f"the config.json of {ref} is not usable: {problem}")
+    return cast(dict[str, Any], loaded)
 
 
 def local_checkpoint(ref: str) -> tuple[Path, dict[str, Any]]:
@@ -215,7 +293,7 @@ def hub_architecture(ref: str) -> str:
     arch = checkpoint_of(ref)[1].get("architecture")
     if arch in TIMM_ARCHITECTURES:
         return TIMM_ARCHITECTURES[arch]
-    if isinstance(arch, str) and arch.startswith(CNNZOO_PREFIX) and is_model(arch[len(CNNZOO_PREFIX) :]):
+    if arch is not None and arch.startswith(CNNZOO_PREFIX) and is_model(arch[len(CNNZOO_PREFIX) :]):
         return arch[len(CNNZOO_PREFIX) :]
     known = ", ".join(sorted(TIMM_ARCHITECTURES))
     raise WeightsError(

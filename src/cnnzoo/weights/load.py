@@ -255,11 +255,10 @@ def _from_hub(model_name: str, ref: str, probe: Probe | None) -> ResolvedWeights
     path, config = hfhub.checkpoint_of(ref)
     repo = hfhub.parse_ref(ref)
     resolved = _from_file(model_name, path, probe)
-    found = config.get("pretrained_cfg")
-    pcfg: dict[str, Any] = found if isinstance(found, dict) else {}
+    pcfg = config.get("pretrained_cfg") or {}  # the fields' types were checked where config.json was read
     num_classes = config.get("num_classes", resolved.num_classes)
     input_size = tuple(pcfg.get("input_size") or (resolved.in_chans or 3, 224, 224))
-    crop_pct = float(pcfg.get("crop_pct") or DEFAULT_CROP_PCT)
+    crop_pct = pcfg.get("crop_pct") or DEFAULT_CROP_PCT
     entry = WeightsEntry(
         tag=ref,
         architecture=model_name,
@@ -269,22 +268,22 @@ def _from_hub(model_name: str, ref: str, probe: Probe | None) -> ResolvedWeights
         sha256=None,
         hash_prefix=None,
         layout=resolved.layout,
-        num_classes=int(num_classes) if isinstance(num_classes, int) else 1000,
+        num_classes=num_classes if num_classes is not None else 1000,
         input_size=input_size,
         resize_size=int(input_size[-1] / crop_pct),
         crop_pct=crop_pct,
         mean=tuple(pcfg.get("mean") or IMAGENET_MEAN),
         std=tuple(pcfg.get("std") or IMAGENET_STD),
-        interpolation=str(pcfg.get("interpolation") or "bilinear"),
+        interpolation=pcfg.get("interpolation") or "bilinear",
         labels="imagenet" if num_classes == 1000 else "",
-        dataset=str(pcfg.get("tag") or ""),
-        license=str(pcfg.get("license") or ""),
+        dataset=pcfg.get("tag") or "",
+        license=pcfg.get("license") or "",
         hf_hub_id=repo,
         hf_filename=path.name,
     )
     labels = config.get("label_names")
-    if isinstance(labels, list) and len(labels) == num_classes:
-        entry = dataclasses.replace(entry, labels=tuple(str(x) for x in labels))
+    if labels is not None and len(labels) == num_classes:
+        entry = dataclasses.replace(entry, labels=tuple(labels))
     return dataclasses.replace(resolved, entry=entry)
 
 
