@@ -169,8 +169,6 @@ class EpochTotals:
 
     #: the leading numbers of :meth:`partial`, which ``__init__`` reads back in this order
     PARTIAL_FIELDS = ("loss_sum", "correct", "images", "seconds")
-    #: what :meth:`partial` holds, in words (for a checkpoint reader's message)
-    PARTIAL_LAYOUT = "null or the epoch's sums so far (loss, correct, images, seconds, then one loss per head)"
 
     @classmethod
     def is_partial(cls, value: Any) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_rng_state", "set_rng_state"]
+__all__ = ["seed_everything", "get_rng_state", "set_rng_state", "is_rng_state"]
 
 
 def seed_everything(seed: int, deterministic: bool | None = None, device: torch.device | None = None) -> None:
@@ -52,6 +52,23 @@ def get_rng_state() -> dict[str, Any]:
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
     return state
+
+
+def is_rng_state(value: Any) -> bool:
+    """Whether ``value`` has the layout :func:`get_rng_state` writes (a checkpoint reader's check)."""
+    if not isinstance(value, dict) or not isinstance(value.get("torch"), torch.Tensor):
+        return False
+    py, npy = value.get("python"), value.get("numpy")
+    return (
+        isinstance(py, list)
+        and len(py) == 3
+        and isinstance(py[1], list)
+        and isinstance(npy, list)
+        and len(npy) == 5
+        and isinstance(npy[0], str)
+        and isinstance(npy[1], torch.Tensor)
+        and isinstance(value.get("cuda", []), list)
+    )
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
