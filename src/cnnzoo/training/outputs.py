@@ -23,7 +23,7 @@ import torch
 
 from ..atomic import atomic_write, pid_alive, remove_stale_temp_files
 from ..errors import CheckpointError, OutputDirError, WriteError
-from .checkpoint import checkpoint_problem, load_checkpoint
+from ..weights.checkpoint import checkpoint_problem, load_checkpoint
 from .config import TrainConfig, save_config
 
 __all__ = [

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 import warnings
-from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_rng_state", "set_rng_state", "is_rng_state"]
+from ..weights.checkpoint import RngState
+
+__all__ = ["seed_everything", "get_rng_state", "set_rng_state"]
 
 
 def seed_everything(seed: int, deterministic: bool | None = None, device: torch.device | None = None) -> None:
@@ -41,11 +42,12 @@ def seed_everything(seed: int, deterministic: bool | None = None, device: torch.
         )
 
 
-def get_rng_state() -> dict[str, Any]:
-    """Every RNG state as tensors and plain lists (storable with ``weights_only`` loading)."""
+def get_rng_state() -> RngState:
+    """Every RNG state as tensors and plain lists (storable with ``weights_only`` loading), as a
+    checkpoint describes them (:class:`~cnnzoo.weights.checkpoint.RngState`)."""
     version, mt, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
+    state: RngState = {
         "torch": torch.get_rng_state(),
         "python": [version, list(mt), gauss],
         "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
@@ -54,24 +56,7 @@ def get_rng_state() -> dict[str, Any]:
     return state
 
 
-def is_rng_state(value: Any) -> bool:
-    """Whether ``value`` has the layout :func:`get_rng_state` writes (a checkpoint reader's check)."""
-    if not isinstance(value, dict) or not isinstance(value.get("torch"), torch.Tensor):
-        return False
-    py, npy = value.get("python"), value.get("numpy")
-    return (
-        isinstance(py, list)
-        and len(py) == 3
-        and isinstance(py[1], list)
-        and isinstance(npy, list)
-        and len(npy) == 5
-        and isinstance(npy[0], str)
-        and isinstance(npy[1], torch.Tensor)
-        and isinstance(value.get("cuda", []), list)
-    )
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: RngState) -> None:
     """Restore the states of :func:`get_rng_state`."""
     torch.set_rng_state(state["torch"])
     version, mt, gauss = state["python"]

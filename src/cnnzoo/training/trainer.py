@@ -31,7 +31,7 @@ from ..device import autocast, describe_precision, synchronize
 from ..errors import CheckpointError, TrainingDivergedError
 from ..models.base import googlenet_loss
 from ..models.deterministic import use_deterministic_layers
-from .checkpoint import Checkpoint, WeightsCheckpoint, run_record
+from ..weights.checkpoint import Checkpoint, WeightsCheckpoint, run_record
 from .config import TrainConfig
 from .distributed import all_reduce_sum, barrier, gather_objects
 from .guards import (

@@ -1,14 +1,15 @@
 """The one reader of weight files and checkpoints: opened once, checked, then parsed safely.
 
 Every ``.pth``/``.pt`` file (pretrained weights, a run's ``last.pt``/``best.pt``) and every
-``.safetensors`` file goes through :func:`open_weights` (or :func:`read_file` and :func:`parse`
-for bytes already in memory, as a download is):
+``.safetensors`` file goes through :func:`open_weights` (or :func:`read_file` and :func:`parse`):
 
 * the path is opened once (:func:`cnnzoo.reading.open_file`: a regular file within
   ``CNNZOO_MAX_WEIGHTS_BYTES``), and everything after reads that open file: its SHA-256 is
   streamed, and its tensors are memory-mapped through the same descriptor, so a file of many
-  GB is never read whole into memory, and a file renamed over the path after the check is
-  never the one loaded;
+  GB is never read whole into memory, and a file renamed over the path meanwhile is not the
+  one loaded. A file whose hash decides whether it is trusted (a catalogued download in the
+  cache) is instead read whole by :func:`read_file` and parsed from those bytes by
+  :func:`parse`: a mapped file rewritten in place after its check would load other bytes;
 * ``torch.save`` writes a zip archive whose members carry CRC-32 checksums that
   ``torch.load`` does not verify: they are verified here (streamed), so that a flipped bit is
   refused, not loaded as a slightly different weight;
@@ -49,6 +50,10 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 
 _HINT = " (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)"
+_NOT_TORCH = (
+    "'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
+    "pass a .pth/.pt/.safetensors state dict"
+)
 
 
 def read_file(path: str | os.PathLike[str]) -> bytes:
@@ -63,7 +68,7 @@ class WeightsFile:
 
     def __init__(self, fd: int, path: str | os.PathLike[str]) -> None:
         self.fd, self.path = fd, path
-        head = os.pread(fd, 16, 0)
+        self.head = head = os.pread(fd, 16, 0)
         self.is_zip = head[:4] == _ZIP_MAGIC
         self.is_safetensors = is_safetensors(head, os.fstat(fd).st_size)
         # the open file by a path of its own (Linux): torch's and safetensors' mmap take a path,
@@ -86,7 +91,9 @@ class WeightsFile:
         """The file's content (see the module docstring), tensors memory-mapped where the format allows."""
         if self.is_safetensors:
             return _parse_safetensors(self._mappable, self.path)
-        if not self.is_zip:  # torch's legacy format cannot be mapped: it is parsed from the stream
+        if not self.is_zip:  # torch's legacy format (a pickle) cannot be mapped: it is parsed from the stream
+            if self.head[:1] != pickle.PROTO:
+                raise CheckpointError(_NOT_TORCH.format(path=self.path))
             with self._stream() as f:
                 return _torch_load(f, self.path)
         with self._stream() as f:
@@ -148,10 +155,7 @@ def _torch_load(source: Any, path: str | os.PathLike[str], mmap: bool = False) -
             f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
         ) from None
     except Exception:  # noqa: BLE001 - a text or other file read as a legacy pickle fails any which way (KeyError ...)
-        raise CheckpointError(
-            f"'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
-            "pass a .pth/.pt/.safetensors state dict"
-        ) from None
+        raise CheckpointError(_NOT_TORCH.format(path=path)) from None
 
 
 def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:

@@ -38,7 +38,8 @@ from ..models.registry import get_model_entry, is_model, list_models
 from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
 from . import cache, hfhub
 from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
-from .files import parse, read_file, read_weights_file
+from .checkpoint import checked, is_run_checkpoint
+from .files import open_weights, parse, read_file, read_weights_file
 from .keymaps import KEY_MAPS
 
 __all__ = [
@@ -242,7 +243,9 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
 
 def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
     path = cache.locate(entry)
-    # one read: the bytes whose hash is checked are the bytes that are loaded
+    # read whole, once: the bytes whose hash is trusted are the bytes that are loaded (a mapped
+    # file rewritten in place after its check would load other bytes); a catalogued file is of a
+    # known, published size
     data = read_file(path)
     cache.verify_digest(entry, path, hashlib.sha256(data).hexdigest())
     state, layout, _ = convert_state_dict(parse(data, path), path, entry.layout)
@@ -289,14 +292,17 @@ def _from_hub(model_name: str, ref: str, probe: Probe | None) -> ResolvedWeights
 
 
 def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeights:
-    data = read_file(path)  # one read: what is identified by its hash is what is loaded
-    entry = _identify(hashlib.sha256(data).hexdigest(), model_name)
-    if entry is not None and entry.architecture != model_name:
-        raise IncompatibleWeightsError(
-            f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
-            f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')"
-        )
-    state, layout, ckpt_model, run = _convert(parse(data, path), path, entry.layout if entry else None)
+    with open_weights(path) as f:  # one open: what is identified by its hash is what is loaded
+        entry = _identify(f.sha256(), model_name)
+        if entry is not None and entry.architecture != model_name:
+            raise IncompatibleWeightsError(
+                f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
+                f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')"
+            )
+        obj = f.load()
+    if is_run_checkpoint(obj):  # a cnnzoo run's: checked as every reader of one checks it
+        checked(obj, path)
+    state, layout, ckpt_model, run = _convert(obj, path, entry.layout if entry else None)
     if ckpt_model is not None:
         base = ckpt_model.partition(".")[0]
         if base != model_name:

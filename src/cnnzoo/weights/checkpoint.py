@@ -16,29 +16,49 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, TypedDict, Union
 
 import torch
 
 from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsError
-from ..weights.files import open_weights
-from .seeding import is_rng_state
+from .files import open_weights
 
-__all__ = ["WeightsCheckpoint", "Checkpoint", "load_checkpoint", "checkpoint_problem", "check_joins", "run_record"]
+__all__ = [
+    "WeightsCheckpoint",
+    "Checkpoint",
+    "RngState",
+    "PARTIAL_FIELDS",
+    "load_checkpoint",
+    "is_run_checkpoint",
+    "checked",
+    "checkpoint_problem",
+    "check_joins",
+    "run_record",
+]
 
 
-def _is_partial(value: Any) -> bool:
-    # the unfinished epoch's sums are described by the class that writes them (imported here: the
-    # training parts import the outputs module, which imports this one)
-    from .parts import EpochTotals
-
-    return EpochTotals.is_partial(value)
+#: the leading numbers of an unfinished epoch's sums (``partial``), then one loss sum per head for a
+#: model with auxiliary outputs (:meth:`cnnzoo.training.parts.EpochTotals.partial` writes them)
+PARTIAL_FIELDS = ("loss_sum", "correct", "images", "seconds")
 
 
-#: the unfinished epoch's sums, in words
-PARTIAL_LAYOUT = "null or the epoch's sums so far (loss, correct, images, seconds, then one loss per head)"
+# random.getstate() (version, state, gauss) and np.random.get_state() as lists, the keys a tensor
+PythonRng = Annotated[list[Any], lambda v: len(v) == 3 and isinstance(v[1], list)]
+NumpyRng = Annotated[list[Any], lambda v: len(v) == 5 and isinstance(v[0], str) and isinstance(v[1], torch.Tensor)]
+
+
+class RngState(TypedDict):
+    """Every random-number-generator state (:func:`cnnzoo.training.seeding.get_rng_state`)."""
+
+    torch: torch.Tensor
+    python: PythonRng
+    numpy: NumpyRng
+    cuda: list[torch.Tensor]
+
+
 Count = Annotated[int, lambda v: v >= 0]
 Positive = Annotated[int, lambda v: v >= 1]
+Partial = Annotated[list[float], lambda v: len(v) >= len(PARTIAL_FIELDS)]
 
 
 def _entry(what: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
@@ -83,10 +103,12 @@ class Checkpoint(WeightsCheckpoint):
     scheduler: dict[str, Any] = _entry("a schedule state")
     scaler: dict[str, Any] | None = _entry("a gradient scaler state or null", None)
     ema: dict[str, Any] | None = _entry("an EMA state or null", None)
-    rng: Annotated[dict[str, Any], is_rng_state] = _entry("the random-number-generator states cnnzoo saves")
-    rng_ranks: list[Annotated[dict[str, Any], is_rng_state]] | None = _entry("one set of RNG states per process", None)
+    rng: RngState = _entry("the random-number-generator states cnnzoo saves")
+    rng_ranks: list[RngState] | None = _entry("one set of RNG states per process", None)
     batch_in_epoch: Count = _entry("an integer >= 0", 0)
-    partial: Annotated[list[float] | None, _is_partial] = _entry(PARTIAL_LAYOUT, None)
+    partial: Partial | None = _entry(
+        "null or the epoch's sums so far (loss, correct, images, seconds, then one loss per head)", None
+    )
     world_size: Positive = _entry("an integer >= 1", 1)
     loader_batch: Positive | None = _entry("an integer >= 1", None)
 
@@ -115,6 +137,9 @@ def _fits(value: Any, hint: Any) -> bool:
         return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
     if origin is dict:
         return isinstance(value, dict) and all(_fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items())
+    if typing.is_typeddict(hint):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        return isinstance(value, dict) and all(k in value and _fits(value[k], h) for k, h in hints.items())
     if hint is Any:
         return True
     if hint is type(None):
@@ -150,8 +175,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
     """Load a cnnzoo training checkpoint safely: the one reader of ``last.pt``/``best.pt`` for
     ``--resume``, ``eval``, ``predict``, ``export`` and ``create_model(pretrained=PATH)``.
 
-    Read by :func:`cnnzoo.weights.files.load_weights_file` (memory-mapped, zip checksums
-    verified, ``weights_only``) and checked against :class:`Checkpoint`. A missing, truncated
+    Read by :func:`cnnzoo.weights.files.open_weights` (memory-mapped, zip checksums verified,
+    ``weights_only``) and checked against :class:`Checkpoint` (:func:`checked`, which
+    ``create_model(pretrained=PATH)`` applies to a run's checkpoint too). A missing, truncated
     or foreign file is a :class:`CheckpointError` saying what is wrong; with ``expect_model`` a
     checkpoint of another model is refused by name.
     """
@@ -169,15 +195,26 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
             ) from None
         except (CheckpointError, WeightsError) as e:
             raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {e}") from None
-    if not isinstance(state, dict) or "model" not in state or "model_name" not in state:
+    if not is_run_checkpoint(state):
         raise CheckpointError(
             f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
             "for plain weights use --pretrained PATH"
         )
+    return checked(state, p, expect_model=expect_model)
+
+
+def is_run_checkpoint(obj: Any) -> bool:
+    """Whether a loaded file is a cnnzoo run's checkpoint (else plain weights or another trainer's)."""
+    return isinstance(obj, dict) and "model" in obj and "model_name" in obj
+
+
+def checked(state: dict[str, Any], path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any]:
+    """``state``, a loaded run checkpoint, once it is found to be what :class:`Checkpoint` describes
+    (and of ``expect_model``): else a :class:`CheckpointError` saying what is wrong."""
     problem = checkpoint_problem(state)
     if problem is not None:
-        raise CheckpointError(f"{p} is not a usable cnnzoo checkpoint: {problem}; resume from a run's last.pt")
-    check_joins(state, p, model=expect_model)
+        raise CheckpointError(f"{path} is not a usable cnnzoo checkpoint: {problem}; resume from a run's last.pt")
+    check_joins(state, path, model=expect_model)
     return state
 
 
@@ -187,7 +224,7 @@ def _names(classes: list[str]) -> str:
 
 def check_joins(
     state: dict[str, Any],
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | None,
     *,
     model: str | None = None,
     classes: list[str] | None = None,
@@ -207,7 +244,8 @@ def check_joins(
             differences.append(f"has {state[key]} {what} and this run {now}")
     if differences:
         hint = f"use --model {state['model_name']} or another checkpoint" if model else "give data of the run's classes"
-        raise CheckpointError(f"checkpoint {path} {'; it '.join(differences)}; {hint}")
+        name = f"checkpoint {path}" if path is not None else "the checkpoint"
+        raise CheckpointError(f"{name} {'; it '.join(differences)}; {hint}")
 
 
 def split(name: str) -> str:
