@@ -16,6 +16,7 @@ from helpers import cli_error, image_folder
 import cnnzoo
 import cnnzoo.reading
 from cnnzoo.errors import CheckpointError, WeightsError
+from cnnzoo.models.googlenet import GoogLeNetOutputs
 from cnnzoo.training.parts import EpochTotals
 from cnnzoo.weights.checkpoint import Checkpoint, WeightsCheckpoint, checkpoint_problem, load_checkpoint
 
@@ -115,8 +116,8 @@ def test_predict_with_arguments_the_checkpoint_was_not_trained_with(capsys, pets
 
 def test_a_mid_epoch_checkpoint_of_a_model_with_auxiliary_heads_is_read(pets, tmp_path):
     run, _, _ = pets
-    model = cnnzoo.create_model("googlenet", num_classes=2).train()
-    out, target = model(torch.randn(2, 3, 64, 64)), torch.tensor([0, 1])
+    # GoogLeNet's training output: the main logits and two auxiliary heads' (Szegedy et al. 2014, Sec. 5)
+    out, target = GoogLeNetOutputs(torch.randn(2, 2), torch.randn(2, 2), torch.randn(2, 2)), torch.tensor([0, 1])
     totals = EpochTotals(torch.device("cpu"))
     totals.add(torch.nn.functional.cross_entropy(out.logits, target), out, target, 1)
     state = {**torch.load(run / "last.pt", weights_only=True), "partial": totals.partial(), "batch_in_epoch": 1}

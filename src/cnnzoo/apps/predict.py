@@ -26,7 +26,7 @@ from ..data.decode import check_resized, read_image
 from ..errors import CheckpointError, DataError, InvalidArgumentError, WeightsError
 from ..limits import check_count, check_input_size
 from ..reading import walk_files
-from ..weights.checkpoint import check_joins, checked, is_run_checkpoint
+from ..weights.checkpoint import check_joins, checked
 from ..weights.files import read_weights_file
 
 __all__ = [
@@ -398,13 +398,6 @@ def cam_overlay(
     return _save_figure(explanation_figure(model, image, "cam", target=target, layer=layer), output)
 
 
-def _run_checkpoint(path: str) -> dict[str, Any] | None:
-    """A cnnzoo run's checkpoint, read (memory-mapped) and checked as every reader of one checks it;
-    None for other weight files, which ``create_model`` reads."""
-    obj = read_weights_file(path)
-    return checked(obj, path) if is_run_checkpoint(obj) else None
-
-
 def load_model(
     model: str | None, pretrained: bool | str | None = True, model_args: dict[str, Any] | None = None
 ) -> nn.Module:
@@ -426,7 +419,8 @@ def load_model(
         raise InvalidArgumentError("predict needs weights: pretrained must be True, a tag or a file")
     text = os.fspath(pretrained)
     if os.path.exists(text) or text.endswith((".pth", ".pt", ".safetensors", ".bin")):
-        run = _run_checkpoint(text) if os.path.isfile(text) else None
+        # a cnnzoo run's checkpoint is checked as every reader of one checks it; other weights go to create_model
+        run = checked(read_weights_file(text), text) if os.path.isfile(text) else None
         if run is not None:
             check_joins(run, text, model=model, num_classes=args.get("num_classes"), in_chans=args.get("in_chans"))
             kwargs = run["config"].get("model_kwargs") or {}

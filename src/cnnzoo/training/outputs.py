@@ -88,13 +88,9 @@ def newest_checkpoint(directory: str | os.PathLike[str]) -> tuple[Path, dict[str
     was gathered into it, so one that loads is complete; a damaged one is passed over.
     """
     d = Path(directory)
-    if not d.is_dir():
-        return None
     found: list[tuple[int, int, Path, dict[str, Any]]] = []
     for path in [d / "last.pt", *sorted(d.glob(STEP_CHECKPOINTS))]:
-        if not path.is_file():
-            continue
-        try:
+        try:  # the reader refuses what is missing, not a file, damaged or foreign
             state = load_checkpoint(path)
         except CheckpointError:
             continue

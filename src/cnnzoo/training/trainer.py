@@ -121,8 +121,9 @@ class Trainer:
     schedule, EMA, RNG states and the position in the data are restored here, so that
     :meth:`fit` ends with the weights of an uninterrupted run. The run directory is
     ``output_dir``, else ``config.output``, else (resuming from a path) the checkpoint's
-    directory, else a new ``runs/<model>-<time>``. ``meta`` is recorded in every checkpoint (``cnnzoo.train`` puts
-    the class names and the evaluation preprocessing there, for ``cnnzoo predict``).
+    directory, else a new ``runs/<model>-<time>``. ``meta`` is recorded in every checkpoint: the fields of
+    :class:`~cnnzoo.weights.checkpoint.RunRecord` (``cnnzoo.train`` puts the class names and the
+    evaluation preprocessing there, for ``cnnzoo predict``).
     """
 
     def __init__(

@@ -23,18 +23,7 @@ import torch
 from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsError
 from .files import open_weights
 
-__all__ = [
-    "WeightsCheckpoint",
-    "Checkpoint",
-    "RngState",
-    "PARTIAL_FIELDS",
-    "load_checkpoint",
-    "is_run_checkpoint",
-    "checked",
-    "checkpoint_problem",
-    "check_joins",
-    "run_record",
-]
+__all__ = ["RunRecord", "WeightsCheckpoint", "Checkpoint", "load_checkpoint", "checked", "check_joins"]
 
 
 #: the leading numbers of an unfinished epoch's sums (``partial``), then one loss sum per head for a
@@ -66,7 +55,17 @@ def _entry(what: str, default: Any = dataclasses.MISSING, factory: Any = datacla
 
 
 @dataclasses.dataclass(kw_only=True)
-class WeightsCheckpoint:
+class RunRecord:
+    """What a checkpoint records of the data a run was trained on (the Trainer's ``meta``)."""
+
+    classes: list[str] | None = _entry("a list of class names", None)
+    in_chans: Count | None = _entry("an integer or null", None)
+    data: str | None = _entry("a data source", None)
+    preprocessing: dict[str, Any] | None = _entry("a mapping of preprocessing settings", None)
+
+
+@dataclasses.dataclass(kw_only=True)
+class WeightsCheckpoint(RunRecord):
     """A run's weights and what it was trained on (``best.pt``); the fields without a default are
     required, the others may be absent from an older file."""
 
@@ -80,11 +79,6 @@ class WeightsCheckpoint:
     best_top1: float | None = _entry("a number or null", None)
     best_epoch: Count = _entry("an integer >= 0", 0)
     history: list[dict[str, float]] = _entry("a list of rows of numbers", factory=list)
-    # what the run was trained on (the Trainer's ``meta``: see run_record)
-    classes: list[str] | None = _entry("a list of class names", None)
-    in_chans: Count | None = _entry("an integer or null", None)
-    data: str | None = _entry("a data source", None)
-    preprocessing: dict[str, Any] | None = _entry("a mapping of preprocessing settings", None)
 
     def to_dict(self) -> dict[str, Any]:
         """The dict ``torch.save`` writes (plain containers: it loads with ``weights_only=True``)."""
@@ -113,17 +107,14 @@ class Checkpoint(WeightsCheckpoint):
     loader_batch: Positive | None = _entry("an integer >= 1", None)
 
 
-_RECORD = ("classes", "in_chans", "data", "preprocessing")
-
-
 def run_record(meta: dict[str, Any] | None) -> dict[str, Any]:
-    """A Trainer's ``meta``: what a checkpoint records of the run (an unknown key is refused now,
+    """A Trainer's ``meta``, the :class:`RunRecord` of its checkpoints (an unknown key is refused now,
     not at the first save)."""
-    meta = dict(meta or {})
-    unknown = sorted(set(meta) - set(_RECORD))
+    known = [f.name for f in dataclasses.fields(RunRecord)]
+    unknown = sorted(set(meta or {}) - set(known))
     if unknown:
-        raise ConfigError(f"meta may record {', '.join(_RECORD)}; not {', '.join(unknown)}")
-    return meta
+        raise ConfigError(f"meta may record {', '.join(known)}; not {', '.join(unknown)}")
+    return dict(meta or {})
 
 
 def _fits(value: Any, hint: Any) -> bool:
@@ -195,27 +186,25 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
             ) from None
         except (CheckpointError, WeightsError) as e:
             raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {e}") from None
-    if not is_run_checkpoint(state):
+    run = checked(state, p, expect_model=expect_model)
+    if run is None:
         raise CheckpointError(
             f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
             "for plain weights use --pretrained PATH"
         )
-    return checked(state, p, expect_model=expect_model)
+    return run
 
 
-def is_run_checkpoint(obj: Any) -> bool:
-    """Whether a loaded file is a cnnzoo run's checkpoint (else plain weights or another trainer's)."""
-    return isinstance(obj, dict) and "model" in obj and "model_name" in obj
-
-
-def checked(state: dict[str, Any], path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any]:
-    """``state``, a loaded run checkpoint, once it is found to be what :class:`Checkpoint` describes
-    (and of ``expect_model``): else a :class:`CheckpointError` saying what is wrong."""
-    problem = checkpoint_problem(state)
+def checked(obj: Any, path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any] | None:
+    """``obj``, a loaded file, if it is a cnnzoo run's checkpoint (None if it is other weights) found
+    to be what :class:`Checkpoint` describes, and of ``expect_model``: else a :class:`CheckpointError`."""
+    if not (isinstance(obj, dict) and "model" in obj and "model_name" in obj):
+        return None
+    problem = checkpoint_problem(obj)
     if problem is not None:
         raise CheckpointError(f"{path} is not a usable cnnzoo checkpoint: {problem}; resume from a run's last.pt")
-    check_joins(state, path, model=expect_model)
-    return state
+    check_joins(obj, path, model=expect_model)
+    return obj
 
 
 def _names(classes: list[str]) -> str:
@@ -234,7 +223,7 @@ def check_joins(
     """Refuse (one line saying every difference) a checkpoint whose model, classes, number of classes
     or input channels differ from those of the run it joins; what is not given is not compared."""
     differences = []
-    if model is not None and split(state["model_name"]) != split(model):
+    if model is not None and state["model_name"].partition(".")[0] != model.partition(".")[0]:  # tags aside
         differences.append(f"is of model '{state['model_name']}', not '{model}'")
     saved = state.get("classes")
     if classes is not None and saved and list(saved) != list(classes):
@@ -243,11 +232,8 @@ def check_joins(
         if now is not None and state.get(key) is not None and state[key] != now:
             differences.append(f"has {state[key]} {what} and this run {now}")
     if differences:
-        hint = f"use --model {state['model_name']} or another checkpoint" if model else "give data of the run's classes"
         name = f"checkpoint {path}" if path is not None else "the checkpoint"
-        raise CheckpointError(f"{name} {'; it '.join(differences)}; {hint}")
-
-
-def split(name: str) -> str:
-    """A model name without its weight tag (``resnet18.tv_in1k`` -> ``resnet18``)."""
-    return name.partition(".")[0]
+        raise CheckpointError(
+            f"{name} {'; it '.join(differences)}; use it with its own model (--model {state['model_name']}), "
+            "data and arguments, or another checkpoint"
+        )
