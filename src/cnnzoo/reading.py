@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .errors import CnnzooError
 
-__all__ = ["read_bytes", "walk_files", "env_limit", "MAX_WEIGHTS_BYTES", "MAX_TEXT_BYTES"]
+__all__ = ["open_file", "read_bytes", "walk_files", "env_limit", "MAX_WEIGHTS_BYTES", "MAX_TEXT_BYTES"]
 
 #: the largest weights file or checkpoint read (``CNNZOO_MAX_WEIGHTS_BYTES``): VGG-19 with Adam's
 #: two moments is about 1.7 GB
@@ -51,6 +51,33 @@ def _kind(mode: int) -> str:
     return next((k for test, k in _KINDS if test(mode)), "not a regular file")
 
 
+def open_file(
+    path: str | os.PathLike[str], what: str, *, limit: int, error: type[CnnzooError], pipe: bool = False, hint: str = ""
+) -> int:
+    """A descriptor of the regular file ``path``, opened once and checked (see :func:`read_bytes`);
+    the caller closes it. Its size, known before a byte is read, is within ``limit``."""
+    name = repr(os.fspath(path))[1:-1]  # one line, whatever the name holds
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise error(f"{what} {name} does not exist") from None
+    except OSError as e:  # ELOOP, EACCES, ENOTDIR, ENAMETOOLONG
+        raise error(f"cannot read {what} {name}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) and not (pipe and stat.S_ISFIFO(st.st_mode)):
+            raise error(f"{what} {name} is {_kind(st.st_mode)}, not a file; give a regular file")
+        if stat.S_ISREG(st.st_mode) and st.st_size > limit:
+            raise error(f"{what} {name} is {st.st_size:,} bytes, over the limit of {limit:,}{hint}")
+        os.set_blocking(fd, True)  # a pipe: wait for its writer (``<(...)``), as a shell would
+    except BaseException as e:
+        os.close(fd)
+        if isinstance(e, OSError):
+            raise error(f"cannot read {what} {name}: {e.strerror}") from None
+        raise
+    return fd
+
+
 def read_bytes(
     path: str | os.PathLike[str], what: str, *, limit: int, error: type[CnnzooError], pipe: bool = False, hint: str = ""
 ) -> bytes:
@@ -60,28 +87,16 @@ def read_bytes(
     symbolic links, a directory, FIFO, device or socket (a pipe too, unless ``pipe``), and a file
     over ``limit`` bytes (``hint`` says how to raise it). Never blocks on a FIFO without a writer.
     """
-    name = repr(os.fspath(path))[1:-1]  # one line, whatever the name holds
+    name = repr(os.fspath(path))[1:-1]
+    fd = open_file(path, what, limit=limit, error=error, pipe=pipe, hint=hint)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise error(f"{what} {name} does not exist") from None
-    except OSError as e:  # ELOOP, EACCES, ENOTDIR, ENAMETOOLONG
-        raise error(f"cannot read {what} {name}: {e.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        size = os.fstat(fd).st_size if stat.S_ISREG(mode) else 0
-        if not stat.S_ISREG(mode) and not (pipe and stat.S_ISFIFO(mode)):
-            raise error(f"{what} {name} is {_kind(mode)}, not a file; give a regular file")
-        if size > limit:
-            raise error(f"{what} {name} is {size:,} bytes, over the limit of {limit:,}{hint}")
-        os.set_blocking(fd, True)  # a pipe: wait for its writer (``<(...)``), as a shell would
         chunks, total = [], 0
         while chunk := os.read(fd, min(1 << 24, limit + 1 - total)):  # a file that grows is not read past its bound
             chunks.append(chunk)
             total += len(chunk)
             if total > limit:
                 raise error(f"{what} {name} holds more than {limit:,} bytes{hint}")
-        if not chunks and stat.S_ISFIFO(mode):  # a named FIFO nobody writes reads as empty: not what was meant
+        if not chunks and stat.S_ISFIFO(os.fstat(fd).st_mode):  # a named FIFO nobody writes reads as empty
             raise error(f"{what} {name} is a FIFO that nobody writes, not a regular file; give a file")
         return b"".join(chunks)
     except OSError as e:  # EIO, EISDIR on a file system that lets a directory be opened

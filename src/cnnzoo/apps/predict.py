@@ -23,9 +23,11 @@ from ..analysis.cam import default_cam_layer, grad_cam
 from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
 from ..data.decode import check_resized, read_image
-from ..errors import DataError, InvalidArgumentError, WeightsError
+from ..errors import CheckpointError, DataError, InvalidArgumentError, WeightsError
 from ..limits import check_count, check_input_size
 from ..reading import walk_files
+from ..weights.checkpoint import check_joins, checked
+from ..weights.files import read_weights_file
 
 __all__ = [
     "preprocess",
@@ -396,19 +398,6 @@ def cam_overlay(
     return _save_figure(explanation_figure(model, image, "cam", target=target, layer=layer), output)
 
 
-def _peek_checkpoint(path: str) -> dict[str, Any] | None:
-    """A cnnzoo training checkpoint's model name and config (None for other weight files)."""
-    if path.endswith(".safetensors"):
-        return None
-    try:  # memory-mapped: the tensors are not read
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # noqa: BLE001 - not a torch zip file: the weights loader will say what it is
-        return None
-    if isinstance(state, dict) and isinstance(state.get("model_name"), str):
-        return {"model_name": state["model_name"], "config": state.get("config") or {}}
-    return None
-
-
 def load_model(
     model: str | None, pretrained: bool | str | None = True, model_args: dict[str, Any] | None = None
 ) -> nn.Module:
@@ -430,10 +419,15 @@ def load_model(
         raise InvalidArgumentError("predict needs weights: pretrained must be True, a tag or a file")
     text = os.fspath(pretrained)
     if os.path.exists(text) or text.endswith((".pth", ".pt", ".safetensors", ".bin")):
-        run = _peek_checkpoint(text) if os.path.isfile(text) else None
+        # a cnnzoo run's checkpoint is checked as every reader of one checks it; other weights go to create_model
+        run = checked(read_weights_file(text), text) if os.path.isfile(text) else None
         if run is not None:
+            check_joins(run, text, model=model, num_classes=args.get("num_classes"), in_chans=args.get("in_chans"))
+            kwargs = run["config"].get("model_kwargs") or {}
+            if not isinstance(kwargs, dict):
+                raise CheckpointError(f"{text} is not a usable cnnzoo checkpoint: its model_kwargs is not a mapping")
             model = model or run["model_name"]
-            args = {**(run["config"].get("model_kwargs") or {}), **args}
+            args = {**kwargs, **args}
         if model is None:
             raise InvalidArgumentError(f"{text} is not a cnnzoo run's checkpoint: give the model (--model NAME)")
         return create_model(model, pretrained=text, **args)

@@ -22,13 +22,14 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write, pid_alive, remove_stale_temp_files
-from ..errors import CheckpointError, OutputDirError, UnsafeCheckpointError, WeightsError, WriteError
-from ..weights.files import parse, read_file
+from ..errors import CheckpointError, OutputDirError, WriteError
+from ..weights.checkpoint import checkpoint_problem, load_checkpoint
 from .config import TrainConfig, save_config
 
 __all__ = [
     "save_checkpoint",
     "load_checkpoint",
+    "checkpoint_problem",
     "newest_checkpoint",
     "step_checkpoint_name",
     "STEP_CHECKPOINTS",
@@ -87,13 +88,9 @@ def newest_checkpoint(directory: str | os.PathLike[str]) -> tuple[Path, dict[str
     was gathered into it, so one that loads is complete; a damaged one is passed over.
     """
     d = Path(directory)
-    if not d.is_dir():
-        return None
     found: list[tuple[int, int, Path, dict[str, Any]]] = []
     for path in [d / "last.pt", *sorted(d.glob(STEP_CHECKPOINTS))]:
-        if not path.is_file():
-            continue
-        try:
+        try:  # the reader refuses what is missing, not a file, damaged or foreign
             state = load_checkpoint(path)
         except CheckpointError:
             continue
@@ -109,124 +106,6 @@ def prune_step_checkpoints(directory: Path, keep: int) -> None:
     """Remove all but the newest ``keep`` step-N.pt checkpoints of a run."""
     for old in sorted(directory.glob(STEP_CHECKPOINTS))[:-keep]:
         old.unlink(missing_ok=True)
-
-
-def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any]:
-    """Load a cnnzoo training checkpoint safely (``weights_only=True``, on the CPU, its zip
-    checksums verified: :mod:`cnnzoo.weights.files`).
-
-    A missing, truncated or foreign file is a :class:`CheckpointError` saying what is
-    wrong; with ``expect_model`` a checkpoint of another model is refused by name.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} does not exist (or is not a file)")
-    data = b""
-    try:  # the one reader of weight files: CRC-checked, weights_only (cnnzoo.weights.files)
-        data = read_file(p)
-        state = parse(data, p)
-    except UnsafeCheckpointError:
-        raise CheckpointError(
-            f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, which cnnzoo refuses"
-        ) from None
-    except (CheckpointError, WeightsError) as e:
-        if data[:4] != b"PK\x03\x04":  # torch.save writes a zip; what else it is does not matter
-            raise CheckpointError(
-                f"{p} is not a PyTorch checkpoint (not torch.save's zip format); resume from a run's last.pt"
-            ) from None
-        raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {e}") from None
-    if not isinstance(state, dict) or "model" not in state or "model_name" not in state:
-        raise CheckpointError(
-            f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
-            "for plain weights use --pretrained PATH"
-        )
-    problem = checkpoint_problem(state)
-    if problem is not None:
-        raise CheckpointError(f"{p} is not a usable cnnzoo checkpoint: {problem}; resume from a run's last.pt")
-    if expect_model is not None and state["model_name"] != expect_model:
-        raise CheckpointError(
-            f"checkpoint {p} is of model '{state['model_name']}', not '{expect_model}'; "
-            f"use --model {state['model_name']} or another checkpoint"
-        )
-    return state
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_rng(v: Any) -> bool:
-    # the states of cnnzoo.training.seeding.get_rng_state
-    if not isinstance(v, dict) or not isinstance(v.get("torch"), torch.Tensor):
-        return False
-    py, npy = v.get("python"), v.get("numpy")
-    return (
-        isinstance(py, list)
-        and len(py) == 3
-        and isinstance(py[1], list)
-        and isinstance(npy, list)
-        and len(npy) == 5
-        and isinstance(npy[0], str)
-        and isinstance(npy[1], torch.Tensor)
-        and isinstance(v.get("cuda", []), list)
-    )
-
-
-#: what a checkpoint's entries must be: (check, what it should be). Checked once, when it is read,
-#: so that a crafted or damaged file is one clear error, not a traceback deep inside a resume.
-_SCHEMA: dict[str, tuple[Any, str]] = {
-    "model": (
-        lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(t, torch.Tensor) for k, t in v.items()),
-        "a state dict (names to tensors)",
-    ),
-    "model_name": (lambda v: isinstance(v, str) and v.isidentifier(), "a model name"),
-    "config": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a mapping of settings"),
-    "epoch": (_is_int, "an integer >= 0"),
-    "step": (_is_int, "an integer >= 0"),
-    "batch_in_epoch": (_is_int, "an integer >= 0"),
-    "best_epoch": (_is_int, "an integer >= 0"),
-    "best_top1": (lambda v: v is None or _is_num(v), "a number or null"),
-    "num_classes": (lambda v: v is None or _is_int(v), "an integer or null"),
-    "in_chans": (lambda v: v is None or _is_int(v), "an integer or null"),
-    "classes": (lambda v: isinstance(v, list) and all(isinstance(c, str) for c in v), "a list of class names"),
-    "history": (
-        lambda v: (
-            isinstance(v, list)
-            and all(isinstance(r, dict) and all(isinstance(k, str) and _is_num(x) for k, x in r.items()) for r in v)
-        ),
-        "a list of rows of numbers",
-    ),
-    "rng": (_is_rng, "the random-number-generator states cnnzoo saves"),
-    "rng_ranks": (lambda v: isinstance(v, list) and all(_is_rng(r) for r in v), "one set of RNG states per process"),
-    "world_size": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "loader_batch": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
-    "optimizer": (lambda v: isinstance(v, dict), "an optimiser state"),
-    "scheduler": (lambda v: isinstance(v, dict), "a schedule state"),
-}
-#: what a full checkpoint (last.pt, which a run resumes from) must hold besides the weights
-_RESUME_KEYS = ("config", "epoch", "step", "rng", "optimizer", "scheduler")
-
-
-def checkpoint_problem(state: dict[str, Any]) -> str | None:
-    """What is wrong with a checkpoint's entries (None if nothing is): types, not values."""
-    for key, (ok, what) in _SCHEMA.items():
-        if key in state and not ok(state[key]):
-            return f"its {key!r} is not {what}"
-    # the unfinished epoch's sums are checked by the class that writes them (imported here: the
-    # training parts import this module)
-    from .parts import EpochTotals
-
-    if not EpochTotals.is_partial(state.get("partial")):
-        return f"its 'partial' is not {EpochTotals.PARTIAL_LAYOUT}"
-    if "optimizer" in state:  # a full checkpoint: everything a resume reads
-        missing = [k for k in _RESUME_KEYS if k not in state]
-        if missing:
-            return f"it lacks {', '.join(missing)}"
-    return None
 
 
 # ---------------------------------------------------------------- output directory

@@ -22,6 +22,7 @@ from ..data.feed import device_transform, feed, reads_ahead
 from ..device import autocast
 from ..errors import ConfigError, DataError, InvalidArgumentError
 from ..models.base import classifier_names, googlenet_loss, logits_of
+from ..weights.checkpoint import PARTIAL_FIELDS
 from .config import TrainConfig
 from .distributed import DistInfo, all_reduce_sum
 from .guards import pairs
@@ -168,18 +169,7 @@ class EpochTotals:
         return [*self.sums.tolist(), float(self.images), self.seconds, *heads]
 
     #: the leading numbers of :meth:`partial`, which ``__init__`` reads back in this order
-    PARTIAL_FIELDS = ("loss_sum", "correct", "images", "seconds")
-    #: what :meth:`partial` holds, in words (for a checkpoint reader's message)
-    PARTIAL_LAYOUT = "null or the epoch's sums so far (loss, correct, images, seconds, then one loss per head)"
-
-    @classmethod
-    def is_partial(cls, value: Any) -> bool:
-        """Whether ``value`` is what :meth:`partial` writes (or None: no unfinished epoch)."""
-        return value is None or (
-            isinstance(value, list)
-            and len(value) >= len(cls.PARTIAL_FIELDS)
-            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
-        )
+    PARTIAL_FIELDS = PARTIAL_FIELDS
 
 
 # ---------------------------------------------------------------- optimiser and schedule

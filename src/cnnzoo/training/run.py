@@ -17,8 +17,9 @@ import torch
 
 from ..data.loaders import describe_data
 from ..data.stats import eval_preprocessing
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError
 from ..limits import check_count
+from ..weights.checkpoint import check_joins
 from .config import TrainConfig, merge_config, resolve_config
 from .distributed import restart_count
 from .outputs import load_checkpoint, newest_checkpoint, plural, say
@@ -52,14 +53,13 @@ def train(
         overrides["model"] = model
     resume, state = _resume_point(config, resume, overrides)
     cfg = resolve_config(config, state["config"] if state is not None else None, overrides)
-    if state is not None and state["model_name"] != cfg.model:
-        raise CheckpointError(
-            f"checkpoint {resume} is of model '{state['model_name']}', but this run trains "
-            f"'{cfg.model}'; use --model {state['model_name']} or another checkpoint"
-        )
+    if state is not None:
+        check_joins(state, resume, model=cfg.model)  # before any data is read
     run = None
     try:
         run = prepare_run(cfg, checkpoint=state)
+        if state is not None:  # a run resumed on other data must not train on
+            check_joins(state, resume, classes=run.data.classes, num_classes=run.data.num_classes)
         # data left out is said even with --quiet, on stderr (repr keeps a path on one line)
         if run.data.skipped and run.runtime.dist.is_main:
             print(
@@ -188,15 +188,8 @@ def evaluate_checkpoint(
         source=f"{checkpoint} config",
     )
     run = prepare_run(cfg, checkpoint=state, train=False)
-    recorded = state.get("classes")
-    if data is not None and recorded and run.data.kind == "imagefolder" and run.data.classes != list(recorded):
-        # the same number of classes under other names (or in another order) would score the wrong outputs
-        raise DataError(
-            f"--data {data} has the classes {', '.join(run.data.classes[:5])}"
-            f"{', ...' if len(run.data.classes) > 5 else ''}, the checkpoint was trained on "
-            f"{', '.join(recorded[:5])}{', ...' if len(recorded) > 5 else ''}; give a folder with the "
-            "run's class folders"
-        )
+    # the same number of classes under other names (or in another order) would score the wrong outputs
+    check_joins(state, checkpoint, classes=run.data.classes, num_classes=run.data.num_classes)
     try:
         run.model.load_state_dict(state["model"])
     except RuntimeError as e:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 import warnings
-from typing import Any
 
 import numpy as np
 import torch
+
+from ..weights.checkpoint import RngState
 
 __all__ = ["seed_everything", "get_rng_state", "set_rng_state"]
 
@@ -41,11 +42,12 @@ def seed_everything(seed: int, deterministic: bool | None = None, device: torch.
         )
 
 
-def get_rng_state() -> dict[str, Any]:
-    """Every RNG state as tensors and plain lists (storable with ``weights_only`` loading)."""
+def get_rng_state() -> RngState:
+    """Every RNG state as tensors and plain lists (storable with ``weights_only`` loading), as a
+    checkpoint describes them (:class:`~cnnzoo.weights.checkpoint.RngState`)."""
     version, mt, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
+    state: RngState = {
         "torch": torch.get_rng_state(),
         "python": [version, list(mt), gauss],
         "numpy": [kind, torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), float(cached)],
@@ -54,7 +56,7 @@ def get_rng_state() -> dict[str, Any]:
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
+def set_rng_state(state: RngState) -> None:
     """Restore the states of :func:`get_rng_state`."""
     torch.set_rng_state(state["torch"])
     version, mt, gauss = state["python"]

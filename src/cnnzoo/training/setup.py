@@ -22,7 +22,7 @@ from torch import nn
 
 from ..data import DataBundle, build_data, count_classes, default_image_size, default_workers, parse_data_spec
 from ..device import auto_cpu_threads, default_channels_last, resolve_device, resolve_precision
-from ..errors import DataError, DeviceError
+from ..errors import DeviceError
 from ..factory import create_model
 from ..models.build import split_model_name
 from ..models.registry import get_model_entry
@@ -118,9 +118,9 @@ def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, t
     With ``checkpoint`` (a run's ``last.pt``/``best.pt`` read by
     :func:`~cnnzoo.training.outputs.load_checkpoint`) the model is built as that run's
     (classes, input channels) and no pretrained weights are loaded: the checkpoint's
-    weights follow. ``train=False`` builds only the validation data (``cnnzoo eval``),
-    checked to have the checkpoint's classes. The data fixes the number of classes; the
-    input size defaults to the model's, capped at 32 for the small-image datasets.
+    weights follow. ``train=False`` builds only the validation data (``cnnzoo eval``). The data
+    fixes the number of classes; the input size defaults to the model's, capped at 32 for the
+    small-image datasets.
     """
     info = get_model_entry(split_model_name(cfg.model)[0])
     spec = parse_data_spec(cfg.data)
@@ -135,10 +135,6 @@ def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, t
     if train:
         seed_everything(cfg.seed)
     num_classes = ckpt.get("num_classes") or count_classes(spec, default=info.num_classes or 1000)
-    if not train and spec.kind != "synthetic" and count_classes(spec) != num_classes:
-        raise DataError(
-            f"the checkpoint classifies {num_classes} classes but --data {cfg.data} has {count_classes(spec)}"
-        )
     pretrained = False if checkpoint is not None or cfg.pretrained in (None, False) else cfg.pretrained
     model = create_model(
         cfg.model, pretrained=pretrained, num_classes=num_classes, in_chans=in_chans, **(cfg.model_kwargs or {})

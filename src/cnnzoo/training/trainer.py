@@ -31,6 +31,7 @@ from ..device import autocast, describe_precision, synchronize
 from ..errors import CheckpointError, TrainingDivergedError
 from ..models.base import googlenet_loss
 from ..models.deterministic import use_deterministic_layers
+from ..weights.checkpoint import Checkpoint, WeightsCheckpoint, run_record
 from .config import TrainConfig
 from .distributed import all_reduce_sum, barrier, gather_objects
 from .guards import (
@@ -121,8 +122,9 @@ class Trainer:
     schedule, EMA, RNG states and the position in the data are restored here, so that
     :meth:`fit` ends with the weights of an uninterrupted run. The run directory is
     ``output_dir``, else ``config.output``, else (resuming from a path) the checkpoint's
-    directory, else a new ``runs/<model>-<time>``. ``meta`` is recorded in every checkpoint (``cnnzoo.train`` puts
-    the class names and the evaluation preprocessing there, for ``cnnzoo predict``).
+    directory, else a new ``runs/<model>-<time>``. ``meta`` is recorded in every checkpoint: the fields of
+    :class:`~cnnzoo.weights.checkpoint.RunRecord` (``cnnzoo.train`` puts the class names and the
+    evaluation preprocessing there, for ``cnnzoo predict``).
     """
 
     def __init__(
@@ -174,7 +176,7 @@ class Trainer:
         self.best_top1: float | None = None
         self.best_epoch = 0
         self.history: list[dict[str, float]] = []
-        self.meta: dict[str, Any] = dict(meta or {})  # recorded in checkpoints (classes, preprocessing ...)
+        self.meta: dict[str, Any] = run_record(meta)  # recorded in checkpoints (classes, preprocessing ...)
         self.output_dir: Path | None = Path(output_dir) if output_dir is not None else None
         self.input_shape: tuple[int, ...] = ()
         self._partial: list[float] | None = None
@@ -514,34 +516,38 @@ class Trainer:
 
     # -------------------------------------------------------------- state
     def state_dict(self, full: bool = True) -> dict[str, Any]:
-        """A checkpoint: weights, names and config; with ``full`` everything needed to resume."""
+        """A checkpoint: weights, names and config; with ``full`` everything needed to resume.
+
+        Built through :class:`~cnnzoo.training.checkpoint.Checkpoint`, the description its reader
+        checks a file against."""
         evaluated = self.ema.module if (self.ema is not None and not full) else self.model
-        state: dict[str, Any] = {
-            "model": evaluated.state_dict(),
-            "model_name": self.model_name,
-            "config": self.config.to_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "num_classes": self.num_classes,
-            "input_size": list(self.input_shape),
-            "best_top1": self.best_top1,
-            "best_epoch": self.best_epoch,
-            "history": list(self.history),
+        saved: dict[str, Any] = dict(
+            model=evaluated.state_dict(),
+            model_name=self.model_name,
+            config=self.config.to_dict(),
+            epoch=self.epoch,
+            step=self.step,
+            num_classes=self.num_classes,
+            input_size=list(self.input_shape),
+            best_top1=self.best_top1,
+            best_epoch=self.best_epoch,
+            history=list(self.history),
             **self.meta,
-        }
-        if full:
-            state.update(
-                optimizer=self.optimizer.state_dict(),
-                scheduler=self.scheduler.state_dict(),
-                scaler=self.scaler.state_dict() if self.scaler is not None else None,
-                ema=self.ema.state_dict() if self.ema is not None else None,
-                rng=get_rng_state(),
-                batch_in_epoch=self.batch_in_epoch,
-                partial=self._partial,
-                world_size=self.dist.world_size,
-                loader_batch=self.loader_batch,
-            )
-        return state
+        )
+        if not full:
+            return WeightsCheckpoint(**saved).to_dict()
+        return Checkpoint(
+            **saved,
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict() if self.scaler is not None else None,
+            ema=self.ema.state_dict() if self.ema is not None else None,
+            rng=get_rng_state(),
+            batch_in_epoch=self.batch_in_epoch,
+            partial=self._partial,
+            world_size=self.dist.world_size,
+            loader_batch=self.loader_batch,
+        ).to_dict()
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a full checkpoint of :meth:`state_dict` (``last.pt``)."""

@@ -31,7 +31,7 @@ from ..errors import CheckpointError, HashMismatchError, OfflineError, WeightsDo
 from ..reading import MAX_TEXT_BYTES, read_bytes
 from . import hfhub
 from .catalogue import WeightsEntry
-from .files import parse, read_file
+from .files import parse, read_file, read_weights_file
 
 __all__ = [
     "cache_dir",
@@ -265,7 +265,7 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
 
 def _must_parse(tmp: Path) -> None:
     try:
-        parse(read_file(tmp), tmp)
+        read_weights_file(tmp)
     except (CheckpointError, WeightsError) as e:
         raise WeightsDownloadError(
             f"the download is not a whole weights file ({e}); nothing was kept, try again"

@@ -1,13 +1,18 @@
-"""The one reader of weight files and checkpoints: bytes read once, checked, then parsed safely.
+"""The one reader of weight files and checkpoints: opened once, checked, then parsed safely.
 
 Every ``.pth``/``.pt`` file (pretrained weights, a run's ``last.pt``/``best.pt``) and every
-``.safetensors`` file goes through :func:`read_file` and :func:`parse`:
+``.safetensors`` file goes through :func:`open_weights` (or :func:`read_file` and :func:`parse`):
 
-* the file is read once into memory, so that the bytes whose SHA-256 is checked are the
-  bytes that are parsed (a file swapped between the check and the load is never loaded);
+* the path is opened once (:func:`cnnzoo.reading.open_file`: a regular file within
+  ``CNNZOO_MAX_WEIGHTS_BYTES``), and everything after reads that open file: its SHA-256 is
+  streamed, and its tensors are memory-mapped through the same descriptor, so a file of many
+  GB is never read whole into memory, and a file renamed over the path meanwhile is not the
+  one loaded. A file whose hash decides whether it is trusted (a catalogued download in the
+  cache) is instead read whole by :func:`read_file` and parsed from those bytes by
+  :func:`parse`: a mapped file rewritten in place after its check would load other bytes;
 * ``torch.save`` writes a zip archive whose members carry CRC-32 checksums that
-  ``torch.load`` does not verify: they are verified here, so that a flipped bit is refused,
-  not loaded as a slightly different weight;
+  ``torch.load`` does not verify: they are verified here (streamed), so that a flipped bit is
+  refused, not loaded as a slightly different weight;
 * torch files are read with ``torch.load(weights_only=True)`` on the CPU: a file that would
   need arbitrary unpickling is an :class:`~cnnzoo.errors.UnsafeCheckpointError` and its code
   never runs; safetensors files are read by safetensors. The format is found from the
@@ -23,37 +28,99 @@ Every ``.pth``/``.pt`` file (pretrained weights, a run's ``last.pt``/``best.pt``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import io
 import os
 import pickle
 import zipfile
-from typing import Any
+from collections.abc import Iterator
+from typing import IO, Any
 
 import torch
 
-from ..errors import CheckpointError, MissingDependencyError, UnsafeCheckpointError, WeightsError
-from ..reading import MAX_WEIGHTS_BYTES, env_limit, read_bytes
+from ..errors import CheckpointError, CnnzooError, MissingDependencyError, UnsafeCheckpointError, WeightsError
+from ..reading import MAX_WEIGHTS_BYTES, env_limit, open_file, read_bytes
 
-__all__ = ["read_file", "parse", "read_weights_file", "is_safetensors", "SAFE_GLOBALS"]
+__all__ = ["open_weights", "WeightsFile", "read_file", "parse", "read_weights_file", "is_safetensors", "SAFE_GLOBALS"]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 #: the classes beyond torch's weights-only defaults that a checkpoint may hold (see the module docstring)
 SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 
+_HINT = " (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)"
+_NOT_TORCH = (
+    "'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
+    "pass a .pth/.pt/.safetensors state dict"
+)
+
+
 def read_file(path: str | os.PathLike[str]) -> bytes:
     """The bytes of a weights or checkpoint file, read once (a :class:`WeightsError` if absent)."""
     limit = env_limit("CNNZOO_MAX_WEIGHTS_BYTES", MAX_WEIGHTS_BYTES, WeightsError)
-    return read_bytes(
-        path, "weights file", limit=limit, error=WeightsError, hint=" (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)"
-    )
+    return read_bytes(path, "weights file", limit=limit, error=WeightsError, hint=_HINT)
 
 
-def is_safetensors(data: bytes) -> bool:
-    """safetensors: an 8-byte little-endian header length, then a JSON header starting ``{``."""
+class WeightsFile:
+    """An open weights file or checkpoint (:func:`open_weights`): its format from its first bytes,
+    its SHA-256 streamed, its content loaded memory-mapped, all through the one descriptor."""
+
+    def __init__(self, fd: int, path: str | os.PathLike[str]) -> None:
+        self.fd, self.path = fd, path
+        self.head = head = os.pread(fd, 16, 0)
+        self.is_zip = head[:4] == _ZIP_MAGIC
+        self.is_safetensors = is_safetensors(head, os.fstat(fd).st_size)
+        # the open file by a path of its own (Linux): torch's and safetensors' mmap take a path,
+        # and this one cannot be made to name another file
+        proc = f"/proc/self/fd/{fd}"
+        self._mappable = proc if os.path.exists(proc) else os.fspath(path)
+
+    def _stream(self) -> IO[bytes]:
+        return os.fdopen(os.dup(self.fd), "rb")
+
+    def sha256(self) -> str:
+        """The file's SHA-256, read in chunks."""
+        digest = hashlib.sha256()
+        with self._stream() as f:
+            while chunk := f.read(1 << 24):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def load(self) -> Any:
+        """The file's content (see the module docstring), tensors memory-mapped where the format allows."""
+        if self.is_safetensors:
+            return _parse_safetensors(self._mappable, self.path)
+        if not self.is_zip:  # torch's legacy format (a pickle) cannot be mapped: it is parsed from the stream
+            if self.head[:1] != pickle.PROTO:
+                raise CheckpointError(_NOT_TORCH.format(path=self.path))
+            with self._stream() as f:
+                return _torch_load(f, self.path)
+        with self._stream() as f:
+            _check_zip(f, self.path)
+        return _torch_load(self._mappable, self.path, mmap=True)
+
+
+@contextlib.contextmanager
+def open_weights(
+    path: str | os.PathLike[str], *, what: str = "weights file", error: type[CnnzooError] = WeightsError
+) -> Iterator[WeightsFile]:
+    """Open a weights file or checkpoint once: a regular file within ``CNNZOO_MAX_WEIGHTS_BYTES``
+    (else ``error``, naming it ``what``)."""
+    limit = env_limit("CNNZOO_MAX_WEIGHTS_BYTES", MAX_WEIGHTS_BYTES, error)
+    fd = open_file(path, what, limit=limit, error=error, hint=_HINT)
+    try:
+        yield WeightsFile(fd, path)
+    finally:
+        os.close(fd)
+
+
+def is_safetensors(data: bytes, size: int | None = None) -> bool:
+    """safetensors: an 8-byte little-endian header length, then a JSON header starting ``{``
+    (``data`` is the file, or its first bytes of a file of ``size`` bytes)."""
     if len(data) < 9 or data[8:9] != b"{":
         return False
-    return 2 <= int.from_bytes(data[:8], "little") <= len(data) - 8
+    return 2 <= int.from_bytes(data[:8], "little") <= (len(data) if size is None else size) - 8
 
 
 def parse(data: bytes, path: str | os.PathLike[str]) -> Any:
@@ -61,10 +128,14 @@ def parse(data: bytes, path: str | os.PathLike[str]) -> Any:
     if is_safetensors(data):
         return _parse_safetensors(data, path)
     if data[:4] == _ZIP_MAGIC:
-        _check_zip(data, path)
+        _check_zip(io.BytesIO(data), path)
+    return _torch_load(io.BytesIO(data), path)
+
+
+def _torch_load(source: Any, path: str | os.PathLike[str], mmap: bool = False) -> Any:
     try:
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
-            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         # torch's weights-only unpickler names what it refused, after its generic preamble
         detail = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "Unsupported" in ln), "")
@@ -84,16 +155,13 @@ def parse(data: bytes, path: str | os.PathLike[str]) -> Any:
             f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
         ) from None
     except Exception:  # noqa: BLE001 - a text or other file read as a legacy pickle fails any which way (KeyError ...)
-        raise CheckpointError(
-            f"'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
-            "pass a .pth/.pt/.safetensors state dict"
-        ) from None
+        raise CheckpointError(_NOT_TORCH.format(path=path)) from None
 
 
-def _check_zip(data: bytes, path: str | os.PathLike[str]) -> None:
-    """Verify every member's CRC-32 (torch.load does not): a flipped bit is refused."""
+def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:
+    """Verify every member's CRC-32 (torch.load does not), streamed: a flipped bit is refused."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(source) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
         raise CheckpointError(f"'{path}' is a damaged zip archive (truncated or corrupt?): {e}") from None
@@ -106,20 +174,22 @@ def _check_zip(data: bytes, path: str | os.PathLike[str]) -> None:
         )
 
 
-def _parse_safetensors(data: bytes, path: str | os.PathLike[str]) -> Any:
+def _parse_safetensors(source: bytes | str, path: str | os.PathLike[str]) -> Any:
+    """A safetensors file's tensors: from bytes, or memory-mapped from a file's path."""
     try:
-        from safetensors.torch import load
+        from safetensors.torch import load, load_file
     except ImportError:
         raise MissingDependencyError(
             f"'{path}' is a safetensors file; reading it needs the safetensors package: "
             "pip install safetensors (or pip install 'cnnzoo[safetensors]')"
         ) from None
     try:
-        return load(data)
+        return load(source) if isinstance(source, bytes) else load_file(source, device="cpu")
     except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError
         raise WeightsError(f"'{path}' is not a readable safetensors file: {str(e)[:200]}") from None
 
 
 def read_weights_file(path: str | os.PathLike[str]) -> Any:
-    """Load a ``.pth``/``.pt`` or ``.safetensors`` file safely, whatever its suffix says."""
-    return parse(read_file(path), path)
+    """Load a ``.pth``/``.pt`` or ``.safetensors`` file safely and memory-mapped, whatever its suffix says."""
+    with open_weights(path) as f:
+        return f.load()

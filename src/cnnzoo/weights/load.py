@@ -38,7 +38,8 @@ from ..models.registry import get_model_entry, is_model, list_models
 from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
 from . import cache, hfhub
 from .catalogue import CATALOGUE, WeightsEntry, entry_for, list_tags
-from .files import parse, read_file, read_weights_file
+from .checkpoint import WeightsCheckpoint, checked
+from .files import open_weights, parse, read_file, read_weights_file
 from .keymaps import KEY_MAPS
 
 __all__ = [
@@ -126,8 +127,8 @@ def detect_layout(state_dict: Mapping[str, Any]) -> str:
     return "torchvision"
 
 
-#: what a cnnzoo checkpoint records of its run beside the weights (see Trainer.state_dict)
-_RUN_KEYS = ("classes", "preprocessing", "config", "num_classes", "in_chans", "input_size", "data")
+#: what a cnnzoo checkpoint records of its run beside the weights
+_RUN_KEYS = tuple(f.name for f in dataclasses.fields(WeightsCheckpoint) if f.name not in ("model", "model_name"))
 
 
 def _unwrap(obj: Any, path: Path) -> tuple[Mapping[str, Any], str | None, dict[str, Any] | None]:
@@ -242,7 +243,9 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
 
 def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
     path = cache.locate(entry)
-    # one read: the bytes whose hash is checked are the bytes that are loaded
+    # read whole, once: the bytes whose hash is trusted are the bytes that are loaded (a mapped
+    # file rewritten in place after its check would load other bytes); a catalogued file is of a
+    # known, published size
     data = read_file(path)
     cache.verify_digest(entry, path, hashlib.sha256(data).hexdigest())
     state, layout, _ = convert_state_dict(parse(data, path), path, entry.layout)
@@ -288,14 +291,16 @@ def _from_hub(model_name: str, ref: str, probe: Probe | None) -> ResolvedWeights
 
 
 def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeights:
-    data = read_file(path)  # one read: what is identified by its hash is what is loaded
-    entry = _identify(hashlib.sha256(data).hexdigest(), model_name)
-    if entry is not None and entry.architecture != model_name:
-        raise IncompatibleWeightsError(
-            f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
-            f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')"
-        )
-    state, layout, ckpt_model, run = _convert(parse(data, path), path, entry.layout if entry else None)
+    with open_weights(path) as f:  # one open: what is identified by its hash is what is loaded
+        entry = _identify(f.sha256(), model_name)
+        if entry is not None and entry.architecture != model_name:
+            raise IncompatibleWeightsError(
+                f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
+                f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')"
+            )
+        obj = f.load()
+    checked(obj, path)  # a cnnzoo run's checkpoint is checked as every reader of one checks it
+    state, layout, ckpt_model, run = _convert(obj, path, entry.layout if entry else None)
     if ckpt_model is not None:
         base = ckpt_model.partition(".")[0]
         if base != model_name:
@@ -503,11 +508,11 @@ def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[st
     """The ``pretrained_cfg`` entries of a cnnzoo training checkpoint: the run's class names and
     its evaluation preprocessing (recorded, or for older checkpoints read from its config)."""
     out: dict[str, Any] = {"dataset": run.get("data") or (run.get("config") or {}).get("data")}
-    classes = run.get("classes")
-    if isinstance(classes, (list, tuple)) and len(classes) == getattr(model, "num_classes", None):
-        out["label_names"] = [str(c) for c in classes]
+    classes = run.get("classes")  # the entries are as the checkpoint's description says (checked when read)
+    if classes and len(classes) == getattr(model, "num_classes", None):
+        out["label_names"] = list(classes)
     prep = run.get("preprocessing")
-    if not isinstance(prep, dict):
+    if prep is None:
         config = run.get("config") or {}
         size = config.get("val_input_size") or config.get("input_size")
         if not isinstance(size, int) or not config.get("data"):
