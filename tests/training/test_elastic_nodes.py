@@ -1,0 +1,187 @@
+"""Nodes that leave, change or disagree, proven with real processes (gloo on localhost).
+
+The torchrun tests start real agents and workers (``elastic_worker.py`` is ``cnnzoo train`` that
+prints its last step); the others start ``cnnzoo train`` processes with torchrun's environment
+variables set by hand, which is what each worker of a torchrun job sees.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnnzoo.training.outputs import load_checkpoint
+
+WORKER = Path(__file__).with_name("elastic_worker.py")
+# LeNet-5 on the digits with one thread a process: a step takes milliseconds, startup is most of a test
+TRAIN = [
+    "--model",
+    "lenet5",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--threads",
+    "1",
+    "--workers",
+    "0",
+    "--deterministic",
+    "--log-every",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+]
+LIMIT = 400  # seconds any one process may take on a loaded machine before the test fails instead of hanging
+
+pytestmark = pytest.mark.slow  # each test starts two or more Python processes that import torch
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
+    return {**env, "OMP_NUM_THREADS": "1", **extra}
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (torchrun starts each worker in a session of its own)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _wait_for(path_glob: tuple[Path, str], procs: list[subprocess.Popen[str]]) -> None:
+    folder, pattern = path_glob
+    deadline = time.monotonic() + LIMIT
+    while not list(folder.glob(pattern)):
+        assert all(p.poll() is None for p in procs), "a process ended before the checkpoint appeared"
+        assert time.monotonic() < deadline, f"no {pattern} in {folder} after {LIMIT} s"
+        time.sleep(0.05)
+
+
+def _listener(port: int) -> int | None:
+    """The process that accepts connections on ``port`` (the agent that serves the rendezvous store)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "0A":  # 0A: LISTEN
+                inodes.add(f"socket:[{cols[9]}]")
+    for fd in Path("/proc").glob("[0-9]*/fd/*"):
+        try:
+            if os.readlink(fd) in inodes:
+                return int(fd.parent.parent.name)
+        except OSError:
+            continue
+    return None
+
+
+def _world_of_newest(out: Path) -> int | None:
+    """The world size of the newest step-N.pt in ``out`` (None while there is none)."""
+    for path in sorted(out.glob("step-*.pt"), reverse=True):
+        try:
+            return int(load_checkpoint(path)["world_size"])
+        except Exception:  # pruned or still being renamed into place: look again
+            continue
+    return None
+
+
+def test_one_of_two_elastic_nodes_killed_for_good_the_other_finishes(tmp_path):
+    out, port = tmp_path / "run", _free_port()
+    agent = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1:2",
+        "--nproc-per-node",
+        "1",
+        "--max-restarts",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-id",
+        "cnnzoo-nodes",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{port}",
+        # the first round waits for both nodes (they start together); a node silent for 2 s is gone
+        "--rdzv-conf",
+        "last_call_timeout=5,keep_alive_interval=1,keep_alive_max_attempt=2",
+        "--monitor-interval",
+        "0.2",
+        str(WORKER),
+        "-",
+        "--",
+        *TRAIN[:-1],  # not --quiet: the world size line is part of what is checked
+        "--limit-batches",
+        "30",
+        "--save-every",
+        "2",
+        "--dist-timeout",
+        "30",
+        "--output",
+        str(out),
+    ]
+    kw = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), start_new_session=True)
+    agents = [subprocess.Popen(agent, **kw) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + LIMIT
+        while _world_of_newest(out) != 2:  # both nodes train together
+            assert all(p.poll() is None for p in agents), [p.communicate()[1][-2000:] for p in agents]
+            assert time.monotonic() < deadline, f"no checkpoint of two processes after {LIMIT} s"
+            time.sleep(0.05)
+        # c10d's store lives in the agent that bound the endpoint first: the node that goes is the other
+        host_pid = _listener(port)
+        assert host_pid in [p.pid for p in agents]
+        host, other = sorted(agents, key=lambda p: p.pid != host_pid)
+        workers = _children(other.pid)
+        os.killpg(other.pid, signal.SIGKILL)  # the node goes: its agent, then its worker
+        for w in workers:
+            os.kill(w, signal.SIGKILL)
+        other.communicate(timeout=LIMIT)
+        stdout, stderr = host.communicate(timeout=LIMIT)
+    finally:
+        for p in agents:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    assert host.returncode == 0, stderr[-3000:]
+    # its worker failed on the lost peer; torchrun's one restart met alone and resumed the newest checkpoint
+    resumed = re.search(
+        rf"^cnnzoo: torchrun restart 1: continuing from {re.escape(str(out))}/step-(\d+).pt "
+        r"\(step (\d+), (\d+) batches into epoch 1\)$",
+        stderr,
+        re.M,
+    )
+    assert resumed, stderr[-3000:]
+    step = int(resumed[2])
+    assert re.search(
+        rf"^world size 2 -> 1: global batch 32 -> 16 \(16 per process\), .*the rest of epoch 1 \(after {step * 32} "
+        r"samples\) is dealt out to 1 processes, none repeated or skipped$",
+        stdout,
+        re.M,
+    ), stdout
+    assert stdout.rstrip().endswith("exit 0")
+    state = load_checkpoint(out / "last.pt")
+    assert (state["epoch"], state["batch_in_epoch"], state["world_size"]) == (1, 0, 1)
+    assert state["step"] > step
+    assert {"config.yaml", "metrics.csv", "last.pt", "best.pt"} <= {p.name for p in out.iterdir()}
+    assert len((out / "metrics.csv").read_text().splitlines()) == 2  # the header and epoch 1
