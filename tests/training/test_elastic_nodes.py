@@ -185,3 +185,124 @@ def test_one_of_two_elastic_nodes_killed_for_good_the_other_finishes(tmp_path):
     assert state["step"] > step
     assert {"config.yaml", "metrics.csv", "last.pt", "best.pt"} <= {p.name for p in out.iterdir()}
     assert len((out / "metrics.csv").read_text().splitlines()) == 2  # the header and epoch 1
+
+
+def _cnnzoo(args: list[str], **env: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cnnzoo", "train", *TRAIN, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(**env),
+    )
+
+
+def _finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str, str]]:
+    """Each process's exit status, stdout and stderr; a process still running after LIMIT seconds fails the test."""
+    try:
+        outputs = [p.communicate(timeout=LIMIT) for p in procs]
+        return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+
+
+def _one_error_line(code: int, err: str) -> str:
+    """The error a refused process printed: exit status 2, no traceback, its last line the reason."""
+    assert code == 2, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("cnnzoo train: error: "), err[-3000:]
+    return line.removeprefix("cnnzoo train: error: ")
+
+
+def _as_two_processes(tmp_path: Path, rank0: list[str], rank1: list[str]) -> list[tuple[int, str, str]]:
+    """``cnnzoo train`` as ranks 0 and 1 of a two-process run, with the variables torchrun would set."""
+    port = str(_free_port())
+    procs = [
+        _cnnzoo(
+            args,
+            RANK=str(rank),
+            LOCAL_RANK="0",
+            WORLD_SIZE="2",
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+        )
+        for rank, args in enumerate([rank0, rank1])
+    ]
+    return _finish(procs)
+
+
+@pytest.mark.parametrize(
+    ("rank0", "rank1", "differs"),
+    [
+        (
+            ["--batch-size", "16"],
+            ["--model", "alexnet", "--batch-size", "8"],
+            # what the model decides follows it (its input size and channels), each said
+            r"--model 'lenet5' on rank 0, 'alexnet' on rank 1; --input-size 32 on rank 0, \d+ on rank 1; "
+            r"--in-chans 1 on rank 0, 3 on rank 1; --batch-size 16 on rank 0, 8 on rank 1",
+        ),
+        ([], ["--label-smoothing", "0.1"], r"--label-smoothing 0.0 on rank 0, 0.1 on rank 1"),
+        (["--output", "{tmp}/a"], ["--output", "{tmp}/b"], r"--output '\S+/a' on rank 0, '\S+/b' on rank 1"),
+        (
+            ["--data", "{tmp}/cat-dog"],
+            ["--data", "{tmp}/cat-fox"],
+            r"classes \['cat', 'dog'\] on rank 0, \['cat', 'fox'\] on rank 1",
+        ),
+    ],
+    ids=["model-and-batch", "loss", "output", "classes"],
+)
+def test_processes_started_with_different_settings_refuse_in_one_line(tmp_path, rank0, rank1, differs):
+    from helpers import image_folder
+
+    image_folder(tmp_path / "cat-dog", ("cat", "dog"))
+    image_folder(tmp_path / "cat-fox", ("cat", "fox"))
+    out = tmp_path / "run"
+    args = [[a.format(tmp=tmp_path) for a in given] for given in (rank0, rank1)]
+    done = _as_two_processes(tmp_path, *[["--output", str(out), *given] for given in args])
+    lines = [_one_error_line(code, err) for code, _, err in done]
+    assert lines[0] == lines[1]  # every process says the same
+    assert re.fullmatch(
+        rf"the 2 processes were started with different settings: {differs}; start every process with the same "
+        r"command, data \(the same classes and images\) and --output",
+        lines[0],
+    ), lines[0]
+    assert not out.exists() and not (tmp_path / "a").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("rank", [0, 1], ids=["rank-0-alone", "rank-1-no-server"])
+def test_a_rendezvous_nobody_answers_fails_in_one_line_within_the_timeout(tmp_path, rank):
+    port = _free_port()  # nothing listens there
+    t0 = time.monotonic()
+    [(code, _, err)] = _finish(
+        [
+            _cnnzoo(
+                ["--dist-timeout", "3", "--output", str(tmp_path / "run")],
+                RANK=str(rank),
+                LOCAL_RANK="0",
+                WORLD_SIZE="2",
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(port),
+            )
+        ]
+    )
+    line = _one_error_line(code, err)
+    assert re.fullmatch(
+        rf"process {rank} of 2 could not meet the others at 127\.0\.0\.1:{port} within 3 s \(.+\); check that "
+        r"every process was started and that rank 0's address can be reached from here, or wait longer "
+        r"\(--dist-timeout\)",
+        line,
+    ), line
+    # startup (importing torch on a busy machine) plus the timeout, which torch's client retries once
+    assert time.monotonic() - t0 < 120
+
+
+def test_world_size_without_master_addr_is_refused_in_one_line(tmp_path):
+    [(code, _, err)] = _finish([_cnnzoo(["--output", str(tmp_path / "run")], RANK="0", WORLD_SIZE="2")])
+    assert _one_error_line(code, err) == (
+        "WORLD_SIZE=2 asks for 2 processes, but MASTER_ADDR and MASTER_PORT are not set: start the processes "
+        "with torchrun (it sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT), or set all four; unset "
+        "WORLD_SIZE for one process"
+    )

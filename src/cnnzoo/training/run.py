@@ -20,7 +20,7 @@ from ..data.stats import eval_preprocessing
 from ..errors import CheckpointError, ConfigError, DataError
 from ..limits import check_count
 from .config import TrainConfig, merge_config, resolve_config
-from .distributed import restart_count
+from .distributed import check_same_settings, restart_count
 from .outputs import load_checkpoint, newest_checkpoint, plural, say
 from .parts import evaluate, freeze_part, what_is_trained
 from .setup import prepare_run, process_settings
@@ -58,8 +58,11 @@ def train(
             f"'{cfg.model}'; use --model {state['model_name']} or another checkpoint"
         )
     run = None
+    output = cfg.output or (Path(resume).parent if resume is not None else None)
     try:
         run = prepare_run(cfg, checkpoint=state)
+        # before the first collective that assumes equal shapes (DDP's broadcast of the weights)
+        check_same_settings(_shared_settings(run, output, state), run.runtime.dist)
         # data left out is said even with --quiet, on stderr (repr keeps a path on one line)
         if run.data.skipped and run.runtime.dist.is_main:
             print(
@@ -80,7 +83,7 @@ def train(
             on_step=on_step,
             on_epoch=on_epoch,
             resume=state,
-            output_dir=cfg.output or (Path(resume).parent if resume is not None else None),
+            output_dir=output,
             meta={
                 "classes": run.data.classes,
                 "in_chans": run.config.in_chans,
@@ -99,6 +102,33 @@ def train(
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+#: what each node may choose for itself: where and how fast it runs, not what is trained (of the data, the
+#: classes and the number of images found are compared, not the path, which may differ between machines)
+_NODE_LOCAL = frozenset(
+    {"data", "output", "device", "workers", "threads", "decode", "channels_last", "compile", "dist_timeout"}
+    | {"log_every", "log", "verbose", "overwrite"}
+)
+
+
+def _shared_settings(run: Any, output: str | os.PathLike[str] | None, state: dict[str, Any] | None) -> dict[str, Any]:
+    """What every process of a run must agree on: its settings, its data and the checkpoint it continues from."""
+    settings: dict[str, Any] = {
+        f"--{key.replace('_', '-')}": value for key, value in run.config.to_dict().items() if key not in _NODE_LOCAL
+    }
+    try:
+        images = len(run.data.train_loader.dataset)
+    except TypeError:  # a stream without a length
+        images = None
+    return {
+        **settings,
+        # rank 0 writes the run: another directory elsewhere would hide its checkpoints from a restart there
+        "--output": str(output) if output is not None else None,
+        "classes": run.data.classes,
+        "training images": images,
+        "continuing from step": int(state["step"]) if state is not None else None,
+    }
 
 
 def _resume_point(
