@@ -40,6 +40,7 @@ TRAIN = [
     "cpu",
     "--quiet",
 ]
+_PIPES = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
 LIMIT = 400  # seconds any one process may take on a loaded machine before the test fails instead of hanging
 
 pytestmark = pytest.mark.slow  # each test starts two or more Python processes that import torch
@@ -306,3 +307,56 @@ def test_world_size_without_master_addr_is_refused_in_one_line(tmp_path):
         "with torchrun (it sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT), or set all four; unset "
         "WORLD_SIZE for one process"
     )
+
+
+def _torchrun(nproc: int, fault: str, args: list[str]) -> list[str]:
+    """One torchrun "node" of ``nproc`` workers (``elastic_worker.py``, with ``fault``) on a free port."""
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        str(nproc),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{_free_port()}",
+        str(WORKER),
+        fault,
+        "--",
+        *TRAIN[:-1],  # not --quiet: the data and world size lines are read
+        "--dist-timeout",
+        "60",
+        *args,
+    ]
+
+
+@pytest.mark.parametrize(("before", "after"), [(2, 1), (1, 2)], ids=["2-to-1", "1-to-2"])
+def test_an_epoch_stopped_by_some_processes_is_finished_by_another_number(tmp_path, before, after):
+    out, batch = tmp_path / "run", 16
+    [(code, stopped, err)] = _finish(
+        [subprocess.Popen(_torchrun(before, "0:5:TERM", ["--output", str(out)]), **_PIPES, env=_env())]
+    )
+    assert code != 0 and re.findall(r"^rank \d+ step (\d+) exit (\d+)$", stopped, re.M) == [("5", "143")] * before
+    seen = 5 * batch * before  # the first 5 x B x W of the epoch's order
+    assert load_checkpoint(out / "last.pt")["partial"][2] == seen
+    [(code, resumed, err)] = _finish(
+        [subprocess.Popen(_torchrun(after, "-", ["--resume", str(out / "last.pt")]), **_PIPES, env=_env())]
+    )
+    assert code == 0, err[-3000:]
+    assert re.search(
+        rf"^world size {before} -> {after}: global batch {batch * before} -> {batch * after} \({batch} per process\), "
+        rf"learning rate 0\.05 kept \(not rescaled\), .*; the rest of epoch 1 \(after {seen} samples\) is dealt out "
+        rf"to {after} processes, none repeated or skipped$",
+        resumed,
+        re.M,
+    ), resumed
+    images = int(re.search(r"^data: ([\d,]+) training images", resumed, re.M)[1].replace(",", ""))
+    # the rest of the order, padded to equal shares, in whole batches (drop_last) of each process
+    batches = -(-(images - seen) // after) // batch
+    state = load_checkpoint(out / "last.pt")
+    assert (state["epoch"], state["batch_in_epoch"], state["step"]) == (1, 0, 5 + batches)
+    row = state["history"][0]  # the epoch's images, the stopped part's included, over its seconds
+    assert round(row["images_per_s"] * row["seconds"]) == seen + batches * batch * after
