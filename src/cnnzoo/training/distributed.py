@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -129,10 +130,10 @@ def check_same_settings(settings: Mapping[str, Any], info: DistInfo) -> None:
     and silently train nonsense. Each process sends a digest of each setting and its short
     form; every process compares them and raises the same :class:`~cnnzoo.errors.ConfigError`,
     naming each setting that differs and its value on each process. ``settings`` maps a name
-    the user knows (``--batch-size``) to a value that ``repr`` describes completely."""
+    the user knows (``--batch-size``) to a value that JSON (or ``repr``) describes completely."""
     if not info.enabled:
         return
-    mine = {name: (hashlib.sha256(repr(value).encode()).hexdigest(), _short(value)) for name, value in settings.items()}
+    mine = {name: (_digest(value), _short(value)) for name, value in settings.items()}
     everyone = gather_objects(mine, info)
     differ = []
     for name in settings:
@@ -141,13 +142,23 @@ def check_same_settings(settings: Mapping[str, Any], info: DistInfo) -> None:
             digest, shown = theirs.get(name, ("", "(not given)"))
             values.setdefault(digest, (shown, []))[1].append(rank)
         if len(values) > 1:
-            held = ", ".join(f"{shown} on {_ranks(ranks)}" for shown, ranks in values.values())
+            # values whose short forms look alike (long lists that differ further on) are told apart by digest
+            alike = len({shown for shown, _ in values.values()}) < len(values)
+            held = ", ".join(
+                f"{shown}{f' (digest {digest[:8]})' if alike else ''} on {_ranks(ranks)}"
+                for digest, (shown, ranks) in values.items()
+            )
             differ.append(f"{name} {held}")
     if differ:
         raise ConfigError(
             f"the {info.world_size} processes were started with different settings: {'; '.join(differ)}; "
             "start every process with the same command, data (the same classes and images) and --output"
         )
+
+
+def _digest(value: Any) -> str:
+    # keys sorted: the same mapping read from YAML on one node and from arguments on another is the same
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()
 
 
 def _short(value: Any) -> str:
