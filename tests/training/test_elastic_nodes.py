@@ -245,7 +245,6 @@ def _as_two_processes(tmp_path: Path, rank0: list[str], rank1: list[str]) -> lis
             r"--model 'lenet5' on rank 0, 'alexnet' on rank 1; --input-size 32 on rank 0, \d+ on rank 1; "
             r"--in-chans 1 on rank 0, 3 on rank 1; --batch-size 16 on rank 0, 8 on rank 1",
         ),
-        ([], ["--label-smoothing", "0.1"], r"--label-smoothing 0.0 on rank 0, 0.1 on rank 1"),
         (["--output", "{tmp}/a"], ["--output", "{tmp}/b"], r"--output '\S+/a' on rank 0, '\S+/b' on rank 1"),
         (
             ["--data", "{tmp}/cat-dog"],
@@ -253,7 +252,7 @@ def _as_two_processes(tmp_path: Path, rank0: list[str], rank1: list[str]) -> lis
             r"classes \['cat', 'dog'\] on rank 0, \['cat', 'fox'\] on rank 1",
         ),
     ],
-    ids=["model-and-batch", "loss", "output", "classes"],
+    ids=["model-and-batch", "output", "classes"],
 )
 def test_processes_started_with_different_settings_refuse_in_one_line(tmp_path, rank0, rank1, differs):
     from helpers import image_folder

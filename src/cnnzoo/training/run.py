@@ -62,7 +62,8 @@ def train(
     try:
         run = prepare_run(cfg, checkpoint=state)
         # before the first collective that assumes equal shapes (DDP's broadcast of the weights)
-        check_same_settings(_shared_settings(run, output, state), run.runtime.dist)
+        if run.runtime.dist.enabled:
+            check_same_settings(_shared_settings(run, output, state), run.runtime.dist)
         # data left out is said even with --quiet, on stderr (repr keeps a path on one line)
         if run.data.skipped and run.runtime.dist.is_main:
             print(
@@ -119,7 +120,7 @@ def _shared_settings(run: Any, output: str | os.PathLike[str] | None, state: dic
     }
     try:
         images = len(run.data.train_loader.dataset)
-    except TypeError:  # a stream without a length
+    except (AttributeError, TypeError):  # synthetic batches, a stream without a length: the settings say them
         images = None
     return {
         **settings,
