@@ -214,7 +214,7 @@ def test_nccl_on_gpus_and_gloo_on_cpus(fake_cuda, monkeypatch):
     monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
     monkeypatch.setattr(distributed.dist, "init_process_group", lambda **kw: calls.append(("init", kw)))
     monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.append(("set_device", d)))
-    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "1"}.items():
         monkeypatch.setenv(k, v)
     assert distributed.setup_distributed("auto") == DistInfo(1, 2, 1, initialized_here=True)
     # (the timeout and the restart's own store, also passed, are the elastic tests' concern)

@@ -8,7 +8,10 @@ without them is rank 0 of 1, and every helper here is then the identity.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +19,17 @@ import torch
 import torch.distributed as dist
 from torch.distributed import PrefixStore, Store, TCPStore  # type: ignore[attr-defined]
 
-from ..errors import DeviceError
+from ..errors import ConfigError, DeviceError
 
-__all__ = ["DistInfo", "setup_distributed", "all_reduce_sum", "barrier", "gather_objects", "restart_count"]
+__all__ = [
+    "DistInfo",
+    "setup_distributed",
+    "check_same_settings",
+    "all_reduce_sum",
+    "barrier",
+    "gather_objects",
+    "restart_count",
+]
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,13 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
     world = _env_int("WORLD_SIZE", 1)
     if world <= 1:
         return DistInfo()
+    missing = [name for name in ("RANK", "MASTER_ADDR", "MASTER_PORT") if not os.environ.get(name)]
+    if missing:
+        raise DeviceError(
+            f"WORLD_SIZE={world} asks for {world} processes, but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set: start the processes with torchrun (it sets RANK, "
+            "WORLD_SIZE, MASTER_ADDR and MASTER_PORT), or set all four; unset WORLD_SIZE for one process"
+        )
     rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if use_cuda:
@@ -70,9 +88,17 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
         torch.cuda.set_device(local_rank)
     backend = "nccl" if use_cuda else "gloo"
     timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None
-    dist.init_process_group(
-        backend=backend, rank=rank, world_size=world, timeout=timeout, store=_restart_store(rank, world, timeout)
-    )
+    try:
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=world, timeout=timeout, store=_restart_store(rank, world, timeout)
+        )
+    except dist.DistError as e:  # torch's own: the store was not reached, or not every process came in time
+        waited = f"{timeout_s:g} s" if timeout_s is not None else "torch's default timeout"
+        raise DeviceError(
+            f"process {rank} of {world} could not meet the others at {os.environ['MASTER_ADDR']}:"
+            f"{os.environ['MASTER_PORT']} within {waited} ({str(e).splitlines()[0]}); check that every process "
+            "was started and that rank 0's address can be reached from here, or wait longer (--dist-timeout)"
+        ) from None
     return DistInfo(rank, world, local_rank, initialized_here=True)
 
 
@@ -94,6 +120,57 @@ def _restart_store(rank: int, world: int, timeout: datetime.timedelta | None) ->
         timeout=timeout or datetime.timedelta(minutes=30),
     )
     return PrefixStore(f"cnnzoo/restart-{restarts}", base)
+
+
+def check_same_settings(settings: Mapping[str, Any], info: DistInfo) -> None:
+    """Refuse, in every process alike, a run whose processes were given different ``settings``.
+
+    Processes that train different models, batches or classes would exchange gradients of
+    tensors that do not match (a hang or a crash deep in a collective) or, worse, ones that do
+    and silently train nonsense. Each process sends a digest of each setting and its short
+    form; every process compares them and raises the same :class:`~cnnzoo.errors.ConfigError`,
+    naming each setting that differs and its value on each process. ``settings`` maps a name
+    the user knows (``--batch-size``) to a value that JSON (or ``repr``) describes completely."""
+    if not info.enabled:
+        return
+    mine = {name: (_digest(value), _short(value)) for name, value in settings.items()}
+    everyone = gather_objects(mine, info)
+    differ = []
+    for name in settings:
+        values: dict[str, tuple[str, list[int]]] = {}
+        for rank, theirs in enumerate(everyone):
+            digest, shown = theirs.get(name, ("", "(not given)"))
+            values.setdefault(digest, (shown, []))[1].append(rank)
+        if len(values) > 1:
+            # values whose short forms look alike (long lists that differ further on) are told apart by digest
+            alike = len({shown for shown, _ in values.values()}) < len(values)
+            held = ", ".join(
+                f"{shown}{f' (digest {digest[:8]})' if alike else ''} on {_ranks(ranks)}"
+                for digest, (shown, ranks) in values.items()
+            )
+            differ.append(f"{name} {held}")
+    if differ:
+        raise ConfigError(
+            f"the {info.world_size} processes were started with different settings: {'; '.join(differ)}; "
+            "start every process with the same command, data (the same classes and images) and --output"
+        )
+
+
+def _digest(value: Any) -> str:
+    # keys sorted: the same mapping read from YAML on one node and from arguments on another is the same
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=repr).encode()).hexdigest()
+
+
+def _short(value: Any) -> str:
+    """A value as a setting's message shows it: a long list by its length and first items."""
+    if isinstance(value, (list, tuple)) and len(value) > 4:
+        return f"{len(value)} [{', '.join(map(str, value[:3]))}, ...]"
+    shown = repr(value) if isinstance(value, str) else str(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _ranks(ranks: list[int]) -> str:
+    return f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {', '.join(map(str, ranks))}"
 
 
 def all_reduce_sum(t: torch.Tensor, info: DistInfo) -> torch.Tensor:

@@ -21,7 +21,7 @@ from ..errors import CheckpointError, ConfigError
 from ..limits import check_count
 from ..weights.checkpoint import check_joins
 from .config import TrainConfig, merge_config, resolve_config
-from .distributed import restart_count
+from .distributed import check_same_settings, restart_count
 from .outputs import load_checkpoint, newest_checkpoint, plural, say
 from .parts import evaluate, freeze_part, what_is_trained
 from .setup import prepare_run, process_settings
@@ -56,8 +56,13 @@ def train(
     if state is not None:
         check_joins(state, resume, model=cfg.model)  # before any data is read
     run = None
+    output = cfg.output or (Path(resume).parent if resume is not None else None)
     try:
         run = prepare_run(cfg, checkpoint=state)
+        # before the first collective that assumes equal shapes (DDP's broadcast of the weights); first, so
+        # that every rank then judges the checkpoint below alike (the same classes, the same step)
+        if run.runtime.dist.enabled:
+            check_same_settings(_shared_settings(run, output, state), run.runtime.dist)
         if state is not None:  # a run resumed on other data must not train on
             check_joins(state, resume, classes=run.data.classes, num_classes=run.data.num_classes)
         # data left out is said even with --quiet, on stderr (repr keeps a path on one line)
@@ -80,7 +85,7 @@ def train(
             on_step=on_step,
             on_epoch=on_epoch,
             resume=state,
-            output_dir=cfg.output or (Path(resume).parent if resume is not None else None),
+            output_dir=output,
             meta={
                 "classes": run.data.classes,
                 "in_chans": run.config.in_chans,
@@ -99,6 +104,33 @@ def train(
             import torch.distributed as dist
 
             dist.destroy_process_group()
+
+
+#: what each node may choose for itself: where and how fast it runs, not what is trained (of the data, the
+#: classes and the number of images found are compared, not the path, which may differ between machines)
+_NODE_LOCAL = frozenset(
+    {"data", "output", "device", "workers", "threads", "decode", "channels_last", "compile", "dist_timeout"}
+    | {"log_every", "log", "verbose", "overwrite"}
+)
+
+
+def _shared_settings(run: Any, output: str | os.PathLike[str] | None, state: dict[str, Any] | None) -> dict[str, Any]:
+    """What every process of a run must agree on: its settings, its data and the checkpoint it continues from."""
+    settings: dict[str, Any] = {
+        f"--{key.replace('_', '-')}": value for key, value in run.config.to_dict().items() if key not in _NODE_LOCAL
+    }
+    try:
+        images = len(run.data.train_loader.dataset)
+    except (AttributeError, TypeError):  # synthetic batches, a stream without a length: the settings say them
+        images = None
+    return {
+        **settings,
+        # rank 0 writes the run: another directory elsewhere would hide its checkpoints from a restart there
+        "--output": str(output) if output is not None else None,
+        "classes": run.data.classes,
+        "training images": images,
+        "continuing from step": int(state["step"]) if state is not None else None,
+    }
 
 
 def _resume_point(

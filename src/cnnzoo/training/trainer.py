@@ -381,6 +381,10 @@ class Trainer:
             source = epoch_batches(self.train_loader, e, cfg.seed, consumed=self._consumed)
             skip = self.batch_in_epoch = max(0, self.batches_per_epoch - len(self.train_loader))
             self._consumed = 0
+            # the steps so far were of the other world size: the run ends after this epoch's rest (and the epochs
+            # after it), not at a count of this world size's steps, which would leave the rest's last batches out
+            offset = self.step - skip // cfg.grad_accum - e * self.steps_per_epoch
+            self.total_steps = min(cfg.epochs * self.steps_per_epoch + offset, cfg.max_steps or sys.maxsize)
         else:
             source = epoch_batches(self.train_loader, e, cfg.seed, skip)
         batches = feed(
