@@ -7,8 +7,9 @@ residual block adds a branch as large as its input: the variance doubles per blo
 timm's zero_init_last, cnnzoo's default zero_init_residual) makes each block the identity at the
 start; loaded weights overwrite it, which the last tests here check against torchvision.
 
-The fast tier runs one network per family (the small member of :data:`helpers.REPRESENTATIVES`)
-and the deep CIFAR ResNets; the rest of the registry, ResNet-1202 included, runs in the slow tier.
+The slow tier runs every registered network at its default input, ResNet-1202 included; the fast
+tier runs one network per family (the small member of :data:`helpers.REPRESENTATIVES`) and the deep
+CIFAR ResNets at 64 x 64 at most.
 """
 
 import pytest
@@ -53,13 +54,26 @@ def _default_input(name: str, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, *cnnzoo.model_info(name)["input_size"])
 
 
-@pytest.mark.parametrize(
-    "name", [n if n in _FAST else pytest.param(n, marks=pytest.mark.slow) for n in cnnzoo.list_models()]
-)
-def test_fresh_model_is_finite_and_moderate_in_train_and_eval_mode(name):
+def _small_input(name: str, batch: int = 2) -> torch.Tensor:
+    # the growth is per pixel and per block, not per image size: 64 x 64 at most keeps the fast tier cheap
+    info = cnnzoo.model_info(name)
+    c, h, w = info["input_size"]
+    if info["fixed_input_size"]:
+        return torch.randn(batch, c, h, w)
+    side = max(min(h, 64), info["min_input_size"][-1])
+    return torch.randn(batch, c, side, side)
+
+
+#: every network at its default input in the slow tier; the fast tier's at a small input
+_CASES = [pytest.param(n, "default", marks=pytest.mark.slow) for n in cnnzoo.list_models()]
+_CASES += [pytest.param(n, "small") for n in sorted(_FAST)]
+
+
+@pytest.mark.parametrize("name,size", _CASES)
+def test_fresh_model_is_finite_and_moderate_in_train_and_eval_mode(name, size):
     torch.manual_seed(0)
     model = cnnzoo.create_model(name)
-    x = _default_input(name)
+    x = _default_input(name) if size == "default" else _small_input(name)
     for train in (True, False):
         model.train(train)
         largest = _largest_logit(model, x)
