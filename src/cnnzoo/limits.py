@@ -74,15 +74,27 @@ def check_input_size(size: Sequence[Any], error: type[CnnzooError] = InvalidArgu
 
 def model_arg_defaults(constructor: Callable[..., Any]) -> dict[str, Any]:
     """The default of each argument a model constructor takes, following ``**kwargs`` into the
-    network class it returns (``resnet18(**kwargs) -> ResNet``): what a ``--model-arg`` is typed by."""
+    network class it returns (``resnet18(**kwargs) -> ResNet``): what a ``--model-arg`` is typed by.
+    An optional bool defaulting to None (the network decides, as ResNet's ``zero_init_residual``)
+    is typed as a bool: it reads true or false, never a string."""
     defaults: dict[str, Any] = {}
     for fn in (constructor, typing.get_type_hints(constructor).get("return")):
         if not callable(fn):
             continue
+        hints = _type_hints(typing.cast(Any, fn).__init__ if isinstance(fn, type) else fn)
         for name, p in inspect.signature(fn).parameters.items():
-            if p.default is not p.empty:
+            if p.default is None and hints.get(name) == bool | None:
+                defaults.setdefault(name, False)
+            elif p.default is not p.empty:
                 defaults.setdefault(name, p.default)
     return defaults
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except (NameError, TypeError):  # an annotation that names what only a type checker imports
+        return {}
 
 
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}

@@ -87,8 +87,8 @@ def test_zero_init_residual_makes_blocks_identities(name):
         x = torch.randn(2, block.conv1.in_channels, 8, 8).relu()
         with torch.no_grad():
             torch.testing.assert_close(block(x), x)
-    # without the option the same blocks are not identities
-    other = cnnzoo.create_model(name).eval()
+    # with the option off (torchvision's default; cnnzoo's is on) the same blocks are not identities
+    other = cnnzoo.create_model(name, zero_init_residual=False).eval()
     block = [b for b in blocks_of(other) if b.downsample is None][0]
     x = torch.randn(2, block.conv1.in_channels, 8, 8).relu()
     with torch.no_grad():
@@ -107,7 +107,8 @@ def test_drop_path_rates_rise_linearly_per_block(name):
 
 
 def test_drop_path_is_stochastic_in_training_only():
-    model = cnnzoo.create_model("resnet18v2", num_classes=4, drop_path_rate=0.5)
+    # branches that start at zero (the default zero-init) drop nothing: start them drawn
+    model = cnnzoo.create_model("resnet18v2", num_classes=4, drop_path_rate=0.5, zero_init_residual=False)
     x = torch.randn(4, 3, 32, 32)
     model.train()
     with torch.no_grad():

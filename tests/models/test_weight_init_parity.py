@@ -105,7 +105,8 @@ def _small_resnet(block: type, **kw: object) -> ResNet:
 _SE = partial(SqueezeExcitation, reduction=4)
 #: (name, build the network, the old initialisation)
 CASES = [
-    ("resnet", lambda: _small_resnet(BasicBlock), lambda m: _old_resnet(m, False)),
+    # torchvision's initialisation (every norm at one) is now asked for: zero-init is the default
+    ("resnet", lambda: _small_resnet(BasicBlock, zero_init_residual=False), lambda m: _old_resnet(m, False)),
     (
         "resnet_zero_init_se",
         lambda: _small_resnet(BasicBlock, zero_init_residual=True, attn_layer=_SE),

@@ -116,6 +116,8 @@ def register_model(
         def build(*args: Any, **kwargs: Any) -> Any:
             model = f(*args, **{**info.defaults(), **kwargs})
             set_pretrained_cfg(model, pretrained_cfg(model, info))
+            # the arguments it was built with, which rebuild it (timm's _model_args; a hub config's model_args)
+            model._model_args = dict(kwargs)
             return model
 
         info = ModelInfo(name=key, constructor=build, declared=frozenset(meta), **meta)

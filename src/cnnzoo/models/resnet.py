@@ -376,7 +376,17 @@ class ResNet(ZooModel):
         in_chans: input channels.
         groups, width_per_group: cardinality and width of the grouped 3x3 in bottlenecks
             (ResNeXt "32x4d" is 32 and 4; Wide ResNet-50-2 is 1 and 128), torchvision's args.
-        zero_init_residual: start every residual branch at zero (torchvision's option).
+        zero_init_residual: zero the last BatchNorm of each residual branch (the last
+            convolution in v2 blocks, which end without one), so that every block starts as
+            the identity (Goyal et al. 2017, "Accurate, Large Minibatch SGD", Sec. 5.1; He et
+            al. 2019, "Bag of Tricks", Sec. 3.1 "zero gamma"). None, the default, turns it on
+            wherever the network has residual branches (not for ``shortcut="none"``), as timm's
+            ``zero_init_last=True``; torchvision's default is off, and the papers differ (He et
+            al. 2015 start every BatchNorm at weight 1). Without it a fresh network is not
+            finite at depth in eval mode, where a fresh BatchNorm is the identity and each
+            block adds a branch as large as its input: ResNet-110's logits reach about 1e5 and
+            ResNet-1202's 1e16 or overflow. Loaded weights overwrite it; pass ``False`` for
+            torchvision's initialisation.
         drop_rate: dropout before ``fc`` (the head dropout).
         drop_path_rate: stochastic depth of the last block; earlier blocks get rates that
             rise linearly from 0 over the network (Huang et al. 2016, Sec. 3 "linear decay";
@@ -421,7 +431,7 @@ class ResNet(ZooModel):
         in_chans: int = 3,
         groups: int = 1,
         width_per_group: int = 64,
-        zero_init_residual: bool = False,
+        zero_init_residual: bool | None = None,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         attn_layer: AttnLayer | None = None,
@@ -453,10 +463,14 @@ class ResNet(ZooModel):
             {"stem_width": stem_width, "down_kernel_size": down_kernel_size},
             shortcut,
         )
+        if zero_init_residual is not None and not isinstance(zero_init_residual, bool):
+            raise InvalidArgumentError(f"zero_init_residual must be True, False or None, got {zero_init_residual!r}")
         if shortcut == "none" and (zero_init_residual or drop_path_rate > 0):
             raise InvalidArgumentError(
                 "a plain network (shortcut='none') has no residual branch for zero_init_residual or drop_path_rate"
             )
+        if zero_init_residual is None:
+            zero_init_residual = shortcut != "none"
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         layers, widths = _check_layers(layers, channels)
         # the stem's stride (2 for ImageNet: the stem map is H/2), then with its max pool (H/4)

@@ -46,6 +46,11 @@ _CFG_KEYS = (
     "license",
     "notes",
 )
+#: arguments that do not change what a loaded network computes: the classes and channels (written
+#: as model_args), the training-only drop rates and the initialisation (overwritten by the weights)
+_TIMM_REBUILDS = frozenset({"num_classes", "in_chans", "drop_rate", "drop_path_rate", "zero_init_residual"})
+#: left out of model_args, as timm's get_model_args leaves them: they configure training, not the network
+_TRAINING_ONLY = ("drop_rate", "drop_path_rate")
 #: cnnzoo name -> timm's name of the same network with the same keys
 _TO_TIMM = {ours: theirs for theirs, ours in TIMM_ARCHITECTURES.items() if ours == theirs}
 
@@ -63,7 +68,10 @@ def timm_architecture(model: nn.Module) -> str | None:
         reference = get_model_entry(name).constructor(num_classes=model.num_classes, in_chans=model.in_chans)
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     theirs = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
-    return _TO_TIMM[name] if ours == theirs else None
+    # an argument that keeps the shapes can still change the function (output_stride, stem_pool_ceil):
+    # timm's constructor of that name would not rebuild it
+    built_otherwise = set(getattr(model, "_model_args", {})) - _TIMM_REBUILDS
+    return _TO_TIMM[name] if ours == theirs and not built_otherwise else None
 
 
 def _json_value(value: Any) -> Any:
@@ -83,13 +91,41 @@ def hub_config(model: nn.Module) -> dict[str, Any]:
         "num_classes": model.num_classes,
         "num_features": int(getattr(model, "num_features", 0)),
         "global_pool": str(getattr(model, "global_pool", "avg")),
-        "model_args": {},
+        "model_args": _model_args(model, timm_layout=not arch.startswith(CNNZOO_PREFIX)),
         "pretrained_cfg": pcfg,
     }
     labels = cfg.get("label_names")
     if isinstance(labels, (list, tuple)) and len(labels) == model.num_classes:
         config["label_names"] = list(labels)
     return config
+
+
+def _model_args(model: nn.Module, timm_layout: bool) -> dict[str, Any]:
+    """The constructor arguments that rebuild ``model`` (timm's ``model_args``): its classes and channels as
+    they are now, and, for cnnzoo's layout, every other argument it was built with but the drop rates."""
+    args: dict[str, Any] = {}
+    if not timm_layout:  # timm's constructor takes only timm's arguments; its name promises the rest
+        recorded = getattr(model, "_model_args", {})
+        args = {k: _json_value(v) for k, v in recorded.items() if k not in _TRAINING_ONLY}
+    args.update(num_classes=model.num_classes, in_chans=model.in_chans)
+    pool = getattr(model, "global_pool", "avg")
+    if timm_layout and pool != "avg":  # timm rebuilds from model_args alone (its global_pool is only a record)
+        args["global_pool"] = pool
+    bad = sorted(k for k, v in args.items() if not _is_json(v))
+    if bad:
+        raise InvalidArgumentError(
+            f"save_pretrained records the constructor arguments in config.json; {', '.join(bad)} "
+            "are not JSON values (a layer class or function): build the model with JSON arguments to save it"
+        )
+    return args
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _card(config: dict[str, Any], library: str) -> str:

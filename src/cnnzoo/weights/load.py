@@ -283,11 +283,29 @@ def _from_hub(model_name: str, ref: str, probe: Probe | None) -> ResolvedWeights
         license=pcfg.get("license") or "",
         hf_hub_id=repo,
         hf_filename=path.name,
+        model_attrs=_hub_model_args(config, model_name, ref),
     )
     labels = config.get("label_names")
     if labels is not None and len(labels) == num_classes:
         entry = dataclasses.replace(entry, labels=tuple(labels))
     return dataclasses.replace(resolved, entry=entry)
+
+
+def _hub_model_args(config: dict[str, Any], model_name: str, ref: str) -> dict[str, Any]:
+    """The constructor arguments of a folder cnnzoo wrote (``cnnzoo/<name>``; timm's folders name timm's
+    arguments, for timm's constructor), less the classes and channels, which the weights give."""
+    from ..limits import model_arg_defaults
+
+    if not str(config.get("architecture", "")).startswith(hfhub.CNNZOO_PREFIX):
+        return {}
+    args = config.get("model_args", {})
+    if not isinstance(args, dict):
+        raise WeightsError(f"the config.json of {ref}: model_args must be a mapping, got {shown(args)}")
+    accepted = model_arg_defaults(get_model_entry(model_name).constructor)
+    unknown = sorted(str(k) for k in args if k not in accepted)
+    if unknown:
+        raise WeightsError(f"the config.json of {ref}: {model_name} takes no argument(s) {', '.join(unknown)}")
+    return {k: v for k, v in args.items() if k not in ("num_classes", "in_chans")}
 
 
 def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeights:
