@@ -380,10 +380,12 @@ def _suggest_architecture(state: StateDict, name: str, num_classes: int | None) 
     for other_name in candidates:
         if other_name == name:
             continue
+        info = get_model_entry(other_name)
+        network = getattr(info.constructor, "__wrapped__", info.constructor)  # the keys only: no pretrained_cfg
         try:
             with torch.device("meta"):
                 kwargs = {} if num_classes is None else {"num_classes": num_classes}
-                other = get_model_entry(other_name).constructor(**kwargs)
+                other = network(**{**info.defaults(), **kwargs})
         except Exception:  # noqa: BLE001 - a constructor that needs other arguments is simply no candidate
             continue
         theirs = {k: tuple(v.shape) for k, v in other.state_dict().items() if not k.endswith("num_batches_tracked")}
