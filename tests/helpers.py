@@ -46,6 +46,17 @@ REPRESENTATIVES = [
     "resnet20",  # CIFAR stem, three stages, zero-padding shortcuts (option A)
 ]
 
+#: Representatives whose numerics cost seconds each for code a sibling already runs: VGG-11's 120M
+#: fully connected weights beside VGG-11-BN's (the same class, less BatchNorm), DenseNet-121 beside
+#: DenseNet-BC-100 (the same blocks, an ImageNet stem). Their cases run in the slow tier.
+SLOW_REPRESENTATIVES = frozenset({"vgg11", "densenet121"})
+
+
+def representative_params() -> list:
+    """:data:`REPRESENTATIVES` as pytest parameters, those in :data:`SLOW_REPRESENTATIVES` marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_REPRESENTATIVES else n for n in REPRESENTATIVES]
+
+
 #: Registered networks whose meta-device forward alone takes seconds (ResNet-1202: 600 blocks,
 #: each BatchNorm a Python decomposition on "meta"). The registry-driven tests that run a
 #: forward put them in the slow tier; a sibling with fewer blocks (resnet110) covers the same

@@ -6,7 +6,7 @@ the compilers and a real consumer (torchvision's FPN and Faster R-CNN) on a few 
 
 import pytest
 import torch
-from helpers import REPRESENTATIVES, meta_input, meta_model, n_params, randomise, registry_params
+from helpers import REPRESENTATIVES, SLOW_REPRESENTATIVES, meta_input, meta_model, n_params, randomise, registry_params
 from torch import nn
 
 import cnnzoo
@@ -77,7 +77,7 @@ def test_feature_info_is_what_the_forward_produces(name):
 
 @pytest.mark.parametrize(
     "name,kw",
-    [(n, {}) for n in REPRESENTATIVES]
+    [pytest.param(n, {}, marks=pytest.mark.slow) if n in SLOW_REPRESENTATIVES else (n, {}) for n in REPRESENTATIVES]
     + [
         ("zfnet_wide", {}),
         ("vgg11_lrn", {}),

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from helpers import REPRESENTATIVES, meta_input, meta_model, min_input, n_params, registry_params
+from helpers import meta_input, meta_model, min_input, n_params, registry_params, representative_params
 from torch import nn
 
 import cnnzoo
@@ -252,7 +252,7 @@ def test_parameter_count_equals_counterpart(name):
     assert n_params(meta_model(name)) == n_params(theirs)
 
 
-@pytest.mark.parametrize("name", REPRESENTATIVES)
+@pytest.mark.parametrize("name", representative_params())
 def test_forward_backward_small_input(name):
     """Each network class: grayscale input, 7 classes, smallest valid input, train then eval."""
     model = cnnzoo.create_model(name, num_classes=7, in_chans=1)
@@ -349,7 +349,7 @@ def _same_shapes(out, ref):
     return isinstance(out, torch.Tensor) and out.shape == ref.shape
 
 
-@pytest.mark.parametrize("name", REPRESENTATIVES)
+@pytest.mark.parametrize("name", representative_params())
 def test_fx_symbolic_trace(name):
     """torch.fx traces every model in both modes (create_feature_extractor needs it); the
     traced graph keeps the input check as one call and gives the model's outputs."""

@@ -17,6 +17,7 @@ QUICK = dict(epochs=1, verbose=False, device="cpu", threads=1, workers=0)
 
 
 # ---------------------------------------------------------------- sample images
+@pytest.mark.slow  # predicts and explains 20 images (SmoothGrad: 16 passes each), ~25 s
 def test_digit_samples_run_the_readme_commands(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "data", "samples", "--output", str(tmp_path))
     paths = out.split()
