@@ -27,6 +27,7 @@ _LAZY = {
     "create_model": "cnnzoo.factory",
     # timm's Hub layout, written (read back by create_model("local-dir:DIR"))
     "save_pretrained": "cnnzoo.weights.hubformat",
+    "push_to_hub": "cnnzoo.weights.hubformat",
     # training: one loop from a notebook to torchrun
     "Trainer": "cnnzoo.training",
     "TrainConfig": "cnnzoo.training",

@@ -63,7 +63,9 @@ def test_timms_layout_names_only_timms_arguments(tmp_path):
     model = _random(cnnzoo.create_model("resnet18", num_classes=3, zero_init_residual=False))
     cnnzoo.save_pretrained(model, tmp_path)
     config = _config(tmp_path)
-    assert config["architecture"] == "resnet18" and config["model_args"] == {"num_classes": 3, "in_chans": 3}
+    assert (
+        config["architecture"] == "resnet18" and config["model_args"] == {}
+    )  # as timm's save_for_hf: num_classes is the top-level field
     theirs = timm.create_model(f"local-dir:{tmp_path}", pretrained=True).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from ..errors import InvalidArgumentError, MissingDependencyError
 from ..models.registry import get_model_entry, is_model
 from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES
 
-__all__ = ["save_pretrained", "timm_architecture", "hub_config"]
+__all__ = ["save_pretrained", "push_to_hub", "timm_architecture", "hub_config"]
 
 #: the pretrained_cfg entries written (timm's PretrainedCfg fields cnnzoo has, JSON values)
 _CFG_KEYS = (
@@ -101,16 +102,22 @@ def hub_config(model: nn.Module) -> dict[str, Any]:
 
 
 def _model_args(model: nn.Module, timm_layout: bool) -> dict[str, Any]:
-    """The constructor arguments that rebuild ``model`` (timm's ``model_args``): its classes and channels as
-    they are now, and, for cnnzoo's layout, every other argument it was built with but the drop rates."""
-    args: dict[str, Any] = {}
-    if not timm_layout:  # timm's constructor takes only timm's arguments; its name promises the rest
-        recorded = getattr(model, "_model_args", {})
-        args = {k: _json_value(v) for k, v in recorded.items() if k not in _TRAINING_ONLY}
+    """The constructor arguments that rebuild ``model`` (timm's ``model_args``).
+
+    cnnzoo's layout: its classes and channels as they are now and every other argument it was built
+    with but the drop rates. timm's layout: what timm's own ``save_for_hf`` folders hold, only what
+    differs from timm's defaults (the top-level ``num_classes`` gives the classes; transformers'
+    ``TimmWrapper`` passes ``num_classes`` itself and fails on a second one).
+    """
+    if timm_layout:  # timm's constructor takes only timm's arguments; its name promises the rest
+        args: dict[str, Any] = {} if model.in_chans == 3 else {"in_chans": model.in_chans}
+        pool = getattr(model, "global_pool", "avg")
+        if pool != "avg":  # timm rebuilds from model_args (its top-level global_pool is only a record)
+            args["global_pool"] = pool
+        return args
+    recorded = getattr(model, "_model_args", {})
+    args = {k: _json_value(v) for k, v in recorded.items() if k not in _TRAINING_ONLY}
     args.update(num_classes=model.num_classes, in_chans=model.in_chans)
-    pool = getattr(model, "global_pool", "avg")
-    if timm_layout and pool != "avg":  # timm rebuilds from model_args alone (its global_pool is only a record)
-        args["global_pool"] = pool
     bad = sorted(k for k, v in args.items() if not _is_json(v))
     if bad:
         raise InvalidArgumentError(
@@ -181,3 +188,35 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path
     atomic_write(folder / "config.json", json.dumps(config, indent=2) + "\n")
     atomic_write(folder / "README.md", _card(config, library))
     return folder
+
+
+def push_to_hub(
+    model: nn.Module,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool | None = None,
+    token: str | None = None,
+    commit_message: str = "Upload a cnnzoo model",
+) -> str:
+    """Upload ``model`` in timm's Hub layout to the Hugging Face Hub repository ``repo_id`` (ORG/NAME).
+
+    The folder :func:`save_pretrained` writes, uploaded in one commit with ``huggingface_hub``
+    (the repository is created if it does not exist; ``revision`` names a branch). Returns the
+    commit's URL. Read it back with ``cnnzoo.create_model("hf-hub:ORG/NAME@REVISION")`` or, where the
+    card says ``library_name: timm``, ``timm.create_model("hf-hub:ORG/NAME", pretrained=True)``.
+    """
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise MissingDependencyError("push_to_hub uploads with huggingface_hub: pip install huggingface_hub") from None
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise InvalidArgumentError(f"repo_id must be 'ORG/NAME', got {repo_id!r}")
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory(prefix="cnnzoo-hub-") as folder:
+        save_pretrained(model, folder)  # before anything is created on the Hub: a model that cannot be saved is refused
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.upload_folder(repo_id=repo_id, folder_path=folder, revision=revision, commit_message=commit_message)
+    return str(getattr(info, "commit_url", info))
