@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import types
 import typing
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any, Union
 
 from .errors import CnnzooError, InvalidArgumentError, shown
 
@@ -22,6 +23,7 @@ __all__ = [
     "MODEL_ARG_DEPTH",
     "check_count",
     "check_input_size",
+    "conform",
     "parse_model_arg",
     "model_arg_defaults",
     "nesting",
@@ -70,6 +72,44 @@ def check_input_size(size: Sequence[Any], error: type[CnnzooError] = InvalidArgu
     for side in size[-2:]:
         check_count("input_size", side, error)
     return size
+
+
+def conform(value: Any, hint: Any) -> tuple[bool, Any]:
+    """Whether ``value`` is of the type annotation ``hint``, and the value in that type: the one type
+    check of settings (``TrainConfig``) and of checkpoints. Containers, unions, ``Annotated`` (whose
+    extra arguments are checks of the value) and TypedDicts are followed; a bool is no number, an int
+    is a float (converted), a tuple is a list (converted)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        ok, value = conform(value, args[0])
+        return ok and all(check(value) for check in args[1:]), value
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            ok, converted = conform(value, arg)
+            if ok:
+                return True, converted
+        return False, value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [conform(v, args[0]) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return False, value
+        pairs = [(conform(k, args[0]), conform(v, args[1])) for k, v in value.items()]
+        return all(k[0] and v[0] for k, v in pairs), {k[1]: v[1] for k, v in pairs}
+    if typing.is_typeddict(hint):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        return isinstance(value, dict) and all(k in value and conform(value[k], h)[0] for k, h in hints.items()), value
+    if hint is Any:
+        return True, value
+    if hint is type(None):
+        return value is None, value
+    if hint in (int, float):
+        ok = isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+        return ok, float(value) if ok and hint is float else value
+    return isinstance(value, hint), value
 
 
 def model_arg_defaults(constructor: Callable[..., Any]) -> dict[str, Any]:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, TypedDict, Union
+from typing import Annotated, Any, TypedDict
 
 import torch
 
 from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsError
+from ..limits import conform
 from .files import open_weights
 
 __all__ = ["RunRecord", "WeightsCheckpoint", "Checkpoint", "load_checkpoint", "checked", "check_joins"]
@@ -117,29 +117,6 @@ def run_record(meta: dict[str, Any] | None) -> dict[str, Any]:
     return dict(meta or {})
 
 
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether ``value`` is of the type ``hint`` (the annotations above: containers, unions, Annotated)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        return _fits(value, args[0]) and all(check(value) for check in args[1:])
-    if origin in (Union, types.UnionType):
-        return any(_fits(value, a) for a in args)
-    if origin is list:
-        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, dict) and all(_fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items())
-    if typing.is_typeddict(hint):
-        hints = typing.get_type_hints(hint, include_extras=True)
-        return isinstance(value, dict) and all(k in value and _fits(value[k], h) for k, h in hints.items())
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if hint in (int, float):  # a bool is no count; an int is a number
-        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
 def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
@@ -153,7 +130,7 @@ def checkpoint_problem(state: dict[str, Any]) -> str | None:
     :class:`Checkpoint`'s fields, and a full one (it holds an optimiser state) for the fields a
     resume needs."""
     for key, f in _FIELDS.items():
-        if key in state and not _fits(state[key], _HINTS[key]):
+        if key in state and not conform(state[key], _HINTS[key])[0]:
             return f"its {key!r} is not {f.metadata['what']}"
     if "optimizer" in state:
         needed = [k for k, f in _FIELDS.items() if _required(f) and k not in state]
