@@ -1,0 +1,16 @@
+"""Arguments that a deeper boundary checks are refused there, with the same error type, when they
+come through the functions in front of it (nothing re-checks them on the way)."""
+
+import pytest
+
+from cnnzoo.errors import InvalidArgumentError
+
+
+@pytest.mark.parametrize("depth", [0, -1, True, 2.0, "3", 65])
+def test_layer_chart_refuses_a_bad_depth_through_summary(tmp_path, depth):
+    pytest.importorskip("matplotlib")
+    from cnnzoo.apps.chart import layer_chart
+
+    with pytest.raises(InvalidArgumentError, match="depth"):
+        layer_chart("lenet5", tmp_path / "c.png", depth=depth)
+    assert not (tmp_path / "c.png").exists()
