@@ -45,6 +45,8 @@ class RngState(TypedDict):
     cuda: list[torch.Tensor]
 
 
+# TrainConfig.to_dict(); predict builds the run's model with its constructor arguments (model_kwargs)
+Settings = Annotated[dict[str, Any], lambda v: isinstance(v.get("model_kwargs") or {}, dict)]
 Count = Annotated[int, lambda v: v >= 0]
 Positive = Annotated[int, lambda v: v >= 1]
 Partial = Annotated[list[float], lambda v: len(v) >= len(PARTIAL_FIELDS)]
@@ -71,7 +73,7 @@ class WeightsCheckpoint(RunRecord):
 
     model: dict[str, torch.Tensor] = _entry("a state dict (names to tensors)")
     model_name: Annotated[str, str.isidentifier] = _entry("a model name")
-    config: dict[str, Any] = _entry("a mapping of settings", factory=dict)
+    config: Settings = _entry("a mapping of settings (model_kwargs a mapping)", factory=dict)
     epoch: Count = _entry("an integer >= 0", 0)
     step: Count = _entry("an integer >= 0", 0)
     num_classes: Count | None = _entry("an integer or null", None)
@@ -90,7 +92,7 @@ class Checkpoint(WeightsCheckpoint):
     """Everything a resume needs (``last.pt``, ``step-N.pt``): the weights, the optimiser, schedule,
     scaler and EMA states, every RNG state and where in the epoch the run stopped."""
 
-    config: dict[str, Any] = _entry("a mapping of settings")
+    config: Settings = _entry("a mapping of settings (model_kwargs a mapping)")
     epoch: Count = _entry("an integer >= 0")
     step: Count = _entry("an integer >= 0")
     optimizer: dict[str, Any] = _entry("an optimiser state")
