@@ -44,6 +44,8 @@ LIMITS: dict[str, int] = {
     "input_size": 8192,
     "val_input_size": 8192,
     "val_resize": 8192,
+    # beyond these the first convolution or the classifier alone takes tens of gigabytes
+    # (hyperspectral images have a few hundred bands; ImageNet-21k has 21,841 classes)
     "in_chans": 4096,
     "num_classes": 1_000_000,
     "threads": 1024,
