@@ -14,3 +14,11 @@ def test_layer_chart_refuses_a_bad_depth_through_summary(tmp_path, depth):
     with pytest.raises(InvalidArgumentError, match="depth"):
         layer_chart("lenet5", tmp_path / "c.png", depth=depth)
     assert not (tmp_path / "c.png").exists()
+
+
+@pytest.mark.parametrize("model", [5, None, b"lenet5", ""])
+def test_what_is_neither_a_model_nor_a_name_is_refused_by_the_registry(model):
+    from cnnzoo.analysis.summary import summary
+
+    with pytest.raises(InvalidArgumentError, match="a model name must be a non-empty string"):
+        summary(model)
