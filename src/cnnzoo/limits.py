@@ -60,9 +60,11 @@ MODEL_ARG_CHARS, MODEL_ARG_DEPTH = 1024, 4
 
 
 def check_count(name: str, value: Any, error: type[CnnzooError] = InvalidArgumentError) -> int:
-    """``value`` as a whole number from 1 to ``LIMITS[name]`` (a bool is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
-        raise error(f"{name} must be a whole number from 1 to {LIMITS[name]:,}, got {shown(value)}")
+    """``value`` as a whole number from 1 to ``LIMITS[name]`` (unbounded above for a name not in the
+    table: a model's own counts, which its constructor bounds by what they build); a bool is no number."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS.get(name, value):
+        bound = f"from 1 to {LIMITS[name]:,}" if name in LIMITS else ">= 1"
+        raise error(f"{name} must be a whole number {bound}, got {shown(value)}")
     return value
 
 
