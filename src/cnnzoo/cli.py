@@ -419,11 +419,7 @@ def _per_image(out: str, images: Sequence[str]) -> dict[str, Any]:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .apps.predict import cam_overlay, load_model, predict, saliency_overlay
 
-    if args.model is None and args.pretrained is None:
-        raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
-    model = load_model(
-        args.model, args.pretrained if args.pretrained is not None else True, _model_args(args.model_args, [args.model])
-    )
+    model = load_model(args.model, args.pretrained, _model_args(args.model_args, [args.model]))  # None: default tag
     results = predict(model, args.images, topk=args.topk)
     images = [r["image"] for r in results]
     saliency, cam = (_per_image(out, images) if out else {} for out in (args.saliency, args.cam))

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import types
 import typing
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any, Union
 
 from .errors import CnnzooError, InvalidArgumentError, shown
 
@@ -22,6 +23,7 @@ __all__ = [
     "MODEL_ARG_DEPTH",
     "check_count",
     "check_input_size",
+    "conform",
     "parse_model_arg",
     "model_arg_defaults",
     "nesting",
@@ -42,6 +44,8 @@ LIMITS: dict[str, int] = {
     "input_size": 8192,
     "val_input_size": 8192,
     "val_resize": 8192,
+    # beyond these the first convolution or the classifier alone takes tens of gigabytes
+    # (hyperspectral images have a few hundred bands; ImageNet-21k has 21,841 classes)
     "in_chans": 4096,
     "num_classes": 1_000_000,
     "threads": 1024,
@@ -56,9 +60,11 @@ MODEL_ARG_CHARS, MODEL_ARG_DEPTH = 1024, 4
 
 
 def check_count(name: str, value: Any, error: type[CnnzooError] = InvalidArgumentError) -> int:
-    """``value`` as a whole number from 1 to ``LIMITS[name]`` (a bool is not a number here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
-        raise error(f"{name} must be a whole number from 1 to {LIMITS[name]:,}, got {shown(value)}")
+    """``value`` as a whole number from 1 to ``LIMITS[name]`` (unbounded above for a name not in the
+    table: a model's own counts, which its constructor bounds by what they build); a bool is no number."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS.get(name, value):
+        bound = f"from 1 to {LIMITS[name]:,}" if name in LIMITS else ">= 1"
+        raise error(f"{name} must be a whole number {bound}, got {shown(value)}")
     return value
 
 
@@ -70,6 +76,44 @@ def check_input_size(size: Sequence[Any], error: type[CnnzooError] = InvalidArgu
     for side in size[-2:]:
         check_count("input_size", side, error)
     return size
+
+
+def conform(value: Any, hint: Any) -> tuple[bool, Any]:
+    """Whether ``value`` is of the type annotation ``hint``, and the value in that type: the one type
+    check of settings (``TrainConfig``) and of checkpoints. Containers, unions, ``Annotated`` (whose
+    extra arguments are checks of the value) and TypedDicts are followed; a bool is no number, an int
+    is a float (converted), a tuple is a list (converted)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        ok, value = conform(value, args[0])
+        return ok and all(check(value) for check in args[1:]), value
+    if origin in (Union, types.UnionType):
+        for arg in args:
+            ok, converted = conform(value, arg)
+            if ok:
+                return True, converted
+        return False, value
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            return False, value
+        items = [conform(v, args[0]) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return False, value
+        pairs = [(conform(k, args[0]), conform(v, args[1])) for k, v in value.items()]
+        return all(k[0] and v[0] for k, v in pairs), {k[1]: v[1] for k, v in pairs}
+    if typing.is_typeddict(hint):
+        hints = typing.get_type_hints(hint, include_extras=True)
+        return isinstance(value, dict) and all(k in value and conform(value[k], h)[0] for k, h in hints.items()), value
+    if hint is Any:
+        return True, value
+    if hint is type(None):
+        return value is None, value
+    if hint in (int, float):
+        ok = isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+        return ok, float(value) if ok and hint is float else value
+    return isinstance(value, hint), value
 
 
 def model_arg_defaults(constructor: Callable[..., Any]) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def test_predict_with_arguments_the_checkpoint_was_not_trained_with(capsys, pets
     state = torch.load(run / "best.pt", weights_only=True)
     state["config"]["model_kwargs"] = [1]  # predict builds the model with the run's constructor arguments
     torch.save(state, tmp_path / "best.pt")
-    assert "model_kwargs is not a mapping" in cli_error(
+    assert "'config' is not a mapping of settings (model_kwargs a mapping)" in cli_error(
         capsys, ["predict", image, "--pretrained", str(tmp_path / "best.pt")]
     )
     line = cli_error(capsys, ["predict", image, "--pretrained", str(run / "best.pt"), "--model-arg", "num_classes=3"])

@@ -313,7 +313,7 @@ def test_cli_download_and_import(server, lenet_bytes, monkeypatch, capsys, tmp_p
         (["info", "resnet5O"], "unknown weights"),
         (["list", "nothing*"], "no weights match"),
         (["download"], "give the tags"),
-        (["import", "resnet50.tv2_in1k", "/nonexistent.pth"], "no such file"),
+        (["import", "resnet50.tv2_in1k", "/nonexistent.pth"], "does not exist"),
     ],
 )
 def test_cli_errors_are_one_line_and_exit_2(capsys, argv, expected):

@@ -181,7 +181,7 @@ def test_a_cache_folder_that_is_a_file(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("CNNZOO_HOME", str(home))
     monkeypatch.delenv("CNNZOO_OFFLINE", raising=False)
     line = cli_error(capsys, ["weights", "import", "resnet18.tv_in1k", str(tmp_path / "missing.pth")])
-    assert "no such file" in line  # the source is checked first
+    assert "does not exist" in line  # the source is checked first
     source = tmp_path / "r.pth"
     source.write_bytes(b"x")
     line = cli_error(capsys, ["weights", "import", "resnet18.tv_in1k", str(source)])

@@ -42,12 +42,11 @@ __all__ = [
 def resolve_model(model_or_name: nn.Module | str) -> nn.Module:
     if isinstance(model_or_name, nn.Module):
         return model_or_name
-    if not isinstance(model_or_name, str):
-        raise InvalidArgumentError(f"expected a model or a model name, got {type(model_or_name).__name__}")
     from ..factory import create_model
     from ..models.build import split_model_name
 
-    base, _ = split_model_name(model_or_name)  # a weight tag changes no layer: the architecture suffices
+    # what is not a name is refused there; a weight tag changes no layer: the architecture suffices
+    base, _ = split_model_name(model_or_name)
     with torch.device("meta"):
         return create_model(base)
 

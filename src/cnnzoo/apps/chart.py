@@ -309,9 +309,9 @@ def layer_chart(
     Figure = _figure_class()
     from matplotlib.ticker import FuncFormatter
 
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-        raise InvalidArgumentError(f"depth must be a positive integer, got {depth!r}")
-    table = model if isinstance(model, ModelSummary) else summary(model, input_size, depth=depth or 64)
+    table = (
+        model if isinstance(model, ModelSummary) else summary(model, input_size, depth=64 if depth is None else depth)
+    )
     rows = _chart_rows(table)
     if not rows:
         raise InvalidArgumentError(f"{table.model} has no layer with weights or pooling to chart")

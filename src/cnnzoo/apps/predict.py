@@ -23,7 +23,7 @@ from ..analysis.cam import default_cam_layer, grad_cam
 from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
 from ..data.decode import check_resized, read_image
-from ..errors import CheckpointError, DataError, InvalidArgumentError, WeightsError
+from ..errors import DataError, InvalidArgumentError, WeightsError
 from ..limits import check_count, check_input_size
 from ..reading import walk_files
 from ..weights.checkpoint import check_joins, checked
@@ -423,11 +423,8 @@ def load_model(
         run = checked(read_weights_file(text), text) if os.path.isfile(text) else None
         if run is not None:
             check_joins(run, text, model=model, num_classes=args.get("num_classes"), in_chans=args.get("in_chans"))
-            kwargs = run["config"].get("model_kwargs") or {}
-            if not isinstance(kwargs, dict):
-                raise CheckpointError(f"{text} is not a usable cnnzoo checkpoint: its model_kwargs is not a mapping")
             model = model or run["model_name"]
-            args = {**kwargs, **args}
+            args = {**(run["config"].get("model_kwargs") or {}), **args}
         if model is None:
             raise InvalidArgumentError(f"{text} is not a cnnzoo run's checkpoint: give the model (--model NAME)")
         return create_model(model, pretrained=text, **args)

@@ -22,6 +22,7 @@ import torch.utils.checkpoint as cp
 from torch import nn
 
 from ..errors import InvalidArgumentError
+from ..limits import check_count
 from .base import ZooModel
 from .layers import check_input_size, check_rate, he_normal, init_weights, smallest_input_size, stack_feature_info
 from .registry import register_model
@@ -312,8 +313,7 @@ def _check_config(
     proj_drop_rate: float,
 ) -> None:
     for arg, value in (("growth_rate", growth_rate), ("num_init_features", num_init_features), ("bn_size", bn_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{arg} must be a positive integer, got {value!r}")
+        check_count(arg, value)
     if (
         isinstance(block_config, (str, bytes))
         or len(block_config) == 0

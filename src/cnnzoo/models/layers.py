@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 from ..errors import InputSizeError, InvalidArgumentError, shown
+from ..limits import LIMITS
 
 __all__ = [
     "DropPath",
@@ -42,17 +43,11 @@ __all__ = [
 ]
 
 
-#: the largest class count and input channel count a network is built with: beyond them the
-#: classifier or the first convolution alone would take tens of gigabytes (ImageNet-21k has
-#: 21,841 classes; hyperspectral images a few hundred bands)
-MAX_CLASSES, MAX_IN_CHANS = 1_000_000, 4096
-
-
 def check_model_args(num_classes: int, in_chans: int) -> None:
     """Reject the arguments every constructor shares when they make no network."""
     for arg, value, low, high in (
-        ("num_classes", num_classes, 0, MAX_CLASSES),
-        ("in_chans", in_chans, 1, MAX_IN_CHANS),
+        ("num_classes", num_classes, 0, LIMITS["num_classes"]),
+        ("in_chans", in_chans, 1, LIMITS["in_chans"]),
     ):
         # num_classes=0 is allowed, as in timm: the network then ends at its pooled features
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
+from ..limits import check_count
 from .base import ZooModel
 from .layers import (
     NormLayer,
@@ -271,8 +272,7 @@ class MobileNetV2(ZooModel):
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         _check_width(width_mult)
-        if isinstance(round_nearest, bool) or not isinstance(round_nearest, int) or round_nearest < 1:
-            raise InvalidArgumentError(f"round_nearest must be an integer >= 1, got {round_nearest!r}")
+        check_count("round_nearest", round_nearest)
         stages = _check_setting(MOBILENET_V2_STAGES if inverted_residual_setting is None else inverted_residual_setting)
         norm = nn.BatchNorm2d if norm_layer is None else norm_layer
         self.width_mult = width_mult

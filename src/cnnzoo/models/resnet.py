@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
+from ..limits import check_count
 from .base import ZooModel
 from .layers import DropPath, NormLayer, check_rate, he_normal, init_weights, make_norm, smallest_input_size
 from .registry import register_model
@@ -691,8 +692,7 @@ def _check_options(
         "width_per_group": options["width_per_group"],
         "reduce_first": options["reduce_first"],
     }.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+        check_count(name, value)
     if widths["down_kernel_size"] % 2 == 0:
         # an even kernel with padding k // 2 would change the map size of the shortcut only
         raise InvalidArgumentError(f"down_kernel_size must be odd, got {widths['down_kernel_size']}")

@@ -21,7 +21,7 @@ from typing import Any, Union
 from ..atomic import atomic_write
 from ..device import DEVICE_SPEC, PRECISIONS
 from ..errors import ConfigError, shown, suggest
-from ..limits import LIMITS
+from ..limits import LIMITS, conform
 from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = [
@@ -329,48 +329,10 @@ def _type_name(hint: Any) -> str:
 def _check_type(key: str, value: Any) -> Any:
     """``value`` converted to ``key``'s type (int -> float only), or a ConfigError."""
     hint = _hints()[key]
-    ok, converted = _match(value, hint)
+    ok, converted = conform(value, hint)
     if not ok:
         raise ConfigError(f"{key} must be {_type_name(hint)}, got {shown(value)} ({type(value).__name__})")
     return converted
-
-
-def _match(value: Any, hint: Any) -> tuple[bool, Any]:
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            ok, converted = _match(value, arg)
-            if ok:
-                return True, converted
-        return False, value
-    if hint is type(None):
-        return value is None, value
-    if hint is Any:
-        return True, value
-    if origin is dict:
-        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
-        return ok, dict(value) if ok else value
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            return False, value
-        (item,) = typing.get_args(hint)
-        out = []
-        for v in value:
-            ok, converted = _match(v, item)
-            if not ok:
-                return False, value
-            out.append(converted)
-        return True, out
-    if hint is bool:
-        return isinstance(value, bool), value
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if hint is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return ok, float(value) if ok else value
-    if hint is str:
-        return isinstance(value, str), value
-    return isinstance(value, hint), value
 
 
 def _plain(value: Any) -> Any:

@@ -31,7 +31,7 @@ from ..device import autocast, describe_precision, synchronize
 from ..errors import CheckpointError, TrainingDivergedError
 from ..models.base import googlenet_loss
 from ..models.deterministic import use_deterministic_layers
-from ..weights.checkpoint import Checkpoint, WeightsCheckpoint, run_record
+from ..weights.checkpoint import Checkpoint, WeightsCheckpoint, check_joins, run_record
 from .config import TrainConfig
 from .distributed import all_reduce_sum, barrier, gather_objects
 from .guards import (
@@ -191,10 +191,8 @@ class Trainer:
             self._resume_from(resume)
 
     def _resume_from(self, checkpoint: str | os.PathLike[str] | dict[str, Any]) -> None:
-        if isinstance(checkpoint, dict):  # read already (cnnzoo.train reads the run's settings from it first)
-            self.load_state(checkpoint)
-        else:
-            self.load_state(load_checkpoint(checkpoint, expect_model=self.model_name))
+        # a dict is read already (cnnzoo.train reads the run's settings from it first)
+        self.load_state(checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint))
         if self.output_dir is None:
             if self.config.output:
                 self.output_dir = Path(self.config.output)
@@ -555,8 +553,7 @@ class Trainer:
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore a full checkpoint of :meth:`state_dict` (``last.pt``)."""
-        if state.get("model_name") != self.model_name:
-            raise CheckpointError(f"the checkpoint is of model '{state.get('model_name')}', not '{self.model_name}'")
+        check_joins(state, None, model=self.model_name)
         if "optimizer" not in state:
             raise CheckpointError("this checkpoint holds weights only (best.pt); resume from last.pt")
         try:

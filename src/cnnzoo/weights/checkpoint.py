@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, TypedDict, Union
+from typing import Annotated, Any, TypedDict
 
 import torch
 
 from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsError
+from ..limits import conform
 from .files import open_weights
 
 __all__ = ["RunRecord", "WeightsCheckpoint", "Checkpoint", "load_checkpoint", "checked", "check_joins"]
@@ -45,6 +45,8 @@ class RngState(TypedDict):
     cuda: list[torch.Tensor]
 
 
+# TrainConfig.to_dict(); predict builds the run's model with its constructor arguments (model_kwargs)
+Settings = Annotated[dict[str, Any], lambda v: isinstance(v.get("model_kwargs") or {}, dict)]
 Count = Annotated[int, lambda v: v >= 0]
 Positive = Annotated[int, lambda v: v >= 1]
 Partial = Annotated[list[float], lambda v: len(v) >= len(PARTIAL_FIELDS)]
@@ -71,7 +73,7 @@ class WeightsCheckpoint(RunRecord):
 
     model: dict[str, torch.Tensor] = _entry("a state dict (names to tensors)")
     model_name: Annotated[str, str.isidentifier] = _entry("a model name")
-    config: dict[str, Any] = _entry("a mapping of settings", factory=dict)
+    config: Settings = _entry("a mapping of settings (model_kwargs a mapping)", factory=dict)
     epoch: Count = _entry("an integer >= 0", 0)
     step: Count = _entry("an integer >= 0", 0)
     num_classes: Count | None = _entry("an integer or null", None)
@@ -90,7 +92,7 @@ class Checkpoint(WeightsCheckpoint):
     """Everything a resume needs (``last.pt``, ``step-N.pt``): the weights, the optimiser, schedule,
     scaler and EMA states, every RNG state and where in the epoch the run stopped."""
 
-    config: dict[str, Any] = _entry("a mapping of settings")
+    config: Settings = _entry("a mapping of settings (model_kwargs a mapping)")
     epoch: Count = _entry("an integer >= 0")
     step: Count = _entry("an integer >= 0")
     optimizer: dict[str, Any] = _entry("an optimiser state")
@@ -117,29 +119,6 @@ def run_record(meta: dict[str, Any] | None) -> dict[str, Any]:
     return dict(meta or {})
 
 
-def _fits(value: Any, hint: Any) -> bool:
-    """Whether ``value`` is of the type ``hint`` (the annotations above: containers, unions, Annotated)."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        return _fits(value, args[0]) and all(check(value) for check in args[1:])
-    if origin in (Union, types.UnionType):
-        return any(_fits(value, a) for a in args)
-    if origin is list:
-        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
-    if origin is dict:
-        return isinstance(value, dict) and all(_fits(k, args[0]) and _fits(v, args[1]) for k, v in value.items())
-    if typing.is_typeddict(hint):
-        hints = typing.get_type_hints(hint, include_extras=True)
-        return isinstance(value, dict) and all(k in value and _fits(value[k], h) for k, h in hints.items())
-    if hint is Any:
-        return True
-    if hint is type(None):
-        return value is None
-    if hint in (int, float):  # a bool is no count; an int is a number
-        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
 def _required(f: dataclasses.Field[Any]) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 
@@ -153,7 +132,7 @@ def checkpoint_problem(state: dict[str, Any]) -> str | None:
     :class:`Checkpoint`'s fields, and a full one (it holds an optimiser state) for the fields a
     resume needs."""
     for key, f in _FIELDS.items():
-        if key in state and not _fits(state[key], _HINTS[key]):
+        if key in state and not conform(state[key], _HINTS[key])[0]:
             return f"its {key!r} is not {f.metadata['what']}"
     if "optimizer" in state:
         needed = [k for k, f in _FIELDS.items() if _required(f) and k not in state]

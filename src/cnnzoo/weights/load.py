@@ -298,9 +298,7 @@ def _hub_model_args(config: dict[str, Any], model_name: str, ref: str) -> dict[s
 
     if not str(config.get("architecture", "")).startswith(hfhub.CNNZOO_PREFIX):
         return {}
-    args = config.get("model_args", {})
-    if not isinstance(args, dict):
-        raise WeightsError(f"the config.json of {ref}: model_args must be a mapping, got {shown(args)}")
+    args = config.get("model_args") or {}  # an object or null: hfhub._read_config checked its type
     accepted = model_arg_defaults(get_model_entry(model_name).constructor)
     unknown = sorted(str(k) for k in args if k not in accepted)
     if unknown:
