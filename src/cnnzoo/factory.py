@@ -152,13 +152,16 @@ def create_model(
     info = get_model_entry(base)
     check_features_args(features_only, out_indices, feature_cls)
     source, record = _split_pretrained_cfg(pretrained_cfg, pretrained_cfg_overlay)
+    named_tag = tag
     if isinstance(source.get("tag"), str) and source["tag"] != tag:
         if tag is not None:
             raise InvalidArgumentError(f"'{name}' names the tag {tag!r} and pretrained_cfg the tag {source['tag']!r}")
         tag = source["tag"]
     pretrained = _weights_source(pretrained, source, base)
-    if tag is not None and pretrained is False:
-        pretrained = True  # a tag names weights: "resnet50.tv2_in1k" asks for those weights
+    if named_tag is not None and pretrained is False:
+        # a tag in the name asks for its weights ("resnet50.tv2_in1k"); a pretrained_cfg tag only chooses them
+        # when pretrained is true, as in timm, whose create_model("x.tag") hands the tag over that way
+        pretrained = True
     kwargs = _network_kwargs(info, kwargs, zero_init_last)
     check_constructor_args(info, kwargs, num_classes, in_chans)
     weights = None
