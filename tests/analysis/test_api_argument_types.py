@@ -59,6 +59,7 @@ def test_what_needs_class_scores_refuses_a_backbone(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # a fresh interpreter that imports torch and builds the model (5-13 s)
 def test_export_features_only_in_the_cli_is_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": SRC}
     out = tmp_path / "m.pt2"

@@ -90,7 +90,7 @@ def test_predict_resizes_a_small_image_instead_of_failing(capsys, files):
     [
         (["info", "resnt50"], "did you mean resnet50"),
         (["predict", "{image}", "--model", "lenet5", "--pretrained", "{evil}"], "arbitrary unpickling"),
-        (
+        pytest.param(
             [
                 "train",
                 "--data",
@@ -110,8 +110,9 @@ def test_predict_resizes_a_small_image_instead_of_failing(capsys, files):
                 "--quiet",
             ],
             "cannot decode image",
+            marks=pytest.mark.slow,  # a training run's start-up in a fresh interpreter: 8-16 s
         ),
-        (["train", "--device", "cuda", "--quiet"], "needs CUDA"),
+        pytest.param(["train", "--device", "cuda", "--quiet"], "needs CUDA", marks=pytest.mark.slow),
     ],
 )
 def test_cli_subprocess(argv, message, files, corrupt_folder, tmp_path):

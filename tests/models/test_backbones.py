@@ -82,7 +82,7 @@ def test_feature_info_is_what_the_forward_produces(name):
         ("zfnet_wide", {}),
         ("vgg11_lrn", {}),
         ("vgg16_c", {}),
-        ("senet154", {}),
+        pytest.param("senet154", {}, marks=pytest.mark.slow),  # 154 layers: 5 s
         ("googlenet", {"variant": "paper"}),
         ("resnet50", {"output_stride": 8}),
         ("resnet18v2", {"replace_stride_with_dilation": [False, False, True]}),
