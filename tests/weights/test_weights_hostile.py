@@ -68,8 +68,8 @@ def test_truncated_weights_file(capsys, files):
     line = cli_error(
         capsys, ["predict", str(files["image"]), "--model", "lenet5", "--pretrained", str(files["truncated"])]
     )
-    assert "truncated or corrupt" in line
-    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+    assert "corrupt or truncated" in line
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
         cnnzoo.create_model("lenet5", pretrained=files["truncated"])
 
 

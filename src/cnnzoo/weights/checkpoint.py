@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypedDict
 
 import torch
 
-from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError, WeightsError
+from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError
 from ..limits import conform
 from .files import open_weights
 
@@ -163,8 +163,6 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
             raise CheckpointError(
                 f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, which cnnzoo refuses"
             ) from None
-        except (CheckpointError, WeightsError) as e:
-            raise CheckpointError(f"cannot read checkpoint {p} (corrupt or truncated?): {e}") from None
     run = checked(state, p, expect_model=expect_model)
     if run is None:
         raise CheckpointError(

@@ -51,8 +51,8 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 _HINT = " (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)"
 _NOT_TORCH = (
-    "'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors); "
-    "pass a .pth/.pt/.safetensors state dict"
+    "'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors), or it is corrupt "
+    "or truncated ({why}); pass a .pth/.pt/.safetensors state dict"
 )
 
 
@@ -92,8 +92,6 @@ class WeightsFile:
         if self.is_safetensors:
             return _parse_safetensors(self._mappable, self.path)
         if not self.is_zip:  # torch's legacy format (a pickle) cannot be mapped: it is parsed from the stream
-            if self.head[:1] != pickle.PROTO:
-                raise CheckpointError(_NOT_TORCH.format(path=self.path))
             with self._stream() as f:
                 return _torch_load(f, self.path)
         with self._stream() as f:
@@ -117,8 +115,8 @@ def open_weights(
 
 def is_safetensors(data: bytes, size: int | None = None) -> bool:
     """safetensors: an 8-byte little-endian header length, then a JSON header starting ``{``
-    (``data`` is the file, or its first bytes of a file of ``size`` bytes)."""
-    if len(data) < 9 or data[8:9] != b"{":
+    (``data`` is the file, or its first bytes of a file of ``size`` bytes); a zip archive (torch.save) never is."""
+    if len(data) < 9 or data[8:9] != b"{" or data[:4] == _ZIP_MAGIC:
         return False
     return 2 <= int.from_bytes(data[:8], "little") <= (len(data) if size is None else size) - 8
 
@@ -136,26 +134,21 @@ def _torch_load(source: Any, path: str | os.PathLike[str], mmap: bool = False) -
     try:
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
-    except pickle.UnpicklingError as e:
-        # torch's weights-only unpickler names what it refused, after its generic preamble
-        detail = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "Unsupported" in ln), "")
-        if "GLOBAL" in detail:
+    except Exception as e:  # noqa: BLE001 - a damaged file fails as RuntimeError, EOFError, OSError ..., a text or
+        # other file read as a legacy pickle any which way (KeyError ...); torch's weights-only unpickler names
+        # what it refused after a generic preamble
+        why = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "Unsupported" in ln), _first_line(e))
+        if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in why:
             raise UnsafeCheckpointError(
                 f"refusing to load '{path}': it needs arbitrary unpickling, which can run code "
-                f"({detail[:200]}). Load it only if you trust it, then save its state_dict with "
+                f"({why[:200]}). Load it only if you trust it, then save its state_dict with "
                 "torch.save or as safetensors"
             ) from None
-        raise CheckpointError(
-            f"'{path}' is not a PyTorch weights file that can be read safely: it is corrupt, or "
-            f"a plain pickle that would need arbitrary unpickling, which cnnzoo refuses ({detail[:200]})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(
-            f"'{path}' is not a readable PyTorch weights file (truncated or corrupt?): "
-            f"{str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
-        ) from None
-    except Exception:  # noqa: BLE001 - a text or other file read as a legacy pickle fails any which way (KeyError ...)
-        raise CheckpointError(_NOT_TORCH.format(path=path)) from None
+        raise CheckpointError(_NOT_TORCH.format(path=path, why=why[:200])) from None
+
+
+def _first_line(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
 
 
 def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:
@@ -163,10 +156,8 @@ def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:
     try:
         with zipfile.ZipFile(source) as archive:
             bad = archive.testzip()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as e:
-        raise CheckpointError(f"'{path}' is a damaged zip archive (truncated or corrupt?): {e}") from None
-    except Exception as e:  # noqa: BLE001 - zlib and struct errors of a damaged archive
-        raise CheckpointError(f"'{path}' is a damaged zip archive: {type(e).__name__}: {e}") from None
+    except Exception as e:  # noqa: BLE001 - zipfile's BadZipFile, EOFError, zlib and struct errors of a damaged archive
+        raise CheckpointError(f"'{path}' is a damaged zip archive (corrupt or truncated?): {_first_line(e)}") from None
     if bad is not None:
         raise CheckpointError(
             f"'{path}' is corrupt: its member {bad!r} fails its CRC-32 check (a changed "
