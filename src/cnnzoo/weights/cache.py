@@ -31,7 +31,7 @@ from ..errors import CheckpointError, HashMismatchError, OfflineError, WeightsDo
 from ..reading import MAX_TEXT_BYTES, read_bytes
 from . import hfhub
 from .catalogue import WeightsEntry
-from .files import parse, read_file, read_weights_file
+from .files import open_weights, parse, read_file, read_weights_file
 
 __all__ = [
     "cache_dir",
@@ -129,21 +129,19 @@ def cached_file(entry: WeightsEntry) -> Path | None:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """The hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The hex SHA-256 of a weights file, streamed through the one reader (a regular file within
+    ``CNNZOO_MAX_WEIGHTS_BYTES``, else a :class:`WeightsError`)."""
+    with open_weights(path) as f:
+        return f.sha256()
 
 
-def _check_hash(entry: WeightsEntry, digest: str, what: str) -> None:
+def _check_hash(entry: WeightsEntry, digest: str, what: str, advice: str = "") -> None:
     expected = entry.sha256 or entry.hash_prefix
     if expected and not digest.startswith(expected):
         raise HashMismatchError(
             f"{what} for '{entry.tag}' has SHA-256 {digest}, expected "
             f"{'' if entry.sha256 else 'a hash starting with '}{expected}; the file is corrupt "
-            f"or not the published one ({entry.url or entry.filename})"
+            f"or not the published one ({entry.url or entry.filename}){advice}"
         )
 
 
@@ -180,10 +178,7 @@ def verify_digest(entry: WeightsEntry, path: Path, digest: str) -> None:
         if entry.url is None
         else f"delete {path} and download it again (cnnzoo weights download {entry.tag})"
     )
-    try:
-        _check_hash(entry, digest, f"the cached file {path}")
-    except HashMismatchError as e:
-        raise HashMismatchError(f"{e}; {advice}") from None
+    _check_hash(entry, digest, f"the cached file {path}", f"; {advice}")
     if entry.sha256:
         return
     record = _tofu_record(entry)

@@ -167,11 +167,11 @@ def _convert(obj: Any, path: Path, layout: str | None) -> tuple[StateDict, str, 
     for key, value in raw.items():
         if not isinstance(key, str):
             raise WeightsError(f"'{path}' is not a state dict: its key {shown(key)} is not a parameter name")
-        if not isinstance(value, torch.Tensor):
-            raise WeightsError(f"'{path}' is not a state dict: {shown(key)} holds a {type(value).__name__}")
-        if value.layout != torch.strided:  # a sparse or other layout: no parameter of ours is one
+        if not isinstance(value, torch.Tensor) or value.layout != torch.strided:  # no parameter of ours is sparse
+            held = f"{value.layout} tensor" if isinstance(value, torch.Tensor) else type(value).__name__
             raise WeightsError(
-                f"'{path}': {shown(key)} is a {value.layout} tensor; weights are dense (save tensor.to_dense())"
+                f"'{path}' is not a state dict of dense tensors: {shown(key)} holds a {held} "
+                "(save parameter names mapped to dense tensors: tensor.to_dense() for a sparse one)"
             )
         for prefix in ("module.", "_orig_mod."):
             if key.startswith(prefix):
@@ -219,17 +219,16 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
     if not isinstance(pretrained, (str, os.PathLike)):
         raise InvalidArgumentError(f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
     text = os.fspath(pretrained)
-    if hfhub.parse_ref(text) is not None or text.startswith(hfhub.LOCAL_PREFIX):
-        if tag is not None:
-            raise InvalidArgumentError(
-                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a Hub checkpoint; give one"
-            )
+    hub = hfhub.parse_ref(text) is not None or text.startswith(hfhub.LOCAL_PREFIX)
+    # whatever is at a path is the file meant: the one reader says what is wrong with it
+    if tag is not None and (hub or os.path.lexists(text)):
+        what = "a Hub checkpoint" if hub else "a file"
+        raise InvalidArgumentError(
+            f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' {what}; give one"
+        )
+    if hub:
         return _from_hub(model_name, text, probe)
-    if os.path.lexists(text):  # whatever is there is the file meant: the one reader says what is wrong with it
-        if tag is not None:
-            raise InvalidArgumentError(
-                f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' a file; give one"
-            )
+    if os.path.lexists(text):
         return _from_file(model_name, Path(text), probe)
     if text.startswith(model_name + "."):
         text = text[len(model_name) + 1 :]
@@ -443,15 +442,7 @@ def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any
         if k not in target and hasattr(model, k.split(".")[0]) and getattr(model, k.split(".")[0]) is None
     ]
     unexpected = [k for k in state if k not in target and k not in skipped]
-    parts = _key_differences(state, target, unexpected, fresh_prefixes)
-    if parts:
-        other = _suggest_architecture(weights.state_dict, name, weights.num_classes)
-        hint = (
-            f"; the file fits '{other}': create_model('{other}', pretrained=...)"
-            if other
-            else f" (layout '{weights.layout}')"
-        )
-        raise IncompatibleWeightsError(f"'{weights.path}' does not fit {name}: {'; '.join(parts)}{hint}")
+    _check_fits(state, target, unexpected, f"'{weights.path}'", name, fresh_prefixes, suggest_for=weights)
     for k in skipped:
         del state[k]
     model.load_state_dict(state, strict=False)
@@ -491,20 +482,25 @@ def load_checkpoint(model: nn.Module, weights: ResolvedWeights) -> None:
     """
     state = weights.state_dict
     target = model.state_dict()
-    parts = _key_differences(state, target, [k for k in state if k not in target])
-    if parts:
-        name = getattr(model, "arch_name", type(model).__name__)
-        raise IncompatibleWeightsError(f"checkpoint '{weights.path}' does not fit {name}: {'; '.join(parts)}")
+    name = getattr(model, "arch_name", type(model).__name__)
+    _check_fits(state, target, [k for k in state if k not in target], f"checkpoint '{weights.path}'", name)
     model.load_state_dict(state, strict=False)
 
 
-def _key_differences(
-    state: dict[str, Any], target: dict[str, Any], unexpected: list[str], fresh_prefixes: tuple[str, ...] = ()
-) -> list[str]:
-    """What keeps ``state`` from loading into a model whose state is ``target``, one phrase per kind
-    (keys missing, ``unexpected`` keys, keys with other shapes); empty when it loads. Keys under
-    ``fresh_prefixes`` (a replaced head) and BatchNorm's ``num_batches_tracked`` (absent from files
-    older than PyTorch 0.4.1) may be missing."""
+def _check_fits(
+    state: dict[str, Any],
+    target: dict[str, Any],
+    unexpected: list[str],
+    source: str,
+    name: str,
+    fresh_prefixes: tuple[str, ...] = (),
+    suggest_for: ResolvedWeights | None = None,
+) -> None:
+    """Refuse (an :class:`IncompatibleWeightsError`: "``source`` does not fit ``name``") a ``state`` that
+    does not load into a model whose state is ``target``, naming the keys missing, the ``unexpected`` keys and
+    the keys with other shapes. Keys under ``fresh_prefixes`` (a replaced head) and BatchNorm's
+    ``num_batches_tracked`` (absent from files older than PyTorch 0.4.1) may be missing. With
+    ``suggest_for`` (pretrained weights), a registered model the file fits is named."""
     missing = [
         k
         for k in target
@@ -515,11 +511,24 @@ def _key_differences(
         for k in state
         if k in target and state[k].shape != target[k].shape
     ]
-    return [
-        f"{len(v)} {what}: {_list(v)}"
-        for what, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
+    parts = [
+        f"{len(v)} {kind}: {_list(v)}"
+        for kind, v in (("missing", missing), ("unexpected", unexpected), ("with other shapes", mismatched))
         if v
     ]
+    if parts:
+        hint = "" if suggest_for is None else _fits_hint(suggest_for, name)
+        raise IncompatibleWeightsError(f"{source} does not fit {name}: {'; '.join(parts)}{hint}")
+
+
+def _fits_hint(weights: ResolvedWeights, name: str) -> str:
+    # the registered model that pretrained weights which do not fit ``name`` do fit, else their layout
+    other = _suggest_architecture(weights.state_dict, name, weights.num_classes)
+    return (
+        f"; the file fits '{other}': create_model('{other}', pretrained=...)"
+        if other
+        else f" (layout '{weights.layout}')"
+    )
 
 
 def _run_record(model: nn.Module, run: dict[str, Any], in_chans: int) -> dict[str, Any]:
