@@ -20,10 +20,10 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError, shown
-from ..limits import LIMITS, check_input_size, nesting
+from ..limits import LIMITS, check_input_size, conform, nesting
 from ..reading import MAX_TEXT_BYTES, read_bytes
 
 __all__ = [
@@ -141,9 +141,12 @@ def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | Non
 
 def parse_ref(text: str) -> str | None:
     """``"hf-hub:timm/resnetv2_50.a1h_in1k"`` -> ``"timm/resnetv2_50.a1h_in1k"``; others -> None."""
-    if not isinstance(text, str) or not text.startswith(PREFIX):
-        return None
-    repo = text[len(PREFIX) :].partition("@")[0]
+    return _repo(text) if isinstance(text, str) and text.startswith(PREFIX) else None
+
+
+def _repo(text: str) -> str:
+    """The ``ORG/NAME`` of ``hf-hub:ORG/NAME[@REV]`` (a :class:`WeightsError` for anything else)."""
+    repo = text.removeprefix(PREFIX).partition("@")[0]
     if repo.count("/") != 1 or not all(repo.split("/")):
         raise WeightsError(
             f"'{text}' is not a Hugging Face Hub reference; write {PREFIX}ORG/NAME, "
@@ -158,42 +161,39 @@ def parse_revision(text: str) -> str | None:
     return revision or None
 
 
-#: the config.json fields cnnzoo reads and the JSON type of each (timm's ``save_for_hf`` writes them);
-#: other fields are timm's business and left alone
-_CONFIG_TYPES = {
-    "architecture": "string",
-    "num_classes": "integer",
-    "num_features": "integer",
-    "global_pool": "string",
-    "model_args": "object",
-    "label_names": "array",
-    "pretrained_cfg": "object",
+#: the config.json fields cnnzoo reads (timm's ``save_for_hf`` writes them), each with its type, checked by the one
+#: type check (:func:`cnnzoo.limits.conform`: a bool is no number), and that type in words; other fields are
+#: timm's business and left alone
+_CONFIG_FIELDS: dict[str, tuple[Any, str]] = {
+    "architecture": (str, "a JSON string"),
+    "num_classes": (
+        Annotated[int, lambda n: 0 <= n <= LIMITS["num_classes"]],
+        f"a JSON integer from 0 to {LIMITS['num_classes']:,}",
+    ),
+    "num_features": (int, "a JSON integer"),
+    "global_pool": (str, "a JSON string"),
+    "model_args": (dict[str, Any], "a JSON object"),
+    "label_names": (list[str], "a JSON array of strings"),
+    "pretrained_cfg": (dict[str, Any], "a JSON object"),
 }
-_PRETRAINED_CFG_TYPES = {
-    "input_size": "array",
-    "crop_pct": "number",
-    "mean": "array",
-    "std": "array",
-    "interpolation": "string",
-    "tag": "string",
-    "license": "string",
-}
-_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "string": str,
-    "integer": int,
-    "number": (int, float),
-    "object": dict,
-    "array": list,
+_PRETRAINED_CFG_FIELDS: dict[str, tuple[Any, str]] = {
+    "input_size": (Annotated[list[Any], lambda size: len(size) == 3], "[channels, height, width]"),
+    "crop_pct": (Annotated[float, lambda crop: 0 < crop <= 1], "a JSON number in (0, 1]"),
+    "mean": (list[Annotated[float, math.isfinite]], "a JSON array of finite numbers"),
+    "std": (list[Annotated[float, lambda x: math.isfinite(x) and x != 0]], "a JSON array of finite, non-zero numbers"),
+    "interpolation": (str, "a JSON string"),
+    "tag": (str, "a JSON string"),
+    "license": (str, "a JSON string"),
 }
 #: how deep a config.json may nest (timm's: pretrained_cfg -> input_size, 2)
 _CONFIG_DEPTH = 8
 
 
-def _wrong_type(fields: dict[str, Any], types: dict[str, str], prefix: str = "") -> str | None:
-    for name, kind in types.items():
+def _wrong_field(fields: dict[str, Any], table: dict[str, tuple[Any, str]], prefix: str = "") -> str | None:
+    for name, (hint, what) in table.items():
         value = fields.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, _JSON_TYPES[kind])):
-            return f"{prefix}{name} is {shown(value)}, not a JSON {kind}"
+        if value is not None and not conform(value, hint)[0]:
+            return f"{prefix}{name} is {shown(value)}, not {what}"
     return None
 
 
@@ -203,25 +203,12 @@ def _config_problem(config: Any) -> str | None:
         return f"it holds a JSON {type(config).__name__}, not an object"
     if nesting(config) > _CONFIG_DEPTH:
         return f"it nests deeper than {_CONFIG_DEPTH} levels"
-    problem = _wrong_type(config, _CONFIG_TYPES)
     pcfg = config.get("pretrained_cfg") or {}
-    problem = problem or _wrong_type(pcfg, _PRETRAINED_CFG_TYPES, "pretrained_cfg.")
+    problem = _wrong_field(config, _CONFIG_FIELDS) or _wrong_field(pcfg, _PRETRAINED_CFG_FIELDS, "pretrained_cfg.")
     if problem is not None:
         return problem
-    numbers = [x for x in (pcfg.get("crop_pct"), *(pcfg.get("mean") or ()), *(pcfg.get("std") or ())) if x is not None]
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in numbers):
-        return "pretrained_cfg's crop_pct, mean and std must be finite numbers"
-    if not 0 < (1 if pcfg.get("crop_pct") is None else pcfg["crop_pct"]) <= 1 or 0 in (pcfg.get("std") or ()):
-        return f"pretrained_cfg's crop_pct ({shown(pcfg.get('crop_pct'))}) must be in (0, 1] and no std 0"
-    if not 0 <= (config.get("num_classes") or 0) <= LIMITS["num_classes"]:
-        return f"num_classes is {shown(config['num_classes'])}, not from 0 to {LIMITS['num_classes']:,}"
-    if not all(isinstance(x, str) for x in config.get("label_names") or ()):
-        return "label_names holds something other than strings"
-    size = pcfg.get("input_size") or [3, 224, 224]
-    if len(size) != 3:
-        return f"pretrained_cfg.input_size is {shown(size)}, not [channels, height, width]"
-    try:
-        check_input_size(size, WeightsError)
+    try:  # the bounds every command has (whole numbers, channels and sides within LIMITS)
+        check_input_size(pcfg.get("input_size") or (3, 224, 224), WeightsError)
     except WeightsError as e:
         return f"pretrained_cfg.input_size: {e}"
     return None
@@ -279,10 +266,7 @@ def checkpoint_of(ref: str) -> tuple[Path, dict[str, Any]]:
     """(weights file, config.json) of ``hf-hub:ORG/NAME[@REV]`` or ``local-dir:DIR``."""
     if ref.startswith(LOCAL_PREFIX):
         return local_checkpoint(ref)
-    repo = parse_ref(ref)
-    if repo is None:
-        raise WeightsError(f"'{ref}' does not start with {PREFIX} or {LOCAL_PREFIX}")
-    return hub_checkpoint(repo, parse_revision(ref))
+    return hub_checkpoint(_repo(ref), parse_revision(ref))
 
 
 def hub_architecture(ref: str) -> str:
