@@ -116,16 +116,17 @@ class OfflineError(WeightsError):
     """Weights needed that are not cached while offline; the message says what to fetch."""
 
 
-class UnsafeCheckpointError(WeightsError):
-    """A checkpoint that would need arbitrary unpickling to load: refused."""
-
-
 class IncompatibleWeightsError(WeightsError, ValueError):
     """A state dict that does not fit the model (missing/unexpected keys, shapes)."""
 
 
 class CheckpointError(CnnzooError):
     """A training checkpoint that cannot be used (corrupt, truncated, another model)."""
+
+
+class UnsafeCheckpointError(WeightsError, CheckpointError):
+    """A weights file or checkpoint that would need arbitrary unpickling to load: refused (by every reader
+    of either, so it is both errors)."""
 
 
 class ConfigError(CnnzooError, ValueError):

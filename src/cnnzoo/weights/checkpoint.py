@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypedDict
 
 import torch
 
-from ..errors import CheckpointError, ConfigError, UnsafeCheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..limits import conform
 from .files import open_weights
 
@@ -157,12 +157,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
             raise CheckpointError(
                 f"{p} is not a PyTorch checkpoint (not torch.save's zip format); resume from a run's last.pt"
             )
-        try:
-            state = f.load()
-        except UnsafeCheckpointError:
-            raise CheckpointError(
-                f"{p} is not a cnnzoo checkpoint: it needs arbitrary unpickling to load, which cnnzoo refuses"
-            ) from None
+        state = f.load()  # what it cannot load safely is a CheckpointError (UnsafeCheckpointError is one too)
     run = checked(state, p, expect_model=expect_model)
     if run is None:
         raise CheckpointError(

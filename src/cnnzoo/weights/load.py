@@ -308,21 +308,17 @@ def _hub_model_args(config: dict[str, Any], model_name: str, ref: str) -> dict[s
 def _from_file(model_name: str, path: Path, probe: Probe | None) -> ResolvedWeights:
     with open_weights(path) as f:  # one open: what is identified by its hash is what is loaded
         entry = _identify(f.sha256(), model_name)
-        if entry is not None and entry.architecture != model_name:
-            raise IncompatibleWeightsError(
-                f"'{path}' is the published '{entry.tag}' file, weights of {entry.architecture}, "
-                f"not {model_name}: use create_model('{entry.architecture}', pretrained='{path}')"
-            )
         obj = f.load()
     checked(obj, path)  # a cnnzoo run's checkpoint is checked as every reader of one checks it
     state, layout, ckpt_model, run = _convert(obj, path, entry.layout if entry else None)
+    # the model the file says it holds: a published file's architecture, or the one a cnnzoo run recorded
+    owner = entry.architecture if entry is not None else (ckpt_model or model_name).partition(".")[0]
+    if owner != model_name:
+        what = f"the published '{entry.tag}' file" if entry is not None else "a checkpoint"
+        raise IncompatibleWeightsError(
+            f"'{path}' is {what} of '{owner}', not '{model_name}': use create_model('{owner}', pretrained='{path}')"
+        )
     if ckpt_model is not None:
-        base = ckpt_model.partition(".")[0]
-        if base != model_name:
-            raise IncompatibleWeightsError(
-                f"'{path}' is a checkpoint of '{base}', not '{model_name}': use "
-                f"create_model('{base}', pretrained='{path}')"
-            )
         layout = "cnnzoo"
     first_conv, heads = probe() if probe is not None else (None, ())
     head = [v for k, v in state.items() if heads and k.startswith(heads[0] + ".") and v.ndim >= 1]
