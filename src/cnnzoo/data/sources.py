@@ -342,6 +342,22 @@ def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
     return data, int(torch.randint(0, 2**62, ()))
 
 
+def _class_folders(folder: str | os.PathLike[str]) -> list[str]:
+    """The class folders of an image folder (its sub-folders, sorted as torchvision's ``ImageFolder`` sorts
+    them): the one check that a folder holds classes, for counting them and for reading them."""
+    try:
+        classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+        why = "holds no class folders"
+    except OSError as e:  # missing, unreadable or not a folder: said as the system says it
+        classes, why = [], e.strerror or type(e).__name__
+    if not classes:
+        raise DataError(
+            f"image folder {folder}: {why}; expected class folders of images, DIR/train/<class>/ and "
+            "DIR/val/<class>/ (or, to evaluate on, DIR/<class>/)"
+        )
+    return classes
+
+
 def _image_files(
     directory: str | os.PathLike[str], class_to_idx: dict[str, int], *args: Any, **kwargs: Any
 ) -> list[tuple[str, int]]:
@@ -356,7 +372,10 @@ def _image_files(
         if f.suffix.lower() in IMG_EXTENSIONS
     ]
     if not samples:
-        raise FileNotFoundError(f"Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)})")
+        raise DataError(
+            f"{directory}: Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)}); "
+            "put images in its class folders"
+        )
     return samples
 
 
@@ -382,17 +401,16 @@ def imagefolder_dataset(
     from torchvision.datasets import ImageFolder
 
     class _ImageFolder(ImageFolder):  # type: ignore[misc]
-        make_dataset = staticmethod(_image_files)
+        make_dataset = staticmethod(_image_files)  # cnnzoo's bounded walk and checks, not torchvision's
+
+        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+            classes = _class_folders(directory)
+            return classes, {c: i for i, c in enumerate(classes)}
 
     folder = Path(root) / split
-    if not folder.is_dir():
-        raise DataError(f"image folder {folder} does not exist; expected {root}/train/<class>/ and {root}/val/<class>/")
     channels = 1 if in_chans == 1 else 3
     loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, channels=channels)
-    try:
-        ds = _ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
-    except (FileNotFoundError, RuntimeError) as e:
-        raise DataError(f"{folder}: {e}; put images in its class folders") from None
+    ds = _ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
     ds.skipped = []
     if bad_images == "skip":
         good = []
