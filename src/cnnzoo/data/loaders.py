@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..device import cpu_count
-from ..errors import DataError
+from ..errors import DataError, shown
 from .feed import DecodeImages, DeviceTransform, ImageLoader, Normalize, collate_encoded
 from .sampling import EpochSampler
 from .sources import (
@@ -60,8 +60,8 @@ def parse_data_spec(spec: str) -> DataSpec:
     if kind == "synthetic":
         if not sep:
             return DataSpec("synthetic")
-        if not rest.isdigit() or int(rest) < 1:
-            raise DataError(f"synthetic:N needs a positive number of images, got {rest!r}")
+        if not rest.isdecimal() or len(rest) > 12 or int(rest) < 1:  # isdigit() passes "²", which int() refuses
+            raise DataError(f"synthetic:N needs a positive number of images, at most 10^12, got {shown(rest)}")
         return DataSpec("synthetic", samples=int(rest))
     if sep and named == kind:  # KIND:DIR
         root = Path(rest).expanduser()
