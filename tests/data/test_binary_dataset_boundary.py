@@ -132,3 +132,29 @@ def test_cifar_batch_checked_against_the_class_count_asked_for(tmp_path):
 def test_one_split_check_for_every_data_set(tmp_path, call):
     with pytest.raises(DataError, match=r"has splits 'train' and 'val' \(CIFAR: 10 or 100 classes\), got split"):
         call(tmp_path)
+
+
+def test_mnist_files_are_found_in_any_of_their_spellings_and_folders(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-images.idx3-ubyte.gz").write_bytes(gzip.compress(_idx(np.zeros((2, 28, 28), np.uint8))))
+    (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(_idx(np.array([4, 2], np.uint8)))
+    assert data.mnist_dataset(tmp_path, "val").labels.tolist() == [4, 2]
+    message = (
+        rf"MNIST train files train-images-idx3-ubyte, train-labels-idx1-ubyte not found in {tmp_path} or "
+        rf"{tmp_path}/raw or {raw}; no MNIST data there"
+    )
+    with pytest.raises(DataError, match=message):
+        data.mnist_dataset(tmp_path, "train")
+
+
+def test_cifar_files_are_found_in_the_archive_folder_or_beside_it_and_the_missing_named(tmp_path):
+    _cifar(tmp_path / "test", {b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [99]})
+    (tmp_path / "cifar-100-python").mkdir()
+    _cifar(tmp_path / "cifar-100-python" / "train", {b"data": np.zeros((1, 3072), np.uint8), b"fine_labels": [5]})
+    assert data.cifar_dataset(tmp_path, "val", num_classes=100).labels.tolist() == [99]
+    assert data.cifar_dataset(tmp_path, "train", num_classes=100).labels.tolist() == [5]
+    with pytest.raises(
+        DataError, match=r"CIFAR-10 files data_batch_1, .*data_batch_5 not found in .*cifar-10-batches-py"
+    ):
+        data.cifar_dataset(tmp_path, "train", num_classes=10)

@@ -163,6 +163,8 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
 
 
 # ---------------------------------------------------------------- MNIST (IDX files)
+#: MNIST's two files per split: what they hold and their number of dimensions (LeCun's names)
+_MNIST_FILES = (("images", 3), ("labels", 1))
 _IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
@@ -201,13 +203,15 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
-def _find_file(root: Path, names: Sequence[str], what: str) -> Path:
-    for base in (root, root / "raw", root / "MNIST" / "raw"):
-        for name in names:
-            for candidate in (base / name, base / f"{name}.gz"):
-                if candidate.is_file():
-                    return candidate
-    raise DataError(f"no {what} under {root} (looked for {names[0]}[.gz], also in raw/ and MNIST/raw/)")
+def _find_files(root: Path, folders: Sequence[str], names: Sequence[Sequence[str]], what: str, hint: str) -> list[Path]:
+    """For each group of ``names`` (a file's other spellings), the first found in ``root``'s ``folders``
+    (``""``: ``root`` itself), in that order: the one check that a data set's files are there."""
+    found = [next((root / f / n for f in folders for n in group if (root / f / n).is_file()), None) for group in names]
+    missing = [group[0] for group, path in zip(names, found) if path is None]
+    if missing:
+        where = " or ".join(str(root / f) for f in folders)
+        raise DataError(f"{what} files {', '.join(missing)} not found in {where}; {hint}")
+    return [path for path in found if path is not None]
 
 
 def mnist_dataset(
@@ -219,8 +223,9 @@ def mnist_dataset(
     LeCun et al. 1998, "Gradient-based learning applied to document recognition".
     """
     r, prefix = Path(root), _split_files("mnist", split)
-    img_file = _find_file(r, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images.idx3-ubyte"], f"MNIST {split} images")
-    lbl_file = _find_file(r, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"], f"MNIST {split} labels")
+    names = [[f"{prefix}-{k}{sep}idx{d}-ubyte{gz}" for sep in "-." for gz in ("", ".gz")] for k, d in _MNIST_FILES]
+    hint = "no MNIST data there: put LeCun's four IDX files (gzipped or not) in the folder"
+    img_file, lbl_file = _find_files(r, ("", "raw", "MNIST/raw"), names, f"MNIST {split}", hint)
     images = read_idx(img_file)
     labels = _labelled(images, read_idx(lbl_file), (None, None), 10, f"{img_file} with {lbl_file}", "digit")
     x = torch.from_numpy(images.copy()).unsqueeze(1)
@@ -306,17 +311,10 @@ def cifar_dataset(
     Tiny Images". Images are uint8 (N, 3, 32, 32).
     """
     names = _split_files(f"cifar{num_classes}", split)
-    r = Path(root)
     sub = "cifar-10-batches-py" if num_classes == 10 else "cifar-100-python"
-    if (r / sub).is_dir():
-        r = r / sub
-    missing = [n for n in names if not (r / n).is_file()]
-    if missing:
-        raise DataError(
-            f"CIFAR-{num_classes} files {', '.join(missing)} not found in {r}; extract the "
-            "python version of the dataset there (cifar-*-python.tar.gz)"
-        )
-    batches = [read_cifar_batch(r / n, num_classes) for n in names]
+    hint = "extract the python version of the data set there (cifar-*-python.tar.gz)"
+    paths = _find_files(Path(root), (sub, ""), [[n] for n in names], f"CIFAR-{num_classes}", hint)
+    batches = [read_cifar_batch(path, num_classes) for path in paths]
     data = np.concatenate([b["data"] for b in batches])
     labels = np.concatenate([b["labels"] for b in batches])
     x = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
