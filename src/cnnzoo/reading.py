@@ -19,7 +19,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import CnnzooError
+from .errors import CnnzooError, shown
 
 __all__ = ["open_file", "read_bytes", "walk_files", "env_limit", "MAX_WEIGHTS_BYTES", "MAX_TEXT_BYTES"]
 
@@ -43,7 +43,7 @@ def env_limit(variable: str, default: int, error: type[CnnzooError]) -> int:
     if not text:
         return default
     if not text.isdecimal() or len(text) > 30 or int(text) < 1:  # isdigit() passes "²", which int() refuses
-        raise error(f"{variable} must be a positive whole number, got {os.environ[variable]!r}")
+        raise error(f"{variable} must be a positive whole number, got {shown(os.environ[variable])}")
     return int(text)
 
 
