@@ -19,7 +19,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import CnnzooError
+from .errors import CnnzooError, shown
 
 __all__ = ["open_file", "read_bytes", "walk_files", "env_limit", "MAX_WEIGHTS_BYTES", "MAX_TEXT_BYTES"]
 
@@ -42,8 +42,8 @@ def env_limit(variable: str, default: int, error: type[CnnzooError]) -> int:
     text = os.environ.get(variable, "").strip().replace("_", "").replace(",", "")
     if not text:
         return default
-    if not text.isdigit() or int(text) < 1:
-        raise error(f"{variable} must be a positive whole number, got {os.environ[variable]!r}")
+    if not text.isdecimal() or len(text) > 30 or int(text) < 1:  # isdigit() passes "²", which int() refuses
+        raise error(f"{variable} must be a positive whole number, got {shown(os.environ[variable])}")
     return int(text)
 
 
@@ -70,10 +70,8 @@ def open_file(
         if stat.S_ISREG(st.st_mode) and st.st_size > limit:
             raise error(f"{what} {name} is {st.st_size:,} bytes, over the limit of {limit:,}{hint}")
         os.set_blocking(fd, True)  # a pipe: wait for its writer (``<(...)``), as a shell would
-    except BaseException as e:
+    except BaseException:  # fstat and set_blocking of an open descriptor fail only as the refusals above
         os.close(fd)
-        if isinstance(e, OSError):
-            raise error(f"cannot read {what} {name}: {e.strerror}") from None
         raise
     return fd
 

@@ -15,9 +15,8 @@ import torch
 
 from ..atomic import atomic_write
 from ..data.decode import read_image_bytes
-from ..errors import DataError, InvalidArgumentError
+from ..errors import InvalidArgumentError
 from ..limits import check_count
-from ..reading import walk_files
 
 __all__ = ["write_samples"]
 
@@ -60,18 +59,13 @@ def _tensor_samples(
 
 
 def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
-    folder = root / split
-    if not folder.is_dir():
-        raise DataError(f"image folder {folder} does not exist; expected {root}/{split}/<class>/")
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir())
-    files = [(c, f) for c in classes for f in walk_files(folder / c, max_depth=0)]
-    if not files:
-        raise DataError(f"{folder} holds no images in class folders")
-    index = {c: i for i, c in enumerate(classes)}
+    from ..data import imagefolder_dataset
+
+    ds: Any = imagefolder_dataset(root, split)  # the files training would read, found and checked as it finds them
     written = []
-    for i in _round_robin([index[c] for c, _ in files], n):
-        cls, src = files[i]
-        dest = out / cls / src.name
+    for i in _round_robin(ds.targets, n):
+        src = Path(ds.samples[i][0])
+        dest = out / src.relative_to(root / split)  # <class>/[sub-folders/]<name>: no two files on one path
         dest.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(dest, read_image_bytes(src))  # the file as it is: the same bytes the data set holds
         written.append(dest)
@@ -94,8 +88,6 @@ def write_samples(
     from ..data.stats import DIGITS_MEAN, DIGITS_STD
 
     check_count("n", n)
-    if split not in ("train", "val"):
-        raise InvalidArgumentError(f"split must be 'train' or 'val', got {split!r}")
     spec = parse_data_spec(data)
     out = Path(output)
     if out.exists() and not out.is_dir():

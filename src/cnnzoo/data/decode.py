@@ -102,7 +102,8 @@ def _one_line(error: BaseException) -> str:
 
 
 def _open_header(data: bytes, name: str) -> Any:
-    """Pillow's image object with only its header read, checked against the pixel limit."""
+    """Pillow's image object with only its header read, checked against the pixel limit (a header of zero
+    width or height Pillow's own open refuses, for every format it can decode)."""
     from PIL import Image, UnidentifiedImageError
 
     if not data:
@@ -126,8 +127,6 @@ def _open_header(data: bytes, name: str) -> Any:
             f"refusing to decode {name}: its header claims {width}x{height} = {width * height:,} "
             f"pixels, over the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)"
         )
-    if width == 0 or height == 0:
-        raise DataError(f"cannot decode {name}: its header claims {width}x{height} pixels")
     return im
 
 

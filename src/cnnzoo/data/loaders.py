@@ -11,10 +11,17 @@ import torch
 from torch.utils.data import Dataset
 
 from ..device import cpu_count
-from ..errors import DataError
+from ..errors import DataError, shown
 from .feed import DecodeImages, DeviceTransform, ImageLoader, Normalize, collate_encoded
 from .sampling import EpochSampler
-from .sources import SyntheticLoader, cifar_dataset, digits_dataset, imagefolder_dataset, mnist_dataset
+from .sources import (
+    SyntheticLoader,
+    _class_folders,
+    cifar_dataset,
+    digits_dataset,
+    imagefolder_dataset,
+    mnist_dataset,
+)
 from .stats import data_kind, normalisation
 from .transforms import build_transforms
 
@@ -53,8 +60,8 @@ def parse_data_spec(spec: str) -> DataSpec:
     if kind == "synthetic":
         if not sep:
             return DataSpec("synthetic")
-        if not rest.isdigit() or int(rest) < 1:
-            raise DataError(f"synthetic:N needs a positive number of images, got {rest!r}")
+        if not rest.isdecimal() or len(rest) > 12 or int(rest) < 1:  # isdigit() passes "²", which int() refuses
+            raise DataError(f"synthetic:N needs a positive number of images, at most 10^12, got {shown(rest)}")
         return DataSpec("synthetic", samples=int(rest))
     if sep and named == kind:  # KIND:DIR
         root = Path(rest).expanduser()
@@ -76,12 +83,7 @@ def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
     if s.kind == "imagefolder":
         assert s.root is not None
         folder = s.root / "train" if (s.root / "train").is_dir() else s.root / _eval_split(s.root)
-        n = len([d for d in folder.iterdir() if d.is_dir()])
-        if n == 0:
-            raise DataError(
-                f"{s.root} is not an image folder: expected class folders in {s.root}/train/ and "
-                f"{s.root}/val/ (or, to evaluate on, in {s.root}/ itself)"
-            )
+        n = len(_class_folders(folder))
         if n == 1:
             raise DataError(
                 f"{folder} has only one class folder; a classifier needs at least 2 "
@@ -125,9 +127,8 @@ def _make_loader(
     transform: DeviceTransform | None,
     encoded: bool = False,
 ) -> ImageLoader:
+    # every source refuses an empty data set (an image folder without images, an IDX file of 0 images)
     n = len(ds)  # type: ignore[arg-type]
-    if n == 0:
-        raise DataError("the dataset is empty")
     sampler = EpochSampler(n, shuffle=train, seed=seed, rank=rank, world_size=world_size, pad=train)
     return ImageLoader(
         ds,

@@ -10,12 +10,13 @@ made on the device for throughput measurements.
 from __future__ import annotations
 
 import functools
-import gzip
 import importlib.util
+import io
 import itertools
 import math
 import os
 import pickle
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import DataError
+from ..errors import DataError, shown
 from ..limits import check_count
-from ..reading import walk_files
+from ..reading import read_bytes, walk_files
 from .decode import read_image, read_image_bytes
 from .stats import DIGITS_MEAN, DIGITS_STD
 
@@ -40,6 +41,57 @@ __all__ = [
     "imagefolder_dataset",
     "SyntheticLoader",
 ]
+
+#: the largest IDX file or CIFAR batch read, gzipped or inflated: MNIST's largest file is 47 MB, CIFAR-100's 150 MB
+MAX_DATA_FILE_BYTES = 4 << 30
+#: each data set's files by split (MNIST: LeCun's file prefixes; CIFAR: Krizhevsky's batch names)
+_SPLIT_FILES: dict[str, dict[str, Any]] = {
+    "digits": {"train": slice(360, None), "val": slice(360)},  # of the fixed permutation (digits_dataset)
+    "mnist": {"train": "train", "val": "t10k"},
+    "cifar10": {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "val": ("test_batch",)},
+    "cifar100": {"train": ("train",), "val": ("test",)},
+}
+
+
+def _split_files(kind: str, split: str) -> Any:
+    """What ``kind``'s ``split`` is made of (see :data:`_SPLIT_FILES`): the one check of a split (and of
+    CIFAR's class count)."""
+    files = _SPLIT_FILES.get(kind, {}).get(split)
+    if files is None:
+        raise DataError(f"{kind} has splits 'train' and 'val' (CIFAR: 10 or 100 classes), got split {split!r}")
+    return files
+
+
+def _labelled(
+    images: Any, labels: Any, shape: tuple[int | None, ...], num_classes: int, where: str, noun: str = "class"
+) -> np.ndarray:
+    """The one shape and label check of the binary data sets (MNIST's IDX files, CIFAR's batches):
+    ``images`` a uint8 array N x ``shape`` (None: any side) holding pixels, and N ``labels``, each a
+    whole number in 0 .. ``num_classes`` - 1 (NaN, 9.5, -3 and 10 are not). The labels as int64."""
+    dims = images.shape if isinstance(images, np.ndarray) else ()
+    if (
+        not dims
+        or images.dtype != np.uint8
+        or len(dims) != 1 + len(shape)
+        or not images.size
+        or any(want not in (None, got) for got, want in zip(dims[1:], shape))
+    ):
+        what = (
+            f"{dims[0]} images are {'x'.join(map(str, dims[1:]))} pixels (size {math.prod(dims[1:])}) of {images.dtype}"
+            if dims
+            else f"images are a {type(images).__name__}, not an array"
+        )
+        raise DataError(f"{where}: its {what}; expected uint8 images N x {' x '.join(str(s or '?') for s in shape)}")
+    values = labels.tolist() if isinstance(labels, np.ndarray) else labels
+    if not isinstance(values, list) or len(values) != len(images):
+        got = len(values) if isinstance(values, list) else shown(values)
+        raise DataError(f"{where}: expected {len(images)} labels, one per image, got {got}")
+    bad = next((i for i, v in enumerate(values) if v not in range(num_classes)), None)  # a float 3.0 is 3
+    if bad is not None:
+        raise DataError(
+            f"{where}: label {shown(values[bad])} (entry {bad}) is not a {noun}, outside 0..{num_classes - 1}"
+        )
+    return np.asarray(values, dtype=np.int64)
 
 
 class ImageDataset(Dataset[tuple[torch.Tensor, int]]):
@@ -95,12 +147,10 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
     0.5 / std 0.5. Source: the UCI optical recognition of handwritten digits data
     (Alpaydin & Kaynak 1998), as shipped by ``sklearn.datasets.load_digits``.
     """
-    if split not in ("train", "val"):
-        raise DataError(f"digits split must be 'train' or 'val', got {split!r}")
     check_count("input_size", image_size, DataError), check_count("in_chans", in_chans, DataError)
     images, target = _load_digits()
     perm = np.random.default_rng(0).permutation(len(images))
-    idx = perm[:360] if split == "val" else perm[360:]
+    idx = perm[_split_files("digits", split)]
     x = torch.from_numpy(images[idx]).float().div_(16.0).unsqueeze(1)  # N x 1 x 8 x 8 in [0, 1]
     if image_size != 8:
         # torchvision's tensor resize is this call; torchvision itself is not needed (nor its import time)
@@ -113,6 +163,8 @@ def digits_dataset(split: str = "train", image_size: int = 32, in_chans: int = 1
 
 
 # ---------------------------------------------------------------- MNIST (IDX files)
+#: MNIST's two files per split: what they hold and their number of dimensions (LeCun's names)
+_MNIST_FILES = (("images", 3), ("labels", 1))
 _IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
@@ -130,33 +182,36 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     dimensions, then each dimension as a big-endian int32, then the data.
     """
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"cannot read IDX file {p}: {e}") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise DataError(f"{p} is not an IDX file (bad magic number {raw[:4].hex()})")
-    ndim = raw[3]
+    raw = read_bytes(p, "IDX file", limit=MAX_DATA_FILE_BYTES, error=DataError)
+    if raw[:2] == b"\x1f\x8b":  # gzip: inflated up to the same bound (a small .gz can hold gigabytes of zeros);
+        inflate = zlib.decompressobj(wbits=31)  # a stream that ends early or goes on is then the wrong size
+        try:
+            raw = inflate.decompress(raw, MAX_DATA_FILE_BYTES + 1)
+        except zlib.error as e:
+            raise DataError(f"cannot read IDX file {p}: its gzip data is damaged ({e})") from None
+    ndim = raw[3] if len(raw) > 3 else 0
     header = 4 + 4 * ndim
-    if ndim == 0 or len(raw) < header:
-        raise DataError(f"{p}: truncated IDX header")
+    if not ndim or raw[:2] != b"\0\0" or raw[2] not in _IDX_DTYPES or len(raw) < header:
+        raise DataError(
+            f"{p} is not an IDX file (magic number {raw[:4].hex() or 'missing'}, {len(raw):,} bytes in all)"
+        )
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     dtype = _IDX_DTYPES[raw[2]]
     expected = header + math.prod(dims) * dtype.itemsize
     if len(raw) != expected:
-        raise DataError(f"{p}: IDX header says {dims} ({expected} bytes) but the file has {len(raw)} bytes")
+        raise DataError(f"{p}: IDX header says {dims} ({expected:,} bytes) but the file holds {len(raw):,} bytes")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
-def _find_file(root: Path, names: Sequence[str], what: str) -> Path:
-    for base in (root, root / "raw", root / "MNIST" / "raw"):
-        for name in names:
-            for candidate in (base / name, base / f"{name}.gz"):
-                if candidate.is_file():
-                    return candidate
-    raise DataError(f"no {what} under {root} (looked for {names[0]}[.gz], also in raw/ and MNIST/raw/)")
+def _find_files(root: Path, folders: Sequence[str], names: Sequence[Sequence[str]], what: str, hint: str) -> list[Path]:
+    """For each group of ``names`` (a file's other spellings), the first found in ``root``'s ``folders``
+    (``""``: ``root`` itself), in that order: the one check that a data set's files are there."""
+    found = [next((root / f / n for f in folders for n in group if (root / f / n).is_file()), None) for group in names]
+    missing = [group[0] for group, path in zip(names, found) if path is None]
+    if missing:
+        where = " or ".join(str(root / f) for f in folders)
+        raise DataError(f"{what} files {', '.join(missing)} not found in {where}; {hint}")
+    return [path for path in found if path is not None]
 
 
 def mnist_dataset(
@@ -167,27 +222,14 @@ def mnist_dataset(
     Images are kept as uint8 (N, 1, 28, 28); ``transform`` turns one into a model input.
     LeCun et al. 1998, "Gradient-based learning applied to document recognition".
     """
-    r = Path(root)
-    prefix = {"train": "train", "val": "t10k"}.get(split)
-    if prefix is None:
-        raise DataError(f"mnist split must be 'train' or 'val', got {split!r}")
-    img_file = _find_file(r, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images.idx3-ubyte"], f"MNIST {split} images")
-    lbl_file = _find_file(r, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels.idx1-ubyte"], f"MNIST {split} labels")
-    images, labels = read_idx(img_file), read_idx(lbl_file)
-    if images.ndim != 3 or images.dtype != np.uint8 or labels.ndim != 1:
-        raise DataError(
-            f"{img_file}/{lbl_file}: expected uint8 images N x H x W and labels N, "
-            f"got {images.shape} {images.dtype} and {labels.shape}"
-        )
-    if len(images) != len(labels) or len(images) == 0:
-        raise DataError(f"{img_file} has {len(images)} images but {lbl_file} has {len(labels)} labels")
-    if images.size == 0:
-        raise DataError(f"{img_file}: its images are {images.shape[1]}x{images.shape[2]} pixels (size 0)")
-    bad = ~np.isin(labels, np.arange(10))  # negative, NaN, 9.5 and 10 alike
-    if bad.any():
-        raise DataError(f"{lbl_file}: label {labels[bad][0].item()} (entry {int(np.argmax(bad))}) is not a digit 0-9")
+    r, prefix = Path(root), _split_files("mnist", split)
+    names = [[f"{prefix}-{k}{sep}idx{d}-ubyte{gz}" for sep in "-." for gz in ("", ".gz")] for k, d in _MNIST_FILES]
+    hint = "no MNIST data there: put LeCun's four IDX files (gzipped or not) in the folder"
+    img_file, lbl_file = _find_files(r, ("", "raw", "MNIST/raw"), names, f"MNIST {split}", hint)
+    images = read_idx(img_file)
+    labels = _labelled(images, read_idx(lbl_file), (None, None), 10, f"{img_file} with {lbl_file}", "digit")
     x = torch.from_numpy(images.copy()).unsqueeze(1)
-    return ImageDataset(x, torch.from_numpy(labels.astype(np.int64)), [str(i) for i in range(10)], transform)
+    return ImageDataset(x, torch.from_numpy(labels), [str(i) for i in range(10)], transform)
 
 
 # ---------------------------------------------------------------- CIFAR (python batches)
@@ -240,26 +282,20 @@ class _CifarUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
 
-def read_cifar_batch(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read one CIFAR python batch safely; returns ``{"data": uint8 N x 3072, "labels": ...}``."""
+def read_cifar_batch(path: str | os.PathLike[str], num_classes: int = 100) -> dict[str, Any]:
+    """Read one CIFAR python batch safely; returns ``{"data": uint8 N x 3072, "labels": int64 N}``,
+    each label below ``num_classes``."""
     p = Path(path)
+    raw = read_bytes(p, "CIFAR batch", limit=MAX_DATA_FILE_BYTES, error=DataError)
     try:
-        with open(p, "rb") as f:
-            obj = _CifarUnpickler(f, os.fstat(f.fileno()).st_size + 65536, encoding="bytes").load()
-    except OSError as e:
-        raise DataError(f"cannot read CIFAR batch {p}: {e}") from None
+        obj = _CifarUnpickler(io.BytesIO(raw), len(raw) + 65536, encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
         raise DataError(f"{p} is not a valid CIFAR batch ({e}); it was not loaded") from None
     if not isinstance(obj, dict):
         raise DataError(f"{p} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
     batch = {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
-    data = batch.get("data")
-    labels = batch.get("labels", batch.get("fine_labels"))
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
-        raise DataError(f"{p}: 'data' must be a uint8 array N x 3072")
-    if not isinstance(labels, (list, np.ndarray)) or len(labels) != len(data):
-        raise DataError(f"{p}: expected {len(data)} labels")
-    return {"data": data, "labels": np.asarray(labels, dtype=np.int64)}
+    data, labels = batch.get("data"), batch.get("labels", batch.get("fine_labels"))
+    return {"data": data, "labels": _labelled(data, labels, (3072,), num_classes, str(p))}
 
 
 def cifar_dataset(
@@ -274,27 +310,13 @@ def cifar_dataset(
     ``train`` and ``test``. Krizhevsky 2009, "Learning Multiple Layers of Features from
     Tiny Images". Images are uint8 (N, 3, 32, 32).
     """
-    if split not in ("train", "val") or num_classes not in (10, 100):
-        raise DataError(f"cifar split must be train/val and num_classes 10/100, got {split!r}, {num_classes!r}")
-    r = Path(root)
+    names = _split_files(f"cifar{num_classes}", split)
     sub = "cifar-10-batches-py" if num_classes == 10 else "cifar-100-python"
-    if (r / sub).is_dir():
-        r = r / sub
-    if num_classes == 10:
-        names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    else:
-        names = ["train"] if split == "train" else ["test"]
-    missing = [n for n in names if not (r / n).is_file()]
-    if missing:
-        raise DataError(
-            f"CIFAR-{num_classes} files {', '.join(missing)} not found in {r}; extract the "
-            "python version of the dataset there (cifar-*-python.tar.gz)"
-        )
-    batches = [read_cifar_batch(r / n) for n in names]
+    hint = "extract the python version of the data set there (cifar-*-python.tar.gz)"
+    paths = _find_files(Path(root), (sub, ""), [[n] for n in names], f"CIFAR-{num_classes}", hint)
+    batches = [read_cifar_batch(path, num_classes) for path in paths]
     data = np.concatenate([b["data"] for b in batches])
     labels = np.concatenate([b["labels"] for b in batches])
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise DataError(f"CIFAR-{num_classes} labels in {r} fall outside 0..{num_classes - 1}")
     x = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy())
     return ImageDataset(x, torch.from_numpy(labels), [str(i) for i in range(num_classes)], transform)
 
@@ -318,6 +340,22 @@ def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
     return data, int(torch.randint(0, 2**62, ()))
 
 
+def _class_folders(folder: str | os.PathLike[str]) -> list[str]:
+    """The class folders of an image folder (its sub-folders, sorted as torchvision's ``ImageFolder`` sorts
+    them): the one check that a folder holds classes, for counting them and for reading them."""
+    try:
+        classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
+        why = "holds no class folders"
+    except OSError as e:  # missing, unreadable or not a folder: said as the system says it
+        classes, why = [], e.strerror or type(e).__name__
+    if not classes:
+        raise DataError(
+            f"image folder {folder}: {why}; expected class folders of images, DIR/train/<class>/ and "
+            "DIR/val/<class>/ (or, to evaluate on, DIR/<class>/)"
+        )
+    return classes
+
+
 def _image_files(
     directory: str | os.PathLike[str], class_to_idx: dict[str, int], *args: Any, **kwargs: Any
 ) -> list[tuple[str, int]]:
@@ -332,7 +370,10 @@ def _image_files(
         if f.suffix.lower() in IMG_EXTENSIONS
     ]
     if not samples:
-        raise FileNotFoundError(f"Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)})")
+        raise DataError(
+            f"{directory}: Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)}); "
+            "put images in its class folders"
+        )
     return samples
 
 
@@ -358,17 +399,16 @@ def imagefolder_dataset(
     from torchvision.datasets import ImageFolder
 
     class _ImageFolder(ImageFolder):  # type: ignore[misc]
-        make_dataset = staticmethod(_image_files)
+        make_dataset = staticmethod(_image_files)  # cnnzoo's bounded walk and checks, not torchvision's
+
+        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+            classes = _class_folders(directory)
+            return classes, {c: i for i, c in enumerate(classes)}
 
     folder = Path(root) / split
-    if not folder.is_dir():
-        raise DataError(f"image folder {folder} does not exist; expected {root}/train/<class>/ and {root}/val/<class>/")
     channels = 1 if in_chans == 1 else 3
     loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, channels=channels)
-    try:
-        ds = _ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
-    except (FileNotFoundError, RuntimeError) as e:
-        raise DataError(f"{folder}: {e}; put images in its class folders") from None
+    ds = _ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
     ds.skipped = []
     if bad_images == "skip":
         good = []
