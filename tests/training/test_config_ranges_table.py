@@ -64,3 +64,14 @@ def test_cross_field_rules_stay():
         TrainConfig(epochs=2, warmup_epochs=3.0)
     with pytest.raises(ConfigError, match="milestones must be increasing epochs >= 1"):
         TrainConfig(milestones=[5, 3])
+
+
+def test_a_wrong_type_names_where_it_came_from(tmp_path):
+    from cnnzoo.training.config import load_config, merge_config
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("epochs: 3\nlr: fast\n")
+    with pytest.raises(ConfigError, match=rf"^{recipe}: lr must be float, got 'fast' \(str\)$"):
+        load_config(recipe)  # refused as it is read, before any merge
+    with pytest.raises(ConfigError, match=r"^arguments: epochs must be int, got '3' \(str\)$"):
+        merge_config(None, {"epochs": "3"})

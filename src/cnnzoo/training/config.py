@@ -312,12 +312,14 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def _check_type(key: str, value: Any) -> Any:
-    """``value`` converted to ``key``'s type (int -> float only), or a ConfigError."""
+def _check_type(key: str, value: Any, source: str | None = None) -> Any:
+    """``value`` converted to ``key``'s type (int -> float only), or a ConfigError that names ``source``
+    (the recipe file, "arguments") where it is known."""
     hint = _hints()[key]
     ok, converted = conform(value, hint)
     if not ok:
-        raise ConfigError(f"{key} must be {_type_name(hint)}, got {shown(value)} ({type(value).__name__})")
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}{key} must be {_type_name(hint)}, got {shown(value)} ({type(value).__name__})")
     return converted
 
 
@@ -336,7 +338,7 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
             close = suggest(key, names, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ConfigError(f"{source}: unknown config key {shown(str(raw_key))}{hint}")  # one line whatever the key
-        out[key] = value
+        out[key] = _check_type(key, value, source)
     return out
 
 
@@ -405,8 +407,7 @@ def recipe_path(config: str | os.PathLike[str]) -> Path:
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML recipe (a file, or a shipped recipe's name) into a dict of checked keys (types
-    are checked on merge)."""
+    """Read a YAML recipe (a file, or a shipped recipe's name) into a dict of checked keys and types."""
     import yaml
 
     p = recipe_path(path)
@@ -424,15 +425,7 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         where = f": line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{p}{where}: YAML syntax error: {shown(problem)[1:-1]}") from None
-    if values is None:
-        return {}
-    values = _normalise_keys(values, str(p))
-    for key, value in values.items():
-        try:
-            _check_type(key, value)
-        except ConfigError as e:
-            raise ConfigError(f"{p}: {e}") from None
-    return values
+    return {} if values is None else _normalise_keys(values, str(p))
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike[str], header: str = "") -> None:
