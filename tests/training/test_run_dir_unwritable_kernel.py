@@ -39,7 +39,7 @@ def test_an_unwritable_run_directory_is_one_line_and_nothing_is_written(capsys, 
     kernel_refuses_the_lock("eacces")
     out = tmp_path / "run"
     line = cli_error(capsys, ["train", "--output", str(out), *QUICK])
-    assert f"output directory {out} is not writable; choose another --output" in line
+    assert f"cannot lock {out}: Permission denied; choose another --output" in line
     assert list(out.iterdir()) == []  # no recipe, no checkpoint, no temporary file
 
 

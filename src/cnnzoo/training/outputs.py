@@ -141,11 +141,7 @@ class RunLock:
                     ) from None
                 self._take_over_stale(owner)
                 continue
-            except PermissionError:
-                raise OutputDirError(
-                    f"output directory {self.path.parent} is not writable; choose another --output"
-                ) from None
-            except OSError as e:  # a full disk, a read-only file system
+            except OSError as e:  # no permission, a full disk, a read-only file system: the kernel's words say which
                 raise OutputDirError(
                     f"cannot lock {self.path.parent}: {e.strerror or e}; choose another --output"
                 ) from None
