@@ -53,17 +53,20 @@ LIMITS: dict[str, int] = {
     "seed": 2**63 - 1,
     "topk": 100_000,
     "n": 1_000_000,
+    # a benchmark's untimed and timed runs of each model: beyond these it runs for days
+    "warmup": 10_000,
+    "repeats": 100_000,
     "depth": 64,  # n: the images of cnnzoo data samples
 }
 #: the longest ``--model-arg`` value, and how deep its lists and mappings may nest
 MODEL_ARG_CHARS, MODEL_ARG_DEPTH = 1024, 4
 
 
-def check_count(name: str, value: Any, error: type[CnnzooError] = InvalidArgumentError) -> int:
-    """``value`` as a whole number from 1 to ``LIMITS[name]`` (unbounded above for a name not in the
-    table: a model's own counts, which its constructor bounds by what they build); a bool is no number."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS.get(name, value):
-        bound = f"from 1 to {LIMITS[name]:,}" if name in LIMITS else ">= 1"
+def check_count(name: str, value: Any, error: type[CnnzooError] = InvalidArgumentError, *, low: int = 1) -> int:
+    """``value`` as a whole number from ``low`` to ``LIMITS[name]`` (unbounded above for a name not in
+    the table: a model's own counts, which its constructor bounds by what they build); a bool is no number."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= LIMITS.get(name, value):
+        bound = f"from {low} to {LIMITS[name]:,}" if name in LIMITS else f">= {low}"
         raise error(f"{name} must be a whole number {bound}, got {shown(value)}")
     return value
 

@@ -161,9 +161,8 @@ def benchmark(
     names = list_models(list(models) if not isinstance(models, str) else models)
     if not names:
         raise InvalidArgumentError(f"no model matches {models!r} (cnnzoo list shows every model)")
-    for arg, value, low in (("warmup", warmup, 0), ("repeats", repeats, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InvalidArgumentError(f"{arg} must be an integer >= {low}, got {value!r}")
+    check_count("warmup", warmup, low=0)
+    check_count("repeats", repeats)
     dev = resolve_device(device)
     if batch_size is None:
         batch_size = 64 if dev.type == "cuda" else 8

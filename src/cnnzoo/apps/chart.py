@@ -17,7 +17,7 @@ from ..atomic import atomic_path, output_file
 from ..errors import InvalidArgumentError, MissingDependencyError
 from ..factory import create_model
 from ..models.registry import get_model_entry, list_models
-from ..weights.catalogue import CATALOGUE
+from ..weights.catalogue import CATALOGUE, get_entry
 
 __all__ = ["published_top1", "accuracy_chart", "layer_chart", "accuracy_figure", "recipe_of", "RECIPES"]
 
@@ -75,18 +75,12 @@ def _chosen_entries(models: str | Sequence[str]) -> list[Any]:
     defaults = published_top1()
     chosen: dict[str, Any] = {}
     for item in items:
-        if item in CATALOGUE:
-            entry = CATALOGUE[item]
+        if "." in item and not any(c in item for c in "*?["):  # a weight tag
+            entry = get_entry(item)  # an unknown tag is an UnknownWeightsError that lists the model's tags
             if entry.top1 is None or not entry.dataset.startswith("ImageNet"):
                 raise InvalidArgumentError(f"weights {item} have no published ImageNet top-1 to chart")
-            chosen[item] = entry
+            chosen[entry.tag] = entry
             continue
-        if "." in item and not any(c in item for c in "*?["):
-            base = item.partition(".")[0]
-            tags = sorted(t for t, e in CATALOGUE.items() if e.architecture == base)
-            raise InvalidArgumentError(
-                f"no weights {item!r} in the catalogue" + (f"; {base} has {', '.join(tags)}" if tags else "")
-            )
         for name in list_models(item):
             if name in defaults:
                 chosen.setdefault(defaults[name][1].tag, defaults[name][1])

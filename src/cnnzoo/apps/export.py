@@ -26,7 +26,7 @@ import shutil
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -204,9 +204,8 @@ def _write_onnx(
         kwargs["opset_version"] = opset
     try:
         with _quiet(), torch.no_grad():
-            program = torch.onnx.export(model, (example,), **kwargs)
-            if program is None:  # (only the legacy exporter returns nothing)
-                raise ExportError("the dynamo ONNX exporter returned no program")
+            # dynamo=True always returns an ONNXProgram (only the legacy exporter returns None)
+            program = cast(torch.onnx.ONNXProgram, torch.onnx.export(model, (example,), **kwargs))
             program.model.metadata_props.update(meta)  # the model's metadata_props (ONNX IR, Model)
             program.save(str(tmp))
     except Exception as e:  # noqa: BLE001 - the exporter's errors have no common public base

@@ -410,26 +410,22 @@ def load_model(
     """
     from ..factory import create_model
 
-    args = dict(model_args or {})
-    if pretrained is True or pretrained is None:
-        if model is None:
-            raise InvalidArgumentError("give the model (--model NAME) or a run's checkpoint (--pretrained PATH)")
-        return create_model(model, pretrained=True, **args)
     if pretrained is False:
         raise InvalidArgumentError("predict needs weights: pretrained must be True, a tag or a file")
-    text = os.fspath(pretrained)
-    if os.path.exists(text) or text.endswith((".pth", ".pt", ".safetensors", ".bin")):
-        # a cnnzoo run's checkpoint is checked as every reader of one checks it; other weights go to create_model
-        run = checked(read_weights_file(text), text) if os.path.isfile(text) else None
-        if run is not None:
-            check_joins(run, text, model=model, num_classes=args.get("num_classes"), in_chans=args.get("in_chans"))
-            model = model or run["model_name"]
-            args = {**(run["config"].get("model_kwargs") or {}), **args}
-        if model is None:
-            raise InvalidArgumentError(f"{text} is not a cnnzoo run's checkpoint: give the model (--model NAME)")
-        return create_model(model, pretrained=text, **args)
-    if model is None:
-        raise InvalidArgumentError("give the model (--model NAME) with a weight tag")
+    args = dict(model_args or {})
+    text = None if pretrained is True or pretrained is None else os.fspath(pretrained)
+    is_file = text is not None and (os.path.exists(text) or text.endswith((".pth", ".pt", ".safetensors", ".bin")))
+    # a cnnzoo run's checkpoint is checked as every reader of one checks it; other weights go to create_model
+    run = checked(read_weights_file(text), text) if text is not None and os.path.isfile(text) else None
+    if run is not None:
+        check_joins(run, text, model=model, num_classes=args.get("num_classes"), in_chans=args.get("in_chans"))
+        model = model or run["model_name"]
+        args = {**(run["config"].get("model_kwargs") or {}), **args}
+    if model is None:  # the default weights, a tag and a file that is not a run's checkpoint name no model
+        what = f"{text} is not a cnnzoo run's checkpoint: give" if is_file else "give"
+        raise InvalidArgumentError(f"{what} the model (--model NAME) or a run's checkpoint (--pretrained PATH)")
+    if text is None or is_file:
+        return create_model(model, pretrained=True if text is None else text, **args)
     base = model.partition(".")[0]
     tag = text[len(base) + 1 :] if text.startswith(base + ".") else text  # the whole tag, as `weights list` prints it
     return create_model(f"{base}.{tag}", pretrained=True, **args)

@@ -46,8 +46,10 @@ def _opt(default: Any, help: str, **cli: Any) -> Any:
     """A config field with its command-line help: ``cnnzoo train``'s options are made from these.
 
     ``cli`` may hold ``choices`` (also checked by :meth:`TrainConfig.validate`), ``metavar``,
-    ``flag`` (the option's name, where it is not ``--<key-with-dashes>``) and ``cli=False``
-    (not an option).
+    ``flag`` (the option's name, where it is not ``--<key-with-dashes>``), ``cli=False``
+    (not an option) and ``within``: the interval a number must lie in, as ``"[0, 1)"``; an
+    integer is a count (``"[1, inf)"``) and a float a non-negative number (``"[0, inf)"``)
+    unless it says otherwise, and an integer's upper end is its bound in :data:`~cnnzoo.limits.LIMITS`.
     """
     return field(default=default, metadata={"help": help, **cli})
 
@@ -97,24 +99,26 @@ class TrainConfig:
     # -- optimisation
     epochs: int = _opt(10, "training epochs")
     batch_size: int = _opt(32, "images per batch per process (the global batch is N x this under torchrun)")
-    lr: float = _opt(0.05, "peak learning rate")
+    lr: float = _opt(0.05, "peak learning rate", within="(0, inf)")
     optimizer: str = _opt("sgd", "optimiser", choices=("sgd", "adamw"))
-    momentum: float = _opt(0.9, "SGD momentum")
+    momentum: float = _opt(0.9, "SGD momentum", within="[0, 1)")
     nesterov: bool = _opt(True, "Nesterov momentum for SGD")
     weight_decay: float = _opt(5e-4, "weight decay")
     norm_weight_decay: float | None = _opt(None, "weight decay of normalisation layers (default: weight_decay)")
-    layer_decay: float | None = _opt(None, "layer-wise lr: lr x F^k for the unit k steps below the head", metavar="F")
+    layer_decay: float | None = _opt(
+        None, "layer-wise lr: lr x F^k for the unit k steps below the head", metavar="F", within="(0, 1]"
+    )
     schedule: str = _opt("cosine", "learning-rate schedule", choices=("cosine", "step", "constant"))
     warmup_epochs: float = _opt(0.0, "linear warm-up epochs")
-    warmup_decay: float = _opt(0.01, "the warm-up starts at lr x this")
+    warmup_decay: float = _opt(0.01, "the warm-up starts at lr x this", within="(0, 1]")
     min_lr: float = _opt(0.0, "lowest learning rate of the schedule")
     step_size: int = _opt(30, "schedule step: decay every N epochs")
     milestones: list[int] | None = _opt(None, "schedule step: decay at these epochs")
-    gamma: float = _opt(0.1, "schedule step: decay factor")
+    gamma: float = _opt(0.1, "schedule step: decay factor", within="(0, 1]")
     grad_accum: int = _opt(1, "accumulate K batches per optimiser step", metavar="K")
-    clip_grad: float | None = _opt(None, "clip the gradient norm to this", metavar="NORM")
+    clip_grad: float | None = _opt(None, "clip the gradient norm to this", metavar="NORM", within="(0, inf)")
     # -- regularisation and augmentation
-    label_smoothing: float = _opt(0.0, "label smoothing")
+    label_smoothing: float = _opt(0.0, "label smoothing", within="[0, 1)")
     mixup: float = _opt(0.0, "mixup alpha (0: off)", metavar="ALPHA")
     cutmix: float = _opt(0.0, "cutmix alpha (0: off)", metavar="ALPHA")
     augment: str = _opt(
@@ -123,7 +127,7 @@ class TrainConfig:
     auto_augment: str | None = _opt(
         None, "an automatic augmentation policy", choices=(None, "ta_wide", "randaugment", "autoaugment")
     )
-    random_erase: float = _opt(0.0, "random erasing probability", metavar="P")
+    random_erase: float = _opt(0.0, "random erasing probability", metavar="P", within="[0, 1]")
     decode: str = _opt(
         "cpu",
         "image folders: decode JPEGs in the loader's workers (cpu) or in batches on the "
@@ -136,7 +140,7 @@ class TrainConfig:
         choices=("error", "skip"),
     )
     ema: bool = _opt(False, "evaluate and keep an exponential moving average of the weights")
-    ema_decay: float = _opt(0.999, "EMA decay")
+    ema_decay: float = _opt(0.999, "EMA decay", within="(0, 1)")
     ema_every: int = _opt(1, "update the EMA every N optimiser steps")
     aux_weight: float = _opt(0.3, "weight of auxiliary losses (GoogLeNet's 0.3, Szegedy et al. 2014, Sec. 5)")
     # -- hardware
@@ -150,7 +154,7 @@ class TrainConfig:
     channels_last: bool | None = _opt(None, "NHWC memory format (default: on for CUDA and for bf16 on a CPU)")
     compile: bool = _opt(False, "torch.compile the model")
     sync_bn: bool = _opt(False, "SyncBatchNorm across processes")
-    workers: int | None = _opt(None, "DataLoader workers per process (default: sized to the CPUs)")
+    workers: int | None = _opt(None, "DataLoader workers per process (default: sized to the CPUs)", within="[0, inf)")
     threads: int | None = _opt(None, "CPU threads per process (default: the cores not busy with other work)")
     # -- the run itself
     output: str | None = _opt(None, "run directory (default runs/<model>-<time>)")
@@ -159,7 +163,7 @@ class TrainConfig:
         "replace the results of a previous run in --output (last.pt, best.pt, "
         "metrics.csv); without it a new run there is refused",
     )
-    seed: int = _opt(0, "random seed")
+    seed: int = _opt(0, "random seed", within="[0, inf)")
     deterministic: bool = _opt(False, "only deterministic kernels: a resumed run ends with the same weights")
     max_steps: int | None = _opt(None, "stop after N optimiser steps (smoke tests)")
     limit_batches: int | None = _opt(None, "at most N training and N validation batches per epoch (smoke tests)")
@@ -173,6 +177,7 @@ class TrainConfig:
         "also save a resumable checkpoint every M minutes (rank 0's "
         "clock, looked at when the loss is read: --log-every)",
         metavar="M",
+        within="(0, inf)",
     )
     keep_last: int = _opt(
         2, "keep the newest K step-N.pt checkpoints (last.pt and best.pt are kept apart)", metavar="K"
@@ -182,6 +187,7 @@ class TrainConfig:
         "seconds a process waits for the others (joining, each collective) before "
         "it stops with an error instead of hanging",
         metavar="SECONDS",
+        within="(0, inf)",
     )
     sigusr1: bool = _opt(
         False,
@@ -206,52 +212,23 @@ class TrainConfig:
         """Raise :class:`ConfigError` for a value no run can use (after type checks)."""
         for f in fields():
             value = getattr(self, f.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"{f.name} must be a finite number, got {value}")
-            if isinstance(value, int) and not isinstance(value, bool) and f.name in LIMITS and value > LIMITS[f.name]:
-                raise ConfigError(f"{f.name} must be at most {LIMITS[f.name]:,}, got {shown(value)}")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                default = "[1, inf)" if isinstance(value, int) else "[0, inf)"
+                what = _outside(f.name, value, f.metadata.get("within", default))
+                if what:
+                    raise ConfigError(f"{f.name} must be {what}, got {shown(value)}")
         owned = sorted(set(self.model_kwargs or {}) & set(RUN_OWNED_MODEL_ARGS))
         if owned:
             raise ConfigError(
                 f"model_kwargs (--model-arg) may not set {', '.join(owned)}: the run sets it "
                 "(the data fixes num_classes; use --in-chans, --pretrained)"
             )
-        positive_int = ("epochs", "batch_size", "grad_accum", "log_every", "step_size", "ema_every", "keep_last")
-        for key in positive_int:
-            _require(key, getattr(self, key) >= 1, ">= 1")
-        _require("dist_timeout", self.dist_timeout > 0, "> 0")
-        _require("save_every_minutes", self.save_every_minutes is None or self.save_every_minutes > 0, "> 0 (or null)")
-        for key in (
-            "max_steps",
-            "limit_batches",
-            "save_every",
-            "input_size",
-            "val_input_size",
-            "val_resize",
-            "in_chans",
-            "threads",
+        if self.warmup_epochs > self.epochs:
+            raise ConfigError(f"warmup_epochs must be <= epochs ({self.epochs}), got {self.warmup_epochs:g}")
+        if self.milestones is not None and not (
+            all(m >= 1 for m in self.milestones) and self.milestones == sorted(set(self.milestones))
         ):
-            value = getattr(self, key)
-            _require(key, value is None or value >= 1, ">= 1 (or null)")
-        _require("lr", self.lr > 0, "> 0")
-        _require("workers", self.workers is None or self.workers >= 0, ">= 0 (or null for automatic)")
-        _require("seed", self.seed >= 0, ">= 0")
-        _require("momentum", 0 <= self.momentum < 1, "in [0, 1)")
-        for key in ("weight_decay", "min_lr", "warmup_epochs", "mixup", "cutmix"):
-            _require(key, getattr(self, key) >= 0, ">= 0")
-        _require("norm_weight_decay", self.norm_weight_decay is None or self.norm_weight_decay >= 0, ">= 0")
-        _require("warmup_epochs", self.warmup_epochs <= self.epochs, f"<= epochs ({self.epochs})")
-        _require("warmup_decay", 0 < self.warmup_decay <= 1, "in (0, 1]")
-        _require("gamma", 0 < self.gamma <= 1, "in (0, 1]")
-        _require("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)")
-        _require("random_erase", 0 <= self.random_erase <= 1, "in [0, 1]")
-        _require("ema_decay", 0 < self.ema_decay < 1, "in (0, 1)")
-        _require("aux_weight", self.aux_weight >= 0, ">= 0")
-        _require("layer_decay", self.layer_decay is None or 0 < self.layer_decay <= 1, "in (0, 1]")
-        _require("clip_grad", self.clip_grad is None or self.clip_grad > 0, "> 0")
-        if self.milestones is not None:
-            ok = all(m >= 1 for m in self.milestones) and self.milestones == sorted(set(self.milestones))
-            _require("milestones", ok, "increasing epochs >= 1")
+            raise ConfigError(f"milestones must be increasing epochs >= 1, got {shown(self.milestones)}")
         for key, allowed in choices().items():
             value = getattr(self, key)
             if value not in allowed:
@@ -308,9 +285,18 @@ def _hints() -> dict[str, Any]:
     return _HINTS
 
 
-def _require(key: str, ok: bool, what: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key} must be {what}")
+def _outside(key: str, value: float, within: str) -> str | None:
+    """What ``value`` must be to lie in the interval ``within`` (``"[0, 1)"``, ``"(0, inf)"``) and,
+    for an integer, under its bound in :data:`LIMITS`; None where it does. NaN and inf lie nowhere:
+    a NaN learning rate trains NaN weights, an infinite timeout never times out."""
+    low, high = (float(end) for end in within[1:-1].split(","))
+    if isinstance(value, float) and not math.isfinite(value):
+        return "a finite number"
+    if value < low or value > high or (value, within[0]) == (low, "(") or (value, within[-1]) == (high, ")"):
+        return f"in {within}" if math.isfinite(high) else f"{'>=' if within[0] == '[' else '>'} {low:g}"
+    if key in LIMITS and value > LIMITS[key]:
+        return f"at most {LIMITS[key]:,}"
+    return None
 
 
 def _type_name(hint: Any) -> str:
@@ -326,12 +312,14 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def _check_type(key: str, value: Any) -> Any:
-    """``value`` converted to ``key``'s type (int -> float only), or a ConfigError."""
+def _check_type(key: str, value: Any, source: str | None = None) -> Any:
+    """``value`` converted to ``key``'s type (int -> float only), or a ConfigError that names ``source``
+    (the recipe file, "arguments") where it is known."""
     hint = _hints()[key]
     ok, converted = conform(value, hint)
     if not ok:
-        raise ConfigError(f"{key} must be {_type_name(hint)}, got {shown(value)} ({type(value).__name__})")
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}{key} must be {_type_name(hint)}, got {shown(value)} ({type(value).__name__})")
     return converted
 
 
@@ -350,7 +338,7 @@ def _normalise_keys(values: dict[str, Any], source: str) -> dict[str, Any]:
             close = suggest(key, names, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ConfigError(f"{source}: unknown config key {shown(str(raw_key))}{hint}")  # one line whatever the key
-        out[key] = value
+        out[key] = _check_type(key, value, source)
     return out
 
 
@@ -419,8 +407,7 @@ def recipe_path(config: str | os.PathLike[str]) -> Path:
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a YAML recipe (a file, or a shipped recipe's name) into a dict of checked keys (types
-    are checked on merge)."""
+    """Read a YAML recipe (a file, or a shipped recipe's name) into a dict of checked keys and types."""
     import yaml
 
     p = recipe_path(path)
@@ -438,15 +425,7 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         where = f": line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{p}{where}: YAML syntax error: {shown(problem)[1:-1]}") from None
-    if values is None:
-        return {}
-    values = _normalise_keys(values, str(p))
-    for key, value in values.items():
-        try:
-            _check_type(key, value)
-        except ConfigError as e:
-            raise ConfigError(f"{p}: {e}") from None
-    return values
+    return {} if values is None else _normalise_keys(values, str(p))
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike[str], header: str = "") -> None:

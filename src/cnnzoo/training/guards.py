@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CnnzooError, ConfigError, DataError, OutputDirError, shown
@@ -206,19 +207,32 @@ def batches_per_epoch(loader: Any, limit: int | None) -> int:
     return n
 
 
+def _raised_in(error: BaseException) -> Any:
+    """The code object of the function that raised ``error`` (its innermost frame)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code if tb is not None else None
+
+
+#: where torch refuses BatchNorm a batch with one value per channel (``F.batch_norm``'s own check)
+_BATCH_SIZE_CHECK = getattr(getattr(F, "_verify_batch_size", None), "__code__", None)
+
+
 @contextlib.contextmanager
 def batch_of_one(batch: int, epoch: int) -> Iterator[None]:
     """Rephrase torch's BatchNorm error for a batch of one image, with what to do.
 
     BatchNorm in training normalises by the batch's variance, which one value per channel
-    does not have (one image whose feature map is 1x1 there, or a BatchNorm1d): torch stops
-    with "Expected more than 1 value per channel". It is not known before the forward (a
-    BatchNorm2d over a larger map trains on one image), so it is caught where it happens.
+    does not have (one image whose feature map is 1x1 there, or a BatchNorm1d): torch's
+    ``F.batch_norm`` stops with a ValueError. It is not known before the forward (a
+    BatchNorm2d over a larger map trains on one image), so it is caught where it happens,
+    and recognised by where torch raised it, not by its wording.
     """
     try:
         yield
     except ValueError as e:
-        if "Expected more than 1 value per channel" not in str(e):
+        if _BATCH_SIZE_CHECK is None or _raised_in(e) is not _BATCH_SIZE_CHECK:
             raise
         raise ConfigError(
             f"batch {batch} of epoch {epoch} holds 1 image, which BatchNorm cannot train on (one "

@@ -141,11 +141,7 @@ class RunLock:
                     ) from None
                 self._take_over_stale(owner)
                 continue
-            except PermissionError:
-                raise OutputDirError(
-                    f"output directory {self.path.parent} is not writable; choose another --output"
-                ) from None
-            except OSError as e:  # a full disk, a read-only file system
+            except OSError as e:  # no permission, a full disk, a read-only file system: the kernel's words say which
                 raise OutputDirError(
                     f"cannot lock {self.path.parent}: {e.strerror or e}; choose another --output"
                 ) from None
@@ -206,7 +202,7 @@ class RunLock:
 
 
 def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -> Path:
-    """The run directory (created); refuses a file, an unwritable path or a bad name."""
+    """The run directory (created); refuses a file or a path that cannot be made."""
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{model_name}-{stamp}"
@@ -225,9 +221,7 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
     except OSError as e:
         reason = "not writable" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else e.strerror
         raise OutputDirError(f"cannot create output directory {path}: {reason}; choose another --output") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise OutputDirError(f"output directory {path} is not writable; choose another --output")
-    return path
+    return path  # whether it is writable, the lock's creation asks the kernel (RunLock.acquire)
 
 
 class RunDirectory:
