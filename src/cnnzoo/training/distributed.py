@@ -29,6 +29,8 @@ __all__ = [
     "barrier",
     "gather_objects",
     "restart_count",
+    "elastic_run_id",
+    "continuation",
 ]
 
 
@@ -105,18 +107,19 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
 def _restart_store(rank: int, world: int, timeout: datetime.timedelta | None) -> Store | None:
     """The rendezvous store of workers that torchrun restarted, with keys of their own (None: torch's default).
 
-    The agent's store outlives its workers, and gloo finds its peers under the same keys in every
-    round: a restarted worker could read the address of the process it replaces and wait to connect
-    to it until the timeout (seen on torch 2.14). A prefix per restart keeps the rounds apart."""
+    Only a store the agent serves outlives its workers (``TORCHELASTIC_USE_AGENT_STORE``); without one,
+    rank 0 serves a new store each round, at the port the agent chose for it. In the agent's store gloo
+    finds its peers under the same keys in every round: a restarted worker could read the address of the
+    process it replaces and wait to connect to it until the timeout (seen on torch 2.14). A prefix per
+    restart keeps the rounds apart."""
     restarts = restart_count()
-    if not restarts or "MASTER_ADDR" not in os.environ:
+    if not restarts or os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or "MASTER_ADDR" not in os.environ:
         return None
-    agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
     base = TCPStore(
         os.environ["MASTER_ADDR"],
         _env_int("MASTER_PORT", 29500),
         world,
-        is_master=rank == 0 and not agent_serves,
+        is_master=False,
         timeout=timeout or datetime.timedelta(minutes=30),
     )
     return PrefixStore(f"cnnzoo/restart-{restarts}", base)
@@ -202,3 +205,27 @@ def restart_count() -> int:
 
     torchrun sets ``TORCHELASTIC_RESTART_COUNT`` in every worker; outside torchrun it is 0."""
     return _env_int("TORCHELASTIC_RESTART_COUNT", 0)
+
+
+def elastic_run_id() -> str | None:
+    """The id of the torchrun job this process is a worker of (``--rdzv-id``; ``--standalone`` makes one up).
+
+    None outside torchrun, and for torchrun's default id ``none``, which every job started without
+    ``--rdzv-id`` shares: it tells no job from another."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    return None if run_id in ("", "none") else run_id
+
+
+def continuation(restarts: int, run_id: str | None, saved_run_id: str | None) -> str | None:
+    """Why a process continues its run directory's newest complete checkpoint, or None: a start of its own.
+
+    ``restarts`` is :func:`restart_count`, ``run_id`` this job's :func:`elastic_run_id` and ``saved_run_id``
+    the one recorded in that checkpoint. torchrun counts a restart when workers failed, but not when the
+    agents met again because a node joined (torch.distributed.elastic.agent.server.api: "membership changes
+    do not count as retries"), nor when the same job is started anew: then the checkpoint's job id is what
+    says that the directory holds this job's own progress, not another run's results."""
+    if restarts:
+        return f"torchrun restart {restarts}"
+    if run_id is not None and run_id == saved_run_id:
+        return f"torchrun job {run_id!r} met again (a node joined, or the job was started anew)"
+    return None
