@@ -29,6 +29,8 @@ __all__ = [
     "barrier",
     "gather_objects",
     "restart_count",
+    "elastic_run_id",
+    "continuation",
 ]
 
 
@@ -90,7 +92,7 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
     timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None
     try:
         dist.init_process_group(
-            backend=backend, rank=rank, world_size=world, timeout=timeout, store=_restart_store(rank, world, timeout)
+            backend=backend, rank=rank, world_size=world, timeout=timeout, store=_round_store(rank, world, timeout)
         )
     except dist.DistError as e:  # torch's own: the store was not reached, or not every process came in time
         waited = f"{timeout_s:g} s" if timeout_s is not None else "torch's default timeout"
@@ -102,24 +104,71 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
     return DistInfo(rank, world, local_rank, initialized_here=True)
 
 
-def _restart_store(rank: int, world: int, timeout: datetime.timedelta | None) -> Store | None:
-    """The rendezvous store of workers that torchrun restarted, with keys of their own (None: torch's default).
+def _round_store(rank: int, world: int, timeout: datetime.timedelta | None) -> Store | None:
+    """The agent's rendezvous store with keys of this round's own (None: torch's default).
 
-    The agent's store outlives its workers, and gloo finds its peers under the same keys in every
-    round: a restarted worker could read the address of the process it replaces and wait to connect
-    to it until the timeout (seen on torch 2.14). A prefix per restart keeps the rounds apart."""
-    restarts = restart_count()
-    if not restarts or "MASTER_ADDR" not in os.environ:
+    Only a store the agent serves (``TORCHELASTIC_USE_AGENT_STORE``) outlives its workers; without one,
+    rank 0 serves a new store each round, at the port the agent chose for it. In the agent's store gloo
+    finds its peers under the same keys in every round: a worker could read the address of the process it
+    replaces and wait to connect to it until the timeout (seen on torch 2.14). A prefix per round
+    (:func:`_round_number`) keeps the rounds apart."""
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or "MASTER_ADDR" not in os.environ:
         return None
-    agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
     base = TCPStore(
         os.environ["MASTER_ADDR"],
         _env_int("MASTER_PORT", 29500),
         world,
-        is_master=rank == 0 and not agent_serves,
+        is_master=False,
         timeout=timeout or datetime.timedelta(minutes=30),
     )
-    return PrefixStore(f"cnnzoo/restart-{restarts}", base)
+    return PrefixStore(f"cnnzoo/round-{_round_number(base, rank, world)}", base)
+
+
+_OPEN = "cnnzoo/rounds/open"  # [number, world size, ranks in it] of the newest round rank 0 opened
+
+
+def _round_number(store: Store, rank: int, world: int) -> int:
+    """The number of this round of workers in ``store``: the same in its ``world`` processes, new in each round.
+
+    torchrun's restart count is no such number: it is each agent's own, and an agent that stops healthy
+    workers because another node failed or joined counts no restart (pytorch/pytorch#135712). Rank 0
+    opens round n+1 by a compare-and-set of ``_OPEN`` from round n, marks round n superseded and, when
+    every rank has entered round n+1, says go. Another rank enters the open round (a compare-and-set adding
+    its rank) if it has the same world size and not this rank yet, and waits for that round's end: go, or
+    superseded, when it entered a round that a previous rank 0 left unfinished, and then it enters the
+    next. A round of another size or with this rank in it is a previous one: it waits for the next to be
+    opened. Every wait is on a key set when the awaited step is done, bounded by the store's timeout. Correct
+    as long as each round's workers start after the previous round's have stopped: torchrun's agents stop
+    their workers before they meet again (``SimpleElasticAgent._restart_workers``)."""
+    if rank == 0:
+        while True:
+            seen = store.get(_OPEN).decode() if store.check([_OPEN]) else ""
+            number = json.loads(seen)[0] + 1 if seen else 1
+            opened = json.dumps([number, world, [0]])
+            if store.compare_set(_OPEN, seen, opened).decode() == opened:
+                break  # else another rank entered the previous round meanwhile: look again
+        store.set(f"cnnzoo/rounds/{number}/opened", "1")
+        if number > 1:
+            store.set(f"cnnzoo/rounds/{number - 1}/end", "superseded")
+        store.wait([f"cnnzoo/rounds/{number}/full"])
+        store.set(f"cnnzoo/rounds/{number}/end", "go")
+        return number
+    if not store.check([_OPEN]):  # waits only on keys that set() writes: torch's older server wakes no
+        store.wait(["cnnzoo/rounds/1/opened"])  # waiter on a compare_set (USE_LIBUV=0)
+    while True:
+        seen = store.get(_OPEN).decode()
+        number, size, ranks = json.loads(seen)
+        if size != world or rank in ranks:
+            store.wait([f"cnnzoo/rounds/{number + 1}/opened"])
+            continue
+        entered = json.dumps([number, world, sorted([*ranks, rank])])
+        if store.compare_set(_OPEN, seen, entered).decode() != entered:
+            continue
+        if len(ranks) + 1 == world:
+            store.set(f"cnnzoo/rounds/{number}/full", "1")
+        store.wait([f"cnnzoo/rounds/{number}/end"])
+        if store.get(f"cnnzoo/rounds/{number}/end") == b"go":
+            return number
 
 
 def check_same_settings(settings: Mapping[str, Any], info: DistInfo) -> None:
@@ -202,3 +251,27 @@ def restart_count() -> int:
 
     torchrun sets ``TORCHELASTIC_RESTART_COUNT`` in every worker; outside torchrun it is 0."""
     return _env_int("TORCHELASTIC_RESTART_COUNT", 0)
+
+
+def elastic_run_id() -> str | None:
+    """The id of the torchrun job this process is a worker of (``--rdzv-id``; ``--standalone`` makes one up).
+
+    None outside torchrun, and for torchrun's default id ``none``, which every job started without
+    ``--rdzv-id`` shares: it tells no job from another."""
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID", "")
+    return None if run_id in ("", "none") else run_id
+
+
+def continuation(restarts: int, run_id: str | None, saved_run_id: str | None) -> str | None:
+    """Why a process continues its run directory's newest complete checkpoint, or None: a start of its own.
+
+    ``restarts`` is :func:`restart_count`, ``run_id`` this job's :func:`elastic_run_id` and ``saved_run_id``
+    the one recorded in that checkpoint. torchrun counts a restart when workers failed, but not when the
+    agents met again because a node joined (torch.distributed.elastic.agent.server.api: "membership changes
+    do not count as retries"), nor when the same job is started anew: then the checkpoint's job id is what
+    says that the directory holds this job's own progress, not another run's results."""
+    if restarts:
+        return f"torchrun restart {restarts}"
+    if run_id is not None and run_id == saved_run_id:
+        return f"torchrun job {run_id!r} met again (a node joined, or the job was started anew)"
+    return None

@@ -21,7 +21,7 @@ from ..errors import CheckpointError, ConfigError
 from ..limits import check_count
 from ..weights.checkpoint import check_joins
 from .config import TrainConfig, merge_config, resolve_config
-from .distributed import check_same_settings, restart_count
+from .distributed import check_same_settings, continuation, elastic_run_id, restart_count
 from .outputs import load_checkpoint, newest_checkpoint, plural, say
 from .parts import evaluate, freeze_part, what_is_trained
 from .setup import prepare_run, process_settings
@@ -136,11 +136,12 @@ def _shared_settings(run: Any, output: str | os.PathLike[str] | None, state: dic
 def _resume_point(
     config: Any, resume: str | os.PathLike[str] | None, overrides: dict[str, Any]
 ) -> tuple[str | os.PathLike[str] | None, dict[str, Any] | None]:
-    """The checkpoint a run continues from, and its state: ``resume``; or, when torchrun has restarted the
-    workers (a worker died, a node left or joined), the newest complete checkpoint of the run, if newer."""
+    """The checkpoint a run continues from, and its state: ``resume``; or, when torchrun started new workers
+    of the same job (a worker died, a node left or joined: :func:`continuation`), the newest complete
+    checkpoint of the run, if newer."""
     state = load_checkpoint(resume) if resume is not None else None
-    restarts = restart_count()
-    if not restarts:
+    restarts, run_id = restart_count(), elastic_run_id()
+    if not restarts and run_id is None:  # no torchrun job that could have written the directory before
         return resume, state
     cfg = resolve_config(config, state["config"] if state is not None else None, overrides)
     directory = cfg.output or (Path(resume).parent if resume is not None else None)
@@ -148,17 +149,16 @@ def _resume_point(
     if found is None or (state is not None and int(found[1]["step"]) <= int(state["step"])):
         return resume, state
     path, newest = found
+    why = continuation(restarts, run_id, newest.get("elastic_run_id"))
+    if why is None:
+        return resume, state
     if os.environ.get("RANK", "0") == "0":
         into = (
             f", {newest['batch_in_epoch']} batches into epoch {newest['epoch'] + 1}"
             if newest.get("batch_in_epoch")
             else ""
         )
-        print(
-            f"cnnzoo: torchrun restart {restarts}: continuing from {path} (step {newest['step']}{into})",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(f"cnnzoo: {why}: continuing from {path} (step {newest['step']}{into})", file=sys.stderr, flush=True)
     return path, newest
 
 

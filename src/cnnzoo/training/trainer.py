@@ -33,7 +33,7 @@ from ..models.base import googlenet_loss
 from ..models.deterministic import use_deterministic_layers
 from ..weights.checkpoint import Checkpoint, WeightsCheckpoint, check_joins, run_record
 from .config import TrainConfig
-from .distributed import all_reduce_sum, barrier, gather_objects
+from .distributed import all_reduce_sum, barrier, elastic_run_id, gather_objects
 from .guards import (
     batch_of_one,
     batches_per_epoch,
@@ -549,6 +549,7 @@ class Trainer:
             partial=self._partial,
             world_size=self.dist.world_size,
             loader_batch=self.loader_batch,
+            elastic_run_id=elastic_run_id(),
         ).to_dict()
 
     def load_state(self, state: dict[str, Any]) -> None:

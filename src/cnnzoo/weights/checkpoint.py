@@ -107,6 +107,8 @@ class Checkpoint(WeightsCheckpoint):
     )
     world_size: Positive = _entry("an integer >= 1", 1)
     loader_batch: Positive | None = _entry("an integer >= 1", None)
+    # the torchrun job (--rdzv-id) that wrote it: a new round of the same job continues from it
+    elastic_run_id: str | None = _entry("a torchrun job id or null", None)
 
 
 def run_record(meta: dict[str, Any] | None) -> dict[str, Any]:
