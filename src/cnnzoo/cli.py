@@ -2,7 +2,9 @@
 
 Any :class:`~cnnzoo.errors.CnnzooError` (and a bad argument) becomes one line on stderr
 and exit status 2, never a traceback. Each command has an ``_add_<command>`` function that
-declares its arguments and a ``_cmd_<command>`` function that runs it.
+declares its arguments and a ``_cmd_<command>`` function that runs it; the argument groups that
+several commands take (``--model``/``--pretrained``/``--model-arg``, ``--input-size``,
+``--device``/``--precision``, ``--json``) are declared once, each by its own function.
 """
 
 from __future__ import annotations
