@@ -2,7 +2,9 @@
 
 Any :class:`~cnnzoo.errors.CnnzooError` (and a bad argument) becomes one line on stderr
 and exit status 2, never a traceback. Each command has an ``_add_<command>`` function that
-declares its arguments and a ``_cmd_<command>`` function that runs it.
+declares its arguments and a ``_cmd_<command>`` function that runs it; the argument groups that
+several commands take (``--model``/``--pretrained``/``--model-arg``, ``--input-size``,
+``--device``/``--precision``, ``--json``) are declared once, each by its own function.
 """
 
 from __future__ import annotations
@@ -27,15 +29,52 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+# ---------------------------------------------------------------- argument groups shared by commands
+def _add_pattern(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
+
+
+def _add_json(p: argparse.ArgumentParser, text: str = "print JSON") -> None:
+    p.add_argument("--json", action="store_true", help=text)
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model-arg",
+        dest="model_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument (repeatable), as for train: --model-arg variant=paper",
+    )
+
+
+def _add_model(p: argparse.ArgumentParser, model_help: str, pretrained_help: str, **pretrained: Any) -> None:
+    """``--model``, its weights (``--pretrained``) and its constructor arguments (``--model-arg``)."""
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--pretrained", metavar="TAG|PATH", help=pretrained_help, **pretrained)
+    _add_model_args(p)
+
+
+def _add_input_size(p: argparse.ArgumentParser, text: str = "input size (default: the model's)") -> None:
+    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"), help=text)
+
+
+def _add_device(p: argparse.ArgumentParser, precisions: Sequence[str] = PRECISIONS, precision: str = "auto") -> None:
+    """``--device`` and ``--precision``, spelt as for train."""
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--precision", default=precision, choices=precisions)
+
+
 # ---------------------------------------------------------------- list / models
 def _add_list(sub: Any) -> None:
     p = sub.add_parser(
         "list", help="list the registered models", description="List registered models matching a shell wildcard."
     )
-    p.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
+    _add_pattern(p)
     p.add_argument("--family", help="only this family (resnet, vgg, ...)")
     p.add_argument("--pretrained", action="store_true", help="only models with weights")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_json(p)
     p.set_defaults(func=_cmd_list)
 
 
@@ -70,15 +109,15 @@ def _add_weights(sub: Any) -> None:
     q = wsub.add_parser(
         "list", help="the catalogue as a table", description="Catalogued weights whose tag or model matches a wildcard."
     )
-    q.add_argument("pattern", nargs="?", default="*", help="wildcard, e.g. 'resnet*'")
-    q.add_argument("--json", action="store_true", help="print JSON")
+    _add_pattern(q)
+    _add_json(q)
     q = wsub.add_parser(
         "info",
         help="everything about one tag",
         description="Source, URL, hash, preprocessing, accuracy and cache state.",
     )
     q.add_argument("tag", help="a weight tag (resnet50.tv2_in1k) or a model (its default tag)")
-    q.add_argument("--json", action="store_true", help="print JSON")
+    _add_json(q)
     q = wsub.add_parser(
         "download",
         help="download weights into the cache (verified)",
@@ -213,12 +252,11 @@ def _add_eval(sub: Any) -> None:
     p.add_argument("--model", help="the checkpoint's model (checked); default: as recorded")
     p.add_argument("--checkpoint", required=True, help="best.pt / last.pt of a run")
     p.add_argument("--data", help="other data with the same classes: a data spec, or a folder of class folders")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", default="auto", choices=PRECISIONS)
+    _add_device(p)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--workers", type=int)
     p.add_argument("--limit-batches", type=int)
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_json(p)
     p.set_defaults(func=_cmd_eval)
 
 
@@ -246,17 +284,6 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- info / predict / benchmark / export
-def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model-arg",
-        dest="model_args",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a constructor argument (repeatable), as for train: --model-arg variant=paper",
-    )
-
-
 def _add_info(sub: Any) -> None:
     p = sub.add_parser(
         "info",
@@ -268,10 +295,10 @@ def _add_info(sub: Any) -> None:
     p.add_argument(
         "model", nargs="+", help="registered model name (cnnzoo list); several: the table of 'cnnzoo compare'"
     )
-    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"), help="input size (default: the model's)")
+    _add_input_size(p)
     p.add_argument("--depth", type=int, default=2, help="module nesting depth shown (default 2)")
     _add_model_args(p)
-    p.add_argument("--json", action="store_true", help="print JSON (layers and totals)")
+    _add_json(p, "print JSON (layers and totals)")
     p.add_argument(
         "--plot",
         metavar="OUT.png",
@@ -338,13 +365,7 @@ def _add_compare(sub: Any) -> None:
         "the meta device: nothing is timed, no weights are read.",
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help="names, name.tag or wildcards ('resnet*')")
-    p.add_argument(
-        "--input-size",
-        type=int,
-        nargs=3,
-        metavar=("C", "H", "W"),
-        help="input size for all (default: each tag's evaluation size, else the model's)",
-    )
+    _add_input_size(p, "input size for all (default: each tag's evaluation size, else the model's)")
     _add_model_args(p)
     p.add_argument(
         "--format",
@@ -372,13 +393,11 @@ def _add_predict(sub: Any) -> None:
         "(its class names too). cnnzoo data samples writes digits to try.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="JPEG/PNG files, or folders of them")
-    p.add_argument("--model", help="model name, e.g. lenet5 or resnet50.tv2_in1k (a run's checkpoint names its own)")
-    p.add_argument(
-        "--pretrained",
-        metavar="TAG|PATH",
-        help="weight tag, weights file or a run's best.pt/last.pt (default: the default tag)",
+    _add_model(
+        p,
+        "model name, e.g. lenet5 or resnet50.tv2_in1k (a run's checkpoint names its own)",
+        "weight tag, weights file or a run's best.pt/last.pt (default: the default tag)",
     )
-    _add_model_args(p)
     p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument(
         "--saliency", metavar="OUT.png", help="write a gradient-saliency overlay PNG (several images: OUT-<image>.png)"
@@ -396,7 +415,7 @@ def _add_predict(sub: Any) -> None:
         metavar="NAME",
         help="the layer Grad-CAM explains (default: the last stage larger than 1x1; cnnzoo info lists the names)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_json(p)
     p.set_defaults(func=_cmd_predict)
 
 
@@ -461,13 +480,12 @@ def _add_benchmark(sub: Any) -> None:
         "comma-separated (resnet50.tv_in1k,resnet50.tv2_in1k; default: all)",
     )
     _add_model_args(p)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    _add_device(p, [p for p in PRECISIONS if p != "auto"], "fp32")
     p.add_argument("--batch-size", type=int, help="default 64 on CUDA, 8 on the CPU")
-    p.add_argument("--precision", choices=[p for p in PRECISIONS if p != "auto"], default="fp32")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--compile", action="store_true", help="torch.compile each model")
     p.add_argument("--train", action="store_true", help="also time a training step")
-    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
+    _add_input_size(p)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=10, help="timed runs; the median is reported")
     p.add_argument("--threads", type=int, help="CPU threads (default: the cores not busy with other work)")
@@ -478,7 +496,7 @@ def _add_benchmark(sub: Any) -> None:
         help="only parameters, GFLOPs and published top-1 (fast, e.g. for --plot)",
     )
     p.add_argument("--plot", metavar="CHART.png", help="draw top-1 vs GFLOPs, marker area ~ parameters")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    _add_json(p)
     p.set_defaults(func=_cmd_benchmark)
 
 
@@ -562,14 +580,13 @@ def _add_export(sub: Any) -> None:
         "file's outputs with PyTorch's on a fresh batch of another size (ONNX via "
         "onnxruntime; tolerance 1e-4 + 1e-3 x |output|). Written atomically.",
     )
-    p.add_argument("--model", help="registered model name (default: a run's checkpoint's, from --pretrained)")
-    p.add_argument(
-        "--pretrained",
+    _add_model(
+        p,
+        "registered model name (default: a run's checkpoint's, from --pretrained)",
+        "load weights (default tag, a tag, a file or a run's runs/X/best.pt, which gives the "
+        "model, its arguments, class names and preprocessing); default: random weights",
         nargs="?",
         const=True,
-        metavar="TAG|PATH",
-        help="load weights (default tag, a tag, a file or a run's runs/X/best.pt, which gives the "
-        "model, its arguments, class names and preprocessing); default: random weights",
     )
     p.add_argument(
         "--format",
@@ -579,10 +596,9 @@ def _add_export(sub: Any) -> None:
         "layout (config.json, model.safetensors, README.md). Default: from the output's suffix",
     )
     p.add_argument("--output", required=True, metavar="FILE|DIR")
-    p.add_argument("--input-size", type=int, nargs=3, metavar=("C", "H", "W"))
+    _add_input_size(p)
     p.add_argument("--opset", type=int, help="ONNX opset (default: torch's)")
     p.add_argument("--num-classes", type=int, help="classifier size (without --pretrained)")
-    _add_model_args(p)
     p.set_defaults(func=_cmd_export)
 
 

@@ -114,8 +114,8 @@ def open_run_directory(
     if dist_info.enabled:
         failed = all_reduce_sum(torch.tensor([float(error is not None)], device=device), dist_info).item()
         if failed and error is None:  # (only the main process can fail here, and it has no directory then)
-            raise OutputDirError("the main process (rank 0) could not open the run directory; its message says why")
-    if error is not None:
+            error = OutputDirError("the main process (rank 0) could not open the run directory; its message says why")
+    if error is not None:  # every process stops here, the main one with its own reason
         raise error
     return run_dir
 
@@ -232,7 +232,7 @@ def batch_of_one(batch: int, epoch: int) -> Iterator[None]:
     try:
         yield
     except ValueError as e:
-        if _BATCH_SIZE_CHECK is None or _raised_in(e) is not _BATCH_SIZE_CHECK:
+        if _raised_in(e) is not _BATCH_SIZE_CHECK:  # (None where torch lacks the check: nothing is rephrased)
             raise
         raise ConfigError(
             f"batch {batch} of epoch {epoch} holds 1 image, which BatchNorm cannot train on (one "
