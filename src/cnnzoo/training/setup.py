@@ -49,10 +49,18 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
     ``auto`` is CUDA when present, with bf16 (fp16 where the GPU has none) and
     channels-last; on a CPU bf16 and channels-last where the processor computes bf16
     natively, else fp32 (:func:`~cnnzoo.device.resolve_precision`). A device or precision
-    the machine lacks is a :class:`~cnnzoo.errors.DeviceError`.
+    the machine lacks is a :class:`~cnnzoo.errors.DeviceError`, and so is ``--sync-bn`` across
+    processes on CPUs.
     """
     dist = setup_distributed(cfg.device, timeout_s=cfg.dist_timeout)
     device = resolve_device(cfg.device, dist.local_rank)
+    if cfg.sync_bn and dist.enabled and device.type != "cuda":
+        # torch's SyncBatchNorm gathers the batch statistics with GPU kernels only: DDP refuses it on
+        # CPU modules ("SyncBatchNorm layers only work with GPU modules") after the model is built
+        raise DeviceError(
+            "--sync-bn needs CUDA: torch's SyncBatchNorm runs on GPUs only; on CPUs leave it out "
+            "(each process then normalises its own batch, as without --sync-bn)"
+        )
     precision = resolve_precision(cfg.precision, device)
     channels_last = cfg.channels_last if cfg.channels_last is not None else default_channels_last(device, precision)
     return Runtime(dist, device, precision, channels_last)
