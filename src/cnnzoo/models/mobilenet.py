@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
-from ..limits import check_count
+from .arguments import Count
 from .base import ZooModel
 from .layers import (
     NormLayer,
@@ -87,7 +87,7 @@ def _resolve_act(act_layer: str | type[nn.Module]) -> type[nn.Module]:
 
 def _check_width(width_mult: float) -> None:
     # above 8 every layer would be 8 times the paper's width: 64 times its parameters
-    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not 0 < width_mult <= 8:
+    if not 0 < width_mult <= 8:  # a number (the annotation)
         raise InvalidArgumentError(f"width_mult (alpha) must be a number in (0, 8], got {shown(width_mult)}")
 
 
@@ -221,8 +221,6 @@ class InvertedResidual(nn.Module):
         self, inp: int, oup: int, stride: int, expand_ratio: int, norm_layer: NormLayer = nn.BatchNorm2d
     ) -> None:
         super().__init__()
-        if stride not in (1, 2):
-            raise InvalidArgumentError(f"InvertedResidual stride must be 1 or 2, got {stride}")
         self.stride = stride
         hidden = int(round(inp * expand_ratio))
         self.use_res_connect = stride == 1 and inp == oup
@@ -262,7 +260,7 @@ class MobileNetV2(ZooModel):
         self,
         *,
         width_mult: float = 1.0,
-        round_nearest: int = 8,
+        round_nearest: Count = 8,
         inverted_residual_setting: Sequence[Sequence[int]] | None = None,
         norm_layer: NormLayer | None = None,
         drop_rate: float = 0.2,
@@ -272,7 +270,6 @@ class MobileNetV2(ZooModel):
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         _check_width(width_mult)
-        check_count("round_nearest", round_nearest)
         stages = _check_setting(MOBILENET_V2_STAGES if inverted_residual_setting is None else inverted_residual_setting)
         norm = nn.BatchNorm2d if norm_layer is None else norm_layer
         self.width_mult = width_mult
