@@ -106,3 +106,11 @@ def test_fits_and_describe_read_the_annotation():
     assert describe(bool | None) == "True, False or None"
     assert describe(Count) == "an integer"
     assert describe(tuple[Count, Count]) == "a tuple[int, int]"
+
+
+def test_timms_zero_init_last_is_checked_as_zero_init_residual():
+    # timm's name reaches the network's own argument unchanged: a string is refused there, not read as true
+    with pytest.raises(InvalidArgumentError, match="zero_init_residual must be True, False or None, got 'false'"):
+        cnnzoo.create_model("resnet18", zero_init_last="false")
+    assert torch.equal(cnnzoo.create_model("resnet18", zero_init_last=False).layer1[0].bn2.weight, torch.ones(64))
+    assert not cnnzoo.create_model("resnet18", zero_init_last=True).layer1[0].bn2.weight.any()

@@ -515,6 +515,9 @@ def class_contract_problems(cls: type) -> list[str]:
     by keyword.
     """
     problems = []
+    unknown_pools = set(getattr(cls, "global_pools", ())) - set(GLOBAL_POOLS)
+    if unknown_pools:
+        problems.append(f"global_pools {sorted(unknown_pools)} are not pooling types of timm's {GLOBAL_POOLS}")
     for name in CONTRACT_METHODS:
         own = vars(cls).get(name)
         if not callable(own):

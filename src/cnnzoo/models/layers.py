@@ -312,19 +312,18 @@ def make_global_pool(pool_type: str, output_size: int = 1) -> nn.Module:
     """The pooling module of a head for one of :data:`GLOBAL_POOLS`, to ``output_size`` x ``output_size``.
 
     PyTorch's own modules where they exist (``nn.AdaptiveAvgPool2d`` for ``"avg"``, torchvision's
-    pooling, so the default heads keep their module types), ``nn.Identity`` for ``""``.
+    pooling, so the default heads keep their module types), ``nn.Identity`` for ``""``. The value is
+    one a network's ``global_pools`` admit (checked by ``reset_classifier`` and ``set_global_pool``).
     """
-    if pool_type not in GLOBAL_POOLS:
-        raise InvalidArgumentError(f"global_pool must be one of {GLOBAL_POOLS}, got {shown(pool_type)}")
-    if pool_type == "avg":
-        return nn.AdaptiveAvgPool2d(output_size)
-    if pool_type == "max":
-        return nn.AdaptiveMaxPool2d(output_size)
-    if pool_type == "avgmax":
-        return AdaptiveAvgMaxPool2d(output_size)
-    if pool_type == "catavgmax":
-        return AdaptiveCatAvgMaxPool2d(output_size)
-    return nn.Identity()
+    return _POOL_MODULES[pool_type](output_size) if pool_type else nn.Identity()
+
+
+_POOL_MODULES: dict[str, Callable[[int], nn.Module]] = {
+    "avg": nn.AdaptiveAvgPool2d,
+    "max": nn.AdaptiveMaxPool2d,
+    "avgmax": AdaptiveAvgMaxPool2d,
+    "catavgmax": AdaptiveCatAvgMaxPool2d,
+}
 
 
 def pool_feat_mult(pool_type: str) -> int:
