@@ -3,6 +3,8 @@
 ``Literal``, counts and rates out of range are InvalidArgumentError naming the argument and what
 it takes, whether the network is built by create_model or by its class."""
 
+from collections.abc import Callable
+
 import pytest
 import torch
 from torch import nn
@@ -55,8 +57,14 @@ from cnnzoo.models.resnet import BasicBlock, Bottleneck, ResNet
         ),
         (lambda: ResNet(BasicBlock, "2222"), r"layers must be a Sequence\[int\], got '2222'"),
         (lambda: ResNet(BasicBlock, (2, 2, 2.0, 2)), r"layers must be a Sequence\[int\]"),
-        (lambda: cnnzoo.create_model("resnet18", attn_layer="se"), "attn_layer must be a callable or None"),
-        (lambda: cnnzoo.create_model("resnet18", norm_layer=3), "norm_layer must be a callable or None"),
+        (
+            lambda: cnnzoo.create_model("resnet18", attn_layer="se"),
+            r"attn_layer must be a callable \(int\) -> Module or None",
+        ),
+        (
+            lambda: cnnzoo.create_model("resnet18", norm_layer=3),
+            r"norm_layer must be a callable \(int\) -> Module or None",
+        ),
         (lambda: cnnzoo.create_model("densenet121", compression="half"), "compression must be a number"),
         (lambda: cnnzoo.create_model("mobilenet_v1", width_mult=True), "width_mult must be a number"),
         (lambda: cnnzoo.create_model("zfnet", widths=(512, 1024)), r"widths must be a tuple\[int, int, int\]"),
@@ -106,6 +114,7 @@ def test_fits_and_describe_read_the_annotation():
     assert describe(bool | None) == "True, False or None"
     assert describe(Count) == "an integer"
     assert describe(tuple[Count, Count]) == "a tuple[int, int]"
+    assert describe(Callable[..., nn.Module] | None) == "a callable (...) -> Module or None"
 
 
 def test_timms_zero_init_last_is_checked_as_zero_init_residual():

@@ -122,8 +122,11 @@ def _alternatives(hint: Any) -> list[str]:
     nouns = {int: "an integer", float: "a number", str: "a string", Any: "a value"}
     if hint in nouns:
         return [nouns[hint]]
-    if origin is Callable:
-        return ["a callable"]
+    if origin is Callable:  # Callable[[int], nn.Module]: "a callable (int) -> Module"
+        params, result = args
+        return [
+            f"a callable ({'...' if params is Ellipsis else ', '.join(map(_spelled, params))}) -> {_spelled(result)}"
+        ]
     return [f"a {_spelled(hint)}"]
 
 

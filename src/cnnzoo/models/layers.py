@@ -340,13 +340,9 @@ def make_norm(norm_layer: NormLayer, channels: int) -> nn.Module:
 
     ``nn.BatchNorm2d`` is the networks' own (Ioffe and Szegedy 2015); any callable taking the
     channel count and returning a module serves, e.g. ``lambda c: nn.GroupNorm(32, c)`` (Wu and
-    He 2018) or ``nn.Identity`` (no normalisation).
+    He 2018) or ``nn.Identity`` (no normalisation). That it is a callable the networks'
+    annotations say (``NormLayer``); what it returns only a call shows.
     """
-    if not callable(norm_layer):
-        raise InvalidArgumentError(
-            f"norm_layer must be a callable taking the number of channels (nn.BatchNorm2d, "
-            f"lambda c: nn.GroupNorm(32, c)), got {shown(norm_layer)}"
-        )
     layer = norm_layer(channels)
     if not isinstance(layer, nn.Module):
         raise InvalidArgumentError(f"norm_layer({channels}) must return an nn.Module, got {type(layer).__name__}")
