@@ -4,7 +4,9 @@ Every cnnzoo network is built through its ``__init__``, which :class:`~cnnzoo.mo
 wraps: before the constructor runs, each argument it is given is checked against the annotation
 of its parameter (``bool``, ``int``, ``float``, ``str``, ``Literal[...]`` choices, ``type[...]``
 classes, callables, sequences and tuples of these, ``X | None``). :data:`Count` and :data:`Rate`
-add the bounds of a count (the table of :mod:`cnnzoo.limits`) and of a probability. So a family
+add the bounds of a count (the table of :mod:`cnnzoo.limits`) and of a probability; a family's own
+check of an argument rides the same way, as ``Annotated[type, check]`` with ``check(name, value)``
+(MobileNet v2's stage table), and then says alone what fits. So a family
 says once, in its signature, what each argument is, and its body trusts what it gets: a string
 ``"false"`` for a bool, which Python would read as true, is refused with the parameter's name and
 what it takes, whichever way the network is built (``create_model``, ``--model-arg``, the class).
@@ -122,12 +124,30 @@ def _alternatives(hint: Any) -> list[str]:
     nouns = {int: "an integer", float: "a number", str: "a string", Any: "a value"}
     if hint in nouns:
         return [nouns[hint]]
+    if origin in (tuple, list, Sequence):
+        if origin is tuple and args[-1] is not Ellipsis and len(set(args)) > 1:
+            return [f"a {_spelled(hint)}"]
+        count = f"{len(args)} " if origin is tuple and args[-1] is not Ellipsis else ""
+        return [f"a sequence of {count}{_plural(args[0])}"]
     if origin is Callable:  # Callable[[int], nn.Module]: "a callable (int) -> Module"
         params, result = args
         return [
             f"a callable ({'...' if params is Ellipsis else ', '.join(map(_spelled, params))}) -> {_spelled(result)}"
         ]
     return [f"a {_spelled(hint)}"]
+
+
+def _plural(hint: Any) -> str:
+    # the items of a sequence, in words: "integers", "sequences of integers"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    nouns = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+    if origin is Annotated:
+        return _plural(args[0])
+    if hint in nouns:
+        return nouns[hint]
+    if origin in (tuple, list, Sequence):
+        return f"sequences of {_plural(args[0])}"
+    return f"values of type {_spelled(hint)}"
 
 
 def _spelled(hint: Any) -> str:
