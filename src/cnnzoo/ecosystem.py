@@ -65,8 +65,7 @@ def _build(name: str, pretrained: Any, kwargs: dict[str, Any]) -> nn.Module:
 def entrypoint(name: str) -> Callable[..., nn.Module]:
     """The builder of cnnzoo model ``name`` under the peers' conventions (timm's ``pretrained``, torchvision's
     ``weights``): what :func:`timm_register` and :func:`torchvision_register` register."""
-    if name not in list_models():
-        raise InvalidArgumentError(f"'{name}' is not a cnnzoo model (cnnzoo.list_models())")
+    get_model_entry(name)  # the registry refuses a name it does not hold, with the closest ones
 
     def build(pretrained: Any = False, *, weights: Any = None, progress: bool = True, **kwargs: Any) -> nn.Module:
         # torchvision's builders take weights= (None, "DEFAULT", a tag or a file) and progress=

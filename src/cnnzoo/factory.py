@@ -257,7 +257,7 @@ def _network_kwargs(info: Any, kwargs: dict[str, Any], zero_init_last: bool | No
     if "zero_init_residual" in kwargs:
         raise InvalidArgumentError("zero_init_last is timm's name of zero_init_residual: give one")
     if network_accepts(info, "zero_init_residual"):
-        return {**kwargs, "zero_init_residual": bool(zero_init_last)}
+        return {**kwargs, "zero_init_residual": zero_init_last}  # whose annotation the network checks
     if zero_init_last:
         raise InvalidArgumentError(f"{info.name} has no residual branches: zero_init_last=True has nothing to zero")
     return kwargs

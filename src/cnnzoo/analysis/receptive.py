@@ -36,6 +36,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..errors import InvalidArgumentError
+from .receptive_ops import CUMULATIVE, ELEMENTWISE, FROM_SHAPE, REDUCTIONS, SPATIAL_OPS, VECTOR_MIXING, WHOLE_AXIS
 
 __all__ = ["ReceptiveField", "ReceptiveFieldMode", "field_of", "mark_input", "receptive_field", "window_fit"]
 
@@ -535,244 +536,6 @@ def window_fit(
     return "; ".join(f"{axis}: {p}" for axis, p in zip("HW", parts) if p)
 
 
-_SPATIAL_OPS = {
-    "conv2d",
-    "max_pool2d",
-    "_max_pool2d",
-    "max_pool2d_with_indices",
-    "avg_pool2d",
-    "lp_pool2d",
-    "adaptive_avg_pool2d",
-    "adaptive_max_pool2d",
-    "_adaptive_max_pool2d",
-    "adaptive_max_pool2d_with_indices",
-    "pad",
-    "pixel_shuffle",
-    "pixel_unshuffle",
-    "conv_transpose2d",
-    "interpolate",
-    "upsample",
-}
-
-#: operations that act on each position of a map on its own (elementwise arithmetic and
-#: activations, channel-only operations such as LRN across maps, and views that keep the
-#: two image axes in place): a unit of the output sees what the same unit of the inputs saw
-_ELEMENTWISE = {
-    "add",
-    "add_",
-    "sub",
-    "sub_",
-    "rsub",
-    "mul",
-    "mul_",
-    "div",
-    "div_",
-    "true_divide",
-    "neg",
-    "pow",
-    "pow_",
-    "sqrt",
-    "rsqrt",
-    "exp",
-    "log",
-    "abs",
-    "square",
-    "reciprocal",
-    "sign",
-    "floor",
-    "ceil",
-    "round",
-    "clamp",
-    "clamp_",
-    "clamp_min",
-    "clamp_min_",
-    "clamp_max",
-    "clip",
-    "maximum",
-    "minimum",
-    "where",
-    "lerp",
-    "addcmul",
-    "addcdiv",
-    "masked_fill",
-    "relu",
-    "relu_",
-    "relu6",
-    "hardtanh",
-    "hardtanh_",
-    "leaky_relu",
-    "leaky_relu_",
-    "elu",
-    "elu_",
-    "selu",
-    "celu",
-    "gelu",
-    "silu",
-    "mish",
-    "hardswish",
-    "hardsigmoid",
-    "sigmoid",
-    "sigmoid_",
-    "tanh",
-    "tanh_",
-    "softplus",
-    "softsign",
-    "threshold",
-    "threshold_",
-    "prelu",
-    "rrelu",
-    "logsigmoid",
-    "tanhshrink",
-    "hardshrink",
-    "softshrink",
-    "erf",
-    "sin",
-    "cos",
-    "log1p",
-    "expm1",
-    "nan_to_num",
-    "gt",
-    "lt",
-    "ge",
-    "le",
-    "eq",
-    "ne",
-    "__gt__",
-    "__lt__",
-    "__ge__",
-    "__le__",
-    "__eq__",
-    "__ne__",
-    "logical_and",
-    "logical_or",
-    "logical_not",
-    "isnan",
-    "isfinite",
-    "isinf",
-    "dropout",
-    "dropout1d",
-    "dropout2d",
-    "alpha_dropout",
-    "feature_alpha_dropout",
-    "local_response_norm",
-    "cat",
-    "concat",
-    "concatenate",
-    "stack",
-    "chunk",
-    "split",
-    "tensor_split",
-    "unbind",
-    "clone",
-    "detach",
-    "contiguous",
-    "to",
-    "float",
-    "double",
-    "half",
-    "bfloat16",
-    "type",
-    "type_as",
-    "requires_grad_",
-    "expand",
-    "expand_as",
-    "broadcast_to",
-    "view",
-    "reshape",
-    "view_as",
-    "reshape_as",
-    "flatten",
-    "unflatten",
-    "squeeze",
-    "unsqueeze",
-    "channel_shuffle",
-    "native_channel_shuffle",
-    "__get__",
-    "__add__",
-    "__radd__",
-    "__iadd__",
-    "__sub__",
-    "__rsub__",
-    "__isub__",
-    "__mul__",
-    "__rmul__",
-    "__imul__",
-    "__truediv__",
-    "__rtruediv__",
-    "__itruediv__",
-    "__neg__",
-    "__pow__",
-    "__rpow__",
-    "__abs__",
-    "__getitem__",
-    "transpose",
-    "swapaxes",
-    "permute",
-    "movedim",
-    "batch_norm",
-    "instance_norm",
-    "group_norm",
-    "layer_norm",
-    "rms_norm",
-}
-
-#: tensors made from another's shape, dtype and device alone: constants, with no field
-_FROM_SHAPE = {
-    "zeros_like",
-    "ones_like",
-    "empty_like",
-    "full_like",
-    "rand_like",
-    "randn_like",
-    "randint_like",
-    "new_zeros",
-    "new_ones",
-    "new_empty",
-    "new_full",
-}
-
-#: reductions: over the channels they stay elementwise; to one value per map they see it whole
-_REDUCTIONS = {
-    "mean",
-    "sum",
-    "amax",
-    "amin",
-    "max",
-    "min",
-    "std",
-    "var",
-    "norm",
-    "logsumexp",
-    "prod",
-    "std_mean",
-    "var_mean",
-    "nansum",
-    "nanmean",
-}
-
-#: operations that mix every element of a vector (a fully connected layer, a softmax over the classes)
-_VECTOR_MIXING = _REDUCTIONS | {
-    "linear",
-    "matmul",
-    "mm",
-    "addmm",
-    "bmm",
-    "einsum",
-    "softmax",
-    "log_softmax",
-    "softmin",
-    "normalize",
-    "layer_norm",
-    "rms_norm",
-    "cumsum",
-    "cumprod",
-    "bilinear",
-}
-
-_CUMULATIVE = {"cumsum", "cumprod", "cummax", "cummin", "logcumsumexp"}
-_WHOLE_AXIS = {"softmax", "log_softmax", "softmin", "normalize"}
-
-
 def _image_axis(dim: Any, ndim: int) -> int | None:
     """0 (rows) or 1 (columns) where ``dim`` is one of a map's two image axes, else None."""
     d = int(dim) % ndim
@@ -815,7 +578,7 @@ def _along_axis(
     """Operations that keep the map's size but may mix along its image axes: the field, or
     None where they act on the channels only (then they are elementwise for the field)."""
     n_hw = _hw(x)
-    if name in _WHOLE_AXIS | _CUMULATIVE:
+    if name in WHOLE_AXIS | CUMULATIVE:
         dim = _arg(args, kwargs, 1, "dim", None)
         if dim is None:  # softmax's implicit dim: 0 for 0-, 1- and 3-D input, else 1 (PyTorch)
             dim = 0 if x.ndim in (0, 1, 3) else 1
@@ -823,7 +586,7 @@ def _along_axis(
         if a is None:
             return None
         n = n_hw[a]
-        taps = [list(range(n))] * n if name in _WHOLE_AXIS else [list(range(i + 1)) for i in range(n)]
+        taps = [list(range(n))] * n if name in WHOLE_AXIS else [list(range(i + 1)) for i in range(n)]
         axes = [_axis(rf, b) for b in range(2)]
         axes[a] = _gather(axes[a], n, taps)
         return _build(axes, rf.global_context)
@@ -893,7 +656,7 @@ def _unflatten(rf: ReceptiveField) -> ReceptiveField:
 def _on_vectors(name: str, known: list[tuple[torch.Tensor, ReceptiveField]], out: torch.Tensor) -> ReceptiveField:
     """No input is a map: vectors made from flattened maps, or whose elements all see the same."""
     flats = {rf.flat for _, rf in known if rf.flat is not None}
-    if flats and name in _ELEMENTWISE and len(flats) == 1:
+    if flats and name in ELEMENTWISE and len(flats) == 1:
         flat = flats.pop()
         if out.ndim >= 3 and _hw(out) == flat and math.prod(out.shape[1:]) == math.prod(known[0][0].shape[1:]):
             # the vector viewed back as its map: each unit keeps its field
@@ -903,7 +666,7 @@ def _on_vectors(name: str, known: list[tuple[torch.Tensor, ReceptiveField]], out
             merged = _merged([rf if rf.flat else _as_map(rf) for _, rf in known], flat, None)
             return ReceptiveField(merged.size, merged.jump, merged.start, merged.global_context, merged.windows, flat)
         raise _Unknown
-    if flats and name not in _VECTOR_MIXING:
+    if flats and name not in VECTOR_MIXING:
         raise _Unknown
     # every element of the inputs now reaches every element of the output (a fully connected
     # layer, a softmax over the classes), or all elements of each input see the same pixels
@@ -934,10 +697,10 @@ def _on_maps(
     hw = _hw(x)
     big = [(t, f) for t, f in maps if _hw(t) != (1, 1)]
     if out_map and _hw(out) == hw and all(_hw(t) == hw for t, _ in big):
-        if name in _ELEMENTWISE or name in _REDUCTIONS or name in _CUMULATIVE | _WHOLE_AXIS | {"roll", "flip"}:
-            if name in _ELEMENTWISE and not _keeps_image_axes(name, args, kwargs, x):
+        if name in ELEMENTWISE or name in REDUCTIONS or name in CUMULATIVE | WHOLE_AXIS | {"roll", "flip"}:
+            if name in ELEMENTWISE and not _keeps_image_axes(name, args, kwargs, x):
                 raise _Unknown
-            if name in _REDUCTIONS and any(_image_axis(d, x.ndim) is not None for d in _dims(args, kwargs)):
+            if name in REDUCTIONS and any(_image_axis(d, x.ndim) is not None for d in _dims(args, kwargs)):
                 raise _Unknown
             special = _along_axis(name, args, kwargs, x, rf, out) if len(maps) == 1 else None
             if special is not None:
@@ -950,7 +713,7 @@ def _on_maps(
             return _merged(same, hw, len(same) < len(known))
         raise _Unknown
     if not out_map or _hw(out) == (1, 1):
-        if name in _REDUCTIONS or (name == "flatten" and hw == (1, 1)):
+        if name in REDUCTIONS or (name == "flatten" and hw == (1, 1)):
             return _merged_whole([_collapse(f, _hw(t)) if _is_map(t) else _unflatten(f) for t, f in known])
         if (
             name in ("flatten", "view", "reshape", "squeeze", "view_as", "reshape_as")
@@ -1009,15 +772,15 @@ class ReceptiveFieldMode(TorchFunctionMode):
         # the others are weights and constants, which have no receptive field
         known = [(t, field_of(t)) for t in _tensors((args, kwargs)) if hasattr(t, _ATTR)]
         name = getattr(func, "__name__", "")
-        if not known or name in _FROM_SHAPE:
+        if not known or name in FROM_SHAPE:
             return out
-        if self.on_note is not None and name in _SPATIAL_OPS:
+        if self.on_note is not None and name in SPATIAL_OPS:
             note = window_fit(name, args, kwargs, known[0][0], outs[0])
             if note is not None:
                 self.on_note(note)
         any_map = any(_is_map(t) for t, _ in known)
         for o in outs:
-            setattr(o, _MAP, o.ndim >= 3 and (any_map or name in _SPATIAL_OPS))
+            setattr(o, _MAP, o.ndim >= 3 and (any_map or name in SPATIAL_OPS))
             # an unknown input makes the output unknown
             complete = [(t, rf) for t, rf in known if rf is not None]
             rf_out = self._field(name, args, kwargs, complete, o, any_map) if len(complete) == len(known) else None
@@ -1036,7 +799,7 @@ class ReceptiveFieldMode(TorchFunctionMode):
         any_map: bool,
     ) -> ReceptiveField | None:
         try:
-            if name in _SPATIAL_OPS:
+            if name in SPATIAL_OPS:
                 x, rf = next(((t, f) for t, f in known if _is_map(t)), known[0])
                 return _spatial_op(name, args, kwargs, x, rf if _is_map(x) else _as_map(rf), o)
             return _on_maps(name, args, kwargs, known, o) if any_map else _on_vectors(name, known, o)

@@ -53,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError, ModelContractError
+from .arguments import check_arguments
 from .backbone import Indices, check_feature_info, feature_take_indices
 from .layers import (
     GLOBAL_POOLS,
@@ -148,15 +149,20 @@ class ZooModel(nn.Module):
                 f"{cls.__module__}.{cls.__qualname__} does not meet the cnnzoo model "
                 f"contract (cnnzoo.models.base): {'; '.join(problems)}"
             )
-        # what only an instance shows is checked once the outermost constructor has returned: the
-        # constructor is wrapped, not replaced by a metaclass's __call__, so that inspect.signature
-        # of the class (which --model-arg typing, timm's and torchvision's registries read) stays its own
+        # the arguments of the outermost constructor (what comes from outside: a family's calls of
+        # its parent's __init__ are its own) are checked against its annotations before it runs, and
+        # what only an instance shows once it has returned: the constructor is wrapped, not replaced
+        # by a metaclass's __call__, so that inspect.signature of the class (which --model-arg
+        # typing, timm's and torchvision's registries read) stays its own
         init = cls.__init__
 
         @functools.wraps(init)
         def checked_init(self: ZooModel, *args: Any, **kw: Any) -> None:
+            outermost = type(self) is cls
+            if outermost:
+                check_arguments(kw.get("arch_name") or cls.__name__, init, args, kw)
             init(self, *args, **kw)
-            if type(self) is cls:
+            if outermost:
                 self._check_built()
 
         cls.__init__ = checked_init  # type: ignore[method-assign]
@@ -509,6 +515,9 @@ def class_contract_problems(cls: type) -> list[str]:
     by keyword.
     """
     problems = []
+    unknown_pools = set(getattr(cls, "global_pools", ())) - set(GLOBAL_POOLS)
+    if unknown_pools:
+        problems.append(f"global_pools {sorted(unknown_pools)} are not pooling types of timm's {GLOBAL_POOLS}")
     for name in CONTRACT_METHODS:
         own = vars(cls).get(name)
         if not callable(own):

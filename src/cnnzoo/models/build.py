@@ -50,14 +50,15 @@ def check_constructor_args(
     """Refuse, before anything is built or downloaded, arguments the constructor of ``info`` does not take
     and class or channel counts that make no network."""
     params = inspect.signature(info.constructor).parameters
-    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        # (a constructor taking **kwargs passes them on; the network class checks them)
-        accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        unknown = [k for k in kwargs if k not in accepted]
-        if unknown:
-            raise InvalidArgumentError(
-                f"{info.name} got unknown argument(s) {', '.join(unknown)}; it accepts {', '.join(accepted)}"
-            )
+    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if kwargs and any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        # a constructor taking **kwargs passes them on to its network class, whose own names count
+        accepted += sorted(_network_parameters(info.name) - {"self", *accepted})
+    unknown = [k for k in kwargs if k not in accepted]
+    if unknown:
+        raise InvalidArgumentError(
+            f"{info.name} got unknown argument(s) {', '.join(unknown)}; it accepts {', '.join(accepted)}"
+        )
     check_model_args(1000 if num_classes is None else num_classes, 3 if in_chans is None else in_chans)
 
 

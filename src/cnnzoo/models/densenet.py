@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +22,9 @@ import torch.utils.checkpoint as cp
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..limits import check_count
+from .arguments import Count, Rate
 from .base import ZooModel
-from .layers import check_input_size, check_rate, he_normal, init_weights, smallest_input_size, stack_feature_info
+from .layers import check_input_size, he_normal, init_weights, smallest_input_size, stack_feature_info
 from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
@@ -199,22 +199,25 @@ class DenseNet(ZooModel):
 
     def __init__(
         self,
-        growth_rate: int = 32,
-        block_config: Sequence[int] = (6, 12, 24, 16),
-        num_init_features: int = 64,
-        bn_size: int = 4,
+        growth_rate: Count = 32,
+        block_config: Sequence[Count] = (6, 12, 24, 16),
+        num_init_features: Count = 64,
+        bn_size: Count = 4,
         *,
         compression: float = 0.5,
-        stem: str = "imagenet",
+        stem: Literal["imagenet", "cifar"] = "imagenet",
         drop_rate: float = 0.0,
-        proj_drop_rate: float = 0.0,
+        proj_drop_rate: Rate = 0.0,
         memory_efficient: bool = False,
         num_classes: int = 1000,
         in_chans: int = 3,
         arch_name: str = "DenseNet",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        _check_config(growth_rate, block_config, num_init_features, bn_size, compression, stem, proj_drop_rate)
+        if not block_config:
+            raise InvalidArgumentError(f"block_config must name at least one dense block, got {block_config!r}")
+        if not 0.0 < compression <= 1.0:
+            raise InvalidArgumentError(f"compression (theta) must be in (0, 1], got {compression}")
         self.growth_rate = growth_rate
         self.block_config = tuple(block_config)
 
@@ -301,32 +304,6 @@ class DenseNet(ZooModel):
         """Cut the stack after stage ``index`` (before norm5): no final ReLU follows then."""
         super().prune_stages_after(index)
         self.ends_with_norm5 = False
-
-
-def _check_config(
-    growth_rate: int,
-    block_config: Sequence[int],
-    num_init_features: int,
-    bn_size: int,
-    compression: float,
-    stem: str,
-    proj_drop_rate: float,
-) -> None:
-    for arg, value in (("growth_rate", growth_rate), ("num_init_features", num_init_features), ("bn_size", bn_size)):
-        check_count(arg, value)
-    if (
-        isinstance(block_config, (str, bytes))
-        or len(block_config) == 0
-        or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in block_config)
-    ):
-        raise InvalidArgumentError(
-            f"block_config must be a non-empty sequence of positive layer counts, got {block_config!r}"
-        )
-    if not 0.0 < compression <= 1.0:
-        raise InvalidArgumentError(f"compression (theta) must be in (0, 1], got {compression}")
-    if stem not in ("imagenet", "cifar"):
-        raise InvalidArgumentError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
-    check_rate("proj_drop_rate", proj_drop_rate)
 
 
 _IMAGENET: dict[str, Any] = dict(_PAPER, input_size=(3, 224, 224), num_classes=1000)

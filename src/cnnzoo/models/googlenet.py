@@ -24,14 +24,15 @@ No ``from __future__ import annotations`` here: TorchScript reads the field type
 :class:`GoogLeNetOutputs` and the annotations of ``forward`` at run time.
 """
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError, shown
+from ..errors import InvalidArgumentError
+from .arguments import Rate
 from .base import ZooModel, googlenet_loss
-from .layers import check_input_size, check_rate, init_weights, smallest_input_size
+from .layers import check_input_size, init_weights, smallest_input_size
 from .registry import register_model
 
 torch.fx.wrap("check_input_size")  # a leaf for torch.fx here too (see layers.check_input_size)
@@ -48,7 +49,9 @@ __all__ = [
     "googlenet",
 ]
 
-VARIANTS = ("torchvision", "paper")
+#: torchvision's layout (BN, 3x3 in the "5x5" branch) or the paper's (see GoogLeNet)
+Variant = Literal["torchvision", "paper"]
+VARIANTS = get_args(Variant)
 
 #: Table 1 (in_channels, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per module.
 INCEPTION_CONFIGS: dict[str, tuple[int, int, int, int, int, int, int]] = {
@@ -201,20 +204,15 @@ class GoogLeNet(ZooModel):
         in_chans: int = 3,
         aux_logits: bool = True,
         transform_input: bool = False,
-        variant: str = "torchvision",
+        variant: Variant = "torchvision",
         drop_rate: float | None = None,
-        aux_drop_rate: float = 0.7,
+        aux_drop_rate: Rate = 0.7,
         init_weights: bool | None = None,
         arch_name: str = "googlenet",
     ) -> None:
-        if variant not in VARIANTS:
-            raise InvalidArgumentError(f"GoogLeNet variant must be one of {VARIANTS}, got {variant!r}")
-        if init_weights is not None and not isinstance(init_weights, bool):
-            raise InvalidArgumentError(f"init_weights must be True, False or None, got {shown(init_weights)}")
         paper = variant == "paper"
         drop_rate = (0.4 if paper else 0.2) if drop_rate is None else drop_rate
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        check_rate("aux_drop_rate", aux_drop_rate)
         self.variant = variant
         # torchvision's None warns that its default may change and then draws; cnnzoo's default is to draw
         self.draws_init = init_weights is not False

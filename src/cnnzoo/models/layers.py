@@ -312,19 +312,18 @@ def make_global_pool(pool_type: str, output_size: int = 1) -> nn.Module:
     """The pooling module of a head for one of :data:`GLOBAL_POOLS`, to ``output_size`` x ``output_size``.
 
     PyTorch's own modules where they exist (``nn.AdaptiveAvgPool2d`` for ``"avg"``, torchvision's
-    pooling, so the default heads keep their module types), ``nn.Identity`` for ``""``.
+    pooling, so the default heads keep their module types), ``nn.Identity`` for ``""``. The value is
+    one a network's ``global_pools`` admit (checked by ``reset_classifier`` and ``set_global_pool``).
     """
-    if pool_type not in GLOBAL_POOLS:
-        raise InvalidArgumentError(f"global_pool must be one of {GLOBAL_POOLS}, got {shown(pool_type)}")
-    if pool_type == "avg":
-        return nn.AdaptiveAvgPool2d(output_size)
-    if pool_type == "max":
-        return nn.AdaptiveMaxPool2d(output_size)
-    if pool_type == "avgmax":
-        return AdaptiveAvgMaxPool2d(output_size)
-    if pool_type == "catavgmax":
-        return AdaptiveCatAvgMaxPool2d(output_size)
-    return nn.Identity()
+    return _POOL_MODULES[pool_type](output_size) if pool_type else nn.Identity()
+
+
+_POOL_MODULES: dict[str, Callable[[int], nn.Module]] = {
+    "avg": nn.AdaptiveAvgPool2d,
+    "max": nn.AdaptiveMaxPool2d,
+    "avgmax": AdaptiveAvgMaxPool2d,
+    "catavgmax": AdaptiveCatAvgMaxPool2d,
+}
 
 
 def pool_feat_mult(pool_type: str) -> int:
@@ -341,13 +340,9 @@ def make_norm(norm_layer: NormLayer, channels: int) -> nn.Module:
 
     ``nn.BatchNorm2d`` is the networks' own (Ioffe and Szegedy 2015); any callable taking the
     channel count and returning a module serves, e.g. ``lambda c: nn.GroupNorm(32, c)`` (Wu and
-    He 2018) or ``nn.Identity`` (no normalisation).
+    He 2018) or ``nn.Identity`` (no normalisation). That it is a callable the networks'
+    annotations say (``NormLayer``); what it returns only a call shows.
     """
-    if not callable(norm_layer):
-        raise InvalidArgumentError(
-            f"norm_layer must be a callable taking the number of channels (nn.BatchNorm2d, "
-            f"lambda c: nn.GroupNorm(32, c)), got {shown(norm_layer)}"
-        )
     layer = norm_layer(channels)
     if not isinstance(layer, nn.Module):
         raise InvalidArgumentError(f"norm_layer({channels}) must return an nn.Module, got {type(layer).__name__}")

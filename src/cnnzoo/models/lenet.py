@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import nn
@@ -60,7 +60,9 @@ C3_CONNECTION_TABLE: tuple[tuple[int, ...], ...] = (
     (0, 1, 2, 3, 4, 5),
 )
 
-VARIANTS = ("modern", "paper")
+#: the 1998 network as published, or with ReLU, max pooling and a full C3 (see LeNet5)
+Variant = Literal["modern", "paper"]
+VARIANTS = get_args(Variant)
 
 
 class ScaledTanh(nn.Module):
@@ -201,7 +203,7 @@ class LeNet5(ZooModel):
         *,
         num_classes: int = 10,
         in_chans: int = 1,
-        variant: str = "modern",
+        variant: Variant = "modern",
         drop_rate: float = 0.0,
         arch_name: str = "lenet5",
     ) -> None:
@@ -209,8 +211,6 @@ class LeNet5(ZooModel):
         super().__init__(
             num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate, fixed_input_size=True
         )
-        if variant not in VARIANTS:
-            raise InvalidArgumentError(f"LeNet-5 variant must be one of {VARIANTS}, got {variant!r}")
         self.variant = variant
         paper = variant == "paper"
 

@@ -13,13 +13,13 @@ key map.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
-from ..limits import check_count
+from .arguments import Count
 from .base import ZooModel
 from .layers import (
     NormLayer,
@@ -85,13 +85,13 @@ def _resolve_act(act_layer: str | type[nn.Module]) -> type[nn.Module]:
     )
 
 
-def _check_width(width_mult: float) -> None:
+def _check_width(name: str, width_mult: Any) -> None:
     # above 8 every layer would be 8 times the paper's width: 64 times its parameters
     if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not 0 < width_mult <= 8:
-        raise InvalidArgumentError(f"width_mult (alpha) must be a number in (0, 8], got {shown(width_mult)}")
+        raise InvalidArgumentError(f"{name} (alpha) must be a number in (0, 8], got {shown(width_mult)}")
 
 
-def _check_setting(setting: Any) -> list[tuple[int, int, int, int]]:
+def _check_setting(name: str, setting: Any) -> None:
     # torchvision checks the first row only; a bad later row would fail deep inside the build
     rows = list(setting) if isinstance(setting, Sequence) and not isinstance(setting, (str, bytes)) else None
     if not rows or not all(
@@ -102,11 +102,15 @@ def _check_setting(setting: Any) -> list[tuple[int, int, int, int]]:
         for row in rows
     ):
         raise InvalidArgumentError(
-            "inverted_residual_setting must be a non-empty list of [t, c, n, s] rows (expansion, channels, "
+            f"{name} must be a non-empty list of [t, c, n, s] rows (expansion, channels, "
             f"blocks, first stride 1 or 2; Sandler et al. 2018, Table 2), e.g. [[1, 16, 1, 1], [6, 24, 2, 2]]; "
             f"got {shown(setting)}"
         )
-    return [(t, c, n, s) for t, c, n, s in rows]
+
+
+#: the width multiplier and the stage table, checked by the functions above when a network is built
+WidthMult = Annotated[float, _check_width]
+Setting = Annotated[Sequence[Sequence[int]], _check_setting]
 
 
 class ConvBNActivation(nn.Sequential):
@@ -171,7 +175,7 @@ class MobileNetV1(ZooModel):
     def __init__(
         self,
         *,
-        width_mult: float = 1.0,
+        width_mult: WidthMult = 1.0,
         act_layer: str | type[nn.Module] = "relu6",
         drop_rate: float = 0.0,
         num_classes: int = 1000,
@@ -179,7 +183,6 @@ class MobileNetV1(ZooModel):
         arch_name: str = "MobileNetV1",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        _check_width(width_mult)
         act = _resolve_act(act_layer)
         self.width_mult = width_mult
 
@@ -221,8 +224,6 @@ class InvertedResidual(nn.Module):
         self, inp: int, oup: int, stride: int, expand_ratio: int, norm_layer: NormLayer = nn.BatchNorm2d
     ) -> None:
         super().__init__()
-        if stride not in (1, 2):
-            raise InvalidArgumentError(f"InvertedResidual stride must be 1 or 2, got {stride}")
         self.stride = stride
         hidden = int(round(inp * expand_ratio))
         self.use_res_connect = stride == 1 and inp == oup
@@ -261,9 +262,9 @@ class MobileNetV2(ZooModel):
     def __init__(
         self,
         *,
-        width_mult: float = 1.0,
-        round_nearest: int = 8,
-        inverted_residual_setting: Sequence[Sequence[int]] | None = None,
+        width_mult: WidthMult = 1.0,
+        round_nearest: Count = 8,
+        inverted_residual_setting: Setting | None = None,
         norm_layer: NormLayer | None = None,
         drop_rate: float = 0.2,
         num_classes: int = 1000,
@@ -271,9 +272,7 @@ class MobileNetV2(ZooModel):
         arch_name: str = "MobileNetV2",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        _check_width(width_mult)
-        check_count("round_nearest", round_nearest)
-        stages = _check_setting(MOBILENET_V2_STAGES if inverted_residual_setting is None else inverted_residual_setting)
+        stages = MOBILENET_V2_STAGES if inverted_residual_setting is None else inverted_residual_setting
         norm = nn.BatchNorm2d if norm_layer is None else norm_layer
         self.width_mult = width_mult
 

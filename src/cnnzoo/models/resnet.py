@@ -15,16 +15,16 @@ layouts go through ``cnnzoo.weights.keymaps``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from ..limits import check_count
+from .arguments import Count, Rate
 from .base import ZooModel
-from .layers import DropPath, NormLayer, check_rate, he_normal, init_weights, make_norm, smallest_input_size
+from .layers import DropPath, NormLayer, he_normal, init_weights, make_norm, smallest_input_size
 from .registry import register_model
 
 __all__ = [
@@ -349,10 +349,15 @@ _OPTION_DEFAULTS: dict[str, Any] = {
     "stride_in_1x1": False,
     "reduce_first": 1,
 }
-_STEM_TYPES = ("7x7", "deep", "cifar")
+StemType = Literal["7x7", "deep", "cifar"]
 #: He et al. 2015, Sec. 3.3: (A) zero-padding shortcuts where the shape changes, (B)
 #: projections there, (C) projections everywhere; "none" leaves them out (plain networks)
-_SHORTCUTS = ("A", "B", "C", "none")
+Shortcut = Literal["A", "B", "C", "none"]
+
+
+def _options_of(block: Block) -> frozenset[str]:
+    # a block's options are those of the block type it is (a subclass keeps them)
+    return next(options for kind, options in _BLOCK_OPTIONS.items() if issubclass(block, kind))
 
 
 # --------------------------------------------------------------------------- network
@@ -430,20 +435,20 @@ class ResNet(ZooModel):
         channels: Sequence[int] = (64, 128, 256, 512),
         num_classes: int = 1000,
         in_chans: int = 3,
-        groups: int = 1,
-        width_per_group: int = 64,
+        groups: Count = 1,
+        width_per_group: Count = 64,
         zero_init_residual: bool | None = None,
         drop_rate: float = 0.0,
-        drop_path_rate: float = 0.0,
+        drop_path_rate: Rate = 0.0,
         attn_layer: AttnLayer | None = None,
         act_before_attn: bool = False,
-        stem_type: str = "7x7",
-        stem_width: int = 64,
+        stem_type: StemType = "7x7",
+        stem_width: Count = 64,
         stem_pool_ceil: bool = False,
         stride_in_1x1: bool = False,
-        reduce_first: int = 1,
-        down_kernel_size: int = 1,
-        shortcut: str = "B",
+        reduce_first: Count = 1,
+        down_kernel_size: Count = 1,
+        shortcut: Shortcut = "B",
         replace_stride_with_dilation: Sequence[bool] | None = None,
         output_stride: int | None = None,
         norm_layer: NormLayer | None = None,
@@ -456,16 +461,7 @@ class ResNet(ZooModel):
             "stride_in_1x1": stride_in_1x1,
             "reduce_first": reduce_first,
         }
-        _check_options(
-            block,
-            block_options,
-            drop_path_rate,
-            stem_type,
-            {"stem_width": stem_width, "down_kernel_size": down_kernel_size},
-            shortcut,
-        )
-        if zero_init_residual is not None and not isinstance(zero_init_residual, bool):
-            raise InvalidArgumentError(f"zero_init_residual must be True, False or None, got {zero_init_residual!r}")
+        _check_options(block, block_options, down_kernel_size)
         if shortcut == "none" and (zero_init_residual or drop_path_rate > 0):
             raise InvalidArgumentError(
                 "a plain network (shortcut='none') has no residual branch for zero_init_residual or drop_path_rate"
@@ -481,7 +477,7 @@ class ResNet(ZooModel):
         block_kwargs = {
             "base_width" if k == "width_per_group" else k: v
             for k, v in block_options.items()
-            if k in _BLOCK_OPTIONS[block]
+            if k in _options_of(block)
         }
         preact = issubclass(block, _PREACT)
         self.shortcut = shortcut
@@ -622,13 +618,8 @@ class ResNet(ZooModel):
 
 
 def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:
-    for arg, value in (("layers", layers), ("channels", channels)):
-        if (
-            isinstance(value, (str, bytes))
-            or not isinstance(value, Sequence)
-            or len(value) not in (3, 4)
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value)
-        ):
+    for arg, value in (("layers", layers), ("channels", channels)):  # sequences of integers (their annotations)
+        if len(value) not in (3, 4) or min(value) < 1:
             raise InvalidArgumentError(
                 f"{arg} must be three or four positive integers, one per stage, e.g. (3, 4, 6, 3); got {value!r}"
             )
@@ -646,18 +637,14 @@ def _stage_plan(
         raise InvalidArgumentError("give replace_stride_with_dilation (torchvision) or output_stride (timm), not both")
     if output_stride is not None:
         strides = [natural // 2**k for k in range(num_stages)]
-        if output_stride not in strides or isinstance(output_stride, bool):
+        if output_stride not in strides:
             raise InvalidArgumentError(
                 f"output_stride must be one of {strides} for this network, got {output_stride!r}"
             )
         dilated = strides.index(output_stride)
         replace = [False] * (num_stages - 1 - dilated) + [True] * dilated
     replace = [False] * (num_stages - 1) if replace is None else replace
-    if (
-        isinstance(replace, (str, bytes))
-        or len(replace) != num_stages - 1
-        or not all(isinstance(r, bool) for r in replace)
-    ):
+    if len(replace) != num_stages - 1:  # of booleans (the annotation)
         raise InvalidArgumentError(
             f"replace_stride_with_dilation must be {num_stages - 1} booleans, one per "
             f"stage after the first, e.g. [False, True, True]; got {replace!r}"
@@ -671,36 +658,17 @@ def _stage_plan(
     return plan
 
 
-def _check_options(
-    block: Block, options: dict[str, Any], drop_path_rate: float, stem_type: str, widths: dict[str, int], shortcut: str
-) -> None:
-    if block not in _BLOCK_OPTIONS:
-        raise InvalidArgumentError(
-            f"block must be one of {', '.join(b.__name__ for b in _BLOCK_OPTIONS)}, got {block!r}"
-        )
-    unsupported = [
-        f"{k}={v!r}" for k, v in options.items() if k not in _BLOCK_OPTIONS[block] and v != _OPTION_DEFAULTS[k]
-    ]
+def _check_options(block: Block, options: dict[str, Any], down_kernel_size: int) -> None:
+    # what the annotations of ResNet's arguments cannot say: which block takes which option
+    unsupported = [f"{k}={v!r}" for k, v in options.items() if k not in _options_of(block) and v != _OPTION_DEFAULTS[k]]
     if unsupported:
         raise InvalidArgumentError(
             f"{block.__name__} does not support {', '.join(unsupported)}; "
-            f"it accepts {', '.join(sorted(_BLOCK_OPTIONS[block])) or 'none of these options'}"
+            f"it accepts {', '.join(sorted(_options_of(block))) or 'none of these options'}"
         )
-    for name, value in {
-        **widths,
-        "groups": options["groups"],
-        "width_per_group": options["width_per_group"],
-        "reduce_first": options["reduce_first"],
-    }.items():
-        check_count(name, value)
-    if widths["down_kernel_size"] % 2 == 0:
+    if down_kernel_size % 2 == 0:
         # an even kernel with padding k // 2 would change the map size of the shortcut only
-        raise InvalidArgumentError(f"down_kernel_size must be odd, got {widths['down_kernel_size']}")
-    check_rate("drop_path_rate", drop_path_rate)
-    if stem_type not in _STEM_TYPES:
-        raise InvalidArgumentError(f"stem_type must be one of {_STEM_TYPES}, got {stem_type!r}")
-    if shortcut not in _SHORTCUTS:
-        raise InvalidArgumentError(f"shortcut must be one of {_SHORTCUTS} (He et al. 2015, Sec. 3.3), got {shortcut!r}")
+        raise InvalidArgumentError(f"down_kernel_size must be odd, got {down_kernel_size}")
 
 
 def build_resnet(

@@ -18,8 +18,8 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import InvalidArgumentError
 from .alexnet import ClassicConvNet, krizhevsky_lrn
+from .arguments import Count
 from .layers import smallest_input_size, stack_feature_info
 from .registry import register_model
 
@@ -43,19 +43,13 @@ class ZFNet(ClassicConvNet):
     def __init__(
         self,
         *,
-        widths: tuple[int, int, int] = (384, 384, 256),
+        widths: tuple[Count, Count, Count] = (384, 384, 256),
         num_classes: int = 1000,
         in_chans: int = 3,
         drop_rate: float = 0.5,
         arch_name: str = "zfnet",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        if (
-            isinstance(widths, (str, bytes))
-            or len(widths) != 3
-            or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)
-        ):
-            raise InvalidArgumentError(f"widths must be three positive map counts (layers 3-5), got {widths!r}")
         c3, c4, c5 = widths
 
         def pool() -> nn.MaxPool2d:
