@@ -50,12 +50,14 @@ def check_constructor_args(
     """Refuse, before anything is built or downloaded, arguments the constructor of ``info`` does not take
     and class or channel counts that make no network."""
     params = inspect.signature(info.constructor).parameters
-    accepted = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    names = [n for n, p in params.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    accepted: list[str] | None = names
     if kwargs and any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        # a constructor taking **kwargs passes them on to its network class, whose own names count
-        accepted += sorted(_network_parameters(info.name) - {"self", *accepted})
-    unknown = [k for k in kwargs if k not in accepted]
-    if unknown:
+        # cnnzoo's constructors pass **kwargs on to their network class, whose own names count; a user's
+        # constructor may take some of them itself (timm's pattern), which only building it shows
+        network = _network_parameters(info.name) if info.constructor.__module__.startswith("cnnzoo.") else None
+        accepted = None if network is None else names + sorted(network - {"self", *names})
+    if accepted is not None and (unknown := [k for k in kwargs if k not in accepted]):
         raise InvalidArgumentError(
             f"{info.name} got unknown argument(s) {', '.join(unknown)}; it accepts {', '.join(accepted)}"
         )
@@ -113,17 +115,20 @@ def build_model(
 
 
 @functools.cache
-def _network_parameters(name: str) -> frozenset[str]:
+def _network_parameters(name: str) -> frozenset[str] | None:
+    """The parameter names of the network class ``name`` builds (None: it takes ``**kwargs`` too)."""
     info = get_model_entry(name)
     with torch.device("meta"):
         model = build_model(info, {})
-    return frozenset(inspect.signature(type(model).__init__).parameters)
+    params = inspect.signature(type(model).__init__).parameters
+    return None if any(p.kind is p.VAR_KEYWORD for p in params.values()) else frozenset(params)
 
 
 def network_accepts(info: ModelInfo, argument: str) -> bool:
     """Whether the network class that ``info`` builds takes ``argument`` (read from a default build on
     the meta device: a registered constructor passes its keyword arguments on to that class)."""
-    return argument in _network_parameters(info.name)
+    params = _network_parameters(info.name)
+    return params is not None and argument in params
 
 
 def probe_model(info: ModelInfo, kwargs: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
