@@ -370,21 +370,28 @@ def _suggest_architecture(state: StateDict, name: str, num_classes: int | None) 
     shapes = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     family = get_model_entry(name).family if is_model(name) else None
     candidates = sorted(list_models(), key=lambda n: get_model_entry(n).family != family)
-    for other_name in candidates:
-        if other_name == name:
-            continue
-        info = get_model_entry(other_name)
-        network = getattr(info.constructor, "__wrapped__", info.constructor)  # the keys only: no pretrained_cfg
-        try:
-            with torch.device("meta"):
-                kwargs = {} if num_classes is None else {"num_classes": num_classes}
-                other = network(**{**info.defaults(), **kwargs})
-        except Exception:  # noqa: BLE001 - a constructor that needs other arguments is simply no candidate
-            continue
-        theirs = {k: tuple(v.shape) for k, v in other.state_dict().items() if not k.endswith("num_batches_tracked")}
-        if theirs == shapes:
-            return other_name
+    for other in candidates:
+        if other != name and _meta_shapes(other, num_classes, get_model_entry(other).constructor) == shapes:
+            return other
     return None
+
+
+@functools.cache
+def _meta_shapes(
+    name: str, num_classes: int | None, constructor: Callable[..., Any]
+) -> dict[str, tuple[int, ...]] | None:
+    """The keys and shapes of model ``name``'s state dict, built once per process on the meta device
+    (a suggestion may try every registered model; ``constructor`` keys the cache, so a name registered
+    anew is built anew)."""
+    info = get_model_entry(name)
+    network = getattr(info.constructor, "__wrapped__", info.constructor)  # the keys only: no pretrained_cfg
+    try:
+        with torch.device("meta"):
+            kwargs = {} if num_classes is None else {"num_classes": num_classes}
+            model = network(**{**info.defaults(), **kwargs})
+    except Exception:  # noqa: BLE001 - a constructor that needs other arguments is simply no candidate
+        return None
+    return {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
 
 
 def load_pretrained(model: nn.Module, weights: ResolvedWeights) -> dict[str, Any]:
