@@ -20,6 +20,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
+
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "lectures.md"
 FENCE = re.compile(r"^```(console|pycon)\n(.*?)^```$", re.S | re.M)
 CHECKER = doctest.OutputChecker()
@@ -120,6 +122,7 @@ def _setup(workdir: Path) -> contextlib.AbstractContextManager:
     return stack
 
 
+@pytest.mark.slow  # every command and example of the page: about 11 s
 def test_the_lectures_page_is_true(tmp_path):
     text = PAGE.read_text(encoding="utf-8")
     found = blocks(text)
