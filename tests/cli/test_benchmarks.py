@@ -361,3 +361,13 @@ def test_decoders_benchmark_smoke(tmp_path):
     ours = [r for r in payload["damaged"] if r["decoder"].startswith("cnnzoo")]
     assert ours and not [r for r in ours if "CRASH" in r["outcome"]]
     assert all(r["outcome"].startswith(("DataError: ", "decoded")) for r in ours)
+
+
+@pytest.mark.slow  # five cnnzoo train processes
+def test_preemption_benchmark_smoke(tmp_path: Path) -> None:
+    payload = _run("preemption", tmp_path, "--models", "lenet5:digits:32:5", "--threads", "1")
+    (row,) = payload["rows"]
+    assert row["model"] == "lenet5" and row["data"] == "digits" and row["exit"] == 143
+    assert row["saved step"] >= 3 and row["last.pt MB"] > 0  # saved mid-epoch, past the first step-3 save
+    assert _positive(row["sigterm to exit s"]) and _positive(row["fresh first step s"])
+    assert _positive(row["resumed first step s"]) and row["step ms"] >= 0
