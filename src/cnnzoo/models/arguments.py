@@ -10,22 +10,29 @@ check of an argument rides the same way, as ``Annotated[type, check]`` with ``ch
 says once, in its signature, what each argument is, and its body trusts what it gets: a string
 ``"false"`` for a bool, which Python would read as true, is refused with the parameter's name and
 what it takes, whichever way the network is built (``create_model``, ``--model-arg``, the class).
+
+The public functions of the API cross the same boundary: :func:`checked` wraps one so that its
+arguments are checked against its annotations before its body runs, which then trusts them
+(``saliency(..., smoothgrad_samples=2.0)`` is refused in the caller's words, not deep inside).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 from ..errors import InvalidArgumentError, shown
 from ..limits import check_count
 from .layers import check_rate
 
-__all__ = ["Count", "Rate", "check_arguments", "fits", "describe"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = ["Count", "Rate", "Whole", "NonNegative", "Positive", "check_arguments", "checked", "fits", "describe"]
 
 #: a constructor argument that counts something (layers, widths, groups): a whole number >= 1
 Count = Annotated[int, check_count]
@@ -33,12 +40,53 @@ Count = Annotated[int, check_count]
 Rate = Annotated[float, check_rate]
 
 
+def _check_whole(name: str, value: int) -> None:
+    check_count(name, value, low=0)
+
+
+def _check_number(low: float, open_low: bool) -> Callable[[str, float], None]:
+    def check(name: str, value: float) -> None:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or not (value > low if open_low else value >= low):
+            bound = f"{'>' if open_low else '>='} {low:g}"
+            raise InvalidArgumentError(f"{name} must be a number {bound}, got {shown(value)}")
+
+    return check
+
+
+#: a count that may be zero (samples, repeats): a whole number >= 0
+Whole = Annotated[int, _check_whole]
+#: a finite number >= 0 (a noise level, a blur radius)
+NonNegative = Annotated[float, _check_number(0.0, open_low=False)]
+#: a finite number > 0 (a scale, a temperature)
+Positive = Annotated[float, _check_number(0.0, open_low=True)]
+
+
 def check_arguments(owner: str, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> None:
     """Refuse (:class:`~cnnzoo.errors.InvalidArgumentError`) an argument of a call ``fn(self, *args,
     **kwargs)`` that its parameter's annotation does not admit; ``owner`` names the network in the
     message. Arguments ``fn`` does not take are left to the call, which refuses them."""
     hints, positional = _signature(fn)
-    for name, value in {**dict(zip(positional, args)), **kwargs}.items():
+    _check_each(owner, hints, {**dict(zip(positional, args)), **kwargs})
+
+
+def checked(fn: F) -> F:
+    """``fn`` (a public function or method of the API) with its arguments checked against its
+    annotations before it runs, as :func:`check_arguments` checks a constructor's: a value its
+    annotation does not admit is an :class:`~cnnzoo.errors.InvalidArgumentError` that names the
+    function, the parameter and what it takes. Unannotated parameters and ``Any`` pass."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        hints, positional = _signature(fn)
+        _check_each(fn.__name__, hints, {**dict(zip(positional, args)), **kwargs})
+        return fn(*args, **kwargs)
+
+    return typing.cast(F, wrapper)
+
+
+def _check_each(owner: str, hints: dict[str, Any], arguments: dict[str, Any]) -> None:
+    for name, value in arguments.items():
         hint = hints.get(name)
         if hint is None:
             continue
@@ -50,7 +98,10 @@ def check_arguments(owner: str, fn: Callable[..., Any], args: Sequence[Any], kwa
 @functools.cache
 def _signature(fn: Callable[..., Any]) -> tuple[dict[str, Any], list[str]]:
     # the annotations (with their Annotated checks), and the names positional arguments bind to
-    params = list(inspect.signature(fn).parameters.values())[1:]  # after self
+    # (a constructor's after self; a checked function's all of them, self included)
+    params = list(inspect.signature(fn).parameters.values())
+    if fn.__name__ == "__init__":
+        params = params[1:]
     positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return typing.get_type_hints(fn, include_extras=True), positional
 

@@ -1,0 +1,52 @@
+"""``checked``: the one check of a public API function's arguments, read from its annotations."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+
+from cnnzoo.errors import InvalidArgumentError
+from cnnzoo.models.arguments import NonNegative, Positive, Whole, checked
+
+
+@checked
+def _draw(
+    samples: Whole,
+    mode: Literal["cam", "saliency"] = "cam",
+    noise: NonNegative = 0.0,
+    scale: Positive = 1.0,
+    indices: list[int] | None = None,
+) -> tuple:
+    return samples, mode, noise, scale, indices
+
+
+class _Tool:
+    @checked
+    def run(self, k: int, *, name: str = "x") -> tuple[int, str]:
+        return k, name
+
+
+def test_admitted_arguments_reach_the_body_unchanged() -> None:
+    assert _draw(0, "saliency", 0.5, 2, [1, 2]) == (0, "saliency", 0.5, 2, [1, 2])
+    assert _Tool().run(3, name="y") == (3, "y")
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: _draw(2.0), "samples must be a whole number >= 0, got 2.0"),
+        (lambda: _draw(True), "samples must be a whole number"),
+        (lambda: _draw(-1), "samples must be a whole number >= 0, got -1"),
+        (lambda: _draw(1, "grad"), "_draw: mode must be 'cam' or 'saliency', got 'grad'"),
+        (lambda: _draw(1, noise=float("nan")), "noise must be a number >= 0, got nan"),
+        (lambda: _draw(1, noise="0.1"), "noise must be a number >= 0"),
+        (lambda: _draw(1, scale=0), "scale must be a number > 0, got 0"),
+        (lambda: _draw(1, indices=(i for i in range(2))), "_draw: indices must be a sequence of integers or None"),
+        (lambda: _Tool().run("3"), "run: k must be an integer, got '3'"),
+        (lambda: _Tool().run(3, name=4), "run: name must be a string, got 4"),
+    ],
+)
+def test_an_argument_its_annotation_does_not_admit_is_refused_before_the_body(call, words) -> None:
+    with pytest.raises(InvalidArgumentError, match="^" + words.replace("(", r"\(").replace(")", r"\)")):
+        call()
