@@ -27,7 +27,16 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_path, atomic_write, remove_stale_temp_files
-from ..errors import CheckpointError, HashMismatchError, OfflineError, WeightsDownloadError, WeightsError
+from ..errors import (
+    CheckpointError,
+    CnnzooError,
+    HashMismatchError,
+    MissingDependencyError,
+    OfflineError,
+    WeightsDownloadError,
+    WeightsError,
+    WriteError,
+)
 from ..reading import MAX_TEXT_BYTES, read_bytes
 from . import hfhub
 from .catalogue import WeightsEntry
@@ -182,25 +191,38 @@ def verify_digest(entry: WeightsEntry, path: Path, digest: str) -> None:
     if entry.sha256:
         return
     record = _tofu_record(entry)
-    if not record.exists():
-        if path.parent == cache_dir():
-            raise HashMismatchError(
-                f"the cached file {path} for '{entry.tag}' has no trust record ({record}): cnnzoo writes "
-                "one when it downloads or imports a file, so this copy was put there otherwise or its "
-                f"record was deleted; {advice}, or import a copy you trust: cnnzoo weights import {entry.tag} FILE"
-            )
+    if not record.exists() and path.parent != cache_dir():
         _trust(entry, digest)  # the first use of a copy in the Hub's cache (a timm user's download)
         return
-    trusted = (
-        read_bytes(record, "trust record", limit=MAX_TEXT_BYTES, error=HashMismatchError)
-        .decode("ascii", "replace")
-        .strip()
-    )
+    trusted = _trusted_digest(record)
     if digest != trusted:
         raise HashMismatchError(
-            f"the cached file {path} for '{entry.tag}' has SHA-256 {digest} but its first copy "
-            f"had {trusted} (recorded in {record}); it was changed or replaced: {advice}"
+            f"the cached file {path} for '{entry.tag}' {_untrusted(entry, digest, trusted, advice)}"
         )
+
+
+def _trusted_digest(record: Path) -> str | None:
+    """The SHA-256 a trust record holds (None: there is no record)."""
+    if not record.exists():
+        return None
+    data = read_bytes(record, "trust record", limit=MAX_TEXT_BYTES, error=HashMismatchError)
+    return data.decode("ascii", "replace").strip()
+
+
+def _untrusted(entry: WeightsEntry, digest: str, trusted: str | None, advice: str) -> str:
+    """Why a file with SHA-256 ``digest`` is not the first copy of ``entry`` (``trusted``: the hash its record
+    holds, None without a record)."""
+    record = _tofu_record(entry)
+    if trusted is None:
+        return (
+            f"has no trust record ({record}): cnnzoo writes one when it downloads or imports a file, so this "
+            f"copy was put there otherwise or its record was deleted; {advice}, or import a copy you trust: "
+            f"cnnzoo weights import {entry.tag} FILE"
+        )
+    return (
+        f"has SHA-256 {digest} but its first copy had {trusted} (recorded in {record}); "
+        f"it was changed or replaced: {advice}"
+    )
 
 
 def _trust(entry: WeightsEntry, digest: str) -> None:
@@ -224,7 +246,7 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
         request = urllib.request.Request(url, headers={"User-Agent": "cnnzoo"})
         # with no published hash, a download cut short without a Content-Length to count
         # against would be kept and pinned: it must at least read as a whole file
-        check = None if entry.sha256 else _must_parse
+        check = None if entry.sha256 else read_weights_file
         with (
             atomic_path(dest, before_rename=check) as tmp,
             open(tmp, "wb") as out,
@@ -249,22 +271,21 @@ def _download(url: str, dest: Path, entry: WeightsEntry, progress: bool) -> str:
             out.flush()
             _check_hash(entry, digest.hexdigest(), f"the download {url}")  # raising here keeps nothing
         return digest.hexdigest()
-    except urllib.error.HTTPError as e:
-        raise WeightsDownloadError(f"download of {url} failed: HTTP {e.code} {e.reason}") from None
-    except urllib.error.URLError as e:
-        why = f"the network is unreachable ({e.reason})"
-        raise OfflineError(_offline_message(entry, dest, why)) from None
-    except (OSError, ValueError, http.client.HTTPException) as e:
-        raise WeightsDownloadError(f"download of {url} failed: {e!r}; nothing was kept") from None
+    except (OSError, ValueError, http.client.HTTPException, CnnzooError) as e:
+        raise _download_error(e, url, entry, dest) from None
 
 
-def _must_parse(tmp: Path) -> None:
-    try:
-        read_weights_file(tmp)
-    except (CheckpointError, WeightsError) as e:
-        raise WeightsDownloadError(
-            f"the download is not a whole weights file ({e}); nothing was kept, try again"
-        ) from None
+def _download_error(e: Exception, url: str, entry: WeightsEntry, dest: Path) -> Exception:
+    """What a failed download (nothing of it kept) means for the user, from the exception's type."""
+    if isinstance(e, (HashMismatchError, WeightsDownloadError, WriteError, MissingDependencyError)):
+        return e  # already says what went wrong
+    if isinstance(e, (CheckpointError, WeightsError)):  # the finished file does not read as weights
+        return WeightsDownloadError(f"the download is not a whole weights file ({e}); nothing was kept, try again")
+    if isinstance(e, urllib.error.HTTPError):
+        return WeightsDownloadError(f"download of {url} failed: HTTP {e.code} {e.reason}")
+    if isinstance(e, urllib.error.URLError):
+        return OfflineError(_offline_message(entry, dest, f"the network is unreachable ({e.reason})"))
+    return WeightsDownloadError(f"download of {url} failed: {e!r}; nothing was kept")
 
 
 class _NoBar:

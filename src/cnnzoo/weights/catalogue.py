@@ -625,6 +625,11 @@ def get_entry(name: str) -> WeightsEntry:
             return entry
     if (tag := default_tag(name)) is not None:
         return CATALOGUE[tag]
+    raise UnknownWeightsError(_unknown(name))
+
+
+def _unknown(name: str) -> str:
+    """What an unknown weights name was taken for, with the tags of its model or the nearest names."""
     base = name.partition(".")[0]
     if is_model(base):
         known = list_tags(base)
@@ -634,10 +639,10 @@ def get_entry(name: str) -> WeightsEntry:
             else f"no weights are catalogued for {base}; pass pretrained=<path to a .pth or "
             ".safetensors file> to load your own"
         )
-        raise UnknownWeightsError(f"unknown weight tag '{name}'; {hint}")
+        return f"unknown weight tag '{name}'; {hint}"
     close = suggest(name, list(CATALOGUE))
     hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise UnknownWeightsError(f"unknown weights '{name}'{hint} (cnnzoo weights list shows all)")
+    return f"unknown weights '{name}'{hint} (cnnzoo weights list shows all)"
 
 
 def entry_for(model_name: str, tag: str | None) -> WeightsEntry:
