@@ -152,17 +152,19 @@ def _first_line(e: BaseException) -> str:
 
 
 def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:
-    """Verify every member's CRC-32 (torch.load does not), streamed: a flipped bit is refused."""
+    """Verify every member's CRC-32 (torch.load does not), streamed: a flipped bit is refused.
+
+    zipfile checks a member's CRC-32 when it has read the member to its end."""
     try:
         with zipfile.ZipFile(source) as archive:
-            bad = archive.testzip()
-    except Exception as e:  # noqa: BLE001 - zipfile's BadZipFile, EOFError, zlib and struct errors of a damaged archive
-        raise CheckpointError(f"'{path}' is a damaged zip archive (corrupt or truncated?): {_first_line(e)}") from None
-    if bad is not None:
+            for member in archive.infolist():
+                with archive.open(member) as f:
+                    while f.read(1 << 24):
+                        pass
+    except Exception as e:  # noqa: BLE001 - zipfile's BadZipFile (a failed CRC-32 too), EOFError, zlib and struct errors
         raise CheckpointError(
-            f"'{path}' is corrupt: its member {bad!r} fails its CRC-32 check (a changed "
-            "byte); it was not loaded. Download or copy it again"
-        )
+            f"'{path}' is corrupt or truncated ({_first_line(e)}); it was not loaded: download or copy it again"
+        ) from None
 
 
 def _parse_safetensors(source: bytes | str, path: str | os.PathLike[str]) -> Any:

@@ -113,7 +113,7 @@ def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | Non
     None when it is neither cached nor to be downloaded (offline, or absent on the Hub).
     """
     import huggingface_hub
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError
 
     cached = huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache_dir(), revision=revision)
     if isinstance(cached, str) and os.path.isfile(cached):
@@ -128,15 +128,20 @@ def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | Non
         )
     except EntryNotFoundError:
         return None
-    except LocalEntryNotFoundError as e:  # no connection: as cnnzoo's own downloads say it
-        raise OfflineError(
+    except Exception as e:  # noqa: BLE001 - huggingface_hub's HTTP errors have no common public base
+        raise _download_error(e, repo_id, filename) from None
+
+
+def _download_error(e: Exception, repo_id: str, filename: str) -> Exception:
+    """What a failed download from the Hub means for the user, from the exception's type."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    if isinstance(e, LocalEntryNotFoundError):  # no connection: as cnnzoo's own downloads say it
+        return OfflineError(
             f"weights {PREFIX}{repo_id} are not in the Hugging Face cache "
             f"{hub_cache_dir()} and the Hub cannot be reached ({e})"
-        ) from None
-    except Exception as e:  # noqa: BLE001 - huggingface_hub's HTTP errors have no common public base
-        raise WeightsDownloadError(
-            f"download of {filename} from {PREFIX}{repo_id} failed: {str(e).splitlines()[0]}"
-        ) from None
+        )
+    return WeightsDownloadError(f"download of {filename} from {PREFIX}{repo_id} failed: {str(e).splitlines()[0]}")
 
 
 def parse_ref(text: str) -> str | None:
@@ -234,11 +239,9 @@ def _read_config(path: Path | None, ref: str) -> dict[str, Any]:
 def local_checkpoint(ref: str) -> tuple[Path, dict[str, Any]]:
     """(weights file, config.json) of a ``local-dir:DIR`` folder in the Hub layout."""
     folder = Path(ref[len(LOCAL_PREFIX) :]).expanduser()
-    if not folder.is_dir():
-        raise WeightsError(f"'{ref}': no folder {folder}")
     path = next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
     if path is None:
-        raise WeightsError(f"'{ref}': {folder} holds no weights file ({', '.join(WEIGHT_FILES)})")
+        raise WeightsError(f"'{ref}': no folder {folder}, or no weights file ({', '.join(WEIGHT_FILES)}) in it")
     config = folder / "config.json"
     return path, _read_config(config if config.is_file() else None, ref)
 
