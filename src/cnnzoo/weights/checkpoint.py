@@ -155,11 +155,9 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
     """
     p = Path(path)
     with open_weights(p, what="checkpoint", error=CheckpointError) as f:
-        if not f.is_zip:  # torch.save writes a zip; what else the file is does not matter
-            raise CheckpointError(
-                f"{p} is not a PyTorch checkpoint (not torch.save's zip format); resume from a run's last.pt"
-            )
-        state = f.load()  # what it cannot load safely is a CheckpointError (UnsafeCheckpointError is one too)
+        # what it cannot load safely is a CheckpointError (UnsafeCheckpointError is one too); weights that load
+        # but are no run's checkpoint (a plain state dict, a safetensors file) are refused just below
+        state = f.load()
     run = checked(state, p, expect_model=expect_model)
     if run is None:
         raise CheckpointError(

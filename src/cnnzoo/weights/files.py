@@ -42,7 +42,16 @@ import torch
 from ..errors import CheckpointError, CnnzooError, MissingDependencyError, UnsafeCheckpointError, WeightsError
 from ..reading import MAX_WEIGHTS_BYTES, env_limit, open_file, read_bytes
 
-__all__ = ["open_weights", "WeightsFile", "read_file", "parse", "read_weights_file", "is_safetensors", "SAFE_GLOBALS"]
+__all__ = [
+    "open_weights",
+    "WeightsFile",
+    "read_file",
+    "parse",
+    "read_weights_file",
+    "is_safetensors",
+    "safetensors_torch",
+    "SAFE_GLOBALS",
+]
 
 _ZIP_MAGIC = b"PK\x03\x04"
 #: the classes beyond torch's weights-only defaults that a checkpoint may hold (see the module docstring)
@@ -51,8 +60,8 @@ SAFE_GLOBALS: tuple[type, ...] = (argparse.Namespace,)
 
 _HINT = " (set CNNZOO_MAX_WEIGHTS_BYTES to raise it)"
 _NOT_TORCH = (
-    "'{path}' is not a PyTorch weights file (neither torch.save output nor safetensors), or it is corrupt "
-    "or truncated ({why}); pass a .pth/.pt/.safetensors state dict"
+    "'{path}' is not a PyTorch {what} (neither torch.save output nor safetensors), or it is corrupt "
+    "or truncated ({why}); cnnzoo reads .pth/.pt (torch.save) and .safetensors files"
 )
 
 
@@ -66,8 +75,8 @@ class WeightsFile:
     """An open weights file or checkpoint (:func:`open_weights`): its format from its first bytes,
     its SHA-256 streamed, its content loaded memory-mapped, all through the one descriptor."""
 
-    def __init__(self, fd: int, path: str | os.PathLike[str]) -> None:
-        self.fd, self.path = fd, path
+    def __init__(self, fd: int, path: str | os.PathLike[str], what: str = "weights file") -> None:
+        self.fd, self.path, self.what = fd, path, what
         self.head = head = os.pread(fd, 16, 0)
         self.is_zip = head[:4] == _ZIP_MAGIC
         self.is_safetensors = is_safetensors(head, os.fstat(fd).st_size)
@@ -93,10 +102,10 @@ class WeightsFile:
             return _parse_safetensors(self._mappable, self.path)
         if not self.is_zip:  # torch's legacy format (a pickle) cannot be mapped: it is parsed from the stream
             with self._stream() as f:
-                return _torch_load(f, self.path)
+                return _torch_load(f, self.path, self.what)
         with self._stream() as f:
             _check_zip(f, self.path)
-        return _torch_load(self._mappable, self.path, mmap=True)
+        return _torch_load(self._mappable, self.path, self.what, mmap=True)
 
 
 @contextlib.contextmanager
@@ -108,7 +117,7 @@ def open_weights(
     limit = env_limit("CNNZOO_MAX_WEIGHTS_BYTES", MAX_WEIGHTS_BYTES, error)
     fd = open_file(path, what, limit=limit, error=error, hint=_HINT)
     try:
-        yield WeightsFile(fd, path)
+        yield WeightsFile(fd, path, what)
     finally:
         os.close(fd)
 
@@ -130,7 +139,7 @@ def parse(data: bytes, path: str | os.PathLike[str]) -> Any:
     return _torch_load(io.BytesIO(data), path)
 
 
-def _torch_load(source: Any, path: str | os.PathLike[str], mmap: bool = False) -> Any:
+def _torch_load(source: Any, path: str | os.PathLike[str], what: str = "weights file", mmap: bool = False) -> Any:
     try:
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
@@ -144,7 +153,7 @@ def _torch_load(source: Any, path: str | os.PathLike[str], mmap: bool = False) -
                 f"({why[:200]}). Load it only if you trust it, then save its state_dict with "
                 "torch.save or as safetensors"
             ) from None
-        raise CheckpointError(_NOT_TORCH.format(path=path, why=why[:200])) from None
+        raise CheckpointError(_NOT_TORCH.format(path=path, what=what, why=why[:200])) from None
 
 
 def _first_line(e: BaseException) -> str:
@@ -167,17 +176,23 @@ def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:
         ) from None
 
 
-def _parse_safetensors(source: bytes | str, path: str | os.PathLike[str]) -> Any:
-    """A safetensors file's tensors: from bytes, or memory-mapped from a file's path."""
+def safetensors_torch(why: str) -> Any:
+    """``safetensors.torch``, an optional dependency (a :class:`MissingDependencyError` saying ``why`` it is
+    needed where it is not installed)."""
     try:
-        from safetensors.torch import load, load_file
+        import safetensors.torch
     except ImportError:
         raise MissingDependencyError(
-            f"'{path}' is a safetensors file; reading it needs the safetensors package: "
-            "pip install safetensors (or pip install 'cnnzoo[safetensors]')"
+            f"{why} needs safetensors: pip install safetensors (or 'cnnzoo[safetensors]')"
         ) from None
+    return safetensors.torch
+
+
+def _parse_safetensors(source: bytes | str, path: str | os.PathLike[str]) -> Any:
+    """A safetensors file's tensors: from bytes, or memory-mapped from a file's path."""
+    st = safetensors_torch(f"'{path}' is a safetensors file; reading it")
     try:
-        return load(source) if isinstance(source, bytes) else load_file(source, device="cpu")
+        return st.load(source) if isinstance(source, bytes) else st.load_file(source, device="cpu")
     except Exception as e:  # noqa: BLE001 - safetensors raises its own SafetensorError
         raise WeightsError(f"'{path}' is not a readable safetensors file: {str(e)[:200]}") from None
 

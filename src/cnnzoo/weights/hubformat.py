@@ -26,6 +26,7 @@ from torch import nn
 from ..atomic import atomic_write
 from ..errors import InvalidArgumentError, MissingDependencyError
 from ..models.registry import get_model_entry, is_model
+from .files import safetensors_torch
 from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES
 
 __all__ = ["save_pretrained", "push_to_hub", "timm_architecture", "hub_config"]
@@ -174,10 +175,7 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path
     ``timm.create_model("local-dir:DIR", pretrained=True)`` where the card says
     ``library_name: timm``, or upload the folder (``huggingface_hub.upload_folder``).
     """
-    try:
-        from safetensors.torch import save
-    except ImportError:
-        raise MissingDependencyError("save_pretrained writes safetensors: pip install safetensors") from None
+    save = safetensors_torch("save_pretrained (it writes model.safetensors)").save
     config = hub_config(model)
     library = "cnnzoo" if config["architecture"].startswith(CNNZOO_PREFIX) else "timm"
     folder = Path(directory)
