@@ -37,6 +37,7 @@ __all__ = [
     "hub_global_pool",
     "offline",
     "hub_file",
+    "hub_library",
     "parse_ref",
     "hub_checkpoint",
     "hub_architecture",
@@ -84,6 +85,18 @@ def available() -> bool:
     return True
 
 
+def hub_library(why: str) -> Any:
+    """The ``huggingface_hub`` module (a :class:`MissingDependencyError` saying ``why`` it is needed where it is
+    not installed)."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise MissingDependencyError(
+            f"{why} needs the huggingface_hub package: pip install huggingface_hub (it comes with timm)"
+        ) from None
+    return huggingface_hub
+
+
 def hub_cache_dir() -> Path:
     """The Hub cache as ``huggingface_hub`` finds it, read from the environment now (not at import)."""
     override = HUB_CACHE_OVERRIDE.get()
@@ -112,7 +125,7 @@ def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | Non
 
     None when it is neither cached nor to be downloaded (offline, or absent on the Hub).
     """
-    import huggingface_hub
+    huggingface_hub = hub_library(f"{PREFIX}{repo_id}")
     from huggingface_hub.errors import EntryNotFoundError
 
     cached = huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache_dir(), revision=revision)
@@ -248,11 +261,7 @@ def local_checkpoint(ref: str) -> tuple[Path, dict[str, Any]]:
 
 def hub_checkpoint(repo_id: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
     """(weights file, the repository's config.json) of a timm checkpoint on the Hub, at ``revision``."""
-    if not available():
-        raise MissingDependencyError(
-            f"{PREFIX}{repo_id} needs the huggingface_hub package: pip install huggingface_hub (it comes with timm)"
-        )
-    download = not offline()
+    download = not offline()  # the first hub_file says if huggingface_hub is missing
     path = next(
         (p for name in WEIGHT_FILES if (p := hub_file(repo_id, name, download=download, revision=revision))), None
     )

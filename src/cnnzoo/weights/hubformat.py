@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_write
-from ..errors import InvalidArgumentError, MissingDependencyError
+from ..errors import InvalidArgumentError
 from ..models.registry import get_model_entry, is_model
 from .files import safetensors_torch
-from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES
+from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES, hub_library
 
 __all__ = ["save_pretrained", "push_to_hub", "timm_architecture", "hub_config"]
 
@@ -204,13 +204,9 @@ def push_to_hub(
     commit's URL. Read it back with ``cnnzoo.create_model("hf-hub:ORG/NAME@REVISION")`` or, where the
     card says ``library_name: timm``, ``timm.create_model("hf-hub:ORG/NAME", pretrained=True)``.
     """
-    try:
-        from huggingface_hub import HfApi
-    except ImportError:
-        raise MissingDependencyError("push_to_hub uploads with huggingface_hub: pip install huggingface_hub") from None
     if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise InvalidArgumentError(f"repo_id must be 'ORG/NAME', got {repo_id!r}")
-    api = HfApi(token=token)
+    api = hub_library("push_to_hub").HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="cnnzoo-hub-") as folder:
         save_pretrained(model, folder)  # before anything is created on the Hub: a model that cannot be saved is refused
         api.create_repo(repo_id, private=private, exist_ok=True)
