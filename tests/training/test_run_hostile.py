@@ -39,7 +39,7 @@ def lenet_run(tmp_path_factory) -> Path:
         ("text", "not a PyTorch checkpoint"),
         ("truncated", "corrupt or truncated"),
         ("evil", "arbitrary unpickling"),
-        ("lenet5", "not a cnnzoo training checkpoint"),
+        ("lenet5", "has no 'model'/'model_name' entries"),
         ("missing", "does not exist"),
     ],
 )

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import typing
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict, cast
 
 import torch
 
@@ -158,21 +158,23 @@ def load_checkpoint(path: str | os.PathLike[str], *, expect_model: str | None = 
         # what it cannot load safely is a CheckpointError (UnsafeCheckpointError is one too); weights that load
         # but are no run's checkpoint (a plain state dict, a safetensors file) are refused just below
         state = f.load()
-    run = checked(state, p, expect_model=expect_model)
-    if run is None:
-        raise CheckpointError(
-            f"{p} is not a cnnzoo training checkpoint (no 'model'/'model_name' entries); "
-            "for plain weights use --pretrained PATH"
-        )
-    return run
+    return cast(dict[str, Any], checked(state, p, expect_model=expect_model, required=True))
 
 
-def checked(obj: Any, path: str | os.PathLike[str], *, expect_model: str | None = None) -> dict[str, Any] | None:
-    """``obj``, a loaded file, if it is a cnnzoo run's checkpoint (None if it is other weights) found
-    to be what :class:`Checkpoint` describes, and of ``expect_model``: else a :class:`CheckpointError`."""
-    if not (isinstance(obj, dict) and "model" in obj and "model_name" in obj):
+def checked(
+    obj: Any, path: str | os.PathLike[str], *, expect_model: str | None = None, required: bool = False
+) -> dict[str, Any] | None:
+    """``obj``, a loaded file, if it is a cnnzoo run's checkpoint (None if it is other weights, unless
+    ``required``) found to be what :class:`Checkpoint` describes, and of ``expect_model``: else a
+    :class:`CheckpointError`."""
+    is_run = isinstance(obj, dict) and "model" in obj and "model_name" in obj
+    if not (is_run or required):
         return None
-    problem = checkpoint_problem(obj)
+    problem = (
+        checkpoint_problem(obj)
+        if is_run
+        else "it has no 'model'/'model_name' entries, as a run's has (plain weights load with --pretrained PATH)"
+    )
     if problem is not None:
         raise CheckpointError(f"{path} is not a usable cnnzoo checkpoint: {problem}; resume from a run's last.pt")
     check_joins(obj, path, model=expect_model)
