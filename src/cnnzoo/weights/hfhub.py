@@ -126,7 +126,7 @@ def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | Non
     None when it is neither cached nor to be downloaded (offline, or absent on the Hub).
     """
     huggingface_hub = hub_library(f"{PREFIX}{repo_id}")
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     cached = huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir=hub_cache_dir(), revision=revision)
     if isinstance(cached, str) and os.path.isfile(cached):
@@ -139,9 +139,10 @@ def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | Non
                 repo_id, filename, cache_dir=hub_cache_dir(), revision=revision, library_name="cnnzoo"
             )
         )
-    except EntryNotFoundError:
-        return None
     except Exception as e:  # noqa: BLE001 - huggingface_hub's HTTP errors have no common public base
+        # not on the Hub: None; LocalEntryNotFoundError, a subclass, says that the Hub could not be asked
+        if isinstance(e, EntryNotFoundError) and not isinstance(e, LocalEntryNotFoundError):
+            return None
         raise _download_error(e, repo_id, filename) from None
 
 
