@@ -11,8 +11,9 @@ import sys
 import urllib.request
 
 import pytest
+import test_download
 import torch
-from test_download import TAG, _Server, add_entry, cache_files  # the local HTTP server of test_download.py
+from test_download import TAG, add_entry, cache_files
 
 import cnnzoo
 from cnnzoo.errors import (
@@ -25,13 +26,7 @@ from cnnzoo.errors import (
 from cnnzoo.weights import cache, hfhub
 from cnnzoo.weights.checkpoint import load_checkpoint
 
-
-@pytest.fixture
-def server(monkeypatch):
-    monkeypatch.delenv("CNNZOO_OFFLINE", raising=False)
-    s = _Server()
-    yield s
-    s.close()
+server = test_download.server  # the local HTTP server fixture of test_download.py
 
 
 class Gadget:
