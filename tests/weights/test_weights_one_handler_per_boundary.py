@@ -111,7 +111,7 @@ def test_missing_optional_packages_name_what_needed_them(tmp_path, monkeypatch):
     with pytest.raises(MissingDependencyError, match="save_pretrained .* pip install safetensors"):
         cnnzoo.save_pretrained(model, tmp_path / "out")
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)
-    with pytest.raises(MissingDependencyError, match="push_to_hub needs the huggingface_hub package"):
+    with pytest.raises(MissingDependencyError, match="push_to_hub needs huggingface_hub: pip install huggingface_hub"):
         cnnzoo.push_to_hub(model, "someone/net")
-    with pytest.raises(MissingDependencyError, match="hf-hub:someone/net needs the huggingface_hub package"):
+    with pytest.raises(MissingDependencyError, match="hf-hub:someone/net needs huggingface_hub: pip install"):
         hfhub.hub_checkpoint("someone/net")

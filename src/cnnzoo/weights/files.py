@@ -39,8 +39,9 @@ from typing import IO, Any
 
 import torch
 
-from ..errors import CheckpointError, CnnzooError, MissingDependencyError, UnsafeCheckpointError, WeightsError
+from ..errors import CheckpointError, CnnzooError, UnsafeCheckpointError, WeightsError
 from ..reading import MAX_WEIGHTS_BYTES, env_limit, open_file, read_bytes
+from .optional import optional_module
 
 __all__ = [
     "open_weights",
@@ -179,13 +180,7 @@ def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:
 def safetensors_torch(why: str) -> Any:
     """``safetensors.torch``, an optional dependency (a :class:`MissingDependencyError` saying ``why`` it is
     needed where it is not installed)."""
-    try:
-        import safetensors.torch
-    except ImportError:
-        raise MissingDependencyError(
-            f"{why} needs safetensors: pip install safetensors (or 'cnnzoo[safetensors]')"
-        ) from None
-    return safetensors.torch
+    return optional_module("safetensors.torch", why, "safetensors (or 'cnnzoo[safetensors]')")
 
 
 def _parse_safetensors(source: bytes | str, path: str | os.PathLike[str]) -> Any:

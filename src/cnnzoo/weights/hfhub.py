@@ -22,9 +22,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from ..errors import MissingDependencyError, OfflineError, WeightsDownloadError, WeightsError, shown
+from ..errors import OfflineError, WeightsDownloadError, WeightsError, shown
 from ..limits import LIMITS, check_input_size, conform, nesting
 from ..reading import MAX_TEXT_BYTES, read_bytes
+from .optional import optional_module
 
 __all__ = [
     "PREFIX",
@@ -88,13 +89,7 @@ def available() -> bool:
 def hub_library(why: str) -> Any:
     """The ``huggingface_hub`` module (a :class:`MissingDependencyError` saying ``why`` it is needed where it is
     not installed)."""
-    try:
-        import huggingface_hub
-    except ImportError:
-        raise MissingDependencyError(
-            f"{why} needs the huggingface_hub package: pip install huggingface_hub (it comes with timm)"
-        ) from None
-    return huggingface_hub
+    return optional_module("huggingface_hub", why, "huggingface_hub (it comes with timm)")
 
 
 def hub_cache_dir() -> Path:
