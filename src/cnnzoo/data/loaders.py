@@ -83,13 +83,7 @@ def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
     if s.kind == "imagefolder":
         assert s.root is not None
         folder = s.root / "train" if (s.root / "train").is_dir() else s.root / _eval_split(s.root)
-        n = len(_class_folders(folder))
-        if n == 1:
-            raise DataError(
-                f"{folder} has only one class folder; a classifier needs at least 2 "
-                "(one sub-folder of images per class)"
-            )
-        return n
+        return len(_class_folders(folder))
     return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
 
 

@@ -234,9 +234,8 @@ def mnist_dataset(
 
 # ---------------------------------------------------------------- CIFAR (python batches)
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-    # Python 3 pickles bytes at protocol 2 as _codecs.encode(str, "latin1"); allow only that
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError("only latin1 text may be encoded")
+    # Python 3 pickles bytes at protocol 2 as _codecs.encode(str, "latin1"): latin1 whatever the file
+    # names (str.encode runs no code); anything but text fails as a damaged batch (AttributeError)
     return text.encode("latin1")
 
 
@@ -287,13 +286,11 @@ def read_cifar_batch(path: str | os.PathLike[str], num_classes: int = 100) -> di
     each label below ``num_classes``."""
     p = Path(path)
     raw = read_bytes(p, "CIFAR batch", limit=MAX_DATA_FILE_BYTES, error=DataError)
-    try:
+    try:  # a batch is a dict: anything else the file holds has no items() (AttributeError)
         obj = _CifarUnpickler(io.BytesIO(raw), len(raw) + 65536, encoding="bytes").load()
+        batch = {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
-        raise DataError(f"{p} is not a valid CIFAR batch ({e}); it was not loaded") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{p} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
-    batch = {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
+        raise DataError(f"{p} is not a CIFAR batch ({e}); it was not loaded") from None
     data, labels = batch.get("data"), batch.get("labels", batch.get("fine_labels"))
     return {"data": data, "labels": _labelled(data, labels, (3072,), num_classes, str(p))}
 
@@ -342,13 +339,14 @@ def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def _class_folders(folder: str | os.PathLike[str]) -> list[str]:
     """The class folders of an image folder (its sub-folders, sorted as torchvision's ``ImageFolder`` sorts
-    them): the one check that a folder holds classes, for counting them and for reading them."""
+    them): the one check that a folder holds classes, at least two (a classifier of one class learns
+    nothing), for counting them and for reading them."""
     try:
         classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
-        why = "holds no class folders"
+        why = "holds only one class folder; a classifier needs at least 2" if classes else "holds no class folders"
     except OSError as e:  # missing, unreadable or not a folder: said as the system says it
         classes, why = [], e.strerror or type(e).__name__
-    if not classes:
+    if len(classes) < 2:
         raise DataError(
             f"image folder {folder}: {why}; expected class folders of images, DIR/train/<class>/ and "
             "DIR/val/<class>/ (or, to evaluate on, DIR/<class>/)"
