@@ -11,7 +11,7 @@ import pytest
 from helpers import image_folder
 
 from cnnzoo import data
-from cnnzoo.errors import DataError
+from cnnzoo.errors import DataError, InvalidArgumentError
 
 
 def _encode_call(argument: bytes) -> bytes:
@@ -54,3 +54,9 @@ def test_an_image_folder_of_one_class_is_refused_by_every_reader_of_it(tmp_path)
     ):
         with pytest.raises(DataError, match="holds only one class folder; a classifier needs at least 2"):
             call()
+
+
+@pytest.mark.parametrize("spec", [None, 3, b"digits", ["digits"]])
+def test_a_data_spec_that_is_not_text_is_refused_by_its_annotation(spec):
+    with pytest.raises(InvalidArgumentError, match=r"parse_data_spec: spec must be a string, got"):
+        data.parse_data_spec(spec)
