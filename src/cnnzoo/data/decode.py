@@ -112,18 +112,15 @@ def _open_header(data: bytes, name: str) -> Any:
     width or height Pillow's own open refuses, for every format it can decode)."""
     from PIL import Image, UnidentifiedImageError
 
-    if not data:
-        raise DataError(f"cannot decode {name}: the file is empty (0 bytes)")
     with _PILLOW_LIMIT, warnings.catch_warnings():
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # we check, with our limit and message
         try:
             im = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            raise DataError(
-                f"cannot decode {name}: not an image file that Pillow can identify (its first bytes: {data[:8]!r})"
-            ) from None
         except Exception as e:  # noqa: BLE001 - a damaged header raises anything from SyntaxError to struct.error
-            raise DataError(f"cannot decode {name}: {_one_line(e)}") from None
+            # an empty file or an unknown format: Pillow's words name a BytesIO object, not the file
+            unknown = f"not an image file that Pillow can identify (its first bytes: {data[:8]!r})" if data else ""
+            why = (unknown or "the file is empty (0 bytes)") if isinstance(e, UnidentifiedImageError) else _one_line(e)
+            raise DataError(f"cannot decode {name}: {why}") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
     _within_limit(*im.size, f"decode {name}: its header claims")
