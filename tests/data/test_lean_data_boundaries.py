@@ -60,3 +60,16 @@ def test_an_image_folder_of_one_class_is_refused_by_every_reader_of_it(tmp_path)
 def test_a_data_spec_that_is_not_text_is_refused_by_its_annotation(spec):
     with pytest.raises(InvalidArgumentError, match=r"parse_data_spec: spec must be a string, got"):
         data.parse_data_spec(spec)
+
+
+def test_a_split_without_a_usable_image_is_refused_once_whether_empty_or_all_undecodable(tmp_path):
+    root = image_folder(tmp_path / "pets", classes=("cat", "dog"))
+    for image in (root / "val").rglob("*.*"):
+        image.write_bytes(b"not an image")
+    with pytest.raises(DataError, match=r"val: Found no valid file in its class folders \([1-9]\d* that cannot be"):
+        data.imagefolder_dataset(root, "val", bad_images="skip")
+    for image in (root / "val").rglob("*.*"):
+        image.rename(image.with_suffix(".txt"))
+    with pytest.raises(DataError, match=r"val: Found no valid file in its class folders \(0 that cannot be decoded"):
+        data.imagefolder_dataset(root, "val")
+    assert len(data.imagefolder_dataset(root, "train", bad_images="skip")) > 0

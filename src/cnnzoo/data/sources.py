@@ -361,18 +361,12 @@ def _image_files(
     would block the loader forever), each folder entered once (a loop of links is not entered again)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    samples = [
+    return [
         (str(f), index)
         for cls, index in sorted(class_to_idx.items())
         for f in walk_files(Path(directory) / cls)
         if f.suffix.lower() in IMG_EXTENSIONS
     ]
-    if not samples:
-        raise DataError(
-            f"{directory}: Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)}); "
-            "put images in its class folders"
-        )
-    return samples
 
 
 def imagefolder_dataset(
@@ -395,6 +389,7 @@ def imagefolder_dataset(
     if bad_images not in ("error", "skip"):
         raise DataError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
     from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     class _ImageFolder(ImageFolder):  # type: ignore[misc]
         make_dataset = staticmethod(_image_files)  # cnnzoo's bounded walk and checks, not torchvision's
@@ -417,10 +412,13 @@ def imagefolder_dataset(
                 ds.skipped.append(path)
             else:
                 good.append((path, target))
-        if not good:
-            raise DataError(f"{folder}: none of its {len(ds.samples)} images can be decoded")
         ds.samples = ds.imgs = good
         ds.targets = [t for _, t in good]
+    if not ds.samples:  # no image file in its class folders, or (skipping) none that can be decoded
+        raise DataError(
+            f"{folder}: Found no valid file in its class folders ({len(ds.skipped)} that cannot be decoded; images: "
+            f"{' '.join(IMG_EXTENSIONS)}); put images in its class folders"
+        )
     return ds
 
 
