@@ -117,9 +117,10 @@ def _open_header(data: bytes, name: str) -> Any:
         try:
             im = Image.open(io.BytesIO(data))
         except Exception as e:  # noqa: BLE001 - a damaged header raises anything from SyntaxError to struct.error
-            # an empty file or an unknown format: Pillow's words name a BytesIO object, not the file
-            unknown = f"not an image file that Pillow can identify (its first bytes: {data[:8]!r})" if data else ""
-            why = (unknown or "the file is empty (0 bytes)") if isinstance(e, UnidentifiedImageError) else _one_line(e)
+            # Pillow's words for an empty file or an unknown format name a BytesIO object, not the file
+            unknown = f"not an image file that Pillow can identify (its first bytes: {data[:8]!r})"
+            unknown = unknown if data else "the file is empty (0 bytes)"
+            why = unknown if isinstance(e, UnidentifiedImageError) else _one_line(e)
             raise DataError(f"cannot decode {name}: {why}") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
