@@ -76,12 +76,10 @@ def _labelled(
         or not images.size
         or any(want not in (None, got) for got, want in zip(dims[1:], shape))
     ):
-        what = (
-            f"{dims[0]} images are {'x'.join(map(str, dims[1:]))} pixels (size {math.prod(dims[1:])}) of {images.dtype}"
-            if dims
-            else f"images are a {type(images).__name__}, not an array"
+        what = f"{' x '.join(map(str, dims))} {images.dtype}" if dims else f"a {type(images).__name__}, not an array"
+        raise DataError(
+            f"{where}: its images are {what}; expected uint8 images N x {' x '.join(str(s or '?') for s in shape)}"
         )
-        raise DataError(f"{where}: its {what}; expected uint8 images N x {' x '.join(str(s or '?') for s in shape)}")
     values = labels.tolist() if isinstance(labels, np.ndarray) else labels
     if not isinstance(values, list) or len(values) != len(images):
         got = len(values) if isinstance(values, list) else shown(values)
