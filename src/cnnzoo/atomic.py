@@ -138,14 +138,11 @@ def atomic_path(path: str | os.PathLike[str], *, before_rename: Callable[[Path],
             before_rename(tmp)
         _check_target(path)  # again: it may have been swapped for a device while we wrote
         os.replace(tmp, path)
-    except OSError as e:
+    except BaseException as e:  # whatever stopped it, no temporary file is left behind
         _remove(tmp)
-        if isinstance(e, WriteError) or (body and e.errno not in _WRITE_ERRNOS):
-            raise  # the caller's own error (a download's network error), not a failed write
-        raise _failed(path, e) from None
-    except BaseException:
-        _remove(tmp)
-        raise
+        if isinstance(e, OSError) and not isinstance(e, WriteError) and not (body and e.errno not in _WRITE_ERRNOS):
+            raise _failed(path, e) from None  # a failed write, said in one line
+        raise  # ours already, or the caller's own error (a download's network error), or not an OSError
     _fsync_dir(path.parent)
 
 

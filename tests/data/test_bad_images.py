@@ -219,7 +219,7 @@ def _idx(array: np.ndarray, code: int) -> bytes:
     [
         (np.zeros((2, 28, 28), np.uint8), np.array([1, -3], np.int8), 0x09, "label -3 (entry 1) is not a digit"),
         (np.zeros((2, 28, 28), np.uint8), np.array([np.nan, 1], np.float32), 0x0D, "label nan (entry 0) is not"),
-        (np.zeros((2, 0, 28), np.uint8), np.array([1, 2], np.uint8), 0x08, "images are 0x28 pixels (size 0)"),
+        (np.zeros((2, 0, 28), np.uint8), np.array([1, 2], np.uint8), 0x08, "images are 2 x 0 x 28 uint8"),
     ],
 )
 def test_mnist_labels_that_are_not_digits_and_empty_images(tmp_path, images, labels, code, message):

@@ -74,7 +74,7 @@ def test_damaged_or_truncated_gzip_idx(tmp_path):
         (np.zeros((3, 28, 28), np.uint8), np.array([1, 2], np.uint8), "expected 3 labels, one per image, got 2"),
         (np.zeros((2, 28, 28), np.uint8), np.array([[1], [2]], np.uint8), r"label \[1\] \(entry 0\) is not a digit"),
         (np.zeros((2, 28, 28), np.uint8), np.array([1, 10], np.uint8), r"label 10 \(entry 1\) is not a digit, outside"),
-        (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), "its 0 images are 28x28 pixels"),
+        (np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8), "its images are 0 x 28 x 28 uint8; expected"),
         (np.zeros((2, 784), np.uint8), np.array([1, 2], np.uint8), "expected uint8 images N x . x ."),
     ],
 )

@@ -222,7 +222,7 @@ def test_synthetic_batches_are_made_on_the_device():
         ("nonsense", "neither a data kind nor a directory"),
         ("mnist:/no/such/dir", "not a directory"),
         ("synthetic:x", "positive number"),
-        ("", "--data must be"),
+        ("", "neither a data kind nor a directory"),  # no text is no folder, though Path("") is "."
     ],
 )
 def test_bad_specs(spec, message):

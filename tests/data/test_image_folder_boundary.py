@@ -78,6 +78,6 @@ def test_a_split_that_no_data_set_has(tmp_path):
 def test_an_empty_cifar_batch_is_refused_before_a_loader_is_made(tmp_path):
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
         (tmp_path / name).write_bytes(pickle.dumps({b"data": np.zeros((0, 3072), np.uint8), b"labels": []}))
-    with pytest.raises(DataError, match=r"data_batch_1: its 0 images are 3072 pixels"):
+    with pytest.raises(DataError, match=r"data_batch_1: its images are 0 x 3072 uint8"):
         data.build_data(f"cifar10:{tmp_path}", image_size=32, in_chans=3, batch_size=4, workers=0, device="cpu")
     assert Path(tmp_path / "test_batch").is_file()

@@ -61,13 +61,19 @@ def check_resized(image: torch.Tensor, size: int | Sequence[int], name: str = "i
         out_h, out_w = (side, side * w // max(h, 1)) if h <= w else (side * h // max(w, 1), side)
     else:
         out_h, out_w = size
-    limit = max_image_pixels()
-    if out_h * out_w > limit:
-        raise DataError(
-            f"refusing to resize {name} of {w}x{h} to {out_w}x{out_h} = {out_h * out_w:,} pixels, over "
-            f"the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)"
-        )
+    _within_limit(out_w, out_h, f"resize {name} of {w}x{h} to")
     return image
+
+
+def _within_limit(width: int, height: int, doing: str) -> None:
+    """The one pixel limit, of an image's header and of its resized size: ``width`` x ``height`` pixels
+    over :func:`max_image_pixels` are refused before any memory is taken for them."""
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise DataError(
+            f"refusing to {doing} {width}x{height} = {width * height:,} pixels, over the limit of {limit:,} "
+            "(set CNNZOO_MAX_IMAGE_PIXELS to raise it)"
+        )
 
 
 def read_image_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -106,27 +112,19 @@ def _open_header(data: bytes, name: str) -> Any:
     width or height Pillow's own open refuses, for every format it can decode)."""
     from PIL import Image, UnidentifiedImageError
 
-    if not data:
-        raise DataError(f"cannot decode {name}: the file is empty (0 bytes)")
-    limit = max_image_pixels()
     with _PILLOW_LIMIT, warnings.catch_warnings():
         saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # we check, with our limit and message
         try:
             im = Image.open(io.BytesIO(data))
-        except UnidentifiedImageError:
-            raise DataError(
-                f"cannot decode {name}: not an image file that Pillow can identify (its first bytes: {data[:8]!r})"
-            ) from None
         except Exception as e:  # noqa: BLE001 - a damaged header raises anything from SyntaxError to struct.error
-            raise DataError(f"cannot decode {name}: {_one_line(e)}") from None
+            # Pillow's words for an empty file or an unknown format name a BytesIO object, not the file
+            unknown = f"not an image file that Pillow can identify (its first bytes: {data[:8]!r})"
+            unknown = unknown if data else "the file is empty (0 bytes)"
+            why = unknown if isinstance(e, UnidentifiedImageError) else _one_line(e)
+            raise DataError(f"cannot decode {name}: {why}") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
-    width, height = im.size
-    if width * height > limit:
-        raise DataError(
-            f"refusing to decode {name}: its header claims {width}x{height} = {width * height:,} "
-            f"pixels, over the limit of {limit:,} (set CNNZOO_MAX_IMAGE_PIXELS to raise it)"
-        )
+    _within_limit(*im.size, f"decode {name}: its header claims")
     return im
 
 

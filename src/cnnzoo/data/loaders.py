@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from ..device import cpu_count
 from ..errors import DataError, shown
+from ..models.arguments import checked
 from .feed import DecodeImages, DeviceTransform, ImageLoader, Normalize, collate_encoded
 from .sampling import EpochSampler
 from .sources import (
@@ -49,10 +50,9 @@ class DataSpec:
     samples: int = 1024
 
 
+@checked
 def parse_data_spec(spec: str) -> DataSpec:
     """``digits`` | ``mnist:DIR`` | ``cifar10:DIR`` | ``cifar100:DIR`` | ``[imagefolder:]DIR`` | ``synthetic[:N]``."""
-    if not isinstance(spec, str) or not spec:
-        raise DataError("--data must be digits, mnist:DIR, cifar10:DIR, cifar100:DIR, DIR or synthetic")
     kind = data_kind(spec)  # the one reading of the text, as for a recorded run's spec
     named, sep, rest = spec.partition(":")
     if kind == "digits":
@@ -69,7 +69,7 @@ def parse_data_spec(spec: str) -> DataSpec:
             raise DataError(f"--data {spec}: {root} is not a directory")
         return DataSpec(kind, root)
     root = Path(spec).expanduser()
-    if root.is_dir():
+    if spec and root.is_dir():  # no text is no folder, though Path("") is the current one
         return DataSpec("imagefolder", root)
     raise DataError(
         f"--data {spec!r} is neither a data kind nor a directory; use digits, mnist:DIR, "
@@ -83,13 +83,7 @@ def count_classes(spec: str | DataSpec, default: int = 1000) -> int:
     if s.kind == "imagefolder":
         assert s.root is not None
         folder = s.root / "train" if (s.root / "train").is_dir() else s.root / _eval_split(s.root)
-        n = len(_class_folders(folder))
-        if n == 1:
-            raise DataError(
-                f"{folder} has only one class folder; a classifier needs at least 2 "
-                "(one sub-folder of images per class)"
-            )
-        return n
+        return len(_class_folders(folder))
     return {"cifar100": 100, "synthetic": default}.get(s.kind, 10)
 
 

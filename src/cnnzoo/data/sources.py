@@ -76,12 +76,10 @@ def _labelled(
         or not images.size
         or any(want not in (None, got) for got, want in zip(dims[1:], shape))
     ):
-        what = (
-            f"{dims[0]} images are {'x'.join(map(str, dims[1:]))} pixels (size {math.prod(dims[1:])}) of {images.dtype}"
-            if dims
-            else f"images are a {type(images).__name__}, not an array"
+        what = f"{' x '.join(map(str, dims))} {images.dtype}" if dims else f"a {type(images).__name__}, not an array"
+        raise DataError(
+            f"{where}: its images are {what}; expected uint8 images N x {' x '.join(str(s or '?') for s in shape)}"
         )
-        raise DataError(f"{where}: its {what}; expected uint8 images N x {' x '.join(str(s or '?') for s in shape)}")
     values = labels.tolist() if isinstance(labels, np.ndarray) else labels
     if not isinstance(values, list) or len(values) != len(images):
         got = len(values) if isinstance(values, list) else shown(values)
@@ -234,9 +232,8 @@ def mnist_dataset(
 
 # ---------------------------------------------------------------- CIFAR (python batches)
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-    # Python 3 pickles bytes at protocol 2 as _codecs.encode(str, "latin1"); allow only that
-    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
-        raise pickle.UnpicklingError("only latin1 text may be encoded")
+    # Python 3 pickles bytes at protocol 2 as _codecs.encode(str, "latin1"): latin1 whatever the file
+    # names (str.encode runs no code); anything but text fails as a damaged batch (AttributeError)
     return text.encode("latin1")
 
 
@@ -287,13 +284,11 @@ def read_cifar_batch(path: str | os.PathLike[str], num_classes: int = 100) -> di
     each label below ``num_classes``."""
     p = Path(path)
     raw = read_bytes(p, "CIFAR batch", limit=MAX_DATA_FILE_BYTES, error=DataError)
-    try:
+    try:  # a batch is a dict: anything else the file holds has no items() (AttributeError)
         obj = _CifarUnpickler(io.BytesIO(raw), len(raw) + 65536, encoding="bytes").load()
+        batch = {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, MemoryError) as e:
-        raise DataError(f"{p} is not a valid CIFAR batch ({e}); it was not loaded") from None
-    if not isinstance(obj, dict):
-        raise DataError(f"{p} is not a CIFAR batch (a {type(obj).__name__}, not a dict)")
-    batch = {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
+        raise DataError(f"{p} is not a CIFAR batch ({e}); it was not loaded") from None
     data, labels = batch.get("data"), batch.get("labels", batch.get("fine_labels"))
     return {"data": data, "labels": _labelled(data, labels, (3072,), num_classes, str(p))}
 
@@ -342,13 +337,14 @@ def _with_seed(data: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 def _class_folders(folder: str | os.PathLike[str]) -> list[str]:
     """The class folders of an image folder (its sub-folders, sorted as torchvision's ``ImageFolder`` sorts
-    them): the one check that a folder holds classes, for counting them and for reading them."""
+    them): the one check that a folder holds classes, at least two (a classifier of one class learns
+    nothing), for counting them and for reading them."""
     try:
         classes = sorted(entry.name for entry in os.scandir(folder) if entry.is_dir())
-        why = "holds no class folders"
+        why = "holds only one class folder; a classifier needs at least 2" if classes else "holds no class folders"
     except OSError as e:  # missing, unreadable or not a folder: said as the system says it
         classes, why = [], e.strerror or type(e).__name__
-    if not classes:
+    if len(classes) < 2:
         raise DataError(
             f"image folder {folder}: {why}; expected class folders of images, DIR/train/<class>/ and "
             "DIR/val/<class>/ (or, to evaluate on, DIR/<class>/)"
@@ -363,18 +359,12 @@ def _image_files(
     would block the loader forever), each folder entered once (a loop of links is not entered again)."""
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    samples = [
+    return [
         (str(f), index)
         for cls, index in sorted(class_to_idx.items())
         for f in walk_files(Path(directory) / cls)
         if f.suffix.lower() in IMG_EXTENSIONS
     ]
-    if not samples:
-        raise DataError(
-            f"{directory}: Found no valid file in its class folders (images: {' '.join(IMG_EXTENSIONS)}); "
-            "put images in its class folders"
-        )
-    return samples
 
 
 def imagefolder_dataset(
@@ -397,6 +387,7 @@ def imagefolder_dataset(
     if bad_images not in ("error", "skip"):
         raise DataError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
     from torchvision.datasets import ImageFolder
+    from torchvision.datasets.folder import IMG_EXTENSIONS
 
     class _ImageFolder(ImageFolder):  # type: ignore[misc]
         make_dataset = staticmethod(_image_files)  # cnnzoo's bounded walk and checks, not torchvision's
@@ -419,10 +410,13 @@ def imagefolder_dataset(
                 ds.skipped.append(path)
             else:
                 good.append((path, target))
-        if not good:
-            raise DataError(f"{folder}: none of its {len(ds.samples)} images can be decoded")
         ds.samples = ds.imgs = good
         ds.targets = [t for _, t in good]
+    if not ds.samples:  # no image file in its class folders, or (skipping) none that can be decoded
+        raise DataError(
+            f"{folder}: Found no valid file in its class folders ({len(ds.skipped)} that cannot be decoded; images: "
+            f"{' '.join(IMG_EXTENSIONS)}); put images in its class folders"
+        )
     return ds
 
 
