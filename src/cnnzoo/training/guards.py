@@ -10,6 +10,7 @@ step and each batch as it arrives.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import sys
@@ -44,6 +45,11 @@ RESULT_FILES = ("last.pt", "best.pt", "metrics.csv")
 #: describe the old run next to the new one's checkpoints
 _ALSO_REPLACED = ("curves.png",)
 _EVENTS_GLOB = "events.out.tfevents.*"
+#: the kernel's reasons that mean something else in a run directory's path than they say
+_REFUSALS: dict[int | None, str] = {
+    errno.EEXIST: "it is a file, not a directory",
+    errno.ENOTDIR: "one of its parents is a file",
+}
 
 
 # ---------------------------------------------------------------- a previous run's results
@@ -76,12 +82,7 @@ def refuse_or_clear_previous(directory: Path, overwrite: bool) -> None:
         *directory.glob(_EVENTS_GLOB),
         *directory.glob(STEP_CHECKPOINTS),
     ]:
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as e:
-            raise OutputDirError(
-                f"--overwrite cannot remove {path}: {e.strerror or e}; remove it yourself or choose another --output"
-            ) from None
+        path.unlink(missing_ok=True)  # a file it cannot remove is the kernel's OSError (open_run_directory)
 
 
 def open_run_directory(
@@ -96,7 +97,9 @@ def open_run_directory(
     """The main process's run directory, entered (its lock held, so no other run writes there while a
     ``fresh`` run looks for a previous run's results); None in the other processes.
 
-    Only the main process opens the directory; every process learns whether that failed
+    What the kernel refuses on the way (making the directory, taking its lock, removing a previous
+    run's file with ``overwrite``) is one :class:`~cnnzoo.errors.OutputDirError` naming the path and
+    the kernel's reason. Only the main process opens the directory; every process learns whether that failed
     (one all-reduce), so the others stop with it instead of waiting at training's first
     all-reduce forever. The caller exits the directory at the end of the run.
     """
@@ -111,6 +114,11 @@ def open_run_directory(
                 held.pop_all()  # stays entered
         except CnnzooError as e:
             error = e
+        except OSError as e:  # no permission, a read-only file system, a file in the way: the kernel says which
+            why = _REFUSALS.get(e.errno, e.strerror or str(e))
+            error = OutputDirError(
+                f"the run directory cannot be used: {e.filename or output}: {why}; choose another --output"
+            )
     if dist_info.enabled:
         failed = all_reduce_sum(torch.tensor([float(error is not None)], device=device), dist_info).item()
         if failed and error is None:  # (only the main process can fail here, and it has no directory then)

@@ -9,7 +9,6 @@ Checkpoints hold only tensors and plain containers, so they load with
 from __future__ import annotations
 
 import csv
-import errno
 import io
 import math
 import os
@@ -141,10 +140,6 @@ class RunLock:
                     ) from None
                 self._take_over_stale(owner)
                 continue
-            except OSError as e:  # no permission, a full disk, a read-only file system: the kernel's words say which
-                raise OutputDirError(
-                    f"cannot lock {self.path.parent}: {e.strerror or e}; choose another --output"
-                ) from None
             with os.fdopen(fd, "w") as f:
                 f.write(f"{os.getpid()}\n")
             self.held = True
@@ -202,7 +197,8 @@ class RunLock:
 
 
 def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -> Path:
-    """The run directory (created); refuses a file or a path that cannot be made."""
+    """The run directory (created); a path that cannot be made is the kernel's OSError, which the one
+    opener of a run directory (:func:`~cnnzoo.training.guards.open_run_directory`) reports."""
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{model_name}-{stamp}"
@@ -212,15 +208,7 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
             path = base.with_name(f"{base.name}-{n}")
     else:
         path = Path(output)
-    if path.exists() and not path.is_dir():
-        raise OutputDirError(f"output {path} is a file, not a directory; choose another --output")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise OutputDirError(f"output {path}: one of its parents is a file; choose another --output") from None
-    except OSError as e:
-        reason = "not writable" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else e.strerror
-        raise OutputDirError(f"cannot create output directory {path}: {reason}; choose another --output") from None
+    path.mkdir(parents=True, exist_ok=True)
     return path  # whether it is writable, the lock's creation asks the kernel (RunLock.acquire)
 
 
