@@ -341,10 +341,9 @@ def freeze_layers(model: nn.Module, what: str = "backbone") -> list[nn.Module]:
     module and every one registered before it, ``"layer3"``, ``"features.16"``) or a
     number N as text (only the last N stages of ``feature_info`` and the head are
     trained: torchvision's ``trainable_backbone_layers``). The classifiers
-    (``classifier_names``: GoogLeNet's auxiliary ones too) always stay trainable.
+    (``classifier_names``: GoogLeNet's auxiliary ones too) always stay trainable. A run's
+    ``what`` is its ``freeze`` setting, which :class:`TrainConfig` checked.
     """
-    if not isinstance(what, str) or not what:
-        raise InvalidArgumentError(f"freeze must be backbone, features, a layer name or a number, got {what!r}")
     heads = classifier_names(model)
     if not heads or not any(True for h in heads for _ in model.get_submodule(h).parameters()):
         raise InvalidArgumentError("freeze: the model has no classifier with parameters (num_classes=0?)")
