@@ -10,7 +10,6 @@ step and each batch as it arrives.
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import sys
@@ -24,7 +23,7 @@ from torch import nn
 
 from ..errors import CnnzooError, ConfigError, DataError, OutputDirError, shown
 from .distributed import DistInfo, all_reduce_sum
-from .outputs import STEP_CHECKPOINTS, RunDirectory
+from .outputs import STEP_CHECKPOINTS, RunDirectory, output_refused
 
 __all__ = [
     "RESULT_FILES",
@@ -45,11 +44,6 @@ RESULT_FILES = ("last.pt", "best.pt", "metrics.csv")
 #: describe the old run next to the new one's checkpoints
 _ALSO_REPLACED = ("curves.png",)
 _EVENTS_GLOB = "events.out.tfevents.*"
-#: the kernel's reasons that mean something else in a run directory's path than they say
-_REFUSALS: dict[int | None, str] = {
-    errno.EEXIST: "it is a file, not a directory",
-    errno.ENOTDIR: "one of its parents is a file",
-}
 
 
 # ---------------------------------------------------------------- a previous run's results
@@ -99,9 +93,10 @@ def open_run_directory(
 
     What the kernel refuses on the way (making the directory, taking its lock, removing a previous
     run's file with ``overwrite``) is one :class:`~cnnzoo.errors.OutputDirError` naming the path and
-    the kernel's reason. Only the main process opens the directory; every process learns whether that failed
-    (one all-reduce), so the others stop with it instead of waiting at training's first
-    all-reduce forever. The caller exits the directory at the end of the run.
+    the kernel's reason (:func:`~cnnzoo.training.outputs.output_refused`). Only the main process
+    opens the directory; every process learns whether that failed (one all-reduce), so the others
+    stop with it instead of waiting at training's first all-reduce forever. The caller exits the
+    directory at the end of the run.
     """
     run_dir, error = None, None
     if dist_info.is_main:
@@ -114,11 +109,8 @@ def open_run_directory(
                 held.pop_all()  # stays entered
         except CnnzooError as e:
             error = e
-        except OSError as e:  # no permission, a read-only file system, a file in the way: the kernel says which
-            why = _REFUSALS.get(e.errno, e.strerror or str(e))
-            error = OutputDirError(
-                f"the run directory cannot be used: {e.filename or output}: {why}; choose another --output"
-            )
+        except OSError as e:  # taking the lock, removing a previous run's file: the kernel says why not
+            error = output_refused(e, output)
     if dist_info.enabled:
         failed = all_reduce_sum(torch.tensor([float(error is not None)], device=device), dist_info).item()
         if failed and error is None:  # (only the main process can fail here, and it has no directory then)

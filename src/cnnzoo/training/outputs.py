@@ -9,6 +9,7 @@ Checkpoints hold only tensors and plain containers, so they load with
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -35,6 +36,7 @@ __all__ = [
     "RunLock",
     "RunDirectory",
     "prepare_output_dir",
+    "output_refused",
     "remove_stale_temp_files",
     "write_metrics_csv",
     "plot_curves",
@@ -196,9 +198,23 @@ class RunLock:
         self.release()
 
 
+#: the kernel's reasons that mean something else in an output directory's path than they say
+_REFUSALS: dict[int | None, str] = {
+    errno.EEXIST: "it is a file, not a directory",
+    errno.ENOTDIR: "one of its parents is a file",
+}
+
+
+def output_refused(e: OSError, output: str | os.PathLike[str] | None = None) -> OutputDirError:
+    """The kernel's refusal of an output directory (making it, its lock, a previous run's file that
+    ``--overwrite`` removes) in one line: the path and the kernel's reason (no permission, a read-only
+    file system, a file in the way)."""
+    why = _REFUSALS.get(e.errno, e.strerror or str(e))
+    return OutputDirError(f"cannot use {e.filename or output}: {why}; choose another --output")
+
+
 def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -> Path:
-    """The run directory (created); a path that cannot be made is the kernel's OSError, which the one
-    opener of a run directory (:func:`~cnnzoo.training.guards.open_run_directory`) reports."""
+    """The run directory (created); one that cannot be made is an :class:`OutputDirError` (:func:`output_refused`)."""
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{model_name}-{stamp}"
@@ -208,7 +224,10 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
             path = base.with_name(f"{base.name}-{n}")
     else:
         path = Path(output)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise output_refused(e) from None
     return path  # whether it is writable, the lock's creation asks the kernel (RunLock.acquire)
 
 
