@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..atomic import remove_stale_temp_files
 from ..errors import CnnzooError, ConfigError, DataError, OutputDirError, shown
 from .distributed import DistInfo, all_reduce_sum
 from .outputs import STEP_CHECKPOINTS, RunDirectory, output_refused
@@ -103,7 +104,8 @@ def open_run_directory(
         try:
             run_dir = RunDirectory(output, model_name)
             with contextlib.ExitStack() as held:
-                held.enter_context(run_dir)
+                held.enter_context(run_dir)  # released again if what follows fails
+                remove_stale_temp_files(run_dir.path)  # half-written files of a killed run; the lock says none is live
                 if fresh:
                     refuse_or_clear_previous(run_dir.path, overwrite)
                 held.pop_all()  # stays entered

@@ -234,9 +234,10 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
 class RunDirectory:
     """The directory a run writes into: made on creation, locked while entered (``with``).
 
-    Entering takes its :class:`RunLock` (refusing a directory another live run holds) and
-    removes the temporary files a killed run left; inside, :meth:`save` writes checkpoints
-    and the other methods the recipe, metrics and curves, all atomically.
+    Entering takes its :class:`RunLock` (refusing a directory another live run holds; the run's
+    opener, :func:`~cnnzoo.training.guards.open_run_directory`, then removes the temporary files a
+    killed run left); inside, :meth:`save` writes checkpoints and the other methods the recipe,
+    metrics and curves, all atomically.
     """
 
     def __init__(self, output: str | os.PathLike[str] | None, model_name: str) -> None:
@@ -245,11 +246,6 @@ class RunDirectory:
 
     def __enter__(self) -> RunDirectory:
         self.lock.acquire()
-        try:
-            remove_stale_temp_files(self.path)  # half-written files of a killed run; the lock says none is live
-        except BaseException:
-            self.lock.release()
-            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
