@@ -49,14 +49,13 @@ def resolve_device(spec: str = "auto", local_rank: int = 0) -> torch.device:
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec == "cpu":
         return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise DeviceError(
-            f"--device {spec} needs CUDA, which this machine does not have "
-            "(torch.cuda.is_available() is False); use --device cpu or auto"
-        )
     index = local_rank if spec == "cuda" else int(spec.split(":")[1])
-    if index >= torch.cuda.device_count():
-        raise DeviceError(f"--device {spec}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0  # no CUDA: no GPU of any index
+    if index >= count:
+        raise DeviceError(
+            f"--device {spec} needs CUDA GPU {index}, and this machine has {count} CUDA device(s) "
+            f"(torch.cuda.is_available() is {count > 0}); use --device cpu or auto"
+        )
     return torch.device("cuda", index)
 
 

@@ -84,7 +84,7 @@ def test_missing_config_file(capsys, tmp_path):
         ("--lr", "inf", "lr must be a finite number"),
         ("--momentum", "nan", "momentum must be a finite number"),
         ("--model-arg", "num_classes=3", "may not set num_classes"),
-        ("--model-arg", "pretrained=true", "may not set pretrained"),
+        ("--model-arg", "pretrained=true", "may not set num_classes, in_chans, pretrained, arch_name"),
         ("--model-arg", "variant=[", "the value is not YAML"),
         ("--model-arg", "=3", "KEY an argument name"),
     ],

@@ -47,8 +47,8 @@ def test_overwrite_removes_a_previous_runs_results(tmp_path):
 
 def test_overwrite_says_which_file_it_cannot_remove(tmp_path):
     (tmp_path / "last.pt").mkdir()  # unlink(2) refuses a directory, root or not
-    with pytest.raises(OutputDirError, match=r"--overwrite cannot remove .*last\.pt: Is a directory"):
-        refuse_or_clear_previous(tmp_path, overwrite=True)
+    with pytest.raises(OutputDirError, match=r"cannot use .*last\.pt: Is a directory"):
+        open_run_directory(tmp_path, "m", fresh=True, overwrite=True, dist_info=DistInfo(), device=torch.device("cpu"))
 
 
 def test_one_process_raises_the_directorys_own_reason(tmp_path):

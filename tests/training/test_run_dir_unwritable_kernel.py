@@ -39,11 +39,11 @@ def test_an_unwritable_run_directory_is_one_line_and_nothing_is_written(capsys, 
     kernel_refuses_the_lock("eacces")
     out = tmp_path / "run"
     line = cli_error(capsys, ["train", "--output", str(out), *QUICK])
-    assert f"cannot lock {out}: Permission denied; choose another --output" in line
+    assert f"cannot use {out / '.lock'}: Permission denied; choose another --output" in line
     assert list(out.iterdir()) == []  # no recipe, no checkpoint, no temporary file
 
 
 def test_a_read_only_file_system_is_one_line_through_the_api(tmp_path, kernel_refuses_the_lock):
     kernel_refuses_the_lock("erofs")
-    with pytest.raises(OutputDirError, match=r"cannot lock .*Read-only file system; choose another --output"):
+    with pytest.raises(OutputDirError, match=r"cannot use .*lock: Read-only file system; choose another --output"):
         cnnzoo.train(output=str(tmp_path / "run"), verbose=False, limit_batches=1, batch_size=8, threads=1, workers=0)

@@ -45,11 +45,12 @@ RUN_OWNED_MODEL_ARGS = ("num_classes", "in_chans", "pretrained", "arch_name")
 def _opt(default: Any, help: str, **cli: Any) -> Any:
     """A config field with its command-line help: ``cnnzoo train``'s options are made from these.
 
-    ``cli`` may hold ``choices`` (also checked by :meth:`TrainConfig.validate`), ``metavar``,
-    ``flag`` (the option's name, where it is not ``--<key-with-dashes>``), ``cli=False``
-    (not an option) and ``within``: the interval a number must lie in, as ``"[0, 1)"``; an
-    integer is a count (``"[1, inf)"``) and a float a non-negative number (``"[0, inf)"``)
-    unless it says otherwise, and an integer's upper end is its bound in :data:`~cnnzoo.limits.LIMITS`.
+    ``cli`` may hold ``metavar``, ``flag`` (the option's name, where it is not
+    ``--<key-with-dashes>``), ``cli=False`` (not an option) and what a value of the field's type
+    must also be, checked with its type (:func:`_check_type`): ``choices``; ``within``, the interval a
+    number must lie in, as ``"[0, 1)"`` (an integer is a count, ``"[1, inf)"``, and a float a
+    non-negative number, ``"[0, inf)"``, unless it says otherwise, and an integer's upper end is its
+    bound in :data:`~cnnzoo.limits.LIMITS`); or ``admits``, a test of a non-null value and its words.
     """
     return field(default=default, metadata={"help": help, **cli})
 
@@ -66,7 +67,11 @@ class TrainConfig:
     """
 
     # -- what is trained, on what
-    model: str = _opt("lenet5", "registered model name (cnnzoo list)")
+    model: str = _opt(
+        "lenet5",
+        "registered model name (cnnzoo list)",
+        admits=(bool, "a registered model's name (cnnzoo list shows them)"),
+    )
     data: str = _opt(
         "digits",
         "digits (default) | mnist:DIR | cifar10:DIR | cifar100:DIR | DIR (train/ + val/ class folders) | synthetic[:N]",
@@ -76,6 +81,11 @@ class TrainConfig:
         "a constructor argument (repeatable), e.g. --model-arg variant=paper",
         flag="--model-arg",
         metavar="KEY=VALUE",
+        admits=(
+            lambda kwargs: not set(kwargs) & set(RUN_OWNED_MODEL_ARGS),
+            "constructor arguments the run does not set itself: --model-arg may not set "
+            f"{', '.join(RUN_OWNED_MODEL_ARGS)} (the data fixes num_classes; use --in-chans, --pretrained)",
+        ),
     )
     pretrained: str | bool | None = _opt(
         None, "start from pretrained weights: the default tag, a tag or a file", metavar="TAG|PATH"
@@ -91,6 +101,7 @@ class TrainConfig:
         "convolutional base), a layer name (it and every layer before it) or N (train "
         "only the last N stages and the head, torchvision's trainable_backbone_layers)",
         metavar="WHAT",
+        admits=(bool, "backbone, features, a layer name or a number of stages (or null)"),
     )
     input_size: int | None = _opt(None, "training resolution (default: the model's, <= 32 for small images)")
     val_input_size: int | None = _opt(None, "evaluation crop (default: the training resolution)")
@@ -113,7 +124,11 @@ class TrainConfig:
     warmup_decay: float = _opt(0.01, "the warm-up starts at lr x this", within="(0, 1]")
     min_lr: float = _opt(0.0, "lowest learning rate of the schedule")
     step_size: int = _opt(30, "schedule step: decay every N epochs")
-    milestones: list[int] | None = _opt(None, "schedule step: decay at these epochs")
+    milestones: list[int] | None = _opt(
+        None,
+        "schedule step: decay at these epochs",
+        admits=(lambda m: all(e >= 1 for e in m) and m == sorted(set(m)), "increasing epochs >= 1"),
+    )
     gamma: float = _opt(0.1, "schedule step: decay factor", within="(0, 1]")
     grad_accum: int = _opt(1, "accumulate K batches per optimiser step", metavar="K")
     clip_grad: float | None = _opt(None, "clip the gradient norm to this", metavar="NORM", within="(0, inf)")
@@ -144,7 +159,7 @@ class TrainConfig:
     ema_every: int = _opt(1, "update the EMA every N optimiser steps")
     aux_weight: float = _opt(0.3, "weight of auxiliary losses (GoogLeNet's 0.3, Szegedy et al. 2014, Sec. 5)")
     # -- hardware
-    device: str = _opt("auto", "auto | cpu | cuda | cuda:N")
+    device: str = _opt("auto", "auto | cpu | cuda | cuda:N", admits=(DEVICE_SPEC.match, "auto, cpu, cuda or cuda:N"))
     precision: str = _opt(
         "auto",
         "auto: bf16 on a GPU that has it (else fp16); on a CPU bf16 where it computes "
@@ -203,43 +218,16 @@ class TrainConfig:
     verbose: bool = _opt(True, "progress lines (--quiet: none)", flag="--quiet")
 
     def __post_init__(self) -> None:
-        for f in fields():
-            setattr(self, f.name, _check_type(f.name, getattr(self, f.name)))
         self.validate()
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for a value no run can use (after type checks)."""
+        """Raise :class:`ConfigError` for a value no run can use: each setting by its type and its
+        field's table entries (:func:`_check_type`), then the settings that must agree."""
         for f in fields():
-            value = getattr(self, f.name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                default = "[1, inf)" if isinstance(value, int) else "[0, inf)"
-                what = _outside(f.name, value, f.metadata.get("within", default))
-                if what:
-                    raise ConfigError(f"{f.name} must be {what}, got {shown(value)}")
-        owned = sorted(set(self.model_kwargs or {}) & set(RUN_OWNED_MODEL_ARGS))
-        if owned:
-            raise ConfigError(
-                f"model_kwargs (--model-arg) may not set {', '.join(owned)}: the run sets it "
-                "(the data fixes num_classes; use --in-chans, --pretrained)"
-            )
+            setattr(self, f.name, _check_type(f.name, getattr(self, f.name)))
         if self.warmup_epochs > self.epochs:
             raise ConfigError(f"warmup_epochs must be <= epochs ({self.epochs}), got {self.warmup_epochs:g}")
-        if self.milestones is not None and not (
-            all(m >= 1 for m in self.milestones) and self.milestones == sorted(set(self.milestones))
-        ):
-            raise ConfigError(f"milestones must be increasing epochs >= 1, got {shown(self.milestones)}")
-        for key, allowed in choices().items():
-            value = getattr(self, key)
-            if value not in allowed:
-                names = ", ".join("null" if a is None else a for a in allowed)
-                raise ConfigError(f"{key} must be one of {names}; got {shown(value)}")
-        if not DEVICE_SPEC.match(self.device):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N; got {shown(self.device)}")
-        if not self.model:
-            raise ConfigError("model must name a registered model (cnnzoo list shows them)")
-        if self.freeze is not None and not self.freeze:
-            raise ConfigError("freeze must be backbone, features, a layer name or a number of stages (or null)")
         if self.freeze_backbone and self.freeze not in (None, "backbone"):
             raise ConfigError(
                 f"freeze_backbone and freeze={shown(self.freeze)} say different things: "
@@ -277,6 +265,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
 
 
 _HINTS: dict[str, Any] = {}
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
 def _hints() -> dict[str, Any]:
@@ -312,14 +301,33 @@ def _type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+def _unfit(key: str, value: Any) -> str | None:
+    """What ``value``, of ``key``'s type, must also be by its field's ``choices``, ``admits`` or
+    ``within`` (see :func:`_opt`); None where it is."""
+    meta = _FIELDS[key].metadata
+    if "choices" in meta:
+        names = ", ".join("null" if a is None else a for a in meta["choices"])
+        return None if value in meta["choices"] else f"one of {names}"
+    if value is None:
+        return None
+    if "admits" in meta:
+        test, words = meta["admits"]
+        return None if test(value) else words
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _outside(key, value, meta.get("within", "[1, inf)" if isinstance(value, int) else "[0, inf)"))
+    return None
+
+
 def _check_type(key: str, value: Any, source: str | None = None) -> Any:
-    """``value`` converted to ``key``'s type (int -> float only), or a ConfigError that names ``source``
-    (the recipe file, "arguments") where it is known."""
+    """``value`` converted to ``key``'s type (int -> float only) and found to be what its field admits
+    (:func:`_unfit`): the one check of a setting, or a ConfigError that names ``source`` (the recipe
+    file, "arguments") where it is known."""
     hint = _hints()[key]
     ok, converted = conform(value, hint)
-    if not ok:
-        where = f"{source}: " if source else ""
-        raise ConfigError(f"{where}{key} must be {_type_name(hint)}, got {shown(value)} ({type(value).__name__})")
+    wanted = _unfit(key, converted) if ok else _type_name(hint)
+    if wanted:
+        where, kind = f"{source}: " if source else "", "" if ok else f" ({type(value).__name__})"
+        raise ConfigError(f"{where}{key} must be {wanted}, got {shown(value)}{kind}")
     return converted
 
 

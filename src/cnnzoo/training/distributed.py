@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed import PrefixStore, Store, TCPStore  # type: ignore[attr-defined]
 
+from ..device import resolve_device
 from ..errors import ConfigError, DeviceError
 
 __all__ = [
@@ -83,10 +84,8 @@ def setup_distributed(device: str = "auto", *, timeout_s: float | None = None) -
             "WORLD_SIZE, MASTER_ADDR and MASTER_PORT), or set all four; unset WORLD_SIZE for one process"
         )
     rank, local_rank = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
-    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    use_cuda = resolve_device(device, local_rank).type == "cuda"  # (a GPU this machine lacks: a DeviceError)
     if use_cuda:
-        if not torch.cuda.is_available():
-            raise DeviceError("--device cuda was given but CUDA is not available; use --device cpu")
         torch.cuda.set_device(local_rank)
     backend = "nccl" if use_cuda else "gloo"
     timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None

@@ -21,9 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..atomic import remove_stale_temp_files
 from ..errors import CnnzooError, ConfigError, DataError, OutputDirError, shown
 from .distributed import DistInfo, all_reduce_sum
-from .outputs import STEP_CHECKPOINTS, RunDirectory
+from .outputs import STEP_CHECKPOINTS, RunDirectory, output_refused
 
 __all__ = [
     "RESULT_FILES",
@@ -76,12 +77,7 @@ def refuse_or_clear_previous(directory: Path, overwrite: bool) -> None:
         *directory.glob(_EVENTS_GLOB),
         *directory.glob(STEP_CHECKPOINTS),
     ]:
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as e:
-            raise OutputDirError(
-                f"--overwrite cannot remove {path}: {e.strerror or e}; remove it yourself or choose another --output"
-            ) from None
+        path.unlink(missing_ok=True)  # a file it cannot remove is the kernel's OSError (open_run_directory)
 
 
 def open_run_directory(
@@ -96,21 +92,27 @@ def open_run_directory(
     """The main process's run directory, entered (its lock held, so no other run writes there while a
     ``fresh`` run looks for a previous run's results); None in the other processes.
 
-    Only the main process opens the directory; every process learns whether that failed
-    (one all-reduce), so the others stop with it instead of waiting at training's first
-    all-reduce forever. The caller exits the directory at the end of the run.
+    What the kernel refuses on the way (making the directory, taking its lock, removing a previous
+    run's file with ``overwrite``) is one :class:`~cnnzoo.errors.OutputDirError` naming the path and
+    the kernel's reason (:func:`~cnnzoo.training.outputs.output_refused`). Only the main process
+    opens the directory; every process learns whether that failed (one all-reduce), so the others
+    stop with it instead of waiting at training's first all-reduce forever. The caller exits the
+    directory at the end of the run.
     """
     run_dir, error = None, None
     if dist_info.is_main:
         try:
             run_dir = RunDirectory(output, model_name)
             with contextlib.ExitStack() as held:
-                held.enter_context(run_dir)
+                held.enter_context(run_dir)  # released again if what follows fails
+                remove_stale_temp_files(run_dir.path)  # half-written files of a killed run; the lock says none is live
                 if fresh:
                     refuse_or_clear_previous(run_dir.path, overwrite)
                 held.pop_all()  # stays entered
         except CnnzooError as e:
             error = e
+        except OSError as e:  # taking the lock, removing a previous run's file: the kernel says why not
+            error = output_refused(e, output)
     if dist_info.enabled:
         failed = all_reduce_sum(torch.tensor([float(error is not None)], device=device), dist_info).item()
         if failed and error is None:  # (only the main process can fail here, and it has no directory then)

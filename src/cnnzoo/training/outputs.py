@@ -36,6 +36,7 @@ __all__ = [
     "RunLock",
     "RunDirectory",
     "prepare_output_dir",
+    "output_refused",
     "remove_stale_temp_files",
     "write_metrics_csv",
     "plot_curves",
@@ -141,10 +142,6 @@ class RunLock:
                     ) from None
                 self._take_over_stale(owner)
                 continue
-            except OSError as e:  # no permission, a full disk, a read-only file system: the kernel's words say which
-                raise OutputDirError(
-                    f"cannot lock {self.path.parent}: {e.strerror or e}; choose another --output"
-                ) from None
             with os.fdopen(fd, "w") as f:
                 f.write(f"{os.getpid()}\n")
             self.held = True
@@ -201,8 +198,23 @@ class RunLock:
         self.release()
 
 
+#: the kernel's reasons that mean something else in an output directory's path than they say
+_REFUSALS: dict[int | None, str] = {
+    errno.EEXIST: "it is a file, not a directory",
+    errno.ENOTDIR: "one of its parents is a file",
+}
+
+
+def output_refused(e: OSError, output: str | os.PathLike[str] | None = None) -> OutputDirError:
+    """The kernel's refusal of an output directory (making it, its lock, a previous run's file that
+    ``--overwrite`` removes) in one line: the path and the kernel's reason (no permission, a read-only
+    file system, a file in the way)."""
+    why = _REFUSALS.get(e.errno, e.strerror or str(e))
+    return OutputDirError(f"cannot use {e.filename or output}: {why}; choose another --output")
+
+
 def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -> Path:
-    """The run directory (created); refuses a file or a path that cannot be made."""
+    """The run directory (created); one that cannot be made is an :class:`OutputDirError` (:func:`output_refused`)."""
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{model_name}-{stamp}"
@@ -212,24 +224,20 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
             path = base.with_name(f"{base.name}-{n}")
     else:
         path = Path(output)
-    if path.exists() and not path.is_dir():
-        raise OutputDirError(f"output {path} is a file, not a directory; choose another --output")
     try:
         path.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise OutputDirError(f"output {path}: one of its parents is a file; choose another --output") from None
     except OSError as e:
-        reason = "not writable" if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else e.strerror
-        raise OutputDirError(f"cannot create output directory {path}: {reason}; choose another --output") from None
+        raise output_refused(e) from None
     return path  # whether it is writable, the lock's creation asks the kernel (RunLock.acquire)
 
 
 class RunDirectory:
     """The directory a run writes into: made on creation, locked while entered (``with``).
 
-    Entering takes its :class:`RunLock` (refusing a directory another live run holds) and
-    removes the temporary files a killed run left; inside, :meth:`save` writes checkpoints
-    and the other methods the recipe, metrics and curves, all atomically.
+    Entering takes its :class:`RunLock` (refusing a directory another live run holds; the run's
+    opener, :func:`~cnnzoo.training.guards.open_run_directory`, then removes the temporary files a
+    killed run left); inside, :meth:`save` writes checkpoints and the other methods the recipe,
+    metrics and curves, all atomically.
     """
 
     def __init__(self, output: str | os.PathLike[str] | None, model_name: str) -> None:
@@ -238,11 +246,6 @@ class RunDirectory:
 
     def __enter__(self) -> RunDirectory:
         self.lock.acquire()
-        try:
-            remove_stale_temp_files(self.path)  # half-written files of a killed run; the lock says none is live
-        except BaseException:
-            self.lock.release()
-            raise
         return self
 
     def __exit__(self, *exc: object) -> None:

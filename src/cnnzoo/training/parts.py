@@ -310,16 +310,12 @@ def _frozen_prefix(model: nn.Module, what: str) -> list[str]:
     info = getattr(model, "feature_info", None)
     stages = [str(f["module"]) for f in info] if info else []
     if what == "features" or what.isdigit():
-        if not stages:
-            raise InvalidArgumentError(
-                f"freeze={what!r} needs a network with stages (feature_info, every cnnzoo "
-                f"model has them); {type(model).__name__} has none: freeze a layer by name"
-            )
         keep = 0 if what == "features" else int(what)
-        if keep > len(stages):
+        if not stages or keep > len(stages):  # no stages: nothing says where the features end
             raise InvalidArgumentError(
-                f"freeze={what}: {type(model).__name__} has {len(stages)} stages "
-                f"({', '.join(stages)}); train the last 0 to {len(stages)}"
+                f"freeze={what!r} counts the network's stages (feature_info, every cnnzoo model has them) and "
+                f"{type(model).__name__} has {len(stages)} stages ({', '.join(stages)}): train the last 0 to "
+                f"{len(stages)} of them, or freeze a layer by name"
             )
         if keep == len(stages):
             return []
@@ -341,10 +337,9 @@ def freeze_layers(model: nn.Module, what: str = "backbone") -> list[nn.Module]:
     module and every one registered before it, ``"layer3"``, ``"features.16"``) or a
     number N as text (only the last N stages of ``feature_info`` and the head are
     trained: torchvision's ``trainable_backbone_layers``). The classifiers
-    (``classifier_names``: GoogLeNet's auxiliary ones too) always stay trainable.
+    (``classifier_names``: GoogLeNet's auxiliary ones too) always stay trainable. A run's
+    ``what`` is its ``freeze`` setting, which :class:`TrainConfig` checked.
     """
-    if not isinstance(what, str) or not what:
-        raise InvalidArgumentError(f"freeze must be backbone, features, a layer name or a number, got {what!r}")
     heads = classifier_names(model)
     if not heads or not any(True for h in heads for _ in model.get_submodule(h).parameters()):
         raise InvalidArgumentError("freeze: the model has no classifier with parameters (num_classes=0?)")
