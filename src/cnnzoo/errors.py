@@ -40,7 +40,14 @@ __all__ = [
     "shown",
 ]
 
-_REPR = reprlib.Repr()  # (its keyword arguments are Python 3.12's)
+
+class _OneLineRepr(reprlib.Repr):
+    def repr_Tensor(self, value: Any, level: int) -> str:  # noqa: N802 - reprlib dispatches on the type's name
+        # a tensor's own repr spans lines and shows numbers nobody asked for; what it is says more
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+
+
+_REPR = _OneLineRepr()  # (its keyword arguments are Python 3.12's)
 _REPR.maxlevel = 2
 _REPR.maxtuple = _REPR.maxlist = _REPR.maxarray = _REPR.maxdict = _REPR.maxset = _REPR.maxfrozenset = 6
 _REPR.maxdeque = 6
@@ -50,7 +57,7 @@ _REPR.maxstring, _REPR.maxlong, _REPR.maxother = 60, 40, 60
 def shown(value: Any) -> str:
     """A value as a message may quote it: its repr, bounded (a 400-byte YAML of aliases can expand to
     gigabytes), on one line (a name with a newline would make a second line on stderr)."""
-    return _REPR.repr(value)
+    return " ".join(_REPR.repr(value).split("\n"))
 
 
 class CnnzooError(Exception):

@@ -13,7 +13,7 @@ import math
 import types
 import typing
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from .errors import CnnzooError, InvalidArgumentError, shown
 
@@ -109,6 +109,8 @@ def conform(value: Any, hint: Any) -> tuple[bool, Any]:
     if typing.is_typeddict(hint):
         hints = typing.get_type_hints(hint, include_extras=True)
         return isinstance(value, dict) and all(k in value and conform(value[k], h)[0] for k, h in hints.items()), value
+    if origin is Literal:
+        return any(type(value) is type(choice) and value == choice for choice in args), value
     if hint is Any:
         return True, value
     if hint is type(None):
@@ -116,7 +118,7 @@ def conform(value: Any, hint: Any) -> tuple[bool, Any]:
     if hint in (int, float):
         ok = isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
         return ok, float(value) if ok and hint is float else value
-    return isinstance(value, hint), value
+    return isinstance(value, origin or hint), value  # os.PathLike[str]: isinstance takes the bare class
 
 
 def model_arg_defaults(constructor: Callable[..., Any]) -> dict[str, Any]:

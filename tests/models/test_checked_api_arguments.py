@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal
 
 import pytest
+import torch
 
-from cnnzoo.errors import InvalidArgumentError
+from cnnzoo.errors import InvalidArgumentError, shown
 from cnnzoo.models.arguments import NonNegative, Positive, Whole, checked
 
 
@@ -50,3 +54,28 @@ def test_admitted_arguments_reach_the_body_unchanged() -> None:
 def test_an_argument_its_annotation_does_not_admit_is_refused_before_the_body(call, words) -> None:
     with pytest.raises(InvalidArgumentError, match="^" + words.replace("(", r"\(").replace(")", r"\)")):
         call()
+
+
+class _Normalise:
+    @checked
+    def __init__(self, mean: Sequence[float], path: os.PathLike[str] | str | None = None) -> None:
+        self.mean = list(mean)
+
+    @checked
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return images
+
+
+def test_methods_are_named_by_their_class_and_constructors_bind_after_self() -> None:
+    assert _Normalise([0.5], Path("x")).mean == [0.5]  # a subscripted generic (os.PathLike[str]) is no crash
+    with pytest.raises(InvalidArgumentError, match=r"^_Normalise: mean must be a sequence of numbers, got 0.5$"):
+        _Normalise(0.5)
+    with pytest.raises(InvalidArgumentError, match=r"^_Normalise: path must be"):
+        _Normalise([0.5], 3)
+    with pytest.raises(InvalidArgumentError, match=r"^_Normalise: images must be a Tensor, got \[\[0, 1\]\]$"):
+        _Normalise([0.5])([[0, 1]])
+
+
+def test_a_tensor_is_quoted_on_one_line_as_what_it_is() -> None:
+    assert shown(torch.zeros(3, 3, dtype=torch.uint8)) == "a uint8 tensor of shape (3, 3)"
+    assert "\n" not in shown([torch.zeros(40, 40)] * 2)

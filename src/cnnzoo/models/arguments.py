@@ -75,11 +75,14 @@ def checked(fn: F) -> F:
     annotations before it runs, as :func:`check_arguments` checks a constructor's: a value its
     annotation does not admit is an :class:`~cnnzoo.errors.InvalidArgumentError` that names the
     function, the parameter and what it takes. Unannotated parameters and ``Any`` pass."""
+    # a method is named by its class where its own name says nothing (DecodeImages, not __call__)
+    owner = fn.__qualname__.rsplit(".", 1)[0] if fn.__name__.startswith("__") else fn.__name__
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         hints, positional = _signature(fn)
-        _check_each(fn.__name__, hints, {**dict(zip(positional, args)), **kwargs})
+        bound = args[1:] if fn.__name__ == "__init__" else args  # self, which _signature leaves out
+        _check_each(owner, hints, {**dict(zip(positional, bound)), **kwargs})
         return fn(*args, **kwargs)
 
     return typing.cast(F, wrapper)
@@ -133,7 +136,7 @@ def fits(value: Any, hint: Any) -> bool:
         return value is None
     if hint in (int, float):
         return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
-    return isinstance(value, hint)
+    return isinstance(value, origin or hint)  # os.PathLike[str]: isinstance takes the unsubscripted class
 
 
 def _check_bounds(name: str, value: Any, hint: Any) -> None:
