@@ -13,13 +13,13 @@ key map.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
-from .arguments import Count
+from .arguments import Count, fits
 from .base import ZooModel
 from .layers import (
     NormLayer,
@@ -91,16 +91,13 @@ def _check_width(name: str, width_mult: Any) -> None:
         raise InvalidArgumentError(f"{name} (alpha) must be a number in (0, 8], got {shown(width_mult)}")
 
 
+#: one row of Sandler et al. 2018, Table 2: expansion t, channels c, blocks n, first stride s
+_Row = tuple[int, int, int, Literal[1, 2]]
+
+
 def _check_setting(name: str, setting: Any) -> None:
     # torchvision checks the first row only; a bad later row would fail deep inside the build
-    rows = list(setting) if isinstance(setting, Sequence) and not isinstance(setting, (str, bytes)) else None
-    if not rows or not all(
-        isinstance(row, Sequence)
-        and len(row) == 4
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in row)
-        and row[3] in (1, 2)
-        for row in rows
-    ):
+    if not (fits(setting, Sequence[_Row]) and setting and min(min(row) for row in setting) >= 1):
         raise InvalidArgumentError(
             f"{name} must be a non-empty list of [t, c, n, s] rows (expansion, channels, "
             f"blocks, first stride 1 or 2; Sandler et al. 2018, Table 2), e.g. [[1, 16, 1, 1], [6, 24, 2, 2]]; "
