@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 from ..errors import InputSizeError, InvalidArgumentError, shown
-from ..limits import LIMITS
+from ..limits import check_count
 
 __all__ = [
     "DropPath",
@@ -44,14 +44,11 @@ __all__ = [
 
 
 def check_model_args(num_classes: int, in_chans: int) -> None:
-    """Reject the arguments every constructor shares when they make no network."""
-    for arg, value, low, high in (
-        ("num_classes", num_classes, 0, LIMITS["num_classes"]),
-        ("in_chans", in_chans, 1, LIMITS["in_chans"]),
-    ):
-        # num_classes=0 is allowed, as in timm: the network then ends at its pooled features
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidArgumentError(f"{arg} must be an integer from {low} to {high:,}, got {shown(value)}")
+    """Reject the arguments every constructor shares when they make no network (the bounds of
+    :data:`cnnzoo.limits.LIMITS`)."""
+    # num_classes=0 is allowed, as in timm: the network then ends at its pooled features
+    check_count("num_classes", num_classes, low=0)
+    check_count("in_chans", in_chans)
 
 
 def has_storage(module: nn.Module) -> bool:
