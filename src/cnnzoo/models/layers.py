@@ -93,21 +93,17 @@ def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
         # a trace (torch.jit.trace, the TorchScript ONNX exporter) keeps tensor operations
         # only: the check would be frozen in as passed, with a TracerWarning per comparison
         return
-    shape = x.shape
-    if (
-        len(shape) != 4
-        or shape[1] != min_size[0]
-        or shape[2] < min_size[1]
-        or shape[3] < min_size[2]
-        or (exact and (shape[2] != min_size[1] or shape[3] != min_size[2]))
-    ):
-        raise InputSizeError(_input_size_message(list(shape), name, min_size, exact))
+    problem = _input_size_problem(list(x.shape), name, min_size, exact)
+    if problem:
+        raise InputSizeError(problem)
 
 
-def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, int], exact: bool) -> str:
+def _input_size_problem(shape: list[int], name: str, min_size: tuple[int, int, int], exact: bool) -> str:
+    # what is wrong with a batch of this shape, in words ("" where nothing is): the one place that
+    # decides it (a passing shape costs the comparisons only, no formatting, for torch.compile's sake)
     chans, height, width = min_size
-    dims = "x".join([str(d) for d in shape])
     if len(shape) != 4:
+        dims = "x".join([str(d) for d in shape])
         hint = " (one image: add the batch dimension, x.unsqueeze(0))" if len(shape) == 3 else ""
         return f"{name} takes a batch of images, N x {chans} x H x W; got a tensor of shape {dims}{hint}"
     if shape[1] != chans:
@@ -115,16 +111,17 @@ def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, i
             f"{name} was built for {chans} input channels (in_chans={chans}), got {shape[1]}; "
             f"convert the images, or build the model with in_chans={shape[1]}"
         )
-    got = f"{shape[2]}x{shape[3]}"
-    if exact:
+    if exact and (shape[2] != height or shape[3] != width):
         return (
-            f"{name} needs an input of exactly {height}x{width} pixels, got {got}; "
+            f"{name} needs an input of exactly {height}x{width} pixels, got {shape[2]}x{shape[3]}; "
             f"resize or pad the images to {height}x{width}"
         )
-    return (
-        f"{name} needs an input of at least {height}x{width} pixels, got {got}; "
-        f"resize or pad the images to at least {height}x{width}"
-    )
+    if shape[2] < height or shape[3] < width:
+        return (
+            f"{name} needs an input of at least {height}x{width} pixels, got {shape[2]}x{shape[3]}; "
+            f"resize or pad the images to at least {height}x{width}"
+        )
+    return ""
 
 
 def smallest_input_size(layers: Iterable[nn.Module]) -> tuple[int, int]:
