@@ -181,6 +181,13 @@ class ZooModel(nn.Module):
                 f"feature_info {self.feature_info}: each stage needs num_chs > 0 and a reduction that never "
                 "decreases along the network"
             )
+        if -1 in self.feature_ends or self.feature_ends != sorted(set(self.feature_ends)):
+            prefix, names = self._trunk_names()
+            problems.append(
+                f"{type(self).__qualname__}'s stage outputs {[f.get('module') for f in self.feature_info]} must be "
+                f"layers of its trunk in forward order: {'layers of features' if prefix else 'its own children'} "
+                f"({', '.join(names)})"
+            )
         if not self.classifier_widths:
             problems.append("no classifier: create each one with new_classifier")
         if not isinstance(getattr(self, "num_features", None), int):
@@ -195,7 +202,7 @@ class ZooModel(nn.Module):
             )
         if problems:
             raise ModelContractError(
-                f"{type(self).__qualname__} was built without what every cnnzoo network "
+                f"{type(self).__qualname__} was built short of what every cnnzoo network "
                 f"has (cnnzoo.models.base): {'; '.join(problems)}"
             )
 
@@ -333,7 +340,7 @@ class ZooModel(nn.Module):
         network's children otherwise.
         """
         self.feature_info = [{**entry, "index": i} for i, entry in enumerate(info)]
-        self._map_stages()  # (and the widths and reductions once the network is built: _check_built)
+        self._map_stages()  # (checked with the rest once the network is built: _check_built)
 
     def _trunk_names(self) -> tuple[str, list[str]]:
         # the prefix of the trunk's layers in module paths, and their names in forward order
@@ -350,12 +357,7 @@ class ZooModel(nn.Module):
             else -1
             for m in modules
         ]
-        if -1 in ends or ends != sorted(set(ends)):
-            raise ModelContractError(
-                f"{type(self).__qualname__}'s stage outputs {modules} must be layers of its trunk in forward "
-                f"order: {'layers of features' if prefix else 'its own children'} ({', '.join(names)})"
-            )
-        self.feature_ends = ends
+        self.feature_ends = ends  # -1 where a module is no trunk layer (_check_built says so)
 
     def forward_intermediates(
         self,
