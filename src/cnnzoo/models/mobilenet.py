@@ -72,17 +72,9 @@ MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
     (6, 320, 1, 1),
 )
 
+#: the activations named by a string (the reference TensorFlow code's and the paper's); an nn.Module class serves too
+Activation = Literal["relu6", "relu"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu6": nn.ReLU6, "relu": nn.ReLU}
-
-
-def _resolve_act(act_layer: str | type[nn.Module]) -> type[nn.Module]:
-    if isinstance(act_layer, type) and issubclass(act_layer, nn.Module):
-        return act_layer
-    if isinstance(act_layer, str) and act_layer.lower() in _ACTIVATIONS:
-        return _ACTIVATIONS[act_layer.lower()]
-    raise InvalidArgumentError(
-        f"act_layer must be one of {sorted(_ACTIVATIONS)} or an nn.Module class, got {act_layer!r}"
-    )
 
 
 def _check_width(name: str, width_mult: Any) -> None:
@@ -173,14 +165,14 @@ class MobileNetV1(ZooModel):
         self,
         *,
         width_mult: WidthMult = 1.0,
-        act_layer: str | type[nn.Module] = "relu6",
+        act_layer: Activation | type[nn.Module] = "relu6",
         drop_rate: float = 0.0,
         num_classes: int = 1000,
         in_chans: int = 3,
         arch_name: str = "MobileNetV1",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        act = _resolve_act(act_layer)
+        act = _ACTIVATIONS[act_layer] if isinstance(act_layer, str) else act_layer
         self.width_mult = width_mult
 
         channels = make_divisible(32 * width_mult)
