@@ -156,8 +156,6 @@ def test_feature_info_interface():
     assert info.channels(1) == 16 and info.reduction([0, 1]) == [2, 4] and len(info) == 3 and info[1]["module"] == "b"
     assert info.get_dicts(keys=["num_chs"]) == [{"num_chs": 8}, {"num_chs": 32}]
     assert info.from_other((1,)).channels() == [16]
-    with pytest.raises(ValueError, match="reduction"):
-        FeatureInfo([dict(num_chs=8, reduction=4, module="a"), dict(num_chs=8, reduction=2, module="b")], (0,))
 
 
 def test_prune_intermediate_layers():

@@ -55,8 +55,11 @@ from cnnzoo.models.resnet import BasicBlock, Bottleneck, ResNet
             lambda: cnnzoo.create_model("resnet18", replace_stride_with_dilation=[0, 1, 1]),
             "replace_stride_with_dilation must be",
         ),
-        (lambda: ResNet(BasicBlock, "2222"), "layers must be a sequence of integers, got '2222'"),
-        (lambda: ResNet(BasicBlock, (2, 2, 2.0, 2)), "layers must be a sequence of integers"),
+        (
+            lambda: ResNet(BasicBlock, "2222"),
+            "layers must be a sequence of 3 integers or a sequence of 4 integers, got '2222'",
+        ),
+        (lambda: ResNet(BasicBlock, (2, 2, 2.0, 2)), r"layers\[2\] must be a whole number >= 1, got 2.0"),
         (
             lambda: cnnzoo.create_model("resnet18", attn_layer="se"),
             r"attn_layer must be a callable \(int\) -> Module or None",

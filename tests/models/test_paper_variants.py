@@ -80,7 +80,7 @@ def test_shortcut_options_of_section_3_3():
         assert net(meta_input(1, 3, 64, 64)).shape == (1, 1000)
     with pytest.raises(InvalidArgumentError, match="shortcut"):
         ResNet(BasicBlock, (2, 2, 2, 2), shortcut="D")
-    with pytest.raises(InvalidArgumentError, match="three or four"):
+    with pytest.raises(InvalidArgumentError, match="a sequence of 3 integers or a sequence of 4 integers"):
         ResNet(BasicBlock, (2, 2))
 
 

@@ -189,7 +189,7 @@ def test_torchscript_v2_and_se():
     "build, match",
     [
         (lambda: ResNet(BasicBlock, (2, 2, 2)), "same stages"),  # three stages need three channels
-        (lambda: ResNet(BasicBlock, (2, 2, 0, 2)), "three or four positive integers"),
+        (lambda: ResNet(BasicBlock, (2, 2, 0, 2)), r"layers\[2\] must be a whole number >= 1"),
         (lambda: ResNet(nn.Conv2d, (2, 2, 2, 2)), "block must be one of"),
         (lambda: ResNet(BasicBlock, (2, 2, 2, 2), groups=32), "BasicBlock does not support groups=32"),
         (lambda: ResNet(PreActBottleneck, (2, 2, 2, 2), stride_in_1x1=True), "stride_in_1x1"),

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
+from .arguments import fits
 
 if TYPE_CHECKING:
     from .base import ZooModel
@@ -31,7 +32,6 @@ __all__ = [
     "FeatureDictNet",
     "FeatureGetterNet",
     "feature_take_indices",
-    "check_feature_info",
 ]
 
 #: what ``indices`` may be: None (all), n (the last n) or a sequence of indices (negative from the end)
@@ -47,53 +47,20 @@ def feature_take_indices(num_features: int, indices: Indices = None) -> tuple[li
     """
     if indices is None:
         indices = num_features
-    whole = isinstance(indices, int) and not isinstance(indices, bool)
-    listed = isinstance(indices, (list, tuple, range)) and all(
-        isinstance(i, int) and not isinstance(i, bool) for i in indices
-    )
-    if not (whole or listed):  # a float, a string, a generator (read once, by whom?) ...
+    if not fits(indices, Indices):  # a float, a string, a generator (read once, by whom?) ...
         raise InvalidArgumentError(f"indices must be an int or a list or tuple of ints, got {shown(indices)}")
-    if isinstance(indices, int):
-        if not 0 < indices <= num_features:
-            raise InvalidArgumentError(
-                f"indices={indices} asks for the last {indices} stages; this network has {num_features}"
-            )
-        take = list(range(num_features - indices, num_features))
-    else:
-        take = [num_features + i if i < 0 else i for i in indices]
-        bad = [i for i, t in zip(indices, take) if not 0 <= t < num_features]
-        if bad or not take:
-            raise InvalidArgumentError(
-                f"stage indices must lie in 0..{num_features - 1} (or -{num_features}..-1), got {list(indices)!r}"
-            )
-        if len(set(take)) != len(take):
-            raise InvalidArgumentError(f"stage indices must not repeat, got {list(indices)!r}")
+    # n: the last n stages; an n beyond the stages starts at -1 (refused below, and never a list of n items)
+    take = (
+        list(range(max(num_features - indices, -1), num_features))
+        if isinstance(indices, int)
+        else [num_features + i if i < 0 else i for i in indices]
+    )
+    if not take or len(set(take)) != len(take) or not all(0 <= t < num_features for t in take):
+        raise InvalidArgumentError(
+            f"indices={shown(indices)} must choose different stages of this network's {num_features}: the last n "
+            f"(n in 1..{num_features}), or a list of stage indices in 0..{num_features - 1} (or -{num_features}..-1)"
+        )
     return take, max(take)
-
-
-def check_feature_info(info: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Validate a network's ``feature_info`` declaration and return a copy of it."""
-    out = []
-    previous = 1
-    for i, entry in enumerate(info):
-        chs, red, module = entry.get("num_chs"), entry.get("reduction"), entry.get("module")
-        if not (
-            isinstance(chs, int)
-            and chs > 0
-            and isinstance(red, int)
-            and red >= previous
-            and isinstance(module, str)
-            and module
-        ):
-            raise ValueError(
-                f"feature_info[{i}] = {entry!r}: need num_chs > 0, a reduction that never "
-                "decreases along the network, and a module name"
-            )
-        previous = red
-        out.append({**entry, "index": i})
-    if not out:
-        raise ValueError("feature_info declares no stage")
-    return out
 
 
 class FeatureInfo:
@@ -105,7 +72,7 @@ class FeatureInfo:
     """
 
     def __init__(self, feature_info: Sequence[dict[str, Any]], out_indices: Sequence[int]) -> None:
-        self.info = check_feature_info(copy.deepcopy(list(feature_info)))
+        self.info = copy.deepcopy(list(feature_info))  # a network's, which its build checked (ZooModel)
         self.out_indices = tuple(out_indices)
 
     def from_other(self, out_indices: Sequence[int]) -> "FeatureInfo":

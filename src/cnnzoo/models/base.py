@@ -54,7 +54,7 @@ from torch import nn
 
 from ..errors import InvalidArgumentError, ModelContractError
 from .arguments import check_arguments
-from .backbone import Indices, check_feature_info, feature_take_indices
+from .backbone import Indices, feature_take_indices
 from .layers import (
     GLOBAL_POOLS,
     check_input_size,
@@ -171,8 +171,23 @@ class ZooModel(nn.Module):
         # what a constructor must have set: the forward and the tools read these, and without the
         # check a forgotten one shows up only at the first forward, as an AttributeError
         problems = []
+        reductions: list[Any] = [1] + [f.get("reduction") for f in self.feature_info]
         if not self.feature_info:
             problems.append("no stage outputs: declare them with set_feature_info")
+        elif not all(isinstance(f.get("num_chs"), int) and f["num_chs"] > 0 for f in self.feature_info) or not (
+            all(isinstance(r, int) for r in reductions) and reductions == sorted(reductions)
+        ):
+            problems.append(
+                f"feature_info {self.feature_info}: each stage needs num_chs > 0 and a reduction that never "
+                "decreases along the network"
+            )
+        if -1 in self.feature_ends or self.feature_ends != sorted(set(self.feature_ends)):
+            prefix, names = self._trunk_names()
+            problems.append(
+                f"{type(self).__qualname__}'s stage outputs {[f.get('module') for f in self.feature_info]} must be "
+                f"layers of its trunk in forward order: {'layers of features' if prefix else 'its own children'} "
+                f"({', '.join(names)})"
+            )
         if not self.classifier_widths:
             problems.append("no classifier: create each one with new_classifier")
         if not isinstance(getattr(self, "num_features", None), int):
@@ -187,7 +202,7 @@ class ZooModel(nn.Module):
             )
         if problems:
             raise ModelContractError(
-                f"{type(self).__qualname__} was built without what every cnnzoo network "
+                f"{type(self).__qualname__} was built short of what every cnnzoo network "
                 f"has (cnnzoo.models.base): {'; '.join(problems)}"
             )
 
@@ -324,8 +339,8 @@ class ZooModel(nn.Module):
         ``features.<name>`` where the network has a ``features`` stack, the name of one of the
         network's children otherwise.
         """
-        self.feature_info = check_feature_info(info)
-        self._map_stages()
+        self.feature_info = [{**entry, "index": i} for i, entry in enumerate(info)]
+        self._map_stages()  # (checked with the rest once the network is built: _check_built)
 
     def _trunk_names(self) -> tuple[str, list[str]]:
         # the prefix of the trunk's layers in module paths, and their names in forward order
@@ -335,16 +350,14 @@ class ZooModel(nn.Module):
 
     def _map_stages(self) -> None:
         prefix, names = self._trunk_names()
-        modules = [f["module"] for f in self.feature_info]
+        modules = [f.get("module") for f in self.feature_info]
         ends = [
-            names.index(m[len(prefix) :]) if m.startswith(prefix) and m[len(prefix) :] in names else -1 for m in modules
+            names.index(m[len(prefix) :])
+            if isinstance(m, str) and m.startswith(prefix) and m[len(prefix) :] in names
+            else -1
+            for m in modules
         ]
-        if -1 in ends or ends != sorted(set(ends)):
-            raise ModelContractError(
-                f"{type(self).__qualname__}'s stage outputs {modules} must be layers of its trunk in forward "
-                f"order: {'layers of features' if prefix else 'its own children'} ({', '.join(names)})"
-            )
-        self.feature_ends = ends
+        self.feature_ends = ends  # -1 where a module is no trunk layer (_check_built says so)
 
     def forward_intermediates(
         self,

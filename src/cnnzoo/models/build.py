@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, UnknownModelError, shown
+from .arguments import check_arguments
 from .backbone import FeatureDictNet, FeatureGetterNet, FeatureListNet, Indices
 from .base import ZooModel, classifier_names, first_conv_name
 from .layers import check_model_args
@@ -64,6 +65,12 @@ def check_constructor_args(
     check_model_args(1000 if num_classes is None else num_classes, 3 if in_chans is None else in_chans)
 
 
+#: the names of FEATURE_CLASSES, which the check of create_model's arguments reads (create_model itself
+#: annotates a str, which is what type checkers see)
+if TYPE_CHECKING:
+    FeatureCls = str
+else:
+    FeatureCls = Literal["list", "dict", "getter"]
 #: ``feature_cls`` names -> the extractor classes (timm's names; "getter" runs ``forward_intermediates``)
 FEATURE_CLASSES: dict[str, type[FeatureListNet]] = {
     "list": FeatureListNet,
@@ -72,17 +79,15 @@ FEATURE_CLASSES: dict[str, type[FeatureListNet]] = {
 }
 
 
-def check_features_args(features_only: bool, out_indices: Indices, feature_cls: str) -> None:
-    """Refuse ``features_only`` arguments that choose no feature extractor."""
-    if not isinstance(features_only, bool):
-        raise InvalidArgumentError(f"features_only must be True or False, got {features_only!r}")
+def check_features_args(features_only: bool, out_indices: Indices, feature_cls: FeatureCls) -> None:
+    """Refuse ``features_only`` arguments that choose no feature extractor (``create_model``'s): the
+    flag and the class by their annotations, ``out_indices`` with the stages it chooses (feature_take_indices)."""
+    check_arguments(
+        "create_model", check_features_args, (), {"features_only": features_only, "feature_cls": feature_cls}
+    )
     if not features_only and out_indices is not None:
         raise InvalidArgumentError(
             "out_indices chooses the stages of a feature extractor: pass features_only=True with it"
-        )
-    if feature_cls not in FEATURE_CLASSES:
-        raise InvalidArgumentError(
-            f"feature_cls must be one of {', '.join(map(repr, FEATURE_CLASSES))}, got {feature_cls!r}"
         )
 
 

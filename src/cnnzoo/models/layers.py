@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.modules.utils import _pair
 
 from ..errors import InputSizeError, InvalidArgumentError, shown
-from ..limits import LIMITS
+from ..limits import check_count
 
 __all__ = [
     "DropPath",
@@ -44,14 +44,11 @@ __all__ = [
 
 
 def check_model_args(num_classes: int, in_chans: int) -> None:
-    """Reject the arguments every constructor shares when they make no network."""
-    for arg, value, low, high in (
-        ("num_classes", num_classes, 0, LIMITS["num_classes"]),
-        ("in_chans", in_chans, 1, LIMITS["in_chans"]),
-    ):
-        # num_classes=0 is allowed, as in timm: the network then ends at its pooled features
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidArgumentError(f"{arg} must be an integer from {low} to {high:,}, got {shown(value)}")
+    """Reject the arguments every constructor shares when they make no network (the bounds of
+    :data:`cnnzoo.limits.LIMITS`)."""
+    # num_classes=0 is allowed, as in timm: the network then ends at its pooled features
+    check_count("num_classes", num_classes, low=0)
+    check_count("in_chans", in_chans)
 
 
 def has_storage(module: nn.Module) -> bool:
@@ -96,21 +93,17 @@ def check_input_size(x: torch.Tensor, name: str, min_size: tuple[int, int, int],
         # a trace (torch.jit.trace, the TorchScript ONNX exporter) keeps tensor operations
         # only: the check would be frozen in as passed, with a TracerWarning per comparison
         return
-    shape = x.shape
-    if (
-        len(shape) != 4
-        or shape[1] != min_size[0]
-        or shape[2] < min_size[1]
-        or shape[3] < min_size[2]
-        or (exact and (shape[2] != min_size[1] or shape[3] != min_size[2]))
-    ):
-        raise InputSizeError(_input_size_message(list(shape), name, min_size, exact))
+    problem = _input_size_problem(list(x.shape), name, min_size, exact)
+    if problem:
+        raise InputSizeError(problem)
 
 
-def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, int], exact: bool) -> str:
+def _input_size_problem(shape: list[int], name: str, min_size: tuple[int, int, int], exact: bool) -> str:
+    # what is wrong with a batch of this shape, in words ("" where nothing is): the one place that
+    # decides it (a passing shape costs the comparisons only, no formatting, for torch.compile's sake)
     chans, height, width = min_size
-    dims = "x".join([str(d) for d in shape])
     if len(shape) != 4:
+        dims = "x".join([str(d) for d in shape])
         hint = " (one image: add the batch dimension, x.unsqueeze(0))" if len(shape) == 3 else ""
         return f"{name} takes a batch of images, N x {chans} x H x W; got a tensor of shape {dims}{hint}"
     if shape[1] != chans:
@@ -118,16 +111,17 @@ def _input_size_message(shape: list[int], name: str, min_size: tuple[int, int, i
             f"{name} was built for {chans} input channels (in_chans={chans}), got {shape[1]}; "
             f"convert the images, or build the model with in_chans={shape[1]}"
         )
-    got = f"{shape[2]}x{shape[3]}"
-    if exact:
+    if exact and (shape[2] != height or shape[3] != width):
         return (
-            f"{name} needs an input of exactly {height}x{width} pixels, got {got}; "
+            f"{name} needs an input of exactly {height}x{width} pixels, got {shape[2]}x{shape[3]}; "
             f"resize or pad the images to {height}x{width}"
         )
-    return (
-        f"{name} needs an input of at least {height}x{width} pixels, got {got}; "
-        f"resize or pad the images to at least {height}x{width}"
-    )
+    if shape[2] < height or shape[3] < width:
+        return (
+            f"{name} needs an input of at least {height}x{width} pixels, got {shape[2]}x{shape[3]}; "
+            f"resize or pad the images to at least {height}x{width}"
+        )
+    return ""
 
 
 def smallest_input_size(layers: Iterable[nn.Module]) -> tuple[int, int]:

@@ -13,13 +13,13 @@ key map.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
-from .arguments import Count
+from .arguments import Count, fits
 from .base import ZooModel
 from .layers import (
     NormLayer,
@@ -72,17 +72,9 @@ MOBILENET_V2_STAGES: tuple[tuple[int, int, int, int], ...] = (
     (6, 320, 1, 1),
 )
 
+#: the activations named by a string (the reference TensorFlow code's and the paper's); an nn.Module class serves too
+Activation = Literal["relu6", "relu"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu6": nn.ReLU6, "relu": nn.ReLU}
-
-
-def _resolve_act(act_layer: str | type[nn.Module]) -> type[nn.Module]:
-    if isinstance(act_layer, type) and issubclass(act_layer, nn.Module):
-        return act_layer
-    if isinstance(act_layer, str) and act_layer.lower() in _ACTIVATIONS:
-        return _ACTIVATIONS[act_layer.lower()]
-    raise InvalidArgumentError(
-        f"act_layer must be one of {sorted(_ACTIVATIONS)} or an nn.Module class, got {act_layer!r}"
-    )
 
 
 def _check_width(name: str, width_mult: Any) -> None:
@@ -91,16 +83,13 @@ def _check_width(name: str, width_mult: Any) -> None:
         raise InvalidArgumentError(f"{name} (alpha) must be a number in (0, 8], got {shown(width_mult)}")
 
 
+#: one row of Sandler et al. 2018, Table 2: expansion t, channels c, blocks n, first stride s
+_Row = tuple[int, int, int, Literal[1, 2]]
+
+
 def _check_setting(name: str, setting: Any) -> None:
     # torchvision checks the first row only; a bad later row would fail deep inside the build
-    rows = list(setting) if isinstance(setting, Sequence) and not isinstance(setting, (str, bytes)) else None
-    if not rows or not all(
-        isinstance(row, Sequence)
-        and len(row) == 4
-        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in row)
-        and row[3] in (1, 2)
-        for row in rows
-    ):
+    if not (fits(setting, Sequence[_Row]) and setting and min(min(row) for row in setting) >= 1):
         raise InvalidArgumentError(
             f"{name} must be a non-empty list of [t, c, n, s] rows (expansion, channels, "
             f"blocks, first stride 1 or 2; Sandler et al. 2018, Table 2), e.g. [[1, 16, 1, 1], [6, 24, 2, 2]]; "
@@ -176,14 +165,14 @@ class MobileNetV1(ZooModel):
         self,
         *,
         width_mult: WidthMult = 1.0,
-        act_layer: str | type[nn.Module] = "relu6",
+        act_layer: Activation | type[nn.Module] = "relu6",
         drop_rate: float = 0.0,
         num_classes: int = 1000,
         in_chans: int = 3,
         arch_name: str = "MobileNetV1",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        act = _resolve_act(act_layer)
+        act = _ACTIVATIONS[act_layer] if isinstance(act_layer, str) else act_layer
         self.width_mult = width_mult
 
         channels = make_divisible(32 * width_mult)

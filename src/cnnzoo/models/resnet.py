@@ -15,7 +15,7 @@ layouts go through ``cnnzoo.weights.keymaps``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -349,6 +349,12 @@ _OPTION_DEFAULTS: dict[str, Any] = {
     "stride_in_1x1": False,
     "reduce_first": 1,
 }
+#: one count per stage: three stages (the CIFAR networks, Sec. 4.2) or four (ImageNet, Table 1); the
+#: constructor's check reads this exact shape, type checkers any sequence of ints (a list is a tuple here)
+if TYPE_CHECKING:
+    Stages = Sequence[int]
+else:
+    Stages = tuple[Count, Count, Count] | tuple[Count, Count, Count, Count]
 StemType = Literal["7x7", "deep", "cifar"]
 #: He et al. 2015, Sec. 3.3: (A) zero-padding shortcuts where the shape changes, (B)
 #: projections there, (C) projections everywhere; "none" leaves them out (plain networks)
@@ -430,9 +436,9 @@ class ResNet(ZooModel):
     def __init__(
         self,
         block: Block,
-        layers: Sequence[int],
+        layers: Stages,
         *,
-        channels: Sequence[int] = (64, 128, 256, 512),
+        channels: Stages = (64, 128, 256, 512),
         num_classes: int = 1000,
         in_chans: int = 3,
         groups: Count = 1,
@@ -469,7 +475,8 @@ class ResNet(ZooModel):
         if zero_init_residual is None:
             zero_init_residual = shortcut != "none"
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        layers, widths = _check_layers(layers, channels)
+        if len(layers) != len(channels):
+            raise InvalidArgumentError(f"layers {layers} and channels {channels} must name the same stages")
         # the stem's stride (2 for ImageNet: the stem map is H/2), then with its max pool (H/4)
         stem_stride, reduction = (1, 1) if stem_type == "cifar" else (2, 4)
         plan = _stage_plan(len(layers), replace_stride_with_dilation, output_stride, reduction)
@@ -493,7 +500,7 @@ class ResNet(ZooModel):
         total, done = sum(layers), 0
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         stages = []
-        for i, (planes, depth, (stride, dilation, previous)) in enumerate(zip(widths, layers, plan)):
+        for i, (planes, depth, (stride, dilation, previous)) in enumerate(zip(channels, layers, plan)):
             stages.append(
                 self._make_layer(
                     block,
@@ -514,7 +521,7 @@ class ResNet(ZooModel):
         self.layer1, self.layer2, self.layer3 = stages[:3]
         # the three-stage CIFAR networks have no layer4
         self.layer4: nn.Sequential | None = stages[3] if len(stages) == 4 else None
-        self.num_features = widths[-1] * block.expansion
+        self.num_features = channels[-1] * block.expansion
         # v2's last addition is followed by BN-ReLU before pooling (He et al. 2016, Sec. 4.1);
         # it belongs to the last stage's output
         self.final_bn: nn.Module = make_norm(norm, self.num_features) if preact else nn.Identity()
@@ -615,17 +622,6 @@ class ResNet(ZooModel):
         conv = nn.Conv2d(self.inplanes, out, k, stride=stride, padding=k // 2, bias=False)
         # v2 projects the already normalised input, so no BN follows (He et al. 2016)
         return nn.Sequential(conv) if preact else nn.Sequential(conv, make_norm(norm, out))
-
-
-def _check_layers(layers: Sequence[int], channels: Sequence[int]) -> tuple[list[int], list[int]]:
-    for arg, value in (("layers", layers), ("channels", channels)):  # sequences of integers (their annotations)
-        if len(value) not in (3, 4) or min(value) < 1:
-            raise InvalidArgumentError(
-                f"{arg} must be three or four positive integers, one per stage, e.g. (3, 4, 6, 3); got {value!r}"
-            )
-    if len(layers) != len(channels):
-        raise InvalidArgumentError(f"layers {tuple(layers)} and channels {tuple(channels)} must name the same stages")
-    return list(layers), list(channels)
 
 
 def _stage_plan(

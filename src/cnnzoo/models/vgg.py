@@ -10,12 +10,14 @@ variant, whose weights these load). Module names are torchvision's (``features.N
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Annotated, Any, cast
 
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, shown
 from .alexnet import ClassicConvNet, krizhevsky_lrn
+from .arguments import fits
 from .layers import he_normal, init_weights, normal_init, smallest_input_size, stack_feature_info
 from .registry import register_model
 
@@ -47,6 +49,19 @@ CONFIGS: dict[str, tuple[int | str | tuple[int, int], ...]] = {
 }
 
 
+def _check_entry(name: str, v: object) -> None:
+    # a convolution is a width (3x3) or (width, kernel); padding k // 2 keeps the map's size for odd k only
+    conv = v if isinstance(v, (tuple, list)) else (v, 3)
+    if v not in ("M", "LRN") and not (fits(conv, tuple[int, int]) and min(conv) >= 1 and conv[1] % 2 == 1):
+        raise InvalidArgumentError(
+            f"{name}: a VGG configuration holds widths, (width, odd kernel), 'M' and 'LRN'; got {shown(v)}"
+        )
+
+
+#: an entry of a column of Table 1 (see CONFIGS), checked when a network is built
+Entry = Annotated[int | str | tuple[int, int], _check_entry]
+
+
 class VGG(ClassicConvNet):
     """conv3 stacks (padding 1, ReLU, optional BN) with max pooling, adaptive 7x7 pool, FC-4096 x2, FC.
 
@@ -58,7 +73,7 @@ class VGG(ClassicConvNet):
 
     def __init__(
         self,
-        config: tuple[int | str | tuple[int, int], ...],
+        config: Sequence[Entry],
         *,
         batch_norm: bool = False,
         num_classes: int = 1000,
@@ -78,7 +93,7 @@ class VGG(ClassicConvNet):
                 # (Krizhevsky et al., 2012)" (Sec. 2.3)
                 layers.append(krizhevsky_lrn())
             else:
-                width, kernel = _conv_spec(v)
+                width, kernel = cast(tuple[int, int], v if isinstance(v, (tuple, list)) else (v, 3))  # _check_entry
                 # "padding is 1 pixel for 3x3 conv. layers" (Sec. 2.1); a 1x1 needs none
                 layers.append(nn.Conv2d(channels, width, kernel_size=kernel, padding=kernel // 2))
                 if batch_norm:
@@ -114,22 +129,6 @@ _META: dict[str, Any] = dict(
     num_classes=1000,
 )
 _BN_NOTE = "batch normalisation after every conv (torchvision's variant; not in the paper)"
-
-
-def _conv_spec(v: object) -> tuple[int, int]:
-    # a configuration entry of a convolution: 64 (3x3) or (256, 1) (1x1), as (width, kernel)
-    width, kernel = v if isinstance(v, tuple) and len(v) == 2 else (v, 3)
-    if (
-        not isinstance(width, int)
-        or not isinstance(kernel, int)
-        or isinstance(width, bool)
-        or isinstance(kernel, bool)
-        or width < 1
-        or kernel < 1
-        or kernel % 2 == 0
-    ):
-        raise InvalidArgumentError(f"a VGG configuration holds widths, (width, odd kernel), 'M' and 'LRN'; got {v!r}")
-    return width, kernel
 
 
 def _vgg(name: str, config: str, batch_norm: bool, **kwargs: Any) -> VGG:
