@@ -79,3 +79,15 @@ def test_methods_are_named_by_their_class_and_constructors_bind_after_self() -> 
 def test_a_tensor_is_quoted_on_one_line_as_what_it_is() -> None:
     assert shown(torch.zeros(3, 3, dtype=torch.uint8)) == "a uint8 tensor of shape (3, 3)"
     assert "\n" not in shown([torch.zeros(40, 40)] * 2)
+
+
+def test_a_torch_class_argument_is_described_as_a_class_of_torch() -> None:
+    @checked
+    def build(act_layer: Literal["relu6", "relu"] | type[torch.nn.Module] = "relu6") -> None:
+        return None
+
+    build(torch.nn.GELU)
+    with pytest.raises(
+        InvalidArgumentError, match=r"act_layer must be 'relu6', 'relu' or an nn.Module class, got 'ReLU'$"
+    ):
+        build("ReLU")

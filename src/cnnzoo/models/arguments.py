@@ -169,8 +169,9 @@ def _alternatives(hint: Any) -> list[str]:
         return [part for arg in args for part in _alternatives(arg)]
     if origin is Literal:
         return [repr(arg) for arg in args]
-    if origin is type:
-        return [args[0].__name__]
+    if origin is type:  # a block of ours by its name; torch's base classes as a class of theirs
+        cls = args[0]
+        return [f"an nn.{cls.__name__} class" if cls.__module__.startswith("torch.nn") else cls.__name__]
     if hint is bool:
         return ["True", "False"]
     if hint in (None, type(None)):
