@@ -182,13 +182,8 @@ def pairs(batches: Iterable[Any], what: str) -> Iterator[Any]:
     """``batches`` as they are, checked to be ``(images, labels)`` pairs (``what``: whose loader)."""
     for i, item in enumerate(batches, 1):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            kind = (
-                f"a {type(item).__name__} of {len(item)} ({', '.join(type(v).__name__ for v in item)})"
-                if isinstance(item, (tuple, list))
-                else f"a {type(item).__name__}" + (f" with keys {shown(list(item))}" if isinstance(item, dict) else "")
-            )
             raise DataError(
-                f"the {what} loader's batches must be (images, labels) pairs; batch {i} is {kind}. "
+                f"the {what} loader's batches must be (images, labels) pairs; batch {i} is {shown(item)}. "
                 "Make the dataset return (image, label), or give the DataLoader a collate_fn that "
                 "drops the rest"
             )
