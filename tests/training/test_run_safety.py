@@ -185,7 +185,7 @@ def test_batches_of_three_items_name_what_is_expected(tmp_path, val):
     with pytest.raises(
         DataError,
         match=rf"the {what} loader's batches must be \(images, labels\) pairs; "
-        r"batch 1 is a list of 3 \(Tensor, Tensor, tuple\)",
+        r"batch 1 is \[a float32 tensor of shape \(4, 3, 6, 6\), a int64 tensor of shape \(4,\), \('file0.png'",
     ):
         trainer.fit()
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..atomic import remove_stale_temp_files
-from ..errors import CnnzooError, ConfigError, DataError, OutputDirError, shown
+from ..errors import CheckpointError, CnnzooError, ConfigError, DataError, OutputDirError, shown
 from .distributed import DistInfo, all_reduce_sum
 from .outputs import STEP_CHECKPOINTS, RunDirectory, output_refused
 
@@ -37,6 +37,7 @@ __all__ = [
     "pairs",
     "batches_per_epoch",
     "batch_of_one",
+    "loading_into_run",
 ]
 
 #: what a finished (or stopped) run leaves that a new run into the same directory would replace
@@ -182,13 +183,8 @@ def pairs(batches: Iterable[Any], what: str) -> Iterator[Any]:
     """``batches`` as they are, checked to be ``(images, labels)`` pairs (``what``: whose loader)."""
     for i, item in enumerate(batches, 1):
         if not isinstance(item, (tuple, list)) or len(item) != 2:
-            kind = (
-                f"a {type(item).__name__} of {len(item)} ({', '.join(type(v).__name__ for v in item)})"
-                if isinstance(item, (tuple, list))
-                else f"a {type(item).__name__}" + (f" with keys {shown(list(item))}" if isinstance(item, dict) else "")
-            )
             raise DataError(
-                f"the {what} loader's batches must be (images, labels) pairs; batch {i} is {kind}. "
+                f"the {what} loader's batches must be (images, labels) pairs; batch {i} is {shown(item)}. "
                 "Make the dataset return (image, label), or give the DataLoader a collate_fn that "
                 "drops the rest"
             )
@@ -240,4 +236,20 @@ def batch_of_one(batch: int, epoch: int) -> Iterator[None]:
             f"batch {batch} of epoch {epoch} holds 1 image, which BatchNorm cannot train on (one "
             "image has no variance to normalise by); choose a batch size that leaves no batch of "
             "one, or give the DataLoader drop_last=True"
+        ) from None
+
+
+@contextlib.contextmanager
+def loading_into_run(checkpoint: str | os.PathLike[str]) -> Iterator[None]:
+    """Torch's refusal to load a checkpoint's states into a run's model, optimiser, schedule or EMA as one
+    :class:`CheckpointError`: a key or shape the model lacks (``load_state_dict``'s RuntimeError), another
+    optimiser's parameter groups (ValueError), a state without the entries torch reads (KeyError). The
+    reader (:func:`~cnnzoo.weights.checkpoint.load_checkpoint`) checked the file's entries, not whether
+    they fit the model this run built."""
+    try:
+        yield
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise CheckpointError(
+            f"{checkpoint} does not fit this run ({str(e).splitlines()[0]}); use it with the model, "
+            "classes and settings of the run that saved it"
         ) from None

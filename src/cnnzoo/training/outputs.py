@@ -214,7 +214,8 @@ def output_refused(e: OSError, output: str | os.PathLike[str] | None = None) -> 
 
 
 def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -> Path:
-    """The run directory (created); one that cannot be made is an :class:`OutputDirError` (:func:`output_refused`)."""
+    """The run directory (created); what the kernel refuses is its OSError, which the run's opener
+    (:func:`~cnnzoo.training.guards.open_run_directory`) says in one line (:func:`output_refused`)."""
     if output is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = Path("runs") / f"{model_name}-{stamp}"
@@ -224,10 +225,7 @@ def prepare_output_dir(output: str | os.PathLike[str] | None, model_name: str) -
             path = base.with_name(f"{base.name}-{n}")
     else:
         path = Path(output)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise output_refused(e) from None
+    path.mkdir(parents=True, exist_ok=True)
     return path  # whether it is writable, the lock's creation asks the kernel (RunLock.acquire)
 
 

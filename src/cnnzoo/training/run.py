@@ -17,11 +17,12 @@ import torch
 
 from ..data.loaders import describe_data
 from ..data.stats import eval_preprocessing
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from ..limits import check_count
 from ..weights.checkpoint import check_joins
 from .config import TrainConfig, merge_config, resolve_config
 from .distributed import check_same_settings, continuation, elastic_run_id, restart_count
+from .guards import loading_into_run
 from .outputs import load_checkpoint, newest_checkpoint, plural, say
 from .parts import evaluate, freeze_part, what_is_trained
 from .setup import prepare_run, process_settings
@@ -222,10 +223,8 @@ def evaluate_checkpoint(
     run = prepare_run(cfg, checkpoint=state, train=False)
     # the same number of classes under other names (or in another order) would score the wrong outputs
     check_joins(state, checkpoint, classes=run.data.classes, num_classes=run.data.num_classes)
-    try:
+    with loading_into_run(checkpoint):
         run.model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{checkpoint} does not fit {state['model_name']}: {str(e).splitlines()[0]}") from None
     net = run.model.to(run.runtime.device)
     if run.runtime.channels_last:
         net.to(memory_format=torch.channels_last)

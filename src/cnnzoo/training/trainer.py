@@ -38,6 +38,7 @@ from .guards import (
     batch_of_one,
     batches_per_epoch,
     diverged_message,
+    loading_into_run,
     nan_validation_message,
     nonfinite_tensors,
     open_run_directory,
@@ -557,7 +558,7 @@ class Trainer:
         check_joins(state, None, model=self.model_name)
         if "optimizer" not in state:
             raise CheckpointError("this checkpoint holds weights only (best.pt); resume from last.pt")
-        try:
+        with loading_into_run("the checkpoint"):
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -568,11 +569,6 @@ class Trainer:
                     self.ema.load_state_dict(state["ema"])
                 else:
                     self.ema.module.load_state_dict(state["model"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            raise CheckpointError(
-                f"the checkpoint does not fit this run ({str(e).splitlines()[0]}); "
-                "resume with the same model, classes and optimiser settings"
-            ) from None
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
         # the epoch's sums so far are of all processes together: one process carries them on
