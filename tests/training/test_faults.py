@@ -225,6 +225,7 @@ def test_nan_loss_from_the_cli_names_the_step_and_keeps_the_checkpoint(tmp_path,
     assert status == 2 and len(err.strip().splitlines()) == 1, err
     assert "batch 3 of epoch 2 (optimiser step 7)" in err and "last good checkpoint" in err
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 1
+    monkeypatch.undo()  # cnnzoo.train resolves lazily: alone, it would find the patched one
     with pytest.raises(TrainingDivergedError, match="batch 3 of epoch 2"):
         cnnzoo.train(epochs=3, output=str(tmp_path / "api"), on_step=_nan_weights_after(6), **RUN)
 
