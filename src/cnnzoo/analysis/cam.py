@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
+from ..models.arguments import checked
 from .features import stages_of
 from .saliency import _logits, target_classes
 from .trace import first_tensor, image_batch, trace, unknown_layers_message
@@ -38,6 +39,7 @@ def default_cam_layer(model: nn.Module, input_size: Sequence[int]) -> str:
     return spatial[-1]
 
 
+@checked
 def grad_cam(
     model: nn.Module,
     image: torch.Tensor,
