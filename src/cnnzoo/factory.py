@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from torch import nn
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, shown
+from .models.arguments import Positive, checked
 from .models.backbone import Indices
 from .models.base import ZooModel
 from .models.build import (
@@ -263,23 +264,25 @@ def _network_kwargs(info: Any, kwargs: dict[str, Any], zero_init_last: bool | No
     return kwargs
 
 
-def _set_norm_args(model: nn.Module, name: str, momentum: float | None, eps: float | None) -> None:
-    """timm's ``bn_momentum``/``bn_eps``: set on every BatchNorm layer of ``model``."""
-    if momentum is None and eps is None:
+def _at_most_one(name: str, value: float) -> None:
+    if value > 1:
+        raise InvalidArgumentError(f"{name} must be a number in (0, 1], got {shown(value)}")
+
+
+#: BatchNorm's momentum, the weight of each new batch in the running statistics: in (0, 1]
+Momentum = Annotated[Positive, _at_most_one]
+
+
+@checked
+def _set_norm_args(model: nn.Module, name: str, bn_momentum: Momentum | None, bn_eps: Positive | None) -> None:
+    """timm's ``bn_momentum``/``bn_eps`` (checked by their annotations): set on every BatchNorm layer of ``model``."""
+    if bn_momentum is None and bn_eps is None:
         return
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         raise InvalidArgumentError(f"{name} has no BatchNorm layer for bn_momentum/bn_eps")
-    for arg, value in (("bn_momentum", momentum), ("bn_eps", eps)):
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not value > 0
-            or (arg == "bn_momentum" and value > 1)
-        ):
-            raise InvalidArgumentError(f"{arg} must be a number in (0, 1] for momentum, > 0 for eps; got {value!r}")
     for m in norms:
-        if momentum is not None:
-            m.momentum = float(momentum)
-        if eps is not None:
-            m.eps = float(eps)
+        if bn_momentum is not None:
+            m.momentum = float(bn_momentum)
+        if bn_eps is not None:
+            m.eps = float(bn_eps)
