@@ -123,8 +123,9 @@ def _add_weights(sub: Any) -> None:
         help="download weights into the cache (verified)",
         description="Download and verify weights; files already cached are re-verified, not downloaded again.",
     )
-    q.add_argument("tags", nargs="*", metavar="TAG", help="tags, models or wildcards")
-    q.add_argument("--all", action="store_true", help="every catalogued file")
+    which = q.add_mutually_exclusive_group(required=True)  # the tags, or --all: argparse refuses neither and both
+    which.add_argument("tags", nargs="*", default=[], metavar="TAG", help="tags, models or wildcards")
+    which.add_argument("--all", action="store_true", help="every catalogued file")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q = wsub.add_parser(
         "import",
@@ -172,8 +173,6 @@ def _cmd_weights(args: argparse.Namespace) -> int:
             for key, value in record.items():
                 print(f"{key:>16}: {value}")
     elif action == "download":
-        if bool(args.tags) == args.all:
-            raise CliError("give the tags to download, or --all (not both)")
         for path in weights.download_weights(["*"] if args.all else args.tags, progress=not args.quiet):
             print(path)
     else:  # import

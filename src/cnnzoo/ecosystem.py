@@ -191,11 +191,9 @@ def torchvision_register(names: list[str] | None = None) -> list[str]:
     builds it: ``weights`` is None, ``"DEFAULT"`` (the catalogue's default weights), a cnnzoo tag
     or a weights file; other arguments go to :func:`cnnzoo.create_model`.
     """
-    try:
-        import torchvision.models
-        from torchvision.models import _api
-    except ImportError:
-        raise MissingDependencyError("torchvision_register needs torchvision: pip install torchvision") from None
+    import torchvision.models  # a dependency of cnnzoo, as torch is
+    from torchvision.models import _api
+
     registered = []
     for name in _names(names):
         key = PREFIX + name
@@ -236,8 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if importlib.util.find_spec("timm") is not None:
         timm_register()
-    if importlib.util.find_spec("torchvision") is not None:
-        torchvision_register()
+    torchvision_register()
     # as `python SCRIPT.py` sets them: the script's own argv, and its folder (not ours) first on the path
     sys.argv = [script, *script_args]
     sys.path[0] = os.path.dirname(os.path.abspath(script))
