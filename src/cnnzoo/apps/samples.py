@@ -86,13 +86,11 @@ def write_samples(
     """
     from ..data import cifar_dataset, digits_dataset, mnist_dataset, parse_data_spec
     from ..data.stats import DIGITS_MEAN, DIGITS_STD
+    from ..training.outputs import prepare_output_dir
 
     check_count("n", n)
     spec = parse_data_spec(data)
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise InvalidArgumentError(f"output {out} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(output, "samples")  # a file, a file as a parent or no permission: one line
     if spec.kind == "digits":
         ds = digits_dataset(split, image_size, 1)
         return _tensor_samples(ds, ds.classes, n, out, (DIGITS_MEAN[0], DIGITS_STD[0]), "digit")

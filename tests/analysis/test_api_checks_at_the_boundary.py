@@ -1,0 +1,86 @@
+"""Arguments of the analysis and app functions refused where they cross into the API (their annotations,
+argparse, the one output-directory check), with the argument's name and what it takes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import cli_error
+from torch import nn
+
+import cnnzoo
+from cnnzoo.apps import write_samples
+from cnnzoo.errors import InvalidArgumentError, OutputDirError
+
+
+@pytest.fixture(scope="module")
+def net():
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6 * 6, 3))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"smoothgrad_samples": 2.0}, "smoothgrad_samples must be a whole number >= 0, got 2.0"),
+        ({"smoothgrad_samples": True}, "smoothgrad_samples must be a whole number >= 0, got True"),
+        ({"smoothgrad_samples": -1}, "smoothgrad_samples must be a whole number >= 0, got -1"),
+        ({"noise": float("nan")}, "noise must be a number >= 0, got nan"),
+        ({"noise": "0.1"}, "noise must be a number >= 0, got '0.1'"),
+        ({"blur": -0.5}, "blur must be a number >= 0, got -0.5"),
+        ({"target": 1.5}, "saliency: target must be an integer, a sequence of integers, a Tensor or None, got 1.5"),
+    ],
+)
+def test_saliency_arguments(net, kwargs, words):
+    with pytest.raises(InvalidArgumentError, match="^" + words.replace("(", r"\(")):
+        cnnzoo.saliency(net, torch.randn(1, 8, 8), **kwargs)
+
+
+def test_saliency_takes_what_its_annotations_admit(net):
+    assert cnnzoo.saliency(
+        net, torch.randn(2, 1, 8, 8), target=[0, 2], smoothgrad_samples=2, noise=0, blur=1
+    ).shape == (
+        2,
+        8,
+        8,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"bn_momentum": 1.5}, "bn_momentum must be a number in (0, 1], got 1.5"),
+        ({"bn_momentum": 0}, "bn_momentum must be a number > 0, got 0"),
+        ({"bn_momentum": "0.1"}, "bn_momentum must be a number > 0, got '0.1'"),
+        ({"bn_eps": float("inf")}, "bn_eps must be a number > 0, got inf"),
+        ({"bn_eps": True}, "bn_eps must be a number > 0, got True"),
+    ],
+)
+def test_batchnorm_arguments(kwargs, words):
+    with pytest.raises(InvalidArgumentError, match="^" + words.replace("(", r"\(")):
+        cnnzoo.create_model("resnet20", **kwargs)
+
+
+def test_batchnorm_momentum_of_one_is_taken():
+    model = cnnzoo.create_model("resnet20", bn_momentum=1, bn_eps=1e-3)
+    assert {(m.momentum, m.eps) for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {(1.0, 1e-3)}
+
+
+def test_samples_output_that_is_a_file_or_under_one(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(OutputDirError, match="is a file, not a directory"):
+        write_samples(afile, n=1)
+    line = cli_error(capsys, ["data", "samples", "--output", str(afile / "sub"), "--n", "1"])
+    assert "one of its parents is a file" in line
+    assert afile.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["weights", "download"], "one of the arguments TAG --all is required"),
+        (["weights", "download", "--all", "lenet5.digits"], "not allowed with argument --all"),
+    ],
+)
+def test_download_wants_tags_or_all(capsys, argv, words):
+    assert words in cli_error(capsys, argv)
