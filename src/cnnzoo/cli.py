@@ -607,12 +607,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .factory import create_model
 
     model_args = _model_args(args.model_args, [args.model])
-    if args.model is None and args.pretrained in (None, True):
-        raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
-    if args.pretrained is not None:
-        if args.num_classes is not None:
-            raise CliError("--num-classes is for random weights; the weights given by --pretrained fix the classes")
-        model = load_model(args.model, args.pretrained, model_args)
+    if args.pretrained is not None and args.num_classes is not None:
+        raise CliError("--num-classes is for random weights; the weights given by --pretrained fix the classes")
+    if args.pretrained is not None or args.model is None:  # without --model, a run's checkpoint must name it
+        model = load_model(args.model, args.pretrained, model_args)  # which asks for one where it does not
     else:
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
         model = create_model(args.model, **kwargs, **model_args)
