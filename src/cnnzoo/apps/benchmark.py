@@ -30,8 +30,9 @@ from ..errors import InvalidArgumentError
 from ..factory import create_model
 from ..limits import check_count, check_input_size
 from ..models.base import googlenet_loss
-from ..models.registry import get_model_entry, list_models
+from ..models.registry import get_model_entry
 from .chart import published_top1
+from .compare import models_matching
 
 __all__ = ["benchmark", "matmul_peak"]
 
@@ -158,9 +159,7 @@ def benchmark(
     ``train_gflops_per_s``) and their fraction of ``peak_gflops_per_s``, a matmul in the
     same precision measured once in this call (:func:`matmul_peak`).
     """
-    names = list_models(list(models) if not isinstance(models, str) else models)
-    if not names:
-        raise InvalidArgumentError(f"no model matches {models!r} (cnnzoo list shows every model)")
+    names = models_matching(models)
     check_count("warmup", warmup, low=0)
     check_count("repeats", repeats)
     dev = resolve_device(device)

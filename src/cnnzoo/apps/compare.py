@@ -15,11 +15,11 @@ from typing import Any
 import torch
 
 from ..analysis.summary import summary
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, shown
 from ..models.factory import create_model, split_model_name
 from ..models.registry import get_model_entry, list_models
 
-__all__ = ["compare", "COMPARE_COLUMNS", "format_comparison", "FORMATS"]
+__all__ = ["compare", "COMPARE_COLUMNS", "format_comparison", "FORMATS", "models_matching"]
 
 #: (key, heading, format) of each column, in order; ``None`` values print as "-"
 COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -37,15 +37,20 @@ COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
 FORMATS = ("table", "csv", "markdown")
 
 
+def models_matching(pattern: str | Sequence[str]) -> list[str]:
+    """The registered models a wildcard (or any of a list of them) matches; none is an InvalidArgumentError."""
+    names = list_models(pattern if isinstance(pattern, str) else list(pattern))
+    if not names:
+        raise InvalidArgumentError(f"no model matches {shown(pattern)} (cnnzoo list shows every model)")
+    return names
+
+
 def _expand(models: Sequence[str]) -> list[str]:
     """Names as given, a wildcard (``resnet*``) expanded to the registered models it matches."""
     out: list[str] = []
     for name in models:  # a name that is no string or empty is refused by split_model_name, in compare()
         if isinstance(name, str) and any(c in name for c in "*?["):
-            matched = list_models(name)
-            if not matched:
-                raise InvalidArgumentError(f"no model matches '{name}' (cnnzoo list shows every model)")
-            out += matched
+            out += models_matching(name)
         else:
             out.append(name)
     return out
