@@ -84,3 +84,24 @@ def test_samples_output_that_is_a_file_or_under_one(tmp_path, capsys):
 )
 def test_download_wants_tags_or_all(capsys, argv, words):
     assert words in cli_error(capsys, argv)
+
+
+def test_features_of_a_layer_that_runs_only_in_training():
+    with torch.device("meta"):
+        model = cnnzoo.create_model("googlenet")
+    with pytest.raises(InvalidArgumentError, match="'aux1' runs in both training and eval mode"):
+        cnnzoo.features(model, ["aux1"])
+    with pytest.raises(InvalidArgumentError, match="unknown layer name"):
+        cnnzoo.features(model, ["aux9"])
+    assert isinstance(cnnzoo.features(model, ["inception4a"]), nn.Module)  # a layer of both modes is taken
+
+
+def test_a_peer_model_under_cnnzoos_name_is_not_replaced(monkeypatch):
+    from torchvision.models import _api
+
+    from cnnzoo import ecosystem
+    from cnnzoo.errors import DuplicateModelError
+
+    monkeypatch.setitem(_api.BUILTIN_MODELS, "cnnzoo_resnet20", lambda **kw: None)
+    with pytest.raises(DuplicateModelError, match="torchvision already has a model 'cnnzoo_resnet20'"):
+        ecosystem.torchvision_register(["resnet20"])
