@@ -105,3 +105,21 @@ def test_a_peer_model_under_cnnzoos_name_is_not_replaced(monkeypatch):
     monkeypatch.setitem(_api.BUILTIN_MODELS, "cnnzoo_resnet20", lambda **kw: None)
     with pytest.raises(DuplicateModelError, match="torchvision already has a model 'cnnzoo_resnet20'"):
         ecosystem.torchvision_register(["resnet20"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"feature_cfg": 5}, "feature_cfg must be a dict, got int"),
+        ({"feature_cfg": "abc"}, "feature_cfg must be a dict, got str"),
+        ({"feature_cfg": {"colour": 1}}, "feature_cfg got unknown key(s) ['colour']"),
+        ({"pretrained_cfg": 5}, "pretrained_cfg must be a weight tag or a dict, got int"),
+        ({"pretrained_cfg": {"meen": 0.5}}, "pretrained_cfg got unknown key(s) ['meen']"),
+        ({"pretrained_cfg_overlay": [("mean", (0, 0, 0))]}, "pretrained_cfg_overlay must be a dict, got list"),
+        ({"pretrained_cfg_overlay": {"meen": 0.5}}, "pretrained_cfg_overlay got unknown key(s) ['meen']"),
+    ],
+)
+def test_timm_factory_dicts(kwargs, words):
+    with pytest.raises(InvalidArgumentError) as caught:
+        cnnzoo.create_model("resnet20", features_only="feature_cfg" in kwargs, **kwargs)
+    assert str(caught.value).startswith(words)
