@@ -123,3 +123,33 @@ def test_timm_factory_dicts(kwargs, words):
     with pytest.raises(InvalidArgumentError) as caught:
         cnnzoo.create_model("resnet20", features_only="feature_cfg" in kwargs, **kwargs)
     assert str(caught.value).startswith(words)
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return cnnzoo.create_model("lenet5", pretrained=True)
+
+
+def test_paths_and_choices_of_the_apps(lenet, tmp_path):
+    from cnnzoo.apps import cam_overlay, predict
+    from cnnzoo.apps.export import format_for
+    from cnnzoo.apps.predict import explanation_figure
+
+    (image,) = write_samples(tmp_path / "s", n=1)
+    cases = [
+        (lambda: cnnzoo.export(lenet, 5), "output must be a file path (a string or a pathlib.Path), got 5"),
+        (lambda: cnnzoo.export(lenet, tmp_path / "m.pt2", "hub"), "export: format must be one of 'export', 'onnx'"),
+        (lambda: format_for("m.pt2", "tflite"), "format_for: format must be one of 'export', 'onnx'"),
+        (lambda: predict(lenet, [image, 3]), "images[1] must be a file path"),
+        (lambda: predict(lenet, [image], topk=0), "topk must be"),
+        (lambda: explanation_figure(lenet, image, "gradcam"), "explanation_figure: method must be 'cam' or 'saliency'"),
+        (lambda: cam_overlay(lenet, image, None), "output must be a file path"),
+        (lambda: write_samples(None), "output must be a file path"),
+        (lambda: write_samples(tmp_path / "t", n=0), "n must be"),
+    ]
+    for call, words in cases:
+        with pytest.raises(InvalidArgumentError) as caught:
+            call()
+        assert str(caught.value).startswith(words), (words, str(caught.value))
+    assert list(tmp_path.iterdir()) == [tmp_path / "s"]
+    assert format_for(tmp_path / "m.onnx") == "onnx" and predict(lenet, [image], topk=2)[0]["top"][1]["index"] >= 0
