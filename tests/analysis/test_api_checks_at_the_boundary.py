@@ -153,3 +153,28 @@ def test_paths_and_choices_of_the_apps(lenet, tmp_path):
         assert str(caught.value).startswith(words), (words, str(caught.value))
     assert list(tmp_path.iterdir()) == [tmp_path / "s"]
     assert format_for(tmp_path / "m.onnx") == "onnx" and predict(lenet, [image], topk=2)[0]["top"][1]["index"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"precision": "auto"}, "benchmark: precision must be 'fp32', 'bf16' or 'fp16', got 'auto'"),
+        ({"model_args": 5}, "model_args must be a dict with string keys, got 5"),
+        ({"warmup": -1}, "warmup must be a whole number"),
+        ({"repeats": 0}, "repeats must be a whole number"),
+        ({"threads": 2.0}, "threads must be a whole number"),
+    ],
+)
+def test_benchmark_arguments(kwargs, words):
+    from cnnzoo.apps import benchmark
+
+    with pytest.raises(InvalidArgumentError) as caught:
+        benchmark("lenet5", timing=False, **kwargs)
+    assert str(caught.value).startswith(words)
+
+
+def test_comparison_rows_are_dicts():
+    from cnnzoo.apps.compare import format_comparison
+
+    with pytest.raises(InvalidArgumentError, match=r"rows\[0\] must be a dict with string keys"):
+        format_comparison([("lenet5", 1)])

@@ -36,7 +36,7 @@ from ..analysis.trace import classifier, resolve_input_size
 from ..atomic import atomic_path, output_file
 from ..errors import ExportError, MissingDependencyError
 from ..models.arguments import checked
-from .paths import PathArg
+from .arguments import PathArg
 
 __all__ = ["FORMATS", "export", "format_for", "export_metadata", "PREPROCESSING_KEYS"]
 

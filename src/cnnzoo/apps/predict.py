@@ -30,7 +30,7 @@ from ..reading import walk_files
 from ..weights.checkpoint import check_joins
 from ..weights.checkpoint import checked as checked_run
 from ..weights.files import read_weights_file
-from .paths import PathArg
+from .arguments import PathArg
 
 __all__ = [
     "preprocess",

@@ -16,7 +16,7 @@ from ..atomic import atomic_write
 from ..data.decode import read_image_bytes
 from ..errors import InvalidArgumentError
 from ..models.arguments import Count, checked
-from .paths import PathArg
+from .arguments import PathArg
 
 __all__ = ["write_samples"]
 
