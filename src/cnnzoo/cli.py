@@ -123,8 +123,9 @@ def _add_weights(sub: Any) -> None:
         help="download weights into the cache (verified)",
         description="Download and verify weights; files already cached are re-verified, not downloaded again.",
     )
-    q.add_argument("tags", nargs="*", metavar="TAG", help="tags, models or wildcards")
-    q.add_argument("--all", action="store_true", help="every catalogued file")
+    which = q.add_mutually_exclusive_group(required=True)  # the tags, or --all: argparse refuses neither and both
+    which.add_argument("tags", nargs="*", default=[], metavar="TAG", help="tags, models or wildcards")
+    which.add_argument("--all", action="store_true", help="every catalogued file")
     q.add_argument("--quiet", action="store_true", help="no progress bar")
     q = wsub.add_parser(
         "import",
@@ -172,8 +173,6 @@ def _cmd_weights(args: argparse.Namespace) -> int:
             for key, value in record.items():
                 print(f"{key:>16}: {value}")
     elif action == "download":
-        if bool(args.tags) == args.all:
-            raise CliError("give the tags to download, or --all (not both)")
         for path in weights.download_weights(["*"] if args.all else args.tags, progress=not args.quiet):
             print(path)
     else:  # import
@@ -608,12 +607,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from .factory import create_model
 
     model_args = _model_args(args.model_args, [args.model])
-    if args.model is None and args.pretrained in (None, True):
-        raise CliError("give --model NAME, or --pretrained with a run's checkpoint (runs/X/best.pt)")
-    if args.pretrained is not None:
-        if args.num_classes is not None:
-            raise CliError("--num-classes is for random weights; the weights given by --pretrained fix the classes")
-        model = load_model(args.model, args.pretrained, model_args)
+    if args.pretrained is not None and args.num_classes is not None:
+        raise CliError("--num-classes is for random weights; the weights given by --pretrained fix the classes")
+    if args.pretrained is not None or args.model is None:  # without --model, a run's checkpoint must name it
+        model = load_model(args.model, args.pretrained, model_args)  # which asks for one where it does not
     else:
         kwargs = {} if args.num_classes is None else {"num_classes": args.num_classes}
         model = create_model(args.model, **kwargs, **model_args)

@@ -157,6 +157,16 @@ def _names(names: list[str] | None) -> list[str]:
     return list_models() if names is None else list(names)
 
 
+def _entry_of(peer: str, registry: Mapping[str, Any], name: str) -> Any:
+    """What ``peer``'s ``registry`` holds under cnnzoo's name for model ``name``: None, or cnnzoo's builder
+    from an earlier call. A model of theirs under that name is refused: replacing it would change what
+    their programs build."""
+    current = registry.get(PREFIX + name)
+    if current is not None and getattr(current, "cnnzoo_model", None) != name:
+        raise DuplicateModelError(f"{peer} already has a model '{PREFIX + name}' ({current.__module__})")
+    return current
+
+
 def timm_register(names: list[str] | None = None) -> list[str]:
     """Register cnnzoo's models (or ``names``) in timm's registry as ``cnnzoo_<name>``; returns the timm names.
 
@@ -173,10 +183,7 @@ def timm_register(names: list[str] | None = None) -> list[str]:
     for name in _names(names):
         fn = entrypoint(name)
         key = fn.__name__
-        current = _registry._model_entrypoints.get(key)
-        if current is not None and getattr(current, "cnnzoo_model", None) != name:
-            raise DuplicateModelError(f"timm already has a model '{key}' ({current.__module__})")
-        if current is None:
+        if _entry_of("timm", _registry._model_entrypoints, name) is None:
             setattr(module, key, fn)  # timm lists a model under its module, whose attribute it is
             default_cfgs[key] = _timm_default_cfgs(name)  # register_model reads the module's default_cfgs
             _registry.register_model(fn)
@@ -191,17 +198,13 @@ def torchvision_register(names: list[str] | None = None) -> list[str]:
     builds it: ``weights`` is None, ``"DEFAULT"`` (the catalogue's default weights), a cnnzoo tag
     or a weights file; other arguments go to :func:`cnnzoo.create_model`.
     """
-    try:
-        import torchvision.models
-        from torchvision.models import _api
-    except ImportError:
-        raise MissingDependencyError("torchvision_register needs torchvision: pip install torchvision") from None
+    import torchvision.models  # a dependency of cnnzoo, as torch is
+    from torchvision.models import _api
+
     registered = []
     for name in _names(names):
         key = PREFIX + name
-        current = _api.BUILTIN_MODELS.get(key)
-        if current is not None and getattr(current, "cnnzoo_model", None) != name:
-            raise DuplicateModelError(f"torchvision already has a model '{key}' ({current.__module__})")
+        current = _entry_of("torchvision", _api.BUILTIN_MODELS, name)
         if current is None:
             current = _api.register_model(key)(entrypoint(name))
         # scripts older than get_model (torchvision's references before 0.14, PyTorch's ImageNet example)
@@ -236,8 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if importlib.util.find_spec("timm") is not None:
         timm_register()
-    if importlib.util.find_spec("torchvision") is not None:
-        torchvision_register()
+    torchvision_register()
     # as `python SCRIPT.py` sets them: the script's own argv, and its folder (not ours) first on the path
     sys.argv = [script, *script_args]
     sys.path[0] = os.path.dirname(os.path.abspath(script))

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from torch import nn
 
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, shown
+from .models.arguments import Positive, checked
 from .models.backbone import Indices
 from .models.base import ZooModel
 from .models.build import (
@@ -188,14 +189,22 @@ def create_model(
     return feature_extractor(model, out_indices, feature_cls, feature_norm) if features_only else model
 
 
+def _timm_dict(what: str, value: Any, keys: frozenset[str], kind: str = "a dict") -> dict[str, Any]:
+    """timm's ``feature_cfg``, ``pretrained_cfg`` or its overlay as a dict, refused where it is none or holds a
+    key that timm's factory does not read there (a misspelt key would otherwise change nothing)."""
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"{what} must be {kind}, got {type(value).__name__}")
+    unknown = [k for k in value if k not in keys]
+    if unknown:
+        raise InvalidArgumentError(f"{what} got unknown key(s) {shown(unknown)}; it takes {', '.join(sorted(keys))}")
+    return dict(value)
+
+
 def _feature_args(
     features_only: bool, feature_cls: str | None, out_indices: Indices, feature_cfg: Mapping[str, Any] | None
 ) -> tuple[str, Indices, bool]:
     """(feature_cls, out_indices, norm) from the arguments and timm's ``feature_cfg`` (arguments win)."""
-    cfg = dict(feature_cfg or {})
-    unknown = sorted(set(cfg) - _FEATURE_CFG_KEYS)
-    if unknown:
-        raise InvalidArgumentError(f"feature_cfg got unknown key(s) {unknown}; it takes {sorted(_FEATURE_CFG_KEYS)}")
+    cfg = _timm_dict("feature_cfg", {} if feature_cfg is None else feature_cfg, _FEATURE_CFG_KEYS)
     if cfg and not features_only:
         raise InvalidArgumentError("feature_cfg configures a feature extractor: pass features_only=True with it")
     if cfg.get("output_fmt", "NCHW") != "NCHW":
@@ -209,22 +218,15 @@ def _feature_args(
 
 def _split_pretrained_cfg(cfg: Any, overlay: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
     """timm's ``pretrained_cfg`` (+ overlay) as (what chooses the weights, what is recorded)."""
-    if cfg is None:
-        merged: dict[str, Any] = {}
-    elif isinstance(cfg, str):
-        merged = {"tag": cfg}
-    elif isinstance(cfg, Mapping):
-        merged = dict(cfg)
-    elif callable(getattr(cfg, "to_dict", None)):  # timm's PretrainedCfg dataclass
-        merged = {k: v for k, v in cfg.to_dict().items() if v is not None}
-    else:
-        raise InvalidArgumentError(f"pretrained_cfg must be a weight tag or a dict, got {type(cfg).__name__}")
-    if overlay is not None and not isinstance(overlay, Mapping):
-        raise InvalidArgumentError(f"pretrained_cfg_overlay must be a dict, got {type(overlay).__name__}")
-    merged.update(overlay or {})
-    unknown = sorted(set(merged) - set(_SOURCE_KEYS) - _RECORD_KEYS)
-    if unknown:
-        raise InvalidArgumentError(f"pretrained_cfg got unknown key(s) {unknown}")
+    if isinstance(cfg, str):
+        cfg = {"tag": cfg}
+    elif callable(getattr(cfg, "to_dict", None)) and not isinstance(cfg, Mapping):  # timm's PretrainedCfg dataclass
+        cfg = {k: v for k, v in cfg.to_dict().items() if v is not None}
+    keys = _RECORD_KEYS | set(_SOURCE_KEYS)
+    merged = {
+        **_timm_dict("pretrained_cfg", {} if cfg is None else cfg, keys, "a weight tag or a dict"),
+        **_timm_dict("pretrained_cfg_overlay", {} if overlay is None else overlay, keys),
+    }
     source = {k: merged[k] for k in _SOURCE_KEYS if merged.get(k) is not None}
     record = {k: v for k, v in merged.items() if k in _RECORD_KEYS and v is not None}
     if record.get("num_classes") == -1:
@@ -263,23 +265,25 @@ def _network_kwargs(info: Any, kwargs: dict[str, Any], zero_init_last: bool | No
     return kwargs
 
 
-def _set_norm_args(model: nn.Module, name: str, momentum: float | None, eps: float | None) -> None:
-    """timm's ``bn_momentum``/``bn_eps``: set on every BatchNorm layer of ``model``."""
-    if momentum is None and eps is None:
+def _at_most_one(name: str, value: float) -> None:
+    if value > 1:
+        raise InvalidArgumentError(f"{name} must be a number in (0, 1], got {shown(value)}")
+
+
+#: BatchNorm's momentum, the weight of each new batch in the running statistics: in (0, 1]
+Momentum = Annotated[Positive, _at_most_one]
+
+
+@checked
+def _set_norm_args(model: nn.Module, name: str, bn_momentum: Momentum | None, bn_eps: Positive | None) -> None:
+    """timm's ``bn_momentum``/``bn_eps`` (checked by their annotations): set on every BatchNorm layer of ``model``."""
+    if bn_momentum is None and bn_eps is None:
         return
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         raise InvalidArgumentError(f"{name} has no BatchNorm layer for bn_momentum/bn_eps")
-    for arg, value in (("bn_momentum", momentum), ("bn_eps", eps)):
-        if value is not None and (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not value > 0
-            or (arg == "bn_momentum" and value > 1)
-        ):
-            raise InvalidArgumentError(f"{arg} must be a number in (0, 1] for momentum, > 0 for eps; got {value!r}")
     for m in norms:
-        if momentum is not None:
-            m.momentum = float(momentum)
-        if eps is not None:
-            m.eps = float(eps)
+        if bn_momentum is not None:
+            m.momentum = float(bn_momentum)
+        if bn_eps is not None:
+            m.eps = float(bn_eps)

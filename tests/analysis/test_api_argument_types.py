@@ -43,8 +43,10 @@ def test_a_uint8_image_from_read_image_is_refused(lenet, tool):
     image = torch.randint(0, 256, (1, 32, 32), dtype=torch.uint8)
     with pytest.raises(InvalidArgumentError, match="image must be preprocessed floats .* got a torch.uint8 tensor"):
         tool(lenet, image)
-    with pytest.raises(InvalidArgumentError, match=r"image must be a \(C, H, W\) or \(N, C, H, W\) tensor"):
+    with pytest.raises(InvalidArgumentError, match=r"image must be a Tensor, got \[\["):  # the annotation's check
         tool(lenet, image.float().tolist())
+    with pytest.raises(InvalidArgumentError, match=r"image must be a \(C, H, W\) or \(N, C, H, W\) tensor"):
+        tool(lenet, image.float()[0])
     assert tool(lenet, image.float() / 255).shape == (32, 32)  # floats are taken as they are
 
 

@@ -71,7 +71,7 @@ def test_formats_are_parseable():
     assert len({line.count("|") for line in md}) == 1  # every row has every column
     table = format_comparison(rows, "table").splitlines()
     assert len(table) == 3 and "alexnet" in table[2]
-    with pytest.raises(InvalidArgumentError, match="format must be one of"):
+    with pytest.raises(InvalidArgumentError, match="format must be 'table', 'csv' or 'markdown', got 'xml'"):
         format_comparison(rows, "xml")
 
 

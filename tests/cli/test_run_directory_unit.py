@@ -82,8 +82,8 @@ def test_random_weights_carry_the_models_preprocessing_and_no_classes():
 @pytest.mark.parametrize(
     "argv, words",
     [
-        (["export", "--output", "x.pt2"], "give --model NAME, or --pretrained"),
-        (["export", "--pretrained", "--output", "x.pt2"], "give --model NAME, or --pretrained"),
+        (["export", "--output", "x.pt2"], "give the model (--model NAME) or a run's checkpoint (--pretrained PATH)"),
+        (["export", "--pretrained", "--output", "x.pt2"], "give the model (--model NAME) or a run's checkpoint"),
         (["export", "--model", "lenet5", "--pretrained", "--num-classes", "3", "--output", "x.pt2"], "--num-classes"),
     ],
 )

@@ -312,7 +312,8 @@ def test_cli_download_and_import(server, lenet_bytes, monkeypatch, capsys, tmp_p
     [
         (["info", "resnet5O"], "unknown weights"),
         (["list", "nothing*"], "no weights match"),
-        (["download"], "give the tags"),
+        (["download"], "one of the arguments TAG --all is required"),
+        (["download", "lenet5", "--all"], "not allowed with"),
         (["import", "resnet50.tv2_in1k", "/nonexistent.pth"], "does not exist"),
     ],
 )

@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError
+from ..models.arguments import checked
 from .features import stages_of
 from .saliency import _logits, target_classes
-from .trace import first_tensor, image_batch, trace, unknown_layers_message
+from .trace import first_tensor, image_batch, layer_named, trace
 
 __all__ = ["grad_cam", "default_cam_layer"]
 
@@ -38,6 +39,7 @@ def default_cam_layer(model: nn.Module, input_size: Sequence[int]) -> str:
     return spatial[-1]
 
 
+@checked
 def grad_cam(
     model: nn.Module,
     image: torch.Tensor,
@@ -57,10 +59,7 @@ def grad_cam(
     parameters' gradients are untouched.
     """
     x, single = image_batch(model, image, "grad_cam")
-    names = [n for n, _ in model.named_modules() if n]
     name = layer if layer is not None else default_cam_layer(model, tuple(x.shape[1:]))
-    if name not in names:
-        raise InvalidArgumentError(unknown_layers_message([name], names))
     captured: list[torch.Tensor] = []
 
     def keep(mod: nn.Module, inputs: Any, out: Any) -> Any:
@@ -71,7 +70,7 @@ def grad_cam(
         # the activations kept here
         return out.clone() if isinstance(out, torch.Tensor) else None
 
-    handle = model.get_submodule(name).register_forward_hook(keep)
+    handle = layer_named(model, name).register_forward_hook(keep)
     modes = {m: m.training for m in model.modules()}
     model.eval()
     try:

@@ -111,17 +111,23 @@ def features(
             if not known.issuperset(layers):
                 train_nodes, eval_nodes = get_graph_node_names(root)
                 known |= {n[len(prefix) :] for n in set(train_nodes) & set(eval_nodes)}
-            unknown = [n for n in layers if n not in known]
-            if unknown:
-                raise InvalidArgumentError(unknown_layers_message(unknown, module_names))
-            return create_feature_extractor(root, return_nodes={prefix + n: n for n in layers})
-        except InvalidArgumentError:
-            raise
         except fx_errors as e:  # try the features alone
             failure = failure or e
-        except ValueError:  # a layer the traced part does not run (the head, here)
+            continue
+        unknown = [n for n in layers if n not in known]
+        if unknown:
+            raise InvalidArgumentError(unknown_layers_message(unknown, module_names))
+        try:
+            return create_feature_extractor(root, return_nodes={prefix + n: n for n in layers})
+        except fx_errors as e:
+            failure = failure or e
+        except ValueError:  # a module the traced graph does not run: the head (forward_features alone) or, in
+            # the whole network, one that runs only in training, while an extractor runs each layer in both modes
             if root is model:
-                raise
+                raise InvalidArgumentError(
+                    f"not every one of {', '.join(map(repr, layers))} runs in both training and eval mode, "
+                    "as a feature extractor needs (GoogLeNet's auxiliary heads run only in training)"
+                ) from None
     raise InvalidArgumentError(
         f"torch.fx cannot trace {type(model).__name__}.forward ({failure}), so only layers run by "
         f"forward_features can be extracted; not all of {', '.join(layers)} are"

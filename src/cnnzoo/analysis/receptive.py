@@ -819,7 +819,7 @@ def receptive_field(
     E.g. ``receptive_field("vgg16", layer="features.30").size == (212, 212)``.
     """
     # the instrumented forward runs this module's mode: imported here, not at the top
-    from .trace import resolve_input_size, resolve_model, trace, unknown_layers_message
+    from .trace import layer_named, resolve_input_size, resolve_model, trace
 
     model = resolve_model(model_or_name)
     tr = trace(model, resolve_input_size(model, input_size))
@@ -827,9 +827,7 @@ def receptive_field(
         rf = tr.feature_field
         where = "the final feature map"
     else:
-        names = [n for n, _ in model.named_modules() if n]
-        if layer not in names:
-            raise InvalidArgumentError(unknown_layers_message([layer], names))
+        layer_named(model, layer)
         if layer not in tr.shapes:
             raise InvalidArgumentError(f"layer '{layer}' does not run in eval mode, so it has no output")
         rf, where = tr.fields[layer], f"'{layer}'"

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError
+from ..models.arguments import NonNegative, Whole, checked
 from .trace import first_tensor, image_batch
 
 __all__ = ["saliency", "target_classes"]
@@ -33,13 +34,14 @@ def target_classes(logits: torch.Tensor, target: int | Sequence[int] | torch.Ten
     return tgt
 
 
+@checked
 def saliency(
     model: nn.Module,
     image: torch.Tensor,
     target: int | Sequence[int] | torch.Tensor | None = None,
-    smoothgrad_samples: int = 0,
-    noise: float = 0.15,
-    blur: float = 0.0,
+    smoothgrad_samples: Whole = 0,
+    noise: NonNegative = 0.15,
+    blur: NonNegative = 0.0,
 ) -> torch.Tensor:
     """Gradient saliency: |d class score / d input|, maximum over the colour channels.
 
@@ -55,12 +57,6 @@ def saliency(
     et al. 2017, Sec. 2). The model's mode and its parameters' gradients are untouched.
     """
     x, single = image_batch(model, image, "saliency")
-    if isinstance(smoothgrad_samples, bool) or not isinstance(smoothgrad_samples, int) or smoothgrad_samples < 0:
-        raise InvalidArgumentError(f"smoothgrad_samples must be an integer >= 0, got {smoothgrad_samples!r}")
-    if not noise >= 0:
-        raise InvalidArgumentError(f"noise must be >= 0, got {noise!r}")
-    if not blur >= 0:
-        raise InvalidArgumentError(f"blur must be >= 0 (pixels), got {blur!r}")
     x = x.detach()
     was_training = {m: m.training for m in model.modules()}
     model.eval()

@@ -35,6 +35,7 @@ __all__ = [
     "Trace",
     "first_tensor",
     "trace",
+    "layer_named",
     "unknown_layers_message",
 ]
 
@@ -318,6 +319,14 @@ def _finish(tr: Trace, model: nn.Module, probe: Probe, counter: Any, out: Any) -
             ):
                 tr.feature_name, tr.feature_shape, tr.feature_field = r.name, r.shape, r.rf
                 break
+
+
+def layer_named(model: nn.Module, layer: str) -> nn.Module:
+    """The submodule of ``model`` named ``layer``; an unknown name is refused with the closest ones."""
+    names = [n for n, _ in model.named_modules() if n]
+    if layer not in names:
+        raise InvalidArgumentError(unknown_layers_message([layer], names))
+    return model.get_submodule(layer)
 
 
 def unknown_layers_message(unknown: Sequence[str], names: Sequence[str]) -> str:

@@ -20,18 +20,20 @@ import gc
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from ..analysis.flops import count_flops
 from ..device import auto_cpu_threads, autocast, resolve_device, resolve_precision, synchronize
-from ..errors import InvalidArgumentError
 from ..factory import create_model
-from ..limits import check_count, check_input_size
+from ..limits import check_input_size
+from ..models.arguments import Count, Whole, checked
 from ..models.base import googlenet_loss
-from ..models.registry import get_model_entry, list_models
+from ..models.registry import get_model_entry
+from .arguments import Options
 from .chart import published_top1
+from .compare import models_matching
 
 __all__ = ["benchmark", "matmul_peak"]
 
@@ -126,22 +128,23 @@ def matmul_peak(dev: torch.device, precision: str, size: int | None = None) -> d
     return {"peak_gflops_per_s": 2 * n**3 / best / 1e9, "peak_kind": f"{n}x{n} matmul, {precision}"}
 
 
+@checked
 def benchmark(
     models: str | Sequence[str] = "*",
     *,
     device: str = "auto",
-    batch_size: int | None = None,
-    precision: str = "fp32",
+    batch_size: Count | None = None,
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32",  # named: a benchmark says what it measured
     channels_last: bool = False,
     compile: bool = False,
     train: bool = False,
-    warmup: int = 2,
-    repeats: int = 10,
+    warmup: Whole = 2,
+    repeats: Count = 10,
     input_size: Sequence[int] | None = None,
     timing: bool = True,
-    threads: int | None = None,
+    threads: Count | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
-    model_args: dict[str, Any] | None = None,
+    model_args: Options | None = None,
 ) -> list[dict[str, Any]]:
     """Parameters, GFLOPs, throughput, latency and peak memory of registered models.
 
@@ -158,20 +161,11 @@ def benchmark(
     ``train_gflops_per_s``) and their fraction of ``peak_gflops_per_s``, a matmul in the
     same precision measured once in this call (:func:`matmul_peak`).
     """
-    names = list_models(list(models) if not isinstance(models, str) else models)
-    if not names:
-        raise InvalidArgumentError(f"no model matches {models!r} (cnnzoo list shows every model)")
-    check_count("warmup", warmup, low=0)
-    check_count("repeats", repeats)
+    names = models_matching(models)
     dev = resolve_device(device)
     if batch_size is None:
         batch_size = 64 if dev.type == "cuda" else 8
-    check_count("batch_size", batch_size)
-    if precision == "auto":
-        raise InvalidArgumentError("precision must be fp32, bf16 or fp16 (a benchmark names it), got 'auto'")
-    precision = resolve_precision(precision, dev)  # reject a bad precision before building anything
-    if threads is not None:
-        check_count("threads", threads)
+    resolved = resolve_precision(precision, dev)  # one the device cannot run is refused before building anything
     if input_size is not None:
         check_input_size(input_size)
     threads_before = torch.get_num_threads()
@@ -182,7 +176,7 @@ def benchmark(
             names,
             dev,
             batch_size,
-            precision,
+            resolved,
             channels_last,
             compile,
             train,

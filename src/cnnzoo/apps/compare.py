@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import csv
 import io
+import typing
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from ..analysis.summary import summary
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, shown
+from ..models.arguments import checked
 from ..models.factory import create_model, split_model_name
 from ..models.registry import get_model_entry, list_models
+from .arguments import Options
 
-__all__ = ["compare", "COMPARE_COLUMNS", "format_comparison", "FORMATS"]
+__all__ = ["compare", "COMPARE_COLUMNS", "format_comparison", "FORMATS", "models_matching"]
 
 #: (key, heading, format) of each column, in order; ``None`` values print as "-"
 COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -34,7 +37,17 @@ COMPARE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("tag", "weights", "{}"),
     ("input", "input", "{}"),
 )
-FORMATS = ("table", "csv", "markdown")
+#: the layouts of format_comparison
+Format = Literal["table", "csv", "markdown"]
+FORMATS: tuple[str, ...] = typing.get_args(Format)
+
+
+def models_matching(pattern: str | Sequence[str]) -> list[str]:
+    """The registered models a wildcard (or any of a list of them) matches; none is an InvalidArgumentError."""
+    names = list_models(pattern if isinstance(pattern, str) else list(pattern))
+    if not names:
+        raise InvalidArgumentError(f"no model matches {shown(pattern)} (cnnzoo list shows every model)")
+    return names
 
 
 def _expand(models: Sequence[str]) -> list[str]:
@@ -42,10 +55,7 @@ def _expand(models: Sequence[str]) -> list[str]:
     out: list[str] = []
     for name in models:  # a name that is no string or empty is refused by split_model_name, in compare()
         if isinstance(name, str) and any(c in name for c in "*?["):
-            matched = list_models(name)
-            if not matched:
-                raise InvalidArgumentError(f"no model matches '{name}' (cnnzoo list shows every model)")
-            out += matched
+            out += models_matching(name)
         else:
             out.append(name)
     return out
@@ -115,10 +125,9 @@ def compare(
     return rows
 
 
-def format_comparison(rows: Sequence[dict[str, Any]], format: str = "table") -> str:
+@checked
+def format_comparison(rows: Sequence[Options], format: Format = "table") -> str:
     """The rows of :func:`compare` as an aligned text table, CSV or a Markdown table."""
-    if format not in FORMATS:
-        raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     heads = [h for _, h, _ in COMPARE_COLUMNS]
     cells = [["-" if r.get(k) is None else f.format(r[k]) for k, _, f in COMPARE_COLUMNS] for r in rows]
     if format == "csv":  # raw numbers, not rounded: a spreadsheet does its own formatting

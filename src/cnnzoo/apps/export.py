@@ -23,21 +23,26 @@ import io
 import json
 import os
 import shutil
+import typing
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
 
 from ..analysis.trace import classifier, resolve_input_size
 from ..atomic import atomic_path, output_file
-from ..errors import ExportError, InvalidArgumentError, MissingDependencyError
+from ..errors import ExportError, MissingDependencyError
+from ..models.arguments import checked
+from .arguments import PathArg
 
 __all__ = ["FORMATS", "export", "format_for", "export_metadata", "PREPROCESSING_KEYS"]
 
-FORMATS = ("export", "onnx", "torchscript")
+#: the export formats: torch.export, ONNX, TorchScript
+Format = Literal["export", "onnx", "torchscript"]
+FORMATS: tuple[str, ...] = typing.get_args(Format)
 _SUFFIXES = {
     ".pt2": "export",
     ".onnx": "onnx",
@@ -74,13 +79,12 @@ def export_metadata(model: nn.Module) -> dict[str, str]:
     return meta
 
 
-def format_for(output: str | os.PathLike[str], format: str | None = None) -> str:
+@checked
+def format_for(output: PathArg, format: Format | None = None) -> str:
     """The export format: ``format`` if given, else the output's suffix (``.pt2``, ``.onnx``,
     ``.pt``), else ``export``."""
     if format is None:
         return _SUFFIXES.get(Path(output).suffix.lower(), "export")
-    if format not in FORMATS:
-        raise InvalidArgumentError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     return format
 
 
@@ -97,10 +101,11 @@ def _dynamic_batch() -> dict[str, dict[int, Any]]:
     return {"x": {0: torch.export.Dim("batch", min=1, max=65536)}}
 
 
+@checked
 def export(
     model: nn.Module,
-    output: str | os.PathLike[str],
-    format: str | None = None,
+    output: PathArg,
+    format: Format | None = None,
     *,
     input_size: Sequence[int] | None = None,
     opset: int | None = None,

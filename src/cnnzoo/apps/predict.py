@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -24,10 +24,13 @@ from ..analysis.saliency import saliency
 from ..atomic import atomic_write, output_file
 from ..data.decode import check_resized, read_image
 from ..errors import DataError, InvalidArgumentError, WeightsError
-from ..limits import check_count, check_input_size
+from ..limits import check_input_size
+from ..models.arguments import Count, NonNegative, Whole, checked
 from ..reading import walk_files
-from ..weights.checkpoint import check_joins, checked
+from ..weights.checkpoint import check_joins
+from ..weights.checkpoint import checked as checked_run
 from ..weights.files import read_weights_file
+from .arguments import PathArg
 
 __all__ = [
     "preprocess",
@@ -115,7 +118,8 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLi
     return out
 
 
-def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk: int = 5) -> list[dict[str, Any]]:
+@checked
+def predict(model: nn.Module, images: Sequence[PathArg], *, topk: Count = 5) -> list[dict[str, Any]]:
     """Top-k classes and probabilities for image files, with the weights' own preprocessing.
 
     ``model`` comes from ``cnnzoo.create_model(name, pretrained=...)``: its
@@ -124,7 +128,6 @@ def predict(model: nn.Module, images: Sequence[str | os.PathLike[str]], *, topk:
     ``{"image", "top": [{"index", "label", "prob"}, ...]}`` per file.
     """
     cfg = _cfg(model)
-    check_count("topk", topk)
     if not images:
         raise InvalidArgumentError("give at least one image file")
     images = image_files(images)
@@ -242,15 +245,16 @@ def _caption(model: nn.Module, logits: torch.Tensor, target: int | None) -> tupl
     return text, meta
 
 
+@checked
 def explanation_figure(
     model: nn.Module,
-    image: str | os.PathLike[str],
-    method: str = "cam",
+    image: PathArg,
+    method: Literal["cam", "saliency"] = "cam",
     *,
     target: int | None = None,
     layer: str | None = None,
-    smoothgrad_samples: int = 16,
-    blur: float = 1.0,
+    smoothgrad_samples: Whole = 16,
+    blur: NonNegative = 1.0,
 ) -> Any:
     """A slide-ready matplotlib figure: the original image, and the map drawn on it with a colour bar.
 
@@ -267,8 +271,6 @@ def explanation_figure(
     """
     from .chart import _figure_class
 
-    if method not in ("cam", "saliency"):
-        raise InvalidArgumentError(f"method must be 'cam' or 'saliency', got {method!r}")
     Figure = _figure_class()
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
@@ -361,14 +363,15 @@ def _save_figure(fig: Any, output: str | os.PathLike[str]) -> Path:
     return atomic_write(output_file(output), small.getvalue())
 
 
+@checked
 def saliency_overlay(
     model: nn.Module,
-    image: str | os.PathLike[str],
-    output: str | os.PathLike[str],
+    image: PathArg,
+    output: PathArg,
     *,
     target: int | None = None,
-    smoothgrad_samples: int = 16,
-    blur: float = 1.0,
+    smoothgrad_samples: Whole = 16,
+    blur: NonNegative = 1.0,
 ) -> Path:
     """Write a PNG: the original image beside it with its gradient saliency drawn on it.
 
@@ -381,10 +384,11 @@ def saliency_overlay(
     return _save_figure(fig, output)
 
 
+@checked
 def cam_overlay(
     model: nn.Module,
-    image: str | os.PathLike[str],
-    output: str | os.PathLike[str],
+    image: PathArg,
+    output: PathArg,
     *,
     target: int | None = None,
     layer: str | None = None,
@@ -416,7 +420,7 @@ def load_model(
     text = None if pretrained is True or pretrained is None else os.fspath(pretrained)
     is_file = text is not None and (os.path.exists(text) or text.endswith((".pth", ".pt", ".safetensors", ".bin")))
     # a cnnzoo run's checkpoint is checked as every reader of one checks it; other weights go to create_model
-    run = checked(read_weights_file(text), text) if text is not None and os.path.isfile(text) else None
+    run = checked_run(read_weights_file(text), text) if text is not None and os.path.isfile(text) else None
     if run is not None:
         check_joins(run, text, model=model, num_classes=args.get("num_classes"), in_chans=args.get("in_chans"))
         model = model or run["model_name"]

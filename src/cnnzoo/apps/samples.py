@@ -7,7 +7,6 @@ download: the digits ship inside scikit-learn.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,8 @@ import torch
 from ..atomic import atomic_write
 from ..data.decode import read_image_bytes
 from ..errors import InvalidArgumentError
-from ..limits import check_count
+from ..models.arguments import Count, checked
+from .arguments import PathArg
 
 __all__ = ["write_samples"]
 
@@ -72,8 +72,9 @@ def _folder_samples(root: Path, split: str, n: int, out: Path) -> list[Path]:
     return written
 
 
+@checked
 def write_samples(
-    output: str | os.PathLike[str], data: str = "digits", n: int = 20, *, split: str = "val", image_size: int = 32
+    output: PathArg, data: str = "digits", n: Count = 20, *, split: str = "val", image_size: int = 32
 ) -> list[Path]:
     """Write ``n`` images of a data set into ``output``, taken in turn from each class.
 
@@ -86,13 +87,10 @@ def write_samples(
     """
     from ..data import cifar_dataset, digits_dataset, mnist_dataset, parse_data_spec
     from ..data.stats import DIGITS_MEAN, DIGITS_STD
+    from ..training.outputs import prepare_output_dir
 
-    check_count("n", n)
     spec = parse_data_spec(data)
-    out = Path(output)
-    if out.exists() and not out.is_dir():
-        raise InvalidArgumentError(f"output {out} is a file, not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(output, "samples")  # a file, a file as a parent or no permission: one line
     if spec.kind == "digits":
         ds = digits_dataset(split, image_size, 1)
         return _tensor_samples(ds, ds.classes, n, out, (DIGITS_MEAN[0], DIGITS_STD[0]), "digit")
