@@ -87,10 +87,13 @@ def write_samples(
     """
     from ..data import cifar_dataset, digits_dataset, mnist_dataset, parse_data_spec
     from ..data.stats import DIGITS_MEAN, DIGITS_STD
-    from ..training.outputs import prepare_output_dir
+    from ..training.outputs import output_refused, prepare_output_dir
 
     spec = parse_data_spec(data)
-    out = prepare_output_dir(output, "samples")  # a file, a file as a parent or no permission: one line
+    try:
+        out = prepare_output_dir(output, "samples")
+    except OSError as e:  # a file, a file as a parent or no permission: one line, as a run's output
+        raise output_refused(e, output) from None
     if spec.kind == "digits":
         ds = digits_dataset(split, image_size, 1)
         return _tensor_samples(ds, ds.classes, n, out, (DIGITS_MEAN[0], DIGITS_STD[0]), "digit")
