@@ -101,12 +101,11 @@ class WeightsFile:
         """The file's content (see the module docstring), tensors memory-mapped where the format allows."""
         if self.is_safetensors:
             return _parse_safetensors(self._mappable, self.path)
-        if not self.is_zip:  # torch's legacy format (a pickle) cannot be mapped: it is parsed from the stream
-            with self._stream() as f:
-                return _torch_load(f, self.path, self.what)
+        # torch's legacy format (a pickle, not a zip) cannot be mapped: it is parsed from the stream
         with self._stream() as f:
-            _check_zip(f, self.path)
-        return _torch_load(self._mappable, self.path, self.what, mmap=True)
+            if not self.is_zip:
+                return _torch_load(f, self.path, self.what)
+            return _torch_load(self._mappable, self.path, self.what, mmap=True, archive=f)
 
 
 @contextlib.contextmanager
@@ -135,18 +134,26 @@ def parse(data: bytes, path: str | os.PathLike[str]) -> Any:
     """Load the bytes of a torch or safetensors file (``path`` names it in messages)."""
     if is_safetensors(data):
         return _parse_safetensors(data, path)
-    if data[:4] == _ZIP_MAGIC:
-        _check_zip(io.BytesIO(data), path)
-    return _torch_load(io.BytesIO(data), path)
+    return _torch_load(io.BytesIO(data), path, archive=io.BytesIO(data) if data[:4] == _ZIP_MAGIC else None)
 
 
-def _torch_load(source: Any, path: str | os.PathLike[str], what: str = "weights file", mmap: bool = False) -> Any:
+def _torch_load(
+    source: Any,
+    path: str | os.PathLike[str],
+    what: str = "weights file",
+    mmap: bool = False,
+    archive: IO[bytes] | None = None,
+) -> Any:
+    """torch.load of a file (weights only, on the CPU), its zip ``archive`` (torch.save's format) checked first;
+    whatever fails is one :class:`CheckpointError`, or an :class:`UnsafeCheckpointError`."""
     try:
+        if archive is not None:
+            _check_zip(archive)
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
             return torch.load(source, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as e:  # noqa: BLE001 - a damaged file fails as RuntimeError, EOFError, OSError ..., a text or
-        # other file read as a legacy pickle any which way (KeyError ...); torch's weights-only unpickler names
-        # what it refused after a generic preamble
+    except Exception as e:  # noqa: BLE001 - a damaged file fails as zipfile's BadZipFile (a failed CRC-32 too),
+        # RuntimeError, EOFError, OSError, zlib and struct errors ..., a text or other file read as a legacy pickle any
+        # which way (KeyError ...); torch's weights-only unpickler names what it refused after a generic preamble
         why = next((ln.strip() for ln in str(e).splitlines() if "GLOBAL" in ln or "Unsupported" in ln), _first_line(e))
         if isinstance(e, pickle.UnpicklingError) and "GLOBAL" in why:
             raise UnsafeCheckpointError(
@@ -161,20 +168,15 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0][:200]}" if str(e) else type(e).__name__
 
 
-def _check_zip(source: IO[bytes], path: str | os.PathLike[str]) -> None:
+def _check_zip(source: IO[bytes]) -> None:
     """Verify every member's CRC-32 (torch.load does not), streamed: a flipped bit is refused.
 
     zipfile checks a member's CRC-32 when it has read the member to its end."""
-    try:
-        with zipfile.ZipFile(source) as archive:
-            for member in archive.infolist():
-                with archive.open(member) as f:
-                    while f.read(1 << 24):
-                        pass
-    except Exception as e:  # noqa: BLE001 - zipfile's BadZipFile (a failed CRC-32 too), EOFError, zlib and struct errors
-        raise CheckpointError(
-            f"'{path}' is corrupt or truncated ({_first_line(e)}); it was not loaded: download or copy it again"
-        ) from None
+    with zipfile.ZipFile(source) as archive:
+        for member in archive.infolist():
+            with archive.open(member) as f:
+                while f.read(1 << 24):
+                    pass
 
 
 def safetensors_torch(why: str) -> Any:

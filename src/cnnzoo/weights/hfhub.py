@@ -19,10 +19,12 @@ import contextvars
 import json
 import math
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-from ..errors import OfflineError, WeightsDownloadError, WeightsError, shown
+from ..errors import CnnzooError, InvalidArgumentError, OfflineError, WeightsDownloadError, WeightsError, shown
 from ..limits import LIMITS, check_input_size, conform, nesting
 from ..reading import MAX_TEXT_BYTES, read_bytes
 from .optional import optional_module
@@ -33,6 +35,8 @@ __all__ = [
     "available",
     "local_checkpoint",
     "parse_revision",
+    "repo_id",
+    "check_repo_id",
     "CNNZOO_PREFIX",
     "hub_cache_dir",
     "hub_global_pool",
@@ -159,14 +163,31 @@ def parse_ref(text: str) -> str | None:
 
 
 def _repo(text: str) -> str:
-    """The ``ORG/NAME`` of ``hf-hub:ORG/NAME[@REV]`` (a :class:`WeightsError` for anything else)."""
-    repo = text.removeprefix(PREFIX).partition("@")[0]
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise WeightsError(
-            f"'{text}' is not a Hugging Face Hub reference; write {PREFIX}ORG/NAME, "
-            f"e.g. {PREFIX}timm/resnetv2_50.a1h_in1k"
+    # the ORG/NAME of hf-hub:ORG/NAME[@REV] (a WeightsError for anything else)
+    return repo_id(text, PREFIX)
+
+
+#: a Hub repository id as huggingface_hub accepts one: ORG/NAME of letters, digits, "-", "_" and "."
+_REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def repo_id(text: Any, prefix: str = "", error: type[CnnzooError] = WeightsError, name: str = "") -> str:
+    """The ``ORG/NAME`` of ``text``: the one parser of Hub repository ids, for ``prefix`` ``"hf-hub:"`` of a
+    reference ``hf-hub:ORG/NAME[@REV]``, else of a bare ``ORG/NAME``; anything else is an ``error`` (``name``
+    says whose value it is)."""
+    repo = text.removeprefix(prefix).partition("@")[0] if prefix and isinstance(text, str) else text
+    if not (isinstance(repo, str) and _REPO_ID.fullmatch(repo)):
+        raise error(
+            f"{name}{shown(text)} is not a Hugging Face Hub reference; write {prefix}ORG/NAME, "
+            f"e.g. {prefix}timm/resnetv2_50.a1h_in1k"
         )
     return repo
+
+
+def check_repo_id(name: str, value: Any) -> None:
+    """The check of an ``ORG/NAME`` argument (``Annotated[str, check_repo_id]``, as
+    :func:`cnnzoo.models.arguments.checked` calls it): :func:`repo_id`, an :class:`InvalidArgumentError`."""
+    repo_id(value, error=InvalidArgumentError, name=f"{name} ")
 
 
 def parse_revision(text: str) -> str | None:
@@ -199,6 +220,8 @@ _PRETRAINED_CFG_FIELDS: dict[str, tuple[Any, str]] = {
     "tag": (str, "a JSON string"),
     "license": (str, "a JSON string"),
 }
+#: a checkpoint in the Hub layout: its weights file and its config.json (checked; {} without one)
+CheckpointFiles = tuple[Path, dict[str, Any]]
 #: how deep a config.json may nest (timm's: pretrained_cfg -> input_size, 2)
 _CONFIG_DEPTH = 8
 
@@ -245,32 +268,41 @@ def _read_config(path: Path | None, ref: str) -> dict[str, Any]:
     return cast(dict[str, Any], loaded)
 
 
-def local_checkpoint(ref: str) -> tuple[Path, dict[str, Any]]:
+def _checkpoint(
+    ref: str, find: Callable[[str], Path | None], where: str, missing: type[WeightsError]
+) -> CheckpointFiles:
+    """(weights file, config.json) of a checkpoint in the Hub layout, each file found by ``find`` (None: not
+    there); without a weights file, ``missing`` saying ``where`` it was looked for."""
+    path = next((p for name in WEIGHT_FILES if (p := find(name))), None)
+    if path is None:
+        raise missing(f"no weights file ({', '.join(WEIGHT_FILES)}) of {ref} {where}")
+    return path, _read_config(find("config.json"), ref)
+
+
+def local_checkpoint(ref: str) -> CheckpointFiles:
     """(weights file, config.json) of a ``local-dir:DIR`` folder in the Hub layout."""
     folder = Path(ref[len(LOCAL_PREFIX) :]).expanduser()
-    path = next((folder / name for name in WEIGHT_FILES if (folder / name).is_file()), None)
-    if path is None:
-        raise WeightsError(f"'{ref}': no folder {folder}, or no weights file ({', '.join(WEIGHT_FILES)}) in it")
-    config = folder / "config.json"
-    return path, _read_config(config if config.is_file() else None, ref)
+    return _checkpoint(
+        ref,
+        lambda name: folder / name if (folder / name).is_file() else None,
+        f"(no folder {folder}, or none in it)",
+        WeightsError,
+    )
 
 
-def hub_checkpoint(repo_id: str, revision: str | None = None) -> tuple[Path, dict[str, Any]]:
+def hub_checkpoint(repo_id: str, revision: str | None = None) -> CheckpointFiles:
     """(weights file, the repository's config.json) of a timm checkpoint on the Hub, at ``revision``."""
     download = not offline()  # the first hub_file says if huggingface_hub is missing
-    path = next(
-        (p for name in WEIGHT_FILES if (p := hub_file(repo_id, name, download=download, revision=revision))), None
+    where = "in the Hugging Face cache (offline)" if not download else "on the Hub"
+    return _checkpoint(
+        f"{PREFIX}{repo_id}",
+        lambda name: hub_file(repo_id, name, download=download, revision=revision),
+        f"{where}; cache: {hub_cache_dir()}",
+        OfflineError,
     )
-    if path is None:
-        where = "in the Hugging Face cache (offline)" if not download else "on the Hub"
-        raise OfflineError(
-            f"no weights file ({', '.join(WEIGHT_FILES)}) of {PREFIX}{repo_id} {where}; cache: {hub_cache_dir()}"
-        )
-    config_path = hub_file(repo_id, "config.json", download=download, revision=revision)
-    return path, _read_config(config_path, f"{PREFIX}{repo_id}")
 
 
-def checkpoint_of(ref: str) -> tuple[Path, dict[str, Any]]:
+def checkpoint_of(ref: str) -> CheckpointFiles:
     """(weights file, config.json) of ``hf-hub:ORG/NAME[@REV]`` or ``local-dir:DIR``."""
     if ref.startswith(LOCAL_PREFIX):
         return local_checkpoint(ref)

@@ -18,16 +18,17 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import nn
 
 from ..atomic import atomic_write
 from ..errors import InvalidArgumentError
+from ..models.arguments import checked
 from ..models.registry import get_model_entry, is_model
 from .files import safetensors_torch
-from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES, hub_library
+from .hfhub import CNNZOO_PREFIX, TIMM_ARCHITECTURES, check_repo_id, hub_library
 
 __all__ = ["save_pretrained", "push_to_hub", "timm_architecture", "hub_config"]
 
@@ -188,9 +189,10 @@ def save_pretrained(model: nn.Module, directory: str | os.PathLike[str]) -> Path
     return folder
 
 
+@checked
 def push_to_hub(
     model: nn.Module,
-    repo_id: str,
+    repo_id: Annotated[str, check_repo_id],
     *,
     revision: str | None = None,
     private: bool | None = None,
@@ -204,8 +206,6 @@ def push_to_hub(
     commit's URL. Read it back with ``cnnzoo.create_model("hf-hub:ORG/NAME@REVISION")`` or, where the
     card says ``library_name: timm``, ``timm.create_model("hf-hub:ORG/NAME", pretrained=True)``.
     """
-    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise InvalidArgumentError(f"repo_id must be 'ORG/NAME', got {repo_id!r}")
     api = hub_library("push_to_hub").HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="cnnzoo-hub-") as folder:
         save_pretrained(model, folder)  # before anything is created on the Hub: a model that cannot be saved is refused

@@ -27,12 +27,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ..errors import IncompatibleWeightsError, InvalidArgumentError, WeightsError, shown
+from ..models.arguments import checked as checked_arguments
 from ..models.base import classifier_names, first_conv_name
 from ..models.registry import get_model_entry, is_model, list_models
 from ..preprocessing import DEFAULT_CROP_PCT, IMAGENET_MEAN, IMAGENET_STD, eval_preprocessing
@@ -205,7 +206,10 @@ def _identify(digest: str, model_name: str) -> WeightsEntry | None:
 Probe = Callable[[], "tuple[str | None, tuple[str, ...]]"]
 
 
-def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | None = None) -> ResolvedWeights:
+@checked_arguments
+def resolve(
+    model_name: str, tag: str | None, pretrained: Literal[True] | str | os.PathLike[str], probe: Probe | None = None
+) -> ResolvedWeights:
     """Find and read the weights ``create_model`` asked for.
 
     ``pretrained`` is ``True`` (``tag`` or the default tag), a tag (``"tv2_in1k"`` or
@@ -214,30 +218,22 @@ def resolve(model_name: str, tag: str | None, pretrained: Any, probe: Probe | No
     file, ``probe`` names the model's first convolution and classifiers, so that the file's
     input channels and classes are read from it.
     """
-    if pretrained is True:
-        return _from_entry(entry_for(model_name, tag))
-    if not isinstance(pretrained, (str, os.PathLike)):
-        raise InvalidArgumentError(f"pretrained must be True, False, a weight tag or a file path, got {pretrained!r}")
-    text = os.fspath(pretrained)
-    hub = hfhub.parse_ref(text) is not None or text.startswith(hfhub.LOCAL_PREFIX)
-    # whatever is at a path is the file meant: the one reader says what is wrong with it
-    if tag is not None and (hub or os.path.lexists(text)):
-        what = "a Hub checkpoint" if hub else "a file"
+    text = "" if pretrained is True else os.fspath(pretrained)
+    named = None if pretrained is True else text.removeprefix(f"{model_name}.")  # the tag pretrained names, if one
+    if tag is not None and named not in (None, tag):  # a tag names the weights, and pretrained other ones
         raise InvalidArgumentError(
-            f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' {what}; give one"
+            f"'{model_name}.{tag}' names catalogued weights and pretrained='{text}' others; give one"
         )
-    if hub:
+    if pretrained is True or tag is not None:
+        return _from_entry(entry_for(model_name, tag))
+    if hfhub.parse_ref(text) is not None or text.startswith(hfhub.LOCAL_PREFIX):
         return _from_hub(model_name, text, probe)
-    if os.path.lexists(text):
+    if os.path.lexists(text):  # whatever is at a path is the file meant: the one reader says what is wrong with it
         return _from_file(model_name, Path(text), probe)
-    if text.startswith(model_name + "."):
-        text = text[len(model_name) + 1 :]
-    if f"{model_name}.{text}" in CATALOGUE and tag in (None, text):
-        return _from_entry(CATALOGUE[f"{model_name}.{text}"])
+    if f"{model_name}.{named}" in CATALOGUE:
+        return _from_entry(CATALOGUE[f"{model_name}.{named}"])
     tags = ", ".join(list_tags(model_name)) or "none catalogued"
-    raise WeightsError(
-        f"no weights file at '{os.fspath(pretrained)}', and it is not a weight tag of {model_name} (tags: {tags})"
-    )
+    raise WeightsError(f"no weights file at '{text}', and it is not a weight tag of {model_name} (tags: {tags})")
 
 
 def _from_entry(entry: WeightsEntry) -> ResolvedWeights:
