@@ -20,7 +20,8 @@ from typing import Any, NamedTuple, Protocol
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import DataError
+from ..errors import DataError, shown
+from ..models.arguments import checked
 
 __all__ = [
     "DeviceTransform",
@@ -52,9 +53,8 @@ class ToDevice:
 
     def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-            what = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
             raise DataError(
-                f"the loader gives {what} images, not float model inputs; give it a device_transform "
+                f"the loader gives {shown(images)} as images, not float model inputs; give it a device_transform "
                 "(loader.device_transform = cnnzoo.data.Normalize(mean, std) for uint8 images) "
                 "or normalise them in the loader"
             )
@@ -81,8 +81,7 @@ class Normalize:
 
     def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-            what = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
-            raise DataError(f"Normalize takes uint8 images, got {what}")
+            raise DataError(f"Normalize takes uint8 images, got {shown(images)}")
         return self.normalise(_to(images, device, channels_last))
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,11 +142,8 @@ class DecodeImages:
     ) -> None:
         self.transform, self.normalize, self.in_chans = transform, Normalize(mean, std), in_chans
 
-    def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-        if not isinstance(images, EncodedBatch):
-            raise DataError(
-                f"DecodeImages takes an EncodedBatch (a loader with collate_encoded), got {type(images).__name__}"
-            )
+    @checked  # once per batch, a fraction of a millisecond beside the batch's decoding
+    def __call__(self, images: EncodedBatch, device: torch.device, channels_last: bool = False) -> torch.Tensor:
         decoded = self.decode(images.data, device)
         out = []
         with torch.random.fork_rng(devices=[]):  # v2 transforms draw their parameters on the CPU stream
