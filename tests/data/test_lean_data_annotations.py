@@ -44,3 +44,14 @@ def test_decode_is_cpu_or_gpu_for_image_folders_in_one_check(tmp_path, spec, dec
     spec = str(root) if spec == "imgs" else spec
     with pytest.raises(DataError, match=r"--decode is cpu, or gpu for the JPEG files of image folders"):
         data.build_data(spec, image_size=8, in_chans=3, batch_size=2, workers=0, device=CPU, decode=decode)
+
+
+@pytest.mark.parametrize("channels", [2, 4, 0, "3", 3.0, True])
+def test_decode_image_and_read_image_take_1_or_3_channels(tmp_path, channels):
+    png = data.encode_png(torch.zeros(3, 4, 4, dtype=torch.uint8))
+    (tmp_path / "a.png").write_bytes(png)
+    with pytest.raises(InvalidArgumentError, match="decode_image: channels must be 1 or 3, got"):
+        data.decode_image(png, channels)
+    with pytest.raises(InvalidArgumentError, match="decode_image: channels must be 1 or 3, got"):
+        data.read_image(tmp_path / "a.png", channels)
+    assert data.decode_image(png, 1).shape == (1, 4, 4) and data.read_image(tmp_path / "a.png").shape == (3, 4, 4)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import torch
 from torch.utils.data import DataLoader
@@ -160,7 +160,7 @@ class DecodeImages:
 
         from .decode import decode_image
 
-        channels = 1 if self.in_chans == 1 else 3
+        channels: Literal[1, 3] = 1 if self.in_chans == 1 else 3
         mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
         out: list[torch.Tensor | None] = [None] * len(data)
         jpegs = [i for i, d in enumerate(data) if _is_jpeg(d)]

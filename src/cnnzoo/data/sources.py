@@ -324,7 +324,7 @@ def _read(path: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
 
 
-def _decode(path: str, channels: int) -> torch.Tensor:
+def _decode(path: str, channels: Literal[1, 3]) -> torch.Tensor:
     try:
         return read_image(path, channels)
     except DataError as e:
@@ -397,7 +397,7 @@ def imagefolder_dataset(
             return classes, {c: i for i, c in enumerate(classes)}
 
     folder = Path(root) / split
-    channels = 1 if in_chans == 1 else 3
+    channels: Literal[1, 3] = 1 if in_chans == 1 else 3
     loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, channels=channels)
     ds = _ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
     ds.skipped = []
