@@ -27,7 +27,7 @@ from cnnzoo.errors import DataError, InvalidArgumentError
 
 def test_missing_data_directory(capsys, tmp_path):
     line = cli_error(capsys, ["train", "--data", str(tmp_path / "nowhere"), *QUICK])
-    assert "neither a data kind nor a directory" in line
+    assert "is not a directory" in line
     line = cli_error(capsys, ["train", "--data", f"cifar10:{tmp_path / 'nowhere'}", *QUICK])
     assert "is not a directory" in line
     with pytest.raises(DataError):

@@ -63,16 +63,12 @@ def parse_data_spec(spec: str) -> DataSpec:
         if not rest.isdecimal() or len(rest) > 12 or int(rest) < 1:  # isdigit() passes "²", which int() refuses
             raise DataError(f"synthetic:N needs a positive number of images, at most 10^12, got {shown(rest)}")
         return DataSpec("synthetic", samples=int(rest))
-    if sep and named == kind:  # KIND:DIR
-        root = Path(rest).expanduser()
-        if not root.is_dir():
-            raise DataError(f"--data {spec}: {root} is not a directory")
-        return DataSpec(kind, root)
-    root = Path(spec).expanduser()
+    folder = rest if sep and named == kind else spec  # KIND:DIR, or an image folder DIR
+    root = Path(folder).expanduser()
     if spec and root.is_dir():  # no text is no folder, though Path("") is the current one
-        return DataSpec("imagefolder", root)
+        return DataSpec(kind, root)
     raise DataError(
-        f"--data {spec!r} is neither a data kind nor a directory; use digits, mnist:DIR, "
+        f"--data {spec!r}: {shown(folder)} is not a directory; use digits, mnist:DIR, "
         "cifar10:DIR, cifar100:DIR, an image folder DIR (with train/ and val/) or synthetic"
     )
 
