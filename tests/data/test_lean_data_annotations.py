@@ -25,7 +25,7 @@ def test_decode_images_takes_only_an_encoded_batch():
 def test_device_transforms_quote_what_they_got_on_one_line():
     with pytest.raises(DataError, match=r"the loader gives a uint8 tensor of shape \(1, 3, 2, 2\) as images"):
         data.ToDevice()(torch.zeros(1, 3, 2, 2, dtype=torch.uint8), CPU)
-    with pytest.raises(DataError, match=r"Normalize takes uint8 images, got \[1, 2\]"):
+    with pytest.raises(DataError, match=r"Normalize takes uint8 images .*, got \[1, 2\]"):
         data.Normalize((0.5,), (0.5,))([1, 2], CPU)
 
 
@@ -55,3 +55,13 @@ def test_decode_image_and_read_image_take_1_or_3_channels(tmp_path, channels):
     with pytest.raises(InvalidArgumentError, match="decode_image: channels must be 1 or 3, got"):
         data.read_image(tmp_path / "a.png", channels)
     assert data.decode_image(png, 1).shape == (1, 4, 4) and data.read_image(tmp_path / "a.png").shape == (3, 4, 4)
+
+
+@pytest.mark.parametrize("shape", [(3,), (2, 2), (1, 1, 2, 2), (2, 4, 5, 5)])
+def test_normalize_checks_a_batch_once_for_type_and_channels(shape):
+    t = data.Normalize((0.5,) * 3, (0.5,) * 3)
+    with pytest.raises(DataError, match=r"uint8 images N x C x H x W with C = its 3 normalisation statistics"):
+        t(torch.zeros(shape, dtype=torch.uint8), CPU)
+    with pytest.raises(DataError, match=r"3 normalisation statistics, got a uint8 tensor of shape"):
+        t.normalise(torch.zeros(shape, dtype=torch.uint8))
+    assert t(torch.zeros(2, 3, 5, 5, dtype=torch.uint8), CPU, True).is_contiguous(memory_format=torch.channels_last)

@@ -80,14 +80,17 @@ class Normalize:
         return f"Normalize(mean={self.mean}, std={self.std})"
 
     def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-            raise DataError(f"Normalize takes uint8 images, got {shown(images)}")
-        return self.normalise(_to(images, device, channels_last))
+        return self.normalise(images, device, channels_last)
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """A uint8 batch (N x C x H x W) as normalised float32 on its own device, memory format kept."""
-        if x.shape[-3] != len(self.mean):
-            raise DataError(f"{x.shape[-3]}-channel images, but {len(self.mean)} normalisation statistics")
+    def normalise(self, x: Any, device: torch.device | None = None, channels_last: bool = False) -> torch.Tensor:
+        """A uint8 batch (N x C x H x W) as normalised float32 on ``device`` (default: its own), in NHWC
+        with ``channels_last`` (else in its own memory format)."""
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.shape[-3:-2] != (len(self.mean),):
+            raise DataError(
+                f"Normalize takes uint8 images N x C x H x W with C = its {len(self.mean)} normalisation statistics, "
+                f"got {shown(x)}"
+            )
+        x = _to(x, device or x.device, channels_last)
         if x.device not in self._stats:  # made once per device: no small host-to-device copy per batch
             self._stats[x.device] = (
                 torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1),
@@ -150,9 +153,7 @@ class DecodeImages:
             for img, seed in zip(decoded, images.seeds.tolist()):
                 torch.default_generator.manual_seed(seed)
                 out.append(self.transform(img))
-        x = torch.stack(out)
-        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-        return self.normalize.normalise(x)
+        return self.normalize(torch.stack(out), device, channels_last)
 
     def decode(self, data: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
         """The files' images (C x H x W uint8 on ``device``, C = 1 or 3 as ``in_chans`` asks)."""
