@@ -9,7 +9,6 @@ each integer setting has an upper bound in :data:`LIMITS`; ``cnnzoo train`` (``T
 from __future__ import annotations
 
 import inspect
-import math
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -159,44 +158,51 @@ def nesting(value: Any) -> int:
 
 
 def parse_model_arg(key: str, text: str, default: Any = None) -> Any:
-    """A ``--model-arg KEY=VALUE`` value, typed by the argument's default: a bool reads only
-    true/false/yes/no/on/off/1/0 (the string "false" is not true), an int or float only a finite
-    number, a string as given; any other (lists, None defaults) as YAML. At most
-    :data:`MODEL_ARG_CHARS` characters, nested at most :data:`MODEL_ARG_DEPTH` deep."""
+    """A ``--model-arg KEY=VALUE`` value, read by the argument's default: for a bool the words
+    true/false/yes/no/on/off/1/0 (the string "false" is not true), for an int or float a number,
+    for a string the text as given; anything else (other words, lists, None defaults) as YAML.
+    Whether the value fits the argument is the constructor's own check of its annotations
+    (:func:`cnnzoo.models.arguments.check_arguments`), as for a network built in Python: a bool
+    argument given ``maybe`` is refused there. Here only the size is bounded: at most
+    :data:`MODEL_ARG_CHARS` characters, nested at most :data:`MODEL_ARG_DEPTH` deep, each number
+    finite and at most 2**53."""
     import yaml
 
     if len(text) > MODEL_ARG_CHARS:
         raise InvalidArgumentError(f"--model-arg {key} is {len(text):,} characters long; at most {MODEL_ARG_CHARS:,}")
     kind = type(default)
-    if kind is bool:
-        if text.strip().lower() not in _BOOLS:
-            raise InvalidArgumentError(f"--model-arg {key} is true or false, got {shown(text)}")
-        return _BOOLS[text.strip().lower()]
-    if kind in (int, float):
-        try:
-            value = kind(text) if len(text.strip()) <= 20 else math.inf
-        except ValueError:
-            value = None
-        if value is None or not math.isfinite(value) or abs(value) > 2**53:
-            raise InvalidArgumentError(
-                f"--model-arg {key} is a{'n integer' if kind is int else ' number'} "
-                f"(default {default}) of at most 2**53, got {shown(text)}"
-            )
-        return value
     if kind is str:
         return text
+    if kind is bool and text.strip().lower() in _BOOLS:
+        return _BOOLS[text.strip().lower()]
+    value = _number(kind, text) if kind in (int, float) else None
     try:
-        value = yaml.safe_load(text)
+        value = yaml.safe_load(text) if value is None else value
+        deep = nesting(value) > MODEL_ARG_DEPTH
     except yaml.YAMLError as e:
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise InvalidArgumentError(f"--model-arg {key}={shown(text)}: the value is not YAML ({problem})") from None
     except RecursionError:  # YAML's parser recurses once per level: a few hundred brackets exhaust the stack
-        raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels") from None
-    if nesting(value) > MODEL_ARG_DEPTH:
+        deep = True
+    if deep:
         raise InvalidArgumentError(f"--model-arg {key} nests deeper than {MODEL_ARG_DEPTH} levels")
-    if any(isinstance(v, int) and abs(v) > 2**53 for v in _leaves(value)):
-        raise InvalidArgumentError(f"--model-arg {key} holds an integer beyond 2**53: {shown(text)}")
+    if any(_number_beyond(v) for v in _leaves(value)):
+        raise InvalidArgumentError(f"--model-arg {key} holds a number beyond 2**53 or not finite: {shown(text)}")
     return value
+
+
+def _number(kind: type, text: str) -> Any:
+    # an int or float argument's text as that number; None where it is none (then read as YAML, which
+    # the constructor's annotation refuses for a number unless it is one: "2.5" for an int)
+    try:
+        return kind(text)
+    except ValueError:
+        return None
+
+
+def _number_beyond(value: Any) -> bool:
+    # a number a network cannot be built from: NaN, infinite, or beyond float's exact integers
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= 2**53
 
 
 def _leaves(value: Any) -> list[Any]:

@@ -61,12 +61,12 @@ def test_model_args_are_typed_by_the_constructors_defaults(capsys):
     assert model_args(["zero_init_residual=True"], ["resnet18.tv_in1k"]) == {"zero_init_residual": True}
     assert model_args(["drop_rate=0.25", "variant=paper"], ["lenet5"]) == {"drop_rate": 0.25, "variant": "paper"}
     assert model_args(["channels=[8, 16, 32, 64]"], ["resnet18"]) == {"channels": [8, 16, 32, 64]}
-    with pytest.raises(InvalidArgumentError, match="true or false"):
-        model_args(['zero_init_residual="false"'], ["resnet18"])  # a quoted string is not a bool
-    with pytest.raises(InvalidArgumentError, match="at most 2\\*\\*53"):
+    line = _error(capsys, ["info", "resnet18", "--model-arg", 'zero_init_residual="false"'])
+    assert "zero_init_residual must be True, False or None, got 'false'" in line  # a quoted string is not a bool
+    with pytest.raises(InvalidArgumentError, match="beyond 2\\*\\*53"):
         model_args(["stem_width=" + "9" * 30], ["resnet18"])
     line = _error(capsys, ["info", "resnet18", "--model-arg", "zero_init_residual=maybe"])
-    assert "--model-arg zero_init_residual is true or false, got 'maybe'" in line
+    assert "resnet18: zero_init_residual must be True, False or None, got 'maybe'" in line
 
 
 def test_model_arg_values_are_bounded_in_size_and_depth():

@@ -219,10 +219,10 @@ def test_synthetic_batches_are_made_on_the_device():
 @pytest.mark.parametrize(
     "spec, message",
     [
-        ("nonsense", "neither a data kind nor a directory"),
+        ("nonsense", "is not a directory"),
         ("mnist:/no/such/dir", "not a directory"),
         ("synthetic:x", "positive number"),
-        ("", "neither a data kind nor a directory"),  # no text is no folder, though Path("") is "."
+        ("", "is not a directory"),  # no text is no folder, though Path("") is "."
     ],
 )
 def test_bad_specs(spec, message):

@@ -22,12 +22,12 @@ import pytest
 from helpers import QUICK, cli_error, image_folder, no_partial_files
 
 from cnnzoo import cli, data
-from cnnzoo.errors import DataError
+from cnnzoo.errors import DataError, InvalidArgumentError
 
 
 def test_missing_data_directory(capsys, tmp_path):
     line = cli_error(capsys, ["train", "--data", str(tmp_path / "nowhere"), *QUICK])
-    assert "neither a data kind nor a directory" in line
+    assert "is not a directory" in line
     line = cli_error(capsys, ["train", "--data", f"cifar10:{tmp_path / 'nowhere'}", *QUICK])
     assert "is not a directory" in line
     with pytest.raises(DataError):
@@ -116,7 +116,7 @@ def test_corrupt_jpegs_are_skipped_and_counted_by_option(capsys, corrupt_folder,
     assert "warning: skipped 2 unreadable images" in err and "left out" in err
     ds = data.imagefolder_dataset(corrupt_folder, "train", bad_images="skip")
     assert len(ds) == 15 and [Path(p).name for p in ds.skipped] == ["0.jpg"]
-    with pytest.raises(DataError, match="bad_images"):
+    with pytest.raises(InvalidArgumentError, match="bad_images must be .error. or .skip."):
         data.imagefolder_dataset(corrupt_folder, "train", bad_images="ignore")
 
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import torch
 from torch.utils.data import DataLoader
 
-from ..errors import DataError
+from ..errors import DataError, shown
+from ..models.arguments import checked
 
 __all__ = [
     "DeviceTransform",
@@ -52,9 +53,8 @@ class ToDevice:
 
     def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or not images.is_floating_point():
-            what = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
             raise DataError(
-                f"the loader gives {what} images, not float model inputs; give it a device_transform "
+                f"the loader gives {shown(images)} as images, not float model inputs; give it a device_transform "
                 "(loader.device_transform = cnnzoo.data.Normalize(mean, std) for uint8 images) "
                 "or normalise them in the loader"
             )
@@ -80,15 +80,17 @@ class Normalize:
         return f"Normalize(mean={self.mean}, std={self.std})"
 
     def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-        if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-            what = images.dtype if isinstance(images, torch.Tensor) else type(images).__name__
-            raise DataError(f"Normalize takes uint8 images, got {what}")
-        return self.normalise(_to(images, device, channels_last))
+        return self.normalise(images, device, channels_last)
 
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        """A uint8 batch (N x C x H x W) as normalised float32 on its own device, memory format kept."""
-        if x.shape[-3] != len(self.mean):
-            raise DataError(f"{x.shape[-3]}-channel images, but {len(self.mean)} normalisation statistics")
+    def normalise(self, x: Any, device: torch.device | None = None, channels_last: bool = False) -> torch.Tensor:
+        """A uint8 batch (N x C x H x W) as normalised float32 on ``device`` (default: its own), in NHWC
+        with ``channels_last`` (else in its own memory format)."""
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.shape[-3:-2] != (len(self.mean),):
+            raise DataError(
+                f"Normalize takes uint8 images N x C x H x W with C = its {len(self.mean)} normalisation statistics, "
+                f"got {shown(x)}"
+            )
+        x = _to(x, device or x.device, channels_last)
         if x.device not in self._stats:  # made once per device: no small host-to-device copy per batch
             self._stats[x.device] = (
                 torch.tensor(self.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1),
@@ -143,20 +145,15 @@ class DecodeImages:
     ) -> None:
         self.transform, self.normalize, self.in_chans = transform, Normalize(mean, std), in_chans
 
-    def __call__(self, images: Any, device: torch.device, channels_last: bool = False) -> torch.Tensor:
-        if not isinstance(images, EncodedBatch):
-            raise DataError(
-                f"DecodeImages takes an EncodedBatch (a loader with collate_encoded), got {type(images).__name__}"
-            )
+    @checked  # once per batch, a fraction of a millisecond beside the batch's decoding
+    def __call__(self, images: EncodedBatch, device: torch.device, channels_last: bool = False) -> torch.Tensor:
         decoded = self.decode(images.data, device)
         out = []
         with torch.random.fork_rng(devices=[]):  # v2 transforms draw their parameters on the CPU stream
             for img, seed in zip(decoded, images.seeds.tolist()):
                 torch.default_generator.manual_seed(seed)
                 out.append(self.transform(img))
-        x = torch.stack(out)
-        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-        return self.normalize.normalise(x)
+        return self.normalize(torch.stack(out), device, channels_last)
 
     def decode(self, data: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
         """The files' images (C x H x W uint8 on ``device``, C = 1 or 3 as ``in_chans`` asks)."""
@@ -164,7 +161,7 @@ class DecodeImages:
 
         from .decode import decode_image
 
-        channels = 1 if self.in_chans == 1 else 3
+        channels: Literal[1, 3] = 1 if self.in_chans == 1 else 3
         mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
         out: list[torch.Tensor | None] = [None] * len(data)
         jpegs = [i for i, d in enumerate(data) if _is_jpeg(d)]

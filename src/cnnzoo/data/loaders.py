@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset
@@ -63,16 +63,12 @@ def parse_data_spec(spec: str) -> DataSpec:
         if not rest.isdecimal() or len(rest) > 12 or int(rest) < 1:  # isdigit() passes "²", which int() refuses
             raise DataError(f"synthetic:N needs a positive number of images, at most 10^12, got {shown(rest)}")
         return DataSpec("synthetic", samples=int(rest))
-    if sep and named == kind:  # KIND:DIR
-        root = Path(rest).expanduser()
-        if not root.is_dir():
-            raise DataError(f"--data {spec}: {root} is not a directory")
-        return DataSpec(kind, root)
-    root = Path(spec).expanduser()
+    folder = rest if sep and named == kind else spec  # KIND:DIR, or an image folder DIR
+    root = Path(folder).expanduser()
     if spec and root.is_dir():  # no text is no folder, though Path("") is the current one
-        return DataSpec("imagefolder", root)
+        return DataSpec(kind, root)
     raise DataError(
-        f"--data {spec!r} is neither a data kind nor a directory; use digits, mnist:DIR, "
+        f"--data {spec!r}: {shown(folder)} is not a directory; use digits, mnist:DIR, "
         "cifar10:DIR, cifar100:DIR, an image folder DIR (with train/ and val/) or synthetic"
     )
 
@@ -176,12 +172,10 @@ def build_data(
     is the image folders' (see :func:`imagefolder_dataset`).
     """
     s = parse_data_spec(spec) if isinstance(spec, str) else spec
-    if decode not in DECODES:
-        raise DataError(f"decode must be cpu or gpu, got {decode!r}")
-    if decode == "gpu" and s.kind != "imagefolder":
+    if decode != "cpu" and (decode != "gpu" or s.kind != "imagefolder"):  # one check of where files are decoded
         raise DataError(
-            f"--decode gpu decodes the JPEG files of image folders; --data {s.kind} is decoded "
-            "already: use --decode cpu"
+            f"--decode {shown(decode)} with --data {s.kind}: --decode is cpu, or gpu for the JPEG files of "
+            "image folders (other data is decoded already)"
         )
     val_size = val_image_size or image_size
     if s.kind == "synthetic":
@@ -229,8 +223,8 @@ def build_data(
             train_ds = cifar_dataset(root, "train", k, train_tf) if train else None
             val_ds = cifar_dataset(root, "val", k, val_tf)
         else:
-            folder = functools.partial(
-                imagefolder_dataset, root, in_chans=in_chans, bad_images=bad_images, encoded=decode == "gpu"
+            folder = functools.partial(  # bad_images: a choice imagefolder_dataset's annotation checks
+                imagefolder_dataset, root, in_chans=in_chans, bad_images=cast(Any, bad_images), encoded=decode == "gpu"
             )
             if decode == "gpu":  # the workers read files; decoding and transforms run on the device
                 transforms = (DecodeImages(train_tf, mean, std, in_chans), DecodeImages(val_tf, mean, std, in_chans))

@@ -19,7 +19,7 @@ import pickle
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError, shown
 from ..limits import check_count
+from ..models.arguments import checked
 from ..reading import read_bytes, walk_files
 from .decode import read_image, read_image_bytes
 from .stats import DIGITS_MEAN, DIGITS_STD
@@ -323,7 +324,7 @@ def _read(path: str) -> torch.Tensor:
     return torch.frombuffer(bytearray(data), dtype=torch.uint8) if data else torch.empty(0, dtype=torch.uint8)
 
 
-def _decode(path: str, channels: int) -> torch.Tensor:
+def _decode(path: str, channels: Literal[1, 3]) -> torch.Tensor:
     try:
         return read_image(path, channels)
     except DataError as e:
@@ -367,13 +368,14 @@ def _image_files(
     ]
 
 
+@checked
 def imagefolder_dataset(
     root: str | os.PathLike[str],
     split: str = "train",
     in_chans: int = 3,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     *,
-    bad_images: str = "error",
+    bad_images: Literal["error", "skip"] = "error",
     encoded: bool = False,
 ) -> Dataset[Any]:
     """``root/<split>/<class>/<image>`` via torchvision's ImageFolder, decoded by :func:`~cnnzoo.data.read_image`.
@@ -384,8 +386,6 @@ def imagefolder_dataset(
     gives each file undecoded, with a random seed, ``((bytes, seed), class)``, for decoding
     on the GPU (:class:`~cnnzoo.data.feed.DecodeImages`, which applies ``transform`` there).
     """
-    if bad_images not in ("error", "skip"):
-        raise DataError(f"bad_images must be 'error' or 'skip', got {bad_images!r}")
     from torchvision.datasets import ImageFolder
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
@@ -397,7 +397,7 @@ def imagefolder_dataset(
             return classes, {c: i for i, c in enumerate(classes)}
 
     folder = Path(root) / split
-    channels = 1 if in_chans == 1 else 3
+    channels: Literal[1, 3] = 1 if in_chans == 1 else 3
     loader: Callable[[str], Any] = _read if encoded else functools.partial(_decode, channels=channels)
     ds = _ImageFolder(str(folder), transform=_with_seed if encoded else transform, loader=loader)
     ds.skipped = []
