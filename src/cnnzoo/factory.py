@@ -18,7 +18,7 @@ from typing import Annotated, Any, cast
 from torch import nn
 
 from .errors import InvalidArgumentError, shown
-from .models.arguments import Positive, checked
+from .models.arguments import Positive, check_arguments
 from .models.backbone import Indices
 from .models.base import ZooModel
 from .models.build import (
@@ -142,6 +142,8 @@ def create_model(
       what they do.
     """
     feature_cls, out_indices, feature_norm = _feature_args(features_only, feature_cls, out_indices, feature_cfg)
+    # by their annotations on _set_norm_args, before anything is built or downloaded
+    check_arguments("create_model", _set_norm_args, (), {"bn_momentum": bn_momentum, "bn_eps": bn_eps})
     if isinstance(name, str) and name.startswith(("hf-hub:", "local-dir:")):
         # timm's syntax: the checkpoint's config.json names the architecture
         if pretrained not in (False, True, None):
@@ -274,9 +276,9 @@ def _at_most_one(name: str, value: float) -> None:
 Momentum = Annotated[Positive, _at_most_one]
 
 
-@checked
 def _set_norm_args(model: nn.Module, name: str, bn_momentum: Momentum | None, bn_eps: Positive | None) -> None:
-    """timm's ``bn_momentum``/``bn_eps`` (checked by their annotations): set on every BatchNorm layer of ``model``."""
+    """timm's ``bn_momentum``/``bn_eps`` (checked by their annotations when create_model starts): set on every
+    BatchNorm layer of ``model``."""
     if bn_momentum is None and bn_eps is None:
         return
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
