@@ -18,7 +18,7 @@ from typing import Annotated, Any, cast
 from torch import nn
 
 from .errors import InvalidArgumentError, shown
-from .models.arguments import Positive, check_arguments
+from .models.arguments import Positive, check_arguments, within
 from .models.backbone import Indices
 from .models.base import ZooModel
 from .models.build import (
@@ -267,13 +267,8 @@ def _network_kwargs(info: Any, kwargs: dict[str, Any], zero_init_last: bool | No
     return kwargs
 
 
-def _at_most_one(name: str, value: float) -> None:
-    if value > 1:
-        raise InvalidArgumentError(f"{name} must be a number in (0, 1], got {shown(value)}")
-
-
-#: BatchNorm's momentum, the weight of each new batch in the running statistics: in (0, 1]
-Momentum = Annotated[Positive, _at_most_one]
+#: BatchNorm's momentum, the weight of each new batch in the running statistics
+Momentum = Annotated[float, within(0.0, 1.0, low_open=True)]
 
 
 def _set_norm_args(model: nn.Module, name: str, bn_momentum: Momentum | None, bn_eps: Positive | None) -> None:

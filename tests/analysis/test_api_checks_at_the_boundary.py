@@ -49,8 +49,8 @@ def test_saliency_takes_what_its_annotations_admit(net):
     ("kwargs", "words"),
     [
         ({"bn_momentum": 1.5}, "bn_momentum must be a number in (0, 1], got 1.5"),
-        ({"bn_momentum": 0}, "bn_momentum must be a number > 0, got 0"),
-        ({"bn_momentum": "0.1"}, "bn_momentum must be a number > 0, got '0.1'"),
+        ({"bn_momentum": 0}, "bn_momentum must be a number in (0, 1], got 0"),
+        ({"bn_momentum": "0.1"}, "bn_momentum must be a number in (0, 1], got '0.1'"),
         ({"bn_eps": float("inf")}, "bn_eps must be a number > 0, got inf"),
         ({"bn_eps": True}, "bn_eps must be a number > 0, got True"),
     ],

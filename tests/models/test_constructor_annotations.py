@@ -71,7 +71,7 @@ from cnnzoo.models.resnet import BasicBlock, Bottleneck, ResNet
         (lambda: cnnzoo.create_model("densenet121", compression="half"), "compression must be a number"),
         (
             lambda: cnnzoo.create_model("mobilenet_v1", width_mult=True),
-            r"width_mult \(alpha\) must be a number in \(0, 8\], got True",
+            r"width_mult must be a number in \(0, 8\], got True",
         ),
         (lambda: cnnzoo.create_model("zfnet", widths=(512, 1024)), "widths must be a sequence of 3 integers"),
         (lambda: cnnzoo.create_model("zfnet", widths="abc"), "widths must be a sequence of 3 integers"),
@@ -92,7 +92,7 @@ from cnnzoo.models.resnet import BasicBlock, Bottleneck, ResNet
         ),
         (
             lambda: cnnzoo.create_model("mobilenet_v2", width_mult=9),
-            r"width_mult \(alpha\) must be a number in \(0, 8\]",
+            r"width_mult must be a number in \(0, 8\]",
         ),
     ],
 )

@@ -28,38 +28,57 @@ from typing import Annotated, Any, Literal, TypeVar, Union
 
 from ..errors import InvalidArgumentError, shown
 from ..limits import check_count
-from .layers import check_rate
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["Count", "Rate", "Whole", "NonNegative", "Positive", "check_arguments", "checked", "fits", "describe"]
+__all__ = [
+    "Count",
+    "Rate",
+    "Whole",
+    "NonNegative",
+    "Positive",
+    "within",
+    "check_rate",
+    "check_arguments",
+    "checked",
+    "fits",
+    "describe",
+]
 
-#: a constructor argument that counts something (layers, widths, groups): a whole number >= 1
-Count = Annotated[int, check_count]
-#: a dropout or drop-path probability, in [0, 1)
-Rate = Annotated[float, check_rate]
+
+def within(
+    low: float, high: float = math.inf, *, low_open: bool = False, high_open: bool = False
+) -> Callable[[str, Any], None]:
+    """The check of a finite number from ``low`` to ``high`` (each end included unless open), for
+    ``Annotated[float, within(...)]``: the one check of a bounded number, in one wording."""
+    lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+    bound = f"in {lo}{low:g}, {high:g}{hi}" if math.isfinite(high) else f"{'>' if low_open else '>='} {low:g}"
+
+    def check(name: str, value: Any) -> None:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        above = number and (low < value if low_open else low <= value)
+        if not (above and (value < high if high_open else value <= high)):
+            raise InvalidArgumentError(f"{name} must be a number {bound}, got {shown(value)}")
+
+    return check
 
 
 def _check_whole(name: str, value: int) -> None:
     check_count(name, value, low=0)
 
 
-def _check_number(low: float, open_low: bool) -> Callable[[str, float], None]:
-    def check(name: str, value: float) -> None:
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not number or not (value > low if open_low else value >= low):
-            bound = f"{'>' if open_low else '>='} {low:g}"
-            raise InvalidArgumentError(f"{name} must be a number {bound}, got {shown(value)}")
-
-    return check
-
-
+#: the check of a dropout or drop-path probability, in [0, 1)
+check_rate = within(0.0, 1.0, high_open=True)
+#: a constructor argument that counts something (layers, widths, groups): a whole number >= 1
+Count = Annotated[int, check_count]
+#: a dropout or drop-path probability
+Rate = Annotated[float, check_rate]
 #: a count that may be zero (samples, repeats): a whole number >= 0
 Whole = Annotated[int, _check_whole]
 #: a finite number >= 0 (a noise level, a blur radius)
-NonNegative = Annotated[float, _check_number(0.0, open_low=False)]
+NonNegative = Annotated[float, within(0.0)]
 #: a finite number > 0 (a scale, a temperature)
-Positive = Annotated[float, _check_number(0.0, open_low=True)]
+Positive = Annotated[float, within(0.0, low_open=True)]
 
 
 def check_arguments(owner: str, fn: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]) -> None:

@@ -53,13 +53,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InvalidArgumentError, ModelContractError
-from .arguments import check_arguments
+from .arguments import check_arguments, check_rate
 from .backbone import Indices, feature_take_indices
 from .layers import (
     GLOBAL_POOLS,
     check_input_size,
     check_model_args,
-    check_rate,
     has_storage,
     make_global_pool,
     pool_feat_mult,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +22,7 @@ import torch.utils.checkpoint as cp
 from torch import nn
 
 from ..errors import InvalidArgumentError
-from .arguments import Count, Rate
+from .arguments import Count, Rate, within
 from .base import ZooModel
 from .layers import check_input_size, he_normal, init_weights, smallest_input_size, stack_feature_info
 from .registry import register_model
@@ -184,6 +184,10 @@ class Transition(nn.Sequential):
         self.pool = nn.AvgPool2d(kernel_size=2, stride=2)
 
 
+#: theta, the share of a dense block's feature maps a transition keeps (Sec. 3, "Compression")
+Compression = Annotated[float, within(0.0, 1.0, low_open=True)]
+
+
 class DenseNet(ZooModel):
     """DenseNet-BC: a stem, dense blocks joined by compressing transitions, BN-ReLU, pool, FC.
 
@@ -204,7 +208,7 @@ class DenseNet(ZooModel):
         num_init_features: Count = 64,
         bn_size: Count = 4,
         *,
-        compression: float = 0.5,
+        compression: Compression = 0.5,
         stem: Literal["imagenet", "cifar"] = "imagenet",
         drop_rate: float = 0.0,
         proj_drop_rate: Rate = 0.0,
@@ -216,8 +220,6 @@ class DenseNet(ZooModel):
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
         if not block_config:
             raise InvalidArgumentError(f"block_config must name at least one dense block, got {block_config!r}")
-        if not 0.0 < compression <= 1.0:
-            raise InvalidArgumentError(f"compression (theta) must be in (0, 1], got {compression}")
         self.growth_rate = growth_rate
         self.block_config = tuple(block_config)
 

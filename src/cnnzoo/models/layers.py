@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from ..errors import InputSizeError, InvalidArgumentError, shown
+from ..errors import InputSizeError, InvalidArgumentError
 from ..limits import check_count
+from .arguments import check_rate
 
 __all__ = [
     "DropPath",
@@ -31,7 +32,6 @@ __all__ = [
     "make_norm",
     "make_divisible",
     "check_model_args",
-    "check_rate",
     "has_storage",
     "check_input_size",
     "smallest_input_size",
@@ -55,12 +55,6 @@ def has_storage(module: nn.Module) -> bool:
     """False for a module on the meta device: its initialisation has nothing to fill (and meta
     tensors run the init functions slowly, through Python decompositions)."""
     return any(p.device.type != "meta" for p in module.parameters())
-
-
-def check_rate(name: str, value: float) -> None:
-    """Reject a dropout or drop-path probability outside [0, 1) (or not a number)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise InvalidArgumentError(f"{name} must be a number in [0, 1), got {shown(value)}")
 
 
 #: torch.jit.is_tracing and is_scripting (public, but not in torch.jit's __all__, which type

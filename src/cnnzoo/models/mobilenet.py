@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidArgumentError, shown
-from .arguments import Count, fits
+from .arguments import Count, fits, within
 from .base import ZooModel
 from .layers import (
     NormLayer,
@@ -77,12 +77,6 @@ Activation = Literal["relu6", "relu"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu6": nn.ReLU6, "relu": nn.ReLU}
 
 
-def _check_width(name: str, width_mult: Any) -> None:
-    # above 8 every layer would be 8 times the paper's width: 64 times its parameters
-    if isinstance(width_mult, bool) or not isinstance(width_mult, (int, float)) or not 0 < width_mult <= 8:
-        raise InvalidArgumentError(f"{name} (alpha) must be a number in (0, 8], got {shown(width_mult)}")
-
-
 #: one row of Sandler et al. 2018, Table 2: expansion t, channels c, blocks n, first stride s
 _Row = tuple[int, int, int, Literal[1, 2]]
 
@@ -97,8 +91,9 @@ def _check_setting(name: str, setting: Any) -> None:
         )
 
 
-#: the width multiplier and the stage table, checked by the functions above when a network is built
-WidthMult = Annotated[float, _check_width]
+#: the width multiplier (alpha) and the stage table, checked when a network is built; above a width
+#: multiplier of 8 every layer would be 8 times the paper's width: 64 times its parameters
+WidthMult = Annotated[float, within(0.0, 8.0, low_open=True)]
 Setting = Annotated[Sequence[Sequence[int]], _check_setting]
 
 
