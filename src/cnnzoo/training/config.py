@@ -422,12 +422,8 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     raw = read_bytes(
         p, "config file", limit=MAX_TEXT_BYTES, error=ConfigError, pipe=True, hint="; a recipe is a few hundred"
     )  # ``--config <(...)`` is a pipe
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"cannot read config file {p}: {e}") from None
-    try:
-        values = yaml.load(text, Loader=_recipe_loader())  # noqa: S506 - a SafeLoader, with few aliases
+    try:  # YAML's reader decodes the bytes (UTF-8, or UTF-16 with its BOM): bytes that are neither are its error
+        values = yaml.load(raw, Loader=_recipe_loader())  # noqa: S506 - a SafeLoader, with few aliases
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f": line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
