@@ -11,11 +11,13 @@ import functools
 import os
 import platform
 import re
-from typing import Any
+import typing
+from typing import Any, Literal
 
 import torch
 
 from .errors import DeviceError
+from .models.arguments import checked
 
 __all__ = [
     "PRECISIONS",
@@ -32,7 +34,8 @@ __all__ = [
 ]
 
 #: the precisions a run or a measurement may name (auto: resolved per device by resolve_precision)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS: tuple[str, ...] = typing.get_args(Precision)
 #: the device a run or a measurement may name: auto, cpu, cuda or cuda:N
 DEVICE_SPEC = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -96,23 +99,22 @@ def _proc_cpu_flags() -> set[str]:
     return set()
 
 
-def resolve_precision(spec: str, device: torch.device) -> str:
+@checked
+def resolve_precision(precision: Precision, device: torch.device) -> str:
     """``fp32``, ``bf16`` or ``fp16`` for ``device``; ``auto`` is bf16 on a CUDA GPU that has it
     (else fp16 with gradient scaling), bf16 on a CPU that computes it natively
     (:func:`cpu_bf16_feature`) and fp32 on other CPUs. fp16 needs CUDA."""
-    if spec not in PRECISIONS:
-        raise DeviceError(f"precision must be one of {', '.join(PRECISIONS)}; got {spec!r}")
     if device.type == "cuda":
-        if spec == "auto":
+        if precision == "auto":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        if spec == "bf16" and not torch.cuda.is_bf16_supported():
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
             raise DeviceError(f"{torch.cuda.get_device_name(device)} has no bf16; use --precision fp16 or fp32")
-        return spec
-    if spec == "fp16":
+        return precision
+    if precision == "fp16":
         raise DeviceError("fp16 needs CUDA; use bf16 or fp32 on the CPU")
-    if spec == "auto":
+    if precision == "auto":
         return "bf16" if cpu_bf16_feature() is not None else "fp32"
-    return spec
+    return precision
 
 
 def default_channels_last(device: torch.device, precision: str) -> bool:

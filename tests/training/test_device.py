@@ -22,7 +22,7 @@ import cnnzoo.training.distributed as distributed
 import cnnzoo.training.trainer
 from cnnzoo import device as dev
 from cnnzoo.data import build_data, default_workers
-from cnnzoo.errors import DeviceError
+from cnnzoo.errors import DeviceError, InvalidArgumentError
 from cnnzoo.training import Trainer, build_optimizer
 from cnnzoo.training.config import TrainConfig
 from cnnzoo.training.distributed import DistInfo
@@ -86,7 +86,7 @@ def test_precision_policy(fake_cuda, monkeypatch):
     assert [dev.resolve_precision(p, CPU) for p in ("auto", "bf16", "fp32")] == ["fp32", "bf16", "fp32"]
     with pytest.raises(DeviceError, match="fp16 needs CUDA"):
         dev.resolve_precision("fp16", CPU)
-    with pytest.raises(DeviceError, match="precision must be one of"):
+    with pytest.raises(InvalidArgumentError, match="resolve_precision: precision must be one of 'auto', 'fp32'"):
         dev.resolve_precision("int8", CPU)
 
 

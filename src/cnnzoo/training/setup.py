@@ -15,13 +15,13 @@ import contextlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from ..data import DataBundle, build_data, count_classes, default_image_size, default_workers, parse_data_spec
-from ..device import auto_cpu_threads, default_channels_last, resolve_device, resolve_precision
+from ..device import Precision, auto_cpu_threads, default_channels_last, resolve_device, resolve_precision
 from ..errors import DeviceError
 from ..factory import create_model
 from ..models.build import split_model_name
@@ -61,7 +61,7 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
             "--sync-bn needs CUDA: torch's SyncBatchNorm runs on GPUs only; on CPUs leave it out "
             "(each process then normalises its own batch, as without --sync-bn)"
         )
-    precision = resolve_precision(cfg.precision, device)
+    precision = resolve_precision(cast(Precision, cfg.precision), device)  # one of TrainConfig's choices
     channels_last = cfg.channels_last if cfg.channels_last is not None else default_channels_last(device, precision)
     return Runtime(dist, device, precision, channels_last)
 
