@@ -79,7 +79,7 @@ from cnnzoo.models.resnet import BasicBlock, Bottleneck, ResNet
         (lambda: cnnzoo.create_model("zfnet", widths=(512, 0, 512)), r"widths\[1\] must be a whole number >= 1, got 0"),
         (lambda: DenseNet(block_config=(6, 0)), r"block_config\[1\] must be a whole number >= 1, got 0"),
         (lambda: DenseNet(block_config=(6, "12")), r"block_config\[1\] must be a whole number >= 1"),
-        (lambda: DenseNet(block_config=()), "block_config must name at least one dense block"),
+        (lambda: DenseNet(block_config=()), "block_config must be a non-empty sequence of integers, got ()"),
         (lambda: cnnzoo.create_model("googlenet", aux_drop_rate=1.0), r"aux_drop_rate must be a number in \[0, 1\)"),
         (lambda: cnnzoo.create_model("resnet18", down_kernel_size=0), "down_kernel_size must be a whole number >= 1"),
         (lambda: cnnzoo.create_model("resnet18", reduce_first=True), "reduce_first must be a whole number >= 1"),

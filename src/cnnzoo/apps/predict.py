@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ from ..atomic import atomic_write, output_file
 from ..data.decode import check_resized, read_image
 from ..errors import DataError, InvalidArgumentError, WeightsError
 from ..limits import check_input_size
-from ..models.arguments import Count, NonNegative, Whole, checked
+from ..models.arguments import Count, NonEmpty, NonNegative, Whole, checked
 from ..reading import walk_files
 from ..weights.checkpoint import check_joins
 from ..weights.checkpoint import checked as checked_run
@@ -119,7 +119,9 @@ def image_files(paths: Sequence[str | os.PathLike[str]]) -> list[str | os.PathLi
 
 
 @checked
-def predict(model: nn.Module, images: Sequence[PathArg], *, topk: Count = 5) -> list[dict[str, Any]]:
+def predict(
+    model: nn.Module, images: Annotated[Sequence[PathArg], NonEmpty], *, topk: Count = 5
+) -> list[dict[str, Any]]:
     """Top-k classes and probabilities for image files, with the weights' own preprocessing.
 
     ``model`` comes from ``cnnzoo.create_model(name, pretrained=...)``: its
@@ -128,8 +130,6 @@ def predict(model: nn.Module, images: Sequence[PathArg], *, topk: Count = 5) -> 
     ``{"image", "top": [{"index", "label", "prob"}, ...]}`` per file.
     """
     cfg = _cfg(model)
-    if not images:
-        raise InvalidArgumentError("give at least one image file")
     images = image_files(images)
     labels = cfg.get("label_names")
     param = next(model.parameters())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ __all__ = [
     "Count",
     "Rate",
     "Whole",
+    "NonEmpty",
     "NonNegative",
     "Positive",
     "within",
@@ -73,6 +75,8 @@ check_rate = within(0.0, 1.0, high_open=True)
 Count = Annotated[int, check_count]
 #: a dropout or drop-path probability
 Rate = Annotated[float, check_rate]
+#: ``Annotated[Sequence[T], NonEmpty]``: a sequence of T with at least one item (an empty one names nothing to do)
+NonEmpty = "non-empty"
 #: a count that may be zero (samples, repeats): a whole number >= 0
 Whole = Annotated[int, _check_whole]
 #: a finite number >= 0 (a noise level, a blur radius)
@@ -133,8 +137,8 @@ def fits(value: Any, hint: Any) -> bool:
     a list is a tuple, as YAML and JSON give them). The checks of an ``Annotated`` hint (:data:`Count`,
     :data:`Rate`) decide alone what fits it, and say in their own words what does not."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        return True
+    if origin is Annotated:  # its checks decide alone, but a NonEmpty sequence is one of its type
+        return NonEmpty not in args[1:] or (fits(value, args[0]) and len(value) > 0)
     if origin in (Union, types.UnionType):
         return any(fits(value, arg) for arg in args)
     if origin is Literal:
@@ -164,7 +168,9 @@ def _check_bounds(name: str, value: Any, hint: Any) -> None:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
         for check in args[1:]:
-            check(name, value)
+            if callable(check):
+                check(name, value)
+        _check_bounds(name, value, args[0])  # and those of what it annotates: a NonEmpty sequence's items
     elif origin in (Union, types.UnionType) and value is not None:
         _check_bounds(name, value, next(arg for arg in args if fits(value, arg)))
     elif origin in (tuple, list, Sequence):
@@ -183,7 +189,8 @@ def describe(hint: Any) -> str:
 def _alternatives(hint: Any) -> list[str]:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        return _alternatives(args[0])
+        parts = _alternatives(args[0])
+        return [f"a non-empty {part.removeprefix('a ')}" for part in parts] if NonEmpty in args[1:] else parts
     if origin in (Union, types.UnionType):
         return [part for arg in args for part in _alternatives(arg)]
     if origin is Literal:
@@ -214,11 +221,13 @@ def _alternatives(hint: Any) -> list[str]:
 def _plural(hint: Any) -> str:
     # the items of a sequence, in words: "integers", "sequences of integers"
     origin, args = typing.get_origin(hint), typing.get_args(hint)
-    nouns = {bool: "booleans", int: "integers", float: "numbers", str: "strings"}
+    nouns = {bool: "booleans", int: "integers", float: "numbers", str: "strings", os.PathLike: "os.PathLike paths"}
     if origin is Annotated:
         return _plural(args[0])
-    if hint in nouns:
-        return nouns[hint]
+    if (origin or hint) in nouns:
+        return nouns[origin or hint]
+    if origin in (Union, types.UnionType):  # str | os.PathLike[str]: "strings or os.PathLike paths"
+        return " or ".join(map(_plural, args))
     if origin in (tuple, list, Sequence):
         return f"sequences of {_plural(args[0])}"
     return f"values of type {_spelled(hint)}"

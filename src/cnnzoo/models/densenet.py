@@ -21,8 +21,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from torch import nn
 
-from ..errors import InvalidArgumentError
-from .arguments import Count, Rate, within
+from .arguments import Count, NonEmpty, Rate, within
 from .base import ZooModel
 from .layers import check_input_size, he_normal, init_weights, smallest_input_size, stack_feature_info
 from .registry import register_model
@@ -204,7 +203,7 @@ class DenseNet(ZooModel):
     def __init__(
         self,
         growth_rate: Count = 32,
-        block_config: Sequence[Count] = (6, 12, 24, 16),
+        block_config: Annotated[Sequence[Count], NonEmpty] = (6, 12, 24, 16),
         num_init_features: Count = 64,
         bn_size: Count = 4,
         *,
@@ -218,8 +217,6 @@ class DenseNet(ZooModel):
         arch_name: str = "DenseNet",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans, arch_name=arch_name, drop_rate=drop_rate)
-        if not block_config:
-            raise InvalidArgumentError(f"block_config must name at least one dense block, got {block_config!r}")
         self.growth_rate = growth_rate
         self.block_config = tuple(block_config)
 
