@@ -137,7 +137,9 @@ def test_decode_gpu_is_refused_where_it_cannot_run(tmp_path, capsys):
     root = random_image_folder(tmp_path / "imgs", per_class=2)
     with pytest.raises(DataError, match="decoded already"):
         data.build_data("digits", image_size=8, in_chans=1, batch_size=4, workers=0, device=CPU, decode="gpu")
-    with pytest.raises(DeviceError, match="--decode gpu decodes images on the training GPU"):
+    with pytest.raises(
+        DeviceError, match=r"--decode gpu needs CUDA \(it decodes images on the training GPU\), but this run is on cpu"
+    ):
         cnnzoo.train("lenet5", data=str(root), decode="gpu", device="cpu", verbose=False, output=str(tmp_path / "run"))
     line = cli_error(
         capsys, ["train", "--data", str(root), "--decode", "gpu", "--device", "cpu", "--output", str(tmp_path / "run2")]

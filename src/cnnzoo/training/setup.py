@@ -49,18 +49,29 @@ def resolve_runtime(cfg: TrainConfig) -> Runtime:
     ``auto`` is CUDA when present, with bf16 (fp16 where the GPU has none) and
     channels-last; on a CPU bf16 and channels-last where the processor computes bf16
     natively, else fp32 (:func:`~cnnzoo.device.resolve_precision`). A device or precision
-    the machine lacks is a :class:`~cnnzoo.errors.DeviceError`, and so is ``--sync-bn`` across
-    processes on CPUs.
+    the machine lacks is a :class:`~cnnzoo.errors.DeviceError`, and so are ``--sync-bn`` across
+    processes and ``--decode gpu`` on CPUs.
     """
     dist = setup_distributed(cfg.device, timeout_s=cfg.dist_timeout)
     device = resolve_device(cfg.device, dist.local_rank)
-    if cfg.sync_bn and dist.enabled and device.type != "cuda":
-        # torch's SyncBatchNorm gathers the batch statistics with GPU kernels only: DDP refuses it on
-        # CPU modules ("SyncBatchNorm layers only work with GPU modules") after the model is built
-        raise DeviceError(
-            "--sync-bn needs CUDA: torch's SyncBatchNorm runs on GPUs only; on CPUs leave it out "
-            "(each process then normalises its own batch, as without --sync-bn)"
-        )
+    # the options that run on a GPU only, refused before a model or data is made: torch's SyncBatchNorm
+    # gathers the batch statistics with GPU kernels (DDP refuses it on CPU modules, "SyncBatchNorm layers
+    # only work with GPU modules", after the model is built); --decode gpu decodes JPEGs with nvJPEG
+    gpu_only = {
+        "--sync-bn": (
+            cfg.sync_bn and dist.enabled,
+            "torch's SyncBatchNorm runs on GPUs only",
+            "leave it out (each process then normalises its own batch, as without --sync-bn)",
+        ),
+        "--decode gpu": (
+            cfg.decode == "gpu",
+            "it decodes images on the training GPU",
+            "use --decode cpu (the loader's workers decode) or --device cuda",
+        ),
+    }
+    for option, (asked, why, instead) in gpu_only.items():
+        if asked and device.type != "cuda":
+            raise DeviceError(f"{option} needs CUDA ({why}), but this run is on {device}; {instead}")
     precision = resolve_precision(cast(Precision, cfg.precision), device)  # one of TrainConfig's choices
     channels_last = cfg.channels_last if cfg.channels_last is not None else default_channels_last(device, precision)
     return Runtime(dist, device, precision, channels_last)
@@ -132,12 +143,7 @@ def prepare_run(cfg: TrainConfig, *, checkpoint: dict[str, Any] | None = None, t
     """
     info = get_model_entry(split_model_name(cfg.model)[0])
     spec = parse_data_spec(cfg.data)
-    runtime = resolve_runtime(cfg)  # refuses fp16 on a CPU before loading any data
-    if cfg.decode == "gpu" and runtime.device.type != "cuda":
-        raise DeviceError(
-            f"--decode gpu decodes images on the training GPU, but this run is on {runtime.device}; "
-            "use --decode cpu (the loader's workers decode) or --device cuda"
-        )
+    runtime = resolve_runtime(cfg)  # refuses fp16 or --decode gpu on a CPU before loading any data
     ckpt = checkpoint or {}
     in_chans = ckpt.get("in_chans") or cfg.in_chans or info.input_size[0]
     if train:
