@@ -59,7 +59,7 @@ def test_non_empty_is_a_sequence_of_its_type_with_an_item_whose_items_keep_their
 
 def test_the_families_and_functions_that_use_them():
     with pytest.raises(InvalidArgumentError, match=r"compression must be a number in \(0, 1\], got 0"):
-        cnnzoo.create_model("densenet121", compression=0)
+        DenseNet(compression=0)
     assert DenseNet(compression=1, block_config=(1,)).block_config == (1,)
     with pytest.raises(InvalidArgumentError, match=r"block_config must be a non-empty sequence of integers, got \[\]"):
         DenseNet(block_config=[])
