@@ -52,9 +52,17 @@ REPRESENTATIVES = [
 SLOW_REPRESENTATIVES = frozenset({"vgg11", "densenet121"})
 
 
-def representative_params() -> list:
-    """:data:`REPRESENTATIVES` as pytest parameters, those in :data:`SLOW_REPRESENTATIVES` marked slow."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_REPRESENTATIVES else n for n in REPRESENTATIVES]
+#: Representatives whose classifier alone holds over 100M weights (VGG's fully connected head): a
+#: head or feature test builds it in seconds for code every other representative runs (the head and
+#: stage contract of cnnzoo.models.base). Those tests put it in the slow tier; its numerics (forward,
+#: backward, FX, TorchScript) stay in the fast one.
+BIG_HEADS = frozenset({"vgg11_bn"})
+
+
+def representative_params(slow: frozenset[str] = SLOW_REPRESENTATIVES) -> list:
+    """:data:`REPRESENTATIVES` as pytest parameters, those in ``slow`` (:data:`SLOW_REPRESENTATIVES`; a head or
+    feature test adds :data:`BIG_HEADS`) marked slow."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in REPRESENTATIVES]
 
 
 #: Registered networks whose meta-device forward alone takes seconds (ResNet-1202: 600 blocks,

@@ -6,7 +6,16 @@ the compilers and a real consumer (torchvision's FPN and Faster R-CNN) on a few 
 
 import pytest
 import torch
-from helpers import REPRESENTATIVES, SLOW_REPRESENTATIVES, meta_input, meta_model, n_params, randomise, registry_params
+from helpers import (
+    BIG_HEADS,
+    REPRESENTATIVES,
+    SLOW_REPRESENTATIVES,
+    meta_input,
+    meta_model,
+    n_params,
+    randomise,
+    registry_params,
+)
 from torch import nn
 
 import cnnzoo
@@ -100,7 +109,7 @@ def test_feature_info_strides_are_measured(name, kw):
     assert [b.shape[-2] - s.shape[-2] for s, b in zip(small, big)] == [64 // r for r in reductions]
 
 
-@pytest.mark.parametrize("name", PATHS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG_HEADS else n for n in PATHS])
 def test_forward_intermediates_values(name):
     """timm's semantics: the final map is forward_features'; indices as timm reads them;
     stop_early stops after the last stage asked for; features_only returns the same maps."""

@@ -6,7 +6,15 @@ classifier's device, dtype and initialisation) run on one model per network clas
 
 import pytest
 import torch
-from helpers import meta_input, meta_model, min_input, registry_params, representative_params
+from helpers import (
+    BIG_HEADS,
+    SLOW_REPRESENTATIVES,
+    meta_input,
+    meta_model,
+    min_input,
+    registry_params,
+    representative_params,
+)
 from torch import nn
 
 import cnnzoo
@@ -79,7 +87,7 @@ def test_module_level_constructor_sets_the_cfg_that_predict_needs():
     assert model.pretrained_cfg["architecture"] == "resnet50" and model.pretrained_cfg["num_classes"] == 10
 
 
-@pytest.mark.parametrize("name", representative_params())
+@pytest.mark.parametrize("name", representative_params(SLOW_REPRESENTATIVES | BIG_HEADS))
 def test_pre_logits_is_the_classifier_input(name):
     """forward == forward_head(forward_features); the classifier applied to pre_logits is the output."""
     model = cnnzoo.create_model(name, num_classes=4).eval()
@@ -91,7 +99,7 @@ def test_pre_logits_is_the_classifier_input(name):
         torch.testing.assert_close(model.get_classifier()(model.forward_head(feats, pre_logits=True)), out)
 
 
-@pytest.mark.parametrize("name", representative_params())
+@pytest.mark.parametrize("name", representative_params(SLOW_REPRESENTATIVES | BIG_HEADS))
 def test_new_head_follows_the_model_device_and_dtype(name):
     model = cnnzoo.create_model(name, num_classes=4).double().eval()
     model.reset_classifier(6)
@@ -103,7 +111,12 @@ def test_new_head_follows_the_model_device_and_dtype(name):
 
 
 @pytest.mark.parametrize(
-    "name", [p for p in representative_params() if getattr(p, "values", (p,))[0] not in ("vgg11", "alexnet_original")]
+    "name",
+    [
+        p
+        for p in representative_params(SLOW_REPRESENTATIVES | BIG_HEADS)
+        if getattr(p, "values", (p,))[0] not in ("vgg11", "alexnet_original")
+    ],
 )
 def test_reset_classifier_initialises_as_the_constructor(name):
     """create_model(num_classes=n) and reset_classifier(n) draw the head from one distribution."""

@@ -1,6 +1,7 @@
 """The layers point one way: models know nothing of data or weights; importing cnnzoo loads no data code."""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -99,19 +100,62 @@ def test_the_module_probe_sees_what_is_loaded():
     assert "cnnzoo.weights.load" in _loaded_after("import cnnzoo; cnnzoo.create_model", "cnnzoo.weights")
 
 
-def test_import_cnnzoo_loads_neither_data_nor_weights():
-    # the registry needs neither: they are loaded by the first create_model, list_weights, train...
-    assert _loaded_after("import cnnzoo", "cnnzoo.data", "cnnzoo.weights", "cnnzoo.factory") == []
+#: one fresh interpreter, in stages, each recording what is loaded by then: what importing cnnzoo, building
+#: a model, loading the digits and importing every subpackage may not load. The stages run in this order in
+#: one process (each check is of everything loaded so far, so a module loaded early fails every later check
+#: too); one process instead of five, each of which paid for importing torch.
+_PROBE = r"""
+import json, sys
+import torch.nn as nn
+built, init = [], nn.Module.__init__
+def spy(self, *args, **kwargs):
+    built.append(type(self).__name__)
+    init(self, *args, **kwargs)
+nn.Module.__init__ = spy
+def loaded(*packages):
+    return sorted(m for m in sys.modules if m.split(".")[0] in packages or m.startswith(packages))
+stages = {}
+import cnnzoo
+heavy = loaded("cnnzoo.data", "cnnzoo.weights", "cnnzoo.factory", "torchvision")
+stages["import cnnzoo"] = {"built": list(built), "loaded": heavy}
+model = cnnzoo.create_model("lenet5")
+assert model.pretrained_cfg["architecture"] == "lenet5"
+stages["create_model"] = {"built": list(built), "loaded": loaded("cnnzoo.data", "cnnzoo.weights")}
+from cnnzoo.data.sources import digits_dataset
+assert len(digits_dataset("train")) > 1000
+stages["digits"] = {"loaded": loaded("cnnzoo.data", "sklearn", "torchvision")}
+import cnnzoo.analysis, cnnzoo.apps, cnnzoo.training, cnnzoo.weights, cnnzoo.data
+stages["every subpackage"] = {"loaded": loaded("torchvision", "matplotlib")}
+print(json.dumps(stages))
+"""
 
 
-def test_import_and_create_model_load_no_data_module():
-    code = (
-        "import sys\nimport cnnzoo\nmodel = cnnzoo.create_model('lenet5')\n"
-        "assert model.pretrained_cfg['architecture'] == 'lenet5'\n"
-        "print(sorted(m for m in sys.modules if m == 'cnnzoo.data' or m.startswith('cnnzoo.data.')))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]", f"importing cnnzoo and building a model loaded {out.strip()}"
+@pytest.fixture(scope="module")
+def import_stages() -> dict:
+    out = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_import_cnnzoo_builds_no_model_and_loads_neither_data_nor_weights_nor_torchvision(import_stages):
+    # the registry needs none of them: data and weights are loaded by the first create_model, train ...
+    assert import_stages["import cnnzoo"] == {"built": [], "loaded": []}
+
+
+def test_create_model_loads_no_data_module(import_stages):
+    stage = import_stages["create_model"]
+    # the probe sees what it looks for: the build and the weights code that create_model loads
+    assert "LeNet5" in stage["built"] and "cnnzoo.weights.load" in stage["loaded"]
+    assert [m for m in stage["loaded"] if m.startswith("cnnzoo.data")] == []
+
+
+def test_loading_the_digits_imports_neither_sklearn_nor_torchvision(import_stages):
+    loaded = import_stages["digits"]["loaded"]
+    assert "cnnzoo.data.sources" in loaded  # the probe sees the data code it loaded
+    assert [m for m in loaded if m.split(".")[0] in ("sklearn", "torchvision")] == []
+
+
+def test_importing_every_subpackage_stays_cheap(import_stages):
+    assert import_stages["every subpackage"]["loaded"] == []  # torchvision and matplotlib load when used
 
 
 def test_old_import_path_gives_the_same_functions():

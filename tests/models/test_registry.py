@@ -94,20 +94,3 @@ def test_register_model_for_user_models_and_duplicates():
         from cnnzoo.models import registry
 
         registry._REGISTRY.pop("my_tiny_net", None)
-
-
-def test_import_builds_no_model(monkeypatch):
-    import subprocess
-    import sys
-
-    code = (
-        "import torch.nn as nn, sys\n"
-        "calls=[]\n"
-        "orig=nn.Module.__init__\n"
-        "def spy(self,*a,**k):\n    calls.append(type(self).__name__); orig(self,*a,**k)\n"
-        "nn.Module.__init__=spy\n"
-        "import cnnzoo\n"
-        "assert not calls, calls\n"
-        "assert 'torchvision' not in sys.modules, 'torchvision imported eagerly'\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)

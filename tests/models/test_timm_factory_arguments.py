@@ -8,7 +8,7 @@ arguments stay errors.
 
 import pytest
 import torch
-from helpers import meta_input, meta_model
+from helpers import BIG_HEADS, meta_input, meta_model
 
 import cnnzoo
 from cnnzoo.errors import IncompatibleWeightsError, InvalidArgumentError, OfflineError
@@ -125,7 +125,13 @@ def test_unknown_arguments_stay_errors():
         cnnzoo.create_model("resnet20", drop_rat=0.1)
 
 
-@pytest.mark.parametrize("name", ["resnet18", "googlenet", "densenet121", "vgg11_bn", "mobilenet_v2", "alexnet"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n in BIG_HEADS else n
+        for n in ["resnet18", "googlenet", "densenet121", "vgg11_bn", "mobilenet_v2", "alexnet"]
+    ],
+)
 def test_getter_features_are_forward_intermediates(name):
     torch.manual_seed(0)
     model = cnnzoo.create_model(name).eval()
