@@ -17,6 +17,7 @@ from cnnzoo.apps.predict import predict
 from cnnzoo.errors import InvalidArgumentError
 from cnnzoo.models.arguments import Count, NonEmpty, checked, describe, fits, within
 from cnnzoo.models.densenet import DenseNet
+from cnnzoo.models.lenet import PartiallyConnectedConv2d
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,15 @@ def test_the_families_and_functions_that_use_them():
     model = cnnzoo.create_model("lenet5")
     with pytest.raises(InvalidArgumentError, match=r"predict: images must be a non-empty sequence of strings or os"):
         predict(model, [])
+
+
+def test_a_connection_table_needs_an_input_for_every_output_map():
+    """LeNet-5's C3 table (LeCun et al. 1998, Table I): an output map that reads no input map is refused,
+    and so is a negative map index; the paper's kind of table builds."""
+    words = r"PartiallyConnectedConv2d: table must be a non-empty sequence of non-empty sequences of integers"
+    for table in ([], [[0, 1], []]):
+        with pytest.raises(InvalidArgumentError, match=words):
+            PartiallyConnectedConv2d(table, 5)
+    with pytest.raises(InvalidArgumentError, match=r"table\[0\]\[1\] must be a whole number >= 0, got -1"):
+        PartiallyConnectedConv2d([[0, -1]], 5)
+    assert PartiallyConnectedConv2d([[0, 1], [1, 2]], 5).out_channels == 2

@@ -223,7 +223,7 @@ def _plural(hint: Any) -> str:
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     nouns = {bool: "booleans", int: "integers", float: "numbers", str: "strings", os.PathLike: "os.PathLike paths"}
     if origin is Annotated:
-        return _plural(args[0])
+        return ("non-empty " if NonEmpty in args[1:] else "") + _plural(args[0])
     if (origin or hint) in nouns:
         return nouns[origin or hint]
     if origin in (Union, types.UnionType):  # str | os.PathLike[str]: "strings or os.PathLike paths"

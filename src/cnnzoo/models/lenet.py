@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import torch
 from torch import nn
 
-from ..errors import InvalidArgumentError
+from .arguments import Count, NonEmpty, Whole, checked
 from .base import ZooModel
 from .layers import init_weights, stack_feature_info
 from .registry import register_model
@@ -109,6 +109,10 @@ class Subsampling(nn.Module):
         return f"{self.channels}, kernel_size=2, stride=2"
 
 
+#: the input maps each output map reads: at least one (without any, an output map would be a constant)
+ConnectionTable = Annotated[Sequence[Annotated[Sequence[Whole], NonEmpty]], NonEmpty]
+
+
 class PartiallyConnectedConv2d(nn.Module):
     """A convolution whose output maps each read only some input maps (a connection table).
 
@@ -118,10 +122,11 @@ class PartiallyConnectedConv2d(nn.Module):
     the true cost. ``table[i]`` lists the input maps of output map ``i``.
     """
 
-    def __init__(self, table: Sequence[Sequence[int]], kernel_size: int) -> None:
+    @checked  # an output map with no input map would be a constant: at least one input per output map
+    def __init__(
+        self, table: Annotated[Sequence[Annotated[Sequence[Whole], NonEmpty]], NonEmpty], kernel_size: Count
+    ) -> None:
         super().__init__()
-        if not table or any(len(inputs) == 0 for inputs in table):
-            raise InvalidArgumentError("a connection table needs at least one input per output map")
         self.in_channels = 1 + max(max(inputs) for inputs in table)
         self.out_channels = len(table)
         self.kernel_size = (kernel_size, kernel_size)
