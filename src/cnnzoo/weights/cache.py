@@ -114,7 +114,7 @@ def _make_cache_dir() -> Path:
 
 def is_offline() -> bool:
     """True when ``CNNZOO_OFFLINE`` is set to 1/true/yes/on: use the cache, never download."""
-    return os.environ.get("CNNZOO_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return hfhub.env_flag("CNNZOO_OFFLINE")
 
 
 def asset_path(filename: str) -> Path:

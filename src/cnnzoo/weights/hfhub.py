@@ -109,13 +109,15 @@ def hub_cache_dir() -> Path:
     return Path(xdg).expanduser() / "huggingface" / "hub"
 
 
-def _truthy(name: str) -> bool:
+def env_flag(name: str) -> bool:
+    """Whether the environment variable ``name`` is set to 1, true, yes or on (any case): the one reading
+    of cnnzoo's and the Hub's switches."""
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def offline() -> bool:
     """cnnzoo's offline switch or the Hub's own (``HF_HUB_OFFLINE``)."""
-    return _truthy("CNNZOO_OFFLINE") or _truthy("HF_HUB_OFFLINE")
+    return env_flag("CNNZOO_OFFLINE") or env_flag("HF_HUB_OFFLINE")
 
 
 def hub_file(repo_id: str, filename: str, *, download: bool, revision: str | None = None) -> Path | None:
